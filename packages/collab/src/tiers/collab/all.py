@@ -1,0 +1,10 @@
+"""Star-import surface of tiers.collab: the lower layers' `all`, then this layer's public names."""
+
+from tiers.dispatch.all import *  # noqa: F401,F403
+from tiers.tensors.all import *  # noqa: F401,F403
+from tiers.pipeline.all import *  # noqa: F401,F403
+from tiers.data.all import *  # noqa: F401,F403
+from tiers.optim.all import *  # noqa: F401,F403
+from tiers.train.all import *  # noqa: F401,F403
+from tiers.tabular.all import *  # noqa: F401,F403
+from tiers.collab import *  # noqa: F401,F403

@@ -1,0 +1,6 @@
+"""Star-import surface of tiers.data: the lower layers' `all`, then this layer's public names."""
+
+from tiers.dispatch.all import *  # noqa: F401,F403
+from tiers.tensors.all import *  # noqa: F401,F403
+from tiers.pipeline.all import *  # noqa: F401,F403
+from tiers.data import *  # noqa: F401,F403

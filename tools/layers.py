@@ -1,0 +1,63 @@
+"""The layer map of tiers, in one place: order, dependencies and third-party libraries.
+
+Used by the packaging tests, the per-layer test runner and the release helper, so
+the rules in ARCHITECTURE.md are stated once.
+"""
+
+# Bottom to top. Layers in one tuple are siblings: none imports another.
+ORDER = (
+    ("dispatch",),
+    ("tensors",),
+    ("pipeline",),
+    ("data", "optim"),
+    ("train",),
+    ("vision", "text", "tabular"),
+    ("collab",),
+)
+
+LAYERS = [name for group in ORDER for name in group]
+
+# The tiers-* distributions each layer declares (directly); the chain below follows.
+TIERS_DEPS = {
+    "dispatch": [],
+    "tensors": ["dispatch"],
+    "pipeline": ["dispatch", "tensors"],
+    "data": ["dispatch", "tensors", "pipeline"],
+    "optim": ["dispatch", "tensors"],
+    "train": ["dispatch", "tensors", "pipeline", "data", "optim"],
+    "vision": ["dispatch", "tensors", "pipeline", "data", "optim", "train"],
+    "text": ["dispatch", "tensors", "pipeline", "data", "optim", "train"],
+    "tabular": ["dispatch", "tensors", "pipeline", "data", "optim", "train"],
+    "collab": ["dispatch", "tensors", "pipeline", "data", "optim", "train", "tabular"],
+}
+
+# Third-party distributions each layer may declare, mapped to their import names.
+THIRD_PARTY = {
+    "dispatch": {},
+    "tensors": {"torch": "torch", "numpy": "numpy"},
+    "pipeline": {},
+    "data": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib"},
+    "optim": {"torch": "torch"},
+    "train": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "tqdm": "tqdm",
+              "matplotlib": "matplotlib", "scikit-learn": "sklearn", "safetensors": "safetensors"},
+    "vision": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
+               "pillow": "PIL", "torchvision": "torchvision"},
+    "text": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
+             "spacy": "spacy", "sentencepiece": "sentencepiece"},
+    "tabular": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
+                "scikit-learn": "sklearn"},
+    "collab": {"torch": "torch", "numpy": "numpy", "pandas": "pandas"},
+}
+
+
+def rank(layer: str) -> int:
+    """Position of `layer` in ORDER (siblings share a rank)."""
+    for i, group in enumerate(ORDER):
+        if layer in group:
+            return i
+    raise KeyError(f"unknown layer {layer!r}; known: {LAYERS}")
+
+
+def chain(layer: str) -> list[str]:
+    """`layer` and every tiers layer it depends on, bottom first."""
+    return [name for name in LAYERS if name in TIERS_DEPS[layer] or name == layer]
