@@ -1,0 +1,264 @@
+"""Offline sample datasets in the classic layouts, written from data that installed packages ship.
+
+The paper's listings read MNIST-tiny, Oxford pets, CamVid-tiny and COCO-tiny with `untar_data`. These functions
+write small look-alikes to disk instead, so examples and tests run with no network:
+
+* `make_mnist_tiny`: `train|valid/3|7/*.png` from scikit-learn's bundled 8x8 digits, upscaled.
+* `make_digits_folder`: the same layout with all ten digits (the accuracy benchmark's data).
+* `make_pets_tiny`: a flat `images/` folder, the label in the file name (`Seven_12.jpg`), capitalised labels
+  playing the role of the cat breeds.
+* `make_camvid_tiny`: `images/*.png`, `labels/*_P.png` masks and `codes.txt`, synthetic shapes.
+* `make_coco_tiny`: `train/*.jpg` and a COCO-style `train.json` with boxes of synthetic shapes.
+
+Each returns the dataset's root folder. Writing is idempotent: a finished dataset leaves a marker file and a
+second call returns at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+__all__ = [
+    "SHAPE_CODES",
+    "DIGIT_NAMES",
+    "sample_data_path",
+    "make_mnist_tiny",
+    "make_digits_folder",
+    "make_pets_tiny",
+    "make_camvid_tiny",
+    "make_coco_tiny",
+]
+
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+SHAPE_CODES = ("Background", "Circle", "Square", "Triangle")
+_DONE = ".complete"
+# One colour per shape class, far apart so a tiny model can separate them; noise is added per pixel.
+_SHAPE_RGB = {1: (220, 60, 50), 2: (50, 170, 60), 3: (60, 80, 220)}
+
+
+def sample_data_path(name: str, dest: str | os.PathLike | None = None) -> Path:
+    """Where sample dataset `name` lives: `dest` when given, else `$TIERS_HOME/data/name` (default `~/.tiers`).
+
+    >>> sample_data_path('mnist_tiny', '/tmp/x')
+    PosixPath('/tmp/x')
+    """
+    if dest is not None:
+        return Path(dest)
+    home = Path(os.environ.get("TIERS_HOME", Path.home() / ".tiers"))
+    return home / "data" / name
+
+
+def _is_done(path: Path) -> bool:
+    return (path / _DONE).exists()
+
+
+def _mark_done(path: Path) -> Path:
+    (path / _DONE).write_text("ok\n")
+    return path
+
+
+def _digits():
+    # scikit-learn ships the 1797 8x8 digits inside its wheel, so this never touches the network.
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.images.astype(np.float32), d.target.astype(np.int64)
+
+
+def _digit_to_pil(img8: np.ndarray, size: int) -> Image.Image:
+    arr = np.clip(img8 * (255.0 / 16.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr, mode="L").resize((size, size), Image.Resampling.BICUBIC)
+
+
+def _split(n: int, valid_frac: float, rng: np.random.Generator) -> np.ndarray:
+    is_valid = np.zeros(n, dtype=bool)
+    is_valid[rng.permutation(n)[: int(round(n * valid_frac))]] = True
+    return is_valid
+
+
+def _write_digit_folders(path: Path, digits: tuple[int, ...], size: int, valid_frac: float, seed: int,
+                         max_per_class: int | None) -> Path:
+    images, targets = _digits()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in digits:
+        idx = np.nonzero(targets == d)[0]
+        if max_per_class is not None:
+            idx = idx[:max_per_class]
+        is_valid = _split(len(idx), valid_frac, rng)
+        for i, v in zip(idx, is_valid):
+            split = "valid" if v else "train"
+            folder = path / split / str(d)
+            folder.mkdir(parents=True, exist_ok=True)
+            fn = folder / f"{i:04d}.png"
+            _digit_to_pil(images[i], size).save(fn)
+            rows.append(f"{split}/{d}/{fn.name},{d}")
+    (path / "labels.csv").write_text("name,label\n" + "\n".join(rows) + "\n")
+    return _mark_done(path)
+
+
+def make_mnist_tiny(dest: str | os.PathLike | None = None, size: int = 28, valid_frac: float = 0.3,
+                    seed: int = 0, max_per_class: int | None = None) -> Path:
+    """Write an MNIST-tiny-like dataset of 3s and 7s: `train/3`, `train/7`, `valid/3`, `valid/7` and `labels.csv`.
+
+    The images are scikit-learn's 8x8 digits upscaled to `size` pixels (mode L, light ink on black). About 360
+    images in all, `valid_frac` of each class in `valid/`.
+
+    >>> path = make_mnist_tiny('/tmp/mnist_tiny')  # doctest: +SKIP
+    >>> sorted(p.name for p in (path/'train').iterdir())  # doctest: +SKIP
+    ['3', '7']
+    """
+    path = sample_data_path("mnist_tiny", dest)
+    if _is_done(path):
+        return path
+    return _write_digit_folders(path, (3, 7), size, valid_frac, seed, max_per_class)
+
+
+def make_digits_folder(dest: str | os.PathLike | None = None, size: int = 28, valid_frac: float = 0.2,
+                       seed: int = 0, max_per_class: int | None = None) -> Path:
+    """Write all ten of scikit-learn's digits (1797 images) as `train|valid/<digit>/*.png` plus `labels.csv`.
+
+    The layout of `make_mnist_tiny` with every class: the data of the accuracy benchmark.
+    """
+    path = sample_data_path("digits", dest)
+    if _is_done(path):
+        return path
+    return _write_digit_folders(path, tuple(range(10)), size, valid_frac, seed, max_per_class)
+
+
+def make_pets_tiny(dest: str | os.PathLike | None = None, n_per_class: int = 12, seed: int = 0,
+                   digits: tuple[int, ...] = (3, 7, 1, 8)) -> Path:
+    """Write a pets-like flat folder `images/<Label>_<n>.jpg` of coloured digits, sizes varying from 48 to 80 px.
+
+    The label is the digit's English name; odd digits are capitalised (`Seven_3.jpg`) and even ones are not
+    (`eight_3.jpg`), like the cat breeds (capitalised) and dog breeds of Oxford-IIIT Pets, so both the paper's
+    regex listing (`r'^([^/]+)_\\d+.jpg$'`) and its `label_func=lambda x: x[0].isupper()` listing apply.
+    """
+    path = sample_data_path("pets_tiny", dest)
+    if _is_done(path):
+        return path
+    images, targets = _digits()
+    rng = np.random.default_rng(seed)
+    out = path / "images"
+    out.mkdir(parents=True, exist_ok=True)
+    for d in digits:
+        name = DIGIT_NAMES[d].capitalize() if d % 2 else DIGIT_NAMES[d]
+        for n, i in enumerate(np.nonzero(targets == d)[0][:n_per_class]):
+            h, w = (int(v) for v in rng.integers(48, 81, size=2))
+            ink = _digit_to_pil(images[i], max(h, w)).resize((w, h), Image.Resampling.BILINEAR)
+            alpha = np.asarray(ink, dtype=np.float32)[..., None] / 255.0
+            bg = rng.integers(0, 90, size=3).astype(np.float32)
+            fg = rng.integers(150, 256, size=3).astype(np.float32)
+            noise = rng.normal(0, 8, size=(h, w, 3)).astype(np.float32)
+            rgb = np.clip(bg * (1 - alpha) + fg * alpha + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(rgb, mode="RGB").save(out / f"{name}_{n}.jpg", quality=92)
+    return _mark_done(path)
+
+
+def _random_shape(rng: np.random.Generator, h: int, w: int, lo: float, hi: float):
+    cls = int(rng.integers(1, len(SHAPE_CODES)))
+    s = int(rng.integers(int(lo * min(h, w)), int(hi * min(h, w)) + 1))
+    x0, y0 = int(rng.integers(0, w - s)), int(rng.integers(0, h - s))
+    return cls, (x0, y0, x0 + s, y0 + s)
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, cls: int, box: tuple[int, int, int, int], fill) -> None:
+    x0, y0, x1, y1 = box
+    if cls == 1:
+        draw.ellipse((x0, y0, x1 - 1, y1 - 1), fill=fill)
+    elif cls == 2:
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=fill)
+    else:
+        draw.polygon([((x0 + x1 - 1) / 2, y0), (x0, y1 - 1), (x1 - 1, y1 - 1)], fill=fill)
+
+
+def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    # A soft gradient plus noise: not a flat colour, so the model cannot segment by "anything not background".
+    top, bottom = rng.integers(100, 200, size=3), rng.integers(100, 200, size=3)
+    t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    img = top * (1 - t) + bottom * t + np.zeros((1, w, 1), np.float32)
+    return img + rng.normal(0, 10, size=(h, w, 3))
+
+
+def _shape_image(rng: np.random.Generator, h: int, w: int, n_shapes: int, lo: float, hi: float):
+    rgb = Image.new("RGB", (w, h))
+    mask = Image.new("L", (w, h), 0)
+    shapes = [_random_shape(rng, h, w, lo, hi) for _ in range(n_shapes)]
+    colour_layer = Image.new("RGB", (w, h))
+    d_rgb, d_mask = ImageDraw.Draw(colour_layer), ImageDraw.Draw(mask)
+    for cls, box in shapes:
+        _draw_shape(d_rgb, cls, box, _SHAPE_RGB[cls])
+        _draw_shape(d_mask, cls, box, cls)
+    m = np.asarray(mask)
+    bg = _background(rng, h, w)
+    fg = np.asarray(colour_layer, dtype=np.float32) + rng.normal(0, 12, size=(h, w, 3))
+    arr = np.where(m[..., None] > 0, fg, bg)
+    rgb = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), mode="RGB")
+    return rgb, mask, shapes
+
+
+def make_camvid_tiny(dest: str | os.PathLike | None = None, n_images: int = 24, size: tuple[int, int] = (72, 96),
+                     seed: int = 0) -> Path:
+    """Write a CamVid-tiny-like segmentation set of synthetic shapes: `images/*.png`, `labels/<stem>_P.png`, `codes.txt`.
+
+    Masks are mode-L PNGs whose pixel values index `codes.txt` (`Background Circle Square Triangle`, one per line,
+    so `np.loadtxt(path/'codes.txt', dtype=str)` reads them as in the paper). `size` is (height, width).
+    """
+    path = sample_data_path("camvid_tiny", dest)
+    if _is_done(path):
+        return path
+    rng = np.random.default_rng(seed)
+    h, w = size
+    (path / "images").mkdir(parents=True, exist_ok=True)
+    (path / "labels").mkdir(parents=True, exist_ok=True)
+    for i in range(n_images):
+        img, mask, _ = _shape_image(rng, h, w, int(rng.integers(2, 5)), 0.2, 0.45)
+        img.save(path / "images" / f"scene_{i:03d}.png")
+        mask.save(path / "labels" / f"scene_{i:03d}_P.png")
+    (path / "codes.txt").write_text("\n".join(SHAPE_CODES) + "\n")
+    return _mark_done(path)
+
+
+def make_coco_tiny(dest: str | os.PathLike | None = None, n_images: int = 30, size: tuple[int, int] = (96, 128),
+                   seed: int = 0) -> Path:
+    """Write a COCO-tiny-like detection set: `train/*.jpg` and `train.json` (COCO style, `bbox` as x, y, w, h).
+
+    Each image holds 1 to 3 shapes; categories are `circle`, `square` and `triangle`. Read it back with
+    `get_annotations(path/'train.json')`. `size` is (height, width).
+    """
+    path = sample_data_path("coco_tiny", dest)
+    if _is_done(path):
+        return path
+    rng = np.random.default_rng(seed)
+    h, w = size
+    (path / "train").mkdir(parents=True, exist_ok=True)
+    cats = [{"id": c, "name": SHAPE_CODES[c].lower()} for c in range(1, len(SHAPE_CODES))]
+    images, annots = [], []
+    for i in range(n_images):
+        # Shapes drawn later cover earlier ones; keep them apart by retrying so every box stays visible.
+        for _ in range(20):
+            img, _, shapes = _shape_image(rng, h, w, int(rng.integers(1, 4)), 0.2, 0.4)
+            if not _overlapping([b for _, b in shapes]):
+                break
+        fname = f"{i:06d}.jpg"
+        img.save(path / "train" / fname, quality=92)
+        images.append({"id": i, "file_name": fname, "height": h, "width": w})
+        for cls, (x0, y0, x1, y1) in shapes:
+            annots.append({"id": len(annots), "image_id": i, "category_id": cls,
+                           "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0})
+    doc = {"images": images, "annotations": annots, "categories": cats}
+    (path / "train.json").write_text(json.dumps(doc))
+    return _mark_done(path)
+
+
+def _overlapping(boxes: list[tuple[int, int, int, int]]) -> bool:
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                return True
+    return False
