@@ -1,3 +1,3 @@
 """Star-import surface of tiers.dispatch: the lower layers' `all`, then this layer's public names."""
 
-from tiers.dispatch import *  # noqa: F401,F403
+from tiers.dispatch import *
