@@ -1,8 +1,8 @@
 """Star-import surface of tiers.train: the lower layers' `all`, then this layer's public names."""
 
-from tiers.dispatch.all import *  # noqa: F401,F403
-from tiers.tensors.all import *  # noqa: F401,F403
-from tiers.pipeline.all import *  # noqa: F401,F403
-from tiers.data.all import *  # noqa: F401,F403
-from tiers.optim.all import *  # noqa: F401,F403
-from tiers.train import *  # noqa: F401,F403
+from tiers.data.all import *
+from tiers.dispatch.all import *
+from tiers.optim.all import *
+from tiers.pipeline.all import *
+from tiers.tensors.all import *
+from tiers.train import *

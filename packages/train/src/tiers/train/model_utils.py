@@ -122,7 +122,7 @@ def apply_init(m: nn.Module, func: Callable[[Tensor], Any] = nn.init.kaiming_nor
 
     def _init(mod: nn.Module) -> None:
         if not isinstance(mod, norm_types) and isinstance(getattr(mod, "weight", None), Tensor):
-            if getattr(mod, "weight").ndim >= 2:
+            if mod.weight.ndim >= 2:
                 init_default(mod, func)
 
     apply_leaf(m, _init)

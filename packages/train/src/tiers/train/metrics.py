@@ -1,0 +1,432 @@
+"""Ready-made metrics: classification, multi-label, regression, segmentation and language modelling.
+
+Functions (`accuracy`, `mse`...) are averaged per batch by the Learner; the class-style ones
+(`F1Score()`, `RocAuc()`, `rmse`...) accumulate the whole pass. scikit-learn is imported only
+when a scikit-learn-backed metric is computed.
+
+>>> learn_metrics = [accuracy, F1Score(average="macro"), RocAuc()]
+"""
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from tiers.train.metric import AccumMetric, ActivationType, AvgLoss, Metric, flatten_check, skm_to_fastai
+
+__all__ = [
+    "accuracy",
+    "error_rate",
+    "top_k_accuracy",
+    "accuracy_multi",
+    "APScoreBinary",
+    "BalancedAccuracy",
+    "BrierScore",
+    "CohenKappa",
+    "F1Score",
+    "FBeta",
+    "HammingLoss",
+    "Jaccard",
+    "Precision",
+    "Recall",
+    "RocAuc",
+    "RocAucBinary",
+    "MatthewsCorrCoef",
+    "APScoreMulti",
+    "F1ScoreMulti",
+    "FBetaMulti",
+    "HammingLossMulti",
+    "JaccardMulti",
+    "PrecisionMulti",
+    "RecallMulti",
+    "RocAucMulti",
+    "mse",
+    "rmse",
+    "mae",
+    "msle",
+    "exp_rmspe",
+    "ExplainedVariance",
+    "R2Score",
+    "PearsonCorrCoef",
+    "SpearmanCorrCoef",
+    "foreground_acc",
+    "Dice",
+    "DiceMulti",
+    "JaccardCoeff",
+    "JaccardCoeffMulti",
+    "Perplexity",
+    "perplexity",
+]
+
+
+def _skm(name: str) -> Any:
+    # Resolved at compute time so that importing tiers.train never imports scikit-learn.
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import sklearn.metrics as skm
+
+        return getattr(skm, name)(*args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+# ---------------------------------------------------------------- single-label classification
+
+
+def accuracy(inp: Tensor, targ: Tensor, axis: int = -1) -> Tensor:
+    """Fraction of items whose highest score (over `axis`) is the target class."""
+    pred, targ = flatten_check(inp.argmax(dim=axis), targ)
+    return (pred == targ).float().mean()
+
+
+def error_rate(inp: Tensor, targ: Tensor, axis: int = -1) -> Tensor:
+    """`1 - accuracy`."""
+    return 1 - accuracy(inp, targ, axis=axis)
+
+
+def top_k_accuracy(inp: Tensor, targ: Tensor, k: int = 5, axis: int = -1) -> Tensor:
+    """Fraction of items whose target is among the `k` highest scores."""
+    if k > inp.shape[axis]:
+        raise ValueError(f"top_k_accuracy: k={k} exceeds the {inp.shape[axis]} classes of the predictions")
+    top = inp.topk(k=k, dim=axis).indices
+    targ = targ.unsqueeze(dim=axis).expand_as(top)
+    return (top == targ).any(dim=axis).float().mean()
+
+
+def APScoreBinary(axis: int = -1, average: str = "macro", pos_label: int = 1, sample_weight: Any = None) -> AccumMetric:
+    """Average precision of the positive class's softmax probability (binary problems)."""
+    return skm_to_fastai(
+        _skm("average_precision_score"), axis=axis, activation=ActivationType.BinarySoftmax, average=average,
+        pos_label=pos_label, sample_weight=sample_weight, name="average_precision_score",
+    )
+
+
+def BalancedAccuracy(axis: int = -1, sample_weight: Any = None, adjusted: bool = False) -> AccumMetric:
+    """Mean per-class recall (scikit-learn's `balanced_accuracy_score`)."""
+    return skm_to_fastai(_skm("balanced_accuracy_score"), axis=axis, sample_weight=sample_weight, adjusted=adjusted)
+
+
+def BrierScore(axis: int = -1, sample_weight: Any = None, pos_label: Any = None) -> AccumMetric:
+    """Brier score of the positive class's softmax probability (binary problems)."""
+    return skm_to_fastai(
+        _skm("brier_score_loss"), axis=axis, activation=ActivationType.BinarySoftmax, sample_weight=sample_weight,
+        pos_label=pos_label,
+    )
+
+
+def CohenKappa(axis: int = -1, labels: Any = None, weights: str | None = None, sample_weight: Any = None) -> AccumMetric:
+    """Cohen's kappa agreement between predicted and true classes (`weights='quadratic'` for ordinal)."""
+    return skm_to_fastai(_skm("cohen_kappa_score"), axis=axis, labels=labels, weights=weights, sample_weight=sample_weight)
+
+
+def F1Score(axis: int = -1, labels: Any = None, pos_label: int = 1, average: str = "binary", sample_weight: Any = None) -> AccumMetric:
+    """F1 score of the argmax predictions (use `average='macro'` or `'micro'` for more than two classes)."""
+    return skm_to_fastai(
+        _skm("f1_score"), axis=axis, labels=labels, pos_label=pos_label, average=average, sample_weight=sample_weight
+    )
+
+
+def FBeta(beta: float, axis: int = -1, labels: Any = None, pos_label: int = 1, average: str = "binary", sample_weight: Any = None) -> AccumMetric:
+    """F-beta score of the argmax predictions."""
+    return skm_to_fastai(
+        _skm("fbeta_score"), axis=axis, beta=beta, labels=labels, pos_label=pos_label, average=average,
+        sample_weight=sample_weight,
+    )
+
+
+def HammingLoss(axis: int = -1, sample_weight: Any = None) -> AccumMetric:
+    """Fraction of wrong argmax predictions (scikit-learn's `hamming_loss`)."""
+    return skm_to_fastai(_skm("hamming_loss"), axis=axis, sample_weight=sample_weight)
+
+
+def Jaccard(axis: int = -1, labels: Any = None, pos_label: int = 1, average: str = "binary", sample_weight: Any = None) -> AccumMetric:
+    """Jaccard index of the argmax predictions."""
+    return skm_to_fastai(
+        _skm("jaccard_score"), axis=axis, labels=labels, pos_label=pos_label, average=average, sample_weight=sample_weight
+    )
+
+
+def Precision(axis: int = -1, labels: Any = None, pos_label: int = 1, average: str = "binary", sample_weight: Any = None) -> AccumMetric:
+    """Precision of the argmax predictions."""
+    return skm_to_fastai(
+        _skm("precision_score"), axis=axis, labels=labels, pos_label=pos_label, average=average, sample_weight=sample_weight
+    )
+
+
+def Recall(axis: int = -1, labels: Any = None, pos_label: int = 1, average: str = "binary", sample_weight: Any = None) -> AccumMetric:
+    """Recall of the argmax predictions."""
+    return skm_to_fastai(
+        _skm("recall_score"), axis=axis, labels=labels, pos_label=pos_label, average=average, sample_weight=sample_weight
+    )
+
+
+def RocAuc(axis: int = -1, average: str = "macro", sample_weight: Any = None, max_fpr: float | None = None, multi_class: str = "ovr") -> AccumMetric:
+    """ROC AUC from softmax probabilities, one-vs-rest (`multi_class='ovo'` for one-vs-one) for multi-class."""
+    return skm_to_fastai(
+        _skm("roc_auc_score"), axis=axis, activation=ActivationType.Softmax, flatten=False, average=average,
+        sample_weight=sample_weight, max_fpr=max_fpr, multi_class=multi_class,
+    )
+
+
+def RocAucBinary(axis: int = -1, average: str = "macro", sample_weight: Any = None, max_fpr: float | None = None) -> AccumMetric:
+    """ROC AUC of the positive class's softmax probability (binary problems)."""
+    return skm_to_fastai(
+        _skm("roc_auc_score"), axis=axis, activation=ActivationType.BinarySoftmax, average=average,
+        sample_weight=sample_weight, max_fpr=max_fpr,
+    )
+
+
+def MatthewsCorrCoef(sample_weight: Any = None, **kwargs: Any) -> AccumMetric:
+    """Matthews correlation coefficient of the argmax predictions."""
+    return skm_to_fastai(_skm("matthews_corrcoef"), sample_weight=sample_weight, **kwargs)
+
+
+# ---------------------------------------------------------------- multi-label classification
+
+
+def accuracy_multi(inp: Tensor, targ: Tensor, thresh: float = 0.5, sigmoid: bool = True) -> Tensor:
+    """Fraction of (item, label) pairs predicted right when `inp` (after sigmoid) is thresholded at `thresh`."""
+    inp, targ = flatten_check(inp, targ)
+    if sigmoid:
+        inp = inp.sigmoid()
+    return ((inp > thresh) == targ.bool()).float().mean()
+
+
+def _multi(name: str, thresh: float, sigmoid: bool, **kwargs: Any) -> AccumMetric:
+    act = ActivationType.Sigmoid if sigmoid else ActivationType.No
+    return skm_to_fastai(_skm(name), thresh=thresh, activation=act, flatten=False, **kwargs)
+
+
+def APScoreMulti(sigmoid: bool = True, average: str = "macro", pos_label: int = 1, sample_weight: Any = None) -> AccumMetric:
+    """Average precision of per-label probabilities (multi-label)."""
+    act = ActivationType.Sigmoid if sigmoid else ActivationType.No
+    return skm_to_fastai(
+        _skm("average_precision_score"), activation=act, flatten=False, average=average, pos_label=pos_label,
+        sample_weight=sample_weight,
+    )
+
+
+def F1ScoreMulti(thresh: float = 0.5, sigmoid: bool = True, labels: Any = None, pos_label: int = 1, average: str = "macro", sample_weight: Any = None) -> AccumMetric:
+    """F1 score of thresholded per-label predictions (multi-label)."""
+    return _multi("f1_score", thresh, sigmoid, labels=labels, pos_label=pos_label, average=average, sample_weight=sample_weight)
+
+
+def FBetaMulti(beta: float, thresh: float = 0.5, sigmoid: bool = True, labels: Any = None, pos_label: int = 1, average: str = "macro", sample_weight: Any = None) -> AccumMetric:
+    """F-beta score of thresholded per-label predictions (multi-label)."""
+    return _multi(
+        "fbeta_score", thresh, sigmoid, beta=beta, labels=labels, pos_label=pos_label, average=average,
+        sample_weight=sample_weight,
+    )
+
+
+def HammingLossMulti(thresh: float = 0.5, sigmoid: bool = True, sample_weight: Any = None) -> AccumMetric:
+    """Fraction of wrong (item, label) predictions (multi-label)."""
+    return _multi("hamming_loss", thresh, sigmoid, sample_weight=sample_weight)
+
+
+def JaccardMulti(thresh: float = 0.5, sigmoid: bool = True, labels: Any = None, pos_label: int = 1, average: str = "macro", sample_weight: Any = None) -> AccumMetric:
+    """Jaccard index of thresholded per-label predictions (multi-label)."""
+    return _multi("jaccard_score", thresh, sigmoid, labels=labels, pos_label=pos_label, average=average, sample_weight=sample_weight)
+
+
+def PrecisionMulti(thresh: float = 0.5, sigmoid: bool = True, labels: Any = None, pos_label: int = 1, average: str = "macro", sample_weight: Any = None) -> AccumMetric:
+    """Precision of thresholded per-label predictions (multi-label)."""
+    return _multi("precision_score", thresh, sigmoid, labels=labels, pos_label=pos_label, average=average, sample_weight=sample_weight)
+
+
+def RecallMulti(thresh: float = 0.5, sigmoid: bool = True, labels: Any = None, pos_label: int = 1, average: str = "macro", sample_weight: Any = None) -> AccumMetric:
+    """Recall of thresholded per-label predictions (multi-label)."""
+    return _multi("recall_score", thresh, sigmoid, labels=labels, pos_label=pos_label, average=average, sample_weight=sample_weight)
+
+
+def RocAucMulti(sigmoid: bool = True, average: str = "macro", sample_weight: Any = None, max_fpr: float | None = None) -> AccumMetric:
+    """ROC AUC of per-label probabilities (multi-label)."""
+    act = ActivationType.Sigmoid if sigmoid else ActivationType.No
+    return skm_to_fastai(
+        _skm("roc_auc_score"), activation=act, flatten=False, average=average, sample_weight=sample_weight, max_fpr=max_fpr
+    )
+
+
+# ---------------------------------------------------------------- regression
+
+
+def mse(inp: Tensor, targ: Tensor) -> Tensor:
+    """Mean squared error."""
+    return F.mse_loss(*flatten_check(inp, targ.to(inp.dtype)))
+
+
+def _rmse(inp: Tensor, targ: Tensor) -> Tensor:
+    return torch.sqrt(F.mse_loss(inp, targ.to(inp.dtype)))
+
+
+rmse = AccumMetric(_rmse, name="rmse")
+rmse.__doc__ = "Root mean squared error over the whole pass."
+
+
+def mae(inp: Tensor, targ: Tensor) -> Tensor:
+    """Mean absolute error."""
+    inp, targ = flatten_check(inp, targ)
+    return (inp - targ).abs().float().mean()
+
+
+def msle(inp: Tensor, targ: Tensor) -> Tensor:
+    """Mean squared logarithmic error: MSE of `log(1 + x)`."""
+    inp, targ = flatten_check(inp, targ)
+    return F.mse_loss(torch.log1p(inp), torch.log1p(targ.to(inp.dtype)))
+
+
+def _exp_rmspe(inp: Tensor, targ: Tensor) -> Tensor:
+    inp, targ = torch.exp(inp), torch.exp(targ)
+    return torch.sqrt(((targ - inp) / targ).pow(2).mean())
+
+
+exp_rmspe = AccumMetric(_exp_rmspe, name="exp_rmspe")
+exp_rmspe.__doc__ = "Root mean squared percentage error of `exp(pred)` against `exp(targ)` (log-scale targets)."
+
+
+def ExplainedVariance(sample_weight: Any = None) -> AccumMetric:
+    """Explained variance score (scikit-learn)."""
+    return skm_to_fastai(_skm("explained_variance_score"), is_class=False, sample_weight=sample_weight)
+
+
+def R2Score(sample_weight: Any = None) -> AccumMetric:
+    """Coefficient of determination R² (scikit-learn's `r2_score`)."""
+    return skm_to_fastai(_skm("r2_score"), is_class=False, sample_weight=sample_weight)
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    xc, yc = x - x.mean(), y - y.mean()
+    return float((xc * yc).sum() / np.sqrt((xc**2).sum() * (yc**2).sum()))
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    # Average ranks for ties (what Spearman's rho uses).
+    x = np.asarray(x)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.arange(1, len(x) + 1)
+    uniq, inv = np.unique(x, return_inverse=True)
+    sums = np.bincount(inv, weights=ranks)
+    counts = np.bincount(inv)
+    return (sums / counts)[inv]
+
+
+def PearsonCorrCoef(dim_argmax: int | None = None, activation: ActivationType = ActivationType.No, thresh: float | None = None, flatten: bool = True) -> AccumMetric:
+    """Pearson correlation between predictions and targets."""
+    return AccumMetric(
+        lambda targ, pred: _pearson(targ, pred), dim_argmax=dim_argmax, activation=activation, thresh=thresh,
+        to_np=True, invert_arg=True, flatten=flatten, name="pearsonr",
+    )
+
+
+def SpearmanCorrCoef(dim_argmax: int | None = None, activation: ActivationType = ActivationType.No, thresh: float | None = None, flatten: bool = True) -> AccumMetric:
+    """Spearman rank correlation between predictions and targets."""
+    return AccumMetric(
+        lambda targ, pred: _pearson(_rank(targ), _rank(pred)), dim_argmax=dim_argmax, activation=activation,
+        thresh=thresh, to_np=True, invert_arg=True, flatten=flatten, name="spearmanr",
+    )
+
+
+# ---------------------------------------------------------------- segmentation
+
+
+def foreground_acc(inp: Tensor, targ: Tensor, bkg_idx: int = 0, axis: int = 1) -> Tensor:
+    """Pixel accuracy ignoring pixels whose target is the background class `bkg_idx`."""
+    if targ.ndim == inp.ndim:
+        targ = targ.squeeze(1)
+    mask = targ != bkg_idx
+    return (inp.argmax(dim=axis)[mask] == targ[mask]).float().mean()
+
+
+class Dice(Metric):
+    """Dice coefficient `2|A∩B| / (|A|+|B|)` of binary segmentation (argmax over `axis` of the scores)."""
+
+    def __init__(self, axis: int = 1) -> None:
+        self.axis = axis
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the intersection and union sums."""
+        self.inter, self.union = 0, 0
+
+    def accumulate(self, learn: Any) -> None:
+        """Add the batch's intersection and sizes."""
+        pred, targ = flatten_check(learn.pred.argmax(dim=self.axis), learn.yb[0])
+        self.inter += (pred * targ).float().sum().item()
+        self.union += (pred + targ).float().sum().item()
+
+    @property
+    def value(self) -> float | None:
+        """The coefficient (None before any positive pixel)."""
+        return 2.0 * self.inter / self.union if self.union > 0 else None
+
+
+class JaccardCoeff(Dice):
+    """Jaccard index (IoU) `|A∩B| / |A∪B|` of binary segmentation."""
+
+    @property
+    def value(self) -> float | None:
+        """The index (None before any positive pixel)."""
+        return self.inter / (self.union - self.inter) if self.union > 0 else None
+
+
+class DiceMulti(Metric):
+    """Macro Dice over classes (a class absent from both predictions and targets is skipped)."""
+
+    def __init__(self, axis: int = 1) -> None:
+        self.axis = axis
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear per-class sums."""
+        self.inter: dict[int, float] = {}
+        self.union: dict[int, float] = {}
+
+    def accumulate(self, learn: Any) -> None:
+        """Add the batch's per-class intersections and sizes."""
+        pred, targ = flatten_check(learn.pred.argmax(dim=self.axis), learn.yb[0])
+        n_classes = learn.pred.shape[self.axis]
+        for c in range(n_classes):
+            p, t = pred == c, targ == c
+            self.inter[c] = self.inter.get(c, 0.0) + (p & t).sum().item()
+            self.union[c] = self.union.get(c, 0.0) + (p.sum() + t.sum()).item()
+
+    def _per_class(self, c: int) -> float:
+        return 2.0 * self.inter[c] / self.union[c]
+
+    @property
+    def value(self) -> float | None:
+        """Mean over classes that occur."""
+        vals = [self._per_class(c) for c in self.union if self.union[c] > 0]
+        return float(np.mean(vals)) if vals else None
+
+
+class JaccardCoeffMulti(DiceMulti):
+    """Mean IoU over classes (mIoU)."""
+
+    def _per_class(self, c: int) -> float:
+        return self.inter[c] / (self.union[c] - self.inter[c])
+
+
+# ---------------------------------------------------------------- language models
+
+
+class Perplexity(AvgLoss):
+    """`exp` of the average cross-entropy loss."""
+
+    @property
+    def value(self) -> float | None:
+        """`exp(mean loss)`."""
+        v = super().value
+        return None if v is None else float(np.exp(v))
+
+    @property
+    def name(self) -> str:
+        """'perplexity'."""
+        return "perplexity"
+
+
+perplexity = Perplexity()
