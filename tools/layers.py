@@ -61,3 +61,8 @@ def rank(layer: str) -> int:
 def chain(layer: str) -> list[str]:
     """`layer` and every tiers layer it depends on, bottom first."""
     return [name for name in LAYERS if name in TIERS_DEPS[layer] or name == layer]
+
+
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
