@@ -1,0 +1,219 @@
+"""`DataLoaders`: the training and validation loaders (and any others) of a task, with their device and path."""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader as _TorchDataLoader
+
+from tiers.data.load import DataLoader
+
+__all__ = ["DataLoaders"]
+
+_EVENTS = ("after_item", "before_batch", "after_batch")
+
+
+def _first_batch(dl):
+    if hasattr(dl, "one_batch"):
+        return dl.one_batch()
+    it = iter(dl)
+    try:
+        return next(it)
+    except StopIteration:
+        raise ValueError(f"The loader {dl!r} yielded no batch: its dataset is empty or every batch was dropped.") \
+            from None
+
+
+class DataLoaders:
+    """Hold the loaders of a task: `train` (`dls[0]`), `valid` (`dls[1]`) and any more, which may be tiers
+    `DataLoader`s or plain `torch.utils.data.DataLoader`s. Unknown attributes are looked up on the training loader
+    (and from there its dataset and transforms), so `dls.vocab` and `dls.c` work. Setting `device` moves the batches
+    of tiers loaders; for plain torch loaders the device is only recorded (the Learner moves their batches).
+
+    >>> dls = DataLoaders(DataLoader(list(range(8)), bs=4), DataLoader(list(range(4)), bs=4))
+    >>> dls.one_batch().tolist()
+    [0, 1, 2, 3]
+    """
+
+    def __init__(self, *loaders, path: str | Path = ".", device=None):
+        for i, dl in enumerate(loaders):
+            if not hasattr(dl, "__iter__"):
+                raise TypeError(f"DataLoaders: loader {i} is a {type(dl).__name__}, which cannot be iterated; pass "
+                                "tiers DataLoaders or torch.utils.data.DataLoaders.")
+        self.loaders = list(loaders)
+        self.path = Path(path)
+        self._device = None
+        if device is not None:
+            self.device = device
+
+    # ---- the loaders -------------------------------------------------------------------------------------------
+    def __getitem__(self, i: int):
+        return self.loaders[i]
+
+    def __len__(self) -> int:
+        return len(self.loaders)
+
+    def _loader(self, i: int, name: str):
+        if len(self.loaders) <= i:
+            raise IndexError(f"This DataLoaders has {len(self.loaders)} loader(s), so it has no `{name}` loader; "
+                             f"pass at least {i + 1} loaders.")
+        return self.loaders[i]
+
+    @property
+    def train(self):
+        "The training loader, `dls[0]`."
+        return self._loader(0, "train")
+
+    @train.setter
+    def train(self, dl) -> None:
+        self._set(0, dl)
+
+    @property
+    def valid(self):
+        "The validation loader, `dls[1]`."
+        return self._loader(1, "valid")
+
+    @valid.setter
+    def valid(self, dl) -> None:
+        self._set(1, dl)
+
+    def _set(self, i: int, dl) -> None:
+        while len(self.loaders) <= i:
+            self.loaders.append(None)
+        self.loaders[i] = dl
+
+    @property
+    def train_ds(self):
+        "The dataset of the training loader."
+        return self.train.dataset
+
+    @property
+    def valid_ds(self):
+        "The dataset of the validation loader."
+        return self.valid.dataset
+
+    # ---- device ------------------------------------------------------------------------------------------------
+    @property
+    def device(self):
+        "The device batches go to: the one set on this object, else the training loader's (None: not chosen yet)."
+        if self._device is not None:
+            return self._device
+        return getattr(self.loaders[0], "device", None) if self.loaders else None
+
+    @device.setter
+    def device(self, d) -> None:
+        d = torch.device(d) if isinstance(d, str) else d
+        self._device = d
+        for dl in self.loaders:
+            if isinstance(dl, DataLoader) or (hasattr(dl, "to") and not isinstance(dl, _TorchDataLoader)):
+                dl.to(d)
+
+    def to(self, device) -> "DataLoaders":
+        "Send the batches of every loader to `device`; returns `self`."
+        self.device = device
+        return self
+
+    def cuda(self) -> "DataLoaders":
+        "Send the batches to the current CUDA device."
+        return self.to(torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available()
+                       else torch.device("cuda"))
+
+    def cpu(self) -> "DataLoaders":
+        "Send the batches to the CPU."
+        return self.to(torch.device("cpu"))
+
+    # ---- batches -----------------------------------------------------------------------------------------------
+    def one_batch(self):
+        "The first batch of the training loader."
+        return _first_batch(self.train)
+
+    @property
+    def n_inp(self) -> int:
+        "How many elements of a batch are model inputs: the training loader's `n_inp`, else 1."
+        return getattr(self.train, "n_inp", None) or getattr(getattr(self.train, "dataset", None), "n_inp", 1)
+
+    def add_tfms(self, tfms, event: str, loaders=None) -> None:
+        """Add the transforms `tfms` to the `event` pipeline (`after_item`, `before_batch` or `after_batch`) of the
+        loaders with indices `loaders` (default: all)."""
+        if event not in _EVENTS:
+            raise ValueError(f"add_tfms: event must be one of {_EVENTS}, got {event!r}.")
+        idxs = range(len(self.loaders)) if loaders is None else (
+            [loaders] if isinstance(loaders, int) else list(loaders))
+        for i in idxs:
+            pipe = getattr(self.loaders[i], event, None)
+            if not hasattr(pipe, "add"):
+                raise TypeError(f"add_tfms: loader {i} ({type(self.loaders[i]).__name__}) has no transform pipeline "
+                                f"at `{event}`; only TfmdDL loaders can take transforms.")
+            pipe.add(tfms)
+
+    def show_batch(self, b=None, max_n: int = 9, ctxs=None, show: bool = True, unique: bool = False, **kwargs):
+        "Show a batch of the training loader (see `TfmdDL.show_batch`)."
+        if not hasattr(self.train, "show_batch"):
+            raise TypeError(f"show_batch needs a TfmdDL training loader, not a {type(self.train).__name__}: plain "
+                            "loaders carry no types to decode and show.")
+        return self.train.show_batch(b=b, max_n=max_n, ctxs=ctxs, show=show, unique=unique, **kwargs)
+
+    def test_dl(self, test_items, rm_type_tfms=None, with_labels: bool = False, **kwargs):
+        """A loader over `test_items` with the validation loader's settings and transforms (no labels unless
+        `with_labels`; the first `rm_type_tfms` type transforms of each pipeline can be skipped)."""
+        ds = self.valid_ds
+        core = sys.modules.get("tiers.data.core")  # unimported: `ds` cannot be one of its classes
+        if core is not None and isinstance(ds, core.Datasets | core.TfmdLists):
+            test_ds = core.test_set(ds, test_items, rm_tfms=rm_type_tfms, with_labels=with_labels)
+        else:
+            test_ds = test_items
+        if not hasattr(self.valid, "new"):
+            return _TorchDataLoader(test_ds, batch_size=self.valid.batch_size, collate_fn=self.valid.collate_fn)
+        return self.valid.new(test_ds, **kwargs)
+
+    def new_empty(self) -> "DataLoaders":
+        "A copy with empty datasets that keeps the transforms and their state (vocab, statistics): used by export."
+        loaders = []
+        for dl in self.loaders:
+            ds = getattr(dl, "dataset", None)
+            empty = ds.new_empty() if hasattr(ds, "new_empty") else []
+            if hasattr(dl, "new") and not isinstance(dl, _TorchDataLoader):
+                loaders.append(dl.new(empty))
+            else:
+                loaders.append(_TorchDataLoader(empty, batch_size=getattr(dl, "batch_size", None)))
+        return type(self)(*loaders, path=self.path, device=self._device)
+
+    # ---- construction ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_dsets(cls, *ds, path: str | Path = ".", bs: int = 64, device=None, dl_type=None, **kwargs):
+        """Loaders over the datasets `ds` (of class `dl_type`, default `TfmdDL`): the first shuffles and drops its
+        last partial batch; `kwargs` go to every loader."""
+        from tiers.data.core import TfmdDL
+
+        dl_type = dl_type or TfmdDL
+        dls = []
+        for i, d in enumerate(ds):
+            kw = dict(shuffle=i == 0, drop_last=i == 0)
+            kw.update(kwargs)
+            dls.append(dl_type(d, bs=bs, **kw))
+        return cls(*dls, path=path, device=device)
+
+    @classmethod
+    def from_dblock(cls, dblock, source, path: str | Path = ".", bs: int = 64, val_bs: int | None = None,
+                    shuffle: bool = True, device=None, **kwargs):
+        "The loaders `dblock.dataloaders(source, ...)` makes."
+        return dblock.dataloaders(source, path=path, bs=bs, val_bs=val_bs, shuffle=shuffle, device=device, **kwargs)
+
+    # ---- forwarding --------------------------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or "loaders" not in self.__dict__ or not self.__dict__["loaders"]:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        train = self.__dict__["loaders"][0]
+        for o in (train, getattr(train, "dataset", None)):
+            if o is None:
+                continue
+            try:
+                return getattr(o, name)
+            except AttributeError:
+                continue
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}, and neither has its training loader "
+                             f"({type(train).__name__}) nor that loader's dataset.")
+
+    def __repr__(self) -> str:
+        return f"DataLoaders({', '.join(type(d).__name__ for d in self.loaders)}; device={self.device})"
