@@ -1,0 +1,90 @@
+"""Run every benchmark in bench/ and write bench/RESULTS.md.
+
+    hatch run bench            (all benchmarks, in the bench environment that has fastai 2.8.12)
+    hatch run bench --quick    (shorter runs)
+    hatch run bench data optim (only bench_data.py and bench_optim.py)
+
+Each `bench_<name>.py` exposes `run(quick=False) -> list[dict]` with the keys of COLUMNS. Every
+figure is a ratio measured side by side in one process, because these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.util
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+COLUMNS = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(HERE))
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return "met" if value else "NOT met"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value).replace("|", "/").replace("\n", " ")
+
+
+def machine() -> str:
+    import torch
+
+    return (f"{platform.node() or 'host'}: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    names = [a for a in argv if not a.startswith("-")]
+    files = sorted(HERE.glob("bench_*.py"))
+    if names:
+        files = [f for f in files if f.stem.removeprefix("bench_") in names]
+    rows, failed = [], []
+    for f in files:
+        print(f"== {f.name} ==", flush=True)
+        start = time.perf_counter()
+        try:
+            got = _load(f).run(quick=quick)
+        except Exception:
+            failed.append(f.name)
+            traceback.print_exc()
+            rows.append({"benchmark": f"{f.stem}: FAILED to run", "ours": "-", "baseline": "-", "ratio": "-",
+                         "fastai": "-", "goal": "-", "met": False})
+            continue
+        for row in got:
+            print("   " + "  ".join(f"{k}={_fmt(row.get(k, ''))}" for k in COLUMNS), flush=True)
+        rows.extend(got)
+        print(f"   ({time.perf_counter() - start:.1f} s)")
+    lines = [
+        "# Benchmark results", "",
+        f"- date: {_dt.datetime.now().isoformat(timespec='minutes')}",
+        f"- machine: {machine()}",
+        f"- command: `hatch run bench{' ' + ' '.join(argv) if argv else ''}` (runs `python bench/run_all.py` in the bench environment)",
+        "- ratio: ours / baseline, measured side by side in one process (lower is better unless the goal says otherwise)",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(_fmt(row.get(k, "")) for k in COLUMNS) + " |" for row in rows]
+    met = sum(1 for r in rows if r.get("met") is True)
+    lines += ["", f"{met} of {len(rows)} goals met."]
+    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    print(f"\nwrote {HERE / 'RESULTS.md'}: {met} of {len(rows)} goals met")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
