@@ -61,6 +61,7 @@ def test_retain_types_nested():
     assert retain_types(5, 6) == 5
 
 
+@pytest.mark.slow  # importing torch takes ~3 s
 def test_retain_tensor_keeps_subclass_and_metadata():
     torch = pytest.importorskip("torch")
 

@@ -1,8 +1,73 @@
-"""tiers.dispatch: Type dispatch on the first two arguments, the NumPy-like list `L`, and small helpers (`patch`, `delegates`, `store_attr`, `GetAttr`). Standard library only."""
+"""tiers.dispatch: type dispatch on the first two arguments (`typedispatch`, `TypeDispatch`, `retain_type`), the
+NumPy-like list `L`, and small class/function helpers (`patch`, `delegates`, `funcs_kwargs`, `store_attr`,
+`GetAttr`...). Standard library only; importing it changes nothing global."""
 
 __version__ = "0.1.0"
 
+from tiers.dispatch.attrs import GetAttr, add_props, custom_dir, delegate_attr, store_attr
+from tiers.dispatch.basics import (
+    NoneType,
+    all_equal,
+    annotations,
+    camel2snake,
+    chunked,
+    class2attr,
+    compose,
+    detuplify,
+    equals,
+    even_mults,
+    first,
+    flatten,
+    groupby,
+    ifnone,
+    is_array,
+    is_coll,
+    is_iter,
+    is_listy,
+    last,
+    listify,
+    merge,
+    noop,
+    noops,
+    num_cpus,
+    only,
+    partialler,
+    range_of,
+    risinstance,
+    setify,
+    snake2camel,
+    true,
+    tuplify,
+    uniqueify,
+    using_attr,
+    val2idx,
+)
+from tiers.dispatch.foundation import L, coll_repr, cycle, is_bool, is_indexer, mask2idxs, zip_cycle
+from tiers.dispatch.meta import (
+    PrePostInitMeta,
+    copy_func,
+    delegates,
+    funcs_kwargs,
+    method,
+    patch,
+    patch_to,
+    use_kwargs,
+    use_kwargs_dict,
+)
 from tiers.dispatch.retain import retain_type, retain_types
 from tiers.dispatch.typedispatch import DispatchReg, TypeDispatch, anno_types, typedispatch
 
-__all__ = ["DispatchReg", "TypeDispatch", "anno_types", "retain_type", "retain_types", "typedispatch"]
+__all__ = [
+    # typedispatch
+    "DispatchReg", "TypeDispatch", "anno_types", "typedispatch", "retain_type", "retain_types",
+    # L
+    "L", "coll_repr", "cycle", "is_bool", "is_indexer", "mask2idxs", "zip_cycle",
+    # classes and signatures
+    "GetAttr", "add_props", "custom_dir", "delegate_attr", "store_attr", "PrePostInitMeta", "copy_func",
+    "delegates", "funcs_kwargs", "method", "patch", "patch_to", "use_kwargs", "use_kwargs_dict",
+    # functional helpers
+    "NoneType", "all_equal", "annotations", "camel2snake", "chunked", "class2attr", "compose", "detuplify",
+    "equals", "even_mults", "first", "flatten", "groupby", "ifnone", "is_array", "is_coll", "is_iter",
+    "is_listy", "last", "listify", "merge", "noop", "noops", "num_cpus", "only", "partialler", "range_of",
+    "risinstance", "setify", "snake2camel", "true", "tuplify", "uniqueify", "using_attr", "val2idx",
+]

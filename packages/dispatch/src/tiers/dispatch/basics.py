@@ -1,0 +1,400 @@
+"""Small functional helpers used throughout tiers (and by fastai code being ported): `ifnone`, `listify`, `first`,
+`compose`, `camel2snake`... Each is a few lines of plain Python with no dependency."""
+
+import functools
+import operator
+import re
+
+__all__ = [
+    "NoneType", "noop", "noops", "true", "ifnone", "is_array", "is_iter", "is_coll", "is_listy", "listify",
+    "tuplify", "detuplify", "first", "last", "only", "setify", "merge", "range_of", "compose", "partialler",
+    "camel2snake", "snake2camel", "class2attr", "risinstance", "using_attr", "even_mults", "chunked",
+    "uniqueify", "val2idx", "groupby", "flatten", "equals", "all_equal", "num_cpus", "annotations",
+]
+
+NoneType = type(None)
+
+
+def noop(x=None, *args, **kwargs):
+    """Return `x` unchanged, ignoring any other argument: the default for optional transforms.
+
+    >>> noop(3, "ignored")
+    3
+    """
+    return x
+
+
+def noops(self, x=None, *args, **kwargs):
+    """`noop` as a method: returns `x`, ignoring `self` and the rest."""
+    return x
+
+
+def true(*args, **kwargs) -> bool:
+    """Always True, whatever the arguments (a default predicate)."""
+    return True
+
+
+def ifnone(a, b):
+    """`b` if `a` is None else `a`.
+
+    >>> ifnone(None, 3), ifnone(0, 3)
+    (3, 0)
+    """
+    return b if a is None else a
+
+
+def is_array(x) -> bool:
+    """True for array-likes that should stay one item (NumPy arrays, tensors, pandas objects): they have
+    `__array__` or `iloc`."""
+    return hasattr(x, "__array__") or hasattr(x, "iloc")
+
+
+def is_iter(o) -> bool:
+    """True when `iter(o)` works, except for rank-0 arrays/tensors (which claim `__iter__` but raise)."""
+    if isinstance(o, type) or getattr(o, "ndim", 1) == 0:
+        return False
+    return hasattr(o, "__iter__") or hasattr(o, "__getitem__")
+
+
+def is_coll(o) -> bool:
+    """True for sized collections (`len` works), except rank-0 arrays/tensors."""
+    return hasattr(o, "__len__") and getattr(o, "ndim", 1) != 0
+
+
+def is_listy(x) -> bool:
+    """True for lists, tuples, slices, generators and `L` (sequences that `listify` would unpack, but not strings
+    or arrays).
+
+    >>> is_listy([1]), is_listy((1,)), is_listy("ab")
+    (True, True, False)
+    """
+    return isinstance(x, _LISTY)
+
+
+# tiers.dispatch.foundation appends `L` when it is defined (it imports this module, so not the other way round)
+_LISTY: tuple = (tuple, list, slice, type(_ for _ in ()))
+
+
+def listify(o=None, *rest, use_list: bool = False, match=None) -> list:
+    """`o` as a list: None -> `[]`, a list stays itself, strings/bytes/mappings/arrays become one item, other
+    iterables are unpacked, anything else is wrapped. Extra positional arguments are appended. `match` (an int
+    or a collection) repeats a length-1 result to that length.
+
+    >>> listify(None), listify(1), listify("ab"), listify((1, 2)), listify(1, match=3)
+    ([], [1], ['ab'], [1, 2], [1, 1, 1])
+    """
+    if rest:
+        o = (o, *rest)
+    if use_list:
+        res = list(o)
+    elif o is None:
+        res = []
+    elif isinstance(o, list):
+        res = o
+    elif isinstance(o, (str, bytes, dict)) or is_array(o):
+        res = [o]
+    elif is_iter(o):
+        res = list(o)
+    else:
+        res = [o]
+    if match is not None:
+        n = len(match) if is_coll(match) else match
+        if len(res) == 1:
+            res = res * n
+        elif len(res) != n:
+            raise ValueError(f"listify: {len(res)} items cannot match length {n}; pass 1 or {n} items")
+    return res
+
+
+def tuplify(o, use_list: bool = False, match=None) -> tuple:
+    """`listify` as a tuple.
+
+    >>> tuplify(1), tuplify([1, 2])
+    ((1,), (1, 2))
+    """
+    return tuple(listify(o, use_list=use_list, match=match))
+
+
+def detuplify(x):
+    """The single element of a length-1 collection, `None` for an empty one, else `x` itself."""
+    return None if len(x) == 0 else x[0] if len(x) == 1 and getattr(x, "ndim", 1) == 1 else x
+
+
+def first(x, f=None, negate: bool = False, **kwargs):
+    """The first element of `x` (optionally the first for which `f` is truthy, or falsy with `negate`), None if
+    there is none.
+
+    >>> first([3, 4]), first([1, 2, 3], lambda o: o > 1), first([])
+    (3, 2, None)
+    """
+    x = iter(x)
+    if f is not None:
+        x = (o for o in x if bool(f(o, **kwargs)) != negate)
+    return next(x, None)
+
+
+def last(x, f=None, negate: bool = False, **kwargs):
+    """The last element of `x` (optionally the last matching `f`), None if there is none."""
+    res = None
+    for o in x:
+        if f is None or bool(f(o, **kwargs)) != negate:
+            res = o
+    return res
+
+
+def only(o):
+    """The single element of `o`; ValueError when it has zero or several."""
+    it = iter(o)
+    try:
+        res = next(it)
+    except StopIteration:
+        raise ValueError("only: the iterable is empty; expected exactly one element") from None
+    if next(it, _SENTINEL) is not _SENTINEL:
+        raise ValueError("only: the iterable has more than one element; expected exactly one")
+    return res
+
+
+_SENTINEL = object()
+
+
+def setify(o) -> set:
+    """`o` as a set: a set stays itself, None is empty, other values go through `listify`."""
+    return o if isinstance(o, set) else set(listify(o))
+
+
+def merge(*ds) -> dict:
+    """Merge dicts left to right (later keys win), skipping Nones.
+
+    >>> merge({"a": 1}, None, {"a": 2, "b": 3})
+    {'a': 2, 'b': 3}
+    """
+    return {k: v for d in ds if d is not None for k, v in d.items()}
+
+
+def range_of(x) -> list:
+    """`list(range(len(x)))`."""
+    return list(range(len(x)))
+
+
+def compose(*funcs, order: str | None = None):
+    """A function applying `funcs` left to right (sorted by their `order` attribute when `order` names it).
+
+    >>> compose(lambda x: x + 1, lambda x: x * 2)(3)
+    8
+    """
+    funcs = listify(funcs)
+    if not funcs:
+        return noop
+    if len(funcs) == 1:
+        return funcs[0]
+    if order is not None:
+        funcs = sorted(funcs, key=lambda o: getattr(o, order, 0))
+
+    def _inner(x, *args, **kwargs):
+        for f in funcs:
+            x = f(x, *args, **kwargs)
+        return x
+
+    return _inner
+
+
+def partialler(f, *args, order=None, **kwargs):
+    """`functools.partial` that keeps `f`'s `order` attribute (or sets the one given), so partials of transforms
+    still sort correctly."""
+    fnew = functools.partial(f, *args, **kwargs)
+    fnew.__doc__ = f.__doc__
+    if order is not None:
+        fnew.order = order
+    elif hasattr(f, "order"):
+        fnew.order = f.order
+    return fnew
+
+
+_camel_re1 = re.compile("(.)([A-Z][a-z]+)")
+_camel_re2 = re.compile("([a-z0-9])([A-Z])")
+
+
+def camel2snake(name: str) -> str:
+    """CamelCase -> snake_case.
+
+    >>> camel2snake("TfmdDLHelper")
+    'tfmd_dl_helper'
+    """
+    s1 = _camel_re1.sub(r"\1_\2", name)
+    return _camel_re2.sub(r"\1_\2", s1).lower()
+
+
+def snake2camel(s: str) -> str:
+    """snake_case -> CamelCase.
+
+    >>> snake2camel("a_b_cc")
+    'ABCc'
+    """
+    return "".join(p.title() for p in s.split("_"))
+
+
+def class2attr(self, cls_name: str) -> str:
+    """The snake-case name of `type(self)` with the suffix `cls_name` removed: `class2attr(ProgressCallback(),
+    "Callback")` -> `"progress"`. Used to name callbacks as learner attributes."""
+    name = type(self).__name__
+    return camel2snake(re.sub(rf"{cls_name}$", "", name) or cls_name.lower())
+
+
+def risinstance(types, obj=None):
+    """`isinstance(obj, types)` with the arguments reversed; called with only `types` it returns a predicate.
+    Type names given as strings match any class of that name in the MRO (no import needed).
+
+    >>> risinstance(int)(3), risinstance("int", 3)
+    (True, True)
+    """
+    types = tuplify(types)
+    if obj is None:
+        return functools.partial(risinstance, types)
+    if any(isinstance(t, str) for t in types):
+        names = {t for t in types if isinstance(t, str)}
+        if any(c.__name__ in names for c in type(obj).__mro__):
+            return True
+        types = tuple(t for t in types if not isinstance(t, str))
+    return isinstance(obj, types)
+
+
+def using_attr(f, attr: str):
+    """A function applying `f` to `o.<attr>`: `using_attr(len, "name")(path)` is `len(path.name)`."""
+    return functools.partial(_using_attr, f, attr)
+
+
+def _using_attr(f, attr, x):
+    return f(getattr(x, attr))
+
+
+def even_mults(start: float, stop: float, n: int) -> list:
+    """`n` values from `start` to `stop` spaced evenly on a log scale (discriminative learning rates).
+
+    >>> even_mults(1e-4, 1e-2, 3)
+    [0.0001, 0.001, 0.01]
+    """
+    if n == 1:
+        return [stop]
+    mult = stop / start
+    step = mult ** (1 / (n - 1))
+    return [round(start * step**i, 15) for i in range(n)]
+
+
+def chunked(it, chunk_sz: int | None = None, drop_last: bool = False, n_chunks: int | None = None):
+    """Iterate over `it` in lists of `chunk_sz` items (or in `n_chunks` roughly equal lists).
+
+    >>> list(chunked(range(5), 2))
+    [[0, 1], [2, 3], [4]]
+    """
+    if (chunk_sz is None) == (n_chunks is None):
+        raise ValueError("chunked: pass exactly one of chunk_sz and n_chunks")
+    if n_chunks is not None:
+        it = list(it)
+        chunk_sz = max(-(-len(it) // n_chunks), 1)
+    if chunk_sz < 1:
+        raise ValueError(f"chunked: chunk_sz={chunk_sz} must be at least 1")
+    src = iter(it)
+    while True:
+        res = [o for _, o in zip(range(chunk_sz), src)]
+        if not res or (drop_last and len(res) < chunk_sz):
+            return
+        yield res
+
+
+def uniqueify(x, sort: bool = False, bidir: bool = False, start=None):
+    """The unique elements of `x` in first-seen order (unhashable elements compared by `==`); sorted with `sort`,
+    prefixed by `start`, and with `bidir` also the value->index dict."""
+    res = _unique(listify(x) if start is None else listify(start) + listify(x))
+    if sort:
+        res.sort()
+    return (res, val2idx(res)) if bidir else res
+
+
+def _unique(items) -> list:
+    try:
+        return list(dict.fromkeys(items))
+    except TypeError:  # unhashable items
+        out = []
+        for o in items:
+            if not any(equals(o, p) for p in out):
+                out.append(o)
+        return out
+
+
+def val2idx(x) -> dict:
+    """`{value: index}` for the elements of `x`."""
+    return {v: k for k, v in enumerate(x)}
+
+
+def groupby(x, key, val=noop) -> dict:
+    """Group `x` into `{key(o): [val(o), ...]}`; `key`/`val` may be an int (item index) or str (attribute name).
+
+    >>> groupby(["aa", "b", "cc"], len)
+    {2: ['aa', 'cc'], 1: ['b']}
+    """
+    key, val = _getter(key), _getter(val)
+    res = {}
+    for o in x:
+        res.setdefault(key(o), []).append(val(o))
+    return res
+
+
+def _getter(k):
+    if isinstance(k, int):
+        return operator.itemgetter(k)
+    if isinstance(k, str):
+        return operator.attrgetter(k)
+    return k
+
+
+def flatten(o):
+    """Recursively yield the leaves of nested lists, tuples, generators and `L`s (strings stay whole)."""
+    for item in o:
+        if is_listy(item) and not isinstance(item, slice):
+            yield from flatten(item)
+        else:
+            yield item
+
+
+def equals(a, b) -> bool:
+    """Deep equality that also works for arrays/tensors (compared element-wise with `.all()`) and nested lists."""
+    if a is b:
+        return True
+    if is_array(a) or is_array(b):
+        if getattr(a, "shape", None) != getattr(b, "shape", None) and hasattr(a, "shape") and hasattr(b, "shape"):
+            return False
+        try:
+            res = a == b
+            return bool(res.all()) if hasattr(res, "all") else bool(res)
+        except (TypeError, ValueError, RuntimeError):
+            return False
+    if is_listy(a) and is_listy(b):
+        return all_equal(a, b)
+    return bool(a == b)
+
+
+def all_equal(a, b) -> bool:
+    """True when `a` and `b` have the same length and `equals` holds element-wise."""
+    if not is_iter(a) or not is_iter(b):
+        return False
+    a, b = list(a), list(b)
+    return len(a) == len(b) and all(equals(x, y) for x, y in zip(a, b))
+
+
+def num_cpus() -> int:
+    """The number of CPUs this process may use (its affinity set where the OS has one)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def annotations(o) -> dict:
+    """The annotations of `o` (a function, or a class's `__init__` when `o` is a class or instance)."""
+    if not isinstance(o, type) and not callable(o):
+        o = type(o)
+    if isinstance(o, type):
+        o = o.__init__
+    return dict(getattr(o, "__annotations__", {}) or {})
