@@ -1,3 +1,76 @@
 """tiers.tensors: Semantic tensors: `torch.Tensor` subclasses whose type and metadata survive torch operations, plus device and seed helpers."""
 
 __version__ = "0.1.0"
+
+from tiers.tensors.base import TensorBase, cast, safe_tensor_types, tensor
+from tiers.tensors.convert import (
+    apply,
+    as_plain,
+    default_device,
+    find_bs,
+    maybe_gather,
+    num_distrib,
+    prefer_device,
+    rank_distrib,
+    to_concat,
+    to_cpu,
+    to_detach,
+    to_device,
+    to_float,
+    to_half,
+    to_np,
+)
+from tiers.tensors.display import show_image, show_images, show_titled_image, subplots
+from tiers.tensors.seed import get_random_states, no_random, set_random_states, set_seed
+from tiers.tensors.semantic import (
+    TensorBBox,
+    TensorCategory,
+    TensorFlowField,
+    TensorImage,
+    TensorImageBase,
+    TensorImageBW,
+    TensorMask,
+    TensorMultiCategory,
+    TensorPoint,
+    TensorText,
+)
+
+__all__ = [
+    "TensorBBox",
+    "TensorBase",
+    "TensorCategory",
+    "TensorFlowField",
+    "TensorImage",
+    "TensorImageBW",
+    "TensorImageBase",
+    "TensorMask",
+    "TensorMultiCategory",
+    "TensorPoint",
+    "TensorText",
+    "apply",
+    "as_plain",
+    "cast",
+    "default_device",
+    "find_bs",
+    "get_random_states",
+    "maybe_gather",
+    "no_random",
+    "num_distrib",
+    "prefer_device",
+    "rank_distrib",
+    "safe_tensor_types",
+    "set_random_states",
+    "set_seed",
+    "show_image",
+    "show_images",
+    "show_titled_image",
+    "subplots",
+    "tensor",
+    "to_concat",
+    "to_cpu",
+    "to_detach",
+    "to_device",
+    "to_float",
+    "to_half",
+    "to_np",
+]

@@ -1,0 +1,238 @@
+"""`TensorBase`: a `torch.Tensor` subclass whose type and metadata survive torch operations.
+
+A `TensorImage` stays a `TensorImage` after `x * 2`, `x[0]`, `x.to(device)`, `torch.cat`, pickling or
+`copy.deepcopy`, and metadata stored as attributes (`TensorPoint(pts, img_size=(28, 28))`) follows it. Nothing is
+patched on `torch.Tensor`: all of it happens in `TensorBase.__torch_function__`, which torch calls only for
+instances of these subclasses.
+
+Rules for a result (kept simple so they can be predicted):
+- a tensor result takes the type, and a shallow copy of the metadata, of the first `TensorBase` argument (scanning
+  positional arguments, one level into lists/tuples such as `torch.cat([a, b])`, then keyword arguments), so
+  `image + mask` is a `TensorImage` and `mask + image` a `TensorMask`;
+- tuples and lists of tensors (`x.split(2)`, `x.max(0)`) get the same treatment element-wise;
+- anything else (`x.shape`, `x.item()`, `x.tolist()`, `bool(x)`, strings) is returned untouched, and so is an
+  in-place result (`x.add_(1)` returns `x` itself) or an `out=` tensor;
+- `as_subclass` is not a torch function, so `x.as_subclass(torch.Tensor)` returns a plain, metadata-free alias.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["TensorBase", "cast", "safe_tensor_types", "tensor"]
+
+# One C call that runs `func` with subclass `__torch_function__` disabled: cheaper than entering the
+# `DisableTorchFunctionSubclass` context manager in Python on every op.
+_run_plain = torch._C._disabled_torch_function_impl
+# Getters whose results torch itself never wraps (`.grad`, `._base`, `._grad`).
+_NOWRAP = frozenset(torch.overrides.get_default_nowrap_functions())
+
+
+def _first_typed(args, kwargs):
+    "The first `TensorBase` argument of an op: positional (one level into lists/tuples), then keyword; else None."
+    for a in args:
+        if isinstance(a, TensorBase):
+            return a
+        if type(a) is list or type(a) is tuple:
+            for b in a:
+                if isinstance(b, TensorBase):
+                    return b
+    if kwargs:
+        return _first_typed(kwargs.values(), None)
+    return None
+
+
+def _wrap(r, src):
+    "A plain tensor `r` as `type(src)` carrying a copy of `src`'s metadata; anything else unchanged."
+    if type(r) is not Tensor:
+        return r
+    r = r.as_subclass(type(src))
+    if src.__dict__:
+        r.__dict__.update(src.__dict__)
+    return r
+
+
+class TensorBase(Tensor):
+    """A `torch.Tensor` whose subclass type and attribute metadata survive torch operations.
+
+    `TensorBase(x, **meta)` accepts a tensor (shared, not copied), a NumPy array, a list or a number (see `tensor`),
+    and stores each keyword as an attribute. Results of torch ops, indexing, `.to`, `torch.cat`/`stack`,
+    `deepcopy`, pickling and `torch.save`/`torch.load` keep the type and metadata.
+
+    >>> t = TensorBase([1., 2.], tag="x")
+    >>> (t * 2).tag, type(t[0]).__name__
+    ('x', 'TensorBase')
+
+    Subclass it to give tensors a meaning (`class TensorDepth(TensorImageBase): pass`). To hand a model plain
+    tensors (no per-op overhead inside the model), use `as_plain`.
+    """
+
+    def __new__(cls, x, **meta):
+        res = cast(tensor(x), cls)
+        if meta:
+            res.__dict__.update(meta)
+        return res
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        ret = _run_plain(func, types, args, kwargs) if kwargs else _run_plain(func, types, args)
+        if type(ret) is Tensor:  # the hot path: an op that made a new plain tensor
+            src = args[0] if args else None
+            if ret is src:  # in place on a plain first argument (`plain.add_(typed)`): keep its identity
+                return ret
+            if not isinstance(src, TensorBase):
+                src = _first_typed(args, kwargs)
+            if src is None or func in _NOWRAP or (kwargs and ret is kwargs.get("out")):
+                return ret
+            res = ret.as_subclass(type(src))
+            meta = src.__dict__
+            if meta:
+                res.__dict__.update(meta)
+            return res
+        if isinstance(ret, (tuple, list)) and type(ret) is not torch.Size and any(type(r) is Tensor for r in ret):
+            src = _first_typed(args, kwargs)
+            if src is None:
+                return ret
+            rt = type(ret)
+            items = [_wrap(r, src) for r in ret]
+            return rt._make(items) if hasattr(rt, "_make") else rt(items)
+        return ret
+
+    def __reduce_ex__(self, proto):
+        # torch's own reduction stores (rebuild function, subclass type, storage args, __dict__); calling it with
+        # subclass dispatch off avoids one round trip through __torch_function__
+        with torch._C.DisableTorchFunctionSubclass():
+            return Tensor.__reduce_ex__(self, proto)
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        if not self.is_leaf:
+            raise RuntimeError(
+                f"deepcopy of a {type(self).__name__} that is not a graph leaf (it has grad_fn={self.grad_fn}); "
+                "call .detach() first, as for plain tensors"
+            )
+        # torch's deepcopy needs `new_empty` to return the subclass; run it on a plain alias instead (it shares the
+        # storage, so views deep-copied together still share their copied storage) and re-type the copy
+        with torch.no_grad():
+            plain = self.as_subclass(Tensor)
+        memo.setdefault(id(memo), []).append(plain)  # keep the alias alive so its id is not reused within memo
+        new = Tensor.__deepcopy__(plain, memo).as_subclass(type(self))
+        if self.requires_grad:
+            new.requires_grad_()
+        if self.grad is not None:
+            new.grad = copy.deepcopy(self.grad, memo)
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        memo[id(self)] = new
+        return new
+
+
+def _array2tensor(x: np.ndarray, **kwargs) -> Tensor:
+    if x.dtype == np.uint16:  # torch supports almost no ops on uint16
+        x = x.astype(np.float32)
+    if x.dtype == object:
+        raise TypeError(
+            f"tensor: cannot convert a NumPy array of dtype object (shape {x.shape}); convert its items to numbers "
+            "first, e.g. np.stack(list_of_arrays)"
+        )
+    if not x.flags.writeable or any(s < 0 for s in x.strides):
+        x = np.array(x)  # torch cannot share read-only or negatively strided memory
+    res = torch.from_numpy(x)
+    return res.to(**kwargs) if kwargs else res
+
+
+def tensor(x, *rest, **kwargs) -> Tensor:
+    """Make a tensor from `x` (and `rest`, taken as further items): tensors pass through, NumPy arrays are shared
+    (not copied) where possible, lists of tensors or arrays are stacked, numbers and nested lists go through
+    `torch.tensor`, pandas objects and PIL images through NumPy. float64 becomes float32 unless `dtype` is given.
+    `kwargs` (`dtype`, `device`, `requires_grad`...) are applied to the result.
+
+    >>> tensor(1, 2, 3)
+    tensor([1, 2, 3])
+    >>> tensor(np.zeros(2)).dtype
+    torch.float32
+    """
+    if rest:
+        x = (x, *rest)
+    if isinstance(x, Tensor):
+        res = x.to(**{k: v for k, v in kwargs.items() if k != "requires_grad"}) if kwargs else x
+        if kwargs.get("requires_grad"):
+            res.requires_grad_()
+    elif isinstance(x, np.ndarray):
+        res = _array2tensor(x, **kwargs)
+    elif isinstance(x, (list, tuple)):
+        if x and isinstance(x[0], (Tensor, np.ndarray)):
+            res = torch.stack([tensor(o) for o in x])
+            if kwargs:
+                res = tensor(res, **kwargs)
+        else:
+            res = torch.tensor(x, **kwargs)
+    elif isinstance(x, (numbers.Number, np.generic)):
+        res = torch.tensor(x, **kwargs)
+    elif hasattr(x, "to_numpy"):  # pandas Series/DataFrame
+        res = _array2tensor(np.asarray(x.to_numpy()), **kwargs)
+    elif hasattr(x, "__array__") or hasattr(x, "__array_interface__"):  # PIL images and other array-likes
+        res = _array2tensor(np.asarray(x), **kwargs)
+    else:
+        try:
+            items = list(x)
+        except TypeError:
+            raise TypeError(
+                f"tensor: cannot make a tensor from {type(x).__name__} {x!r:.60}; pass a tensor, NumPy array, "
+                "number, list or array-like"
+            ) from None
+        return tensor(items, **kwargs)
+    if res.dtype is torch.float64 and "dtype" not in kwargs:
+        res = res.float()
+    return res
+
+
+def cast(x, typ: type):
+    """`x` as an instance of `typ`: tensors are re-typed with `as_subclass` (sharing memory, keeping `TensorBase`
+    metadata when `typ` is a `TensorBase`), NumPy arrays with `.view`, anything else by calling `typ(x)`.
+
+    >>> t = cast(torch.zeros(2), TensorBase)
+    >>> type(t).__name__, type(cast(t, Tensor)).__name__
+    ('TensorBase', 'Tensor')
+    """
+    if not isinstance(typ, type):
+        raise TypeError(f"cast: typ={typ!r} is not a class; pass the class to cast to, e.g. TensorImage")
+    if type(x) is typ:
+        return x
+    if isinstance(x, Tensor) and issubclass(typ, Tensor):
+        res = x.as_subclass(typ)
+        if x.__dict__ and issubclass(typ, TensorBase):
+            res.__dict__.update(x.__dict__)
+        return res
+    if isinstance(x, np.ndarray) and issubclass(typ, np.ndarray):
+        return x.view(typ)
+    try:
+        return typ(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"cast: cannot cast {type(x).__name__} to {typ.__name__}: {e}") from e
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def safe_tensor_types() -> list[type]:
+    """Every `TensorBase` subclass defined so far (including those of other layers), for `torch.load`'s default
+    `weights_only=True` mode, which refuses unknown classes:
+
+    >>> import io
+    >>> buf = io.BytesIO(); torch.save(TensorBase([1.]), buf); _ = buf.seek(0)
+    >>> with torch.serialization.safe_globals(safe_tensor_types()):
+    ...     type(torch.load(buf)).__name__
+    'TensorBase'
+
+    Nothing is registered globally at import; `torch.load(f, weights_only=False)` also works for trusted files.
+    """
+    return [TensorBase, *dict.fromkeys(_subclasses(TensorBase))]
