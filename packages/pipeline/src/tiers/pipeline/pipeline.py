@@ -1,0 +1,218 @@
+"""`Pipeline`: Transforms composed in `order`, set up in turn, decoded in reverse, and shown.
+
+A Pipeline holds its Transforms in `fs`, sorted by their `order` (stable). Calling it applies each in turn with
+the Pipeline's `split_idx`; `decode` runs their `decodes` last to first; `show` decodes until the object can show
+itself. Each Transform is reachable as an attribute named after its class in snake_case (`pipe.categorize`), and
+any other unknown attribute is looked up on the Transforms (`pipe.vocab`), which is how upper layers find the
+state a Transform learned.
+"""
+
+from tiers.dispatch import L, camel2snake, noop
+from tiers.pipeline.transform import Transform
+
+__all__ = ["Pipeline", "mk_transform", "gather_attrs", "gather_attr_names"]
+
+
+def mk_transform(f) -> Transform:
+    """`f` as a Transform: a Transform or Pipeline is returned as is, a Transform class is instantiated with no
+    arguments, any other callable becomes `Transform(f)` (its annotation decides what it applies to)."""
+    if isinstance(f, type) and issubclass(f, Transform):
+        f = f()
+    if isinstance(f, (Transform, Pipeline)):
+        return f
+    if not callable(f):
+        raise TypeError(f"mk_transform: {f!r} is neither a Transform nor callable; pass a Transform or a function")
+    return Transform(f)
+
+
+def gather_attrs(o, k: str, nm: str):
+    """Attribute `k` looked up on each object of `getattr(o, nm)`: the value when one has it (not None), an `L` of
+    the values when several do; AttributeError when none does. Used for `__getattr__` forwarding."""
+    if k.startswith("_") or k == nm:
+        raise AttributeError(k)
+    objs = o.__dict__.get(nm) if hasattr(o, "__dict__") else None
+    if objs is None:
+        raise AttributeError(k)
+    res = [v for v in (getattr(t, k, None) for t in objs) if v is not None]
+    if not res:
+        raise AttributeError(
+            f"{type(o).__name__!r} object has no attribute {k!r}, and none of its {nm} ({len(objs)} objects) has it"
+        )
+    return res[0] if len(res) == 1 else L(res)
+
+
+def gather_attr_names(o, nm: str) -> list:
+    """The public attribute names of the objects in `getattr(o, nm)` (for `__dir__`)."""
+    return sorted({k for t in getattr(o, nm) for k in dir(t) if not k.startswith("_")})
+
+
+def _flatten(funcs):
+    for f in funcs:
+        if isinstance(f, Pipeline):
+            yield from f.fs
+        else:
+            yield mk_transform(f)
+
+
+def _sort(fs) -> L:
+    return L(sorted(fs, key=lambda t: getattr(t, "order", 0)))
+
+
+def _is_tuple(o) -> bool:
+    return isinstance(o, tuple) and not hasattr(o, "_fields")
+
+
+def _showable(o) -> bool:
+    if hasattr(o, "show"):
+        return True
+    return _is_tuple(o) and all(hasattr(x, "show") for x in o)
+
+
+class Pipeline:
+    """Transforms composed in `order`: call to encode, `decode` to reverse, `setup` to learn their state in turn.
+
+    `funcs` may hold Transforms, Transform classes (instantiated) and plain functions (wrapped in `Transform`).
+    `split_idx` is passed to every Transform on each call, so those with a different `split_idx` are skipped.
+
+    >>> class Plus1(Transform):
+    ...     def encodes(self, x: int): return x + 1
+    ...     def decodes(self, x: int): return x - 1
+    >>> pipe = Pipeline([Plus1, Transform(str.upper)])
+    >>> pipe((1, "a")), pipe.decode((2, "A"))
+    ((2, 'A'), (1, 'A'))
+    """
+
+    def __init__(self, funcs=None, split_idx: int | None = None):
+        self.split_idx = split_idx
+        if funcs is None:
+            funcs = [noop]
+        elif isinstance(funcs, (Transform, Pipeline)) or callable(funcs) and not isinstance(funcs, (list, tuple, L)):
+            funcs = [funcs]
+        self.fs = _sort(_flatten(funcs))
+
+    # -- applying
+    def __call__(self, o):
+        s = self.split_idx
+        for f in self.fs:
+            o = f(o, split_idx=s)
+        return o
+
+    def decode(self, o, full: bool = True):
+        """Run the Transforms' `decodes` last to first. With `full=False`, stop as soon as the object (or every
+        element of a tuple) has a `show` method: the form `show` needs."""
+        s = self.split_idx
+        for f in reversed(list(self.fs)):
+            if not full and _showable(o):
+                return o
+            o = f.decode(o, split_idx=s)
+        return o
+
+    def show(self, o, ctx=None, **kwargs):
+        """Decode `o` until it can show itself, then show it (each element of a tuple in turn, on the same `ctx`);
+        returns the ctx the show methods returned."""
+        o = self.decode(o, full=False)
+        if hasattr(o, "show"):
+            return o.show(ctx=ctx, **kwargs)
+        for x in o if _is_tuple(o) else (o,):
+            if hasattr(x, "show"):
+                ctx = x.show(ctx=ctx, **kwargs)
+        return ctx
+
+    # -- setting up
+    def setup(self, items=None, train_setup: bool = False):
+        """Run each Transform's `setup` in order, so each sees the data as it will at call time.
+
+        What a Transform sees depends on `items`: an object that applies this Pipeline itself (a lazy dataset
+        holding it as an attribute) is passed as is while the Pipeline holds only the Transforms set up so far;
+        a list or an `L` is passed with each element run through the earlier Transforms; any other object (a
+        tuple, a tensor batch) is passed as run, whole, through the earlier Transforms."""
+        tfms = list(self.fs)
+        if items is not None and self._applied_by(items):
+            try:
+                for i, t in enumerate(tfms):
+                    self.fs = L(tfms[:i])
+                    t.setup(items, train_setup)
+            finally:
+                self.fs = L(tfms)
+            return
+        staged = items
+        for i, t in enumerate(tfms):
+            if i and staged is not None:
+                staged = self._stage(staged, tfms[i - 1])
+            t.setup(staged, train_setup)
+
+    def _applied_by(self, items) -> bool:
+        "Whether `items` holds this Pipeline (so indexing it applies the Transforms the Pipeline holds now)."
+        d = getattr(items, "__dict__", None)
+        return bool(d) and any(v is self for v in d.values())
+
+    def _stage(self, items, t):
+        s = self.split_idx
+        if isinstance(items, L):
+            return L([t(o, split_idx=s) for o in items])
+        if isinstance(items, list):
+            return [t(o, split_idx=s) for o in items]
+        return t(items, split_idx=s)
+
+    def add(self, ts, items=None, train_setup: bool = False):
+        """Add Transform(s) `ts` in their `order` place, each set up first on `items` as the Transforms before it
+        make them (same rules as `setup`)."""
+        if isinstance(ts, Pipeline):
+            ts = list(ts.fs)
+        elif not isinstance(ts, (list, tuple, L)):
+            ts = [ts]
+        for t in _flatten(ts):
+            fs = list(self.fs)
+            pos = sum(1 for f in fs if getattr(f, "order", 0) <= getattr(t, "order", 0))
+            if items is not None and self._applied_by(items):
+                try:
+                    self.fs = L(fs[:pos])
+                    t.setup(items, train_setup)
+                finally:
+                    self.fs = L(fs)
+            else:
+                staged = items
+                for f in fs[:pos]:
+                    if staged is None:
+                        break
+                    staged = self._stage(staged, f)
+                t.setup(staged, train_setup)
+            self.fs = L(fs[:pos] + [t] + fs[pos:])
+        return self
+
+    def remove(self, t):
+        """Remove Transform `t` (that object), or every Transform of class `t`; ValueError when none is there."""
+        if isinstance(t, type):
+            keep = [f for f in self.fs if not isinstance(f, t)]
+        else:
+            keep = [f for f in self.fs if f is not t]
+        if len(keep) == len(self.fs):
+            raise ValueError(f"Pipeline.remove: {t!r} is not in {self!r}; pass one of its Transforms or their class")
+        self.fs = L(keep)
+        return self
+
+    # -- access
+    def __getitem__(self, i):
+        return self.fs[i]
+
+    def __getattr__(self, k: str):
+        if k.startswith("_") or k == "fs":
+            raise AttributeError(k)
+        fs = self.__dict__.get("fs")
+        if fs is None:
+            raise AttributeError(k)
+        named = [f for f in fs if camel2snake(type(f).__name__) == k]
+        if named:
+            return named[0] if len(named) == 1 else L(named)
+        return gather_attrs(self, k, "fs")
+
+    def __dir__(self):
+        names = {camel2snake(type(f).__name__) for f in self.__dict__.get("fs", ())}
+        return sorted(set(super().__dir__()) | names | set(gather_attr_names(self, "fs")))
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        names = [f.name for f in self.fs if getattr(f, "name", None) != "noop"]
+        return f"Pipeline: {' -> '.join(names)}" if names else "Pipeline: (empty)"
