@@ -28,7 +28,7 @@ def test_construction():
     assert L().items == [] and L(None).items == []
     assert L(1).items == [1] and L(1, 2, 3).items == [1, 2, 3]
     assert L("abc").items == ["abc"] and L(b"x").items == [b"x"] and L({"a": 1}).items == [{"a": 1}]
-    assert L(range(3)).items == [0, 1, 2] and L((i for i in range(2))).items == [0, 1]
+    assert L(range(3)).items == [0, 1, 2] and L(i for i in range(2)).items == [0, 1]
     lst = [1, 2]
     assert L(lst).items is lst  # shared, like fastcore
     assert L(lst, use_list=True).items is not lst
