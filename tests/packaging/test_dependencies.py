@@ -3,10 +3,9 @@
 import ast
 import re
 import sys
-import tomllib
 
 import pytest
-
+import tomllib
 from layers import LAYERS, ROOT, THIRD_PARTY, TIERS_DEPS
 
 

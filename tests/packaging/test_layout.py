@@ -1,10 +1,9 @@
 """The monorepo's shape: one distribution per layer, PEP 420 namespace, tools that agree on the layer map."""
 
 import re
-import tomllib
 
 import pytest
-
+import tomllib
 from layers import LAYERS, ORDER, ROOT, TIERS_DEPS, chain
 
 
