@@ -1,0 +1,405 @@
+"""Tokenize many texts with several processes, and cache the results on disk.
+
+`parallel_tokenize` is the engine: it builds the tokenizer once per worker process and streams batches through
+it, yielding results in input order. The `tokenize_*` functions put texts from a list, a DataFrame, a CSV file or
+a folder through it and return token counts. Folder and CSV results are cached on disk next to the input, with a
+fingerprint of the tokenizer, the rules and the inputs: a second run with the same fingerprint reuses them, a
+changed rule set, tokenizer or input file re-tokenizes. Cache writes are atomic (a temporary name, then a rename).
+
+>>> toks = tokenize_texts(["Hello world!", "Bye."], n_workers=1)
+>>> toks[0]
+['xxbos', 'xxmaj', 'hello', 'world', '!']
+"""
+
+import functools
+import hashlib
+import inspect
+import json
+import multiprocessing as mp
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tiers.text.rules import FLD
+from tiers.text.tokenizers import SpacyTokenizer, TokenizeWithRules
+
+__all__ = [
+    "fn_counter_pkl", "fn_lengths_pkl", "parallel_tokenize", "tokenize_texts", "tokenize_df", "tokenize_csv",
+    "load_tokenized_csv", "tokenize_files", "tokenize_folder", "default_n_workers",
+]
+
+fn_counter_pkl, fn_lengths_pkl = "counter.pkl", "lengths.pkl"
+_fn_meta = "tokenize_meta.json"
+_CACHE_VERSION = 1
+
+
+def default_n_workers() -> int:
+    """The number of CPUs this process may use (at most 16): the default `n_workers` for tokenization."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    return max(1, min(16, n))
+
+
+def _mp_context() -> mp.context.BaseContext:
+    # fork starts workers in milliseconds and lets them inherit an already-built tokenizer (spaCy takes a second to
+    # load); where fork is unavailable (Windows, macOS default) spawn pickles the tokenizer, which rebuilds itself.
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() and sys.platform != "darwin" else "spawn")
+
+
+_worker: TokenizeWithRules | None = None
+
+
+def _init_worker(tok: TokenizeWithRules) -> None:
+    global _worker
+    _worker = tok
+
+
+def _tok_batch(batch: list[str]) -> list[list[str]]:
+    return list(_worker(batch))
+
+
+def _batches(items: Sequence, n_workers: int, max_bs: int = 500) -> Iterator[Sequence]:
+    # Several batches per worker keep every worker busy to the end; a cap bounds the memory in flight.
+    bs = max(1, min(max_bs, -(-len(items) // (n_workers * 4))))
+    for i in range(0, len(items), bs):
+        yield items[i:i + bs]
+
+
+def _check_workers(n_workers: int | None, where: str) -> int:
+    n = default_n_workers() if n_workers is None else n_workers
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"{where}: n_workers={n_workers!r} must be a non-negative int (0 or 1 tokenizes in this process).")
+    return n
+
+
+def parallel_tokenize(items: Sequence[str], tok: Any = None, rules: Sequence[Callable] | None = None,
+                      n_workers: int | None = None, post_rules: Sequence[Callable] | None = None,
+                      **kwargs: Any) -> Iterator[tuple[int, list[str]]]:
+    """Yield `(index, tokens)` for each of `items`, in order, tokenized by `tok` with `rules` in `n_workers` processes.
+
+    `tok` defaults to `SpacyTokenizer(**kwargs)`; a tokenizer with a `setup` method is set up on `items` first.
+    With `n_workers` 0 or 1 (or very few items) everything runs in this process.
+
+    >>> list(parallel_tokenize(["a b"], n_workers=1, rules=[]))
+    [(0, ['a', 'b'])]
+    """
+    n_workers = _check_workers(n_workers, "parallel_tokenize")
+    items = items if isinstance(items, Sequence) and not isinstance(items, str) else list(items)
+    if tok is None:
+        tok = SpacyTokenizer(**kwargs)
+    if hasattr(tok, "setup"):
+        tok.setup(items, rules)
+    twr = TokenizeWithRules(tok, rules, post_rules)
+    return _run(items, twr, n_workers)
+
+
+def _run(items: Sequence[str], twr: TokenizeWithRules, n_workers: int) -> Iterator[tuple[int, list[str]]]:
+    if n_workers <= 1 or len(items) < 2 * n_workers:
+        yield from enumerate(twr(items))
+        return
+    with _mp_context().Pool(n_workers, _init_worker, (twr,)) as pool:
+        i = 0
+        for res in pool.imap(_tok_batch, _batches(items, n_workers)):
+            for toks in res:
+                yield i, toks
+                i += 1
+
+
+def tokenize_texts(texts: Sequence[str], n_workers: int | None = None, rules: Sequence[Callable] | None = None,
+                   tok: Any = None, post_rules: Sequence[Callable] | None = None) -> list[list[str]]:
+    """Tokenize `texts` in parallel; return the token lists in order.
+
+    >>> tokenize_texts(["One TWO"], n_workers=1)
+    [['xxbos', 'xxmaj', 'one', 'xxup', 'two']]
+    """
+    return [toks for _, toks in parallel_tokenize(texts, tok, rules, n_workers, post_rules)]
+
+
+def _join_texts(df: pd.DataFrame, mark_fields: bool) -> list[str]:
+    """One text per row: the text columns joined, each introduced by `xxfld i` when `mark_fields`."""
+    cols = [df.iloc[:, i].astype(str) for i in range(df.shape[1])]
+    out = (f"{FLD} 1 " if mark_fields else "") + cols[0]
+    for i, c in enumerate(cols[1:], start=2):
+        out = out + (f" {FLD} {i} " if mark_fields else " ") + c
+    return out.tolist()
+
+
+def _text_cols(df: pd.DataFrame, text_cols: Any, where: str) -> list:
+    cols = [text_cols] if isinstance(text_cols, (str, int)) else list(text_cols)
+    names = [df.columns[c] if isinstance(c, int) and c not in df.columns else c for c in cols]
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise KeyError(f"{where}: text column(s) {missing!r} not in the DataFrame's columns {list(df.columns)!r}.")
+    return names
+
+
+def tokenize_df(df: pd.DataFrame, text_cols: Any, n_workers: int | None = None,
+                rules: Sequence[Callable] | None = None, mark_fields: bool | None = None, tok: Any = None,
+                tok_text_col: str = "text", post_rules: Sequence[Callable] | None = None) -> tuple[pd.DataFrame, Counter]:
+    """Tokenize the `text_cols` of `df`; return a copy holding the other columns plus `tok_text_col` (token lists) and
+    `{tok_text_col}_length`, and a `Counter` of the tokens.
+
+    Several text columns are joined into one text per row, each introduced by `xxfld i` (`mark_fields` defaults to
+    True when there are several).
+
+    >>> res, count = tokenize_df(pd.DataFrame({"text": ["Hi there"], "label": [1]}), "text", n_workers=1)
+    >>> res["text"][0], count["there"]
+    (['xxbos', 'xxmaj', 'hi', 'there'], 1)
+    """
+    names = _text_cols(df, text_cols, "tokenize_df")
+    mark_fields = len(names) > 1 if mark_fields is None else mark_fields
+    outputs = tokenize_texts(_join_texts(df[names], mark_fields), n_workers, rules, tok, post_rules)
+    other = [c for c in df.columns if c not in names and c != tok_text_col]
+    res = df[other].copy()
+    res[tok_text_col] = pd.Series(outputs, index=df.index, dtype=object)
+    res[f"{tok_text_col}_length"] = [len(o) for o in outputs]
+    count: Counter = Counter()
+    for o in outputs:
+        count.update(o)
+    return res, count
+
+
+# ---------------------------------------------------------------------------------------------------- caching
+def _describe(o: Any) -> Any:
+    """A JSON-able description of a rule or tokenizer that changes when its behaviour does."""
+    if isinstance(o, functools.partial):
+        return {"partial": _describe(o.func), "args": repr(o.args), "kw": repr(sorted(o.keywords.items()))}
+    code = getattr(o, "__code__", None)
+    if code is not None:
+        return {"fn": f"{o.__module__}.{o.__qualname__}", "code": _code_hash(code),
+                "defaults": repr(getattr(o, "__defaults__", None))}
+    if callable(o) and not hasattr(o, "__dict__"):
+        return {"builtin": f"{getattr(o, '__module__', '')}.{getattr(o, '__qualname__', repr(o))}"}
+    state = o.__getstate__() if hasattr(type(o), "__getstate__") else vars(o)
+    if not isinstance(state, dict):
+        state = vars(o)
+    simple = {k: v for k, v in state.items() if isinstance(v, (str, int, float, bool, type(None), list, tuple))}
+    desc = {"cls": f"{type(o).__module__}.{type(o).__qualname__}", "state": repr(sorted(simple.items()))}
+    top = sys.modules.get(type(o).__module__.split(".")[0])
+    if isinstance(o, SpacyTokenizer):
+        import spacy
+
+        desc["spacy"] = spacy.__version__
+    elif top is not None:
+        desc["version"] = str(getattr(top, "__version__", ""))
+    return desc
+
+
+def _code_hash(code: Any) -> str:
+    h = hashlib.sha1(code.co_code)
+    for c in code.co_consts:
+        # Nested functions: hash their code, not their repr (which holds a memory address).
+        h.update(_code_hash(c).encode() if inspect.iscode(c) else repr(c).encode())
+    h.update(repr(code.co_names).encode())
+    return h.hexdigest()
+
+
+def _fingerprint(tok: Any, rules: Sequence[Callable] | None, post_rules: Sequence[Callable] | None,
+                 inputs: Any) -> str:
+    twr = TokenizeWithRules(tok, rules, post_rules)
+    desc = {"version": _CACHE_VERSION, "tok": _describe(tok), "rules": [_describe(r) for r in twr.rules],
+            "post_rules": [_describe(r) for r in twr.post_rules], "inputs": inputs}
+    return hashlib.sha1(json.dumps(desc, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _file_sig(f: Path) -> list:
+    st = f.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_meta(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text())["fingerprint"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------- CSV
+def tokenize_csv(fname: str | os.PathLike, text_cols: Any, outname: str | os.PathLike | None = None,
+                 n_workers: int | None = None, rules: Sequence[Callable] | None = None,
+                 mark_fields: bool | None = None, tok: Any = None, header: Any = "infer", chunksize: int = 50000,
+                 post_rules: Sequence[Callable] | None = None, skip_if_exists: bool = True) -> Path:
+    """Tokenize the `text_cols` of the CSV `fname` in chunks into `outname` (default `<stem>_tok.csv`, tokens joined by
+    spaces in a `text` column, plus `text_length`) and save the token counts next to it (`<outname stem>_counter.pkl`).
+
+    With `skip_if_exists`, a previous result with the same input, tokenizer and rules is reused. Returns `outname`.
+    """
+    fname = Path(fname)
+    if not fname.is_file():
+        raise FileNotFoundError(f"tokenize_csv: no CSV file at {str(fname)!r}.")
+    outname = Path(outname) if outname is not None else fname.parent / f"{fname.stem}_tok.csv"
+    cnt_path, meta_path = _csv_side_files(outname)
+    if tok is None:
+        tok = SpacyTokenizer()
+    fp = _fingerprint(tok, rules, post_rules, {"csv": [str(fname.resolve()), *_file_sig(fname)],
+                                               "cols": repr(text_cols), "mark": mark_fields, "header": repr(header)})
+    if skip_if_exists and outname.is_file() and cnt_path.is_file() and _read_meta(meta_path) == fp:
+        return outname
+    meta_path.unlink(missing_ok=True)
+    count: Counter = Counter()
+    fd, tmp = tempfile.mkstemp(dir=outname.parent, prefix=f".{outname.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        for i, chunk in enumerate(pd.read_csv(fname, header=header, chunksize=chunksize)):
+            res, c = tokenize_df(chunk, text_cols, n_workers, rules, mark_fields, tok, post_rules=post_rules)
+            res["text"] = [" ".join(t.replace(" ", "▁") for t in o) for o in res["text"]]
+            res.to_csv(tmp, index=False, header=(i == 0), mode="w" if i == 0 else "a")
+            count.update(c)
+        os.replace(tmp, outname)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _write_atomic(cnt_path, pickle.dumps(count))
+    _write_atomic(meta_path, json.dumps({"fingerprint": fp}).encode())
+    return outname
+
+
+def _csv_side_files(outname: Path) -> tuple[Path, Path]:
+    return outname.parent / f"{outname.stem}_counter.pkl", outname.parent / f"{outname.stem}_meta.json"
+
+
+def load_tokenized_csv(fname: str | os.PathLike) -> tuple[pd.DataFrame, Counter]:
+    """Load a CSV written by `tokenize_csv`: the DataFrame with token lists in `text`, and the token `Counter`."""
+    fname = Path(fname)
+    cnt_path, _ = _csv_side_files(fname)
+    if not cnt_path.is_file():
+        raise FileNotFoundError(f"load_tokenized_csv: no counter file {str(cnt_path)!r} next to {str(fname)!r}; "
+                                "produce both with tokenize_csv.")
+    out = pd.read_csv(fname, keep_default_na=False)
+    out["text"] = [t.split(" ") if t else [] for t in out["text"]]
+    return out, pickle.loads(cnt_path.read_bytes())
+
+
+# ---------------------------------------------------------------------------------------------------- files
+def _tok_files_batch(batch: list[tuple[str, str]], encoding: str, twr: TokenizeWithRules | None = None
+                     ) -> tuple[list[int], Counter]:
+    twr = _worker if twr is None else twr
+    texts = [Path(src).read_text(encoding=encoding) for src, _ in batch]
+    lengths, count = [], Counter()
+    for (_, dst), toks in zip(batch, twr(texts)):
+        # Token files are space-separated, so a space inside a token is written as the post-rule's `▁`.
+        Path(dst).write_text(" ".join(t.replace(" ", "▁") for t in toks), encoding="utf-8")
+        lengths.append(len(toks))
+        count.update(toks)
+    return lengths, count
+
+
+def tokenize_files(files: Sequence[str | os.PathLike], path: str | os.PathLike, output_dir: str | os.PathLike,
+                   output_names: Sequence[str] | None = None, n_workers: int | None = None,
+                   rules: Sequence[Callable] | None = None, tok: Any = None, encoding: str = "utf8",
+                   skip_if_exists: bool = False, post_rules: Sequence[Callable] | None = None) -> Path:
+    """Tokenize text `files` (under `path`) into `output_dir`, one space-separated token file per input (named by
+    `output_names`, default the path relative to `path`), with `counter.pkl` (token counts) and `lengths.pkl`
+    (tokens per file, keyed by output name).
+
+    The folder is built under a temporary name and renamed into place, so it is complete or absent. With
+    `skip_if_exists`, an existing folder made from the same files, tokenizer and rules is reused. Returns `output_dir`.
+    """
+    n_workers = _check_workers(n_workers, "tokenize_files")
+    path, output_dir = Path(path), Path(output_dir)
+    files = [Path(f) for f in files]
+    if output_names is None:
+        output_names = [f.relative_to(path).as_posix() if f.is_relative_to(path) else f.name for f in files]
+    if len(output_names) != len(files):
+        raise ValueError(f"tokenize_files: {len(output_names)} output_names for {len(files)} files; give one per file.")
+    if tok is None:
+        tok = SpacyTokenizer()
+    inputs = [[str(n), *_file_sig(f)] for f, n in zip(files, output_names)]
+    fp = _fingerprint(tok, rules, post_rules, {"files": inputs, "encoding": encoding})
+    if skip_if_exists and output_dir.is_dir() and _read_meta(output_dir / _fn_meta) == fp:
+        return output_dir
+    if hasattr(tok, "setup"):
+        tok.setup([f.read_text(encoding=encoding) for f in files], rules)
+    twr = TokenizeWithRules(tok, rules, post_rules)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.tmp"))
+    try:
+        dsts = [tmp / n for n in output_names]
+        for d in {d.parent for d in dsts}:
+            d.mkdir(parents=True, exist_ok=True)
+        pairs = [(str(f), str(d)) for f, d in zip(files, dsts)]
+        lengths_list: list[int] = []
+        count: Counter = Counter()
+        if n_workers <= 1 or len(pairs) < 2 * n_workers:
+            lengths_list, count = _tok_files_batch(pairs, encoding, twr)
+        else:
+            work = functools.partial(_tok_files_batch, encoding=encoding)
+            with _mp_context().Pool(n_workers, _init_worker, (twr,)) as pool:
+                for ls, c in pool.imap(work, _batches(pairs, n_workers, max_bs=200)):
+                    lengths_list.extend(ls)
+                    count.update(c)
+        lengths = {str(n): ln for n, ln in zip(output_names, lengths_list)}
+        (tmp / fn_counter_pkl).write_bytes(pickle.dumps(count))
+        (tmp / fn_lengths_pkl).write_bytes(pickle.dumps(lengths))
+        (tmp / _fn_meta).write_text(json.dumps({"fingerprint": fp, "tok": repr(tok)}))
+        _swap_in(tmp, output_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return output_dir
+
+
+def _swap_in(tmp: Path, output_dir: Path) -> None:
+    """Put the finished folder `tmp` at `output_dir`, moving a stale one aside first."""
+    old = None
+    if output_dir.exists():
+        old = output_dir.parent / f".{output_dir.name}.old{os.getpid()}"
+        os.replace(output_dir, old)
+    os.replace(tmp, output_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _text_files(path: Path, extensions: Iterable[str], folders: Iterable[str] | None) -> list[Path]:
+    exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
+    folders = None if folders is None else set(folders)
+    res = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        r = Path(root)
+        if folders is not None and r != path and r.relative_to(path).parts[0] not in folders:
+            continue
+        res.extend(r / f for f in sorted(files) if Path(f).suffix.lower() in exts)
+    return res
+
+
+def tokenize_folder(path: str | os.PathLike, extensions: Sequence[str] | None = None,
+                    folders: Sequence[str] | None = None, output_dir: str | os.PathLike | None = None,
+                    skip_if_exists: bool = True, n_workers: int | None = None,
+                    rules: Sequence[Callable] | None = None, tok: Any = None, encoding: str = "utf8",
+                    post_rules: Sequence[Callable] | None = None) -> Path:
+    """Tokenize every text file (`extensions`, default `.txt`) under `path` (only in the sub-`folders` if given) into
+    `output_dir` (default `<path>_tok`), mirroring the tree; see `tokenize_files` for what is written and cached.
+    Returns `output_dir`.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise NotADirectoryError(f"tokenize_folder: {str(path)!r} is not a folder of text files.")
+    output_dir = Path(output_dir) if output_dir is not None else path.parent / f"{path.name}_tok"
+    files = _text_files(path, extensions or [".txt"], folders)
+    if not files:
+        raise FileNotFoundError(f"tokenize_folder: no files with extensions {list(extensions or ['.txt'])!r} "
+                                f"under {str(path)!r}" + (f" in folders {list(folders)!r}" if folders else "") + ".")
+    return tokenize_files(files, path, output_dir, n_workers=n_workers, rules=rules, tok=tok, encoding=encoding,
+                          skip_if_exists=skip_if_exists, post_rules=post_rules)
