@@ -75,6 +75,12 @@ class TensorBase(Tensor):
     def __new__(cls, x, **meta):
         res = cast(tensor(x), cls)
         if meta:
+            clash = [k for k in meta if hasattr(Tensor, k)]
+            if clash:
+                raise ValueError(
+                    f"{cls.__name__}: metadata name(s) {clash} would hide torch.Tensor attributes of the same name; "
+                    "choose other names (e.g. img_size instead of size)"
+                )
             res.__dict__.update(meta)
         return res
 
@@ -94,7 +100,11 @@ class TensorBase(Tensor):
             if meta:
                 res.__dict__.update(meta)
             return res
-        if isinstance(ret, (tuple, list)) and type(ret) is not torch.Size and any(type(r) is Tensor for r in ret):
+        if (
+            isinstance(ret, (tuple, list))
+            and type(ret) is not torch.Size
+            and any(type(r) is Tensor for r in ret)
+        ):
             src = _first_typed(args, kwargs)
             if src is None:
                 return ret
@@ -121,7 +131,8 @@ class TensorBase(Tensor):
         # storage, so views deep-copied together still share their copied storage) and re-type the copy
         with torch.no_grad():
             plain = self.as_subclass(Tensor)
-        memo.setdefault(id(memo), []).append(plain)  # keep the alias alive so its id is not reused within memo
+        # keep the alias alive while memo lives, so its id cannot be reused by another object being copied
+        memo.setdefault(id(memo), []).append(plain)
         new = Tensor.__deepcopy__(plain, memo).as_subclass(type(self))
         if self.requires_grad:
             new.requires_grad_()

@@ -247,7 +247,9 @@ def find_bs(b) -> int:
     x = b
     while isinstance(x, (list, tuple, dict)):
         if not x:
-            raise ValueError(f"find_bs: found an empty {type(x).__name__} before any tensor in the batch {b!r:.80}")
+            raise ValueError(
+                f"find_bs: found an empty {type(x).__name__} before any tensor in the batch {b!r:.80}"
+            )
         x = next(iter(x.values())) if isinstance(x, dict) else x[0]
     shape = getattr(x, "shape", None)
     if shape is None or len(shape) == 0:
@@ -276,7 +278,9 @@ def to_concat(xs: list, dim: int = 0):
     if not isinstance(x0, Tensor):
         if isinstance(x0, np.ndarray):
             return np.concatenate(xs, axis=dim)
-        raise TypeError(f"to_concat: cannot concatenate items of type {type(x0).__name__}; pass tensors or arrays")
+        raise TypeError(
+            f"to_concat: cannot concatenate items of type {type(x0).__name__}; pass tensors or arrays"
+        )
     try:
         return torch.cat(xs, dim=dim)
     except RuntimeError:

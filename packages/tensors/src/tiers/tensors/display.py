@@ -57,7 +57,9 @@ def show_titled_image(o: tuple, **kwargs):
     return show_image(im, title=str(title), **kwargs)
 
 
-def subplots(nrows: int = 1, ncols: int = 1, figsize=None, imsize: float = 3, suptitle: str | None = None, **kwargs):
+def subplots(
+    nrows: int = 1, ncols: int = 1, figsize=None, imsize: float = 3, suptitle: str | None = None, **kwargs
+):
     """`plt.subplots` with a figure size derived from `imsize` inches per image when `figsize` is None; returns
     `(fig, axs)` with `axs` always a 2-d NumPy array of axes."""
     import matplotlib.pyplot as plt
@@ -70,14 +72,18 @@ def subplots(nrows: int = 1, ncols: int = 1, figsize=None, imsize: float = 3, su
     return fig, axs
 
 
-def show_images(ims: Sequence, nrows: int = 1, ncols: int | None = None, titles: Sequence | None = None, **kwargs):
+def show_images(
+    ims: Sequence, nrows: int = 1, ncols: int | None = None, titles: Sequence | None = None, **kwargs
+):
     """Show several images in a grid of `nrows` rows (and `ncols` columns, enough for all by default), with optional
     `titles`; `kwargs` go to `subplots`. Returns the 2-d array of axes."""
     n = len(ims)
     if ncols is None:
         ncols = int(np.ceil(n / nrows))
     if titles is not None and len(titles) != n:
-        raise ValueError(f"show_images: got {n} images but {len(titles)} titles; pass one title per image or None")
+        raise ValueError(
+            f"show_images: got {n} images but {len(titles)} titles; pass one title per image or None"
+        )
     _, axs = subplots(nrows, ncols, **kwargs)
     flat = axs.flatten()
     for i, ax in enumerate(flat):

@@ -78,7 +78,10 @@ def no_random(seed: int = 42, reproducible: bool = True) -> Iterator[None]:
     True
     """
     states = get_random_states()
-    algos = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    algos = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     set_seed(seed, reproducible=reproducible)
     try:

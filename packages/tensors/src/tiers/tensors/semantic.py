@@ -117,5 +117,7 @@ class TensorBBox(TensorPoint):
             _, ctx = plt.subplots(figsize=kwargs.pop("figsize", None))
         kwargs.pop("figsize", None)
         for x0, y0, x1, y1 in self.detach().cpu().float().reshape(-1, 4).tolist():
-            ctx.add_patch(patches.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, **{**self._show_args, **kwargs}))
+            ctx.add_patch(
+                patches.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, **{**self._show_args, **kwargs})
+            )
         return ctx
