@@ -1,0 +1,441 @@
+"""Two-way callbacks (paper 4.2): events, cancellation exceptions, the `Callback` base and the core callbacks.
+
+Every step of `Learner.fit` is wrapped in events. For each level X of the loop (fit, epoch, train,
+validate, batch, backward, step) the learner fires `before_X`, runs the body, fires
+`after_cancel_X` if the body raised `CancelXException`, then always fires `after_X`:
+
+======================  ==========================================================
+event                   fires
+======================  ==========================================================
+after_create            once, at the end of `Learner.__init__`
+before_fit / after_fit  around the whole `fit` (after_cancel_fit on CancelFitException)
+before_epoch ...        around each epoch (training pass then validation pass)
+before_train ...        around the training pass of an epoch
+before_validate ...     around the validation pass
+before_batch            batch in `learn.xb`/`learn.yb`, before the model
+after_pred              model output in `learn.pred`
+after_loss              loss in `learn.loss_grad` (and detached `learn.loss`)
+before_backward ...     around `loss_grad.backward()` (training only)
+before_step ...         around `opt.step()` (training only); `opt.zero_grad()` follows after_step
+after_batch             end of the batch, even after CancelBatchException
+======================  ==========================================================
+
+A callback is any `Callback` subclass defining methods named after events. It reads the
+learner through `self.learn` (unknown attributes fall back to it, so `self.model` works) and
+writes loop state either as `self.learn.xb = ...` or simply `self.xb = ...`: names in
+`LOOP_ATTRS` write through to the learner.
+
+>>> class Double(Callback):
+...     def before_batch(self): self.xb = tuple(x * 2 for x in self.xb)
+"""
+
+import types
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "Event",
+    "event",
+    "Callback",
+    "CancelFitException",
+    "CancelEpochException",
+    "CancelTrainException",
+    "CancelValidException",
+    "CancelBatchException",
+    "CancelBackwardException",
+    "CancelStepException",
+    "TrainEvalCallback",
+    "CastToTensor",
+    "GatherPredsCallback",
+    "FetchPredsCallback",
+    "before_batch_cb",
+    "LOOP_ATTRS",
+]
+
+
+class Event(str, Enum):
+    """The events of the training loop, in firing order; each value is the event's name."""
+
+    after_create = "after_create"
+    before_fit = "before_fit"
+    before_epoch = "before_epoch"
+    before_train = "before_train"
+    before_batch = "before_batch"
+    after_pred = "after_pred"
+    after_loss = "after_loss"
+    before_backward = "before_backward"
+    after_cancel_backward = "after_cancel_backward"
+    after_backward = "after_backward"
+    before_step = "before_step"
+    after_cancel_step = "after_cancel_step"
+    after_step = "after_step"
+    after_cancel_batch = "after_cancel_batch"
+    after_batch = "after_batch"
+    after_cancel_train = "after_cancel_train"
+    after_train = "after_train"
+    before_validate = "before_validate"
+    after_cancel_validate = "after_cancel_validate"
+    after_validate = "after_validate"
+    after_cancel_epoch = "after_cancel_epoch"
+    after_epoch = "after_epoch"
+    after_cancel_fit = "after_cancel_fit"
+    after_fit = "after_fit"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+event = Event
+EVENT_NAMES: tuple[str, ...] = tuple(e.value for e in Event)
+
+# Events that fire per batch; `run_train`/`run_valid` only filter these (fit/epoch events always run).
+INNER_LOOP = frozenset(
+    "before_batch after_pred after_loss before_backward after_cancel_backward after_backward before_step "
+    "after_cancel_step after_step after_cancel_batch after_batch".split()
+)
+
+#: Learner attributes that `self.<name> = value` inside a callback writes to the learner.
+LOOP_ATTRS = frozenset(
+    "xb yb pred loss loss_grad dl iter n_iter epoch n_epoch training pct_train train_iter opt model "
+    "loss_func smooth_loss".split()
+)
+
+
+class CancelFitException(Exception):
+    """Raise in a callback to stop training: `after_cancel_fit`, then `after_fit` fire."""
+
+
+class CancelEpochException(Exception):
+    """Raise to skip the rest of the current epoch: `after_cancel_epoch`, then `after_epoch` fire."""
+
+
+class CancelTrainException(Exception):
+    """Raise to skip the rest of the training pass: `after_cancel_train`, then `after_train` fire."""
+
+
+class CancelValidException(Exception):
+    """Raise to skip the rest of the validation pass: `after_cancel_validate`, then `after_validate` fire."""
+
+
+class CancelBatchException(Exception):
+    """Raise to skip the rest of the current batch: `after_cancel_batch`, then `after_batch` fire."""
+
+
+class CancelBackwardException(Exception):
+    """Raise in `before_backward` to skip the backward pass: `after_cancel_backward`, `after_backward` fire."""
+
+
+class CancelStepException(Exception):
+    """Raise in `before_step` to skip the optimizer step: `after_cancel_step`, `after_step` fire."""
+
+
+CANCEL_EXCEPTIONS = (
+    CancelFitException,
+    CancelEpochException,
+    CancelTrainException,
+    CancelValidException,
+    CancelBatchException,
+    CancelBackwardException,
+    CancelStepException,
+)
+
+
+def _snake_name(cls_name: str) -> str:
+    base = cls_name[: -len("Callback")] if cls_name.endswith("Callback") and cls_name != "Callback" else cls_name
+    out = []
+    for i, ch in enumerate(base):
+        if ch.isupper() and i and (not base[i - 1].isupper() or (i + 1 < len(base) and base[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out) or "callback"
+
+
+class Callback:
+    """Base class of callbacks: define methods named after `Event`s; set `order` to run before/after others.
+
+    Class attributes: `order` (lower runs first; default callbacks use -10, 9, 50, 60),
+    `run_train`/`run_valid` (whether per-batch events run in training/validation), `run`
+    (set False to mute the callback until the end of the current fit). Event functions can also be
+    given as keyword arguments: `Callback(after_batch=lambda self: ...)`.
+    """
+
+    order: int = 0
+    run: bool = True
+    run_train: bool = True
+    run_valid: bool = True
+    remove_on_fetch: bool = False
+    learn: Any = None
+
+    def __init__(self, **event_fns: Callable[..., Any]) -> None:
+        for name, f in event_fns.items():
+            if name not in EVENT_NAMES:
+                raise ValueError(f"{type(self).__name__}: {name!r} is not an event; events are {', '.join(EVENT_NAMES)}")
+            object.__setattr__(self, name, types.MethodType(f, self))
+
+    # ---- which events this callback handles ----------------------------------------------------------------
+    def handles(self, name: str) -> bool:
+        """True when this callback defines `name` (an event) itself."""
+        return name in self.__dict__ or getattr(type(self), name, None) is not None
+
+    def __call__(self, event_name: str) -> None:
+        """Run the handler of `event_name` if it applies now (same rules the Learner uses)."""
+        name = str(event_name)
+        if not self.run or not self.handles(name):
+            return
+        if name in INNER_LOOP and self.learn is not None:
+            training = getattr(self.learn, "training", True)
+            if not ((self.run_train and training) or (self.run_valid and not training)):
+                return
+        getattr(self, name)()
+
+    # ---- reading and writing the learner -------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: fall back to the learner (fastai's `self.model`).
+        if name.startswith("__") or name == "learn":
+            raise AttributeError(name)
+        learn = self.__dict__.get("learn", type(self).learn)
+        if learn is None:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r} (and is not attached to a Learner)")
+        try:
+            return getattr(learn, name)
+        except AttributeError:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}, and neither has its Learner") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in LOOP_ATTRS:
+            learn = self.__dict__.get("learn")
+            if learn is not None:
+                setattr(learn, name, value)
+                return
+        object.__setattr__(self, name, value)
+        if name in ("order", "run_train", "run_valid"):
+            learn = self.__dict__.get("learn")
+            if learn is not None:
+                learn._invalidate_cbs()
+
+    @property
+    def name(self) -> str:
+        """Attribute name of this callback on the learner: snake_case class name without 'Callback'."""
+        return _snake_name(type(self).__name__)
+
+    def __repr__(self) -> str:
+        return type(self).__name__
+
+
+# Callbacks define events as plain methods; the base class defines none, so `handles` can
+# tell which events a subclass implements without comparing functions.
+
+
+class TrainEvalCallback(Callback):
+    """Default callback (order -10): model/loss to the data's device, `train()`/`eval()` modes, progress counters."""
+
+    order = -10
+
+    def after_create(self) -> None:
+        """Start with one epoch planned."""
+        self.learn.n_epoch = 1
+
+    def before_fit(self) -> None:
+        """Reset counters and put model and loss on the data's device."""
+        learn = self.learn
+        learn.epoch, learn.loss = 0, torch.tensor(0.0)
+        learn.train_iter, learn.pct_train = 0, 0.0
+        device = learn._data_device()
+        if device is not None:
+            learn.model.to(device)
+            if isinstance(learn.loss_func, nn.Module) or hasattr(learn.loss_func, "to"):
+                learn.loss_func.to(device)
+        if hasattr(learn.model, "reset"):
+            learn.model.reset()
+
+    def before_train(self) -> None:
+        """Training mode."""
+        learn = self.learn
+        learn.pct_train = learn.epoch / learn.n_epoch
+        learn.model.train()
+        learn.training = True
+
+    def after_batch(self) -> None:
+        """Advance `pct_train` and `train_iter`."""
+        learn = self.learn
+        learn.pct_train += 1.0 / (learn.n_iter * learn.n_epoch)
+        learn.train_iter += 1
+
+    def before_validate(self) -> None:
+        """Evaluation mode."""
+        self.learn.model.eval()
+        self.learn.training = False
+
+    run_valid = False  # after_batch counts training batches only; the other events are not per batch
+
+
+def _plain(x: Any) -> Any:
+    if type(x) is Tensor:
+        return x
+    if isinstance(x, Tensor):
+        return x.as_subclass(Tensor)
+    if isinstance(x, (tuple, list)):
+        return type(x)(_plain(o) for o in x)
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    return x
+
+
+def _is_plain(b: tuple) -> bool:
+    return all(type(o) is Tensor for o in b)
+
+
+class CastToTensor(Callback):
+    """Default callback (order 9): strip semantic tensor subclasses from `xb`/`yb` before the model.
+
+    Typed tensors carry metadata through every torch op, which costs time in the model and
+    breaks some compilers; the model and loss only need plain tensors.
+    """
+
+    order = 9
+
+    def before_batch(self) -> None:
+        """Replace `xb` and `yb` with plain tensors (no copy)."""
+        learn = self.learn
+        if not _is_plain(learn.xb):
+            learn.xb = _plain(learn.xb)
+        if not _is_plain(learn.yb):
+            learn.yb = _plain(learn.yb)
+
+
+class GatherPredsCallback(Callback):
+    """Collect inputs, activated predictions, targets and per-item losses of a pass, on the CPU.
+
+    Predictions go through `act` and to the CPU batch by batch, so memory holds only the outputs.
+    `concat_dim` is the axis batches are concatenated on. Results are in `.inputs`, `.preds`,
+    `.targets`, `.losses` after the pass (tuples/lists stay nested).
+    """
+
+    order = 45  # before Recorder (50): it sees the prediction as the model produced it
+
+    def __init__(
+        self,
+        with_input: bool = False,
+        with_loss: bool = False,
+        save_preds: Any = None,
+        save_targs: Any = None,
+        with_preds: bool = True,
+        with_targs: bool = True,
+        concat_dim: int = 0,
+        act: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
+        if save_preds is not None or save_targs is not None:
+            raise NotImplementedError(
+                "GatherPredsCallback: save_preds/save_targs (writing predictions to disk) are not supported; "
+                "save the returned tensors with torch.save instead"
+            )
+        self.with_input, self.with_loss, self.with_preds, self.with_targs = with_input, with_loss, with_preds, with_targs
+        self.concat_dim, self.act = concat_dim, act
+
+    def before_validate(self) -> None:
+        """Start empty lists."""
+        self._inputs: list[Any] = []
+        self._preds: list[Any] = []
+        self._targets: list[Any] = []
+        self._losses: list[Tensor] = []
+
+    def after_batch(self) -> None:
+        """Store this batch's results on the CPU."""
+        learn = self.learn
+        if self.with_input:
+            self._inputs.append(_detach_cpu(learn.xb))
+        if not hasattr(learn, "pred") or learn.pred is None:
+            return
+        if self.with_preds:
+            pred = learn.pred if self.act is None else self.act(learn.pred)
+            self._preds.append(_detach_cpu(pred))
+        if self.with_targs and learn.yb:
+            self._targets.append(_detach_cpu(learn.yb))
+        if self.with_loss and learn.yb:
+            bs = _batch_size(learn.yb)
+            loss = learn.loss_grad if getattr(learn, "loss_grad", None) is not None else learn.loss
+            loss = loss.detach().float().reshape(-1)
+            if loss.numel() != bs:
+                # A loss that ignores reduction='none' (or flattens, e.g. per pixel): average per item.
+                loss = loss.reshape(bs, -1).mean(dim=1) if loss.numel() % bs == 0 else loss.mean().expand(bs)
+            self._losses.append(loss.cpu())
+
+    def after_validate(self) -> None:
+        """Concatenate everything gathered."""
+        dim = self.concat_dim
+        self.inputs = _concat(self._inputs, dim) if self._inputs else None
+        self.preds = _concat(self._preds, dim) if self._preds else None
+        targets = _concat(self._targets, dim) if self._targets else None
+        self.targets = targets[0] if isinstance(targets, tuple) and len(targets) == 1 else targets
+        self.losses = torch.cat(self._losses) if self._losses else None
+        del self._inputs, self._preds, self._targets, self._losses
+
+
+class FetchPredsCallback(Callback):
+    """Fetch predictions on `ds_idx`/`dl` during training (e.g. in `after_epoch`); results in `.preds`."""
+
+    remove_on_fetch = True
+
+    def __init__(
+        self, ds_idx: int = 1, dl: Any = None, with_input: bool = False, with_decoded: bool = False, reorder: bool = True
+    ) -> None:
+        self.ds_idx, self.dl, self.with_input, self.with_decoded, self.reorder = ds_idx, dl, with_input, with_decoded, reorder
+
+    def after_validate(self) -> None:
+        """Run `get_preds` with the callbacks marked `remove_on_fetch` removed."""
+        learn = self.learn
+        to_rm = [cb for cb in learn.cbs if getattr(cb, "remove_on_fetch", False)]
+        with learn.removed_cbs(to_rm):
+            self.preds = learn.get_preds(
+                ds_idx=self.ds_idx, dl=self.dl, with_input=self.with_input, with_decoded=self.with_decoded,
+                inner=True, reorder=self.reorder,
+            )
+
+
+def before_batch_cb(f: Callable[..., tuple[Any, Any]]) -> Callback:
+    """Make a callback from `f(self, xb, yb) -> (xb, yb)`, run in `before_batch` to rewrite the batch."""
+
+    def before_batch(self: Callback) -> None:
+        self.learn.xb, self.learn.yb = f(self, self.learn.xb, self.learn.yb)
+
+    return Callback(before_batch=before_batch)
+
+
+# ---------------------------------------------------------------- small helpers on nested batches
+
+
+def _detach_cpu(b: Any) -> Any:
+    if isinstance(b, Tensor):
+        return b.detach().cpu()
+    if isinstance(b, (tuple, list)):
+        return type(b)(_detach_cpu(o) for o in b)
+    if isinstance(b, dict):
+        return {k: _detach_cpu(v) for k, v in b.items()}
+    return b
+
+
+def _batch_size(b: Any) -> int:
+    if isinstance(b, Tensor):
+        return b.shape[0] if b.ndim else 1
+    if isinstance(b, (tuple, list)) and b:
+        return _batch_size(b[0])
+    if isinstance(b, dict) and b:
+        return _batch_size(next(iter(b.values())))
+    return 0
+
+
+def _concat(items: list[Any], dim: int = 0) -> Any:
+    first = items[0]
+    if isinstance(first, Tensor):
+        if all(o.shape[:dim] + o.shape[dim + 1 :] == first.shape[:dim] + first.shape[dim + 1 :] for o in items):
+            return torch.cat(items, dim=dim)
+        return [t for o in items for t in o.unbind(dim)]  # ragged outputs: a list of items
+    if isinstance(first, (tuple, list)):
+        return type(first)(_concat([o[i] for o in items], dim) for i in range(len(first)))
+    if isinstance(first, dict):
+        return {k: _concat([o[k] for o in items], dim) for k in first}
+    return items

@@ -1,0 +1,600 @@
+"""`Learner`: a model, its data, loss and optimizer, and the training loop wrapped in callback events.
+
+>>> learn = Learner(dls, model, metrics=accuracy)          # doctest: +SKIP
+>>> learn.fit_one_cycle(3, 1e-3)                            # doctest: +SKIP
+>>> preds, targs = learn.get_preds()                        # doctest: +SKIP
+
+The loop (`fit` -> epochs -> train/validate -> batches -> backward/step) is a set of small methods,
+each wrapped by `_with_events`, so a callback can observe or change every step; see
+`tiers.train.callback` for the event table.
+"""
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from tiers.optim import Adam
+from tiers.train.callback import (
+    CANCEL_EXCEPTIONS,
+    EVENT_NAMES,
+    INNER_LOOP,
+    Callback,
+    CancelBackwardException,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelStepException,
+    CancelTrainException,
+    CancelValidException,
+    CastToTensor,
+    TrainEvalCallback,
+)
+from tiers.train.loss_choice import loss_for_batch
+from tiers.train.lr_finder import LRFindMixin
+from tiers.train.metric import mk_metric
+from tiers.train.model_utils import norm_bias_params, trainable_params
+from tiers.train.persist import load_model, save_model
+from tiers.train.predict import PredictMixin
+from tiers.train.progress import ProgressCallback
+from tiers.train.recorder import Recorder
+from tiers.train.schedule import ScheduleMixin
+
+__all__ = ["Learner"]
+
+# (before, after_cancel, after) names per loop level, built once rather than formatted per batch.
+_EVENTS = {k: (f"before_{k}", f"after_cancel_{k}", f"after_{k}") for k in ("fit", "epoch", "train", "validate", "batch", "backward", "step")}
+
+
+def _make_default_cbs() -> list[Callback]:
+    # What every Learner starts with unless default_cbs=False.
+    return [TrainEvalCallback(), Recorder(), CastToTensor(), ProgressCallback()]
+
+
+def _to_device(b: Any, device: torch.device) -> Any:
+    if isinstance(b, Tensor):
+        return b.to(device, non_blocking=True)
+    if isinstance(b, (tuple, list)):
+        return type(b)(_to_device(o, device) for o in b)
+    if isinstance(b, dict):
+        return {k: _to_device(v, device) for k, v in b.items()}
+    return b
+
+
+def _first_tensor(b: Any) -> Tensor | None:
+    if isinstance(b, Tensor):
+        return b
+    if isinstance(b, (tuple, list)):
+        for o in b:
+            t = _first_tensor(o)
+            if t is not None:
+                return t
+    if isinstance(b, dict):
+        return _first_tensor(list(b.values()))
+    return None
+
+
+def _listify(o: Any) -> list:
+    if o is None:
+        return []
+    if isinstance(o, (list, tuple)):
+        return list(o)
+    return [o]
+
+
+class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
+    """Train `model` on `dls` with `loss_func` and an optimizer from `opt_func`, through callbacks.
+
+    `loss_func=None` picks a loss from the targets' type (`default_loss`). `splitter(model)` gives the
+    parameter groups (for freezing and discriminative learning rates). `wd_bn_bias=False` keeps weight
+    decay off normalisation and bias parameters; `train_bn=True` keeps normalisation layers trainable
+    when their group is frozen. The model goes to `dls.device` (when set) and batches follow the model.
+    Unknown attributes are read from the model, so `learn.fc` is `learn.model.fc`.
+    """
+
+    def __init__(
+        self,
+        dls: Any,
+        model: nn.Module,
+        loss_func: Callable | None = None,
+        opt_func: Callable = Adam,
+        lr: float = 1e-3,
+        splitter: Callable[[nn.Module], list] = trainable_params,
+        cbs: Callback | type | Iterable | None = None,
+        metrics: Any = None,
+        path: str | Path | None = None,
+        model_dir: str | Path = "models",
+        wd: float | None = None,
+        wd_bn_bias: bool = False,
+        train_bn: bool = True,
+        moms: tuple[float, float, float] = (0.95, 0.85, 0.95),
+        default_cbs: bool = True,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Learner: model must be a torch.nn.Module, got {type(model).__name__}")
+        self.dls, self.model = dls, model
+        self.path = Path(path) if path is not None else Path(getattr(dls, "path", "."))
+        self.model_dir = Path(model_dir)
+        self.loss_func = loss_func if loss_func is not None else self._default_loss()
+        self.opt_func, self.lr, self.splitter = opt_func, lr, splitter
+        self.wd, self.wd_bn_bias, self.train_bn, self.moms = wd, wd_bn_bias, train_bn, moms
+        self.opt: Any = None
+        self.training = False
+        self.validating = False
+        self.logger: Callable[[Any], Any] = print
+        self.epoch, self.n_epoch, self.iter, self.n_iter, self.train_iter, self.pct_train = 0, 1, 0, 0, 0, 0.0
+        self.dl: Any = None
+        self.xb: tuple = ()
+        self.yb: tuple = ()
+        self.pred: Any = None
+        self.loss_grad: Any = None
+        self.loss: Any = None
+        self.lock = threading.Lock()
+        self._batch_device: torch.device | None = None
+        self.metrics = metrics
+        self.cbs: list[Callback] = []
+        self._ev: tuple[dict, dict] = ({}, {})
+        self._invalidate_cbs()
+        if default_cbs:
+            self.add_cbs(_make_default_cbs())
+        self.add_cbs(cbs)
+        self("after_create")
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def metrics(self) -> list:
+        """The metrics computed on validation (as `Metric` objects)."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, ms: Any) -> None:
+        self._metrics = [mk_metric(m) for m in _listify(ms)]
+
+    @property
+    def x(self) -> Any:
+        """The single input (`xb[0]`) when there is one input, else `xb`."""
+        return self.xb[0] if len(self.xb) == 1 else self.xb
+
+    @property
+    def y(self) -> Any:
+        """The single target (`yb[0]`) when there is one target, else `yb`."""
+        return self.yb[0] if len(self.yb) == 1 else self.yb
+
+    @property
+    def smooth_loss(self) -> Any:
+        """Exponentially smoothed training loss (kept by the `Recorder`; None without one)."""
+        rec = self.__dict__.get("recorder")
+        return None if rec is None else rec.smooth_loss
+
+    @property
+    def final_record(self) -> list | None:
+        """`[train_loss, valid_loss, *metrics]` of the last epoch (or `[valid_loss, *metrics]` after `validate`)."""
+        rec = self.__dict__.get("recorder")
+        return None if rec is None else rec.final_record
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: forward to the model (fastai's `learn.fc`).
+        if name.startswith("_") or "model" not in self.__dict__:
+            raise AttributeError(f"Learner has no attribute {name!r}")
+        try:
+            return getattr(self.__dict__["model"], name)
+        except AttributeError:
+            raise AttributeError(f"Learner has no attribute {name!r}, and neither has its model") from None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("lock", None)
+        state["_ev"] = ({}, {})
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.Lock()
+        self._invalidate_cbs()
+
+    # ------------------------------------------------------------------ loss and device
+
+    def _default_loss(self) -> Callable:
+        dls = self.dls
+        n_inp = getattr(dls, "n_inp", 1) or 1
+        ds = getattr(getattr(dls, "train", None), "dataset", None)
+        # One item of the dataset is enough to learn the target type, and far cheaper than a batch.
+        if ds is not None and hasattr(ds, "__getitem__") and hasattr(ds, "__len__"):
+            try:
+                item = ds[0] if len(ds) else None
+            except Exception:
+                item = None
+            if isinstance(item, (tuple, list)) and len(item) > n_inp:
+                return loss_for_batch(tuple(item[n_inp:]), "the training dataset's first item")
+        b = dls.one_batch()
+        if not isinstance(b, (tuple, list)):
+            b = (b,)
+        return loss_for_batch(tuple(b[n_inp:]), "the first training batch")
+
+    def _data_device(self) -> torch.device | None:
+        dev = getattr(self.dls, "device", None)
+        return torch.device(dev) if isinstance(dev, str) else dev
+
+    def _model_device(self) -> torch.device:
+        p = next(self.model.parameters(), None)
+        if p is None:
+            b = next(self.model.buffers(), None)
+            return b.device if b is not None else torch.device("cpu")
+        return p.device
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _invalidate_cbs(self) -> None:
+        """Rebuild the per-event callback lists (after callbacks or their order/run_* change)."""
+        ordered = sorted(self.cbs, key=lambda c: c.order)
+        valid: dict[str, list] = {}
+        train: dict[str, list] = {}
+        for name in EVENT_NAMES:
+            handlers = [(cb, getattr(cb, name)) for cb in ordered if cb.handles(name)]
+            if name in INNER_LOOP:
+                train[name] = [(cb, f) for cb, f in handlers if cb.run_train]
+                valid[name] = [(cb, f) for cb, f in handlers if cb.run_valid]
+            else:
+                train[name] = valid[name] = handlers
+        self._ev = (valid, train)
+
+    def __call__(self, event_name: str | Iterable[str]) -> None:
+        """Fire the event `event_name` (or each of a list of events) on the callbacks, in `order`."""
+        if not isinstance(event_name, str):
+            for e in event_name:
+                self(e)
+            return
+        try:
+            handlers = self._ev[self.training][event_name]
+        except KeyError:
+            raise ValueError(f"Learner: {event_name!r} is not an event; events are {', '.join(EVENT_NAMES)}") from None
+        for cb, f in handlers:
+            if cb.run:
+                try:
+                    f()
+                except CANCEL_EXCEPTIONS:
+                    raise
+                except Exception as e:
+                    _reraise_in_callback(e, cb, event_name)
+
+    def ordered_cbs(self, event_name: str) -> list[Callback]:
+        """Callbacks that handle `event_name`, in the order they run."""
+        return [cb for cb in sorted(self.cbs, key=lambda c: c.order) if cb.handles(str(event_name))]
+
+    def add_cb(self, cb: Callback | type) -> "Learner":
+        """Attach `cb` (an instance or a class to instantiate); it becomes `learn.<cb.name>`."""
+        if isinstance(cb, type):
+            cb = cb()
+        if not isinstance(cb, Callback):
+            raise TypeError(f"add_cb: {cb!r} is not a Callback (subclass tiers.train.Callback)")
+        if cb.learn is not None and cb.learn is not self:
+            raise ValueError(f"add_cb: {type(cb).__name__} is already attached to another Learner")
+        object.__setattr__(cb, "learn", self)
+        current = self.__dict__.get(cb.name)
+        if current is None or isinstance(current, Callback):
+            self.__dict__[cb.name] = cb
+        self.cbs.append(cb)
+        self._invalidate_cbs()
+        return self
+
+    def add_cbs(self, cbs: Any) -> "Learner":
+        """Attach each of `cbs`."""
+        for cb in _listify(cbs):
+            self.add_cb(cb)
+        return self
+
+    def remove_cb(self, cb: Callback | type) -> "Learner":
+        """Detach `cb`, or every callback of class `cb`."""
+        targets = [c for c in self.cbs if isinstance(c, cb)] if isinstance(cb, type) else [cb]
+        for c in targets:
+            if c in self.cbs:
+                self.cbs.remove(c)
+            object.__setattr__(c, "learn", None)
+            if self.__dict__.get(c.name) is c:
+                del self.__dict__[c.name]
+        self._invalidate_cbs()
+        return self
+
+    def remove_cbs(self, cbs: Any) -> "Learner":
+        """Detach each of `cbs`."""
+        for cb in _listify(cbs):
+            self.remove_cb(cb)
+        return self
+
+    @contextmanager
+    def added_cbs(self, cbs: Any) -> Iterator["Learner"]:
+        """Context manager: `cbs` are attached inside the block only."""
+        cbs = [cb() if isinstance(cb, type) else cb for cb in _listify(cbs)]
+        self.add_cbs(cbs)
+        try:
+            yield self
+        finally:
+            self.remove_cbs(cbs)
+
+    @contextmanager
+    def removed_cbs(self, cbs: Any) -> Iterator["Learner"]:
+        """Context manager: `cbs` are detached inside the block only (then re-attached)."""
+        cbs = [c for c in _listify(cbs) if c in self.cbs]
+        self.remove_cbs(cbs)
+        try:
+            yield self
+        finally:
+            self.add_cbs(cbs)
+
+    @contextmanager
+    def no_logging(self) -> Iterator["Learner"]:
+        """Context manager: no per-epoch metrics output inside the block."""
+        old = self.logger
+        self.logger = _noop
+        try:
+            yield self
+        finally:
+            self.logger = old
+
+    @contextmanager
+    def no_bar(self) -> Iterator["Learner"]:
+        """Context manager: no progress bar inside the block (the metrics table is still printed)."""
+        progress = [cb for cb in self.cbs if isinstance(cb, ProgressCallback)]
+        olds = [cb.show_bar for cb in progress]
+        for cb in progress:
+            cb.show_bar = False
+        try:
+            yield self
+        finally:
+            for cb, old in zip(progress, olds):
+                cb.show_bar = old
+
+    no_mbar = no_bar
+
+    # ------------------------------------------------------------------ optimizer
+
+    def create_opt(self) -> None:
+        """Build `self.opt` from `opt_func` over `splitter(model)` with `lr` (and the BN/bias rules)."""
+        kw = getattr(self.opt_func, "keywords", None) or {}
+        if "lr" in kw:
+            self.lr = kw["lr"]
+        self.opt = self.opt_func(self.splitter(self.model), lr=self.lr)
+        state = getattr(self.opt, "state", None)
+        if state is None:
+            return
+        if not self.wd_bn_bias:
+            for p in norm_bias_params(self.model, with_bias=True):
+                _param_state(state, p)["do_wd"] = False
+        if self.train_bn:
+            for p in norm_bias_params(self.model, with_bias=False):
+                _param_state(state, p)["force_train"] = True
+
+    def _ensure_opt(self) -> None:
+        if self.opt is None:
+            self.create_opt()
+
+    def freeze_to(self, n: int) -> None:
+        """Train only parameter groups `n` onward (negative `n` counts from the end); norm layers stay trainable."""
+        self._ensure_opt()
+        self.opt.freeze_to(n)
+        if hasattr(self.opt, "clear_state"):
+            self.opt.clear_state()
+        if self.train_bn:
+            # The BN bypass (paper 4.1) is the Learner's rule, so enforce it whatever the optimizer does.
+            for p in norm_bias_params(self.model, with_bias=False):
+                p.requires_grad_(True)
+
+    def freeze(self) -> None:
+        """Train only the last parameter group (the head)."""
+        self.freeze_to(-1)
+
+    def unfreeze(self) -> None:
+        """Train every parameter group."""
+        self.freeze_to(0)
+
+    # ------------------------------------------------------------------ the loop
+
+    def _with_events(self, f: Callable[[], Any], kind: str, ex: type[BaseException], final: Callable | None = None) -> None:
+        before, cancel, after = _EVENTS[kind]
+        try:
+            self(before)
+            f()
+        except ex:
+            self(cancel)
+        self(after)
+        if final is not None:
+            final()
+
+    def _set_device(self, b: Any) -> Any:
+        dev = self._batch_device
+        if dev is None:
+            return b
+        t = _first_tensor(b)
+        if t is not None and t.device != dev:
+            return _to_device(b, dev)
+        return b
+
+    def _split(self, b: Any) -> None:
+        if isinstance(b, (tuple, list)):
+            i = self._n_inp
+            self.xb, self.yb = tuple(b[:i]), tuple(b[i:])
+        else:
+            self.xb, self.yb = (b,), ()
+
+    def _backward(self) -> None:
+        self.loss_grad.backward()
+
+    def _step(self) -> None:
+        self.opt.step()
+
+    def _do_one_batch(self) -> None:
+        self.pred = self.model(*self.xb)
+        self("after_pred")
+        if self.yb:
+            self.loss_grad = self.loss_func(self.pred, *self.yb)
+            # A detached copy for logging: callbacks may rescale loss_grad in place before backward.
+            self.loss = self.loss_grad.detach().clone()
+        self("after_loss")
+        if not self.training or not self.yb:
+            return
+        self._with_events(self._backward, "backward", CancelBackwardException)
+        self._with_events(self._step, "step", CancelStepException)
+        self.opt.zero_grad()
+
+    def one_batch(self, i: int, b: Any) -> None:
+        """Run batch `b` (index `i`) through the model, loss and (when training) backward and step."""
+        self.iter = i
+        self._split(self._set_device(b))
+        self._with_events(self._do_one_batch, "batch", CancelBatchException)
+
+    def all_batches(self) -> None:
+        """Run every batch of `self.dl`."""
+        try:
+            self.n_iter = len(self.dl)
+        except TypeError:
+            self.n_iter = 0
+        one_batch = self.one_batch
+        for i, b in enumerate(self.dl):
+            one_batch(i, b)
+
+    def _do_epoch_train(self) -> None:
+        self.dl = self.dls.train
+        self._with_events(self.all_batches, "train", CancelTrainException)
+
+    def _do_epoch_validate(self, ds_idx: int = 1, dl: Any = None) -> None:
+        if dl is None:
+            dl = self.dls[ds_idx]
+        self.dl = dl
+        with torch.no_grad():
+            self._with_events(self.all_batches, "validate", CancelValidException)
+
+    def _do_epoch(self) -> None:
+        self._do_epoch_train()
+        self._do_epoch_validate()
+
+    def _do_fit(self) -> None:
+        for epoch in range(self._start_epoch, self.n_epoch):
+            self.epoch = epoch
+            self._with_events(self._do_epoch, "epoch", CancelEpochException)
+
+    def _prepare_run(self) -> None:
+        self._n_inp = getattr(self.dls, "n_inp", 1) or 1
+        dev = self._data_device()
+        if dev is not None:
+            self.model.to(dev)
+        self._batch_device = self._model_device()
+
+    def _end_cleanup(self) -> None:
+        self.dl, self.xb, self.yb, self.pred, self.loss_grad = None, (), (), None, None
+        for cb in self.cbs:
+            cb.run = True
+
+    def fit(
+        self, n_epoch: int, lr: float | slice | None = None, wd: float | None = None, cbs: Any = None,
+        reset_opt: bool = False, start_epoch: int = 0,
+    ) -> None:
+        """Train for `n_epoch` epochs at learning rate `lr` (default `self.lr`; a slice spreads it over groups).
+
+        `cbs` are attached for this call only; `reset_opt` rebuilds the optimizer; `start_epoch` skips
+        the first epochs (schedules still see the full length).
+        """
+        if n_epoch < 0 or not isinstance(n_epoch, int):
+            raise ValueError(f"fit: n_epoch={n_epoch!r} must be a non-negative int")
+        if not 0 <= start_epoch <= n_epoch:
+            raise ValueError(f"fit: start_epoch={start_epoch} must be between 0 and n_epoch={n_epoch}")
+        with self.added_cbs(cbs):
+            if reset_opt or self.opt is None:
+                self.create_opt()
+            wd = self.wd if wd is None else wd
+            if wd is not None:
+                self.opt.set_hypers(wd=wd)
+            self.opt.set_hypers(lr=self.lr if lr is None else lr)
+            self.n_epoch, self._start_epoch = n_epoch, start_epoch
+            self._prepare_run()
+            self._with_events(self._do_fit, "fit", CancelFitException, self._end_cleanup)
+
+    _start_epoch = 0
+
+    # ------------------------------------------------------------------ validation context
+
+    @contextmanager
+    def validation_context(self, cbs: Any = None, inner: bool = False) -> Iterator["Learner"]:
+        """Context for a validation-only pass: `cbs` attached, no logging; fires before_fit/before_epoch
+        on entry and after_epoch/after_fit on exit unless `inner` (already inside a fit)."""
+        with self.lock, self.added_cbs(cbs), self.no_logging():
+            if inner:
+                yield self
+                return
+            old_training, old_validating = self.training, self.validating
+            self.validating, self.training = True, False
+            self.n_epoch, self.epoch, self._n_inp = 1, 0, getattr(self.dls, "n_inp", 1) or 1
+            self._prepare_run()
+            try:
+                self(["before_fit", "before_epoch"])
+                yield self
+                self(["after_epoch", "after_fit"])
+            finally:
+                self.validating, self.training = old_validating, old_training
+                self._end_cleanup()
+
+    def validate(self, ds_idx: int = 1, dl: Any = None, cbs: Any = None) -> list | None:
+        """Loss and metrics on `dls[ds_idx]` (or `dl`): `[valid_loss, *metrics]`."""
+        with self.validation_context(cbs=cbs):
+            self._do_epoch_validate(ds_idx, dl)
+        return self.final_record
+
+    # ------------------------------------------------------------------ persistence
+
+    def _model_file(self, file: str | Path) -> Path:
+        file = Path(file)
+        if file.suffix == "":
+            file = file.with_suffix(".pth")
+        return file if file.is_absolute() else self.path / self.model_dir / file
+
+    def save(self, file: str | Path, with_opt: bool = True) -> Path:
+        """Save model (and optimizer) state to `path/model_dir/file.pth`; returns the path written."""
+        target = self._model_file(file)
+        save_model(target, self.model, self.opt, with_opt=with_opt)
+        return target
+
+    def load(self, file: str | Path, device: Any = None, with_opt: bool = True, strict: bool = True) -> "Learner":
+        """Load state saved by `save` from `path/model_dir/file.pth` (onto `device`, default the data's)."""
+        if device is None:
+            device = self._data_device()
+        if with_opt:
+            self._ensure_opt()
+        load_model(self._model_file(file), self.model, self.opt if with_opt else None, device=device, strict=strict)
+        return self
+
+    def __repr__(self) -> str:
+        return f"Learner(model={type(self.model).__name__}, loss_func={self.loss_func!r}, cbs={self.cbs})"
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _param_state(state: Any, p: Tensor) -> dict:
+    try:
+        return state[p]
+    except KeyError:
+        state[p] = {}
+        return state[p]
+
+
+def _reraise_in_callback(e: Exception, cb: Callback, event_name: str) -> None:
+    if getattr(e, "_tiers_cb_context", False):
+        raise e
+    msg = f"Exception in callback {type(cb).__name__} during event {event_name}: {e}"
+    try:
+        new = type(e)(msg)
+    except Exception:
+        new = None
+    if new is None or str(new) != msg:
+        # The exception type does not take a message: keep it, and add the context as a note.
+        if hasattr(e, "add_note"):
+            e.add_note(msg)
+        e._tiers_cb_context = True
+        raise e
+    new._tiers_cb_context = True
+    raise new.with_traceback(e.__traceback__) from e

@@ -1,0 +1,185 @@
+"""The learning-rate finder (Smith 2015): train briefly with an exponentially growing lr and watch the loss.
+
+`learn.lr_find()` runs at most `num_it` batches, stops when the loss diverges, puts the model and
+optimizer back exactly as they were, and returns suggestions as a namedtuple:
+
+>>> lrs = learn.lr_find()                     # doctest: +SKIP
+>>> lrs.valley                                # doctest: +SKIP
+0.0010964782
+
+Suggestion functions take `(lrs, losses, num_it)` and return `(suggested_lr, (lr, loss) to mark)`.
+"""
+
+import copy
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from tiers.train.callback import CancelFitException, CancelValidException
+from tiers.train.schedule import ParamScheduler, SchedExp
+
+__all__ = ["LRFinder", "minimum", "steep", "valley", "slide", "SuggestionMethod", "LRFindMixin"]
+
+
+def minimum(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> tuple[float, tuple[float, float]]:
+    """One tenth of the lr with the lowest loss (the minimum itself is already too high to train at)."""
+    losses = np.asarray(losses, dtype=float)
+    i = int(np.nanargmin(losses))
+    return float(lrs[i]) / 10, (float(lrs[i]), float(losses[i]))
+
+
+def steep(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> tuple[float, tuple[float, float]]:
+    """The lr where the loss falls fastest against log(lr)."""
+    lrs_a, losses_a = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    slopes = np.diff(losses_a) / np.diff(np.log(lrs_a))
+    i = int(np.nanargmin(slopes))
+    return float(lrs_a[i]), (float(lrs_a[i]), float(losses_a[i]))
+
+
+def valley(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> tuple[float, tuple[float, float]]:
+    """Halfway down the longest stretch over which the loss keeps decreasing (robust default)."""
+    losses_a = np.asarray(losses, dtype=float)
+    n = len(losses_a)
+    # Longest strictly decreasing subsequence ending at i, and where it starts (O(n^2), n <= num_it).
+    run = [1] * n
+    start = list(range(n))
+    for i in range(1, n):
+        for j in range(i):
+            if losses_a[i] < losses_a[j] and run[j] + 1 > run[i]:
+                run[i], start[i] = run[j] + 1, start[j]
+    end = int(np.argmax(run))
+    i = start[end] + (end - start[end]) // 2
+    return float(lrs[i]), (float(lrs[i]), float(losses_a[i]))
+
+
+def slide(
+    lrs: Sequence[float], losses: Sequence[float], num_it: int, lr_diff: int = 15, thresh: float = 0.005,
+    adjust_value: float = 1.0,
+) -> tuple[float, tuple[float, float]]:
+    """Walk left from the largest lr until the loss's slope `lr_diff` points apart stops changing (by
+    `thresh`): the left end of that flat stretch, times `adjust_value`."""
+    lrs_a, losses_a = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    n = len(losses_a)
+    if n < 2:
+        return float(lrs_a[0]), (float(lrs_a[0]), float(losses_a[0]))
+    grad = np.gradient(losses_a)
+    r = n - 1
+    left = max(r - lr_diff, 0)
+    candidate = lrs_a[left]
+    while left > 0 and abs(grad[r] - grad[left]) > thresh:
+        candidate = lrs_a[left]
+        r, left = r - 1, left - 1
+    lr = float(candidate) * adjust_value
+    loss_at = float(np.interp(np.log10(lr), np.log10(lrs_a), losses_a))
+    return lr, (lr, loss_at)
+
+
+class SuggestionMethod:
+    """The suggestion functions by name: `SuggestionMethod.Valley` etc."""
+
+    Valley = staticmethod(valley)
+    Slide = staticmethod(slide)
+    Minimum = staticmethod(minimum)
+    Steep = staticmethod(steep)
+
+
+class LRFinder(ParamScheduler):
+    """Callback behind `lr_find`: exponential lr from `start_lr` to `end_lr` over `num_it` batches,
+    no validation, stops when the smoothed loss exceeds 4x its best (`stop_div`); restores model and
+    optimizer state after fit."""
+
+    def __init__(self, start_lr: Any = 1e-7, end_lr: Any = 10, num_it: int = 100, stop_div: bool = True) -> None:
+        if isinstance(start_lr, (list, tuple)) != isinstance(end_lr, (list, tuple)):
+            raise ValueError(f"LRFinder: start_lr={start_lr!r} and end_lr={end_lr!r} must both be scalars or both lists")
+        super().__init__({"lr": SchedExp(start_lr, end_lr)})
+        self.num_it, self.stop_div = max(int(num_it), 6), stop_div
+
+    def before_fit(self) -> None:
+        """Snapshot model and optimizer in memory."""
+        super().before_fit()
+        learn = self.learn
+        self._model_state = copy.deepcopy(learn.model.state_dict())
+        self._opt_state = copy.deepcopy(learn.opt.state_dict())
+        self.best_loss = float("inf")
+
+    def before_batch(self) -> None:
+        """Set the lr for this iteration."""
+        self._update_val(self.learn.train_iter / self.num_it)
+
+    def after_batch(self) -> None:
+        """Stop on divergence or after `num_it` batches."""
+        loss = self.learn.smooth_loss
+        if loss is None:
+            return
+        if loss < self.best_loss:
+            self.best_loss = loss
+        if self.stop_div and (loss > 4 * self.best_loss or loss != loss):  # loss != loss: NaN
+            raise CancelFitException()
+        if self.learn.train_iter >= self.num_it:  # TrainEvalCallback (order -10) already counted this batch
+            raise CancelFitException()
+
+    def before_validate(self) -> None:
+        """No validation during the search."""
+        raise CancelValidException()
+
+    def after_fit(self) -> None:
+        """Put model and optimizer back."""
+        super().after_fit()
+        learn = self.learn
+        learn.opt.zero_grad()
+        learn.model.load_state_dict(self._model_state)
+        learn.opt.load_state_dict(self._opt_state)
+        del self._model_state, self._opt_state
+
+
+def _fname(f: Callable) -> str:
+    while isinstance(f, partial):
+        f = f.func
+    return f.__name__
+
+
+class LRFindMixin:
+    """`Learner.lr_find`."""
+
+    def lr_find(
+        self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
+        show_plot: bool = True, suggest_funcs: Sequence[Callable] | Callable | None = (minimum, steep, valley, slide),
+    ) -> Any:
+        """Mock-train with an exponentially growing lr, restore the weights, and suggest learning rates.
+
+        Returns a namedtuple with one field per suggestion function (e.g. `.valley`), or None when
+        `suggest_funcs` is None. `show_plot` draws loss against lr with the suggestions marked.
+        """
+        self._fresh_opt(False)
+        n_epoch = num_it // max(len(self.dls.train), 1) + 1
+        cb = LRFinder(start_lr, end_lr, num_it, stop_div)
+        with self.no_logging():
+            self.fit(n_epoch, cbs=cb)
+        rec = self.recorder
+        if suggest_funcs is None:
+            if show_plot:
+                rec.plot_lr_find()
+            return None
+        funcs = [suggest_funcs] if callable(suggest_funcs) else list(suggest_funcs)
+        lo, hi = num_it // 10, -5
+        lrs = np.asarray(rec.lrs[lo:hi], dtype=float)
+        losses = np.asarray(rec.losses[lo:hi], dtype=float)
+        n = min(len(lrs), len(losses))
+        lrs, losses = lrs[:n], losses[:n]
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if len(bad):
+            lrs, losses = lrs[: bad[0]], losses[: bad[0]]
+        if len(lrs) < 2:
+            raise ValueError(
+                f"lr_find: only {len(lrs)} usable points (the loss diverged almost at once, or num_it={num_it} is "
+                "too small); lower end_lr or raise num_it"
+            )
+        names = [_fname(f) for f in funcs]
+        results = [f(lrs, losses, num_it) for f in funcs]
+        if show_plot:
+            rec.plot_lr_find(suggestions=[pt for _, pt in results], nms=names)
+        SuggestedLRs = namedtuple("SuggestedLRs", names)
+        return SuggestedLRs(*[lr for lr, _ in results])

@@ -1,0 +1,153 @@
+"""`ProgressCallback`: a console progress bar per training/validation pass and a metrics table per epoch.
+
+The bar (tqdm) is shown only on a terminal unless forced (`show_bar=True`), and is redrawn at most
+`1/throttle` times a second; with no bar the callback takes no part in the per-batch events at
+all. The table row of each epoch is printed as plain text (so it also lands in log files):
+
+    epoch  train_loss  valid_loss  accuracy  time
+    0      0.512345    0.401234    0.880000  00:01
+"""
+
+import sys
+import time
+from typing import IO, Any
+
+from tiers.train.callback import Callback
+
+__all__ = ["ProgressCallback"]
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.6f}"
+    if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
+        return _fmt(v.item())
+    return str(v)
+
+
+class ProgressCallback(Callback):
+    """Default callback (order 60): progress bar and per-epoch metrics table.
+
+    `file` receives bar and table (default: bar on stderr, table on stdout); `show_bar=None` shows
+    the bar only when that stream is a terminal, True forces it, False hides it; `throttle` is the
+    minimum number of seconds between two redraws of the bar.
+    """
+
+    order = 60
+
+    def __init__(self, file: IO[str] | None = None, show_bar: bool | None = None, throttle: float = 0.1) -> None:
+        self.file, self.show_bar, self.throttle = file, show_bar, throttle
+        self.bar: Any = None
+        self._old_logger: Any = None
+        self._header_done = False
+        self._bar_on, self._count, self._next = False, 0, 0.0
+
+    # ---- streams -----------------------------------------------------------------------------------------
+    def _bar_stream(self) -> IO[str]:
+        return self.file if self.file is not None else sys.stderr
+
+    def _table_stream(self) -> IO[str]:
+        return self.file if self.file is not None else sys.stdout
+
+    def _want_bar(self) -> bool:
+        if self.show_bar is not None:
+            return bool(self.show_bar)
+        isatty = getattr(self._bar_stream(), "isatty", None)
+        try:
+            return bool(isatty and isatty())
+        except ValueError:  # a closed stream
+            return False
+
+    def _batch_events(self, on: bool) -> None:
+        # Switching run_train/run_valid off removes this callback from every per-batch event list.
+        object.__setattr__(self, "run_train", on)
+        object.__setattr__(self, "run_valid", on)
+        if self.learn is not None:
+            self.learn._invalidate_cbs()
+
+    # ---- events --------------------------------------------------------------------------------------------
+    def before_fit(self) -> None:
+        """Decide whether to draw a bar; route the recorder's rows into the table."""
+        self._bar_on = self._want_bar()
+        self._batch_events(self._bar_on)
+        self._header_done = False
+        learn = self.learn
+        if learn.logger is print:
+            self._old_logger = learn.logger
+            learn.logger = self._write_row
+
+    def _start_bar(self, desc: str) -> None:
+        if not self._bar_on:
+            return
+        from tqdm import tqdm
+
+        try:
+            total = len(self.learn.dl)
+        except TypeError:
+            total = None
+        learn = self.learn
+        label = f"epoch {learn.epoch + 1}/{learn.n_epoch} {desc}" if not learn.validating else desc
+        self.bar = tqdm(total=total, desc=label, file=self._bar_stream(), leave=False, dynamic_ncols=True, mininterval=self.throttle)
+        self._count, self._next = 0, time.monotonic() + self.throttle
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self._count - self.bar.n)
+            self.bar.close()
+            self.bar = None
+
+    def before_train(self) -> None:
+        """Open the training bar."""
+        self._start_bar("train")
+
+    def before_validate(self) -> None:
+        """Open the validation bar."""
+        self._start_bar("valid")
+
+    def after_batch(self) -> None:
+        """Count the batch; redraw at most once per `throttle` seconds."""
+        self._count += 1
+        now = time.monotonic()
+        if now >= self._next and self.bar is not None:
+            self._next = now + self.throttle
+            self.bar.update(self._count - self.bar.n)
+            if self.learn.training:
+                loss = self.learn.smooth_loss
+                if loss is not None:
+                    self.bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+
+    def after_train(self) -> None:
+        """Close the training bar."""
+        self._close_bar()
+
+    def after_validate(self) -> None:
+        """Close the validation bar."""
+        self._close_bar()
+
+    def after_fit(self) -> None:
+        """Close any bar left open, restore the logger and the per-batch events."""
+        self._close_bar()
+        if self._old_logger is not None:
+            self.learn.logger = self._old_logger
+            self._old_logger = None
+        self._batch_events(True)
+
+    # ---- the table -------------------------------------------------------------------------------------------
+    def _write_row(self, log: list) -> None:
+        names = self.learn.recorder.metric_names if hasattr(self.learn, "recorder") else [str(i) for i in range(len(log))]
+        widths = [max(len(n), 8) for n in names]
+        out = self._table_stream()
+        if not self._header_done:
+            print("  ".join(n.ljust(w) for n, w in zip(names, widths)).rstrip(), file=out, flush=True)
+            self._header_done = True
+        cells = [_fmt(v) for v in log]
+        if len(cells) < len(names):
+            # A cancelled phase leaves its columns out; keep time in the last column.
+            cells = cells[:-1] + [""] * (len(names) - len(cells)) + cells[-1:]
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip(), file=out, flush=True)

@@ -1,0 +1,237 @@
+"""`Recorder`: losses, learning rates and metrics of a fit, per batch and per epoch, and their plots.
+
+Per training batch it only appends the (detached) loss and the learning rate to lists; the
+smoothed loss is computed in bulk when someone reads it (`recorder.losses`, `learn.smooth_loss`,
+the progress bar, the end of an epoch). That keeps per-batch work to a couple of list appends and
+avoids a device sync per batch on GPU.
+
+>>> learn.fit(2)                              # doctest: +SKIP
+>>> learn.recorder.values                     # [[train_loss, valid_loss, *metrics], ...]   doctest: +SKIP
+>>> learn.recorder.plot_loss()                # doctest: +SKIP
+"""
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from tiers.train.callback import Callback
+from tiers.train.metric import AvgLoss, AvgSmoothLoss, Metric
+
+__all__ = ["Recorder", "format_time"]
+
+_FLUSH_EVERY = 512  # pending raw losses before a forced bulk smoothing (bounds memory on long epochs)
+
+
+def format_time(t: float) -> str:
+    """Seconds as `mm:ss` (or `h:mm:ss` past an hour)."""
+    t = int(t)
+    h, m, s = t // 3600, (t // 60) % 60, t % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+class Recorder(Callback):
+    """Default callback (order 50): records training losses and lrs per batch and loss/metrics per epoch.
+
+    `metric_names` are `epoch, train_loss, valid_loss, *metrics, time` (with `train_`/`valid_`
+    prefixes when `train_metrics`). After each epoch the row `[epoch, ...]` goes to `learn.logger`
+    and `values` gets `[train_loss, valid_loss, *metrics]`. A cancelled training or validation
+    phase leaves its columns out of that epoch's row.
+    """
+
+    order = 50
+
+    def __init__(self, add_time: bool = True, train_metrics: bool = False, valid_metrics: bool = True, beta: float = 0.98) -> None:
+        self.add_time, self.train_metrics, self.valid_metrics, self.beta = add_time, train_metrics, valid_metrics, beta
+        self.loss = AvgLoss()
+        self.smooth = AvgSmoothLoss(beta)  # kept for fastai-style code reading `recorder.smooth`
+        self.lrs: list[float] = []
+        self.iters: list[int] = []
+        self._losses: list[float] = []
+        self.values: list[list] = []
+        self.hps: dict[str, list] = {}
+        self.metric_names: list[str] = []
+        self.final_record: list | None = None
+        self._pending: list = []
+        self._ema, self._n = 0.0, 0
+
+    # ---- smoothing, in bulk ----------------------------------------------------------------------------
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        vals = torch.stack([t.float().mean() for t in self._pending]).cpu().tolist()
+        self._pending.clear()
+        beta, ema, n = self.beta, self._ema, self._n
+        out = self._losses
+        for v in vals:
+            n += 1
+            ema = ema * beta + v * (1 - beta)
+            out.append(ema / (1 - beta**n))
+        self._ema, self._n = ema, n
+
+    @property
+    def losses(self) -> list[float]:
+        """Smoothed training loss after each training batch of the fit."""
+        self._flush()
+        return self._losses
+
+    @property
+    def smooth_loss(self) -> float | None:
+        """The latest smoothed training loss (None before the first batch)."""
+        self._flush()
+        return self._losses[-1] if self._losses else None
+
+    # ---- events --------------------------------------------------------------------------------------------
+    def _metrics(self) -> list[Metric]:
+        return self.learn.metrics
+
+    def before_fit(self) -> None:
+        """Reset the history (a validation-only pass keeps it) and build the column names."""
+        learn = self.learn
+        if not learn.validating:
+            self.lrs, self.iters, self._losses, self.values, self.hps = [], [], [], [], {}
+            self._pending, self._ema, self._n = [], 0.0, 0
+        names = [m.name for m in self._metrics()]
+        train_names = ["loss"] + (names if self.train_metrics else [])
+        valid_names = ["loss"] + (names if self.valid_metrics else [])
+        prefix = self.train_metrics and self.valid_metrics
+        cols = [f"train_{n}" for n in train_names] if prefix else ["train_loss"] + train_names[1:]
+        cols += [f"valid_{n}" for n in valid_names] if prefix else ["valid_loss"] + valid_names[1:]
+        self.metric_names = ["epoch", *cols] + (["time"] if self.add_time else [])
+
+    def before_epoch(self) -> None:
+        """Start the row of this epoch."""
+        self.cancel_train = self.cancel_valid = False
+        self.start_epoch = time.time()
+        self.log = [self.learn.epoch]
+
+    def before_train(self) -> None:
+        """Reset training metrics."""
+        for m in self._train_mets():
+            m.reset()
+        self._lr_group = self.learn.opt.hypers[-1] if self.learn.opt is not None else None
+
+    def before_validate(self) -> None:
+        """Reset validation loss and metrics."""
+        for m in self._valid_mets():
+            m.reset()
+
+    def after_batch(self) -> None:
+        """Record the batch: raw loss and lr when training, loss and metrics when validating."""
+        learn = self.learn
+        if not learn.yb:
+            return
+        if learn.training:
+            self._pending.append(learn.loss)
+            if len(self._pending) >= _FLUSH_EVERY:
+                self._flush()
+            grp = self._lr_group
+            if grp is not None:
+                self.lrs.append(grp["lr"])
+            if self.train_metrics:
+                for m in self.learn.metrics:
+                    m.accumulate(learn)
+        else:
+            for m in self._valid_mets():
+                m.accumulate(learn)
+
+    def after_cancel_train(self) -> None:
+        """Note that training was cut short (its columns are left out of the row)."""
+        self.cancel_train = True
+
+    def after_cancel_validate(self) -> None:
+        """Note that validation was cut short (its columns are left out of the row)."""
+        self.cancel_valid = True
+
+    def after_train(self) -> None:
+        """Add the training columns to the row."""
+        self.log += [self.smooth_loss] + [m.value for m in (self.learn.metrics if self.train_metrics else [])]
+        self.iters.append(len(self._losses) + len(self._pending))
+
+    def after_validate(self) -> None:
+        """Add the validation columns to the row."""
+        self.log += [m.value for m in self._valid_mets()]
+
+    def after_epoch(self) -> None:
+        """Finish the row: store it, then hand it to `learn.logger`."""
+        self.final_record = self.log[1:].copy()
+        self.values.append(self.final_record)
+        if self.add_time:
+            self.log.append(format_time(time.time() - self.start_epoch))
+        self.learn.logger(self.log)
+
+    def after_fit(self) -> None:
+        """Smooth whatever is pending."""
+        self._flush()
+
+    def _train_mets(self) -> list[Metric]:
+        return self.learn.metrics if self.train_metrics else []
+
+    def _valid_mets(self) -> list[Metric]:
+        return [self.loss] + (self.learn.metrics if self.valid_metrics else [])
+
+    # ---- plots ----------------------------------------------------------------------------------------------
+    def plot_loss(self, skip_start: int = 5, with_valid: bool = True, log: bool = False, show_epochs: bool = False, ax: Any = None) -> Any:
+        """Plot smoothed training loss per batch (from batch `skip_start`) and validation loss per epoch; returns the axis."""
+        import matplotlib.pyplot as plt
+
+        losses = self.losses
+        if not losses:
+            raise ValueError("plot_loss: nothing recorded yet; call fit first")
+        if ax is None:
+            _, ax = plt.subplots()
+        plot = ax.loglog if log else ax.plot
+        plot(list(range(skip_start, len(losses))), losses[skip_start:], label="train")
+        if show_epochs:
+            for x in self.iters:
+                ax.axvline(x, color="grey", ls=":")
+        if with_valid:
+            idx = np.array(self.iters[: len(self.values)])
+            valid_col = self.metric_names.index("valid_loss") - 1 if "valid_loss" in self.metric_names else 1
+            vals = [v[valid_col] if len(v) > valid_col else None for v in self.values]
+            keep = (idx >= skip_start) & np.array([v is not None for v in vals], dtype=bool) if len(idx) else idx
+            if len(idx) and keep.any():
+                plot(idx[keep], np.array([v for v, k in zip(vals, keep) if k], dtype=float), label="valid")
+        ax.set_xlabel("batch")
+        ax.set_ylabel("loss")
+        ax.legend()
+        return ax
+
+    def plot_sched(self, keys: list[str] | None = None, figsize: tuple[float, float] | None = None) -> Any:
+        """Plot the hyper-parameters a `ParamScheduler` set, one panel per key; returns the figure."""
+        import matplotlib.pyplot as plt
+
+        if not self.hps:
+            raise ValueError("plot_sched: no schedule recorded; train with a ParamScheduler (fit_one_cycle, fit_flat_cos...)")
+        keys = list(self.hps) if keys is None else keys
+        rows, cols = (len(keys) + 1) // 2, min(2, len(keys))
+        fig, axs = plt.subplots(rows, cols, figsize=figsize or (6 * cols, 4 * rows), squeeze=False)
+        for k, ax in zip(keys, axs.flatten()):
+            ax.plot(self.hps[k])
+            ax.set_ylabel(k)
+            ax.set_xlabel("batch")
+        for ax in axs.flatten()[len(keys):]:
+            ax.set_visible(False)
+        return fig
+
+    def plot_lr_find(self, skip_end: int = 5, suggestions: Any = None, nms: list[str] | None = None) -> Any:
+        """Plot loss against learning rate (log scale) from `lr_find`, marking suggested lrs; returns the axis."""
+        import matplotlib.pyplot as plt
+
+        lrs = self.lrs if skip_end == 0 else self.lrs[:-skip_end]
+        losses = self.losses if skip_end == 0 else self.losses[:-skip_end]
+        n = min(len(lrs), len(losses))
+        if n == 0:
+            raise ValueError("plot_lr_find: nothing recorded; call learn.lr_find() first")
+        _, ax = plt.subplots()
+        ax.plot(lrs[:n], losses[:n])
+        ax.set_ylabel("Loss")
+        ax.set_xlabel("Learning Rate")
+        ax.set_xscale("log")
+        if suggestions:
+            colors = plt.rcParams["axes.prop_cycle"].by_key()["color"][1:]
+            for (val, idx), nm, color in zip(suggestions, nms or [None] * len(suggestions), colors):
+                ax.plot(val, idx, "o", label=nm, c=color)
+            ax.legend(loc="best")
+        return ax
