@@ -8,6 +8,7 @@ state a Transform learned.
 """
 
 from tiers.dispatch import L, camel2snake, noop
+from tiers.pipeline._plan import _MISS, Chain, is_plain
 from tiers.pipeline.transform import Transform
 
 __all__ = ["Pipeline", "mk_transform", "gather_attrs", "gather_attr_names"]
@@ -44,6 +45,18 @@ def gather_attrs(o, k: str, nm: str):
 def gather_attr_names(o, nm: str) -> list:
     """The public attribute names of the objects in `getattr(o, nm)` (for `__dir__`)."""
     return sorted({k for t in getattr(o, nm) for k in dir(t) if not k.startswith("_")})
+
+
+class _Opaque:
+    "A Transform a plan cannot compile (an ItemTransform, or one with its own `__call__`): called as it is."
+
+    __slots__ = ("t",)
+
+    def __init__(self, t):
+        self.t = t
+
+    def __call__(self, o, s):
+        return self.t(o, split_idx=s)
 
 
 def _flatten(funcs):
@@ -92,10 +105,44 @@ class Pipeline:
 
     # -- applying
     def __call__(self, o):
+        run = self.__dict__.get("_run")
+        fs = self.fs
+        if run is None or self._snap != (fs.items if type(fs) is L else fs):
+            run = self._build()
+        if type(run) is Chain:  # the common case, a Pipeline of plain Transforms: try the plan used last first
+            r = run.last(o)
+            return run.run(o, self.split_idx) if r is _MISS else r
         s = self.split_idx
-        for f in self.fs:
-            o = f(o, split_idx=s)
+        for seg in run:
+            o = seg(o, s)
         return o
+
+    def _build(self):
+        "Group the Transforms into runs of plain ones (compiled per input type) and the others (called as they are)."
+        fs = self.fs
+        items = list(fs.items if type(fs) is L else fs)
+        segs, cur = [], []
+        for t in items:
+            if is_plain(t):
+                cur.append(t)
+                continue
+            if cur:
+                segs.append(Chain(cur))
+                cur = []
+            segs.append(_Opaque(t))
+        if cur:
+            segs.append(Chain(cur))
+        run = segs[0] if len(segs) == 1 and type(segs[0]) is Chain else segs
+        self.__dict__.update(_run=run, _snap=items)
+        return run
+
+    def __setattr__(self, k, v):
+        super().__setattr__(k, v)
+        if k in ("fs", "split_idx"):
+            self.__dict__.pop("_run", None)
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in ("_run", "_snap")}
 
     def decode(self, o, full: bool = True):
         """Run the Transforms' `decodes` last to first. With `full=False`, stop as soon as the object (or every
@@ -211,7 +258,7 @@ class Pipeline:
         return sorted(set(super().__dir__()) | names | set(gather_attr_names(self, "fs")))
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.__dict__.update(state)  # not through __setattr__/__getattr__: the object is half-built here
 
     def __repr__(self) -> str:
         names = [f.name for f in self.fs if getattr(f, "name", None) != "noop"]

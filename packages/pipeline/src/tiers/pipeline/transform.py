@@ -28,6 +28,12 @@ _MISSING = object()
 _RETAIN, _KEEP, _CAST = 0, 1, 2  # what to do with a method's result: keep the input's subclass, nothing, cast
 _PASS = (None, False, _KEEP, None, False)  # cache entry of a type no method matches
 _NO_RETAIN = (bool,)  # `True + 1` is an int on purpose; casting it back to bool would lose it
+_on_change: list = []  # callbacks run when what a call resolves to may change (Pipeline plans drop themselves)
+
+
+def _changed():
+    for f in _on_change:
+        f()
 
 
 def _callable_name(f) -> str:
@@ -131,6 +137,7 @@ class _TfmMethod:
         self.funcs.append(g)
         self._takes_self[g] = takes_self
         self._clear()
+        _changed()
         return f
 
     def _clear(self):
@@ -313,6 +320,8 @@ class _TfmMeta(type):
             getattr(cls, _HOT[k]).add(v)  # `MyTfm.encodes = f` extends the class, like `@MyTfm`
             return
         super().__setattr__(k, v)
+        if k == "split_idx":
+            _changed()
 
 
 def _reraise(exc, tfm, m, x, i, whole):
@@ -381,6 +390,11 @@ class Transform(metaclass=_TfmMeta):
         if order is not None:
             self.order = order
 
+    def __setattr__(self, k, v):
+        super().__setattr__(k, v)
+        if k == "split_idx":
+            _changed()
+
     # -- instance-level methods
     def _own_method(self, name: str, fresh: bool = False) -> _TfmMethod:
         "This instance's own dispatcher for `name` (created on first use, linked to the class's)."
@@ -406,10 +420,13 @@ class Transform(metaclass=_TfmMeta):
 
     def _apply(self, m, x, kwargs):
         c = type(x)
-        if c is tuple:
-            return tuple([self._one(m, o, kwargs, i, x) for i, o in enumerate(x)])
-        if issubclass(c, tuple) and not hasattr(c, "_fields"):
-            return retain_type(tuple([self._one(m, o, kwargs, i, x) for i, o in enumerate(x)]), x)
+        if c is tuple or issubclass(c, tuple) and not hasattr(c, "_fields"):
+            cache, out = m.cache, []
+            for i, o in enumerate(x):
+                t = type(o)
+                e = cache.get(t) or m.fill(t)
+                out.append(o if e[0] is None else self._one(m, o, kwargs, i, x))  # unmatched: no call at all
+            return tuple(out) if c is tuple else retain_type(tuple(out), x)
         return self._one(m, x, kwargs)
 
     def _one(self, m, x, kwargs, i=None, whole=None):

@@ -1,0 +1,187 @@
+"""Compiled plans: how a `Pipeline` runs a stretch of plain Transforms at close to the cost of the functions.
+
+A *plain* Transform uses `Transform`'s own call machinery (not an `ItemTransform`, `InplaceTransform`, or a class
+that overrides `__call__`, such as random augmentations that draw their parameters per call). For a run of plain
+Transforms, the first item of a given shape (a plain tuple's element types, or one object's type) is processed
+the ordinary way while its steps are recorded: which Transform changed which element with which function, and
+the type that came back. The record is turned into one straight-line Python function that checks the input's
+types, calls those functions in the same order, and checks each result's type. Elements a Transform does not
+match cost nothing. When a result's type differs from the recorded one, the plan hands the half-done item back
+to the ordinary path, which finishes it (nothing runs twice). Plans are dropped whenever a dispatcher gains a
+function, a Transform's `split_idx` changes, or the Pipeline's `split_idx` or Transforms change.
+"""
+
+import weakref
+
+from tiers.pipeline import transform as _tfm
+from tiers.pipeline.transform import Transform, _reraise
+
+__all__ = []  # private machinery of Pipeline
+
+_MISS = object()
+_finish = Transform._finish
+_CHAINS = weakref.WeakSet()
+
+
+def _invalidate_all():
+    for c in list(_CHAINS):
+        c.reset()
+
+
+_tfm._on_change.append(_invalidate_all)
+
+
+def is_plain(t) -> bool:
+    "Whether `t` runs through `Transform`'s own element-wise call machinery (so its calls can be compiled)."
+    c = type(t)
+    return (
+        isinstance(t, Transform)
+        and c.__call__ is Transform.__call__
+        and c._apply is Transform._apply
+        and c._one is Transform._one
+        and c._finish is Transform._finish
+    )
+
+
+def _miss_stub(o):
+    return _MISS
+
+
+class Chain:
+    """A run of consecutive plain Transforms of a Pipeline, applied through per-input-type compiled plans.
+
+    `chain.last(o)` runs the plan used last (or returns `_MISS` when `o` does not fit it); `chain.run(o, s)` finds,
+    or records and compiles, the plan for `o` under the Pipeline's split_idx `s`."""
+
+    def __init__(self, tfms):
+        self.tfms = list(tfms)
+        self.plans: dict = {}
+        self.last = _miss_stub
+        _CHAINS.add(self)
+
+    def reset(self):
+        self.plans.clear()
+        self.last = _miss_stub
+
+    def __call__(self, o, s):
+        r = self.last(o)
+        return self.run(o, s) if r is _MISS else r
+
+    def run(self, o, s):
+        if type(o) is tuple:
+            key = tuple(map(type, o))
+        elif isinstance(o, tuple):  # a tuple subclass or namedtuple: no plan, the ordinary path decides
+            return self.generic(o, s)
+        else:
+            key = type(o)
+        plan = self.plans.get(key)
+        if plan is not None:
+            r = plan(o)
+            if r is not _MISS:
+                self.last = plan
+                return r
+        r, plan = self._trace(o, s, key)
+        self.plans[key] = self.last = plan
+        return r
+
+    def active(self, s):
+        return [t for t in self.tfms if t.split_idx is None or t.split_idx == s]
+
+    def generic(self, o, s):
+        for t in self.tfms:
+            o = t(o, split_idx=s)
+        return o
+
+    def _trace(self, o, s, key):
+        "Run `o` the ordinary way, recording each step; returns (result, plan for inputs of types `key`)."
+        tfms = self.active(s)
+        as_tuple = type(o) is tuple
+        vals = list(o) if as_tuple else [o]
+        steps = []
+        for j, t in enumerate(tfms):
+            m = t._encm
+            whole = tuple(vals) if as_tuple else None
+            for i, x in enumerate(vals):
+                tx = type(x)
+                e = m.cache.get(tx) or m.fill(tx)
+                f = e[0]
+                if f is None:
+                    continue
+                try:
+                    raw = f(t, x) if e[1] else f(x)
+                except Exception as exc:
+                    _reraise(exc, t, m, x, i if as_tuple else None, whole)
+                r = _finish(raw, x, tx, e)
+                # `_finish` returns `raw` itself unless it casts it, so "type changed" says whether to re-run it
+                steps.append((j, i, t, m, e, type(raw), type(r) is not type(raw)))
+                vals[i] = r
+            v = vals[0]
+            if not as_tuple and isinstance(v, tuple) and not hasattr(v, "_fields") and j < len(tfms) - 1:
+                # one object became a tuple: the next Transforms map over it, which a one-element plan cannot say
+                for t2 in tfms[j + 1 :]:
+                    v = t2._apply(t2._encm, v, {})
+                return v, _generic_plan(self, s)
+        res = tuple(vals) if as_tuple else vals[0]
+        return res, _compile(key, as_tuple, tfms, steps)
+
+
+def _generic_plan(chain, s):
+    def plan(o):
+        return chain.generic(o, s)
+
+    return plan
+
+
+def _resume(tfms, steps, as_tuple):
+    "Continuation used when a result's type differs from the recorded one: finish the item the ordinary way."
+
+    def resume(k, r, vals):
+        j, i, t, m, e, _, _ = steps[k]
+        x = vals[i]
+        vals[i] = _finish(r, x, type(x), e)
+        whole = tuple(vals) if as_tuple else None
+        for i2 in range(i + 1, len(vals)):
+            vals[i2] = t._one(m, vals[i2], {}, i2, whole)
+        o = tuple(vals) if as_tuple else vals[0]
+        for t2 in tfms[j + 1 :]:
+            o = t2._apply(t2._encm, o, {})
+        return o
+
+    return resume
+
+
+def _compile(key, as_tuple, tfms, steps):
+    "A straight-line function running `steps` on an input of types `key` (`_MISS` for any other input)."
+    n = len(key) if as_tuple else 1
+    names = [f"a{i}" for i in range(n)]
+    ns = {"_MISS": _MISS, "_reraise": _reraise, "_finish": _finish, "tuple": tuple, "type": type, "len": len}
+    ns["_resume"] = _resume(tfms, steps, as_tuple)
+    lines = ["def plan(o):"]
+    if as_tuple:
+        lines.append(f"    if type(o) is not tuple or len(o) != {n}: return _MISS")
+        lines.append(f"    {', '.join(names)}{',' if n == 1 else ''} = o")
+        guards = [f"type(a{i}) is not T{i}" for i in range(n)]
+        for i, t in enumerate(key):
+            ns[f"T{i}"] = t
+    else:
+        lines.append("    a0 = o")
+        guards = ["type(a0) is not T0"]
+        ns["T0"] = key
+    if guards:
+        lines.append(f"    if {' or '.join(guards)}: return _MISS")
+    vals = "[" + ", ".join(names) + "]"
+    for k, (_j, i, t, m, e, raw_t, refinish) in enumerate(steps):
+        ns[f"f{k}"], ns[f"t{k}"], ns[f"m{k}"], ns[f"e{k}"], ns[f"R{k}"] = e[0], t, m, e, raw_t
+        call = f"f{k}(t{k}, a{i})" if e[1] else f"f{k}(a{i})"
+        where = f"{i}, o" if as_tuple else "None, None"
+        lines += [
+            "    try:",
+            f"        r = {call}",
+            "    except Exception as exc:",
+            f"        _reraise(exc, t{k}, m{k}, a{i}, {where})",
+            f"    if type(r) is not R{k}: return _resume({k}, r, {vals})",
+            f"    a{i} = _finish(r, a{i}, type(a{i}), e{k})" if refinish else f"    a{i} = r",
+        ]
+    lines.append(f"    return ({', '.join(names)}{',' if n == 1 else ''})" if as_tuple else "    return a0")
+    exec(compile("\n".join(lines), f"<tiers.pipeline plan of {len(tfms)} Transform(s)>", "exec"), ns)
+    return ns["plan"]

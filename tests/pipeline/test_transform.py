@@ -1,0 +1,465 @@
+"""Transform: definition styles, per-element dispatch, type retention, split_idx, setup, variants, errors, pickling."""
+
+import copy
+import pickle
+from collections import namedtuple
+from functools import partial
+
+import pytest
+import torch
+
+from tiers.pipeline import (
+    DisplayedTransform,
+    InplaceTransform,
+    ItemTransform,
+    Transform,
+    TitledTuple,
+    compose_tfms,
+)
+from tiers.tensors import TensorBase, TensorImage, TensorMask
+
+
+class Name(str):
+    "A str subclass, to check that results keep the input's subclass."
+
+
+class AddOne(Transform):
+    def encodes(self, x: int):
+        return x + 1
+
+    def decodes(self, x: int):
+        return x - 1
+
+
+class ImgMask(Transform):
+    "Treats images and masks of one (x, y) pair differently."
+
+    def encodes(self, x: TensorImage):
+        return x * 2
+
+    def encodes(self, x: TensorMask):  # noqa: F811 (collected by the metaclass, not a redefinition)
+        return x + 100
+
+
+class Vocab(Transform):
+    def setups(self, items):
+        self.vocab = sorted(set(items))
+        self.o2i = {v: i for i, v in enumerate(self.vocab)}
+
+    def encodes(self, x: str):
+        return self.o2i[x]
+
+    def decodes(self, x: int):
+        return self.vocab[x]
+
+
+# -- definition styles
+
+
+def test_several_encodes_in_class_body_dispatch_on_annotation():
+    class T(Transform):
+        def encodes(self, x: int):
+            return "int"
+
+        def encodes(self, x: str):  # noqa: F811
+            return "str"
+
+        def encodes(self, x: object):  # noqa: F811
+            return "object"
+
+    t = T()
+    assert (t(1), t("a"), t(1.5)) == ("int", "str", "object")
+    assert repr(t) == "T(enc:3,dec:0)"
+
+
+def test_unannotated_ranks_below_every_annotation_including_object():
+    class T(Transform):
+        def encodes(self, x: int):
+            return "int"
+
+        def encodes(self, x):  # noqa: F811
+            return "any"
+
+    t = T()
+    assert (t(1), t("s")) == ("int", "any")
+
+
+def test_functions_to_constructor_and_plain_function():
+    t = Transform(enc=lambda x: x * 2, dec=lambda x: x // 2)
+    assert t(3) == 6 and t.decode(6) == 3
+    def neg(x: float):
+        return -x
+
+    t2 = Transform(neg)
+    assert t2(2.0) == -2.0 and t2(3) == 3  # int is not a float: passes through
+    assert t2.name == "neg" and t2.input_types == (float,)
+    t3 = Transform(enc=[lambda x: "other", neg])  # several functions: dispatch among them
+    assert (t3(1.0), t3("a")) == (-1.0, "other")
+
+
+def test_constructor_takes_callables_that_are_not_functions():
+    assert Transform(str.upper)(("a", 1)) == ("A", 1)  # a method descriptor applies to its class only
+    assert Transform(partial(pow, exp=2))(3) == 9
+    assert Transform(abs)(-3) == 3
+
+
+def test_decorate_function_with_class_extends_class_and_existing_subclasses():
+    class Base(Transform):
+        def encodes(self, x: int):
+            return x + 1
+
+    class Sub(Base):
+        pass
+
+    sub = Sub()  # created before the parent gains a method
+    assert sub("a") == "a"
+
+    @Base
+    def encodes(self, x: str):
+        return x + "!"
+
+    assert sub("a") == "a!"  # parent dispatchers are linked live
+    assert Base()("b") == "b!"
+    assert callable(encodes) and encodes.__name__ == "encodes"  # the decorator hands back the function
+
+
+def test_class_attribute_assignment_extends_class():
+    class T(Transform):
+        pass
+
+    def decodes(self, x: int):
+        return -x
+
+    T.decodes = decodes
+    assert T().decode(2) == -2
+
+
+def test_decorator_on_instance_changes_that_instance_only():
+    a, b = AddOne(), AddOne()
+
+    @a.encodes
+    def _(x: str):
+        return x.upper()
+
+    @a.decodes
+    def _(self, x: str):  # a function written with `self` receives the Transform
+        assert self is a
+        return x.lower()
+
+    assert a(("s", 1)) == ("S", 2)  # the class's int method still applies
+    assert a.decode("S") == "s"
+    assert b("s") == "s"
+
+
+def test_instance_method_setter_replaces_instance_functions():
+    t = AddOne()
+    t.encodes = lambda x: "replaced"
+    assert t(1) == 2  # class's int method still more specific than the unannotated one
+    assert t("a") == "replaced"
+
+
+def test_bound_method_applies_one_method_to_one_object():
+    t = AddOne()
+    assert t.encodes(1) == 2 and t.decodes(2) == 1
+    assert t.encodes((1, 2)) == (1, 2)  # a tuple is one object here: no int method for tuples
+
+
+def test_calling_method_on_class_with_data_is_a_clear_error():
+    with pytest.raises(TypeError, match="call the Transform instance"):
+        AddOne.encodes(3)
+
+
+def test_decorating_base_transform_makes_a_transform_not_a_global_change():
+    def encodes(self, x: int):
+        return x * 10
+
+    t = Transform(encodes)
+    assert isinstance(t, Transform) and t(2) == 20
+    assert Transform()(2) == 2  # the base class did not change
+
+
+# -- calling
+
+
+def test_tuple_elements_dispatch_on_their_own_type():
+    img, msk = TensorImage(torch.ones(2, 2)), TensorMask(torch.ones(2, 2))
+    x, y = ImgMask()((img, msk))
+    assert type(x) is TensorImage and type(y) is TensorMask
+    assert x.sum() == 8 and y.sum() == 404
+
+
+def test_unmatched_elements_pass_through_unchanged():
+    obj = object()
+    res = AddOne()((1, "a", obj, 2.5))
+    assert res == (2, "a", obj, 2.5) and res[2] is obj
+
+
+def test_lists_and_namedtuples_are_single_objects():
+    assert AddOne()([1, 2]) == [1, 2]
+    P = namedtuple("P", "a b")
+    assert AddOne()(P(1, 2)) == P(1, 2)
+
+
+def test_tuple_subclass_is_mapped_and_keeps_its_type():
+    res = AddOne()(TitledTuple((1, 2)))
+    assert type(res) is TitledTuple and res == (2, 3)
+
+
+def test_result_keeps_input_subclass():
+    class Strip(Transform):
+        def encodes(self, x: str):
+            return x.strip()  # str.strip returns a plain str
+
+    assert type(Strip()(Name(" a "))) is Name
+
+
+def test_tensor_result_keeps_subclass_and_metadata():
+    class Plain(Transform):
+        def encodes(self, x: TensorBase):
+            return x.as_subclass(torch.Tensor) + 1  # a plain Tensor comes back
+
+    img = TensorImage(torch.zeros(2))
+    img.note = "kept"
+    out = Plain()(img)
+    assert type(out) is TensorImage and out.note == "kept"
+
+
+def test_return_annotation_none_disables_retention_and_type_casts():
+    class KeepPlain(Transform):
+        def encodes(self, x: str) -> None:
+            return x.strip()
+
+    class ToImage(Transform):
+        def encodes(self, x: torch.Tensor) -> TensorImage:
+            return x * 1
+
+    assert type(KeepPlain()(Name(" a "))) is str
+    assert type(ToImage()(torch.zeros(2))) is TensorImage
+
+
+def test_bool_input_is_not_cast_back_from_int():
+    assert AddOne()(True) == 2
+
+
+def test_kwargs_reach_encodes():
+    class Scale(Transform):
+        def encodes(self, x: int, k=1):
+            return x * k
+
+    assert Scale()((2, "a"), k=3) == (6, "a")
+
+
+def test_split_idx_restricts_to_matching_calls():
+    t = AddOne(split_idx=0)
+    assert t(1) == 1  # called without a split: skipped, as in fastai
+    assert t(1, split_idx=1) == 1
+    assert t(1, split_idx=0) == 2
+    assert t.decode(2, split_idx=0) == 1 and t.decode(2) == 2
+    assert AddOne()(1, split_idx=1) == 2  # no split_idx: runs on every split
+
+
+def test_order_from_class_constructor_and_function():
+    class T(Transform):
+        order = 5
+
+    assert T().order == 5 and Transform(order=3).order == 3
+
+    def f(x):
+        return x
+
+    f.order = 7
+    assert Transform(f).order == 7 and Transform(f, order=1).order == 1
+
+
+# -- setup
+
+
+def test_setup_learns_state_and_train_setup_uses_train_subset():
+    class Items(list):
+        train = ["b", "a"]
+
+    v = Vocab()
+    v.setup(["c", "a", "b"])
+    assert v.vocab == ["a", "b", "c"] and v(("b", 1)) == (1, 1)
+    v.setup(Items(["z"]), train_setup=True)
+    assert v.vocab == ["a", "b"]
+    v.train_setup = False  # the Transform's own setting wins over the argument
+    v.setup(Items(["z"]), train_setup=True)
+    assert v.vocab == ["z"]
+
+
+def test_setup_without_setups_is_ignored():
+    assert AddOne().setup([1, 2]) is None
+
+
+def test_setups_dispatch_on_items_type():
+    class T(Transform):
+        def setups(self, items: list):
+            self.seen = "list"
+
+    t = T()
+    t.setup((1, 2))
+    assert not hasattr(t, "seen")
+    t.setup([1, 2])
+    assert t.seen == "list"
+
+
+# -- variants
+
+
+def test_item_transform_gets_whole_tuple():
+    class Swap(ItemTransform):
+        def encodes(self, x: tuple):
+            return (x[1], x[0])
+
+        def decodes(self, x: tuple):
+            return [x[1], x[0]]  # a list back: turned into a tuple
+
+    s = Swap()
+    assert s((1, "a")) == ("a", 1)
+    assert s.decode(("a", 1)) == (1, "a") and type(s.decode(("a", 1))) is tuple
+    assert type(s(TitledTuple((1, 2)))) is TitledTuple
+    assert s.encodes((1, 2)) == (2, 1)
+
+
+def test_item_transform_written_for_lists_receives_a_list():
+    class Rev(ItemTransform):
+        def encodes(self, x: list):
+            assert type(x) is list
+            x.reverse()
+            return x
+
+    assert Rev()((1, 2, 3)) == (3, 2, 1)
+
+
+def test_inplace_transform_returns_its_input():
+    class Append(InplaceTransform):
+        def encodes(self, x: list):
+            x.append(0)
+            return "ignored"
+
+    lst = [1]
+    assert Append()(lst) is lst and lst == [1, 0]
+
+
+def test_displayed_transform_shows_state():
+    class Norm(DisplayedTransform):
+        def __init__(self, mean=None):
+            self.mean = mean
+
+        def setups(self, items):
+            self.mean = sum(items) / len(items)
+
+    n = Norm()
+    n.setup([1.0, 3.0])
+    assert repr(n) == "Norm -- mean=2.0" and n.name == "Norm -- mean=2.0"
+    long = Norm(list(range(100)))
+    assert repr(long).endswith("...") and len(repr(long)) < 90
+
+
+def test_compose_tfms_forward_and_reverse():
+    tfms = [AddOne(), Transform(lambda x: x * 10, lambda x: x // 10)]
+    assert compose_tfms(1, tfms) == 20
+    assert compose_tfms(20, tfms, is_enc=False, reverse=True) == 1
+
+
+# -- errors
+
+
+def test_error_names_transform_element_and_type_and_chains_original():
+    class Inv(Transform):
+        def encodes(self, x: int):
+            return 1 // x
+
+    with pytest.raises(ZeroDivisionError) as ei:
+        Inv()((1, 0, "a"))
+    msg = str(ei.value)
+    assert "Inv.encodes" in msg and "element 1 of a 3-tuple" in msg and "int" in msg
+    assert isinstance(ei.value.__cause__, ZeroDivisionError)
+
+
+def test_error_on_single_item_and_in_decodes():
+    t = Vocab()
+    t.setup(["a"])
+    with pytest.raises(KeyError, match=r"Vocab.encodes .*not a tuple.*str"):
+        t("zzz")
+    with pytest.raises(IndexError, match="Vocab.decodes"):
+        t.decode(5)
+
+
+def test_error_whose_class_needs_more_arguments_keeps_original_with_a_note():
+    class T(Transform):
+        def encodes(self, x: bytes):
+            return x.decode("ascii")
+
+    with pytest.raises(UnicodeDecodeError) as ei:
+        T()(b"\xff")
+    assert any("T.encodes" in n for n in ei.value.__notes__)
+
+
+def test_exception_attributes_survive_rewrapping():
+    class Skip(Exception):
+        pass
+
+    class T(Transform):
+        def encodes(self, x: int):
+            e = Skip("skip me")
+            e.reason = "odd"
+            raise e
+
+    with pytest.raises(Skip) as ei:
+        T()(1)
+    assert ei.value.reason == "odd"
+
+
+def test_nested_transform_error_is_not_wrapped_twice():
+    inner = Vocab()
+    inner.setup(["a"])
+    outer = Transform(lambda x: inner(x))
+    with pytest.raises(KeyError) as ei:
+        outer("b")
+    assert str(ei.value).count("raised KeyError") == 1 and "Vocab.encodes" in str(ei.value)
+
+
+# -- pickling
+
+
+def test_pickle_and_deepcopy_keep_state_and_instance_functions():
+    v = Vocab()
+    v.setup(["b", "a"])
+    for clone in (pickle.loads(pickle.dumps(v)), copy.deepcopy(v)):
+        assert clone.vocab == ["a", "b"] and clone("b") == 1 and clone.decode(0) == "a"
+
+    t = AddOne(split_idx=1)
+    t.encodes.add(str.upper)  # an instance-level function that pickles by reference
+    c = pickle.loads(pickle.dumps(t))
+    assert c(("a", 1), split_idx=1) == ("A", 2) and c.split_idx == 1
+    assert AddOne()("a") == "a"
+
+    d = copy.deepcopy(t)
+
+    @d.encodes
+    def _(x: float):
+        return 0.0
+
+    assert d(1.5, split_idx=1) == 0.0 and t(1.5, split_idx=1) == 1.5  # the copy has its own dispatcher
+
+
+def test_unpickled_instance_still_sees_later_class_additions():
+    class Late(Transform):
+        pass
+
+    globals()["Late"] = Late  # picklable by reference
+    Late.__qualname__ = "Late"
+    try:
+        t = Late()
+        t.encodes.add(abs)
+        c = pickle.loads(pickle.dumps(t))
+
+        @Late
+        def encodes(self, x: str):
+            return "late"
+
+        assert c("s") == "late" and c(-1) == 1
+    finally:
+        del globals()["Late"]
