@@ -12,8 +12,8 @@ from tiers.pipeline import (
     DisplayedTransform,
     InplaceTransform,
     ItemTransform,
-    Transform,
     TitledTuple,
+    Transform,
     compose_tfms,
 )
 from tiers.tensors import TensorBase, TensorImage, TensorMask
