@@ -353,3 +353,39 @@ def test_callable_objects_and_partials():
     assert d(1) == 11
     with pytest.raises(TypeError, match="no function"):
         d("s")
+
+
+def pk_generic(x, y):
+    return "generic"
+
+
+def pk_int(x: int, y) -> list[int]:
+    return "int"
+
+
+def test_pickle_roundtrip_keeps_functions_and_bases():
+    import pickle
+
+    parent = TypeDispatch([pk_generic])
+    child = TypeDispatch([pk_int], bases=[parent])
+    assert child(1, None) == "int"
+    child2 = pickle.loads(pickle.dumps(child))
+    assert child2(1, "s") == "int" and child2(1.0, 2) == "generic" and len(child2) == 1
+    assert child2.returns(1) is list  # `-> list[int]` is reported as the class to cast to
+    parent2 = child2.bases[0]
+
+    def late(x: float, y):
+        return "late"
+
+    parent2.add(late)  # the unpickled child is linked live to its unpickled parent
+    assert child2(1.0, 2) == "late"
+
+
+def test_register_alias_and_returns_of_union():
+    d = TypeDispatch()
+
+    @d.register
+    def f(x: int) -> int | str:
+        return x
+
+    assert f(3) == 3 and d(3) == 3 and d.returns(3) is None

@@ -27,7 +27,7 @@ def coll_repr(c, max_n: int = 10) -> str:
 
 def is_bool(x) -> bool:
     """True for Python and NumPy/torch booleans (duck-typed on the dtype name)."""
-    return isinstance(x, bool) or "bool" in str(getattr(x, "dtype", ""))
+    return type(x) is bool or "bool" in str(getattr(x, "dtype", ""))
 
 
 def _to_index_list(idx):
@@ -135,6 +135,8 @@ class L(GetAttr):
 
     def __iter__(self):
         items = self.items
+        if type(items) is list:
+            return iter(items)
         if hasattr(items, "iloc"):  # a DataFrame/Series kept with use_list=None: rows, as indexing gives them
             return (items.iloc[i] for i in range(len(items)))
         return iter(items)
@@ -160,6 +162,12 @@ class L(GetAttr):
         if is_indexer(idx):
             return self._get1(int(idx))
         if isinstance(idx, (tuple, list)) or is_iter(idx):
+            items = self.items
+            if type(idx) is list and len(idx) > 1 and type(items) is list and type(idx[0]) is int:
+                try:  # fast path for a list of ints: one C call gathers everything
+                    return self._new(list(operator.itemgetter(*idx)(items)))
+                except TypeError:
+                    pass  # a non-int further on: _idxs validates and names it
             return self._new([self._get1(i) for i in self._idxs(idx)])
         raise TypeError(
             f"L index {idx!r} (a {type(idx).__name__}) is not supported; use an int, a slice, a list of ints, "
@@ -167,13 +175,20 @@ class L(GetAttr):
         )
 
     def _idxs(self, idx) -> list:
-        idx = list(idx)
-        if idx and all(is_bool(o) for o in idx):
+        "Integer positions from an index list or a boolean mask."
+        idx = idx if type(idx) is list else list(idx)
+        if not idx:
+            return idx
+        if is_bool(idx[0]):
             if len(idx) != len(self):
                 raise IndexError(f"L: boolean mask of length {len(idx)} does not match the L's length {len(self)}")
+            if not all(map(is_bool, idx)):
+                raise TypeError(f"L: boolean mask {idx!r} also holds non-bools; index lists must be all ints or all bools")
             return [i for i, m in enumerate(idx) if m]
+        if all(type(i) is int for i in idx):
+            return idx
         for i in idx:
-            if not hasattr(i, "__index__") or isinstance(i, bool):
+            if not hasattr(i, "__index__") or is_bool(i):
                 raise TypeError(f"L: index list holds {i!r}; index lists must be all ints or all bools")
         return [operator.index(i) for i in idx]
 
@@ -252,7 +267,7 @@ class L(GetAttr):
         """`f` applied to each item (extra args bound); `f` may be a format string or a mapping.
         `L.map(f)` on the class returns a function of a collection."""
         g = _mk_func(f, args, kwargs)
-        return self._new([g(o) for o in self])
+        return self._new(list(map(g, self)))
 
     def starmap(self, f, *args, **kwargs):
         """`f(*item, *args, **kwargs)` for each item."""

@@ -32,6 +32,9 @@ class _AnyType:
     def __repr__(self) -> str:
         return "any"
 
+    def __reduce__(self):
+        return "_ANY"  # pickled by reference: the marker stays a singleton
+
 
 _ANY = _AnyType()
 
@@ -211,6 +214,8 @@ class TypeDispatch:
         self._clear()
         return f
 
+    register = add  # the functools.singledispatch spelling
+
     def _clear(self):
         self._cache.clear()
         self._cache1.clear()
@@ -320,9 +325,16 @@ class TypeDispatch:
         return f(*args, **kwargs)
 
     def returns(self, x):
-        """The return annotation of the function `type(x)` dispatches to (None when unannotated or nothing matches)."""
+        """The class named by the return annotation of the function `type(x)` dispatches to: `-> list[int]` gives
+        `list`; None when unannotated, annotated with a union or a non-class, or when nothing matches."""
         f = self.resolve(type(x))
-        return None if f is None else self._ret_of(f)
+        if f is None:
+            return None
+        r = self._ret_of(f)
+        if r is None or isinstance(r, type):
+            return r
+        origin = getattr(r, "__origin__", None)
+        return origin if isinstance(origin, type) else None
 
     def __get__(self, inst, owner=None):
         if inst is None:
@@ -331,6 +343,15 @@ class TypeDispatch:
 
     def __len__(self) -> int:
         return len(self.funcs)
+
+    def __getstate__(self) -> dict:
+        # caches and the weak set of children are rebuilt; children re-link themselves when unpickled
+        return {"funcs": self.funcs, "rets": list(self._rets.values()), "bases": self.bases}
+
+    def __setstate__(self, state: dict):
+        self.__init__(bases=state["bases"])
+        self.funcs.update(state["funcs"])
+        self._rets = {id(f): (f, r) for f, r in state["rets"]}
 
     def __contains__(self, f) -> bool:
         return f in self.funcs.values()
