@@ -1,0 +1,260 @@
+"""Image types and I/O: `PILImage`, `PILImageBW`, `PILMask`, `load_image`, `image2tensor`, COCO annotations.
+
+`PILImage` and friends are subclasses of `PIL.Image.Image`, so every Pillow method works on them; their type says
+what the image means (a photo, a black-and-white image, a segmentation mask), which is what transforms dispatch on
+(a mask is resized with nearest-neighbour, an image bilinearly). Nothing is patched onto Pillow: the extra
+helpers (`shape`, `n_px`, `aspect`, `reshape`, `to_thumb`...) are methods of `PILBase` only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from tiers.tensors import TensorImage, TensorImageBW, TensorMask, show_image
+
+__all__ = [
+    "imagenet_stats",
+    "cifar_stats",
+    "mnist_stats",
+    "BILINEAR",
+    "NEAREST",
+    "Image",
+    "to_image",
+    "load_image",
+    "image2tensor",
+    "PILBase",
+    "PILImage",
+    "PILImageBW",
+    "PILMask",
+    "get_annotations",
+]
+
+imagenet_stats = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+cifar_stats = ([0.491, 0.482, 0.447], [0.247, 0.243, 0.261])
+mnist_stats = ([0.131, 0.131, 0.131], [0.308, 0.308, 0.308])
+BILINEAR = Image.Resampling.BILINEAR
+NEAREST = Image.Resampling.NEAREST
+
+
+def to_image(x) -> Image.Image:
+    """A PIL image from an image, a CHW (or HW) tensor or an HWC (or HW) array; floats are taken as 0..1."""
+    if isinstance(x, Image.Image):
+        return x
+    if isinstance(x, Tensor):
+        t = x.detach().cpu().as_subclass(Tensor)
+        if t.ndim == 3:
+            t = t.permute(1, 2, 0)
+        x = t.numpy()
+    x = np.asarray(x)
+    if x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.dtype.kind == "f":
+        x = np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif x.dtype != np.uint8:
+        if x.min(initial=0) < 0 or x.max(initial=0) > 255:
+            raise ValueError(f"to_image: integer values from {x.min()} to {x.max()} do not fit in 0..255; "
+                             "scale them or pass floats in 0..1")
+        x = x.astype(np.uint8)
+    return Image.fromarray(x)
+
+
+def load_image(fn: str | os.PathLike | io.IOBase, mode: str | None = None) -> Image.Image:
+    """Open image file `fn`, read its pixels now (so the file is closed) and convert it to `mode` when given."""
+    try:
+        im = Image.open(fn)
+        im.load()
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"load_image: no image file at {fn!s}; check the path and the getter that made it") from e
+    except Image.UnidentifiedImageError as e:
+        raise ValueError(f"load_image: {fn!s} is not an image Pillow can read ({e})") from e
+    im = im._new(im.im)  # a plain Image, detached from the file object
+    return im.convert(mode) if mode and im.mode != mode else im
+
+
+def image2tensor(img) -> Tensor:
+    """A uint8 CHW tensor from a PIL image or an HWC/HW array (HW gives 1HW).
+
+    One copy of the pixels (Pillow's buffer is read-only); the result is a channels-first view of it.
+    """
+    arr = np.array(img, copy=True)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return torch.from_numpy(arr).permute(2, 0, 1)
+
+
+class PILBase(Image.Image):
+    """Base of the PIL image types: build with `create`, draw with `show`, plus a few size helpers.
+
+    Subclasses set `_open_args` (how files are opened, e.g. the mode), `_tensor_cls` (what `ToTensor` makes of
+    them) and `_show_args` (default arguments of `show`).
+    """
+
+    _open_args: dict[str, Any] = {"mode": "RGB"}
+    _tensor_cls: type = TensorImage
+    _show_args: dict[str, Any] = {"cmap": "viridis"}
+
+    @classmethod
+    def _wrap(cls, im: Image.Image) -> PILBase:
+        # A new Image object sharing the pixel core (no copy), so the caller's object keeps its class.
+        im.load()
+        out = im._new(im.im)
+        out.__class__ = cls
+        return out
+
+    @classmethod
+    def create(cls, fn, **kwargs: Any) -> PILBase:
+        """Build from a path, bytes, a file object, a PIL image, a CHW tensor or an HWC array.
+
+        The result is converted to the class's mode (`PILImage`: RGB, `PILImageBW` and `PILMask`: L);
+        `kwargs` override `_open_args` when opening a file.
+
+        >>> PILImage.create(np.zeros((4, 6, 3), np.uint8)).shape
+        (4, 6)
+        """
+        mode = {**cls._open_args, **kwargs}.get("mode")
+        if isinstance(fn, (Tensor, np.ndarray)):
+            im = cls._from_array(fn)
+        elif isinstance(fn, Image.Image):
+            im = fn
+        elif isinstance(fn, (bytes, bytearray)):
+            im = load_image(io.BytesIO(fn))
+        elif isinstance(fn, (str, os.PathLike, io.IOBase)):
+            im = load_image(fn, **{**cls._open_args, **kwargs})
+        else:
+            raise TypeError(f"{cls.__name__}.create: cannot make an image from a {type(fn).__name__}; pass a path, "
+                            "bytes, a PIL image, a CHW tensor or an HWC array")
+        if mode and im.mode != mode:
+            im = im.convert(mode)
+        return cls._wrap(im)
+
+    @classmethod
+    def _from_array(cls, x) -> Image.Image:
+        return to_image(x)
+
+    def show(self, ctx=None, **kwargs: Any):
+        """Draw on matplotlib axis `ctx` (a new one when None) and return it; `kwargs` go to `show_image`."""
+        return show_image(self, ctx=ctx, **{**self._show_args, **kwargs})
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width), the order of tensor shapes (Pillow's `size` is (width, height))."""
+        return self.size[1], self.size[0]
+
+    @property
+    def n_px(self) -> int:
+        """Number of pixels."""
+        return self.size[0] * self.size[1]
+
+    @property
+    def aspect(self) -> float:
+        """Width divided by height."""
+        return self.size[0] / self.size[1]
+
+    def reshape(self, h: int, w: int, resample: int | None = None) -> PILBase:
+        """Resize to height `h` and width `w` (note the order, as for tensors); same class as `self`."""
+        return self._wrap(self.resize((w, h), resample=self._resample(resample)))
+
+    def resize_max(self, resample: int | None = None, max_px: int | None = None, max_h: int | None = None,
+                   max_w: int | None = None) -> PILBase:
+        """Shrink, keeping the aspect ratio, until at most `max_px` pixels, `max_h` high and `max_w` wide."""
+        h, w = self.shape
+        scale = 1.0
+        if max_px and h * w > max_px:
+            scale = min(scale, (max_px / (h * w)) ** 0.5)
+        if max_h and h > max_h:
+            scale = min(scale, max_h / h)
+        if max_w and w > max_w:
+            scale = min(scale, max_w / w)
+        if scale >= 1.0:
+            return self
+        return self.reshape(max(1, round(h * scale)), max(1, round(w * scale)), resample)
+
+    def to_thumb(self, h: int, w: int | None = None) -> PILBase:
+        """A copy shrunk to fit in `h` x `w` (square when `w` is None), aspect ratio kept."""
+        im = self.copy()
+        im.thumbnail((w or h, h))
+        return self._wrap(im)
+
+    def to_bytes_format(self, format: str = "png") -> bytes:
+        """The image encoded in `format` (png, jpeg...), as bytes."""
+        buf = io.BytesIO()
+        self.save(buf, format=format)
+        return buf.getvalue()
+
+    def _resample(self, resample: int | None) -> int:
+        return BILINEAR if resample is None else resample
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} mode={self.mode} size={self.size[0]}x{self.size[1]}"
+
+
+class PILImage(PILBase):
+    """An RGB image: `PILImage.create('cat.jpg')`; `ToTensor` makes it a `TensorImage` (3, h, w) of uint8."""
+
+
+class PILImageBW(PILImage):
+    """A black-and-white (mode L) image; `ToTensor` makes it a `TensorImageBW` (1, h, w)."""
+
+    _open_args = {"mode": "L"}
+    _tensor_cls = TensorImageBW
+    _show_args = {"cmap": "Greys"}
+
+
+class PILMask(PILBase):
+    """A segmentation mask (mode L, pixel value = class code); resized with nearest-neighbour, never blended.
+
+    `ToTensor` makes it a `TensorMask` (h, w) of class codes.
+    """
+
+    _open_args = {"mode": "L"}
+    _tensor_cls = TensorMask
+    _show_args = {"alpha": 0.5, "cmap": "tab20"}
+
+    @classmethod
+    def _from_array(cls, x) -> Image.Image:
+        a = x.detach().cpu().as_subclass(Tensor).numpy() if isinstance(x, Tensor) else np.asarray(x)
+        if a.ndim == 3 and 1 in (a.shape[0], a.shape[-1]):
+            a = a.reshape(a.shape[1:] if a.shape[0] == 1 else a.shape[:-1])
+        if a.ndim != 2:
+            raise ValueError(f"PILMask.create: a mask array must be (h, w), got shape {a.shape}")
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise ValueError(f"PILMask.create: class codes from {a.min()} to {a.max()} do not fit in 0..255")
+        return Image.fromarray(a.astype(np.uint8), mode="L")
+
+    def _resample(self, resample: int | None) -> int:
+        return NEAREST if resample is None else resample
+
+
+def get_annotations(fname: str | os.PathLike, prefix: str | None = None) -> tuple[list[str], list[tuple[list, list]]]:
+    """Read a COCO-style JSON file: the image file names and, for each, `(boxes, labels)`.
+
+    Boxes are `[x0, y0, x1, y1]` in pixels (COCO stores x, y, width, height), labels the category names. Images
+    without annotations are left out. `prefix` is prepended to every file name.
+
+    >>> images, lbl_bbox = get_annotations(path/'train.json')  # doctest: +SKIP
+    >>> img2bbox = dict(zip(images, lbl_bbox))  # doctest: +SKIP
+    """
+    doc = json.loads(Path(fname).read_text())
+    missing = [k for k in ("images", "annotations", "categories") if k not in doc]
+    if missing:
+        raise ValueError(f"get_annotations: {fname!s} lacks the COCO key(s) {missing}; is it a COCO annotation file?")
+    id2img = {o["id"]: o["file_name"] for o in doc["images"]}
+    id2cat = {o["id"]: o["name"] for o in doc["categories"]}
+    boxes: dict[int, list] = {}
+    labels: dict[int, list] = {}
+    for a in doc["annotations"]:
+        x, y, w, h = a["bbox"]
+        boxes.setdefault(a["image_id"], []).append([x, y, x + w, y + h])
+        labels.setdefault(a["image_id"], []).append(id2cat[a["category_id"]])
+    ids = list(boxes)
+    pre = prefix or ""
+    return [pre + id2img[i] for i in ids], [(boxes[i], labels[i]) for i in ids]

@@ -1,0 +1,418 @@
+"""Item transforms: run on each item on the CPU, before collation (PIL images and masks, points, boxes).
+
+Their job is to bring items of any size to one size so they can be batched: `Resize` (crop, pad or squish),
+`RandomResizedCrop`, `CropPad`, `RandomCrop`, `RatioResize`, plus the cheap exact flips `FlipItem` and
+`DihedralItem`. Images are resampled bilinearly and masks with nearest-neighbour (`resamples`), in one Pillow call
+that crops and resizes together. Points and boxes are in the normalised [-1, 1] coordinates that `PointScaler`
+gives them and move with the crop.
+
+Sizes are given as an int or `(height, width)`, like tensor shapes.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from tiers.pipeline import DisplayedTransform
+from tiers.tensors import TensorBBox, TensorImageBase, TensorPoint
+from tiers.vision.core import BILINEAR, NEAREST, PILBase, PILMask
+
+__all__ = [
+    "PadMode",
+    "ResizeMethod",
+    "RandTransform",
+    "crop_pad",
+    "FlipItem",
+    "DihedralItem",
+    "CropPad",
+    "RandomCrop",
+    "Resize",
+    "RandomResizedCrop",
+    "RatioResize",
+]
+
+
+class PadMode:
+    """How to fill pixels outside the source image: `Zeros`, `Border` (repeat the edge), `Reflection` (mirror)."""
+
+    Zeros = "zeros"
+    Border = "border"
+    Reflection = "reflection"
+
+
+class ResizeMethod:
+    """How `Resize` reaches the target aspect ratio: `Squish` (stretch), `Crop` (cut the excess), `Pad` (add borders)."""
+
+    Squish = "squish"
+    Crop = "crop"
+    Pad = "pad"
+
+
+_PAD_MODES = (PadMode.Zeros, PadMode.Border, PadMode.Reflection)
+_NP_PAD = {PadMode.Zeros: "constant", PadMode.Border: "edge", PadMode.Reflection: "symmetric"}
+
+
+def _hw(size) -> tuple[int, int]:
+    if isinstance(size, int):
+        return size, size
+    try:
+        h, w = size
+        return int(h), int(w)
+    except (TypeError, ValueError):
+        raise ValueError(f"size={size!r}: give an int or a (height, width) pair") from None
+
+
+def _check_pad(pad_mode: str) -> str:
+    if pad_mode not in _PAD_MODES:
+        raise ValueError(f"pad_mode={pad_mode!r} is not one of {_PAD_MODES} (see PadMode)")
+    return pad_mode
+
+
+def _item_hw(x) -> tuple[int, int]:
+    "(h, w) of an item: the first element of a tuple; points and boxes read their `img_size` (w, h) metadata."
+    if isinstance(x, tuple):
+        x = x[0]
+    if isinstance(x, Image.Image):
+        return x.size[1], x.size[0]
+    if isinstance(x, TensorPoint):
+        sz = getattr(x, "img_size", None)
+        if sz is None:
+            raise ValueError("points/boxes without img_size metadata: create them with TensorPoint.create(t, "
+                             "img_size=(w, h)) or put the image first in the item")
+        return int(sz[1]), int(sz[0])
+    if isinstance(x, torch.Tensor):
+        return int(x.shape[-2]), int(x.shape[-1])
+    raise TypeError(f"cannot find the image size of a {type(x).__name__}")
+
+
+class RandTransform(DisplayedTransform):
+    """A Transform that runs with probability `p`, on the training set only (`split_idx=0`).
+
+    Before each call `before_call(b, split_idx)` draws `self.do` (and whatever else a subclass needs) once for
+    the whole item or batch `b`, so every element of a tuple (image, mask, points) gets the same draw.
+    `before_call` may also be passed as an argument.
+    """
+
+    split_idx = 0
+
+    def __init__(self, p: float = 1.0, nm: str | None = None, before_call=None, **kwargs: Any) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{type(self).__name__}: p={p} is not a probability in [0, 1]")
+        self.p = p
+        if before_call is not None:
+            self.before_call = before_call
+        super().__init__(**kwargs)
+
+    def before_call(self, b, split_idx: int | None) -> None:
+        """Draw whether to apply this call: `self.do`."""
+        self.do = self.p == 1.0 or random.random() < self.p
+
+    def __call__(self, b, split_idx: int | None = None, **kwargs: Any):
+        if self.split_idx is not None and self.split_idx != split_idx:
+            return b
+        self.before_call(b, split_idx)
+        return super().__call__(b, split_idx=split_idx, **kwargs) if self.do else b
+
+
+# ---------------------------------------------------------------------------------------------- crop and pad
+
+
+def _pad_image(im: Image.Image, box: tuple[int, int, int, int], pad_mode: str) -> tuple[Image.Image, tuple]:
+    "Pad `im` so `box` (x0, y0, x1, y1) lies inside it; returns the padded image and the shifted box."
+    w, h = im.size
+    x0, y0, x1, y1 = box
+    left, top, right, bottom = max(0, -x0), max(0, -y0), max(0, x1 - w), max(0, y1 - h)
+    if not (left or top or right or bottom):
+        return im, box
+    a = np.asarray(im)
+    widths = ((top, bottom), (left, right)) + (((0, 0),) if a.ndim == 3 else ())
+    a = np.pad(a, widths, mode=_NP_PAD[pad_mode])
+    return Image.fromarray(a, mode=im.mode), (x0 + left, y0 + top, x1 + left, y1 + top)
+
+
+def crop_pad(x, size: tuple[int, int], tl: tuple[int, int] | None = None, pad_mode: str = PadMode.Zeros,
+             resize_to: tuple[int, int] | None = None, resample: int | None = None):
+    """Cut the window of `size` (h, w) whose top-left corner is `tl` (row, col) out of `x`, then resize it.
+
+    `tl=None` centres the window. A window reaching outside the image is filled by `pad_mode`. `resize_to`
+    (h, w) resizes the window in the same Pillow call. `x` is a PIL image (masks use nearest-neighbour whatever
+    `resample` says), or points/boxes in normalised coordinates, which are moved to the window's coordinates.
+    """
+    h, w = size
+    oh, ow = _item_hw(x)
+    if tl is None:
+        tl = ((oh - h) // 2, (ow - w) // 2)
+    top, left = tl
+    out_h, out_w = resize_to if resize_to is not None else (h, w)
+    if isinstance(x, TensorPoint):
+        return _crop_pad_points(x, (oh, ow), (top, left, h, w), (out_h, out_w))
+    if not isinstance(x, Image.Image):
+        raise TypeError(f"crop_pad: cannot crop a {type(x).__name__}; pass a PIL image, TensorPoint or TensorBBox")
+    im, box = _pad_image(x, (left, top, left + w, top + h), _check_pad(pad_mode))
+    if isinstance(x, PILMask):
+        resample = NEAREST
+    elif resample is None:
+        resample = BILINEAR
+    if (out_w, out_h) == (w, h):
+        res = im.crop(box)
+    else:
+        res = im.resize((out_w, out_h), resample=resample, box=box)
+    if isinstance(x, PILBase):
+        res = type(x)._wrap(res)
+    return res
+
+
+def _crop_pad_points(x: TensorPoint, orig: tuple[int, int], win: tuple[int, int, int, int], out: tuple[int, int]):
+    oh, ow = orig
+    top, left, h, w = win
+    pts = x.as_subclass(torch.Tensor).reshape(-1, 2)
+    scale = pts.new_tensor([ow / w, oh / h])
+    shift = pts.new_tensor([2 * left / w, 2 * top / h])
+    new = (pts + 1) * scale - shift - 1
+    return type(x)(new.reshape(x.shape), **{**x.__dict__, "img_size": (out[1], out[0])})
+
+
+# ---------------------------------------------------------------------------------------------- flips
+
+
+class FlipItem(RandTransform):
+    """Flip left-right with probability `p` (exact: no resampling), for images, masks, points and boxes."""
+
+    order = 1
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__(p=p)
+
+    def encodes(self, x: Image.Image):
+        return x.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+    def encodes(self, x: TensorImageBase):  # noqa: F811
+        return x.flip(-1)
+
+    def encodes(self, x: TensorPoint):  # noqa: F811
+        p = x.clone()
+        p[..., 0] = -p[..., 0]
+        return p
+
+    def encodes(self, x: TensorBBox):  # noqa: F811
+        b = x.clone().reshape(-1, 4)
+        b[:, [0, 2]] = -x.reshape(-1, 4)[:, [2, 0]]
+        return b.reshape(x.shape)
+
+
+def _dihedral_pts(p: torch.Tensor, k: int) -> torch.Tensor:
+    # k's bits: 1 flip x, 2 flip y, 4 transpose; the same numbering as tiers.vision.affine.dihedral_mat
+    p = p.clone()
+    if k & 4:
+        p = p.flip(-1)
+    if k & 1:
+        p[..., 0] = -p[..., 0]
+    if k & 2:
+        p[..., 1] = -p[..., 1]
+    return p
+
+
+class DihedralItem(RandTransform):
+    """One of the 8 flips/rotations by multiples of 90 degrees, drawn uniformly, with probability `p` (exact)."""
+
+    order = 1
+
+    def __init__(self, p: float = 1.0) -> None:
+        super().__init__(p=p)
+
+    def before_call(self, b, split_idx):
+        super().before_call(b, split_idx)
+        self.k = random.randint(0, 7)
+
+    def encodes(self, x: Image.Image):
+        # PIL's ops act on the picture; compose flips after the transpose like the point maths below
+        k = self.k
+        if k & 4:
+            x = x.transpose(Image.Transpose.TRANSPOSE)
+        if k & 1:
+            x = x.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if k & 2:
+            x = x.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        return x
+
+    def encodes(self, x: TensorImageBase):  # noqa: F811
+        k = self.k
+        if k & 4:
+            x = x.transpose(-1, -2)
+        if k & 1:
+            x = x.flip(-1)
+        if k & 2:
+            x = x.flip(-2)
+        return x
+
+    def encodes(self, x: TensorPoint):  # noqa: F811
+        p = _dihedral_pts(x.reshape(-1, 2), self.k).reshape(x.shape)
+        if self.k & 4 and getattr(x, "img_size", None) is not None:
+            p.img_size = tuple(x.img_size)[::-1]
+        return p
+
+    def encodes(self, x: TensorBBox):  # noqa: F811
+        corners = x.reshape(-1, 2, 2)  # (x0,y0), (x1,y1)
+        p = _dihedral_pts(corners, self.k)
+        lo, hi = p.min(dim=1).values, p.max(dim=1).values
+        out = type(x)(torch.cat([lo, hi], dim=1).reshape(x.shape), **x.__dict__)
+        if self.k & 4 and getattr(x, "img_size", None) is not None:
+            out.img_size = tuple(x.img_size)[::-1]
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- crops and resizes
+
+
+class CropPad(DisplayedTransform):
+    """Centre-crop to `size` (h, w), padding with `pad_mode` where the image is smaller."""
+
+    order = 0
+
+    def __init__(self, size, pad_mode: str = PadMode.Zeros) -> None:
+        self.size, self.pad_mode = _hw(size), _check_pad(pad_mode)
+        super().__init__()
+
+    def encodes(self, x: Image.Image | TensorPoint):
+        return crop_pad(x, self.size, pad_mode=self.pad_mode)
+
+
+class RandomCrop(RandTransform):
+    """Crop a random window of `size` (h, w) on the training set and the centre one on validation."""
+
+    split_idx = None
+    order = 1
+
+    def __init__(self, size, pad_mode: str = PadMode.Zeros) -> None:
+        self.size, self.pad_mode = _hw(size), _check_pad(pad_mode)
+        super().__init__()
+
+    def before_call(self, b, split_idx):
+        self.do = True
+        oh, ow = _item_hw(b)
+        h, w = self.size
+        if split_idx == 0:
+            self.tl = (random.randint(0, max(0, oh - h)), random.randint(0, max(0, ow - w)))
+        else:
+            self.tl = ((oh - h) // 2, (ow - w) // 2)
+
+    def encodes(self, x: Image.Image | TensorPoint):
+        return crop_pad(x, self.size, self.tl, pad_mode=self.pad_mode)
+
+
+class Resize(RandTransform):
+    """Resize to `size` (h, w) by `method`: `crop` (random window on train, centre on valid), `pad` or `squish`.
+
+    The crop/pad and the resize are one Pillow call; images use `resamples[0]`, masks `resamples[1]`.
+
+    >>> Resize(224)  # doctest: +SKIP
+    """
+
+    split_idx = None
+    order = 1
+
+    def __init__(self, size, method: str = ResizeMethod.Crop, pad_mode: str = PadMode.Reflection,
+                 resamples: tuple[int, int] = (BILINEAR, NEAREST), **kwargs: Any) -> None:
+        if method not in (ResizeMethod.Crop, ResizeMethod.Pad, ResizeMethod.Squish):
+            raise ValueError(f"Resize: method={method!r} is not 'crop', 'pad' or 'squish' (see ResizeMethod)")
+        self.size, self.method, self.pad_mode = _hw(size), method, _check_pad(pad_mode)
+        self.resamples = resamples
+        super().__init__(**kwargs)
+
+    def before_call(self, b, split_idx):
+        self.do = True
+        self.pcts = (0.5, 0.5) if split_idx != 0 else (random.random(), random.random())
+
+    def _window(self, oh: int, ow: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        h, w = self.size
+        if self.method == ResizeMethod.Squish:
+            return (0, 0), (oh, ow)
+        # scale factor source pixels per target pixel: crop keeps the smaller ratio, pad the larger
+        rh, rw = oh / h, ow / w
+        m = min(rh, rw) if self.method == ResizeMethod.Crop else max(rh, rw)
+        ch, cw = max(1, round(m * h)), max(1, round(m * w))
+        return (int(self.pcts[1] * (oh - ch)), int(self.pcts[0] * (ow - cw))), (ch, cw)
+
+    def encodes(self, x: Image.Image | TensorPoint):
+        oh, ow = _item_hw(x)
+        tl, win = self._window(oh, ow)
+        resample = self.resamples[1] if isinstance(x, PILMask) else self.resamples[0]
+        return crop_pad(x, win, tl, pad_mode=self.pad_mode, resize_to=self.size, resample=resample)
+
+
+class RandomResizedCrop(RandTransform):
+    """Crop a random window (area `min_scale`..`max_scale` of the image, aspect in `ratio`) and resize to `size`.
+
+    On validation: centre-crop to the target aspect, resize to `size` plus `val_xtra` (14%), and centre-crop to
+    `size`, as Inception-style evaluation does (the aspect ratio is kept, not squished).
+    """
+
+    split_idx = None
+    order = 1
+
+    def __init__(self, size, min_scale: float = 0.08, ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                 resamples: tuple[int, int] = (BILINEAR, NEAREST), val_xtra: float = 0.14, max_scale: float = 1.0,
+                 **kwargs: Any) -> None:
+        if not 0 < min_scale <= max_scale <= 1:
+            raise ValueError(f"RandomResizedCrop: need 0 < min_scale <= max_scale <= 1, got {min_scale}, {max_scale}")
+        self.size, self.min_scale, self.max_scale = _hw(size), min_scale, max_scale
+        self.ratio, self.resamples, self.val_xtra = ratio, resamples, val_xtra
+        super().__init__(**kwargs)
+
+    def before_call(self, b, split_idx):
+        self.do = True
+        oh, ow = _item_hw(b)
+        self.final_size = self.size
+        if split_idx == 0:
+            lo, hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+            for _ in range(10):
+                area = random.uniform(self.min_scale, self.max_scale) * oh * ow
+                r = math.exp(random.uniform(lo, hi))
+                cw, ch = round(math.sqrt(area * r)), round(math.sqrt(area / r))
+                if 0 < cw <= ow and 0 < ch <= oh:
+                    self.win = (ch, cw)
+                    self.tl = (random.randint(0, oh - ch), random.randint(0, ow - cw))
+                    return
+            # no draw fitted (extreme aspect): fall back to the largest centred window with a ratio in range
+            r = min(max(ow / oh, self.ratio[0]), self.ratio[1])
+            ch, cw = (oh, min(ow, round(oh * r))) if ow / oh >= r else (min(oh, round(ow / r)), ow)
+        else:
+            h, w = self.size
+            xtra = math.ceil(max(h, w) * self.val_xtra / 8) * 8
+            self.final_size = (h + xtra, w + xtra)
+            m = min(oh / (h + xtra), ow / (w + xtra))
+            ch, cw = max(1, round(m * (h + xtra))), max(1, round(m * (w + xtra)))
+        self.win, self.tl = (ch, cw), ((oh - ch) // 2, (ow - cw) // 2)
+
+    def encodes(self, x: Image.Image | TensorPoint):
+        resample = self.resamples[1] if isinstance(x, PILMask) else self.resamples[0]
+        res = crop_pad(x, self.win, self.tl, resize_to=self.final_size, resample=resample)
+        if self.final_size != self.size:
+            res = crop_pad(res, self.size)
+        return res
+
+
+class RatioResize(DisplayedTransform):
+    """Resize so the longer side is `max_sz` pixels, keeping the aspect ratio."""
+
+    order = 1
+
+    def __init__(self, max_sz: int, resamples: tuple[int, int] = (BILINEAR, NEAREST)) -> None:
+        self.max_sz, self.resamples = max_sz, resamples
+        super().__init__()
+
+    def encodes(self, x: Image.Image | TensorPoint):
+        oh, ow = _item_hw(x)
+        if oh >= ow:
+            size = (self.max_sz, max(1, round(ow * self.max_sz / oh)))
+        else:
+            size = (max(1, round(oh * self.max_sz / ow)), self.max_sz)
+        resample = self.resamples[1] if isinstance(x, PILMask) else self.resamples[0]
+        return crop_pad(x, (oh, ow), (0, 0), resize_to=size, resample=resample)
+
