@@ -1,0 +1,424 @@
+"""Pipeline: order, split_idx, setup in order, decode/show, add/remove, attribute access, pickling, compiled plans."""
+
+import copy
+import pickle
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tiers.dispatch import L
+from tiers.pipeline import (
+    Category,
+    ItemTransform,
+    Pipeline,
+    Transform,
+    compose_tfms,
+    gather_attrs,
+    mk_transform,
+)
+from tiers.tensors import TensorImage
+
+
+class AddOne(Transform):
+    def encodes(self, x: int):
+        return x + 1
+
+    def decodes(self, x: int):
+        return x - 1
+
+
+class Double(Transform):
+    order = 1
+
+    def encodes(self, x: int):
+        return x * 2
+
+    def decodes(self, x: int):
+        return x // 2
+
+
+class Categorize(Transform):
+    "Learns a vocabulary in setup; decodes to a showable Category."
+
+    def setups(self, items):
+        self.vocab = sorted({o for o in items if isinstance(o, str)})
+
+    def encodes(self, x: str):
+        return self.vocab.index(x)
+
+    def decodes(self, x: int):
+        return Category(self.vocab[x])
+
+
+class Mean(Transform):
+    "Records what setup saw, to check it sees the data as transformed by the Transforms before it."
+
+    order = 10
+
+    def setups(self, items):
+        self.seen = items
+
+    def encodes(self, x: float):
+        return x
+
+
+# -- composing
+
+
+def test_sorted_by_order_stably_and_default_noop():
+    a, b, c = AddOne(), Double(), AddOne()
+    pipe = Pipeline([b, a, c])
+    assert list(pipe.fs) == [a, c, b]
+    assert pipe(1) == 6 and pipe.decode(6) == 1
+    assert repr(pipe) == "Pipeline: AddOne -> AddOne -> Double"
+    noop = Pipeline()
+    assert noop((1, "a")) == (1, "a") and repr(noop) == "Pipeline: (empty)"
+
+
+def test_functions_classes_and_nested_pipelines_are_accepted():
+    pipe = Pipeline([AddOne, lambda x: x * 10, Pipeline([Double])])
+    assert len(pipe.fs) == 3 and isinstance(pipe.fs, L)
+    assert pipe(1) == 40
+    assert Pipeline(AddOne())(1) == 2 and Pipeline(str.upper)("a") == "A"
+    assert mk_transform(pipe) is pipe
+    with pytest.raises(TypeError, match="neither a Transform nor callable"):
+        Pipeline([3])
+
+
+def test_elements_dispatch_separately_and_unmatched_pass():
+    pipe = Pipeline([AddOne(), Transform(str.upper)])
+    assert pipe((1, "a", 2.5, None)) == (2, "A", 2.5, None)
+
+
+def test_tensor_types_survive_the_pipeline():
+    class Scale(Transform):
+        def encodes(self, x: torch.Tensor):
+            return x.as_subclass(torch.Tensor) * 2
+
+    pipe = Pipeline([Scale(), Scale()])
+    for _ in range(3):  # the plan recorded on the first call is reused
+        x = pipe((TensorImage(torch.ones(2)), torch.ones(2)))
+        assert type(x[0]) is TensorImage and type(x[1]) is torch.Tensor
+        assert x[0].sum() == 8
+
+
+def test_split_idx_propagates_and_can_change():
+    train_only = AddOne(split_idx=0)
+    pipe = Pipeline([train_only, Double()], split_idx=0)
+    assert pipe(1) == 4
+    pipe.split_idx = 1
+    assert pipe(1) == 2
+    pipe.split_idx = None
+    assert pipe(1) == 2
+    train_only.split_idx = None  # a Transform's own split_idx changing drops the compiled plans too
+    assert pipe(1) == 4
+
+
+def test_item_transform_between_plain_ones():
+    class Swap(ItemTransform):
+        def encodes(self, x: tuple):
+            return (x[1], x[0])
+
+    pipe = Pipeline([AddOne(), Swap(), Double()])
+    pipe.fs[1].order = 0
+    for _ in range(2):
+        assert pipe((1, "a")) == ("a", 4)
+
+
+# -- setup
+
+
+def test_setup_sees_list_items_as_earlier_transforms_make_them():
+    class ToFloat(Transform):
+        def encodes(self, x: int):
+            return float(x)
+
+    m = Mean()
+    pipe = Pipeline([m, AddOne(), ToFloat()])
+    pipe.setup([1, 2])
+    assert m.seen == [2.0, 3.0]  # AddOne, then ToFloat ran before Mean's setup
+    m2 = Mean()
+    Pipeline([m2, AddOne()]).setup(L([1, 2]))
+    assert isinstance(m2.seen, L) and list(m2.seen) == [2, 3]
+
+
+def test_setup_order_lets_later_transforms_use_earlier_state():
+    cat = Categorize()
+    m = Mean()
+    pipe = Pipeline([cat, m])
+    pipe.setup(["b", "a", "b"])
+    assert cat.vocab == ["a", "b"] and m.seen == [1, 0, 1]
+    assert pipe(("b", 2.0)) == (1, 2.0)
+
+
+def test_setup_passes_a_batch_whole_through_earlier_transforms():
+    class Scale(Transform):
+        def encodes(self, x: torch.Tensor):
+            return x * 10
+
+    m = Mean()
+    Pipeline([m, Scale()]).setup((torch.ones(2), 3))
+    assert m.seen[0].tolist() == [10.0, 10.0] and m.seen[1] == 3
+
+
+def test_setup_with_an_object_that_applies_the_pipeline_itself():
+    class Lazy:
+        "Like a TfmdLists: indexing applies the Pipeline it holds, as it stands at that moment."
+
+        def __init__(self, items, tfms):
+            self.items, self.tfms = items, Pipeline(tfms)
+
+        def __getitem__(self, i):
+            return self.tfms(self.items[i])
+
+        def __len__(self):
+            return len(self.items)
+
+    class Record(Transform):
+        order = 5
+
+        def setups(self, items):
+            self.seen = [items[i] for i in range(len(items))]
+            self.n_tfms = len(items.tfms.fs)
+
+    rec = Record()
+    lazy = Lazy([1, 2], [AddOne(), rec, Double(), Transform(lambda x: x * 100, order=9)])
+    lazy.tfms.setup(lazy)
+    assert rec.seen == [4, 6] and rec.n_tfms == 2  # only AddOne and Double were in place while Record set up
+    assert len(lazy.tfms.fs) == 4 and lazy[0] == 400
+
+
+def test_add_sets_up_in_place_and_remove():
+    pipe = Pipeline([AddOne()])
+    m = Mean()
+    pipe.add(m, items=[1, 2])
+    assert m.seen == [2, 3] and pipe.fs[-1] is m
+    first = Transform(lambda x: x, order=-1)
+    pipe.add([first])
+    assert pipe.fs[0] is first
+    pipe.remove(first)
+    assert first not in pipe.fs
+    pipe.remove(AddOne)
+    assert list(pipe.fs) == [m]
+    with pytest.raises(ValueError, match="not in Pipeline"):
+        pipe.remove(AddOne)
+
+
+# -- decode and show
+
+
+def test_decode_full_and_partial():
+    cat = Categorize()
+    pipe = Pipeline([cat, Double()])
+    pipe.setup(["a", "b"])
+    enc = pipe(("b", 1.5))
+    assert enc == (2, 1.5)
+    assert pipe.decode(enc) == (Category("b"), 1.5)
+    # partial decode stops when every element can show itself: never here (1.5 is a plain float)
+    assert pipe.decode(enc, full=False) == (Category("b"), 1.5)
+    assert pipe.decode(2, full=False) == "b" and type(pipe.decode(2, full=False)) is Category
+
+
+def test_partial_decode_stops_at_showable_stage():
+    class Show(int):
+        def show(self, ctx=None, **kw):
+            return "shown"
+
+    class ToShow(Transform):
+        def encodes(self, x: Show):
+            return int(x) * 10
+
+        def decodes(self, x: int):
+            return Show(x // 10)
+
+    pipe = Pipeline([ToShow(), AddOne()])
+    assert pipe(Show(1)) == 11
+    assert type(pipe.decode(11, full=False)) is Show
+    # once showable, later (earlier-stage) decodes are not run
+    assert pipe.decode(Show(5), full=False) == 5
+
+
+def test_show_decodes_then_shows_each_element(capsys):
+    cat = Categorize()
+    pipe = Pipeline([cat])
+    pipe.setup(["cat", "dog"])
+    pipe.show((1, 0))
+    assert capsys.readouterr().out.split() == ["dog", "cat"]
+
+
+# -- access
+
+
+def test_getitem_and_attribute_access():
+    cat = Categorize()
+    pipe = Pipeline([cat, AddOne(), AddOne()])
+    pipe.setup(["a"])
+    assert pipe[0] is cat and isinstance(pipe[1:], L) and len(pipe[1:]) == 2
+    assert pipe.categorize is cat
+    assert isinstance(pipe.add_one, L) and len(pipe.add_one) == 2
+    assert pipe.vocab == ["a"]  # forwarded to the one Transform that has it
+    assert "vocab" in dir(pipe) and "categorize" in dir(pipe)
+    with pytest.raises(AttributeError, match="none of its fs"):
+        pipe.nothing_has_this
+    with pytest.raises(AttributeError):
+        pipe._private
+
+
+def test_gather_attrs_several_values():
+    class H:
+        def __init__(self, *fs):
+            self.fs = fs
+
+    a, b = AddOne(), AddOne()
+    a.c, b.c = 1, 2
+    assert gather_attrs(H(a, b), "c", "fs") == [1, 2]
+    assert gather_attrs(H(a, AddOne()), "c", "fs") == 1
+
+
+# -- pickling
+
+
+def test_pickle_and_deepcopy_keep_setup_state():
+    pipe = Pipeline([Categorize(), Double()], split_idx=1)
+    pipe.setup(["x", "y"])
+    assert pipe(("y", 2.5)) == (2, 2.5)  # plans exist now; they are not pickled
+    for clone in (pickle.loads(pickle.dumps(pipe)), copy.deepcopy(pipe)):
+        assert clone.vocab == ["x", "y"] and clone.split_idx == 1
+        assert clone(("y", 2.5)) == (2, 2.5) and clone.decode((2, 2.5)) == ("y", 2.5)
+
+
+# -- compiled plans
+
+
+def test_plans_see_functions_added_after_the_first_call():
+    class Late(Transform):
+        def encodes(self, x: int):
+            return x + 1
+
+    t = Late()
+    pipe = Pipeline([t])
+    assert pipe(("a", 1)) == ("a", 2)
+
+    @Late
+    def encodes(self, x: str):
+        return x + "!"
+
+    assert pipe(("a", 1)) == ("a!", 2)
+
+    @t.encodes
+    def _(x: float):
+        return -x
+
+    assert pipe((1.0, 1)) == (-1.0, 2)
+
+
+def test_plans_follow_in_place_changes_to_fs():
+    pipe = Pipeline([AddOne()])
+    assert pipe(1) == 2
+    pipe.fs.append(Double())
+    assert pipe(1) == 4
+    pipe.fs = pipe.fs[1:]
+    assert pipe(1) == 2
+
+
+def test_plan_resumes_when_a_result_type_changes():
+    class Maybe(Transform):
+        def encodes(self, x: int):
+            return x if x > 0 else str(x)
+
+    class After(Transform):
+        def encodes(self, x: int):
+            return x * 10
+
+        def encodes(self, x: str):  # noqa: F811
+            return x + "s"
+
+    pipe = Pipeline([Maybe(), After()])
+    assert pipe((1, 2)) == (10, 20)  # recorded: int -> int
+    assert pipe((1, -2)) == (10, "-2s")  # element 1 comes back a str: finished the ordinary way
+    assert pipe((-1, 2)) == ("-1s", 20)
+    assert pipe((3, 4)) == (30, 40)
+
+
+def test_plan_handles_one_object_becoming_a_tuple():
+    split = Transform(lambda x: (x, x) if isinstance(x, int) else x)
+    pipe = Pipeline([split, AddOne()])
+    for _ in range(2):
+        assert pipe(1) == (2, 2)
+
+
+def test_errors_inside_a_compiled_plan_name_the_transform():
+    class Inv(Transform):
+        def encodes(self, x: int):
+            return 10 // x
+
+    pipe = Pipeline([AddOne(), Inv()])
+    assert pipe((1, 4)) == (5, 2)
+    with pytest.raises(ZeroDivisionError, match=r"Inv.encodes raised ZeroDivisionError on element 0 of a 2-tuple"):
+        pipe((-1, 4))
+
+
+# -- property tests
+
+_items = st.one_of(
+    st.integers(-50, 50),
+    st.text(max_size=3),
+    st.floats(allow_nan=False, width=32),
+    st.tuples(st.one_of(st.integers(-50, 50), st.text(max_size=3), st.floats(allow_nan=False, width=32)), st.integers()),
+)
+
+
+class Shift(Transform):
+    def __init__(self, k=3):
+        self.k = k
+
+    def encodes(self, x: int):
+        return x + self.k
+
+    def decodes(self, x: int):
+        return x - self.k
+
+    def encodes(self, x: str):  # noqa: F811
+        return x[::-1]
+
+    def decodes(self, x: str):  # noqa: F811
+        return x[::-1]
+
+
+class Neg(Transform):
+    order = 2
+
+    def encodes(self, x: float):
+        return -x
+
+    def decodes(self, x: float):
+        return -x
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_items, min_size=1, max_size=5))
+def test_decode_inverts_encode(xs):
+    pipe = Pipeline([Neg(), Shift(2), Shift(5)])
+    for x in xs:
+        assert pipe.decode(pipe(x)) == x
+
+
+class Wobbly(Transform):
+    "Return type depends on the value: int -> int or str, str -> int or str."
+
+    def encodes(self, x: int):
+        return x * 3 if x % 2 else str(x)
+
+    def encodes(self, x: str):  # noqa: F811
+        return len(x) if len(x) % 2 else x + "x"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_items, min_size=1, max_size=8), st.sampled_from([None, 0, 1]))
+def test_compiled_pipeline_matches_transform_by_transform(xs, split):
+    tfms = [Wobbly(), Shift(1), Neg(), Wobbly(), AddOne(split_idx=0), Double(split_idx=1)]
+    pipe = Pipeline(tfms, split_idx=split)
+    for x in xs + xs:  # second pass runs through the plans the first pass recorded
+        assert pipe(x) == compose_tfms(x, pipe.fs, split_idx=split)
