@@ -177,6 +177,12 @@ def test_delegates_errors():
         def g(**kwargs):
             pass
 
+    class NoInit:
+        pass
+
+    with pytest.raises(TypeError, match="does not define __init__"):
+        delegates(base_fn)(type("Sub", (NoInit,), {}))
+
 
 def test_use_kwargs():
     @use_kwargs(["a", "b"])
@@ -254,3 +260,12 @@ def test_pre_post_init_meta():
 
     Net(3)
     assert calls == ["pre", ("init", True, 3), "post"]
+    assert str(inspect.signature(Net)) == "(k)"  # not the metaclass's (*args, **kwargs)
+
+    class Fixed(Module):
+        __signature__ = inspect.Signature([inspect.Parameter("z", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+
+        def __init__(self, *a):
+            pass
+
+    assert str(inspect.signature(Fixed)) == "(z)" and str(inspect.signature(Module)) == "()"

@@ -44,6 +44,7 @@ from tiers.dispatch.basics import (
 )
 from tiers.dispatch.foundation import L, coll_repr, cycle, is_bool, is_indexer, mask2idxs, zip_cycle
 from tiers.dispatch.meta import (
+    FixSigMeta,
     PrePostInitMeta,
     copy_func,
     delegates,
@@ -63,7 +64,7 @@ __all__ = [
     # L
     "L", "coll_repr", "cycle", "is_bool", "is_indexer", "mask2idxs", "zip_cycle",
     # classes and signatures
-    "GetAttr", "add_props", "custom_dir", "delegate_attr", "store_attr", "PrePostInitMeta", "copy_func",
+    "GetAttr", "add_props", "custom_dir", "delegate_attr", "store_attr", "FixSigMeta", "PrePostInitMeta", "copy_func",
     "delegates", "funcs_kwargs", "method", "patch", "patch_to", "use_kwargs", "use_kwargs_dict",
     # functional helpers
     "NoneType", "all_equal", "annotations", "camel2snake", "chunked", "class2attr", "compose", "detuplify",

@@ -10,7 +10,7 @@ from tiers.dispatch.typedispatch import anno_types
 
 __all__ = [
     "copy_func", "patch_to", "patch", "delegates", "use_kwargs", "use_kwargs_dict", "funcs_kwargs",
-    "method", "PrePostInitMeta",
+    "method", "FixSigMeta", "PrePostInitMeta",
 ]
 
 
@@ -136,6 +136,8 @@ def delegates(to=None, keep: bool = False, but=None, sort_args: bool = False):
                 raise TypeError(f"delegates(): with no `to`, decorate a class defining __init__, not {f!r}")
             to_f, from_f = f.__base__.__init__, f.__init__
         else:
+            if isinstance(f, type) and "__init__" not in f.__dict__:
+                raise TypeError(f"delegates(): {f.__name__} does not define __init__; nothing to show the kwargs on")
             to_f, from_f = (to.__init__ if isinstance(to, type) else to), f.__init__ if isinstance(f, type) else f
         to_f = getattr(to_f, "__func__", to_f)
         from_f = getattr(from_f, "__func__", from_f)
@@ -266,7 +268,26 @@ def funcs_kwargs(as_method=False):
     return _f
 
 
-class PrePostInitMeta(type):
+class FixSigMeta(type):
+    """Metaclass making `inspect.signature(cls)` show `__init__`'s parameters (without `self`), computed when asked,
+    even though a metaclass defining `__call__` would otherwise hide them. A `__signature__` set in a class body
+    wins."""
+
+    @property
+    def __signature__(cls):
+        for c in cls.__mro__:
+            if "__signature__" in c.__dict__:
+                return c.__dict__["__signature__"]
+        import inspect
+
+        init = cls.__init__
+        if init is object.__init__:
+            return inspect.Signature()
+        sig = inspect.signature(init)
+        return sig.replace(parameters=list(sig.parameters.values())[1:])
+
+
+class PrePostInitMeta(FixSigMeta):
     """Metaclass calling `__pre_init__` before and `__post_init__` after `__init__` when a class defines them
     (so subclasses of e.g. a `Module` need no `super().__init__()`)."""
 
