@@ -389,3 +389,26 @@ def test_register_alias_and_returns_of_union():
         return x
 
     assert f(3) == 3 and d(3) == 3 and d.returns(3) is None
+
+
+def test_object_ranks_below_abcs_that_object_satisfies():
+    def o(x: object):
+        return "object"
+
+    def h(x: cabc.Hashable):
+        return "hashable"
+
+    for order in ([o, h], [h, o]):
+        d = TypeDispatch(order)
+        assert d(1) == "hashable" and d([]) == "object"
+
+
+def test_replaced_functions_are_released():
+    def a(x: int) -> int:
+        return 1
+
+    def b(x: int) -> str:
+        return "b"
+
+    d = TypeDispatch([a, b])
+    assert d.returns(1) is str and len(d._rets) == 1

@@ -142,6 +142,8 @@ def _rank(a, t, mro):
     "Position of annotation class `a` in the (ABC-augmented) MRO of `t`; None when `a` does not match `t`."
     if a is _ANY:
         return float("inf")
+    if a is object:  # the root: below every ABC too, although `object` passes issubclass checks like Hashable's
+        return len(mro)
     try:
         return mro.index(a)
     except ValueError:
@@ -150,7 +152,7 @@ def _rank(a, t, mro):
         return None
     # a virtual base (ABC registration or __subclasshook__) sits after the last MRO class that is a subclass of it
     last = 0
-    for i, c in enumerate(mro):
+    for i, c in enumerate(mro[:-1]):
         if issubclass(c, a):
             last = i
     return last + 0.5
@@ -173,8 +175,12 @@ class TypeDispatch:
     """A dispatcher over functions keyed on the type annotations of their first two parameters.
 
     Parameters named `self`/`cls` are skipped, so methods work; an unannotated parameter matches anything and ranks
-    below every annotated type. `bases` are other dispatchers consulted live at resolution time (their functions
-    compete on specificity; on an identical signature this dispatcher's own function wins).
+    below every annotated type. Per argument the most specific annotation wins by the argument's MRO (ABCs it
+    only registers with sit after the last MRO class that subclasses them); the first argument decides first, the
+    second breaks ties; a tie no rule settles raises `TypeError`. `bases` are other dispatchers consulted live at
+    resolution time (their functions compete on specificity; on an identical signature this dispatcher's own
+    function wins). Resolutions are cached per type pair and the cache is cleared by `add` here or in any base
+    (an ABC `register` call made later is seen after the next `add`).
 
     >>> def f(x: int, y): return "int"
     >>> def g(x: object, y: str): return "obj,str"
@@ -211,6 +217,9 @@ class TypeDispatch:
             for t2 in anno_types(a2, where):
                 self.funcs[(t1, t2)] = f
         self._rets[id(f)] = (f, ret)  # keeps f alive so its id cannot be reused
+        live = {id(g) for g in self.funcs.values()}
+        for k in [k for k in self._rets if k not in live]:  # functions fully replaced by later ones
+            del self._rets[k]
         self._clear()
         return f
 
