@@ -85,6 +85,12 @@ class WeightDropout(nn.Module):
         if hasattr(self.module, "reset"):
             self.module.reset()
 
+    def __getstate__(self) -> dict:
+        # The module holds the last forward's weights, which are attached to the autograd graph and cannot be
+        # pickled or deep-copied; swap in plain copies first (the next forward replaces them anyway).
+        self.reset()
+        return self.__dict__.copy()
+
 
 class EmbeddingDropout(nn.Module):
     """Wrap the embedding `emb` and drop whole rows (words) of its weight with probability `embed_p` in training."""

@@ -28,26 +28,17 @@ from typing import Any
 
 import pandas as pd
 
-from tiers.text.rules import FLD
+from tiers.text.rules import FLD, defaults
 from tiers.text.tokenizers import SpacyTokenizer, TokenizeWithRules
 
 __all__ = [
     "fn_counter_pkl", "fn_lengths_pkl", "parallel_tokenize", "tokenize_texts", "tokenize_df", "tokenize_csv",
-    "load_tokenized_csv", "tokenize_files", "tokenize_folder", "default_n_workers",
+    "load_tokenized_csv", "tokenize_files", "tokenize_folder",
 ]
 
 fn_counter_pkl, fn_lengths_pkl = "counter.pkl", "lengths.pkl"
 _fn_meta = "tokenize_meta.json"
 _CACHE_VERSION = 1
-
-
-def default_n_workers() -> int:
-    """The number of CPUs this process may use (at most 16): the default `n_workers` for tokenization."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:
-        n = os.cpu_count() or 1
-    return max(1, min(16, n))
 
 
 def _mp_context() -> mp.context.BaseContext:
@@ -76,7 +67,7 @@ def _batches(items: Sequence, n_workers: int, max_bs: int = 500) -> Iterator[Seq
 
 
 def _check_workers(n_workers: int | None, where: str) -> int:
-    n = default_n_workers() if n_workers is None else n_workers
+    n = defaults.cpus if n_workers is None else n_workers
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"{where}: n_workers={n_workers!r} must be a non-negative int (0 or 1 tokenizes in this process).")
     return n

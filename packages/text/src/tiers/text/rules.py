@@ -11,16 +11,18 @@ tokens. They are applied in list order, so a user adds or removes a rule by edit
 
 import html
 import operator
+import os
 import re
 import sys
 from functools import cache
+from types import SimpleNamespace
 
 import numpy as np
 
 __all__ = [
     "UNK", "PAD", "BOS", "EOS", "FLD", "TK_REP", "TK_WREP", "TK_UP", "TK_MAJ", "text_spec_tok",
     "fix_html", "replace_rep", "replace_wrep", "spec_add_spaces", "rm_useless_spaces", "replace_all_caps",
-    "replace_maj", "lowercase", "replace_space", "text_proc_rules", "text_postproc_rules",
+    "replace_maj", "lowercase", "replace_space", "text_proc_rules", "text_postproc_rules", "defaults",
 ]
 
 UNK, PAD, BOS, EOS, FLD = "xxunk", "xxpad", "xxbos", "xxeos", "xxfld"
@@ -259,3 +261,17 @@ def replace_space(t: list[str]) -> list[str]:
 text_proc_rules = [fix_html, replace_rep, replace_wrep, spec_add_spaces, rm_useless_spaces,
                    replace_all_caps, replace_maj, lowercase]
 text_postproc_rules = [replace_space]
+
+
+def _n_cpus() -> int:
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    return max(1, min(16, n))
+
+
+# fastai's `defaults` for text: tokenizers read the rules from here when none are given, at call time, so
+# `defaults.text_proc_rules = [...]` changes the default for everything created afterwards.
+defaults = SimpleNamespace(text_spec_tok=text_spec_tok, text_proc_rules=text_proc_rules,
+                           text_postproc_rules=text_postproc_rules, cpus=_n_cpus())

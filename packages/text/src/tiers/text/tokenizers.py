@@ -15,14 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tiers.text.rules import (
-    _caps_then_maj,
-    replace_all_caps,
-    replace_maj,
-    text_postproc_rules,
-    text_proc_rules,
-    text_spec_tok,
-)
+from tiers.text.rules import _caps_then_maj, defaults, replace_all_caps, replace_maj
 
 __all__ = [
     "BaseTokenizer", "SpacyTokenizer", "WordTokenizer", "SentencePieceTokenizer", "SubwordTokenizer",
@@ -62,7 +55,7 @@ class SpacyTokenizer:
 
     def __init__(self, lang: str = "en", special_toks: Sequence[str] | None = None, buf_sz: int = 5000):
         self.lang, self.buf_sz = lang, buf_sz
-        self.special_toks = list(text_spec_tok if special_toks is None else special_toks)
+        self.special_toks = list(defaults.text_spec_tok if special_toks is None else special_toks)
         self._build()
 
     def _build(self) -> None:
@@ -120,7 +113,7 @@ class SentencePieceTokenizer:
             raise ValueError(f"SentencePieceTokenizer: model_type={model_type!r} is not one of "
                              "'unigram', 'bpe', 'char', 'word'.")
         self.lang, self.vocab_sz, self.max_vocab_sz, self.model_type = lang, vocab_sz, max_vocab_sz, model_type
-        self.special_toks = list(text_spec_tok if special_toks is None else special_toks)
+        self.special_toks = list(defaults.text_spec_tok if special_toks is None else special_toks)
         self.char_coverage = char_coverage if char_coverage is not None else (0.99999 if lang in eu_langs else 0.9998)
         self.cache_dir = Path(cache_dir)
         self.sp_model = None if sp_model is None else str(sp_model)
@@ -182,7 +175,7 @@ class SentencePieceTokenizer:
     def setup(self, items: Sequence[str], rules: Sequence[Callable] | None = None) -> dict:
         """Train on `items` (after the pre-`rules`) unless a model is already loaded; return `{'sp_model': path}`."""
         if self.tok is None:
-            f = _compose(text_proc_rules if rules is None else rules)
+            f = _compose(defaults.text_proc_rules if rules is None else rules)
             self.sp_model = self.train([f(str(t)) for t in items])
             self._load()
         return {"sp_model": self.sp_model}
@@ -250,8 +243,8 @@ class TokenizeWithRules:
     def __init__(self, tok: Any, rules: Sequence[Callable] | None = None,
                  post_rules: Sequence[Callable] | None = None):
         self.tok = tok
-        self.rules = list(text_proc_rules if rules is None else rules)
-        self.post_rules = list(text_postproc_rules if post_rules is None else post_rules)
+        self.rules = list(defaults.text_proc_rules if rules is None else rules)
+        self.post_rules = list(defaults.text_postproc_rules if post_rules is None else post_rules)
         self._pre, self._post = _compose(self.rules), _compose(self.post_rules)
 
     def __call__(self, batch: Iterable[str]) -> Iterator[list[str]]:

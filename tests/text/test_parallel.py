@@ -1,0 +1,135 @@
+"""Parallel tokenization and its on-disk cache."""
+
+import pickle
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from tiers.text.parallel import (
+    fn_counter_pkl,
+    fn_lengths_pkl,
+    load_tokenized_csv,
+    parallel_tokenize,
+    tokenize_csv,
+    tokenize_df,
+    tokenize_files,
+    tokenize_folder,
+    tokenize_texts,
+)
+from tiers.text.rules import FLD, text_proc_rules
+from tiers.text.samples import make_imdb_folder, make_texts
+from tiers.text.tokenizers import BaseTokenizer, SpacyTokenizer, TokenizeWithRules
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return SpacyTokenizer()
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return make_texts(60, seed=2)[0]
+
+
+def test_two_workers_equal_one_and_keep_order(tok, texts):
+    ref = list(TokenizeWithRules(tok)(texts))
+    one = tokenize_texts(texts, n_workers=1, tok=tok)
+    two = tokenize_texts(texts, n_workers=2, tok=tok)
+    assert one == ref and two == ref
+    assert [i for i, _ in parallel_tokenize(texts, tok, n_workers=2)] == list(range(len(texts)))
+
+
+def test_parallel_with_lambda_rule_and_generator_input(tok):
+    # fork workers inherit the rules, so even a lambda works; a generator is materialised.
+    out = tokenize_texts((t for t in ["A b", "C d"] * 4), n_workers=2, rules=[lambda s: s.upper()], tok=BaseTokenizer())
+    assert out[0] == ["A", "B"] and len(out) == 8
+
+
+def test_bad_n_workers(texts):
+    with pytest.raises(ValueError, match="n_workers=-1"):
+        tokenize_texts(texts, n_workers=-1)
+
+
+def test_tokenize_df(tok):
+    df = pd.DataFrame({"title": ["Good", "Bad"], "body": ["Nice FILM", "meh"], "label": [1, 0]})
+    res, count = tokenize_df(df, ["title", "body"], n_workers=1, tok=tok)
+    assert list(res.columns) == ["label", "text", "text_length"]
+    assert res["text"][0] == ["xxbos", FLD, "1", "xxmaj", "good", FLD, "2", "xxmaj", "nice", "xxup", "film"]
+    assert res["text_length"].tolist() == [11, 8]
+    assert count[FLD] == 4 and count["xxbos"] == 2
+    assert sum(count.values()) == res["text_length"].sum()
+    res1, _ = tokenize_df(df, "body", n_workers=1, tok=tok)
+    assert res1["text"][1] == ["xxbos", "meh"] and "title" in res1.columns
+    res2, _ = tokenize_df(df, [1], n_workers=1, tok=tok, tok_text_col="toks")
+    assert res2["toks"][1] == ["xxbos", "meh"]
+    with pytest.raises(KeyError, match="nope"):
+        tokenize_df(df, "nope", n_workers=1)
+
+
+def test_tokenize_csv_caches_and_invalidates(tmp_path, tok):
+    df = pd.DataFrame({"label": ["a", "b", "a"], "text": ["Hello World", "bye", "The the the end."]})
+    df.to_csv(tmp_path / "t.csv", index=False)
+    out = tokenize_csv(tmp_path / "t.csv", "text", n_workers=1, tok=tok, chunksize=2)
+    assert out == tmp_path / "t_tok.csv"
+    res, count = load_tokenized_csv(out)
+    assert res["text"][0] == ["xxbos", "xxmaj", "hello", "xxmaj", "world"]
+    assert res["label"].tolist() == ["a", "b", "a"]
+    assert count["xxbos"] == 3
+    mtime = out.stat().st_mtime_ns
+    tokenize_csv(tmp_path / "t.csv", "text", n_workers=1, tok=tok, chunksize=2)
+    assert out.stat().st_mtime_ns == mtime  # reused
+    tokenize_csv(tmp_path / "t.csv", "text", n_workers=1, tok=tok, rules=text_proc_rules[:-1])
+    res, _ = load_tokenized_csv(out)
+    assert res["text"][0] == ["xxmaj", "hello", "xxmaj", "world"]  # new rules: re-tokenized (no lowercase rule)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        tokenize_csv(tmp_path / "missing.csv", "text")
+    with pytest.raises(FileNotFoundError, match="counter"):
+        load_tokenized_csv(tmp_path / "t.csv")
+
+
+def test_tokenize_folder_cache(tmp_path, tok):
+    path = make_imdb_folder(tmp_path / "imdb", n=40, seed=1)
+    out = tokenize_folder(path, folders=["train", "test"], n_workers=2, tok=tok)
+    assert out == tmp_path / "imdb_tok"
+    files = sorted(p.relative_to(path).as_posix() for p in path.glob("[tt]*/*/*.txt"))
+    lengths = pickle.loads((out / fn_lengths_pkl).read_bytes())
+    count = pickle.loads((out / fn_counter_pkl).read_bytes())
+    assert sorted(lengths) == files and len(files) == 40
+    one = files[0]
+    toks = (out / one).read_text().split(" ")
+    assert toks[0] == "xxbos" and len(toks) == lengths[one]
+    assert toks == next(iter(TokenizeWithRules(tok)([(path / one).read_text()])))
+    assert sum(count.values()) == sum(lengths.values()) and isinstance(count, Counter)
+    assert not (out / "unsup").exists()
+    # Second run: reused as is.
+    stamp = (out / fn_counter_pkl).stat().st_mtime_ns
+    assert tokenize_folder(path, folders=["train", "test"], n_workers=2, tok=tok) == out
+    assert (out / fn_counter_pkl).stat().st_mtime_ns == stamp
+    # A changed rule set re-tokenizes.
+    tokenize_folder(path, folders=["train", "test"], n_workers=1, tok=tok, rules=[str.upper])
+    assert (out / one).read_text().split(" ")[0] != "xxbos"
+    # A changed input file re-tokenizes too.
+    (path / one).write_text("Completely new text")
+    tokenize_folder(path, folders=["train", "test"], n_workers=1, tok=tok, rules=[str.upper])
+    assert (out / one).read_text() == "COMPLETELY NEW TEXT"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_tokenize_folder_errors(tmp_path):
+    with pytest.raises(NotADirectoryError):
+        tokenize_folder(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no files"):
+        tokenize_folder(tmp_path / "empty")
+
+
+def test_tokenize_files_names(tmp_path, tok):
+    (tmp_path / "a.txt").write_text("One two")
+    (tmp_path / "b.txt").write_text("Three")
+    out = tokenize_files([tmp_path / "a.txt", tmp_path / "b.txt"], tmp_path, tmp_path / "out",
+                         output_names=["x.txt", "y.txt"], n_workers=1, tok=tok)
+    assert pickle.loads((out / fn_lengths_pkl).read_bytes()) == {"x.txt": 4, "y.txt": 3}
+    with pytest.raises(ValueError, match="output_names"):
+        tokenize_files([tmp_path / "a.txt"], tmp_path, tmp_path / "o2", output_names=["1", "2"], tok=tok)
