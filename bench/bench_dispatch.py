@@ -218,8 +218,8 @@ def _import_s(stmt: str, repeat: int) -> float | None:
 
 def _bench_import(repeat: int) -> list[dict]:
     ours = _import_s("import tiers.dispatch", repeat)
-    plum = _import_s("import plum", repeat)
-    fc = _import_s("import fastcore.all", repeat)
+    plum = _import_s("import plum", 3)
+    fc = _import_s("import fastcore.all", 3)
     fa = ", ".join(f"{n} {t * 1e3:.0f} ms" for n, t in (("import plum", plum), ("import fastcore.all", fc)) if t)
     return [{"benchmark": "import tiers.dispatch (fresh interpreter)", "ours": f"{ours * 1e3:.1f} ms",
              "baseline": "goal 30 ms", "ratio": ours / 0.030, "fastai": fa or "plum/fastcore not installed",
@@ -229,8 +229,8 @@ def _bench_import(repeat: int) -> list[dict]:
 def run(quick: bool = False) -> list[dict]:
     number, repeat = (20_000, 5) if quick else (100_000, 9)
     rows = _bench_dispatch(number, repeat)
-    rows += _bench_L(number // 100, repeat)
-    rows += _bench_import(3 if quick else 7)
+    rows += _bench_L(number // 500, repeat)
+    rows += _bench_import(3 if quick else 5)
     return rows
 
 

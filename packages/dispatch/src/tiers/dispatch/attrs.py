@@ -2,7 +2,6 @@
 arguments as attributes in one line) and `add_props` (numbered properties such as `train`/`valid`)."""
 
 import functools
-import re
 import sys
 
 __all__ = ["GetAttr", "delegate_attr", "custom_dir", "store_attr", "add_props"]
@@ -77,7 +76,7 @@ def _split_names(names) -> list:
     if names is None:
         return []
     if isinstance(names, str):
-        return [n for n in re.split(r"[,\s]+", names) if n]
+        return names.replace(",", " ").split()
     return list(names)
 
 

@@ -3,7 +3,6 @@
 
 import functools
 import operator
-import re
 
 __all__ = [
     "NoneType", "noop", "noops", "true", "ifnone", "is_array", "is_iter", "is_coll", "is_listy", "listify",
@@ -210,8 +209,11 @@ def partialler(f, *args, order=None, **kwargs):
     return fnew
 
 
-_camel_re1 = re.compile("(.)([A-Z][a-z]+)")
-_camel_re2 = re.compile("([a-z0-9])([A-Z])")
+@functools.cache
+def _camel_res():
+    import re  # not at module top: `re` costs several ms of import time where nothing else loaded it
+
+    return re.compile("(.)([A-Z][a-z]+)"), re.compile("([a-z0-9])([A-Z])")
 
 
 def camel2snake(name: str) -> str:
@@ -220,8 +222,8 @@ def camel2snake(name: str) -> str:
     >>> camel2snake("TfmdDLHelper")
     'tfmd_dl_helper'
     """
-    s1 = _camel_re1.sub(r"\1_\2", name)
-    return _camel_re2.sub(r"\1_\2", s1).lower()
+    re1, re2 = _camel_res()
+    return re2.sub(r"\1_\2", re1.sub(r"\1_\2", name)).lower()
 
 
 def snake2camel(s: str) -> str:
@@ -237,7 +239,9 @@ def class2attr(self, cls_name: str) -> str:
     """The snake-case name of `type(self)` with the suffix `cls_name` removed: `class2attr(ProgressCallback(),
     "Callback")` -> `"progress"`. Used to name callbacks as learner attributes."""
     name = type(self).__name__
-    return camel2snake(re.sub(rf"{cls_name}$", "", name) or cls_name.lower())
+    if cls_name and name.endswith(cls_name):
+        name = name[: -len(cls_name)]
+    return camel2snake(name or cls_name.lower())
 
 
 def risinstance(types, obj=None):
