@@ -1,0 +1,219 @@
+"""The generic `Optimizer`: a torch optimizer whose update is a list of small stats and steppers.
+
+A stepper (or stat) is a function `f(p, lr, **kwargs) -> dict | None` called with a parameter, the
+hyper-parameters of its group and the parameter's state; a returned dict is merged into that state. A stepper
+may also carry `f.foreach(batches)`, the same update over whole groups at once (`torch._foreach_*`), which the
+optimizer uses instead of the per-parameter loop; built-in steppers give identical results either way.
+"""
+
+import functools
+import inspect
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import torch
+
+from .base import _FLAG_KEYS, _BaseOptimizer, as_param_groups
+from .hypers import _NOT_HYPERS
+
+__all__ = ["Optimizer", "ParamBatch"]
+
+
+class ParamBatch(NamedTuple):
+    """One group's share of a step: the parameters that have a gradient, their state dicts, the group's hypers."""
+
+    params: list[torch.Tensor]
+    states: list[dict[str, Any]]
+    hypers: dict[str, Any]
+
+
+def _cb_name(cb: Callable) -> str:
+    if isinstance(cb, functools.partial):
+        kw = ", ".join(f"{k}={v!r}" for k, v in cb.keywords.items())
+        return f"{_cb_name(cb.func)}({kw})"
+    return getattr(cb, "__name__", type(cb).__name__)
+
+
+def _cb_defaults(cb: Callable) -> dict[str, Any]:
+    # Partial keywords configure the function; only `.defaults` become hyper-parameters.
+    if isinstance(cb, functools.partial):
+        return _cb_defaults(cb.func)
+    return dict(getattr(cb, "defaults", None) or {})
+
+
+def _foreach_impl(cb: Callable) -> Callable[[list[ParamBatch]], None] | None:
+    if isinstance(cb, functools.partial):
+        inner = _foreach_impl(cb.func)
+        if inner is None or cb.args:
+            return None
+        kw = cb.keywords
+        # Same precedence as calling the partial with the hypers: the hypers win over partial keywords.
+        return lambda batches: inner([ParamBatch(b.params, b.states, {**kw, **b.hypers}) for b in batches])
+    return getattr(cb, "foreach", None)
+
+
+def _missing_args(cb: Callable, kwargs: dict[str, Any]) -> list[str]:
+    try:
+        sig = inspect.signature(cb)
+    except (TypeError, ValueError):
+        return []
+    params = list(sig.parameters.values())[1:]  # the first is the parameter tensor
+    return [
+        o.name
+        for o in params
+        if o.default is inspect.Parameter.empty
+        and o.kind in (o.POSITIONAL_OR_KEYWORD, o.KEYWORD_ONLY)
+        and o.name not in kwargs
+    ]
+
+
+class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
+    """Update `params` with the stats and steppers `cbs`, with hyper-parameters per parameter group.
+
+    `params` is `model.parameters()`, a list of lists (one group each, e.g. from a splitter) or torch-style
+    group dicts. `defaults` are the hypers (`lr=...` is required); each stepper's `.defaults` fill the rest.
+    A hyper given as a list or slice is spread over the groups like `set_hyper`. `foreach=False` runs every
+    stepper one parameter at a time (fastai's loop) instead of over whole groups. Being a
+    `torch.optim.Optimizer`, it works with torch schedulers, `GradScaler` and `state_dict` tooling.
+
+    Example: `Optimizer(model.parameters(), [weight_decay, sgd_step], lr=0.1, wd=1e-4)`.
+    """
+
+    def __init__(
+        self, params: Any, cbs: Callable | Iterable[Callable], foreach: bool = True, **defaults: Any
+    ):
+        cbs = [cbs] if callable(cbs) else list(cbs)
+        for cb in cbs:
+            if not callable(cb):
+                raise TypeError(f"Optimizer cbs must be stepper functions f(p, lr, **kwargs); got {cb!r}")
+        if "train_bn" in defaults:
+            defaults.pop("train_bn")
+            warnings.warn("Optimizer ignores `train_bn`: it is a Learner setting", stacklevel=2)
+        hypers: dict[str, Any] = {}
+        for cb in cbs:
+            hypers.update(_cb_defaults(cb))
+        hypers.update(defaults)
+        if "lr" not in hypers:
+            raise TypeError(
+                "Optimizer needs a learning rate: pass lr=..., e.g. Optimizer(params, cbs, lr=1e-3)"
+            )
+        spread = {k: v for k, v in hypers.items() if isinstance(v, (list, slice))}
+        self.cbs = cbs
+        self.foreach = foreach
+        super().__init__(as_param_groups(params), {k: v for k, v in hypers.items() if k not in spread})
+        self.set_hypers(**spread)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every trainable parameter that has a gradient; returns `closure()`'s loss when given one.
+
+        Each stepper runs over all groups before the next starts; parameters with `requires_grad=False`
+        (frozen) are never updated, even if they still hold a gradient.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with torch.no_grad():
+            batches = self._batches()
+            for cb in self.cbs:
+                multi = _foreach_impl(cb) if self.foreach else None
+                if multi is not None:
+                    multi(batches)
+                else:
+                    self._step_each(cb, batches)
+        return loss
+
+    def _batches(self) -> list[ParamBatch]:
+        batches = []
+        for i, g in enumerate(self.param_groups):
+            ps = [p for p in g["params"] if p.grad is not None and p.requires_grad]
+            for p in ps:
+                if p.grad.is_sparse:
+                    raise RuntimeError(
+                        f"parameter group {i} has a sparse gradient (shape {tuple(p.shape)}); this optimizer "
+                        f"needs dense gradients: use OptimWrapper(params, opt=torch.optim.SparseAdam)"
+                    )
+            if ps:
+                hyper = {k: v for k, v in g.items() if k not in _NOT_HYPERS}
+                batches.append(ParamBatch(ps, [self.state[p] for p in ps], hyper))
+        return batches
+
+    @staticmethod
+    def _step_each(cb: Callable, batches: list[ParamBatch]) -> None:
+        for b in batches:
+            for p, st in zip(b.params, b.states):
+                kwargs = {**st, **b.hypers}
+                try:
+                    res = cb(p, **kwargs)
+                except TypeError:
+                    missing = _missing_args(cb, kwargs)
+                    if missing:
+                        raise TypeError(
+                            f"stepper {_cb_name(cb)} needs {missing}, which neither the hypers nor the state "
+                            f"of the parameter hold; pass them as hypers (Optimizer(..., {missing[0]}=...)) or "
+                            f"add the stat that computes them before this stepper"
+                        ) from None
+                    raise
+                if res:
+                    st.update(res)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop the gradients (`set_to_none=False`: detach them and fill them with zeros, like fastai).
+
+        Same contract as torch's, without its first-call import of `torch._dynamo` (seconds on a small CPU).
+        """
+        grads = []
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    if p.grad.grad_fn is not None:
+                        p.grad.detach_()
+                    else:
+                        p.grad.requires_grad_(False)
+                    grads.append(p.grad)
+        dense = [t for t in grads if not t.is_sparse]
+        if dense:
+            torch._foreach_zero_(dense)
+        for t in grads:
+            if t.is_sparse:
+                t.zero_()
+
+    def clear_state(self) -> None:
+        """Forget every stat (moments, step counts...), keeping only the `force_train` and `do_wd` flags."""
+        kept = {p: {k: st[k] for k in _FLAG_KEYS if k in st} for p, st in self.state.items()}
+        self.state = defaultdict(dict, {p: st for p, st in kept.items() if st})
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a `state_dict()` of an optimizer with the same parameter groups (hypers and per-parameter state)."""
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
+            keys = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
+            raise ValueError(
+                f"load_state_dict needs a dict with 'state' and 'param_groups' (from Optimizer.state_dict()), "
+                f"got {keys}"
+            )
+        saved = [len(g["params"]) for g in state_dict["param_groups"]]
+        ours = [len(g["params"]) for g in self.param_groups]
+        if saved != ours:
+            raise ValueError(
+                f"the state dict has groups of sizes {saved} but this optimizer has {ours}; "
+                f"load it into an optimizer built on the same parameter groups"
+            )
+        super().load_state_dict(state_dict)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # torch pickles only defaults, state and groups; keep the steppers too so copies still step.
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_optimizer_")}
+
+    def __repr__(self) -> str:
+        cbs = ", ".join(_cb_name(cb) for cb in self.cbs)
+        groups = "; ".join(
+            f"group {i}: {len(g['params'])} tensors, " + ", ".join(f"{k}={v}" for k, v in h.items())
+            for i, (g, h) in enumerate(zip(self.param_groups, self.hypers))
+        )
+        return f"Optimizer([{cbs}]; {groups})"
