@@ -1,13 +1,66 @@
 """tiers.data: The data layer: an overridable `DataLoader`, `TfmdLists`, `Datasets`, `DataLoaders`, the `DataBlock` API, splitters, labellers and `untar_data`.
 
->>> from tiers.data import DataLoader, DataLoaders
->>> dls = DataLoaders(DataLoader(list(range(8)), bs=4, shuffle=True), DataLoader(list(range(4)), bs=4))
+>>> from tiers.data import DataBlock, CategoryBlock, TransformBlock
+>>> dblock = DataBlock(blocks=(TransformBlock, CategoryBlock), get_y=lambda o: "odd" if o % 2 else "even")
+>>> dls = dblock.dataloaders(list(range(100)), bs=8, device="cpu")
 """
 
 __version__ = "0.1.0"
 
+from tiers.data.block import CategoryBlock, DataBlock, MultiCategoryBlock, RegressionBlock, TransformBlock
+from tiers.data.categorical import (
+    Categorize,
+    CategoryMap,
+    EncodedMultiCategorize,
+    MultiCategorize,
+    OneHotEncode,
+    RegressionSetup,
+    UnknownLabelError,
+    get_c,
+    one_hot,
+    one_hot_decode,
+)
 from tiers.data.collate import collate_error, fa_collate, fa_convert
+from tiers.data.core import Datasets, FilteredBase, TfmdLists, decode_at, show_at, test_set
 from tiers.data.dataloaders import DataLoaders
+from tiers.data.files import (
+    FileGetter,
+    ImageGetter,
+    RegexLabeller,
+    get_files,
+    get_image_files,
+    get_text_files,
+    image_extensions,
+    parent_label,
+)
+from tiers.data.getters import AttrGetter, ColReader, ItemGetter
 from tiers.data.load import DataLoader, SkipItemException
+from tiers.data.show import get_grid, show_batch, show_results
+from tiers.data.splitters import (
+    ColSplitter,
+    EndSplitter,
+    FileSplitter,
+    FuncSplitter,
+    GrandparentSplitter,
+    IndexSplitter,
+    MaskSplitter,
+    RandomSplitter,
+    RandomSubsetSplitter,
+    TrainTestSplitter,
+)
+from tiers.data.summary import SummaryError
+from tiers.data.tfmdl import TfmdDL, batch_to_samples
+from tiers.data.transforms import IntToFloatTensor, Normalize, ToTensor, broadcast_vec
+from tiers.dispatch import noop
 
-__all__ = ["DataLoader", "DataLoaders", "SkipItemException", "collate_error", "fa_collate", "fa_convert"]
+__all__ = [
+    "AttrGetter", "Categorize", "CategoryBlock", "CategoryMap", "ColReader", "ColSplitter", "DataBlock", "DataLoader",
+    "DataLoaders", "Datasets", "EncodedMultiCategorize", "EndSplitter", "FileGetter", "FileSplitter", "FilteredBase",
+    "FuncSplitter", "GrandparentSplitter", "ImageGetter", "IndexSplitter", "IntToFloatTensor", "ItemGetter",
+    "MaskSplitter", "MultiCategorize", "MultiCategoryBlock", "Normalize", "OneHotEncode", "RandomSplitter",
+    "RandomSubsetSplitter", "RegexLabeller", "RegressionBlock", "RegressionSetup", "SkipItemException",
+    "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "UnknownLabelError", "batch_to_samples",
+    "broadcast_vec", "collate_error", "decode_at", "fa_collate", "fa_convert", "get_c", "get_files", "get_grid",
+    "get_image_files", "get_text_files", "image_extensions", "noop", "one_hot", "one_hot_decode", "parent_label",
+    "show_at", "show_batch", "show_results", "test_set",
+]

@@ -18,6 +18,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from tiers.data.collate import fa_collate, fa_convert
 from tiers.dispatch import retain_types
+from tiers.tensors import apply, to_detach, to_device
 
 __all__ = ["DataLoader", "SkipItemException"]
 
@@ -30,29 +31,8 @@ class SkipItemException(Exception):
     "Raise from `create_item` or `after_item` to leave that item out of its batch."
 
 
-def _apply(f, b):
-    "Apply `f` to every tensor in the nested tuples, lists and dicts of `b`, keeping the containers' types."
-    if isinstance(b, torch.Tensor):
-        return f(b)
-    if isinstance(b, dict):
-        return {k: _apply(f, v) for k, v in b.items()}
-    if isinstance(b, tuple | list):
-        res = [_apply(f, o) for o in b]
-        if isinstance(b, tuple) and hasattr(type(b), "_fields"):
-            return type(b)(*res)
-        try:
-            return type(b)(res)
-        except TypeError:
-            return res
-    return b
-
-
-def _move(b, device, non_blocking: bool = False):
-    return _apply(lambda t: t.to(device, non_blocking=non_blocking), b)
-
-
 def _pin(b):
-    return _apply(lambda t: t.pin_memory() if t.device.type == "cpu" else t, b)
+    return apply(lambda t: t.pin_memory() if isinstance(t, torch.Tensor) and t.device.type == "cpu" else t, b)
 
 
 def _default_method(dl, name: str) -> bool:
@@ -292,7 +272,7 @@ class DataLoader:
 
     def to_detach(self, b, cpu: bool = True, gather: bool = True):
         "Detach the tensors of `b` (and move them to the CPU when `cpu`); `gather` is for distributed subclasses."
-        return _apply(lambda t: t.detach().cpu() if cpu else t.detach(), b)
+        return to_detach(b, cpu=cpu, gather=gather)
 
     # ---- hooks ------------------------------------------------------------------------------------------------
     def before_iter(self) -> None:
@@ -390,7 +370,7 @@ class DataLoader:
         self.before_iter()
         for b in self._batches():
             if self.device is not None:
-                b = _move(b, self.device, non_blocking=self.pin_memory)
+                b = to_device(b, self.device, non_blocking=self.pin_memory)
             yield self.after_batch(b)
         self.after_iter()
         self.__dict__.pop("it", None)

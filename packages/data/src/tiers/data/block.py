@@ -1,0 +1,247 @@
+"""The DataBlock API: `TransformBlock`s say what each element of an item is (`CategoryBlock`, `RegressionBlock`...),
+and a `DataBlock` says how to get the items, split them and read each element, then builds `Datasets` and
+`DataLoaders` (section 4.7 of the paper)."""
+
+from collections.abc import Callable
+from functools import partial
+from types import FunctionType, LambdaType
+
+from tiers.data.categorical import Categorize, EncodedMultiCategorize, MultiCategorize, OneHotEncode, RegressionSetup
+from tiers.data.core import Datasets
+from tiers.data.dataloaders import DataLoaders
+from tiers.data.splitters import RandomSplitter
+from tiers.data.tfmdl import TfmdDL
+from tiers.data.transforms import ToTensor
+from tiers.dispatch import L, noop
+from tiers.pipeline import ItemTransform, Pipeline, Transform
+
+__all__ = ["TransformBlock", "CategoryBlock", "MultiCategoryBlock", "RegressionBlock", "DataBlock"]
+
+
+class TransformBlock:
+    """What one element of an item is: the `type_tfms` that make it (after its getter), the `item_tfms` and
+    `batch_tfms` it needs in the loader (`ToTensor` always comes first), and optionally the loader class `dl_type`
+    and keyword arguments `dls_kwargs` for the loaders."""
+
+    def __init__(self, type_tfms=None, item_tfms=None, batch_tfms=None, dl_type=None, dls_kwargs: dict | None = None):
+        self.type_tfms = L(type_tfms)
+        self.item_tfms = L([ToTensor]) + L(item_tfms)
+        self.batch_tfms = L(batch_tfms)
+        self.dl_type = dl_type
+        self.dls_kwargs = {} if dls_kwargs is None else dls_kwargs
+
+    def __repr__(self) -> str:
+        return f"TransformBlock(type_tfms={list(self.type_tfms)})"
+
+
+def CategoryBlock(vocab=None, sort: bool = True, add_na: bool = False) -> TransformBlock:
+    "A single-label classification target: `Categorize` (vocabulary learned from the training labels)."
+    return TransformBlock(type_tfms=Categorize(vocab=vocab, sort=sort, add_na=add_na))
+
+
+def MultiCategoryBlock(encoded: bool = False, vocab=None, add_na: bool = False) -> TransformBlock:
+    """A multi-label target: a list of labels (`MultiCategorize` + `OneHotEncode`), or, with `encoded`, labels
+    already one-hot encoded (then `vocab` names the columns)."""
+    tfm = EncodedMultiCategorize(vocab=vocab) if encoded else [MultiCategorize(vocab=vocab, add_na=add_na),
+                                                                OneHotEncode()]
+    return TransformBlock(type_tfms=tfm)
+
+
+def RegressionBlock(n_out: int | None = None) -> TransformBlock:
+    "A regression target of `n_out` float values (read from the data when None)."
+    return TransformBlock(type_tfms=RegressionSetup(c=n_out))
+
+
+def _merge_key(o):
+    "Transforms of the same class are merged (the last wins); each function is its own group."
+    if isinstance(o, LambdaType | FunctionType | partial):
+        return id(o)
+    return o if isinstance(o, type) else type(o)
+
+
+def _merge_tfms(*tfms) -> L:
+    groups: dict = {}
+    for t in (t for ts in tfms for t in L(ts)):
+        groups.pop(_merge_key(t), None)  # re-insert so the order is that of the last occurrence
+        groups[_merge_key(t)] = t
+    return L(t() if isinstance(t, type) else t for t in groups.values())
+
+
+class _Getter(ItemTransform):
+    "A plain function used as a getter: it gets the whole item (a tuple item is not split into its elements)."
+
+    _retain = False
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _as_getter(g):
+    if g is noop or isinstance(g, Transform | Pipeline):
+        return g
+    if not callable(g):
+        raise TypeError(f"DataBlock: the getter {g!r} is not callable; pass a function such as ColReader('label').")
+    return _Getter(enc=g)
+
+
+def _fname(f) -> str:
+    if isinstance(f, Pipeline):
+        return repr(f)
+    return getattr(f, "__name__", None) or getattr(getattr(f, "func", None), "__name__", None) or repr(f)
+
+
+class DataBlock:
+    """A recipe for `Datasets` and `DataLoaders`: `blocks` (one per element of an item, inputs first; `n_inp`
+    inputs, default all but the last), `get_items(source)` to list the items, `splitter(items)` to split them
+    (default `RandomSplitter()`), and `get_x`/`get_y` (or `getters`, one per block) to read each element of an item.
+    `item_tfms` and `batch_tfms` are added to those of the blocks (one transform per class, the last wins).
+    `get_items`, `splitter`, `get_x` and `get_y` can also be defined by subclassing.
+
+    >>> dblock = DataBlock(blocks=(TransformBlock, CategoryBlock), get_y=lambda o: "odd" if o % 2 else "even",
+    ...                    splitter=lambda items: ([0, 1, 2], [3]))
+    >>> dblock.datasets(range(4)).valid[0]
+    (3, TensorCategory(1))
+    """
+
+    get_items = splitter = get_x = get_y = None
+    blocks = (TransformBlock, TransformBlock)
+    dl_type = TfmdDL
+    _methods = ("get_items", "splitter", "get_x", "get_y")
+    _hint = "To chain several functions in one getter, wrap them in a Pipeline([f, g])."
+
+    def __init__(self, blocks=None, dl_type=None, getters=None, n_inp: int | None = None, item_tfms=None,
+                 batch_tfms=None, **kwargs):
+        for k in self._methods:
+            if k in kwargs:
+                setattr(self, k, kwargs.pop(k))
+        if kwargs:
+            raise TypeError(f"DataBlock got unknown keyword arguments {sorted(kwargs)}; it takes blocks, dl_type, "
+                            f"getters, n_inp, item_tfms, batch_tfms and {list(self._methods)}.")
+        blocks = L(self.blocks if blocks is None else blocks)
+        blocks = L(b() if callable(b) and not isinstance(b, TransformBlock) else b for b in blocks)
+        for i, b in enumerate(blocks):
+            if not hasattr(b, "type_tfms"):
+                raise TypeError(f"DataBlock: block {i} is a {type(b).__name__}, not a TransformBlock; pass blocks such "
+                                "as CategoryBlock or TransformBlock(type_tfms=...).")
+        if not len(blocks):
+            raise ValueError("DataBlock needs at least one block.")
+        self.type_tfms = blocks.attrgot("type_tfms")
+        self.default_item_tfms = _merge_tfms(*blocks.attrgot("item_tfms"))
+        self.default_batch_tfms = _merge_tfms(*blocks.attrgot("batch_tfms"))
+        for b in blocks:
+            if getattr(b, "dl_type", None) is not None:
+                self.dl_type = b.dl_type
+        if dl_type is not None:
+            self.dl_type = dl_type
+        self.dls_kwargs = {k: v for b in blocks for k, v in getattr(b, "dls_kwargs", {}).items()}
+        n_blocks = len(blocks)
+        self.n_inp = n_inp if n_inp is not None else max(1, n_blocks - 1)
+        if not 1 <= self.n_inp <= n_blocks:
+            raise ValueError(f"DataBlock: n_inp={self.n_inp} but there are {n_blocks} blocks; n_inp counts the "
+                             "input blocks, which come first.")
+        if getters is not None and len(L(getters)) != n_blocks:
+            raise ValueError(f"DataBlock: {len(L(getters))} getters for {n_blocks} blocks; give one getter per "
+                             f"block (noop for an element that is the item itself). {self._hint}")
+        self.getters = list(L(getters)) if getters is not None else [noop] * n_blocks
+        if self.get_x is not None:
+            gx = L(self.get_x)
+            if len(gx) != self.n_inp:
+                raise ValueError(f"DataBlock: get_x holds {len(gx)} functions but there are {self.n_inp} input "
+                                 f"blocks; give one per input. {self._hint}")
+            self.getters[: self.n_inp] = list(gx)
+        if self.get_y is not None:
+            gy = L(self.get_y)
+            n_targ = n_blocks - self.n_inp
+            if len(gy) != n_targ:
+                raise ValueError(f"DataBlock: get_y holds {len(gy)} functions but there are {n_targ} target "
+                                 f"blocks; give one per target. {self._hint}")
+            self.getters[self.n_inp:] = list(gy)
+        self.new(item_tfms, batch_tfms)
+
+    def new(self, item_tfms=None, batch_tfms=None) -> "DataBlock":
+        "Set the extra `item_tfms` and `batch_tfms` (merged with the blocks' own); returns `self`."
+        self.item_tfms = _merge_tfms(self.default_item_tfms, item_tfms)
+        self.batch_tfms = _merge_tfms(self.default_batch_tfms, batch_tfms)
+        return self
+
+    @classmethod
+    def from_columns(cls, blocks=None, getters=None, get_items: Callable | None = None, **kwargs) -> "DataBlock":
+        "A DataBlock for items that are tuples (or rows) whose columns are, in order, the elements of the blocks."
+        from tiers.data.getters import ItemGetter
+
+        if getters is None:
+            getters = [ItemGetter(i) for i in range(2 if blocks is None else len(L(blocks)))]
+        items = get_items if get_items is not None else (lambda o: list(zip(*o)) if isinstance(o, tuple) else o)
+        return cls(blocks=blocks, getters=getters, get_items=items, **kwargs)
+
+    def _combine_type_tfms(self) -> list:
+        return [(list(g.fs) if isinstance(g, Pipeline) else [_as_getter(g)]) + list(tt)
+                for g, tt in zip(self.getters, self.type_tfms)]
+
+    def _items(self, source):
+        items = (self.get_items or noop)(source)
+        try:
+            n = len(items)
+        except TypeError:
+            items, n = list(items), None
+        if (n if n is not None else len(items)) == 0:
+            raise ValueError(f"DataBlock: no items were found in the source {source!r:.100}"
+                             f"{' by get_items=' + _fname(self.get_items) if self.get_items else ''}; check the "
+                             "path and the file extensions, or the get_items function.")
+        return items
+
+    def _splits(self, items) -> list:
+        splits = (self.splitter or RandomSplitter())(items)
+        splits = [list(s) for s in splits]
+        n = len(items)
+        names = ["training", "validation"] + [f"subset {i}" for i in range(2, len(splits))]
+        if len(splits) < 1 or not splits[0]:
+            raise ValueError(f"DataBlock: the splitter {_fname(self.splitter or RandomSplitter)} gave an empty "
+                             f"training set for {n} items; check its settings (valid_pct, folder names...).")
+        for nm, s in zip(names[1:], splits[1:]):
+            if not s:
+                raise ValueError(f"DataBlock: the splitter gave an empty {nm} set for {n} items (sizes "
+                                 f"{[len(x) for x in splits]}); use a larger valid_pct or more items.")
+        seen: dict = {}
+        for k, s in enumerate(splits):
+            for i in s:
+                if i in seen and seen[i] != k:
+                    both = sorted(set(splits[seen[i]]) & set(s))
+                    raise ValueError(f"DataBlock: the splitter put items in both the {names[seen[i]]} and the "
+                                     f"{names[k]} sets (indices {both[:5]}{'...' if len(both) > 5 else ''}); a "
+                                     "splitter must give disjoint subsets.")
+                seen[i] = k
+        return splits
+
+    def datasets(self, source, verbose: bool = False) -> Datasets:
+        "The `Datasets` for `source`: items from `get_items`, split by `splitter`, read by the getters and blocks."
+        self.source = source
+        items = self._items(source)
+        if verbose:
+            print(f"Collecting items from {source!r:.100}\nFound {len(items)} items")
+        splits = self._splits(items)
+        if verbose:
+            print(f"{len(splits)} datasets of sizes {','.join(str(len(s)) for s in splits)}")
+        return Datasets(items, tfms=self._combine_type_tfms(), splits=splits, dl_type=self.dl_type, n_inp=self.n_inp,
+                        verbose=verbose)
+
+    def dataloaders(self, source, path=".", verbose: bool = False, **kwargs) -> DataLoaders:
+        """`DataLoaders` for `source`: the `datasets`, with the item and batch transforms in the loaders; `kwargs`
+        (`bs`, `val_bs`, `shuffle`, `device`, `num_workers`...) go to `Datasets.dataloaders`."""
+        dsets = self.datasets(source, verbose=verbose)
+        kwargs = {**self.dls_kwargs, **kwargs, "verbose": verbose}
+        return dsets.dataloaders(path=path, after_item=self.item_tfms, after_batch=self.batch_tfms, **kwargs)
+
+    databunch = dataloaders  # the name used in the paper's listings
+
+    def summary(self, source, bs: int = 4, show_batch: bool = False, **kwargs) -> None:
+        """Print, step by step, how one item of `source` goes through every stage (getting the items, splitting,
+        each getter and type transform, each item transform, collation, each batch transform). When a step fails,
+        the error is raised again with the stage and the transform named."""
+        from tiers.data.summary import summarize
+
+        summarize(self, source, bs=bs, show_batch=show_batch, **kwargs)
+
+    def __repr__(self) -> str:
+        return (f"DataBlock(n_inp={self.n_inp}, getters={[_fname(g) for g in self.getters]}, "
+                f"item_tfms={list(self.item_tfms)}, batch_tfms={list(self.batch_tfms)})")

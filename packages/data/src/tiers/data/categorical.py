@@ -1,0 +1,278 @@
+"""Target transforms: class labels (`Categorize`, `MultiCategorize`, `OneHotEncode`, `EncodedMultiCategorize`) and
+regression values (`RegressionSetup`), plus `CategoryMap` and `get_c`.
+
+Each target becomes a semantic tensor (`TensorCategory`, `TensorMultiCategory`, or a plain float tensor for
+regression) so the training layer can pick a loss by dispatching on it; this layer knows nothing of losses.
+"""
+
+from collections import defaultdict
+
+import torch
+from torch import Tensor
+
+from tiers.dispatch import L, is_listy
+from tiers.pipeline import Category, DisplayedTransform, MultiCategory, TitledFloat, TitledTuple
+from tiers.tensors import TensorCategory, TensorMultiCategory, tensor
+
+__all__ = ["UnknownLabelError", "CategoryMap", "Categorize", "MultiCategorize", "OneHotEncode", "EncodedMultiCategorize",
+           "RegressionSetup", "get_c", "one_hot", "one_hot_decode"]
+
+
+class UnknownLabelError(KeyError):
+    "A label that is not in the vocabulary (a KeyError whose message prints as written, without quotes)."
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _is_categorical(col) -> bool:
+    return str(getattr(col, "dtype", "")) == "category" and hasattr(col, "cat")
+
+
+def _key(o):
+    "A hashable label: a 0-d tensor or array becomes its Python value."
+    if isinstance(o, Tensor) and o.ndim == 0:
+        return o.item()
+    if hasattr(o, "item") and getattr(o, "ndim", None) == 0:
+        return o.item()
+    return o
+
+
+class CategoryMap(L):
+    """The vocabulary of a categorical variable: its distinct values (NaN dropped; sorted when `sort`, and in the
+    categories' order for a pandas categorical) with `'#na#'` first when `add_na`. `o2i` maps a value to its index
+    (unknown values map to 0, `'#na#'`, when `add_na`). With `strict`, a pandas categorical keeps only the categories
+    that occur.
+
+    >>> v = CategoryMap(["dog", "cat", "dog"])
+    >>> list(v), v.o2i["dog"]
+    (['cat', 'dog'], 1)
+    """
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, col, sort: bool = True, add_na: bool = False, strict: bool = False):
+        if isinstance(col, CategoryMap):
+            super().__init__(list(col.items), use_list=True)
+            self.o2i, self.add_na = (defaultdict(int, col.o2i) if col.add_na else dict(col.o2i)), col.add_na
+            return
+        if _is_categorical(col):
+            items = list(col.cat.categories)
+            if strict:
+                present = set(col.dropna().unique())
+                items = [o for o in items if o in present]
+        else:
+            col = col if hasattr(col, "unique") else L(col, use_list=True)
+            items = [_key(o) for o in col.unique()]
+            items = [o for o in dict.fromkeys(items) if o == o]  # o != o only for NaN
+            if sort:
+                try:
+                    items = sorted(items)
+                except TypeError as e:
+                    kinds = sorted({type(o).__name__ for o in items})
+                    raise TypeError(f"CategoryMap: cannot sort labels of mixed types {kinds}; make them one type "
+                                    "or pass sort=False.") from e
+        if add_na:
+            items = ["#na#"] + items
+        super().__init__(items, use_list=True)
+        idx = {v: i for i, v in enumerate(self.items)}
+        self.o2i = defaultdict(int, idx) if add_na else idx
+        self.add_na = add_na
+
+    def _new(self, items, *args, **kwargs):
+        return L(items, *args, **kwargs)
+
+    def map_objs(self, objs) -> list:
+        "The indices of the values `objs`."
+        return [self.o2i[_key(o)] for o in objs]
+
+    def map_ids(self, ids) -> list:
+        "The values at indices `ids`."
+        return [self.items[int(i)] for i in ids]
+
+    def __eq__(self, other) -> bool:
+        return list(self.items) == list(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"CategoryMap({list(self.items)!r})"
+
+
+class Categorize(DisplayedTransform):
+    """Encode a single label as the index of its class in `vocab` (a `TensorCategory`); decode back to a `Category`.
+    Without a `vocab`, `setup` learns it from the training items (sorted). A label not in the vocabulary raises a
+    KeyError naming it, unless `add_na`, which maps it to the class `'#na#'` (index 0). `c` is the number of classes.
+
+    >>> tfm = Categorize(); tfm.setup(["dog", "cat", "dog"])
+    >>> tfm("dog"), tfm.decode(tfm("dog"))
+    (TensorCategory(1), 'dog')
+    """
+
+    order = 1
+
+    def __init__(self, vocab=None, sort: bool = True, add_na: bool = False):
+        self.sort, self.add_na = sort, add_na
+        self.vocab = None if vocab is None else CategoryMap(vocab, sort=sort, add_na=add_na)
+
+    @property
+    def c(self) -> int | None:
+        "The number of classes (None before setup)."
+        return None if self.vocab is None else len(self.vocab)
+
+    def setups(self, dsets):
+        if self.vocab is None and dsets is not None:
+            if len(dsets) == 0:
+                raise ValueError(f"{type(self).__name__}: no training items to learn the classes from; pass "
+                                 "vocab=[...] or give the training set some items.")
+            self.vocab = CategoryMap(dsets, sort=self.sort, add_na=self.add_na)
+
+    def _check(self):
+        if self.vocab is None:
+            raise ValueError(f"{type(self).__name__} has no vocabulary yet: set it up on the training labels "
+                             "(Datasets and DataBlock do this) or pass vocab=[...].")
+
+    def encodes(self, o):
+        self._check()
+        k = _key(o)
+        try:
+            return TensorCategory(self.vocab.o2i[k])
+        except KeyError:
+            some = list(self.vocab.items[:10])
+            raise UnknownLabelError(f"Label {k!r} is not among the {len(self.vocab)} classes seen when the vocabulary was "
+                           f"made ({some}{'...' if len(self.vocab) > 10 else ''}); add it to vocab=[...], or pass "
+                           "add_na=True to map unknown labels to '#na#'.") from None
+
+    def decodes(self, o):
+        return Category(self.vocab[int(o)])
+
+
+class MultiCategorize(Categorize):
+    """Encode a list of labels as the indices of their classes (a `TensorMultiCategory`); decode back to a
+    `MultiCategory`. Without `vocab`, `setup` learns the sorted set of all labels of the training items."""
+
+    order = 1
+
+    def __init__(self, vocab=None, add_na: bool = False):
+        super().__init__(vocab=vocab, add_na=add_na, sort=vocab is None)
+
+    def setups(self, dsets):
+        if self.vocab is not None or dsets is None:
+            return
+        vals = set()
+        for b in dsets:
+            vals.update(_key(o) for o in b)
+        if not vals:
+            raise ValueError("MultiCategorize: the training items have no labels to learn the classes from; pass "
+                             "vocab=[...].")
+        self.vocab = CategoryMap(list(vals), add_na=self.add_na)
+
+    def encodes(self, o):
+        self._check()
+        labels = [_key(x) for x in o]
+        unknown = [x for x in labels if x not in self.vocab.o2i]
+        if unknown and not self.add_na:
+            raise UnknownLabelError(f"Labels {unknown} are not among the classes seen when the vocabulary was made; add them "
+                           "to vocab=[...], or pass add_na=True to map them to '#na#'.")
+        return TensorMultiCategory(torch.tensor([self.vocab.o2i[x] for x in labels], dtype=torch.long))
+
+    def decodes(self, o):
+        return MultiCategory([self.vocab[int(i)] for i in o])
+
+
+def one_hot(x, c: int) -> Tensor:
+    "A float vector of length `c` with ones at the indices `x`."
+    res = torch.zeros(c)
+    idx = x if isinstance(x, Tensor) else torch.tensor(list(L(x)), dtype=torch.long)
+    if idx.numel():
+        res[idx.long()] = 1.0
+    return res
+
+
+def one_hot_decode(x, vocab=None) -> L:
+    "The indices (or the `vocab` entries) where the one-hot vector `x` is on (above 0.5)."
+    idxs = [i for i, v in enumerate(x) if float(v) > 0.5]
+    return L(vocab[i] for i in idxs) if vocab is not None else L(idxs)
+
+
+class OneHotEncode(DisplayedTransform):
+    """Turn the class indices of a `TensorMultiCategory` into a one-hot float vector of length `c` (read from the
+    `vocab` of the transforms before it when not given), and back."""
+
+    order = 2
+
+    def __init__(self, c: int | None = None):
+        self.c = c
+
+    def setups(self, dsets):
+        if self.c is None:
+            vocab = getattr(dsets, "vocab", None)
+            if vocab is None:
+                raise ValueError("OneHotEncode: cannot tell the number of classes: no vocab before it; pass c=.")
+            self.c = len(vocab[-1] if is_listy(vocab) and vocab and is_listy(vocab[-1]) else vocab)
+
+    def encodes(self, o: TensorMultiCategory):
+        if self.c is None:
+            raise ValueError("OneHotEncode has no number of classes: pass c= or set it up after MultiCategorize.")
+        return TensorMultiCategory(one_hot(o, self.c))
+
+    def decodes(self, o: TensorMultiCategory):
+        return TensorMultiCategory(torch.tensor(list(one_hot_decode(o)), dtype=torch.long))
+
+
+class EncodedMultiCategorize(Categorize):
+    "For labels already one-hot encoded: make them a float `TensorMultiCategory`; decode to the `vocab` names."
+
+    order = 1
+
+    def __init__(self, vocab):
+        super().__init__(vocab=vocab, sort=False)
+
+    def setups(self, dsets):
+        pass
+
+    def encodes(self, o):
+        return TensorMultiCategory(tensor(o).float())
+
+    def decodes(self, o):
+        return MultiCategory(one_hot_decode(o, self.vocab))
+
+
+class RegressionSetup(DisplayedTransform):
+    """Make regression targets float tensors (plain `Tensor`s); `c`, the number of values per target, is read from
+    the first training item when not given. Decodes to `TitledFloat` / `TitledTuple` for display."""
+
+    def __init__(self, c: int | None = None):
+        self.c = c
+
+    def encodes(self, o):
+        return tensor(o).float()
+
+    def decodes(self, o: Tensor):
+        return TitledFloat(o.item()) if o.ndim == 0 else TitledTuple(float(v) for v in o.flatten())
+
+    def setups(self, dsets):
+        if self.c is not None or dsets is None or len(dsets) == 0:
+            return
+        o = dsets[0]
+        self.c = len(o) if hasattr(o, "__len__") and not isinstance(o, str) else 1
+
+
+def get_c(dls) -> int:
+    """The number of model outputs a task needs: `dls.c` (found on the targets' transforms), else the length of
+    `dls.vocab` (its last element when it holds one vocabulary per target)."""
+    c = getattr(dls, "c", None)
+    if isinstance(c, int | L | list | tuple) and not isinstance(c, bool):
+        if isinstance(c, int):
+            return c
+        cs = [o for o in c if isinstance(o, int)]
+        if cs:
+            return cs[-1]
+    vocab = getattr(dls, "vocab", None)
+    if vocab is None:
+        raise AttributeError("get_c: the DataLoaders have no `c` and no `vocab`; pass the number of outputs "
+                             "yourself (for example n_out=...).")
+    if len(vocab) and is_listy(vocab[-1]):
+        vocab = vocab[-1]
+    return len(vocab)

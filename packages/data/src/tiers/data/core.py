@@ -1,0 +1,351 @@
+"""Transformed collections: `TfmdLists` (items through one Pipeline, lazily) and `Datasets` (several Pipelines in
+parallel over the same items), both split into subsets (train, valid...) by index lists.
+
+A transform is set up on the training subset only (so a vocabulary or statistics never see validation data), and
+each subset applies the transforms with its own `split_idx` (0 for training), so training-only augmentations skip
+the validation set.
+"""
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+
+from tiers.data.dataloaders import DataLoaders
+from tiers.data.tfmdl import TfmdDL
+from tiers.dispatch import L, coll_repr, ifnone, is_indexer, mask2idxs, tuplify
+from tiers.pipeline import Pipeline, gather_attr_names, gather_attrs
+
+__all__ = ["FilteredBase", "TfmdLists", "Datasets", "test_set", "decode_at", "show_at"]
+
+
+def _split_list(s, n: int) -> list[int]:
+    if isinstance(s, slice):
+        return list(range(n))[s]
+    if isinstance(s, range):
+        return list(s)
+    return mask2idxs(s)
+
+
+def _check_splits(splits: list[list[int]], n: int) -> None:
+    for k, s in enumerate(splits):
+        bad = [i for i in s if not -n <= i < n]
+        if bad:
+            raise IndexError(f"Split {k} holds indices {bad[:5]} out of range for {n} items; a splitter must return "
+                             "positions in the list of items.")
+
+
+class FilteredBase:
+    "Shared by `TfmdLists` and `Datasets`: subsets from `splits`, and `dataloaders` over them."
+
+    _dl_type = TfmdDL
+    _dbunch_type = DataLoaders
+
+    @property
+    def n_subsets(self) -> int:
+        "How many subsets the splits define."
+        return len(self.splits)
+
+    @property
+    def train(self):
+        "The training subset (`subset(0)`)."
+        return self.subset(0)
+
+    @property
+    def valid(self):
+        "The validation subset (`subset(1)`)."
+        return self.subset(1)
+
+    def overlapping_splits(self) -> L:
+        "The indices that are in more than one subset."
+        counts = Counter(i for s in self.splits for i in s)
+        return L(i for i, c in counts.items() if c > 1)
+
+    def dataloaders(self, bs: int = 64, shuffle: bool = True, val_shuffle: bool = False, n: int | None = None,
+                    path=".", dl_type=None, dl_kwargs: list | None = None, device=None, drop_last: bool | None = None,
+                    val_bs: int | None = None, **kwargs) -> DataLoaders:
+        """`DataLoaders` over the subsets: the training loader (`shuffle`, `drop_last` defaulting to `shuffle`) is
+        built first and the others are `new` copies of it (no shuffling, `val_bs`); keyword arguments prefixed
+        `val_` go to the other loaders only and `dl_kwargs` (one dict per subset) to each. `device` defaults to
+        `default_device()`."""
+        from tiers.tensors import default_device
+
+        if device is None:
+            device = default_device()
+        dl_kwargs = dl_kwargs or [{} for _ in range(self.n_subsets)]
+        if len(dl_kwargs) < self.n_subsets:
+            raise ValueError(f"dataloaders: dl_kwargs has {len(dl_kwargs)} dicts for {self.n_subsets} subsets.")
+        dl_type = dl_type or self._dl_type
+        val_kw = {k[4:]: v for k, v in kwargs.items() if k.startswith("val_")}
+        kwargs = {k: v for k, v in kwargs.items() if not k.startswith("val_")}
+        if drop_last is None:
+            drop_last = shuffle
+        trn_kw = {**kwargs, "bs": bs, "shuffle": shuffle, "drop_last": drop_last, "n": n, "device": device,
+                  **dl_kwargs[0]}
+        dl = dl_type(self.subset(0), **trn_kw)
+        dls = [dl]
+        for i in range(1, self.n_subsets):
+            kw = {**kwargs, "bs": bs if val_bs is None else val_bs, "shuffle": val_shuffle, "n": None,
+                  "drop_last": False, **val_kw, **dl_kwargs[i]}
+            kw.pop("verbose", None)
+            dls.append(dl.new(self.subset(i), **kw))
+        return self._dbunch_type(*dls, path=path, device=device)
+
+
+class TfmdLists(FilteredBase):
+    """`items` passed lazily through the Pipeline `tfms` when indexed: `tl[i]` is one transformed item, `tl[[i, j]]`
+    or `tl[mask]` an `L` of them. `splits` (lists of indices, default: everything in training) define the subsets
+    `tl.train`, `tl.valid`, `tl.subset(i)`; the transforms are set up on the training subset (`train_setup=True`).
+    Unknown attributes are looked up on the transforms (`tl.vocab`).
+
+    >>> tl = TfmdLists(["a", "b", "a"], [str.upper], splits=[[0, 1], [2]])
+    >>> tl[0], list(tl.valid)
+    ('A', ['A'])
+    """
+
+    def __init__(self, items, tfms=None, use_list: bool | None = None, do_setup: bool = True,
+                 split_idx: int | None = None, train_setup: bool = True, splits=None, types=None,
+                 verbose: bool = False, dl_type=None):
+        self.items = L(items, use_list=use_list)
+        n = len(self.items)
+        self.splits = [list(range(n)), []] if splits is None else [_split_list(s, n) for s in splits]
+        _check_splits(self.splits, n)
+        self.split_idx, self.train_setup, self.types = split_idx, train_setup, types
+        if dl_type is not None:
+            self._dl_type = dl_type
+        self.tfms = Pipeline(tfms, split_idx=split_idx)
+        if do_setup:
+            if verbose:
+                print(f"Setting up {self.tfms}")
+            self.setup(train_setup=train_setup)
+
+    # ---- items ---------------------------------------------------------------------------------------------------
+    def _get(self, i):
+        return self.items[i]
+
+    def __getitem__(self, idx):
+        if is_indexer(idx):
+            return self.tfms(self.items[idx])
+        return L(self.tfms(o) for o in self.items[idx])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator:
+        return (self[i] for i in range(len(self)))
+
+    def subset(self, i: int) -> "TfmdLists":
+        "Subset `i` of the splits, applying the transforms with `split_idx=i`."
+        if not 0 <= i < len(self.splits):
+            raise IndexError(f"There is no subset {i}: the splits define {len(self.splits)} subsets.")
+        store = self.items.items
+        # A DataFrame stays one (rows taken with iloc), so getters and splitters keep seeing a DataFrame.
+        items = store.iloc[self.splits[i]] if hasattr(store, "iloc") else self.items[self.splits[i]]
+        return self._new(items, split_idx=i)
+
+    def _new(self, items, split_idx: int | None = None, **kwargs) -> "TfmdLists":
+        return type(self)(items, tfms=self.tfms, do_setup=False, types=self.types,
+                          split_idx=ifnone(split_idx, self.split_idx), dl_type=self._dl_type, **kwargs)
+
+    def new(self, items, split_idx: int | None = None, **kwargs) -> "TfmdLists":
+        "A TfmdLists over other `items` with the same (already set up) transforms."
+        return self._new(items, split_idx=split_idx, **kwargs)
+
+    def new_empty(self) -> "TfmdLists":
+        "The same transforms over no items (what export keeps)."
+        return self._new([])
+
+    # ---- transforms ----------------------------------------------------------------------------------------------
+    def setup(self, train_setup: bool = True) -> None:
+        "Set up the transforms in turn (on the training subset when `train_setup`) and record the types they see."
+        self.tfms.setup(self, train_setup)
+        if len(self) == 0:
+            return
+        src = self.splits[0] if self.splits and self.splits[0] else [0]
+        x = self.items[src[0]]
+        self.types = []
+        for f in self.tfms.fs:
+            self.types.append(getattr(f, "input_types", None) or type(x))
+            x = f(x, split_idx=self.split_idx)
+        self.types.append(type(x))
+
+    def infer_idx(self, x) -> int:
+        "The position in the Pipeline where an object like `x` enters (how many transforms to skip for it)."
+        if not self.types:
+            return 0
+        for i, t in enumerate(self.types):
+            if isinstance(x, t if isinstance(t, type) else tuple(t)):
+                return i
+        names = [getattr(t, "__name__", str(t)) for t in self.types]
+        raise TypeError(f"An input of type {type(x).__name__} fits no step of {self.tfms}: the steps take {names}. "
+                        "Pass items of one of those types.")
+
+    def infer(self, x):
+        "Apply the transforms from the step where `x` fits (see `infer_idx`)."
+        return Pipeline(list(self.tfms.fs)[self.infer_idx(x):], split_idx=self.split_idx)(x)
+
+    def decode(self, o, **kwargs):
+        "Run the transforms' decodes on `o`."
+        return self.tfms.decode(o, **kwargs)
+
+    def show(self, o, **kwargs):
+        "Decode `o` and show it."
+        return self.tfms.show(o, **kwargs)
+
+    def __getattr__(self, k: str):
+        tfms = self.__dict__.get("tfms")
+        if k.startswith("_") or tfms is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {k!r}")
+        try:
+            return getattr(tfms, k)
+        except AttributeError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {k!r}, and none of its "
+                                 "transforms has it") from None
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(gather_attr_names(self.tfms, "fs")))
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}: {coll_repr(self.items, 5)}\ntfms - {self.tfms}"
+
+
+class Datasets(FilteredBase):
+    """Several `TfmdLists` over the same `items` and `splits`, one per list of transforms in `tfms` (or given as
+    `tls`); `dsets[i]` is the tuple of their results, e.g. `(input, target)`. `n_inp` (default: all but the last)
+    says how many are inputs. Unknown attributes are looked up on the TfmdLists (`dsets.vocab`).
+
+    >>> dsets = Datasets(["cat", "dog"], [[str.upper], [len]])
+    >>> dsets[0], dsets.n_inp
+    (('CAT', 3), 1)
+    """
+
+    def __init__(self, items=None, tfms=None, tls=None, n_inp: int | None = None, dl_type=None, **kwargs):
+        if tls is None:
+            if items is None:
+                raise ValueError("Datasets needs `items` (with `tfms`) or `tls`.")
+            tfm_lists = [None] if tfms is None else list(tfms)
+            if not tfm_lists:
+                raise ValueError("Datasets: `tfms` is empty; give one list of transforms per element of an item.")
+            tls = [TfmdLists(items, t, **kwargs) for t in tfm_lists]
+        self.tls = L(tls)
+        if dl_type is not None:
+            self._dl_type = dl_type
+        self.n_inp = n_inp if n_inp is not None else max(1, len(self.tls) - 1)
+
+    def __getitem__(self, it):
+        res = tuple(tl[it] for tl in self.tls)
+        return res if is_indexer(it) else list(zip(*res))
+
+    def __len__(self) -> int:
+        return len(self.tls[0])
+
+    def __iter__(self) -> Iterator:
+        return (self[i] for i in range(len(self)))
+
+    def __getattr__(self, k: str):
+        return gather_attrs(self, k, "tls")
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(gather_attr_names(self, "tls")))
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    @property
+    def splits(self) -> list:
+        "The index lists of the subsets."
+        return self.tls[0].splits
+
+    @property
+    def split_idx(self) -> int | None:
+        "The split these datasets apply their transforms for (0: training, 1: validation, None: all)."
+        return self.tls[0].tfms.split_idx
+
+    @property
+    def items(self):
+        "The items (shared by every TfmdLists)."
+        return self.tls[0].items
+
+    @items.setter
+    def items(self, v) -> None:
+        for tl in self.tls:
+            tl.items = L(v)
+
+    @contextlib.contextmanager
+    def set_split_idx(self, i: int):
+        "Context manager: apply the transforms as for split `i` inside the block."
+        old = [tl.tfms.split_idx for tl in self.tls]
+        try:
+            for tl in self.tls:
+                tl.tfms.split_idx = i
+            yield self
+        finally:
+            for tl, o in zip(self.tls, old):
+                tl.tfms.split_idx = o
+
+    def subset(self, i: int) -> "Datasets":
+        "Subset `i` of the splits."
+        return type(self)(tls=L(tl.subset(i) for tl in self.tls), n_inp=self.n_inp, dl_type=self._dl_type)
+
+    def new_empty(self) -> "Datasets":
+        "The same transforms over no items (what export keeps)."
+        return type(self)(tls=[tl.new_empty() for tl in self.tls], n_inp=self.n_inp, dl_type=self._dl_type)
+
+    def decode(self, o, full: bool = True):
+        "Decode each element of the tuple `o` with its TfmdLists."
+        return tuple(tl.decode(x, full=full) for x, tl in zip(o, tuplify(self.tls, match=o)))
+
+    def show(self, o, ctx=None, **kwargs):
+        "Decode each element of `o` and show them on the same `ctx`."
+        for x, tl in zip(o, self.tls):
+            ctx = tl.show(x, ctx=ctx, **kwargs)
+        return ctx
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}: {coll_repr(self, 3)}"
+
+
+def test_set(dsets: Datasets | TfmdLists, test_items, rm_tfms=None, with_labels: bool = False):
+    """A collection over `test_items` with the transforms of `dsets` applied as for validation (`split_idx=1`);
+    without labels only the input pipelines are kept. The leading transforms that `test_items` do not need (for
+    example opening a file when the items are already images) are skipped, found from the items' type unless
+    `rm_tfms` (one count per pipeline) says how many."""
+    if isinstance(dsets, Datasets):
+        tls = dsets.tls if with_labels else dsets.tls[: dsets.n_inp]
+        test_tls = [tl._new(test_items, split_idx=1) for tl in tls]
+        if len(test_items) == 0:
+            return Datasets(tls=test_tls, n_inp=dsets.n_inp, dl_type=dsets._dl_type)
+        first = L(test_items)[0]
+        rm = [tl.infer_idx(first) for tl in test_tls] if rm_tfms is None else tuplify(rm_tfms, match=test_tls)
+        for tl, j in zip(test_tls, rm):
+            tl.tfms.fs = L(list(tl.tfms.fs)[j:])
+        return Datasets(tls=test_tls, n_inp=dsets.n_inp, dl_type=dsets._dl_type)
+    if isinstance(dsets, TfmdLists):
+        tl = dsets._new(test_items, split_idx=1)
+        if len(test_items):
+            j = dsets.infer_idx(L(test_items)[0]) if rm_tfms is None else rm_tfms
+            tl.tfms.fs = L(list(tl.tfms.fs)[j:])
+        return tl
+    raise TypeError(f"test_set needs a Datasets or a TfmdLists, got a {type(dsets).__name__}.")
+
+
+test_set.__test__ = False  # its name starts with "test": keep pytest from collecting it where it is imported
+
+
+def decode_at(o: Datasets | TfmdLists, idx: int):
+    "Item `idx` of `o`, transformed then decoded."
+    return o.decode(o[idx])
+
+
+def show_at(o: Datasets | TfmdLists, idx: int, **kwargs):
+    "Show item `idx` of `o`."
+    return o.show(o[idx], **kwargs)
+

@@ -1,0 +1,118 @@
+"""`show_batch` and `show_results`: type-dispatched display of decoded samples, specialised by the application
+layers (`@typedispatch def show_batch(x: TensorImage, y, samples, ...)`).
+
+The generic versions draw on a grid of matplotlib axes when the inputs are images (`TensorImageBase`), and
+otherwise build a table (one pandas row per sample) and print it; both return the contexts they drew on.
+"""
+
+import math
+
+from torch import Tensor
+
+from tiers.dispatch import L, typedispatch
+from tiers.pipeline import show_title
+from tiers.tensors import TensorImageBase
+
+__all__ = ["show_batch", "show_results", "get_grid"]
+
+
+def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize=None, title: str | None = None,
+             imsize: float = 3, return_fig: bool = False):
+    """A grid of `n` matplotlib axes (`nrows` x `ncols`, square-ish by default, `imsize` inches each); the extra
+    axes are hidden. Returns the flat list of axes (and the figure when `return_fig`)."""
+    import matplotlib.pyplot as plt
+
+    n = max(int(n), 1)
+    if nrows is None and ncols is None:
+        ncols = math.ceil(math.sqrt(n))
+    if nrows is None:
+        nrows = math.ceil(n / ncols)
+    if ncols is None:
+        ncols = math.ceil(n / nrows)
+    figsize = figsize or (ncols * imsize, nrows * imsize)
+    fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+    axs = [ax for row in axs for ax in row]
+    for ax in axs[n:]:
+        ax.set_axis_off()
+    if title is not None:
+        fig.suptitle(title)
+    return (fig, axs[:n]) if return_fig else axs[:n]
+
+
+def _default_ctxs(samples, n: int):
+    "Axes when the first element of a sample is an image, else one pandas Series (a table row) per sample."
+    first = samples[0][0] if isinstance(samples[0], tuple) and len(samples[0]) else samples[0]
+    if isinstance(first, TensorImageBase):
+        return get_grid(n), False
+    import pandas as pd
+
+    return [pd.Series(dtype=object) for _ in range(n)], True
+
+
+def _show_one(o, c, label: str, **kwargs):
+    if hasattr(o, "show"):
+        return o.show(ctx=c, **kwargs)
+    if _is_row(c):  # a value that cannot show itself still gets a column in a table
+        return show_title(o.tolist() if isinstance(o, Tensor) else o, ctx=c, label=label)
+    return c
+
+
+def _is_row(c) -> bool:
+    return type(c).__name__ == "Series"
+
+
+def _show_all(columns, ctxs, n: int, **kwargs) -> list:
+    for i, col in enumerate(columns):
+        ctxs = [_show_one(o, c, f"column_{i}", **kwargs) for o, c in zip(col[:n], ctxs)]
+    return ctxs
+
+
+def _print_table(ctxs) -> None:
+    import pandas as pd
+
+    print(pd.DataFrame(list(ctxs)).to_string())
+
+
+def _columns(samples) -> list:
+    if not isinstance(samples[0], tuple):
+        return [list(samples)]
+    return [[s[i] for s in samples] for i in range(len(samples[0]))]
+
+
+@typedispatch
+def show_batch(x, y, samples, ctxs=None, max_n: int = 9, **kwargs):
+    """Show decoded `samples` (each a tuple that can show itself element by element) on `ctxs` (made when None);
+    `x` and `y` are the decoded batch's inputs and targets, used only to choose a specialised version."""
+    samples = L(samples)
+    n = min(len(samples), max_n)
+    if n == 0:
+        raise ValueError("show_batch: there are no samples to show.")
+    table = False
+    if ctxs is None:
+        ctxs, table = _default_ctxs(samples, n)
+    ctxs = _show_all(_columns(samples), list(ctxs)[:n], n, **kwargs)
+    if table:
+        _print_table(ctxs)
+    return ctxs
+
+
+@typedispatch
+def show_results(x, y, samples, outs, ctxs=None, max_n: int = 9, **kwargs):
+    """Show decoded `samples` and, after them on the same contexts, the decoded model outputs `outs`."""
+    samples = L(samples)
+    n = min(len(samples), max_n)
+    if n == 0:
+        raise ValueError("show_results: there are no samples to show.")
+    table = False
+    if ctxs is None:
+        ctxs, table = _default_ctxs(samples, n)
+    ctxs = _show_all(_columns(samples), list(ctxs)[:n], n, **kwargs)
+    out_cols = _columns(L(outs)) if len(outs) else []
+    if table:
+        # predictions get their own columns, named apart from the targets'
+        for col in out_cols:
+            ctxs = [o.show(ctx=c, label="prediction", **kwargs) if hasattr(o, "show") else c
+                    for o, c in zip(col[:n], ctxs)]
+        _print_table(ctxs)
+        return ctxs
+    return _show_all(out_cols, ctxs, n, **kwargs)
