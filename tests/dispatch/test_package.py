@@ -10,7 +10,7 @@ import pytest
 
 import tiers.dispatch
 
-MODULES = ["attrs", "basics", "foundation", "meta", "retain", "typedispatch"]
+MODULES = ["attrs", "basics", "foundation", "meta", "retain", "typedispatch", "xtras"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -57,6 +57,22 @@ from tiers.dispatch.meta import (
 )
 from tiers.dispatch.retain import retain_type, retain_types
 from tiers.dispatch.typedispatch import DispatchReg, TypeDispatch, anno_types, typedispatch
+from tiers.dispatch.xtras import (
+    ContextManagers,
+    Inf,
+    ReindexCollection,
+    Stateful,
+    fastuple,
+    getcallable,
+    instantiate,
+    join_path_file,
+    load_pickle,
+    maps,
+    nested_attr,
+    round_multiple,
+    save_pickle,
+    working_directory,
+)
 
 __all__ = [
     # typedispatch
@@ -66,6 +82,9 @@ __all__ = [
     # classes and signatures
     "GetAttr", "add_props", "custom_dir", "delegate_attr", "store_attr", "FixSigMeta", "PrePostInitMeta", "copy_func",
     "delegates", "funcs_kwargs", "method", "patch", "patch_to", "use_kwargs", "use_kwargs_dict",
+    # extras
+    "ContextManagers", "Inf", "ReindexCollection", "Stateful", "fastuple", "getcallable", "instantiate",
+    "join_path_file", "load_pickle", "maps", "nested_attr", "round_multiple", "save_pickle", "working_directory",
     # functional helpers
     "NoneType", "all_equal", "annotations", "camel2snake", "chunked", "class2attr", "compose", "detuplify",
     "equals", "even_mults", "first", "flatten", "groupby", "ifnone", "is_array", "is_coll", "is_iter",
