@@ -3,8 +3,18 @@ import pickle
 import pytest
 import torch
 
-from tiers.data import (Categorize, DataLoaders, Datasets, IntToFloatTensor, ItemGetter, Normalize, TfmdDL,
-                        TfmdLists, batch_to_samples, decode_at)
+from tiers.data import (
+    Categorize,
+    DataLoaders,
+    Datasets,
+    IntToFloatTensor,
+    ItemGetter,
+    Normalize,
+    TfmdDL,
+    TfmdLists,
+    batch_to_samples,
+    decode_at,
+)
 from tiers.data import test_set as make_test_set
 from tiers.pipeline import Transform
 from tiers.tensors import TensorCategory, TensorImage

@@ -33,7 +33,7 @@ from tiers.data.files import (
     image_extensions,
     parent_label,
 )
-from tiers.data.getters import AttrGetter, ColReader, ItemGetter
+from tiers.data.getters import AttrGetter, ColReader, ItemGetter, MissingColumnError
 from tiers.data.load import DataLoader, SkipItemException
 from tiers.data.show import get_grid, show_batch, show_results
 from tiers.data.splitters import (
@@ -57,7 +57,7 @@ __all__ = [
     "AttrGetter", "Categorize", "CategoryBlock", "CategoryMap", "ColReader", "ColSplitter", "DataBlock", "DataLoader",
     "DataLoaders", "Datasets", "EncodedMultiCategorize", "EndSplitter", "FileGetter", "FileSplitter", "FilteredBase",
     "FuncSplitter", "GrandparentSplitter", "ImageGetter", "IndexSplitter", "IntToFloatTensor", "ItemGetter",
-    "MaskSplitter", "MultiCategorize", "MultiCategoryBlock", "Normalize", "OneHotEncode", "RandomSplitter",
+    "MaskSplitter", "MissingColumnError", "MultiCategorize", "MultiCategoryBlock", "Normalize", "OneHotEncode", "RandomSplitter",
     "RandomSubsetSplitter", "RegexLabeller", "RegressionBlock", "RegressionSetup", "SkipItemException",
     "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "UnknownLabelError", "batch_to_samples",
     "broadcast_vec", "collate_error", "decode_at", "fa_collate", "fa_convert", "get_c", "get_files", "get_grid",

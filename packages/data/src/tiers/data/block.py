@@ -6,7 +6,13 @@ from collections.abc import Callable
 from functools import partial
 from types import FunctionType, LambdaType
 
-from tiers.data.categorical import Categorize, EncodedMultiCategorize, MultiCategorize, OneHotEncode, RegressionSetup
+from tiers.data.categorical import (
+    Categorize,
+    EncodedMultiCategorize,
+    MultiCategorize,
+    OneHotEncode,
+    RegressionSetup,
+)
 from tiers.data.core import Datasets
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.splitters import RandomSplitter

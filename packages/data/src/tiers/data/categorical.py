@@ -153,6 +153,7 @@ class MultiCategorize(Categorize):
     `MultiCategory`. Without `vocab`, `setup` learns the sorted set of all labels of the training items."""
 
     order = 1
+    c = None  # the OneHotEncode after it carries the number of classes, so `dls.c` finds one value
 
     def __init__(self, vocab=None, add_na: bool = False):
         super().__init__(vocab=vocab, add_na=add_na, sort=vocab is None)
@@ -225,6 +226,7 @@ class EncodedMultiCategorize(Categorize):
     "For labels already one-hot encoded: make them a float `TensorMultiCategory`; decode to the `vocab` names."
 
     order = 1
+    c = Categorize.c
 
     def __init__(self, vocab):
         super().__init__(vocab=vocab, sort=False)

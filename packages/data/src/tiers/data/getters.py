@@ -6,7 +6,14 @@ from pathlib import Path
 from tiers.dispatch import L
 from tiers.pipeline import ItemTransform
 
-__all__ = ["ItemGetter", "AttrGetter", "ColReader"]
+__all__ = ["ItemGetter", "AttrGetter", "ColReader", "MissingColumnError"]
+
+
+class MissingColumnError(KeyError):
+    "A row lacks the column a `ColReader` reads (a KeyError whose message prints as written)."
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class ItemGetter(ItemTransform):
@@ -70,7 +77,7 @@ class ColReader(ItemTransform):
             return r[c]
         except (KeyError, IndexError, TypeError):
             cols = list(getattr(r, "index", getattr(r, "_fields", getattr(r, "keys", lambda: [])())))
-            raise KeyError(f"ColReader: the row has no column {c!r}; its columns are {cols}.") from None
+            raise MissingColumnError(f"ColReader: the row has no column {c!r}; its columns are {cols}.") from None
 
     def _do_one(self, r, c):
         o = self._read(r, c)

@@ -70,6 +70,8 @@ class Normalize(DisplayedTransform):
         if self.mean is None or self.std is None:
             b = dl.one_batch()
             x = b[0] if isinstance(b, tuple | list) else b
+            if not isinstance(x, TensorImage):
+                return  # nothing this transform would normalize (it acts on images only)
             x = x.float()
             self.mean = x.mean(self.axes, keepdim=True)
             self.std = x.std(self.axes, keepdim=True) + 1e-7

@@ -1,0 +1,228 @@
+import matplotlib
+
+matplotlib.use("Agg")  # tests draw into files, never to a screen
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from tiers.data import (  # noqa: E402
+    CategoryBlock,
+    ColReader,
+    ColSplitter,
+    DataBlock,
+    DataLoaders,
+    GrandparentSplitter,
+    IndexSplitter,
+    IntToFloatTensor,
+    MultiCategoryBlock,
+    Normalize,
+    RegressionBlock,
+    TfmdDL,
+    TransformBlock,
+    UnknownLabelError,
+    get_files,
+    parent_label,
+)
+from tiers.pipeline import Transform  # noqa: E402
+from tiers.tensors import TensorCategory, TensorImage, TensorMultiCategory  # noqa: E402
+
+
+def read_vec(path) -> torch.Tensor:
+    return torch.tensor([float(v) for v in path.read_text().split()])
+
+
+@pytest.fixture
+def tree(tmp_path):
+    for split, n in (("train", 6), ("valid", 2)):
+        for lbl in ("ants", "bees"):
+            d = tmp_path / split / lbl
+            d.mkdir(parents=True)
+            for i in range(n):
+                (d / f"{i}.txt").write_text(f"{i} {len(lbl)} 1")
+    return tmp_path
+
+
+def folder_block(**kw):
+    return DataBlock(blocks=(TransformBlock(type_tfms=read_vec), CategoryBlock), get_items=get_files,
+                     splitter=GrandparentSplitter(), get_y=parent_label, **kw)
+
+
+def test_folder_datablock_end_to_end(tree):
+    dls = folder_block().dataloaders(tree, bs=4, device="cpu")
+    assert isinstance(dls, DataLoaders) and len(dls.train_ds) == 12 and len(dls.valid_ds) == 4
+    assert list(dls.vocab) == ["ants", "bees"] and dls.c == 2 and dls.n_inp == 1
+    x, y = dls.one_batch()
+    assert x.shape == (4, 3) and isinstance(y, TensorCategory) and isinstance(dls.train, TfmdDL)
+    assert {int(v) for v in torch.cat([b[1] for b in dls.valid])} == {0, 1}
+    samples = dls.train.decode_batch((x, y), max_n=2)
+    assert samples[0][1] in ("ants", "bees")
+
+
+def test_databunch_alias_and_datasets(tree):
+    dblock = folder_block()
+    assert DataBlock.databunch is DataBlock.dataloaders
+    dsets = dblock.datasets(tree)
+    x, y = dsets.train[0]
+    assert x.tolist()[1] in (4.0, 4.0) and int(y) in (0, 1)
+
+
+def test_dataframe_multilabel_and_col_splitter():
+    df = pd.DataFrame({"x": [float(i) for i in range(10)], "tags": ["a b", "b", "a", "c a", "b c"] * 2,
+                       "is_valid": [0] * 8 + [1] * 2})
+    dblock = DataBlock(blocks=(TransformBlock(type_tfms=lambda v: torch.tensor([v])), MultiCategoryBlock),
+                       get_x=ColReader("x"), get_y=ColReader("tags", label_delim=" "), splitter=ColSplitter())
+    dls = dblock.dataloaders(df, bs=4, device="cpu")
+    x, y = dls.one_batch()
+    assert isinstance(y, TensorMultiCategory) and y.shape == (4, 3) and dls.c == 3
+    assert list(dls.vocab) == ["a", "b", "c"]
+    assert [list(s[1]) for s in dls.valid.decode_batch(next(iter(dls.valid)))] == [["a", "c"], ["b", "c"]]
+
+
+def test_regression_block():
+    items = [(float(i), 2.0 * i) for i in range(20)]
+    dblock = DataBlock(blocks=(TransformBlock(type_tfms=lambda v: torch.tensor([v])), RegressionBlock),
+                       get_x=lambda o: o[0], get_y=lambda o: o[1], splitter=IndexSplitter(range(15, 20)))
+    dls = dblock.dataloaders(items, bs=5, device="cpu", shuffle=False)
+    x, y = dls.one_batch()
+    assert type(y) is torch.Tensor and y.dtype == torch.float32 and torch.equal(y, 2 * x[:, 0])
+    assert dls.c == 1
+
+
+def test_item_and_batch_tfms_merged_last_wins():
+    class AddK(Transform):
+        order = 50
+
+        def __init__(self, k=1):
+            self.k = k
+
+        def encodes(self, x: TensorImage):
+            return x + self.k
+
+    img = TensorImage(torch.zeros(3, 2, 2, dtype=torch.uint8))
+    blk = TransformBlock(batch_tfms=[IntToFloatTensor(), AddK(5)])
+    dblock = DataBlock(blocks=(blk, CategoryBlock), get_x=lambda o: img, get_y=lambda o: o % 2,
+                       batch_tfms=[AddK(2)], splitter=IndexSplitter([0, 1]))
+    names = [type(t).__name__ for t in dblock.batch_tfms]
+    assert names == ["IntToFloatTensor", "AddK"] and dblock.batch_tfms[1].k == 2
+    x, _ = dblock.dataloaders(list(range(8)), bs=2, device="cpu").one_batch()
+    assert float(x.max()) == 2.0
+
+
+def test_subclassed_datablock(tree):
+    class Bees(DataBlock):
+        blocks = (TransformBlock(type_tfms=read_vec), CategoryBlock)
+
+        def get_items(self, source):
+            return get_files(source, ".txt")
+
+        def get_y(self, o):
+            return parent_label(o)
+
+        def splitter(self, items):
+            return GrandparentSplitter()(items)
+
+    dsets = Bees().datasets(tree)
+    assert list(dsets.vocab) == ["ants", "bees"] and len(dsets.valid) == 4
+
+
+def test_from_columns():
+    xs, ys = [float(i) for i in range(6)], ["a", "b"] * 3
+    dblock = DataBlock.from_columns(blocks=(TransformBlock, CategoryBlock), splitter=IndexSplitter([0]))
+    dsets = dblock.datasets((xs, ys))
+    assert dsets.train[0][0] == 1.0 and int(dsets.train[0][1]) == 1
+
+
+# ---- bad inputs ----------------------------------------------------------------------------------------------------
+def test_empty_source(tmp_path):
+    with pytest.raises(ValueError, match="no items were found"):
+        folder_block().datasets(tmp_path)
+
+
+def test_overlapping_and_empty_splits():
+    base = dict(blocks=(TransformBlock, CategoryBlock), get_y=lambda o: o % 2)
+    with pytest.raises(ValueError, match=r"both the training and the validation sets \(indices \[2, 3\]\)"):
+        DataBlock(**base, splitter=lambda items: ([0, 1, 2, 3], [2, 3, 4])).datasets(range(6))
+    with pytest.raises(ValueError, match="empty validation set"):
+        DataBlock(**base, splitter=lambda items: (list(range(6)), [])).datasets(range(6))
+    with pytest.raises(ValueError, match="empty training set"):
+        DataBlock(**base, splitter=lambda items: ([], [0])).datasets(range(6))
+
+
+def test_label_unseen_in_training(tree):
+    (tree / "valid" / "wasps").mkdir()
+    (tree / "valid" / "wasps" / "0.txt").write_text("1 2 3")
+    with pytest.raises(UnknownLabelError, match="'wasps' is not among the 2 classes"):
+        list(folder_block().datasets(tree).valid)
+
+
+def test_mismatched_getters_and_blocks():
+    with pytest.raises(ValueError, match="get_x holds 2 functions but there are 1 input"):
+        DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=[lambda o: o, lambda o: o])
+    with pytest.raises(ValueError, match="get_y holds 2 functions but there are 1 target"):
+        DataBlock(blocks=(TransformBlock, CategoryBlock), get_y=[lambda o: o, lambda o: o])
+    with pytest.raises(ValueError, match="3 getters for 2 blocks"):
+        DataBlock(blocks=(TransformBlock, CategoryBlock), getters=[None, None, None])
+    with pytest.raises(ValueError, match="n_inp=3 but there are 2 blocks"):
+        DataBlock(blocks=(TransformBlock, CategoryBlock), n_inp=3)
+    with pytest.raises(TypeError, match="get_z"):
+        DataBlock(get_z=len)
+    with pytest.raises(TypeError, match="not a TransformBlock"):
+        DataBlock(blocks=(TransformBlock, 3))
+
+
+# ---- summary and show_batch ----------------------------------------------------------------------------------------
+def test_summary_reports_every_stage(tree, capsys):
+    folder_block(batch_tfms=[Normalize()]).summary(tree, bs=2)
+    out = capsys.readouterr().out
+    for part in ("Found 16 items", "2 datasets of sizes 12,4", "applying read_vec", "applying Categorize",
+                 "Collating 2 items", "No step failed"):
+        assert part in out
+
+
+def test_summary_pinpoints_a_broken_getter(tree, capsys):
+    def label_from_name(o):
+        return {"x": 1}[o.name]  # wrong key: every item fails
+
+    dblock = DataBlock(blocks=(TransformBlock(type_tfms=read_vec), CategoryBlock), get_items=get_files,
+                       splitter=GrandparentSplitter(), get_y=label_from_name)
+    with pytest.raises(KeyError, match=r"reading element 1 of item 0, in get_y \(label_from_name\)"):
+        dblock.summary(tree)
+    assert "FAILED while reading element 1" in capsys.readouterr().out
+
+
+def test_summary_pinpoints_a_failing_collate(tree):
+    def ragged(path) -> torch.Tensor:
+        return torch.zeros(int(path.stem) + 1)
+
+    dblock = DataBlock(blocks=(TransformBlock(type_tfms=ragged), CategoryBlock), get_items=get_files,
+                       splitter=GrandparentSplitter(), get_y=parent_label)
+    with pytest.raises(RuntimeError, match=r"collating the items into a batch.*shapes differ"):
+        dblock.summary(tree, bs=3)
+
+
+def test_show_batch_saves_a_figure(tmp_path):
+    import matplotlib.pyplot as plt
+
+    imgs = [TensorImage(torch.randint(0, 255, (3, 8, 8), dtype=torch.uint8)) for _ in range(8)]
+    dblock = DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=lambda i: imgs[i],
+                       get_y=lambda i: "odd" if i % 2 else "even", batch_tfms=[IntToFloatTensor()],
+                       splitter=IndexSplitter([6, 7]))
+    dls = dblock.dataloaders(list(range(8)), bs=4, device="cpu")
+    axs = dls.show_batch(max_n=4)
+    assert len(axs) == 4 and axs[0].get_title() in ("odd", "even")
+    out = tmp_path / "batch.png"
+    axs[0].figure.savefig(out)
+    assert out.stat().st_size > 1000
+    x, y = dls.one_batch()
+    axs = dls.train.show_results((x, y), TensorCategory(torch.tensor([1, 0, 1, 0])), max_n=2)
+    assert "\n" in axs[0].get_title()  # target, then prediction
+    plt.close("all")
+
+
+def test_show_batch_table_for_non_images(capsys):
+    dblock = DataBlock(blocks=(TransformBlock, CategoryBlock), get_y=lambda o: "odd" if o % 2 else "even",
+                       splitter=IndexSplitter([0]))
+    dblock.dataloaders(list(range(6)), bs=3, device="cpu", shuffle=False).show_batch()
+    out = capsys.readouterr().out
+    assert "category" in out and "odd" in out
