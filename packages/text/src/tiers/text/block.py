@@ -1,0 +1,160 @@
+"""`TextBlock` for the DataBlock API, the `TextDataLoaders` factories, and `show_batch` for text (a table).
+
+>>> from tiers.text.samples import make_imdb_df
+>>> dls = TextDataLoaders.from_df(make_imdb_df(60), text_col="text", label_col="label", valid_col="is_valid",
+...                               bs=8, n_workers=1)
+>>> dls.vocab[1][:2]
+['negative', 'positive']
+"""
+
+import os
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tiers.data import (
+    CategoryBlock,
+    ColReader,
+    ColSplitter,
+    DataBlock,
+    DataLoaders,
+    GrandparentSplitter,
+    MultiCategoryBlock,
+    RandomSplitter,
+    TransformBlock,
+    get_text_files,
+    parent_label,
+)
+from tiers.dispatch import L, is_listy, typedispatch
+from tiers.pipeline import TitledStr
+from tiers.tensors import TensorText
+from tiers.text.loaders import LMDataLoader, Pad_Chunk, SortedDL
+from tiers.text.transforms import LMTensorText, Numericalize, Tokenizer, reverse_text
+
+__all__ = ["TextBlock", "TextDataLoaders", "show_batch"]
+
+
+class TextBlock(TransformBlock):
+    """A block of text: `tok_tfm` (a `Tokenizer`) then `Numericalize(vocab, min_freq, max_vocab)`. For a language
+    model (`is_lm`) the loaders are `LMDataLoader`s reading `seq_len` tokens at a time; otherwise `SortedDL`s padding
+    with `Pad_Chunk(seq_len)`. `backwards` reverses the texts (for a backwards model)."""
+
+    def __init__(self, tok_tfm: Tokenizer, vocab: Sequence[str] | None = None, is_lm: bool = False,
+                 seq_len: int = 72, backwards: bool = False, min_freq: int = 3, max_vocab: int = 60000,
+                 special_toks: Sequence[str] | None = None):
+        type_tfms = [tok_tfm, Numericalize(vocab, min_freq=min_freq, max_vocab=max_vocab, special_toks=special_toks)]
+        if backwards:
+            type_tfms.append(reverse_text)
+        super().__init__(type_tfms=type_tfms, dl_type=LMDataLoader if is_lm else SortedDL,
+                         dls_kwargs={"seq_len": seq_len} if is_lm else {"before_batch": Pad_Chunk(seq_len=seq_len)})
+        self.is_lm, self.seq_len = is_lm, seq_len
+
+    @classmethod
+    def from_df(cls, text_cols: Any, vocab: Sequence[str] | None = None, is_lm: bool = False, seq_len: int = 72,
+                backwards: bool = False, min_freq: int = 3, max_vocab: int = 60000, **kwargs: Any) -> "TextBlock":
+        """A TextBlock whose texts are the `text_cols` of a DataFrame, tokenized all at once when the data is set up
+        (`kwargs` go to `Tokenizer.from_df`: `tok`, `rules`, `n_workers`, `mark_fields`, `tok_text_col`...).
+        Read the tokens with `get_x=ColReader('text')`."""
+        return cls(Tokenizer.from_df(text_cols, **kwargs), vocab=vocab, is_lm=is_lm, seq_len=seq_len,
+                   backwards=backwards, min_freq=min_freq, max_vocab=max_vocab)
+
+    @classmethod
+    def from_folder(cls, path: str | os.PathLike, vocab: Sequence[str] | None = None, is_lm: bool = False,
+                    seq_len: int = 72, backwards: bool = False, min_freq: int = 3, max_vocab: int = 60000,
+                    **kwargs: Any) -> "TextBlock":
+        """A TextBlock whose items are the text files under `path`, tokenized to disk now (`kwargs` go to
+        `Tokenizer.from_folder`: `tok`, `rules`, `n_workers`, `folders`...)."""
+        return cls(Tokenizer.from_folder(path, **kwargs), vocab=vocab, is_lm=is_lm, seq_len=seq_len,
+                   backwards=backwards, min_freq=min_freq, max_vocab=max_vocab)
+
+
+def _as(cls: type, dls: DataLoaders) -> DataLoaders:
+    return cls(*dls.loaders, path=dls.path, device=dls.device)
+
+
+class TextDataLoaders(DataLoaders):
+    """`DataLoaders` for NLP: a language model (`is_lm=True`, the texts alone) or a text classifier, from a DataFrame,
+    a CSV file or a folder of text files."""
+
+    @classmethod
+    def from_folder(cls, path: str | os.PathLike, train: str = "train", valid: str = "valid",
+                    valid_pct: float | None = None, seed: int | None = None, vocab: Sequence | None = None,
+                    text_vocab: Sequence[str] | None = None, is_lm: bool = False, tok_tfm: Any = None,
+                    seq_len: int = 72, splitter: Any = None, backwards: bool = False, n_workers: int | None = None,
+                    **kwargs: Any) -> "TextDataLoaders":
+        """Loaders from the `.txt` files under `path`: labelled by their folder (`train/pos/1.txt` is `pos`), split by
+        the `train`/`valid` folders (or at random, `valid_pct`). `text_vocab` reuses a vocabulary (the language
+        model's); `tok_tfm` is the tokenizer (default spaCy). `kwargs` go to `dataloaders` (`bs`, `device`...)."""
+        path = Path(path)
+        if splitter is None:
+            splitter = GrandparentSplitter(train_name=train, valid_name=valid) if valid_pct is None else \
+                RandomSplitter(valid_pct, seed=seed)
+        folders = [train, valid] if valid_pct is None else None
+        blocks = [TextBlock.from_folder(path, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm, folders=folders,
+                                        n_workers=n_workers)]
+        if not is_lm:
+            blocks.append(CategoryBlock(vocab=vocab))
+        get_items = partial(get_text_files, folders=folders) if folders is not None else get_text_files
+        dblock = DataBlock(blocks=blocks, get_items=get_items, splitter=splitter,
+                           get_y=None if is_lm else parent_label)
+        if is_lm:
+            kwargs["seq_len"] = seq_len
+        return _as(cls, dblock.dataloaders(path, path=path, **kwargs))
+
+    @classmethod
+    def from_df(cls, df: pd.DataFrame, path: str | os.PathLike = ".", valid_pct: float = 0.2, seed: int | None = None,
+                text_col: Any = 0, label_col: Any = 1, label_delim: str | None = None, y_block: Any = None,
+                text_vocab: Sequence[str] | None = None, is_lm: bool = False, valid_col: Any = None,
+                tok_tfm: Any = None, tok_text_col: str = "text", seq_len: int = 72, backwards: bool = False,
+                n_workers: int | None = None, **kwargs: Any) -> "TextDataLoaders":
+        """Loaders from the DataFrame `df`: texts in `text_col` (one or several columns), labels in `label_col`
+        (several columns, or `label_delim`, mean multi-label), split by the boolean column `valid_col` or at random
+        (`valid_pct`, `seed`). `kwargs` go to `dataloaders` (`bs`, `device`...)."""
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"TextDataLoaders.from_df: df is a {type(df).__name__}, not a pandas DataFrame; "
+                            "use from_csv for a file.")
+        blocks = [TextBlock.from_df(text_col, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm,
+                                    tok_text_col=tok_text_col, n_workers=n_workers)]
+        if not is_lm:
+            if y_block is None:
+                multi = (is_listy(label_col) and len(label_col) > 1) or label_delim is not None
+                blocks.append(MultiCategoryBlock if multi else CategoryBlock)
+            else:
+                blocks += list(y_block) if is_listy(y_block) else [y_block]
+        splitter = RandomSplitter(valid_pct, seed=seed) if valid_col is None else ColSplitter(valid_col)
+        dblock = DataBlock(blocks=blocks, get_x=ColReader(tok_text_col),
+                           get_y=None if is_lm else ColReader(label_col, label_delim=label_delim), splitter=splitter)
+        if is_lm:
+            kwargs["seq_len"] = seq_len
+        return _as(cls, dblock.dataloaders(df, path=path, **kwargs))
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike, csv_fname: str = "labels.csv", header: Any = "infer",
+                 delimiter: str | None = None, **kwargs: Any) -> "TextDataLoaders":
+        """Loaders from the CSV file `path/csv_fname` (see `from_df` for the arguments)."""
+        fname = Path(path) / csv_fname
+        if not fname.is_file():
+            raise FileNotFoundError(f"TextDataLoaders.from_csv: no file {str(fname)!r}; check path and csv_fname.")
+        df = pd.read_csv(fname, header=header, delimiter=delimiter)
+        return cls.from_df(df, path=path, **kwargs)
+
+
+def _truncate(o: Any, n: int) -> Any:
+    return o.truncate(n) if isinstance(o, TitledStr) else o
+
+
+@typedispatch
+def show_batch(x: TensorText, y, samples, ctxs=None, max_n: int = 10, trunc_at: int = 150, **kwargs):  # noqa: F811
+    """Show text samples as a table: the decoded text (cut at `trunc_at` tokens) and the other columns."""
+    samples = L((_truncate(s[0], trunc_at), *s[1:]) for s in samples)
+    return show_batch[object](x, y, samples, ctxs=ctxs, max_n=max_n, **kwargs)
+
+
+@typedispatch
+def show_batch(x: LMTensorText, y, samples, ctxs=None, max_n: int = 10, trunc_at: int = 150, **kwargs):  # noqa: F811
+    """Show language-model samples as a table: the text and the (shifted) target text."""
+    samples = L(tuple(_truncate(o, trunc_at) for o in s) for s in samples)
+    return show_batch[object](x, y, samples, ctxs=ctxs, max_n=max_n, **kwargs)
