@@ -321,6 +321,17 @@ def test_plans_follow_in_place_changes_to_fs():
     assert pipe(1) == 4
     pipe.fs = pipe.fs[1:]
     assert pipe(1) == 2
+    pipe.fs.insert(0, AddOne())
+    assert pipe(1) == 4
+    pipe.fs[1] = AddOne()
+    assert pipe(1) == 3
+    del pipe.fs[0]
+    assert pipe(1) == 2
+    pipe.fs.clear()
+    assert pipe(1) == 1
+    pipe.fs += [Double()]
+    assert pipe(1) == 2 and isinstance(pipe.fs, L)
+    assert type(pickle.loads(pickle.dumps(pipe.fs))) is L
 
 
 def test_plan_resumes_when_a_result_type_changes():

@@ -8,6 +8,7 @@ from functools import partial
 import pytest
 import torch
 
+from tiers.dispatch import store_attr
 from tiers.pipeline import (
     DisplayedTransform,
     InplaceTransform,
@@ -353,6 +354,17 @@ def test_displayed_transform_shows_state():
     n = Norm()
     n.setup([1.0, 3.0])
     assert repr(n) == "Norm -- mean=2.0" and n.name == "Norm -- mean=2.0"
+    class Stored(DisplayedTransform):
+        def __init__(self, a=1, b=None):
+            store_attr()
+
+        def setups(self, items):
+            self.b = len(items)
+
+    st = Stored()
+    assert repr(st) == "Stored -- a=1, b=None"
+    st.setup([1, 2])
+    assert repr(st) == "Stored -- a=1, b=2"  # the values now, not the ones given
     long = Norm(list(range(100)))
     assert repr(long).endswith("...") and len(repr(long)) < 90
 

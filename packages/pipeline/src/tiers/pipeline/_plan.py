@@ -158,8 +158,11 @@ def _compile(key, as_tuple, tfms, steps):
     ns["_resume"] = _resume(tfms, steps, as_tuple)
     lines = ["def plan(o):"]
     if as_tuple:
-        lines.append(f"    if type(o) is not tuple or len(o) != {n}: return _MISS")
-        lines.append(f"    {', '.join(names)}{',' if n == 1 else ''} = o")
+        lines.append("    if type(o) is not tuple: return _MISS")
+        lines.append("    try:")
+        lines.append(f"        {', '.join(names)}{',' if n == 1 else ''} = o")
+        lines.append("    except ValueError:")  # another length
+        lines.append("        return _MISS")
         guards = [f"type(a{i}) is not T{i}" for i in range(n)]
         for i, t in enumerate(key):
             ns[f"T{i}"] = t

@@ -7,6 +7,8 @@ any other unknown attribute is looked up on the Transforms (`pipe.vocab`), which
 state a Transform learned.
 """
 
+import weakref
+
 from tiers.dispatch import L, camel2snake, noop
 from tiers.pipeline._plan import _MISS, Chain, is_plain
 from tiers.pipeline.transform import Transform
@@ -45,6 +47,47 @@ def gather_attrs(o, k: str, nm: str):
 def gather_attr_names(o, nm: str) -> list:
     """The public attribute names of the objects in `getattr(o, nm)` (for `__dir__`)."""
     return sorted({k for t in getattr(o, nm) for k in dir(t) if not k.startswith("_")})
+
+
+class _Tfms(L):
+    """The `fs` of a Pipeline: an `L` whose in-place changes (append, insert, item assignment...) make the
+    Pipeline drop its compiled plans. Derived collections (slices, `map`...) are plain `L`s."""
+
+    def __new__(cls, items=None, owner=None):
+        return object.__new__(cls)  # not L.__new__, which hands back an existing L unchanged
+
+    def __init__(self, items=None, owner=None):
+        super().__init__(items)
+        self._owner = None if owner is None else weakref.ref(owner)
+
+    def _new(self, items, *args, **kwargs):
+        return L(items, *args, **kwargs)
+
+    def _changed(self):
+        p = self._owner() if self._owner is not None else None
+        if p is not None:
+            p.__dict__["_run"] = None
+
+    def __reduce__(self):
+        return (L, (list(self.items),))
+
+
+def _mutator(name):
+    own = getattr(L, name, None)  # L's own method, else the list method L forwards to
+
+    def f(self, *args, **kwargs):
+        try:
+            return own(self, *args, **kwargs) if own is not None else getattr(self.items, name)(*args, **kwargs)
+        finally:
+            self._changed()
+
+    f.__name__ = name
+    f.__doc__ = f"`list.{name}` in place (the Pipeline recompiles its plans)."
+    return f
+
+
+for _name in ("__setitem__", "__delitem__", "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"):
+    setattr(_Tfms, _name, _mutator(_name))
 
 
 class _Opaque:
@@ -95,6 +138,8 @@ class Pipeline:
     ((2, 'A'), (1, 'A'))
     """
 
+    _run = None  # compiled form of `fs`, rebuilt when `fs` or `split_idx` change
+
     def __init__(self, funcs=None, split_idx: int | None = None):
         self.split_idx = split_idx
         if funcs is None:
@@ -105,9 +150,8 @@ class Pipeline:
 
     # -- applying
     def __call__(self, o):
-        run = self.__dict__.get("_run")
-        fs = self.fs
-        if run is None or self._snap != (fs.items if type(fs) is L else fs):
+        run = self._run
+        if run is None:
             run = self._build()
         if type(run) is Chain:  # the common case, a Pipeline of plain Transforms: try the plan used last first
             r = run.last(o)
@@ -119,10 +163,8 @@ class Pipeline:
 
     def _build(self):
         "Group the Transforms into runs of plain ones (compiled per input type) and the others (called as they are)."
-        fs = self.fs
-        items = list(fs.items if type(fs) is L else fs)
         segs, cur = [], []
-        for t in items:
+        for t in self.fs:
             if is_plain(t):
                 cur.append(t)
                 continue
@@ -133,16 +175,18 @@ class Pipeline:
         if cur:
             segs.append(Chain(cur))
         run = segs[0] if len(segs) == 1 and type(segs[0]) is Chain else segs
-        self.__dict__.update(_run=run, _snap=items)
+        self.__dict__["_run"] = run
         return run
 
     def __setattr__(self, k, v):
+        if k == "fs":
+            v = _Tfms(list(v), owner=self)
         super().__setattr__(k, v)
         if k in ("fs", "split_idx"):
-            self.__dict__.pop("_run", None)
+            self.__dict__["_run"] = None
 
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k not in ("_run", "_snap")}
+        return {k: v for k, v in self.__dict__.items() if k != "_run"}
 
     def decode(self, o, full: bool = True):
         """Run the Transforms' `decodes` last to first. With `full=False`, stop as soon as the object (or every
@@ -259,6 +303,7 @@ class Pipeline:
 
     def __setstate__(self, state):
         self.__dict__.update(state)  # not through __setattr__/__getattr__: the object is half-built here
+        self.fs = self.__dict__.get("fs", ())
 
     def __repr__(self) -> str:
         names = [f.name for f in self.fs if getattr(f, "name", None) != "noop"]

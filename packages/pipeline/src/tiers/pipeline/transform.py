@@ -528,8 +528,8 @@ class DisplayedTransform(Transform):
 
     def _state(self) -> dict:
         stored = getattr(self, "__stored_args__", None)
-        if stored:
-            return dict(stored)
+        if stored:  # the constructor's arguments (`store_attr`), with the values they have now (after setup)
+            return {k: getattr(self, k, v) for k, v in stored.items()}
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in self._plumbing}
 
     @property
