@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .base import _FLAG_KEYS, _BaseOptimizer, as_param_groups
+from .base import _FLAG_KEYS, _BaseOptimizer, _is_named_param, as_param_groups
 from .hypers import _NOT_HYPERS
 
 __all__ = ["Optimizer", "ParamBatch"]
@@ -104,6 +104,51 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
         self.foreach = foreach
         super().__init__(as_param_groups(params), {k: v for k, v in hypers.items() if k not in spread})
         self.set_hypers(**spread)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group `{'params': [...], **hypers}`; missing hypers come from the optimizer's defaults.
+
+        Same checks as torch's (leaf tensors, no parameter in two groups), without its first-call import of
+        `torch._dynamo`, which costs seconds on a small CPU.
+        """
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            raise TypeError(f"add_param_group needs a dict with a 'params' key, got {param_group!r:.80}")
+        params = param_group["params"]
+        if isinstance(params, set):
+            raise TypeError(
+                "a parameter group's params must be ordered (a list), not a set: their order is random"
+            )
+        items = [params] if isinstance(params, torch.Tensor) else list(params)
+        named = [o for o in items if _is_named_param(o)]
+        if named and len(named) != len(items):
+            raise ValueError(
+                "give every parameter of a group a name, or none: some (name, tensor) pairs are missing"
+            )
+        tensors = [o[1] for o in items] if named else items
+        for t in tensors:
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(
+                    f"an optimizer optimizes Tensors, but one of the params is a {type(t).__name__}"
+                )
+            if not (t.is_leaf or t.retains_grad):
+                raise ValueError(
+                    f"can't optimize a non-leaf Tensor (shape {tuple(t.shape)}); pass leaf parameters"
+                )
+        if len({id(t) for t in tensors}) != len(tensors):
+            raise ValueError(
+                "a parameter group lists the same parameter twice; it would be updated twice per step"
+            )
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(t) in seen for t in tensors):
+            raise ValueError(
+                "some parameters appear in more than one parameter group; give each to one group only"
+            )
+        group = {**param_group, "params": tensors}
+        if named:
+            group["param_names"] = [o[0] for o in items]
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        self.param_groups.append(group)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every trainable parameter that has a gradient; returns `closure()`'s loss when given one.

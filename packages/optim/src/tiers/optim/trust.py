@@ -45,7 +45,9 @@ def _norm(t: torch.Tensor, level: str) -> torch.Tensor:
 
 
 def _pooled_norm(ts: list[torch.Tensor]) -> torch.Tensor:
-    norms = [torch.linalg.vector_norm(t).float() for t in ts]
+    # At least float32, so half-precision groups don't overflow; float64 if any tensor is.
+    dtype = torch.float64 if any(t.dtype == torch.float64 for t in ts) else torch.float32
+    norms = [torch.linalg.vector_norm(t, dtype=dtype) for t in ts]
     return torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]))
 
 
