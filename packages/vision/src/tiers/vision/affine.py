@@ -147,15 +147,28 @@ def _is_affine(mat: Tensor) -> bool:
     return bool((last[:, :2] == 0).all() and (last[:, 2] == 1).all())
 
 
+def _base_coords(n: int, align_corners: bool, like: Tensor) -> Tensor:
+    if align_corners:
+        return torch.linspace(-1, 1, n, dtype=like.dtype, device=like.device)
+    return (torch.arange(n, dtype=like.dtype, device=like.device) * 2 + 1) / n - 1
+
+
 def mat_grid(mat: Tensor, size: tuple[int, int], align_corners: bool = True) -> Tensor:
-    """The sampling grid (bs, h, w, 2) of matrices `mat` (bs, 3, 3) for an output of `size` (h, w)."""
+    """The sampling grid (bs, h, w, 2) of matrices `mat` (bs, 3, 3) for an output of `size` (h, w).
+
+    Built by broadcasting one row and one column of coordinates (about twice as fast as `F.affine_grid` on the
+    CPU); a projective last row adds one division.
+    """
     h, w = size
-    if _is_affine(mat):
-        return F.affine_grid(mat[:, :2], [mat.shape[0], 1, h, w], align_corners=align_corners)
-    base = F.affine_grid(identity_mat(1, mat.device, mat.dtype)[:, :2], [1, 1, h, w], align_corners=align_corners)
-    base = torch.cat([base, torch.ones_like(base[..., :1])], dim=-1).view(1, h * w, 3)
-    pts = base @ mat.transpose(1, 2)  # (bs, h*w, 3)
-    return (pts[..., :2] / pts[..., 2:].clamp_min(1e-6)).view(-1, h, w, 2)
+    xs, ys = _base_coords(w, align_corners, mat), _base_coords(h, align_corners, mat)[:, None]
+    m = mat[..., None, None]  # (bs, 3, 3, 1, 1): each coefficient broadcasts over the (h, w) plane
+    grid = torch.empty(mat.shape[0], h, w, 2, dtype=mat.dtype, device=mat.device)
+    for i in range(2):
+        grid[..., i].copy_(m[:, i, 0] * xs + (m[:, i, 1] * ys + m[:, i, 2]))
+    if not _is_affine(mat):
+        den = m[:, 2, 0] * xs + (m[:, 2, 1] * ys + m[:, 2, 2])
+        grid.div_(den.clamp_min(1e-6).unsqueeze(-1))
+    return grid
 
 
 def _prefilter(x: Tensor, mat: Tensor, size: tuple[int, int]) -> Tensor:

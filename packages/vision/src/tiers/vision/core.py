@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from tiers.data import ToTensor
 from tiers.tensors import TensorImage, TensorImageBW, TensorMask, show_image
 
 __all__ = [
@@ -232,6 +233,18 @@ class PILMask(PILBase):
 
     def _resample(self, resample: int | None) -> int:
         return NEAREST if resample is None else resample
+
+
+# `ToTensor` (tiers.data) is empty until the application layers teach it their types: PIL images become the
+# tensor type their class names, masks drop the channel axis.
+@ToTensor
+def encodes(self, o: PILBase):
+    return o._tensor_cls(image2tensor(o))
+
+
+@ToTensor
+def encodes(self, o: PILMask):  # noqa: F811
+    return o._tensor_cls(image2tensor(o)[0])
 
 
 def get_annotations(fname: str | os.PathLike, prefix: str | None = None) -> tuple[list[str], list[tuple[list, list]]]:

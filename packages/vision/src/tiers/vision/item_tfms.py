@@ -100,6 +100,7 @@ class RandTransform(DisplayedTransform):
     """
 
     split_idx = 0
+    _draw_attrs = frozenset({"do", "pcts", "tl", "win", "final_size", "k"})  # per-call draws, not settings
 
     def __init__(self, p: float = 1.0, nm: str | None = None, before_call=None, **kwargs: Any) -> None:
         if not 0.0 <= p <= 1.0:
@@ -108,6 +109,9 @@ class RandTransform(DisplayedTransform):
         if before_call is not None:
             self.before_call = before_call
         super().__init__(**kwargs)
+
+    def _state(self) -> dict:
+        return {k: v for k, v in super()._state().items() if k not in self._draw_attrs}
 
     def before_call(self, b, split_idx: int | None) -> None:
         """Draw whether to apply this call: `self.do`."""

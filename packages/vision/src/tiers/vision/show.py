@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from tiers.tensors import subplots
+import tiers.data  # noqa: F401  (registers the generic show_batch/show_results these specialise)
+from tiers.dispatch import typedispatch
+from tiers.tensors import TensorBBox, TensorCategory, TensorImage, TensorMask, TensorPoint, subplots
 
-__all__ = ["get_grid", "draw_boxes"]
+__all__ = ["get_grid", "draw_boxes", "show_batch", "show_results"]
 
 
 def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize=None, double: bool = False,
@@ -75,3 +77,90 @@ def draw_boxes(boxes: Tensor | np.ndarray, labels: Sequence[str] | None = None, 
             txt = ctx.text(x0, y0, lbl, verticalalignment="bottom", color="white", fontsize=fontsize, weight="bold")
             txt.set_path_effects([pe.Stroke(linewidth=2, foreground="black"), pe.Normal()])
     return ctx
+
+
+# ---------------------------------------------------------------------------------------------- show_batch / show_results
+# Specialisations of tiers.data's type-dispatched functions (one registry per name): an image input gets a grid of
+# image axes; targets draw on the same axis (a category as the title, a mask overlaid, points and boxes on top),
+# except image targets, which get their own column.
+
+
+def _generic_batch(x, y, samples, ctxs, max_n, **kwargs):
+    return show_batch[(object, object)](x, y, samples, ctxs=ctxs, max_n=max_n, **kwargs)
+
+
+def _generic_results(x, y, samples, outs, ctxs, max_n, **kwargs):
+    return show_results[(object, object)](x, y, samples, outs, ctxs=ctxs, max_n=max_n, **kwargs)
+
+
+@typedispatch
+def show_batch(x: TensorImage, y, samples, ctxs=None, max_n: int = 10, nrows: int | None = None,
+               ncols: int | None = None, figsize=None, **kwargs):
+    """Images in a grid, each with its target drawn on it (title, mask overlay, points or boxes)."""
+    if ctxs is None:
+        ctxs = get_grid(min(len(samples), max_n), nrows=nrows, ncols=ncols, figsize=figsize)
+    return _generic_batch(x, y, samples, ctxs, max_n, **kwargs)
+
+
+@typedispatch
+def show_batch(x: TensorImage, y: TensorImage, samples, ctxs=None, max_n: int = 10, nrows: int | None = None,  # noqa: F811
+               ncols: int | None = None, figsize=None, **kwargs):
+    """Input and target images side by side (image-to-image tasks)."""
+    n = min(len(samples), max_n)
+    if ctxs is None:
+        ctxs = get_grid(n, nrows=nrows, ncols=ncols, figsize=figsize, double=True)
+    for i in range(2):
+        ctxs[i::2] = [s[i].show(ctx=c, **kwargs) for s, c in zip(list(samples)[:n], ctxs[i::2])]
+    return ctxs
+
+
+@typedispatch
+def show_results(x: TensorImage, y, samples, outs, ctxs=None, max_n: int = 10, nrows: int | None = None,
+                 ncols: int | None = None, figsize=None, **kwargs):
+    """Images in a grid with their targets, then the predictions drawn on the same axes."""
+    if ctxs is None:
+        ctxs = get_grid(min(len(samples), max_n), nrows=nrows, ncols=ncols, figsize=figsize)
+    return _generic_results(x, y, samples, outs, ctxs, max_n, **kwargs)
+
+
+@typedispatch
+def show_results(x: TensorImage, y: TensorCategory, samples, outs, ctxs=None, max_n: int = 10,  # noqa: F811
+                 nrows: int | None = None, ncols: int | None = None, figsize=None, **kwargs):
+    """Images titled with target and prediction; the prediction is green when right and red when wrong."""
+    samples, outs = list(samples), list(outs)
+    n = min(len(samples), max_n)
+    if ctxs is None:
+        ctxs = get_grid(n, nrows=nrows, ncols=ncols, figsize=figsize)
+    ctxs = [s[0].show(ctx=c, **kwargs) for s, c in zip(samples[:n], ctxs)]
+    ctxs = [s[1].show(ctx=c, **kwargs) for s, c in zip(samples[:n], ctxs)]
+    return [o[0].show(ctx=c, color="green" if str(s[1]) == str(o[0]) else "red", **kwargs)
+            for s, o, c in zip(samples[:n], outs[:n], ctxs)]
+
+
+@typedispatch
+def show_results(x: TensorImage, y: TensorMask | TensorPoint | TensorBBox, samples, outs, ctxs=None,  # noqa: F811
+                 max_n: int = 6, nrows: int | None = None, ncols: int = 1, figsize=None, **kwargs):
+    """Two columns, target then prediction, each drawn over the input image."""
+    samples, outs = list(samples), list(outs)
+    n = min(len(samples), max_n)
+    if ctxs is None:
+        ctxs = get_grid(n, nrows=nrows, ncols=ncols, figsize=figsize, double=True, title="Target/Prediction")
+    ctxs[::2] = [s[0].show(ctx=c, **kwargs) for s, c in zip(samples[:n], ctxs[::2])]
+    ctxs[::2] = [s[1].show(ctx=c, **kwargs) for s, c in zip(samples[:n], ctxs[::2])]
+    ctxs[1::2] = [s[0].show(ctx=c, **kwargs) for s, c in zip(samples[:n], ctxs[1::2])]
+    ctxs[1::2] = [o[0].show(ctx=c, **kwargs) for o, c in zip(outs[:n], ctxs[1::2])]
+    return ctxs
+
+
+@typedispatch
+def show_results(x: TensorImage, y: TensorImage, samples, outs, ctxs=None, max_n: int = 10, figsize=None,  # noqa: F811
+                 **kwargs):
+    """Three columns: input, target and predicted images."""
+    samples, outs = list(samples), list(outs)
+    n = min(len(samples), max_n)
+    if ctxs is None:
+        ctxs = get_grid(3 * n, ncols=3, figsize=figsize, title="Input/Target/Prediction")
+    for i in range(2):
+        ctxs[i::3] = [s[i].show(ctx=c, **kwargs) for s, c in zip(samples[:n], ctxs[i::3])]
+    ctxs[2::3] = [o[0].show(ctx=c, **kwargs) for o, c in zip(outs[:n], ctxs[2::3])]
+    return ctxs

@@ -1,0 +1,565 @@
+"""Batch augmentation (paper section 5.5): random flips, rotations, zooms, warps, crops and lighting on whole batches.
+
+They run after collation, on the device the batch is on (the GPU when there is one). Every geometric transform
+contributes a 3x3 matrix per item; `setup_aug_tfms` (called by `aug_transforms`) merges all of them into ONE
+`AffineCoordTfm`, so the batch is resampled once (`F.grid_sample`), whatever the number of transforms, and all
+lighting transforms into one `LightingTfm` (one logit/sigmoid round trip). Masks are resampled with
+nearest-neighbour and points and boxes are moved by the same matrices, so targets stay aligned.
+
+Each transform draws its parameters per item (`batch=True`: one draw for the whole batch) and applies with
+probability `p` per item; `draw=` overrides the random draw (a constant, a list with one value per item, or a
+function of the batch). They run on the training set; on validation the geometric transform only resizes (when it
+has a `size`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tiers.dispatch import is_listy
+from tiers.tensors import TensorBBox, TensorImage, TensorMask, TensorPoint
+from tiers.vision.affine import (
+    crop_mat,
+    dihedral_mat,
+    flip_mat,
+    identity_mat,
+    rotate_mat,
+    sample_with_mat,
+    transform_bboxes,
+    transform_points,
+    warp_mat,
+    zoom_mat,
+)
+from tiers.vision.item_tfms import PadMode, RandTransform, _check_pad, _hw
+from tiers.vision.lighting import apply_lighting, cutout_gaussian, hue_mat, saturation_mat
+
+__all__ = [
+    "TensorTypes",
+    "AffineCoordTfm",
+    "RandomResizedCropGPU",
+    "Flip",
+    "DeterministicFlip",
+    "Dihedral",
+    "DeterministicDihedral",
+    "Rotate",
+    "Zoom",
+    "Warp",
+    "LightingTfm",
+    "Brightness",
+    "Contrast",
+    "Saturation",
+    "Hue",
+    "RandomErasing",
+    "setup_aug_tfms",
+    "aug_transforms",
+]
+
+TensorTypes = (TensorImage, TensorMask, TensorPoint, TensorBBox)
+_MODES = ("bilinear", "nearest", "bicubic")
+
+
+def _first_tensor(b) -> Tensor:
+    while isinstance(b, (tuple, list)):
+        b = b[0]
+    if not isinstance(b, Tensor):
+        raise TypeError(f"batch augmentation expects a batch of tensors (after collation), got a {type(b).__name__}; "
+                        "pass these transforms as batch_tfms, not item_tfms")
+    return b
+
+
+def _uniform(bs: int, lo: float, hi: float, x: Tensor) -> Tensor:
+    return torch.empty(bs, device=x.device).uniform_(lo, hi)
+
+
+def _draw(x: Tensor, default: Callable[[int], Tensor], draw=None, p: float = 1.0, neutral: float = 0.0,
+          batch: bool = False) -> Tensor:
+    """One parameter per item of batch `x`: drawn by `default(n)` (or given by `draw`), `neutral` where the
+    Bernoulli(`p`) draw says not to apply. `batch=True` uses one draw and one coin for the whole batch."""
+    bs = x.shape[0]
+    if draw is None:
+        res = default(1).expand(bs) if batch else default(bs)
+    elif callable(draw):
+        res = torch.as_tensor(draw(x), dtype=torch.float32, device=x.device).expand(bs)
+    elif is_listy(draw):
+        if len(draw) < bs:
+            raise ValueError(f"draw has {len(draw)} values for a batch of {bs}; give one per item (or a constant)")
+        res = torch.tensor(list(draw)[:bs], dtype=torch.float32, device=x.device)
+    else:
+        res = torch.full((bs,), float(draw), device=x.device)
+    res = res.float()
+    if p >= 1.0:
+        return res
+    coin = torch.rand(1 if batch else bs, device=x.device) < p
+    return torch.where(coin.expand(bs), res, torch.full_like(res, neutral))
+
+
+# ---------------------------------------------------------------------------------------------- geometry
+
+
+class AffineCoordTfm(RandTransform):
+    """Resample a batch once with the product of the matrices of `mat_fs` (and resize to `size`, h and w).
+
+    Each of `mat_fs` maps `(batch, split_idx)` to (bs, 3, 3) sampling matrices; the first is applied to the image
+    first. `compose(other)` appends the other transform's matrices, so any number of geometric transforms costs
+    one `grid_sample`. Images use `mode` (bilinear), masks `mode_mask` (nearest), `pad_mode` fills the outside.
+    On validation (`split_idx=1`) only the crop/resize part runs. Points and boxes (normalised) follow the pixels
+    and get `img_size` set to the output size.
+    """
+
+    order = 30
+    split_idx = None
+    _draw_attrs = frozenset({"do", "mat", "split", "mat_fs"})
+
+    def __init__(self, mat_fs: Sequence[Callable] | None = None, size=None, mode: str = "bilinear",
+                 pad_mode: str = PadMode.Reflection, mode_mask: str = "nearest", align_corners: bool = True,
+                 **kwargs: Any) -> None:
+        if mode not in _MODES:
+            raise ValueError(f"{type(self).__name__}: mode={mode!r} is not one of {_MODES}")
+        self.mat_fs = list(mat_fs or [])
+        self.size = None if size is None else _hw(size)
+        self.mode, self.pad_mode, self.mode_mask = mode, _check_pad(pad_mode), mode_mask
+        self.align_corners = align_corners
+        super().__init__(**kwargs)
+
+    def compose(self, tfm: AffineCoordTfm) -> AffineCoordTfm:
+        """Append `tfm`'s matrices to this transform's (applied after them); adopt its `size` if this has none."""
+        self.mat_fs += tfm.mat_fs
+        if self.size is None:
+            self.size = tfm.size
+        return self
+
+    def before_call(self, b, split_idx):
+        self.do = True
+        self.split = split_idx
+        x = _first_tensor(b)
+        bs = x.shape[0]
+        mat = None
+        for f in self.mat_fs:
+            m = f(x, split_idx)
+            if m is not None:
+                mat = m if mat is None else mat @ m
+        self.mat = identity_mat(bs, x.device) if mat is None else mat.to(x.device)
+        # nothing to do: validation without a resize, or only identity draws at the same size
+        self._identity = (self.size is None or tuple(self.size) == tuple(x.shape[-2:])) and bool(
+            (self.mat == identity_mat(bs, x.device)).all())
+
+    def _out_size(self, x: Tensor) -> tuple[int, int]:
+        return tuple(self.size) if self.size is not None else tuple(x.shape[-2:])
+
+    def encodes(self, x: TensorImage):
+        if self._identity:
+            return x
+        out = sample_with_mat(x.as_subclass(Tensor), self.mat, self._out_size(x), self.mode, self.pad_mode,
+                              self.align_corners)
+        return type(x)(out, **x.__dict__)
+
+    def encodes(self, x: TensorMask):  # noqa: F811
+        if self._identity:
+            return x
+        plain = x.as_subclass(Tensor)
+        squeeze = plain.ndim == 4
+        src = plain[:, 0] if squeeze else plain
+        if self.mode_mask == "nearest":
+            out = sample_with_mat(src, self.mat, self._out_size(x), pad_mode=self.pad_mode,
+                                  align_corners=self.align_corners)
+        else:  # soft masks: sample as images
+            out = sample_with_mat(src[:, None].float(), self.mat, self._out_size(x), self.mode_mask, self.pad_mode,
+                                  self.align_corners)[:, 0]
+        return type(x)(out[:, None] if squeeze else out, **x.__dict__)
+
+    def _img_size(self, x: TensorPoint) -> dict:
+        if self.size is None:
+            return dict(x.__dict__)
+        return {**x.__dict__, "img_size": (self.size[1], self.size[0])}
+
+    def encodes(self, x: TensorPoint):  # noqa: F811
+        if self._identity:
+            return x
+        out = transform_points(x.as_subclass(Tensor).reshape(x.shape[0], -1, 2), self.mat).reshape(x.shape)
+        return type(x)(out, **self._img_size(x))
+
+    def encodes(self, x: TensorBBox):  # noqa: F811
+        if self._identity:
+            return x
+        out = transform_bboxes(x.as_subclass(Tensor).reshape(x.shape[0], -1, 4), self.mat).reshape(x.shape)
+        return type(x)(out, **self._img_size(x))
+
+
+def _train_only(f: Callable[[Tensor], Tensor]) -> Callable:
+    def mat(x: Tensor, split_idx):
+        return None if split_idx == 1 else f(x)
+    return mat
+
+
+class Flip(AffineCoordTfm):
+    """Flip left-right with probability `p` per item; `draw` forces the choice (1 flips, 0 does not)."""
+
+    def __init__(self, p: float = 0.5, draw=None, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
+                 align_corners: bool = True, batch: bool = False) -> None:
+        self.flip_p, self.draw, self.batch = p, draw, batch
+        super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
+
+    def _mat(self, x: Tensor) -> Tensor:
+        do = _draw(x, lambda n: torch.ones(n, device=x.device), self.draw, self.flip_p, 0.0, self.batch)
+        return flip_mat(do > 0.5)
+
+
+class DeterministicFlip(Flip):
+    """Flip every other call (for test-time augmentation): the whole batch, alternately not flipped and flipped."""
+
+    def __init__(self, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
+                 align_corners: bool = True) -> None:
+        self.count = 0
+        super().__init__(p=1.0, draw=self._next, size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
+
+    def _next(self, x: Tensor) -> float:
+        self.count += 1
+        return float((self.count - 1) % 2)
+
+
+class Dihedral(AffineCoordTfm):
+    """One of the 8 symmetries of the square (flips and 90-degree turns), uniformly, with probability `p` per item.
+
+    `draw` forces the symmetry index (0..7; 0 is the identity).
+    """
+
+    def __init__(self, p: float = 0.5, draw=None, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
+                 align_corners: bool = True, batch: bool = False) -> None:
+        self.dihedral_p, self.draw, self.batch = p, draw, batch
+        super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
+
+    def _mat(self, x: Tensor) -> Tensor:
+        k = _draw(x, lambda n: torch.randint(0, 8, (n,), device=x.device).float(), self.draw, self.dihedral_p, 0.0,
+                  self.batch)
+        return dihedral_mat(k.round().long())
+
+
+class DeterministicDihedral(Dihedral):
+    """Cycle through the 8 symmetries, one per call, for the whole batch (for test-time augmentation)."""
+
+    def __init__(self, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
+                 align_corners: bool = True) -> None:
+        self.count = 0
+        super().__init__(p=1.0, draw=self._next, size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
+
+    def _next(self, x: Tensor) -> float:
+        self.count += 1
+        return float((self.count - 1) % 8)
+
+
+class Rotate(AffineCoordTfm):
+    """Rotate by an angle drawn uniformly in [-`max_deg`, `max_deg`] degrees, with probability `p` per item.
+
+    Non-square images turn in pixel space (no shear).
+    """
+
+    def __init__(self, max_deg: float = 10.0, p: float = 0.5, draw=None, size=None, mode: str = "bilinear",
+                 pad_mode: str = PadMode.Reflection, align_corners: bool = True, batch: bool = False) -> None:
+        self.max_deg, self.rotate_p, self.draw, self.batch = max_deg, p, draw, batch
+        super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
+
+    def _mat(self, x: Tensor) -> Tensor:
+        deg = _draw(x, lambda n: _uniform(n, -self.max_deg, self.max_deg, x), self.draw, self.rotate_p, 0.0, self.batch)
+        return rotate_mat(deg, aspect=x.shape[-1] / x.shape[-2])
+
+
+class Zoom(AffineCoordTfm):
+    """Zoom in by a factor in [`min_zoom`, `max_zoom`] (below 1 zooms out) around a random point, probability `p`.
+
+    `draw` forces the factor, `draw_x`/`draw_y` the centre (0..1 across the image).
+    """
+
+    def __init__(self, min_zoom: float = 1.0, max_zoom: float = 1.1, p: float = 0.5, draw=None, draw_x=None,
+                 draw_y=None, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
+                 batch: bool = False, align_corners: bool = True) -> None:
+        if min_zoom <= 0 or max_zoom < min_zoom:
+            raise ValueError(f"Zoom: need 0 < min_zoom <= max_zoom, got {min_zoom}, {max_zoom}")
+        self.min_zoom, self.max_zoom, self.zoom_p = min_zoom, max_zoom, p
+        self.draw, self.draw_x, self.draw_y, self.batch = draw, draw_x, draw_y, batch
+        super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
+
+    def _mat(self, x: Tensor) -> Tensor:
+        s = _draw(x, lambda n: _uniform(n, self.min_zoom, self.max_zoom, x), self.draw, self.zoom_p, 1.0, self.batch)
+        cx = _draw(x, lambda n: _uniform(n, 0, 1, x), self.draw_x, 1.0, 0.5, self.batch)
+        cy = _draw(x, lambda n: _uniform(n, 0, 1, x), self.draw_y, 1.0, 0.5, self.batch)
+        return zoom_mat(s, cx, cy)
+
+
+class Warp(AffineCoordTfm):
+    """Perspective warp: tilt about both axes by magnitudes drawn in [-`magnitude`, `magnitude`], probability `p`.
+
+    A homography, so it joins the affine matrices in the same single resampling.
+    """
+
+    def __init__(self, magnitude: float = 0.2, p: float = 0.5, draw_x=None, draw_y=None, size=None,
+                 mode: str = "bilinear", pad_mode: str = PadMode.Reflection, batch: bool = False,
+                 align_corners: bool = True) -> None:
+        self.magnitude, self.warp_p, self.draw_x, self.draw_y, self.batch = magnitude, p, draw_x, draw_y, batch
+        super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
+
+    def _mat(self, x: Tensor) -> Tensor:
+        m = self.magnitude
+        bs = x.shape[0]
+        coin = (torch.rand(1 if self.batch else bs, device=x.device) < self.warp_p).expand(bs).float()
+        mx = _draw(x, lambda n: _uniform(n, -m, m, x), self.draw_x, 1.0, 0.0, self.batch) * coin
+        my = _draw(x, lambda n: _uniform(n, -m, m, x), self.draw_y, 1.0, 0.0, self.batch) * coin
+        return warp_mat(mx, my)
+
+
+class RandomResizedCropGPU(AffineCoordTfm):
+    """Random-resized crop on the batch, per item: area `min_scale`..`max_scale`, aspect in `ratio`, output `size`.
+
+    On validation, the centre crop of the largest window with an aspect in `ratio`, shrunk by `valid_scale`.
+    Composed with the other geometric transforms, the crop costs no extra resampling.
+    """
+
+    def __init__(self, size, min_scale: float = 0.08, ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                 mode: str = "bilinear", valid_scale: float = 1.0, max_scale: float = 1.0, mode_mask: str = "nearest",
+                 pad_mode: str = PadMode.Reflection, align_corners: bool = True, batch: bool = False) -> None:
+        if not 0 < min_scale <= max_scale <= 1:
+            raise ValueError(f"RandomResizedCropGPU: need 0 < min_scale <= max_scale <= 1, got {min_scale}, {max_scale}")
+        self.min_scale, self.max_scale, self.ratio, self.valid_scale, self.batch = (
+            min_scale, max_scale, ratio, valid_scale, batch)
+        super().__init__([self._mat], size=size, mode=mode, pad_mode=pad_mode, mode_mask=mode_mask,
+                         align_corners=align_corners)
+
+    def _mat(self, x: Tensor, split_idx) -> Tensor:
+        bs = x.shape[0]
+        h, w = x.shape[-2:]
+        lo, hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        if split_idx == 1:
+            r = min(max(w / h, self.ratio[0]), self.ratio[1])
+            wf, hf = (min(1.0, r * h / w), 1.0) if w / h >= r else (1.0, min(1.0, w / (r * h)))
+            wf, hf = torch.full((bs,), wf * self.valid_scale), torch.full((bs,), hf * self.valid_scale)
+            half = torch.full((bs,), 0.5)
+            return crop_mat(wf, hf, half, half).to(x.device)
+        n = 1 if self.batch else bs
+        area = _uniform(n, self.min_scale, self.max_scale, x)
+        r = torch.exp(_uniform(n, lo, hi, x))
+        # crop width/height as fractions of the image: area*H*W = cw*ch and cw/ch = r (in pixels)
+        wf = torch.sqrt(area * r * h / w).clamp(max=1.0)
+        hf = torch.sqrt(area / r * w / h).clamp(max=1.0)
+        cx, cy = _uniform(n, 0, 1, x), _uniform(n, 0, 1, x)
+        return crop_mat(wf.expand(bs), hf.expand(bs), cx.expand(bs), cy.expand(bs))
+
+
+# ---------------------------------------------------------------------------------------------- lighting
+
+
+class LightingTfm(RandTransform):
+    """Change brightness, contrast and colour of image batches in one pass (training set only).
+
+    Each of `fs` maps the batch to a dict with any of `brightness` (bs,), `contrast` (bs,) and `color`
+    (bs, 3, 3); `compose` merges another LightingTfm's functions, and all of them apply in one
+    `apply_lighting` call: colour matrix, then brightness and contrast in logit space.
+    """
+
+    order = 40
+    _draw_attrs = frozenset({"do", "params", "fs"})
+
+    def __init__(self, fs: Sequence[Callable] | None = None, **kwargs: Any) -> None:
+        self.fs = list(fs or [])
+        super().__init__(**kwargs)
+
+    def compose(self, tfm: LightingTfm) -> LightingTfm:
+        """Append `tfm`'s lighting functions to this one's."""
+        self.fs += tfm.fs
+        return self
+
+    def before_call(self, b, split_idx):
+        self.do = True
+        x = _first_tensor(b)
+        bright, contrast, color = None, None, None
+        for f in self.fs:
+            d = f(x)
+            if "brightness" in d:
+                # chained brightness shifts add in logit space
+                b_ = d["brightness"]
+                bright = b_ if bright is None else torch.sigmoid(torch.logit(bright) + torch.logit(b_))
+            if "contrast" in d:
+                contrast = d["contrast"] if contrast is None else contrast * d["contrast"]
+            if "color" in d:
+                color = d["color"] if color is None else d["color"] @ color
+        self.params = (bright, contrast, color)
+
+    def encodes(self, x: TensorImage):
+        bright, contrast, color = self.params
+        if x.ndim != 4:
+            return x
+        if color is not None and x.shape[1] != 3:
+            color = None  # saturation and hue mean nothing for one-channel images
+        if bright is None and contrast is None and color is None:
+            return x
+        out = apply_lighting(x.as_subclass(Tensor), bright, contrast, None if color is None else color.to(x.device))
+        return type(x)(out, **x.__dict__)
+
+
+def _log_uniform(max_lighting: float, x: Tensor, n: int) -> Tensor:
+    lim = -math.log(1 - max_lighting)
+    return torch.exp(_uniform(n, -lim, lim, x))
+
+
+class Brightness(LightingTfm):
+    """Brightness: add `logit(b)` to the logit of each pixel, b uniform in 0.5 +/- `max_lighting`/2; probability `p`."""
+
+    def __init__(self, max_lighting: float = 0.2, p: float = 0.75, draw=None, batch: bool = False) -> None:
+        if not 0 <= max_lighting < 1:
+            raise ValueError(f"Brightness: max_lighting={max_lighting} must be in [0, 1)")
+        self.max_lighting, self.light_p, self.draw, self.batch = max_lighting, p, draw, batch
+        super().__init__([self._f])
+
+    def _f(self, x: Tensor) -> dict:
+        m = self.max_lighting
+        return {"brightness": _draw(x, lambda n: _uniform(n, 0.5 * (1 - m), 0.5 * (1 + m), x), self.draw,
+                                    self.light_p, 0.5, self.batch)}
+
+
+class Contrast(LightingTfm):
+    """Contrast: multiply pixel logits by a factor drawn log-uniformly in [1-`max_lighting`, 1/(1-`max_lighting`)]."""
+
+    def __init__(self, max_lighting: float = 0.2, p: float = 0.75, draw=None, batch: bool = False) -> None:
+        if not 0 <= max_lighting < 1:
+            raise ValueError(f"Contrast: max_lighting={max_lighting} must be in [0, 1)")
+        self.max_lighting, self.light_p, self.draw, self.batch = max_lighting, p, draw, batch
+        super().__init__([self._f])
+
+    def _f(self, x: Tensor) -> dict:
+        return {"contrast": _draw(x, lambda n: _log_uniform(self.max_lighting, x, n), self.draw, self.light_p, 1.0,
+                                  self.batch)}
+
+
+class Saturation(LightingTfm):
+    """Saturation: scale the colour away from grey by a factor drawn log-uniformly like `Contrast`'s."""
+
+    def __init__(self, max_lighting: float = 0.2, p: float = 0.75, draw=None, batch: bool = False) -> None:
+        if not 0 <= max_lighting < 1:
+            raise ValueError(f"Saturation: max_lighting={max_lighting} must be in [0, 1)")
+        self.max_lighting, self.light_p, self.draw, self.batch = max_lighting, p, draw, batch
+        super().__init__([self._f])
+
+    def _f(self, x: Tensor) -> dict:
+        s = _draw(x, lambda n: _log_uniform(self.max_lighting, x, n), self.draw, self.light_p, 1.0, self.batch)
+        return {"color": saturation_mat(s)}
+
+
+class Hue(LightingTfm):
+    """Hue: turn colours about the grey axis by up to `max_hue` of a full turn either way, probability `p`."""
+
+    def __init__(self, max_hue: float = 0.1, p: float = 0.75, draw=None, batch: bool = False) -> None:
+        self.max_hue, self.light_p, self.draw, self.batch = max_hue, p, draw, batch
+        super().__init__([self._f])
+
+    def _f(self, x: Tensor) -> dict:
+        h = _draw(x, lambda n: _uniform(n, -self.max_hue, self.max_hue, x), self.draw, self.light_p, 0.0, self.batch)
+        return {"color": hue_mat(h)}
+
+
+# ---------------------------------------------------------------------------------------------- erasing
+
+
+class RandomErasing(RandTransform):
+    """Replace up to `max_count` random rectangles of each image by N(0, 1) noise, with probability `p` per item.
+
+    Rectangles cover `sl`..`sh` of the image (split among them) with aspect at least `min_aspect`. Runs after
+    `Normalize` (order 100), where N(0, 1) is the data's own scale. Each image gets its own rectangles.
+    """
+
+    order = 100
+
+    def __init__(self, p: float = 0.5, sl: float = 0.0, sh: float = 0.3, min_aspect: float = 0.3,
+                 max_count: int = 1) -> None:
+        if not 0 <= sl <= sh <= 1:
+            raise ValueError(f"RandomErasing: need 0 <= sl <= sh <= 1, got sl={sl}, sh={sh}")
+        self.erase_p, self.sl, self.sh, self.min_aspect, self.max_count = p, sl, sh, min_aspect, max_count
+        self.log_ratio = (math.log(min_aspect), math.log(1 / min_aspect))
+        super().__init__(p=1.0)
+
+    def _bounds(self, area: float, h: int, w: int) -> tuple[slice, slice]:
+        r_area = random.uniform(self.sl, self.sh) * area
+        aspect = math.exp(random.uniform(*self.log_ratio))
+        eh, ew = min(h, int(round(math.sqrt(r_area / aspect)))), min(w, int(round(math.sqrt(r_area * aspect))))
+        top, left = random.randint(0, h - eh), random.randint(0, w - ew)
+        return slice(top, top + eh), slice(left, left + ew)
+
+    def encodes(self, x: TensorImage):
+        if x.ndim != 4:
+            return x
+        h, w = x.shape[-2:]
+        out = x.as_subclass(Tensor).clone()
+        for i in range(out.shape[0]):
+            if random.random() >= self.erase_p:
+                continue
+            count = random.randint(1, self.max_count)
+            area = h * w / count
+            cutout_gaussian(out[i], [self._bounds(area, h, w) for _ in range(count)])
+        return type(x)(out, **x.__dict__)
+
+
+# ---------------------------------------------------------------------------------------------- recipe
+
+
+def _compose_same(tfms: list):
+    if not tfms:
+        return None
+    res = tfms[0]
+    for t in tfms[1:]:
+        res.compose(t)
+    return res
+
+
+def setup_aug_tfms(tfms: Sequence) -> list:
+    """Merge every `AffineCoordTfm` of `tfms` into the first one and every `LightingTfm` into the first one.
+
+    The geometric transforms keep their list order (the first listed is applied to the image first); other
+    transforms follow unchanged.
+    """
+    tfms = list(tfms)
+    aff = [t for t in tfms if isinstance(t, AffineCoordTfm)]
+    light = [t for t in tfms if isinstance(t, LightingTfm)]
+    others = [t for t in tfms if not isinstance(t, (AffineCoordTfm, LightingTfm))]
+    return [t for t in (_compose_same(aff), _compose_same(light)) if t is not None] + others
+
+
+def aug_transforms(mult: float = 1.0, do_flip: bool = True, flip_vert: bool = False, max_rotate: float = 10.0,
+                   min_zoom: float = 1.0, max_zoom: float = 1.1, max_lighting: float = 0.2, max_warp: float = 0.2,
+                   p_affine: float = 0.75, p_lighting: float = 0.75, xtra_tfms: Sequence | None = None, size=None,
+                   mode: str = "bilinear", pad_mode: str = PadMode.Reflection, align_corners: bool = True,
+                   batch: bool = False, min_scale: float = 1.0) -> list:
+    """The standard batch augmentation: flip (or dihedral with `flip_vert`), warp, rotate, zoom, brightness, contrast.
+
+    `mult` scales `max_rotate`, `max_lighting` and `max_warp`; `size` (int or h, w) also resizes; `min_scale<1`
+    adds a `RandomResizedCropGPU` of square aspect. Everything geometric is merged into one transform (one
+    resampling) and everything lighting into another, so this returns two transforms (plus `xtra_tfms`).
+
+    >>> [type(t).__name__ for t in aug_transforms()]
+    ['Flip', 'Brightness']
+    """
+    res: list = []
+    kw = dict(size=size if min_scale == 1.0 else None, mode=mode, pad_mode=pad_mode, batch=batch,
+              align_corners=align_corners)
+    max_rotate, max_lighting, max_warp = max_rotate * mult, max_lighting * mult, max_warp * mult
+    if min_scale != 1.0:
+        if size is None:
+            raise ValueError(f"aug_transforms: min_scale={min_scale} crops randomly and needs a target size; pass size")
+        res.append(RandomResizedCropGPU(size, min_scale=min_scale, ratio=(1, 1), mode=mode, pad_mode=pad_mode,
+                                        align_corners=align_corners, batch=batch))
+    if do_flip:
+        res.append(Dihedral(p=0.5, **kw) if flip_vert else Flip(p=0.5, **kw))
+    if max_warp:
+        res.append(Warp(magnitude=max_warp, p=p_affine, **kw))
+    if max_rotate:
+        res.append(Rotate(max_deg=max_rotate, p=p_affine, **kw))
+    if min_zoom < 1 or max_zoom > 1:
+        res.append(Zoom(min_zoom=min_zoom, max_zoom=max_zoom, p=p_affine, **kw))
+    if not res and size is not None:
+        res.append(AffineCoordTfm(size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners))
+    if max_lighting:
+        res.append(Brightness(max_lighting=max_lighting, p=p_lighting, batch=batch))
+        res.append(Contrast(max_lighting=max_lighting, p=p_lighting, batch=batch))
+    return setup_aug_tfms(res + list(xtra_tfms or []))

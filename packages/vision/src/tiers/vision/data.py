@@ -1,0 +1,210 @@
+"""Blocks and DataLoaders factories for vision: images, masks, points and boxes.
+
+`ImageBlock`, `MaskBlock`, `PointBlock`, `BBoxBlock` and `BBoxLblBlock` say how to make each element of an item;
+`ImageDataLoaders` and `SegmentationDataLoaders` build whole `DataLoaders` in one call for the usual layouts
+(folder per class, label in the file name, a DataFrame or CSV, plain lists).
+
+>>> dls = ImageDataLoaders.from_folder(make_mnist_tiny(), item_tfms=Resize(28), bs=16)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import sys
+import types
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tiers.data import (
+    CategoryBlock,
+    ColReader,
+    ColSplitter,
+    DataBlock,
+    DataLoaders,
+    GrandparentSplitter,
+    IntToFloatTensor,
+    MultiCategorize,
+    MultiCategoryBlock,
+    RandomSplitter,
+    RegexLabeller,
+    RegressionBlock,
+    TransformBlock,
+    get_image_files,
+    parent_label,
+)
+from tiers.dispatch import is_listy, using_attr
+from tiers.vision.core import PILImage, PILMask
+from tiers.vision.targets import (
+    AddMaskCodes,
+    BBoxLabeler,
+    PointScaler,
+    TensorBBoxCreate,
+    TensorPointCreate,
+    bb_pad,
+)
+
+__all__ = ["ImageBlock", "MaskBlock", "PointBlock", "BBoxBlock", "BBoxLblBlock", "ImageDataLoaders",
+           "SegmentationDataLoaders"]
+
+
+def ImageBlock(cls: type = PILImage) -> TransformBlock:
+    """Images read with `cls.create` (`PILImage` for RGB, `PILImageBW` for grey), turned into float batches."""
+    return TransformBlock(type_tfms=cls.create, batch_tfms=IntToFloatTensor)
+
+
+def MaskBlock(codes: Sequence[str] | None = None) -> TransformBlock:
+    """Segmentation masks read with `PILMask.create`; `codes` names the classes (pixel value i is `codes[i]`)."""
+    return TransformBlock(type_tfms=PILMask.create, item_tfms=AddMaskCodes(codes=codes), batch_tfms=IntToFloatTensor)
+
+
+def PointBlock() -> TransformBlock:
+    """Points (n, 2) in pixels (x, y), scaled to [-1, 1] by `PointScaler` so they follow every image transform."""
+    return TransformBlock(type_tfms=TensorPointCreate(), item_tfms=PointScaler())
+
+
+def BBoxBlock() -> TransformBlock:
+    """Bounding boxes (n, 4) in pixels (x0, y0, x1, y1), scaled like points; batches pad the box count (`bb_pad`)."""
+    return TransformBlock(type_tfms=TensorBBoxCreate(), item_tfms=PointScaler(), dls_kwargs={"before_batch": bb_pad})
+
+
+def BBoxLblBlock(vocab: Sequence[str] | None = None, add_na: bool = True) -> TransformBlock:
+    """The labels of the boxes of `BBoxBlock`; index 0 is the `#na#` label of padding boxes (`add_na`)."""
+    return TransformBlock(type_tfms=MultiCategorize(vocab=vocab, add_na=add_na), item_tfms=BBoxLabeler())
+
+
+def _check_label_func(label_func: Callable, where: str) -> None:
+    # Lambdas cannot be pickled to worker processes where those are spawned (Windows, macOS): say so up front.
+    if sys.platform == "win32" and isinstance(label_func, types.LambdaType) and label_func.__name__ == "<lambda>":
+        raise ValueError(f"{where}: label_func is a lambda, which worker processes cannot receive on Windows; "
+                         "define it with def at module level")
+
+
+class ImageDataLoaders(DataLoaders):
+    """`DataLoaders` for image classification, built in one call from the common dataset layouts.
+
+    Every factory takes `item_tfms`, `batch_tfms`, `img_cls` (`PILImage` or `PILImageBW`) and the loader arguments
+    (`bs`, `val_bs`, `shuffle`, `device`, `num_workers`...).
+    """
+
+    @classmethod
+    def from_folder(cls, path: str | os.PathLike, train: str = "train", valid: str = "valid",
+                    valid_pct: float | None = None, seed: int | None = None, vocab: Sequence | None = None,
+                    item_tfms=None, batch_tfms=None, img_cls: type = PILImage, **kwargs: Any) -> DataLoaders:
+        """Images in `path/train/<label>/` and `path/valid/<label>/` (ImageNet style); with `valid_pct`, all images
+        under `path` split at random instead."""
+        path = Path(path)
+        if valid_pct is None:
+            for sub in (train, valid):
+                if not (path / sub).is_dir():
+                    raise FileNotFoundError(f"ImageDataLoaders.from_folder: no folder {path / sub}; pass train=/valid= "
+                                            "with your folder names, or valid_pct= to split at random")
+            splitter = GrandparentSplitter(train_name=train, valid_name=valid)
+            get_items = partial(get_image_files, folders=[train, valid])
+        else:
+            splitter = RandomSplitter(valid_pct, seed=seed)
+            get_items = get_image_files
+        dblock = DataBlock(blocks=(ImageBlock(img_cls), CategoryBlock(vocab=vocab)), get_items=get_items,
+                           splitter=splitter, get_y=parent_label, item_tfms=item_tfms, batch_tfms=batch_tfms)
+        return cls.from_dblock(dblock, path, path=path, **kwargs)
+
+    @classmethod
+    def from_path_func(cls, path: str | os.PathLike, fnames: Sequence, label_func: Callable, valid_pct: float = 0.2,
+                       seed: int | None = None, item_tfms=None, batch_tfms=None, img_cls: type = PILImage,
+                       **kwargs: Any) -> DataLoaders:
+        """Images `fnames`, labelled by `label_func(path_of_image)`, `valid_pct` of them for validation."""
+        dblock = DataBlock(blocks=(ImageBlock(img_cls), CategoryBlock), splitter=RandomSplitter(valid_pct, seed=seed),
+                           get_y=label_func, item_tfms=item_tfms, batch_tfms=batch_tfms)
+        return cls.from_dblock(dblock, fnames, path=path, **kwargs)
+
+    @classmethod
+    def from_name_func(cls, path: str | os.PathLike, fnames: Sequence, label_func: Callable,
+                       **kwargs: Any) -> DataLoaders:
+        """Like `from_path_func`, `label_func` getting the file NAME (`'Seven_3.jpg'`)."""
+        _check_label_func(label_func, "ImageDataLoaders.from_name_func")
+        return cls.from_path_func(path, fnames, using_attr(label_func, "name"), **kwargs)
+
+    @classmethod
+    def from_path_re(cls, path: str | os.PathLike, fnames: Sequence, pat: str, **kwargs: Any) -> DataLoaders:
+        """Labels from the first group of regular expression `pat` searched in the full path."""
+        return cls.from_path_func(path, fnames, RegexLabeller(pat), **kwargs)
+
+    @classmethod
+    def from_name_re(cls, path: str | os.PathLike, fnames: Sequence, pat: str, **kwargs: Any) -> DataLoaders:
+        """Labels from the first group of regular expression `pat` searched in the file name.
+
+        >>> ImageDataLoaders.from_name_re(path, fnames, pat=r'^([^/]+)_\\d+.jpg$')  # doctest: +SKIP
+        """
+        re.compile(pat)  # a bad pattern fails here, not in the middle of building the datasets
+        return cls.from_name_func(path, fnames, RegexLabeller(pat), **kwargs)
+
+    @classmethod
+    def from_df(cls, df, path: str | os.PathLike = ".", valid_pct: float = 0.2, seed: int | None = None,
+                fn_col: int | str = 0, folder: str | None = None, suff: str = "", label_col: int | str | list = 1,
+                label_delim: str | None = None, y_block=None, valid_col: int | str | None = None, item_tfms=None,
+                batch_tfms=None, img_cls: type = PILImage, **kwargs: Any) -> DataLoaders:
+        """Images named in column `fn_col` of `df` (relative to `path/folder`, plus `suff`), labels in `label_col`.
+
+        Several label columns or a `label_delim` mean multi-label; `valid_col` (booleans) chooses the validation
+        rows instead of a random `valid_pct`.
+        """
+        pref = f"{Path(path) if folder is None else Path(path) / folder}{os.path.sep}"
+        if y_block is None:
+            multi = (is_listy(label_col) and len(label_col) > 1) or label_delim is not None
+            y_block = MultiCategoryBlock if multi else CategoryBlock
+        splitter = RandomSplitter(valid_pct, seed=seed) if valid_col is None else ColSplitter(valid_col)
+        dblock = DataBlock(blocks=(ImageBlock(img_cls), y_block), get_x=ColReader(fn_col, pref=pref, suff=suff),
+                           get_y=ColReader(label_col, label_delim=label_delim), splitter=splitter,
+                           item_tfms=item_tfms, batch_tfms=batch_tfms)
+        return cls.from_dblock(dblock, df, path=path, **kwargs)
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike, csv_fname: str = "labels.csv", header="infer",
+                 delimiter: str | None = None, quoting: int = csv.QUOTE_MINIMAL, **kwargs: Any) -> DataLoaders:
+        """`from_df` on the CSV file `path/csv_fname` (image names relative to `path`)."""
+        import pandas as pd
+
+        df = pd.read_csv(Path(path) / csv_fname, header=header, delimiter=delimiter, quoting=quoting)
+        return cls.from_df(df, path=path, **kwargs)
+
+    @classmethod
+    def from_lists(cls, path: str | os.PathLike, fnames: Sequence, labels: Sequence, valid_pct: float = 0.2,
+                   seed: int | None = None, y_block=None, item_tfms=None, batch_tfms=None, img_cls: type = PILImage,
+                   **kwargs: Any) -> DataLoaders:
+        """Images `fnames` with `labels` (one per image): lists of labels mean multi-label, floats regression."""
+        if len(fnames) != len(labels):
+            raise ValueError(f"ImageDataLoaders.from_lists: {len(fnames)} file names but {len(labels)} labels; "
+                             "give one label per image")
+        if y_block is None:
+            first = labels[0]
+            if is_listy(first) and len(first) > 1:
+                y_block = MultiCategoryBlock
+            elif isinstance(first, float):
+                y_block = RegressionBlock
+            else:
+                y_block = CategoryBlock
+        dblock = DataBlock.from_columns(blocks=(ImageBlock(img_cls), y_block),
+                                        splitter=RandomSplitter(valid_pct, seed=seed), item_tfms=item_tfms,
+                                        batch_tfms=batch_tfms)
+        return cls.from_dblock(dblock, (list(fnames), list(labels)), path=path, **kwargs)
+
+
+class SegmentationDataLoaders(DataLoaders):
+    """`DataLoaders` for segmentation: images and their masks."""
+
+    @classmethod
+    def from_label_func(cls, path: str | os.PathLike, fnames: Sequence, label_func: Callable,
+                        valid_pct: float = 0.2, seed: int | None = None, codes: Sequence[str] | None = None,
+                        item_tfms=None, batch_tfms=None, img_cls: type = PILImage, **kwargs: Any) -> DataLoaders:
+        """Images `fnames`, the mask of each at `label_func(image_path)`; `codes` names the mask's classes.
+
+        >>> SegmentationDataLoaders.from_label_func(path, fnames, lambda o: path/'labels'/f'{o.stem}_P{o.suffix}',
+        ...                                         codes=codes)  # doctest: +SKIP
+        """
+        dblock = DataBlock(blocks=(ImageBlock(img_cls), MaskBlock(codes=codes)),
+                           splitter=RandomSplitter(valid_pct, seed=seed), get_y=label_func, item_tfms=item_tfms,
+                           batch_tfms=batch_tfms)
+        return cls.from_dblock(dblock, fnames, path=path, **kwargs)
