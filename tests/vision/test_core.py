@@ -9,7 +9,15 @@ from PIL import Image
 
 from tiers.data import ToTensor
 from tiers.tensors import TensorImage, TensorImageBW, TensorMask
-from tiers.vision.core import PILImage, PILImageBW, PILMask, get_annotations, image2tensor, load_image, to_image
+from tiers.vision.core import (
+    PILImage,
+    PILImageBW,
+    PILMask,
+    get_annotations,
+    image2tensor,
+    load_image,
+    to_image,
+)
 from tiers.vision.data_samples import SHAPE_CODES, make_camvid_tiny
 
 

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from tiers.vision.models.xresnet import (
-    SEResNeXtBlock,
     SeparableBlock,
+    SEResNeXtBlock,
     XResNet,
     init_cnn,
     xresnet18,
