@@ -15,3 +15,14 @@ def test_docstring_examples(name):
         mod, extraglobs={"torch": importlib.import_module("torch")}, optionflags=doctest.ELLIPSIS
     )
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_readme_example_runs():
+    import re
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[2] / "packages" / "tensors" / "README.md"
+    if not readme.exists():
+        pytest.skip("README not shipped in this checkout")
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
+    exec(compile(blocks[0], str(readme), "exec"), {})

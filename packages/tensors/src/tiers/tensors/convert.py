@@ -51,6 +51,21 @@ def _rebuild(like, items: list):
         return (dict if isinstance(like, dict) else list if isinstance(like, list) else tuple)(items)
 
 
+def _apply(f: Callable, x):
+    t = type(x)
+    if t is tuple:
+        return tuple([_apply(f, o) for o in x])
+    if t is list:
+        return [_apply(f, o) for o in x]
+    if t is dict:
+        return {k: _apply(f, v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return _rebuild(x, [_apply(f, o) for o in x])
+    if isinstance(x, dict):
+        return _rebuild(x, [(k, _apply(f, v)) for k, v in x.items()])
+    return f(x)
+
+
 def apply(func: Callable, x, *args, **kwargs):
     """Apply `func(leaf, *args, **kwargs)` to every leaf of `x`, recursing into lists, tuples and dicts and keeping
     their types (namedtuples and other tuple/list/dict subclasses included). Leaves are everything else, `None` too.
@@ -61,18 +76,9 @@ def apply(func: Callable, x, *args, **kwargs):
     Unlike fastai, leaves are not re-cast to their input type: typed tensors keep their type through torch ops
     anyway, and this way `apply` can also strip types (see `as_plain`).
     """
-    t = type(x)
-    if t is tuple:
-        return tuple([apply(func, o, *args, **kwargs) for o in x])
-    if t is list:
-        return [apply(func, o, *args, **kwargs) for o in x]
-    if t is dict:
-        return {k: apply(func, v, *args, **kwargs) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return _rebuild(x, [apply(func, o, *args, **kwargs) for o in x])
-    if isinstance(x, dict):
-        return _rebuild(x, [(k, apply(func, v, *args, **kwargs)) for k, v in x.items()])
-    return func(x, *args, **kwargs)
+    if args or kwargs:
+        return _apply(lambda o: func(o, *args, **kwargs), x)
+    return _apply(func, x)
 
 
 def _plain(o):
@@ -91,7 +97,11 @@ def as_plain(b):
     """
     if isinstance(b, TensorBase):
         return b.as_subclass(Tensor)
-    return apply(_plain, b)
+    if type(b) is tuple:  # the usual batch: a flat tuple of tensors
+        return tuple([o.as_subclass(Tensor) if isinstance(o, TensorBase) else as_plain(o) for o in b])
+    if isinstance(b, (list, tuple, dict)):
+        return _apply(_plain, b)
+    return b
 
 
 _preferred: Any = None  # set by `prefer_device`; None means "pick automatically"
