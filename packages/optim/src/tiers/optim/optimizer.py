@@ -21,6 +21,14 @@ from .hypers import _NOT_HYPERS
 __all__ = ["Optimizer", "ParamBatch"]
 
 
+# torch wraps these in `torch._disable_dynamo`, whose first call imports torch._dynamo (seconds on a small CPU);
+# they never run under torch.compile here, so call the plain functions.
+_torch_state_dict = getattr(torch.optim.Optimizer.state_dict, "__wrapped__", torch.optim.Optimizer.state_dict)
+_torch_load_state_dict = getattr(
+    torch.optim.Optimizer.load_state_dict, "__wrapped__", torch.optim.Optimizer.load_state_dict
+)
+
+
 class ParamBatch(NamedTuple):
     """One group's share of a step: the parameters that have a gradient, their state dicts, the group's hypers."""
 
@@ -249,7 +257,11 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
                 f"the state dict has groups of sizes {saved} but this optimizer has {ours}; "
                 f"load it into an optimizer built on the same parameter groups"
             )
-        super().load_state_dict(state_dict)
+        _torch_load_state_dict(self, state_dict)
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's format: `{'state': {index: per-parameter state}, 'param_groups': [hypers with parameter indices]}`."""
+        return _torch_state_dict(self)
 
     def __getstate__(self) -> dict[str, Any]:
         # torch pickles only defaults, state and groups; keep the steppers too so copies still step.
