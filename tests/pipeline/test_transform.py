@@ -13,6 +13,7 @@ from tiers.pipeline import (
     DisplayedTransform,
     InplaceTransform,
     ItemTransform,
+    Pipeline,
     TitledTuple,
     Transform,
     compose_tfms,
@@ -102,6 +103,8 @@ def test_constructor_takes_callables_that_are_not_functions():
     assert Transform(str.upper)(("a", 1)) == ("A", 1)  # a method descriptor applies to its class only
     assert Transform(partial(pow, exp=2))(3) == 9
     assert Transform(abs)(-3) == 3
+    assert Transform(int)(("3", 4.5)) == (3, 4)  # no signature to read: applies to anything
+    assert Transform(str.strip).input_types == (str,)
 
 
 def test_decorate_function_with_class_extends_class_and_existing_subclasses():
@@ -397,6 +400,15 @@ def test_error_on_single_item_and_in_decodes():
         t("zzz")
     with pytest.raises(IndexError, match="Vocab.decodes"):
         t.decode(5)
+
+
+def test_error_in_setups_names_the_transform():
+    class Bad(Transform):
+        def setups(self, items):
+            raise ValueError("no data")
+
+    with pytest.raises(ValueError, match=r"Bad.setups raised ValueError on the setup items, of type list: no data"):
+        Pipeline([AddOne(), Bad()]).setup([1])
 
 
 def test_error_whose_class_needs_more_arguments_keeps_original_with_a_note():

@@ -13,7 +13,7 @@ function, a Transform's `split_idx` changes, or the Pipeline's `split_idx` or Tr
 
 import weakref
 
-from tiers.pipeline import transform as _tfm
+from tiers.pipeline import _methods
 from tiers.pipeline.transform import Transform, _reraise
 
 __all__ = []  # private machinery of Pipeline
@@ -28,7 +28,7 @@ def _invalidate_all():
         c.reset()
 
 
-_tfm._on_change.append(_invalidate_all)
+_methods._on_change.append(_invalidate_all)
 
 
 def is_plain(t) -> bool:
