@@ -179,6 +179,16 @@ def test_first_typed_argument_wins():
     assert_typed(F.grid_sample(im[None], torch.zeros(1, 2, 2, 2), align_corners=False), TensorImage, tag="im")
 
 
+def test_set_meta(img):
+    x = TensorPoint(torch.zeros(2))
+    assert x.set_meta(img) is x and x.tag == "m"
+    x.tag = "x"
+    assert img.tag == "x"  # shared dict without as_copy
+    y = TensorPoint(torch.zeros(2)).set_meta(img, as_copy=True)
+    y.tag = "y"
+    assert img.tag == "x"
+
+
 def test_metadata_is_a_copy_not_shared(img):
     r = img * 2
     r.tag = "changed"
@@ -236,6 +246,9 @@ def test_constructor_inputs():
     assert TensorCategory([1, 2]).tolist() == [1, 2]
     assert TensorCategory(3).ndim == 0
     assert_typed(TensorMask(t), TensorMask, tag=1)  # re-typing keeps metadata
+    again = TensorImage(t, tag=2, extra=3)  # a new alias: the metadata does not land on `t`
+    assert again is not t and again.data_ptr() == t.data_ptr()
+    assert again.tag == 2 and again.extra == 3 and t.tag == 1 and not hasattr(t, "extra")
     with pytest.raises(TypeError, match="tensor"):
         TensorImage(object())
     with pytest.raises(ValueError, match="size"):

@@ -73,7 +73,11 @@ class TensorBase(Tensor):
     """
 
     def __new__(cls, x, **meta):
-        res = cast(tensor(x), cls)
+        t = tensor(x)
+        # always a new object (an alias sharing memory), so metadata given here never lands on the caller's tensor
+        res = t.as_subclass(cls)
+        if isinstance(t, TensorBase) and t.__dict__:
+            res.__dict__.update(t.__dict__)
         if meta:
             clash = [k for k in meta if hasattr(Tensor, k)]
             if clash:
@@ -112,6 +116,13 @@ class TensorBase(Tensor):
             items = [_wrap(r, src) for r in ret]
             return rt._make(items) if hasattr(rt, "_make") else rt(items)
         return ret
+
+    def set_meta(self, x, as_copy: bool = False) -> TensorBase:
+        """Take the metadata of `x` (its `__dict__`; a shallow copy when `as_copy`) and return `self`."""
+        d = getattr(x, "__dict__", None)
+        if d is not None:
+            self.__dict__ = dict(d) if as_copy else d
+        return self
 
     def __reduce_ex__(self, proto):
         # torch's own reduction stores (rebuild function, subclass type, storage args, __dict__); calling it with
