@@ -23,6 +23,17 @@ from tiers.data.categorical import (
 from tiers.data.collate import collate_error, fa_collate, fa_convert
 from tiers.data.core import Datasets, FilteredBase, TfmdLists, decode_at, show_at, test_set
 from tiers.data.dataloaders import DataLoaders
+from tiers.data.download import DownloadError
+from tiers.data.external import (
+    URLs,
+    download_data,
+    load_checks,
+    resolve_url,
+    tiers_cfg,
+    tiers_home,
+    tiers_path,
+    untar_data,
+)
 from tiers.data.files import (
     FileGetter,
     ImageGetter,
@@ -55,12 +66,13 @@ from tiers.dispatch import noop
 
 __all__ = [
     "AttrGetter", "Categorize", "CategoryBlock", "CategoryMap", "ColReader", "ColSplitter", "DataBlock", "DataLoader",
-    "DataLoaders", "Datasets", "EncodedMultiCategorize", "EndSplitter", "FileGetter", "FileSplitter", "FilteredBase",
+    "DataLoaders", "Datasets", "DownloadError", "EncodedMultiCategorize", "EndSplitter", "FileGetter", "FileSplitter", "FilteredBase",
     "FuncSplitter", "GrandparentSplitter", "ImageGetter", "IndexSplitter", "IntToFloatTensor", "ItemGetter",
     "MaskSplitter", "MissingColumnError", "MultiCategorize", "MultiCategoryBlock", "Normalize", "OneHotEncode", "RandomSplitter",
     "RandomSubsetSplitter", "RegexLabeller", "RegressionBlock", "RegressionSetup", "SkipItemException",
-    "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "UnknownLabelError", "batch_to_samples",
-    "broadcast_vec", "collate_error", "decode_at", "fa_collate", "fa_convert", "get_c", "get_files", "get_grid",
-    "get_image_files", "get_text_files", "image_extensions", "noop", "one_hot", "one_hot_decode", "parent_label",
-    "show_at", "show_batch", "show_results", "test_set",
+    "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "URLs", "UnknownLabelError", "batch_to_samples",
+    "broadcast_vec", "collate_error", "decode_at", "download_data", "fa_collate", "fa_convert", "get_c", "get_files", "get_grid",
+    "get_image_files", "get_text_files", "image_extensions", "load_checks", "noop", "one_hot", "one_hot_decode", "parent_label",
+    "resolve_url", "show_at", "show_batch", "show_results", "test_set", "tiers_cfg", "tiers_home",
+    "tiers_path", "untar_data",
 ]
