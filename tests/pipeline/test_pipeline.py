@@ -163,6 +163,17 @@ def test_setup_passes_a_batch_whole_through_earlier_transforms():
     assert m.seen[0].tolist() == [10.0, 10.0] and m.seen[1] == 3
 
 
+def test_setup_passes_other_objects_as_they_are():
+    class Source:
+        "Not a list, a batch or a view of this Pipeline: no way to know how the Transforms apply to it."
+
+        data = [1, 2]
+
+    m = Mean()
+    Pipeline([m, Transform(lambda x: x * 2)]).setup(src := Source())
+    assert m.seen is src
+
+
 def test_setup_with_an_object_that_applies_the_pipeline_itself():
     class Lazy:
         "Like a TfmdLists: indexing applies the Pipeline it holds, as it stands at that moment."

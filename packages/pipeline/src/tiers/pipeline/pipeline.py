@@ -33,7 +33,7 @@ def gather_attrs(o, k: str, nm: str):
     the values when several do; AttributeError when none does. Used for `__getattr__` forwarding."""
     if k.startswith("_") or k == nm:
         raise AttributeError(k)
-    objs = o.__dict__.get(nm) if hasattr(o, "__dict__") else None
+    objs = getattr(o, nm, None)
     if objs is None:
         raise AttributeError(k)
     res = [v for v in (getattr(t, k, None) for t in objs) if v is not None]
@@ -213,10 +213,13 @@ class Pipeline:
     def setup(self, items=None, train_setup: bool = False):
         """Run each Transform's `setup` in order, so each sees the data as it will at call time.
 
-        What a Transform sees depends on `items`: an object that applies this Pipeline itself (a lazy dataset
-        holding it as an attribute) is passed as is while the Pipeline holds only the Transforms set up so far;
-        a list or an `L` is passed with each element run through the earlier Transforms; any other object (a
-        tuple, a tensor batch) is passed as run, whole, through the earlier Transforms."""
+        What a Transform sees depends on `items`:
+
+        * an object that applies this Pipeline itself (a lazy dataset holding it as an attribute, as fastai's
+          `TfmdLists` and `TfmdDL` do) is passed as is, while the Pipeline holds only the Transforms set up so far;
+        * a list or an `L`: each element as the earlier Transforms make it;
+        * a tuple, a tensor or an array (one item or a batch): run whole through the earlier Transforms;
+        * anything else (a DataFrame, a loader...) is passed as is: this Pipeline cannot know how to apply to it."""
         tfms = list(self.fs)
         if items is not None and self._applied_by(items):
             try:
@@ -238,12 +241,15 @@ class Pipeline:
         return bool(d) and any(v is self for v in d.values())
 
     def _stage(self, items, t):
+        "`items` as Transform `t` makes them, by the rules of `setup`."
         s = self.split_idx
         if isinstance(items, L):
             return L([t(o, split_idx=s) for o in items])
         if isinstance(items, list):
             return [t(o, split_idx=s) for o in items]
-        return t(items, split_idx=s)
+        if isinstance(items, tuple) or hasattr(items, "shape") and hasattr(items, "dtype"):
+            return t(items, split_idx=s)
+        return items
 
     def add(self, ts, items=None, train_setup: bool = False):
         """Add Transform(s) `ts` in their `order` place, each set up first on `items` as the Transforms before it
