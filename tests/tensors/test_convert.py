@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 import tiers.tensors.convert as convert
+from tiers.dispatch import L
 from tiers.tensors import (
     TensorBase,
     TensorCategory,
@@ -47,6 +48,8 @@ def test_apply_recurses_and_keeps_container_types():
     assert r == {"a": [10, (20, 30)], "b": Pair(40, 50), "c": (60,), "d": {"e": 70}, "n": None}
     assert type(r["b"]) is Pair and type(r["c"]) is MyTuple and type(r["d"]) is OrderedDict
     assert apply(lambda o, k, m=1: o + k * m, [1, 2], 3, m=2) == [7, 8]
+    r = apply(lambda o: o + 1, L([1, (2, 3)]))
+    assert type(r) is L and list(r) == [2, (3, 4)]
 
 
 nested = st.recursive(
@@ -76,6 +79,7 @@ def test_as_plain_strips_types_cheaply():
     r[0].sum().backward()  # still on the autograd graph
     assert im.grad is not None
     assert type(as_plain(im)) is Tensor
+    assert type(as_plain(L([im]))[0]) is Tensor
 
 
 def test_default_device_and_prefer_device(monkeypatch):
@@ -180,6 +184,7 @@ def test_find_bs():
     assert find_bs(torch.zeros(5, 2)) == 5
     assert find_bs(([TensorImage(torch.zeros(3, 1))], torch.zeros(9))) == 3
     assert find_bs({"x": np.zeros((7, 2))}) == 7
+    assert find_bs(L([torch.zeros(6)])) == 6
     with pytest.raises(TypeError, match="batch dimension"):
         find_bs(("a", torch.zeros(2)))
     with pytest.raises(TypeError, match="batch dimension"):

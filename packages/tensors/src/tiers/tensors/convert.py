@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tiers.dispatch import L
 from tiers.tensors.base import TensorBase
 
 __all__ = [
@@ -63,12 +64,15 @@ def _apply(f: Callable, x):
         return _rebuild(x, [_apply(f, o) for o in x])
     if isinstance(x, dict):
         return _rebuild(x, [(k, _apply(f, v)) for k, v in x.items()])
+    if isinstance(x, L):
+        return type(x)([_apply(f, o) for o in x])
     return f(x)
 
 
 def apply(func: Callable, x, *args, **kwargs):
-    """Apply `func(leaf, *args, **kwargs)` to every leaf of `x`, recursing into lists, tuples and dicts and keeping
-    their types (namedtuples and other tuple/list/dict subclasses included). Leaves are everything else, `None` too.
+    """Apply `func(leaf, *args, **kwargs)` to every leaf of `x`, recursing into lists, tuples, dicts and `L`s and
+    keeping their types (namedtuples and other tuple/list/dict subclasses included). Leaves are everything else,
+    `None` too.
 
     >>> apply(lambda o: o * 2, {"a": [1, 2], "b": (3,)})
     {'a': [2, 4], 'b': (6,)}
@@ -99,7 +103,7 @@ def as_plain(b):
         return b.as_subclass(Tensor)
     if type(b) is tuple:  # the usual batch: a flat tuple of tensors
         return tuple([o.as_subclass(Tensor) if isinstance(o, TensorBase) else as_plain(o) for o in b])
-    if isinstance(b, (list, tuple, dict)):
+    if isinstance(b, (list, tuple, dict, L)):
         return _apply(_plain, b)
     return b
 
@@ -255,7 +259,7 @@ def find_bs(b) -> int:
     4
     """
     x = b
-    while isinstance(x, (list, tuple, dict)):
+    while isinstance(x, (list, tuple, dict, L)):
         if not x:
             raise ValueError(
                 f"find_bs: found an empty {type(x).__name__} before any tensor in the batch {b!r:.80}"
