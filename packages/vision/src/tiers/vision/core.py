@@ -112,7 +112,7 @@ class PILBase(Image.Image):
         return out
 
     @classmethod
-    def create(cls, fn, **kwargs: Any) -> PILBase:
+    def create(cls, fn, **kwargs: Any):
         """Build from a path, bytes, a file object, a PIL image, a CHW tensor or an HWC array.
 
         The result is converted to the class's mode (`PILImage`: RGB, `PILImageBW` and `PILMask`: L);

@@ -139,9 +139,10 @@ class BBoxLabeler(ItemTransform):
 
     The labels element becomes the `LabeledBBox` and the boxes element stays, so `show` draws the boxes once,
     captioned. Labels still as ids are looked up in `vocab` (learned at `setup` from the dataset's vocab).
+    Its order (0) puts its decode after `PointScaler`'s, so the boxes it pairs are already in pixels.
     """
 
-    order = 1
+    order = 0
 
     def __init__(self) -> None:
         super().__init__()
@@ -187,7 +188,7 @@ def clip_remove_empty(bbox: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
     return bbox[~empty], label[~empty.as_subclass(Tensor)]
 
 
-def bb_pad(samples: list, pad_idx: int = 0) -> list:
+def bb_pad(samples: list, *, pad_idx: int = 0) -> list:
     """Collation helper (`before_batch`): clip and drop empty boxes, then pad every item's boxes and labels to the
     largest count with all-zero boxes labelled `pad_idx`. Items are (image, boxes, labels, ...)."""
     cleaned = [(s[0], *clip_remove_empty(*s[1:3]), *s[3:]) for s in samples]
