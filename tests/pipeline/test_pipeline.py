@@ -325,6 +325,16 @@ def test_plans_see_functions_added_after_the_first_call():
     assert pipe((1.0, 1)) == (-1.0, 2)
 
 
+def test_unrelated_changes_keep_plans():
+    a, b = Pipeline([AddOne()]), Pipeline([Double()])
+    a(1), b(1)
+    plans = b._run.plans
+    assert plans
+    Transform(lambda x: x)  # a new Transform with functions of its own: no Pipeline holds it yet
+    a.fs[0].split_idx = None  # a Transform of another Pipeline
+    assert b._run.plans is plans and plans and not a._run.plans
+
+
 def test_plans_follow_in_place_changes_to_fs():
     pipe = Pipeline([AddOne()])
     assert pipe(1) == 2

@@ -20,11 +20,13 @@ _RETAIN, _KEEP, _CAST = 0, 1, 2  # what to do with a method's result: keep the i
 _PASS = (None, False, _KEEP, None, False)  # cache entry of a type no method matches
 _NO_RETAIN = (bool,)  # `True + 1` is an int on purpose; casting it back to bool would lose it
 _on_change: list = []  # callbacks run when what a call resolves to may change (Pipeline plans drop themselves)
+_ANY = None  # `_changed(_ANY)`: any Transform may be affected
 
 
-def _changed():
+def _changed(tfm=_ANY):
+    "Tell the listeners that calls of `tfm` (of every Transform when None) may now resolve differently."
     for f in _on_change:
-        f()
+        f(tfm)
 
 
 def _callable_name(f) -> str:
@@ -117,6 +119,7 @@ class _TfmMethod:
         self.funcs: list = []  # own functions in registration order (for pickling and repr)
         self._takes_self: dict = {}
         self.cache: dict = {}
+        self.inst_ref = None  # weakref to the owning instance, for an instance-level dispatcher
         self._children = weakref.WeakSet()
         for p in self.parents:
             p._children.add(self)
@@ -128,7 +131,12 @@ class _TfmMethod:
         self.funcs.append(g)
         self._takes_self[g] = takes_self
         self._clear()
-        _changed()
+        if not self.instance_level:
+            _changed()  # every subclass and instance may be affected
+        else:  # only the instance that owns this dispatcher (none yet while unpickling)
+            inst = self.inst_ref() if self.inst_ref is not None else None
+            if inst is not None:
+                _changed(inst)
         return f
 
     def _clear(self):

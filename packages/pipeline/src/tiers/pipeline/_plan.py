@@ -20,15 +20,25 @@ __all__ = []  # private machinery of Pipeline
 
 _MISS = object()
 _finish = Transform._finish
-_CHAINS = weakref.WeakSet()
+_CHAINS = weakref.WeakSet()  # every live Chain
+_BY_TFM = weakref.WeakKeyDictionary()  # Transform -> the Chains holding it
 
 
-def _invalidate_all():
-    for c in list(_CHAINS):
+def _invalidate(tfm=None):
+    "Drop the plans of the Chains holding `tfm` (of all Chains when None, or when `tfm` is unhashable)."
+    chains = None
+    if tfm is not None:
+        try:
+            held = _BY_TFM.get(tfm)
+        except TypeError:  # a Transform class defining __eq__ without __hash__
+            held = None
+        else:
+            chains = list(held) if held is not None else []
+    for c in list(_CHAINS) if chains is None else chains:
         c.reset()
 
 
-_methods._on_change.append(_invalidate_all)
+_methods._on_change.append(_invalidate)
 
 
 def is_plain(t) -> bool:
@@ -58,6 +68,11 @@ class Chain:
         self.plans: dict = {}
         self.last = _miss_stub
         _CHAINS.add(self)
+        for t in self.tfms:
+            try:
+                _BY_TFM.setdefault(t, weakref.WeakSet()).add(self)
+            except TypeError:  # unhashable: only a change to every Transform reaches it
+                pass
 
     def reset(self):
         self.plans.clear()

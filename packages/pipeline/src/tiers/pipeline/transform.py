@@ -15,6 +15,8 @@ type (`tiers.dispatch.TypeDispatch` rules: most specific class wins, unannotated
 Resolutions are cached per input type, so a call costs a dict lookup plus the method itself.
 """
 
+import weakref
+
 from tiers.dispatch import retain_type
 from tiers.pipeline._methods import (
     _CAST,
@@ -102,7 +104,7 @@ class Transform(metaclass=_TfmMeta):
     def __setattr__(self, k, v):
         super().__setattr__(k, v)
         if k == "split_idx":
-            _changed()
+            _changed(self)
 
     # -- instance-level methods
     def _own_method(self, name: str, fresh: bool = False) -> _TfmMethod:
@@ -110,7 +112,10 @@ class Transform(metaclass=_TfmMeta):
         hot = _HOT[name]
         m = None if fresh else self.__dict__.get(hot)
         if m is None:
-            m = self.__dict__[hot] = _TfmMethod(name, type(self), (getattr(type(self), hot),), instance_level=True)
+            m = _TfmMethod(name, type(self), (getattr(type(self), hot),), instance_level=True)
+            m.inst_ref = weakref.ref(self)
+            self.__dict__[hot] = m
+            _changed(self)
         return m
 
     # -- calling
