@@ -17,6 +17,12 @@ def test_tensor_from_scalars_lists_and_rest():
     assert tensor(2.5).dtype == torch.float32  # Python floats become float32
     assert tensor(np.float64(1.5)).dtype == torch.float32
     assert tensor([1.0], dtype=torch.float64).dtype == torch.float64  # an explicit dtype is kept
+    assert tensor([0.1], dtype=torch.float64).item() == 0.1  # built in float64, not via float32
+    a = tensor(np.zeros(2), requires_grad=True)
+    assert a.requires_grad and a.is_leaf and a.dtype == torch.float32
+    assert tensor(np.zeros(2), dtype=torch.float64, device="cpu").dtype == torch.float64
+    with pytest.raises(TypeError):
+        tensor([1], colour="red")
     assert tensor(True).dtype == torch.bool
     assert tensor([]).shape == (0,)
 

@@ -154,7 +154,7 @@ class TensorBase(Tensor):
         return new
 
 
-def _array2tensor(x: np.ndarray, **kwargs) -> Tensor:
+def _array2tensor(x: np.ndarray) -> Tensor:
     if x.dtype == np.uint16:  # torch supports almost no ops on uint16
         x = x.astype(np.float32)
     if x.dtype == object:
@@ -164,15 +164,41 @@ def _array2tensor(x: np.ndarray, **kwargs) -> Tensor:
         )
     if not x.flags.writeable or any(s < 0 for s in x.strides):
         x = np.array(x)  # torch cannot share read-only or negatively strided memory
-    res = torch.from_numpy(x)
-    return res.to(**kwargs) if kwargs else res
+    return torch.from_numpy(x)
 
 
-def tensor(x, *rest, **kwargs) -> Tensor:
+def _from_any(x, dtype) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return _array2tensor(x)
+    if isinstance(x, (list, tuple)):
+        if x and isinstance(x[0], (Tensor, np.ndarray)):
+            return torch.stack([tensor(o) for o in x])
+        return torch.tensor(x, dtype=dtype)  # dtype here: building float64 via float32 would lose precision
+    if isinstance(x, (numbers.Number, np.generic)):
+        return torch.tensor(x, dtype=dtype)
+    if hasattr(x, "to_numpy"):  # pandas Series/DataFrame
+        return _array2tensor(np.asarray(x.to_numpy()))
+    if hasattr(x, "__array__") or hasattr(x, "__array_interface__"):  # PIL images and other array-likes
+        return _array2tensor(np.asarray(x))
+    try:
+        items = list(x)
+    except TypeError:
+        raise TypeError(
+            f"tensor: cannot make a tensor from {type(x).__name__} {x!r:.60}; pass a tensor, NumPy array, "
+            "number, list or array-like"
+        ) from None
+    return _from_any(items, dtype)
+
+
+def tensor(
+    x, *rest, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False
+) -> Tensor:
     """Make a tensor from `x` (and `rest`, taken as further items): tensors pass through, NumPy arrays are shared
     (not copied) where possible, lists of tensors or arrays are stacked, numbers and nested lists go through
-    `torch.tensor`, pandas objects and PIL images through NumPy. float64 becomes float32 unless `dtype` is given.
-    `kwargs` (`dtype`, `device`, `requires_grad`...) are applied to the result.
+    `torch.tensor`, pandas objects and PIL images through NumPy. float64 becomes float32 unless `dtype` is given;
+    then `dtype`, `device`, `pin_memory` and `requires_grad` are applied.
 
     >>> tensor(1, 2, 3)
     tensor([1, 2, 3])
@@ -181,36 +207,15 @@ def tensor(x, *rest, **kwargs) -> Tensor:
     """
     if rest:
         x = (x, *rest)
-    if isinstance(x, Tensor):
-        res = x.to(**{k: v for k, v in kwargs.items() if k != "requires_grad"}) if kwargs else x
-        if kwargs.get("requires_grad"):
-            res.requires_grad_()
-    elif isinstance(x, np.ndarray):
-        res = _array2tensor(x, **kwargs)
-    elif isinstance(x, (list, tuple)):
-        if x and isinstance(x[0], (Tensor, np.ndarray)):
-            res = torch.stack([tensor(o) for o in x])
-            if kwargs:
-                res = tensor(res, **kwargs)
-        else:
-            res = torch.tensor(x, **kwargs)
-    elif isinstance(x, (numbers.Number, np.generic)):
-        res = torch.tensor(x, **kwargs)
-    elif hasattr(x, "to_numpy"):  # pandas Series/DataFrame
-        res = _array2tensor(np.asarray(x.to_numpy()), **kwargs)
-    elif hasattr(x, "__array__") or hasattr(x, "__array_interface__"):  # PIL images and other array-likes
-        res = _array2tensor(np.asarray(x), **kwargs)
-    else:
-        try:
-            items = list(x)
-        except TypeError:
-            raise TypeError(
-                f"tensor: cannot make a tensor from {type(x).__name__} {x!r:.60}; pass a tensor, NumPy array, "
-                "number, list or array-like"
-            ) from None
-        return tensor(items, **kwargs)
-    if res.dtype is torch.float64 and "dtype" not in kwargs:
+    res = _from_any(x, dtype)
+    if dtype is None and res.dtype is torch.float64:
         res = res.float()
+    if dtype is not None or device is not None:
+        res = res.to(device=device, dtype=dtype)
+    if pin_memory:
+        res = res.pin_memory()
+    if requires_grad:
+        res.requires_grad_()
     return res
 
 
