@@ -17,6 +17,19 @@ from tiers.text.awdlstm import (
     dropout_mask,
 )
 from tiers.text.block import TextBlock, TextDataLoaders, show_batch
+from tiers.text.callbacks import ModelResetter, RNNCallback, RNNRegularizer, rnn_cbs
+from tiers.text.learner import (
+    WT103_BWD,
+    WT103_FWD,
+    LMLearner,
+    TextLearner,
+    clean_raw_keys,
+    decode_spec_tokens,
+    language_model_learner,
+    load_ignore_keys,
+    match_embeds,
+    text_classifier_learner,
+)
 from tiers.text.loaders import (
     LMDataLoader,
     Pad_Chunk,
@@ -102,6 +115,10 @@ __all__ = [
     "awd_lstm_clas_config", "awd_lstm_lm_split", "awd_lstm_clas_split", "LinearDecoder", "SequentialRNN",
     "get_language_model", "SentenceEncoder", "masked_concat_pool", "PoolingLinearClassifier", "get_text_classifier",
     "model_meta",
+    # learners and callbacks
+    "ModelResetter", "RNNCallback", "RNNRegularizer", "rnn_cbs", "TextLearner", "LMLearner", "language_model_learner",
+    "text_classifier_learner", "decode_spec_tokens", "match_embeds", "load_ignore_keys", "clean_raw_keys",
+    "WT103_FWD", "WT103_BWD",
     # sample data
     "make_texts", "make_imdb_df", "make_imdb_sample", "make_imdb_folder",
 ]

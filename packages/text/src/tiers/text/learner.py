@@ -1,0 +1,321 @@
+"""ULMFiT learners: `language_model_learner` (fine-tune a pretrained language model, save its encoder, generate
+text) and `text_classifier_learner` (load that encoder, then train with gradual unfreezing).
+
+>>> learn = language_model_learner(dls_lm, AWD_LSTM, pretrained=False)    # doctest: +SKIP
+>>> learn.fit_one_cycle(1, 1e-2); learn.save_encoder("enc")               # doctest: +SKIP
+>>> clas = text_classifier_learner(dls_clas, AWD_LSTM, pretrained=False)  # doctest: +SKIP
+>>> clas.load_encoder("enc"); clas.fit_one_cycle(1, 1e-2)                 # doctest: +SKIP
+"""
+
+import io
+import os
+import pickle
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tiers.dispatch import L
+from tiers.text.awdlstm import AWD_LSTM
+from tiers.text.callbacks import rnn_cbs
+from tiers.text.loaders import _find_tokenizer
+from tiers.text.models import get_language_model, get_text_classifier, model_meta
+from tiers.text.rules import BOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
+from tiers.text.transforms import Numericalize
+from tiers.train import CrossEntropyLossFlat, Learner, trainable_params
+
+__all__ = [
+    "match_embeds", "load_ignore_keys", "clean_raw_keys", "TextLearner", "LMLearner", "decode_spec_tokens",
+    "language_model_learner", "text_classifier_learner", "WT103_FWD", "WT103_BWD",
+]
+
+# fastai's pretrained WikiText-103 AWD-LSTMs (a folder holding a weights `.pth` and a vocabulary `.pkl`). The URLs
+# are configurable: set `model_meta[AWD_LSTM]["url"]` (or "url_bwd") to another address, `file://` included.
+WT103_FWD = "https://s3.amazonaws.com/fast-ai-modelzoo/wt103-fwd.tgz"
+WT103_BWD = "https://s3.amazonaws.com/fast-ai-modelzoo/wt103-bwd.tgz"
+model_meta[AWD_LSTM].setdefault("url", WT103_FWD)
+model_meta[AWD_LSTM].setdefault("url_bwd", WT103_BWD)
+
+
+# ---------------------------------------------------------------------------------------------------- weights
+def match_embeds(old_wgts: dict, old_vocab: Sequence[str], new_vocab: Sequence[str]) -> dict:
+    """Re-index the embedding (and tied decoder) rows of the state dict `old_wgts` from `old_vocab` to `new_vocab`;
+    tokens the old vocabulary lacks get the mean embedding (and mean decoder bias)."""
+    if "0.encoder.weight" not in old_wgts:
+        raise KeyError("match_embeds: the weights have no '0.encoder.weight' (not a language model state dict?); "
+                       f"keys start with {list(old_wgts)[:3]}.")
+    wgts, bias = old_wgts["0.encoder.weight"], old_wgts.get("1.decoder.bias")
+    old_o2i = {w: i for i, w in enumerate(old_vocab)}
+    idx = torch.tensor([old_o2i.get(w, -1) for w in new_vocab], dtype=torch.long)
+    missing = idx < 0
+    new_wgts = wgts[idx.clamp(min=0)].clone()
+    new_wgts[missing] = wgts.mean(0)
+    old_wgts["0.encoder.weight"] = new_wgts
+    if "0.encoder_dp.emb.weight" in old_wgts:
+        old_wgts["0.encoder_dp.emb.weight"] = new_wgts.clone()
+    old_wgts["1.decoder.weight"] = new_wgts.clone()
+    if bias is not None:
+        new_bias = bias[idx.clamp(min=0)].clone()
+        new_bias[missing] = bias.mean(0)
+        old_wgts["1.decoder.bias"] = new_bias
+    return old_wgts
+
+
+def clean_raw_keys(wgts: dict) -> dict:
+    """Drop the stale copies `*.module.weight_hh_l0` that old checkpoints keep next to the `*.weight_hh_l0_raw` of a
+    `WeightDropout` (the raw weight is the real parameter)."""
+    for k in [k for k in wgts if k.endswith("_raw")]:
+        stale = k[: -len(k.split(".")[-1])] + "module." + k.split(".")[-1][: -len("_raw")]
+        wgts.pop(stale, None)
+    return wgts
+
+
+def load_ignore_keys(model: nn.Module, wgts: dict) -> Any:
+    """Load `wgts` into `model` by position, ignoring the key names (a language model's encoder weights into a
+    classifier's encoder, whose keys have another prefix). Shapes must match one to one."""
+    sd = model.state_dict()
+    if len(wgts) < len(sd):
+        raise ValueError(f"load_ignore_keys: {len(wgts)} weights for a model with {len(sd)} entries.")
+    for (k1, t1), (k2, t2) in zip(sd.items(), wgts.items()):
+        if t1.shape != t2.shape:
+            raise ValueError(f"load_ignore_keys: {k2!r} has shape {tuple(t2.shape)} but the model's {k1!r} has "
+                             f"{tuple(t1.shape)}; the architecture or its config differs from the saved one.")
+        sd[k1] = t2.detach().clone()
+    return model.load_state_dict(sd)
+
+
+class _VocabUnpickler(pickle.Unpickler):
+    # A downloaded vocabulary is a pickle: allow plain containers and strings only, never arbitrary objects.
+    _ok = {("builtins", "list"), ("builtins", "dict"), ("builtins", "str"), ("builtins", "tuple"),
+           ("collections", "OrderedDict"), ("collections", "defaultdict"), ("builtins", "int")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ok:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"vocabulary pickle refers to {module}.{name}; only lists of strings are read.")
+
+
+def _load_vocab(fname: str | os.PathLike) -> list[str]:
+    vocab = _VocabUnpickler(io.BytesIO(Path(fname).read_bytes())).load()
+    if isinstance(vocab, dict):  # {'itos': [...]} in older files
+        vocab = vocab.get("itos", list(vocab))
+    if not isinstance(vocab, (list, tuple)) or not all(isinstance(w, str) for w in vocab):
+        raise ValueError(f"The vocabulary file {str(fname)!r} does not hold a list of tokens.")
+    return list(vocab)
+
+
+def _get_text_vocab(dls: Any) -> list[str]:
+    vocab = dls.vocab
+    if isinstance(vocab, (list, tuple, L)) and len(vocab) and not isinstance(vocab[0], str):
+        vocab = vocab[0]  # a classifier's loaders hold [text vocab, label vocab]
+    return list(vocab)
+
+
+# ---------------------------------------------------------------------------------------------------- learners
+class TextLearner(Learner):
+    """A `Learner` for recurrent text models: adds `rnn_cbs(alpha, beta)` (hidden-state resets and AWD-LSTM's
+    activation penalties), uses ULMFiT's momentums, and can save, load and transfer the encoder."""
+
+    def __init__(self, dls: Any, model: nn.Module, alpha: float = 2.0, beta: float = 1.0,
+                 moms: tuple[float, float, float] = (0.8, 0.7, 0.8), **kwargs: Any):
+        super().__init__(dls, model, moms=moms, **kwargs)
+        self.add_cbs(rnn_cbs(alpha=alpha, beta=beta))
+
+    def _encoder(self, model: nn.Module | None = None) -> nn.Module:
+        encoder = (self.model if model is None else model)[0]
+        return getattr(encoder, "module", encoder)  # a classifier's SentenceEncoder wraps the AWD_LSTM
+
+    def save_encoder(self, file: str) -> Path:
+        """Save the encoder's weights to `path/model_dir/file.pth` (what `load_encoder` reads); returns the path."""
+        target = self._model_file(file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(self._encoder().state_dict(), target)
+        return target
+
+    def load_encoder(self, file: str, device: Any = None) -> "TextLearner":
+        """Load encoder weights saved by `save_encoder` (e.g. from a fine-tuned language model), then `freeze`."""
+        target = self._model_file(file)
+        if not target.is_file():
+            raise FileNotFoundError(f"load_encoder: no encoder file {str(target)!r}; save one with save_encoder.")
+        device = device if device is not None else next(self.model.parameters()).device
+        wgts = torch.load(target, map_location=device, weights_only=True)
+        self._encoder().load_state_dict(clean_raw_keys(wgts))
+        self.freeze()
+        return self
+
+    def load_pretrained(self, wgts_fname: str | os.PathLike, vocab_fname: str | os.PathLike,
+                        model: nn.Module | None = None) -> "TextLearner":
+        """Load pretrained language-model weights `wgts_fname` made with the vocabulary `vocab_fname` (a pickled
+        list) into `model` (default this learner's), mapping the embeddings onto this data's vocabulary; `freeze`."""
+        old_vocab = _load_vocab(vocab_fname)
+        new_vocab = _get_text_vocab(self.dls)
+        wgts = torch.load(wgts_fname, map_location="cpu", weights_only=True)
+        if "model" in wgts:  # saved with its optimizer state
+            wgts = wgts["model"]
+        wgts = match_embeds(dict(wgts), old_vocab, new_vocab)
+        load_ignore_keys(self.model if model is None else model, clean_raw_keys(wgts))
+        self.freeze()
+        return self
+
+
+def decode_spec_tokens(tokens: Sequence[str]) -> list[str]:
+    """Undo the case and repetition rules in `tokens`: `xxmaj w` -> `W`, `xxup w` -> `W` in capitals, `xxrep n c`
+    -> `c` n times, `xxwrep n w` -> `w` n times.
+
+    >>> decode_spec_tokens(["xxmaj", "hi", "xxup", "you", "xxrep", "3", "!", "xxwrep", "2", "so"])
+    ['Hi', 'YOU', '!!!', 'so', 'so']
+    """
+    out, rule, arg = [], None, None
+    for t in tokens:
+        if t in (TK_MAJ, TK_UP, TK_REP, TK_WREP) and rule is None:
+            rule = t
+        elif rule is None:
+            out.append(t)
+        elif rule == TK_MAJ:
+            out.append(t[:1].upper() + t[1:].lower())
+            rule = None
+        elif rule == TK_UP:
+            out.append(t.upper())
+            rule = None
+        elif arg is None:
+            try:
+                arg = int(t)
+            except ValueError:
+                out.append(t)
+                rule = None
+        else:
+            out.extend([t * arg] if rule == TK_REP else [t] * arg)
+            rule, arg = None, None
+    return out
+
+
+class LMLearner(TextLearner):
+    """A `TextLearner` for language models, with `predict` generating text."""
+
+    def _text_tfms(self) -> tuple[Any, Numericalize]:
+        ds = self.dls.train_ds
+        tok, tl = _find_tokenizer(ds)
+        tls = list(getattr(ds, "tls", None) or [ds])
+        num = next((f for t in tls for f in getattr(getattr(t, "tfms", None), "fs", None) or []
+                    if isinstance(f, Numericalize)), None)
+        if tok is None or num is None:
+            raise TypeError("LMLearner.predict needs loaders built with a Tokenizer and Numericalize "
+                            "(TextDataLoaders or TextBlock).")
+        return tok, num
+
+    def predict(self, text: str, n_words: int = 1, no_unk: bool = True, temperature: float = 1.0,
+                min_p: float | None = None, no_bar: bool = False, decoder: Callable = decode_spec_tokens,
+                only_last_word: bool = False) -> str:
+        """Continue `text` with `n_words` tokens sampled from the model (softmax at `temperature`; tokens below
+        probability `min_p` excluded; never `xxunk` when `no_unk`) and return the decoded text.
+
+        The prompt is read once and each new token is fed alone, the hidden state carrying the context (linear in
+        `n_words`); `only_last_word` and `no_bar` are accepted for fastai compatibility.
+        """
+        if temperature <= 0:
+            raise ValueError(f"predict: temperature={temperature} must be > 0.")
+        tok, num = self._text_tfms()
+        vocab = num.vocab
+        ids = num(tok(text)).tolist()
+        model = self.model
+        device = next(model.parameters()).device
+        banned = [i for i, w in enumerate(vocab) if w in (PAD, "xxfake") or (no_unk and w == UNK)]
+        was_training = model.training
+        model.eval()
+        model.reset()
+        try:
+            with torch.no_grad():
+                inp = torch.tensor([ids], device=device)
+                for _ in range(n_words):
+                    out = model(inp)
+                    logits = (out[0] if isinstance(out, (tuple, list)) else out)[0, -1].float()
+                    logits[banned] = -float("inf")
+                    probs = torch.softmax(logits / temperature, dim=-1)
+                    if min_p is not None:
+                        keep = probs >= min_p
+                        if keep.any():
+                            probs = probs * keep
+                        else:
+                            warnings.warn(f"predict: no token has probability >= min_p={min_p}; ignoring min_p.",
+                                          stacklevel=2)
+                    idx = int(torch.multinomial(probs, 1).item())
+                    ids.append(idx)
+                    inp = torch.tensor([[idx]], device=device)
+        finally:
+            model.reset()
+            model.train(was_training)
+        tokens = [vocab[i] for i in ids if vocab[i] not in (BOS, PAD)]
+        return tok.sep.join(decoder(tokens))
+
+
+def _pretrained_files(meta: dict, backwards: bool) -> list[Path] | None:
+    url = meta.get("url_bwd" if backwards else "url")
+    if url is None:
+        warnings.warn("There are no pretrained weights for this architecture; training from scratch.", stacklevel=3)
+        return None
+    try:
+        from tiers.data import untar_data
+    except ImportError as e:
+        raise ImportError("Downloading pretrained weights needs tiers.data's untar_data; pass pretrained=False or "
+                          "pretrained_fnames=(weights, vocab).") from e
+    model_path = Path(untar_data(url, c_key="model"))
+    fnames = [next(iter(sorted(model_path.glob(f"**/*.{ext}"))), None) for ext in ("pth", "pkl")]
+    if None in fnames:
+        raise FileNotFoundError(f"The pretrained model at {str(model_path)!r} (from {url}) lacks a .pth weights file "
+                                "or a .pkl vocabulary; remove it to download again.")
+    return fnames
+
+
+def language_model_learner(dls: Any, arch: Callable = AWD_LSTM, config: dict | None = None, drop_mult: float = 1.0,
+                           backwards: bool = False, pretrained: bool = True,
+                           pretrained_fnames: Sequence[str] | None = None, **kwargs: Any) -> LMLearner:
+    """An `LMLearner` with `get_language_model(arch, len(vocab), config, drop_mult)`, flattened cross-entropy, and the
+    architecture's parameter groups. With `pretrained`, the weights come from the architecture's URL (WikiText-103
+    for AWD-LSTM, downloaded once) or from `pretrained_fnames` (`(weights, vocab)` names in `path/model_dir`, without
+    extension), and the embeddings are mapped to this vocabulary. `kwargs` go to the Learner (`metrics`...)."""
+    vocab = _get_text_vocab(dls)
+    meta = model_meta[arch] if arch in model_meta else {}
+    model = get_language_model(arch, len(vocab), config=config, drop_mult=drop_mult)
+    learn = LMLearner(dls, model, loss_func=kwargs.pop("loss_func", CrossEntropyLossFlat()),
+                      splitter=kwargs.pop("splitter", meta.get("split_lm") or trainable_params), **kwargs)
+    if pretrained_fnames is not None:
+        fnames = [learn.path / learn.model_dir / f"{fn}.{ext}" for fn, ext in zip(pretrained_fnames, ("pth", "pkl"))]
+    elif pretrained:
+        fnames = _pretrained_files(meta, backwards)
+    else:
+        fnames = None
+    if fnames is not None:
+        learn.load_pretrained(*fnames)
+    return learn
+
+
+def text_classifier_learner(dls: Any, arch: Callable = AWD_LSTM, seq_len: int = 72, config: dict | None = None,
+                            backwards: bool = False, pretrained: bool = True, drop_mult: float = 0.5,
+                            n_out: int | None = None, lin_ftrs: Sequence[int] | None = None,
+                            ps: Sequence[float] | None = None, max_len: int = 72 * 20,
+                            y_range: tuple[float, float] | None = None, **kwargs: Any) -> TextLearner:
+    """A `TextLearner` with `get_text_classifier(...)` for `n_out` classes (default: the data's) and the
+    architecture's parameter groups (embedding, each LSTM layer, head), so `freeze_to(-2)`, `freeze_to(-3)`... unfreeze
+    it gradually. With `pretrained`, the encoder starts from the architecture's pretrained language model and the
+    learner is frozen; usually you `load_encoder` your fine-tuned one instead (pass `pretrained=False` offline)."""
+    from tiers.data import get_c
+
+    vocab = _get_text_vocab(dls)
+    if n_out is None:
+        n_out = get_c(dls)
+    if not n_out:
+        raise ValueError("text_classifier_learner: could not infer the number of classes from the loaders; pass n_out.")
+    meta = model_meta[arch] if arch in model_meta else {}
+    model = get_text_classifier(arch, len(vocab), n_out, seq_len=seq_len, config=config, y_range=y_range,
+                                drop_mult=drop_mult, lin_ftrs=lin_ftrs, ps=ps, max_len=max_len)
+    learn = TextLearner(dls, model, splitter=kwargs.pop("splitter", meta.get("split_clas") or trainable_params),
+                        **kwargs)
+    if pretrained:
+        fnames = _pretrained_files(meta, backwards)
+        if fnames is not None:
+            learn.load_pretrained(*fnames, model=learn.model[0])
+            learn.freeze()
+    return learn
