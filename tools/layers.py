@@ -34,7 +34,7 @@ TIERS_DEPS = {
 # Third-party distributions each layer may declare, mapped to their import names.
 THIRD_PARTY = {
     "dispatch": {},
-    "tensors": {"torch": "torch", "numpy": "numpy"},
+    "tensors": {"torch": "torch", "numpy": "numpy", "matplotlib": "matplotlib"},
     "pipeline": {},
     "data": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib"},
     "optim": {"torch": "torch"},
