@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from tiers.train import (
     blocks,
     callback,
+    fp16,
     layers,
     learner,
     loss_choice,
@@ -25,6 +26,7 @@ from tiers.train import (
 )
 from tiers.train.blocks import *  # noqa: F403
 from tiers.train.callback import *  # noqa: F403
+from tiers.train.fp16 import *  # noqa: F403
 from tiers.train.layers import *  # noqa: F403
 from tiers.train.learner import *  # noqa: F403
 from tiers.train.loss_choice import *  # noqa: F403
@@ -42,7 +44,7 @@ from tiers.train.schedule import *  # noqa: F403
 __all__ = [
     name
     for mod in (
-        blocks, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
+        blocks, fp16, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
         predict, progress, recorder, schedule,
     )
     for name in mod.__all__
