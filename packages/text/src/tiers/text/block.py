@@ -138,7 +138,7 @@ class TextDataLoaders(DataLoaders):
         fname = Path(path) / csv_fname
         if not fname.is_file():
             raise FileNotFoundError(f"TextDataLoaders.from_csv: no file {str(fname)!r}; check path and csv_fname.")
-        df = pd.read_csv(fname, header=header, delimiter=delimiter)
+        df = pd.read_csv(fname, header=header, **({} if delimiter is None else {"delimiter": delimiter}))
         return cls.from_df(df, path=path, **kwargs)
 
 
