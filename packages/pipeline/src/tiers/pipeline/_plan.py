@@ -2,9 +2,9 @@
 
 A *plain* Transform uses `Transform`'s own call machinery (not an `ItemTransform`, `InplaceTransform`, or a class
 that overrides `__call__`, such as random augmentations that draw their parameters per call). For a run of plain
-Transforms, the first item of a given shape (a plain tuple's element types, or one object's type) is processed
-the ordinary way while its steps are recorded: which Transform changed which element with which function, and
-the type that came back. The record is turned into one straight-line Python function that checks the input's
+Transforms, the second item of a given shape (a plain tuple's element types, or one object's type) is processed
+the ordinary way while its steps are recorded (the first one just runs, so a Pipeline called once never compiles):
+which Transform changed which element with which function, and the type that came back. The record is turned into one straight-line Python function that checks the input's
 types, calls those functions in the same order, and checks each result's type. Elements a Transform does not
 match cost nothing. When a result's type differs from the recorded one, the plan hands the half-done item back
 to the ordinary path, which finishes it (nothing runs twice). Plans are dropped whenever a dispatcher gains a
@@ -19,6 +19,8 @@ from tiers.pipeline.transform import Transform, _reraise
 __all__ = []  # private machinery of Pipeline
 
 _MISS = object()
+_MAX_PLANS = 32  # input shapes compiled per Chain; more run the ordinary way
+_MAX_SEEN = 1024
 _finish = Transform._finish
 _CHAINS = weakref.WeakSet()  # every live Chain
 _BY_TFM = weakref.WeakKeyDictionary()  # Transform -> the Chains holding it
@@ -66,6 +68,7 @@ class Chain:
     def __init__(self, tfms):
         self.tfms = list(tfms)
         self.plans: dict = {}
+        self.seen: dict = {}  # input shape -> times met without a plan
         self.last = _miss_stub
         _CHAINS.add(self)
         for t in self.tfms:
@@ -76,6 +79,7 @@ class Chain:
 
     def reset(self):
         self.plans.clear()
+        self.seen.clear()
         self.last = _miss_stub
 
     def __call__(self, o, s):
@@ -95,6 +99,12 @@ class Chain:
             if r is not _MISS:
                 self.last = plan
                 return r
+        # compiling costs ~100x a call: only for a shape seen before, and only for a bounded number of shapes
+        seen = self.seen.get(key, 0)
+        if not seen or len(self.plans) >= _MAX_PLANS:
+            if len(self.seen) < _MAX_SEEN:
+                self.seen[key] = seen + 1
+            return self.generic(o, s)
         r, plan = self._trace(o, s, key)
         self.plans[key] = self.last = plan
         return r
