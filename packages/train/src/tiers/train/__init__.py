@@ -12,34 +12,42 @@ from tiers.train import (
     fp16,
     layers,
     learner,
+    logging_cbs,
     loss_choice,
     losses,
     lr_finder,
     metric,
     metrics,
+    mixup,
     model_utils,
     persist,
     predict,
     progress,
     recorder,
     schedule,
+    tracker,
+    training_cbs,
 )
 from tiers.train.blocks import *  # noqa: F403
 from tiers.train.callback import *  # noqa: F403
 from tiers.train.fp16 import *  # noqa: F403
 from tiers.train.layers import *  # noqa: F403
 from tiers.train.learner import *  # noqa: F403
+from tiers.train.logging_cbs import *  # noqa: F403
 from tiers.train.loss_choice import *  # noqa: F403
 from tiers.train.losses import *  # noqa: F403
 from tiers.train.lr_finder import *  # noqa: F403
 from tiers.train.metric import *  # noqa: F403
 from tiers.train.metrics import *  # noqa: F403
+from tiers.train.mixup import *  # noqa: F403
 from tiers.train.model_utils import *  # noqa: F403
 from tiers.train.persist import *  # noqa: F403
 from tiers.train.predict import *  # noqa: F403
 from tiers.train.progress import *  # noqa: F403
 from tiers.train.recorder import *  # noqa: F403
 from tiers.train.schedule import *  # noqa: F403
+from tiers.train.tracker import *  # noqa: F403
+from tiers.train.training_cbs import *  # noqa: F403
 
 __all__ = [
     name

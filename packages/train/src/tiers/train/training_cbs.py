@@ -1,0 +1,148 @@
+"""Callbacks that change how each step is taken: accumulation, clipping, NaN guard, memory format, compile.
+
+>>> learn.fit(3, cbs=[GradientAccumulation(n_acc=64), GradientClip(1.0)])      # doctest: +SKIP
+>>> learn.compile(backend="eager")                                           # doctest: +SKIP
+"""
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from tiers.dispatch import patch
+from tiers.train.callback import Callback, CancelBatchException, CancelFitException
+from tiers.train.learner import Learner
+
+__all__ = ["GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast", "find_bs"]
+
+
+def find_bs(b: Any) -> int:
+    """Batch size of a (nested) batch: the first dimension of its first tensor (1 for a scalar)."""
+    if isinstance(b, Tensor):
+        return b.shape[0] if b.ndim else 1
+    if isinstance(b, dict):
+        b = list(b.values())
+    if isinstance(b, (tuple, list)):
+        for o in b:
+            n = find_bs(o)
+            if n:
+                return n
+    return 0
+
+
+class GradientAccumulation(Callback):
+    """Accumulate gradients until `n_acc` samples were seen, then step: the effective batch size is `n_acc`.
+
+    Each batch's loss is scaled by `bs / n_acc`, so the accumulated gradient matches one batch of
+    `n_acc` samples (for a mean-reduced loss). Steps and `zero_grad` are skipped in between.
+    """
+
+    order = -5  # scale the loss before MixedPrecision (10) scales it for fp16
+
+    def __init__(self, n_acc: int = 32) -> None:
+        if not isinstance(n_acc, int) or n_acc < 1:
+            raise ValueError(f"GradientAccumulation: n_acc={n_acc!r} must be a positive int (number of samples)")
+        self.n_acc = n_acc
+        self.count = 0
+
+    run_valid = False
+
+    def before_fit(self) -> None:
+        """Start counting from zero."""
+        self.count = 0
+
+    def after_loss(self) -> None:
+        """Scale the loss by this batch's share of `n_acc`."""
+        bs = find_bs(self.learn.yb) or 1
+        self.learn.loss_grad = self.learn.loss_grad * (bs / self.n_acc)
+
+    def before_step(self) -> None:
+        """Skip the step (and zero_grad) until `n_acc` samples are accumulated."""
+        self.count += find_bs(self.learn.yb) or 1
+        if self.count < self.n_acc:
+            raise CancelBatchException()
+        self.count = 0
+
+    def state_dict(self) -> dict:
+        """Samples accumulated so far (for checkpoints)."""
+        return {"count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict`."""
+        self.count = int(state["count"])
+
+
+class GradientClip(Callback):
+    """Clip the gradients' total `norm_type` norm to `max_norm` before each step (after unscaling in fp16)."""
+
+    order = 20
+
+    def __init__(self, max_norm: float = 1.0, norm_type: float = 2.0) -> None:
+        if not max_norm > 0:
+            raise ValueError(f"GradientClip: max_norm={max_norm!r} must be > 0")
+        self.max_norm, self.norm_type = max_norm, norm_type
+
+    def before_step(self) -> None:
+        """Clip in place; the norm before clipping is kept in `last_norm`."""
+        self.last_norm = nn.utils.clip_grad_norm_(self.learn.model.parameters(), self.max_norm, self.norm_type)
+
+
+class TerminateOnNaNCallback(Callback):
+    """Stop training (`CancelFitException`) as soon as a training loss is nan or inf."""
+
+    order = -9
+    run_valid = False
+
+    def after_batch(self) -> None:
+        """Check the loss of this batch."""
+        loss = self.learn.loss
+        if isinstance(loss, Tensor) and not torch.isfinite(loss).all():
+            self.learn.logger(f"TerminateOnNaN: loss is {loss.float().mean().item()} at epoch {self.learn.epoch}, "
+                              f"batch {self.learn.iter}; training stopped")
+            raise CancelFitException()
+
+
+def _to_cl(x: Any) -> Any:
+    if isinstance(x, Tensor) and x.ndim == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+class ChannelsLast(Callback):
+    """Model and 4-d inputs in `torch.channels_last` memory format (faster convolutions with mixed precision on GPU)."""
+
+    order = -1
+
+    def before_fit(self) -> None:
+        """Convert the model's 4-d parameters and buffers."""
+        self.learn.model.to(memory_format=torch.channels_last)
+
+    def before_batch(self) -> None:
+        """Convert 4-d inputs."""
+        self.learn.xb = tuple(_to_cl(x) for x in self.learn.xb)
+
+
+@patch
+def to_channels_last(self: Learner) -> Learner:
+    """Add `ChannelsLast` (replacing one already there)."""
+    self.remove_cb(ChannelsLast)
+    return self.add_cb(ChannelsLast())
+
+
+@patch
+def to_contiguous(self: Learner) -> Learner:
+    """Remove `ChannelsLast` and put the model back in the contiguous format."""
+    self.remove_cb(ChannelsLast)
+    self.model.to(memory_format=torch.contiguous_format)
+    return self
+
+
+@patch
+def compile(self: Learner, **kwargs: Any) -> Learner:
+    """Compile the model in place with `torch.compile` options `kwargs` (e.g. `backend='eager'`, `mode=...`).
+
+    Uses `nn.Module.compile`, so `state_dict` keys, `save`/`load` and checkpoints are unchanged.
+    """
+    self.model.compile(**kwargs)
+    self._compiled = kwargs
+    return self
