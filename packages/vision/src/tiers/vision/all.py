@@ -1,9 +1,11 @@
 """Star-import surface of tiers.vision: the lower layers' `all`, then this layer's public names."""
+# isort: skip_file
+# (order matters: this layer's names come last so they win over lower layers' names)
 
-from tiers.dispatch.all import *  # noqa: F401,F403
-from tiers.tensors.all import *  # noqa: F401,F403
-from tiers.pipeline.all import *  # noqa: F401,F403
-from tiers.data.all import *  # noqa: F401,F403
-from tiers.optim.all import *  # noqa: F401,F403
-from tiers.train.all import *  # noqa: F401,F403
-from tiers.vision import *  # noqa: F401,F403
+from tiers.dispatch.all import *
+from tiers.tensors.all import *
+from tiers.pipeline.all import *
+from tiers.data.all import *
+from tiers.optim.all import *
+from tiers.train.all import *
+from tiers.vision import *
