@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from tiers.train import (
     blocks,
     callback,
+    checkpoint,
     fp16,
     layers,
     learner,
@@ -30,6 +31,7 @@ from tiers.train import (
 )
 from tiers.train.blocks import *  # noqa: F403
 from tiers.train.callback import *  # noqa: F403
+from tiers.train.checkpoint import *  # noqa: F403
 from tiers.train.fp16 import *  # noqa: F403
 from tiers.train.layers import *  # noqa: F403
 from tiers.train.learner import *  # noqa: F403

@@ -29,6 +29,7 @@ writes loop state either as `self.learn.xb = ...` or simply `self.xb = ...`: nam
 ...     def before_batch(self): self.xb = tuple(x * 2 for x in self.xb)
 """
 
+import functools
 import types
 from collections.abc import Callable
 from enum import Enum
@@ -103,6 +104,15 @@ LOOP_ATTRS = frozenset(
     "xb yb pred loss loss_grad dl iter n_iter epoch n_epoch training pct_train train_iter opt model "
     "loss_func smooth_loss".split()
 )
+
+
+_EVENT_SET = frozenset(EVENT_NAMES)
+
+
+@functools.cache
+def _class_events(cls: type) -> tuple[str, ...]:
+    # Which events a callback class defines; classes don't change after definition, so cache it.
+    return tuple(n for n in EVENT_NAMES if getattr(cls, n, None) is not None)
 
 
 class CancelFitException(Exception):
@@ -181,6 +191,14 @@ class Callback:
         """True when this callback defines `name` (an event) itself."""
         return name in self.__dict__ or getattr(type(self), name, None) is not None
 
+    def handled_events(self) -> tuple[str, ...]:
+        """The events this callback defines, in firing order."""
+        own = [n for n in self.__dict__ if n in _EVENT_SET]
+        cls_events = _class_events(type(self))
+        if not own:
+            return cls_events
+        return tuple(n for n in EVENT_NAMES if n in own or n in cls_events)
+
     def __call__(self, event_name: str) -> None:
         """Run the handler of `event_name` if it applies now (same rules the Learner uses)."""
         name = str(event_name)
@@ -256,13 +274,14 @@ class TrainEvalCallback(Callback):
         """Training mode."""
         learn = self.learn
         learn.pct_train = learn.epoch / learn.n_epoch
+        self._step = 1.0 / (max(learn.n_iter, 1) * learn.n_epoch)
         learn.model.train()
         learn.training = True
 
     def after_batch(self) -> None:
         """Advance `pct_train` and `train_iter`."""
         learn = self.learn
-        learn.pct_train += 1.0 / (learn.n_iter * learn.n_epoch)
+        learn.pct_train += self._step
         learn.train_iter += 1
 
     def before_validate(self) -> None:
@@ -286,7 +305,10 @@ def _plain(x: Any) -> Any:
 
 
 def _is_plain(b: tuple) -> bool:
-    return all(type(o) is Tensor for o in b)
+    for o in b:
+        if type(o) is not Tensor:
+            return False
+    return True
 
 
 class CastToTensor(Callback):

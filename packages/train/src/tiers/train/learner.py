@@ -135,6 +135,7 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
         self.loss: Any = None
         self.lock = threading.Lock()
         self._batch_device: torch.device | None = None
+        self._batch_on_cpu = True
         self.metrics = metrics
         self.cbs: list[Callback] = []
         self._ev: tuple[dict, dict] = ({}, {})
@@ -231,17 +232,19 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
 
     def _invalidate_cbs(self) -> None:
         """Rebuild the per-event callback lists (after callbacks or their order/run_* change)."""
-        ordered = sorted(self.cbs, key=lambda c: c.order)
-        valid: dict[str, list] = {}
-        train: dict[str, list] = {}
-        for name in EVENT_NAMES:
-            handlers = [(cb, getattr(cb, name)) for cb in ordered if cb.handles(name)]
-            if name in INNER_LOOP:
-                train[name] = [(cb, f) for cb, f in handlers if cb.run_train]
-                valid[name] = [(cb, f) for cb, f in handlers if cb.run_valid]
-            else:
-                train[name] = valid[name] = handlers
-        self._ev = (valid, train)
+        valid: dict[str, list] = {name: [] for name in EVENT_NAMES}
+        train: dict[str, list] = {name: [] for name in EVENT_NAMES}
+        for cb in sorted(self.cbs, key=lambda c: c.order):
+            for name in cb.handled_events():
+                f = getattr(cb, name)
+                if name not in INNER_LOOP or cb.run_train:
+                    train[name].append((cb, f))
+                if name not in INNER_LOOP or cb.run_valid:
+                    valid[name].append((cb, f))
+        self._ev = ({k: tuple(v) for k, v in valid.items()}, {k: tuple(v) for k, v in train.items()})
+        self._quiet_grad_step = not any(
+            train[f"{w}_{k}"] for k in ("backward", "step") for w in ("before", "after", "after_cancel")
+        )
 
     def __call__(self, event_name: str | Iterable[str]) -> None:
         """Fire the event `event_name` (or each of a list of events) on the callbacks, in `order`."""
@@ -253,18 +256,13 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
             handlers = self._ev[self.training][event_name]
         except KeyError:
             raise ValueError(f"Learner: {event_name!r} is not an event; events are {', '.join(EVENT_NAMES)}") from None
-        for cb, f in handlers:
-            if cb.run:
-                try:
-                    f()
-                except CANCEL_EXCEPTIONS:
-                    raise
-                except Exception as e:
-                    _reraise_in_callback(e, cb, event_name)
+        if handlers:
+            self._run_handlers(handlers, event_name)
 
     def ordered_cbs(self, event_name: str) -> list[Callback]:
         """Callbacks that handle `event_name`, in the order they run."""
-        return [cb for cb in sorted(self.cbs, key=lambda c: c.order) if cb.handles(str(event_name))]
+        name = str(event_name)
+        return [cb for cb in sorted(self.cbs, key=lambda c: c.order) if name in cb.handled_events()]
 
     def add_cb(self, cb: Callback | type) -> "Learner":
         """Attach `cb` (an instance or a class to instantiate); it becomes `learn.<cb.name>`."""
@@ -394,14 +392,31 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
 
     # ------------------------------------------------------------------ the loop
 
+    def _run_handlers(self, handlers: tuple, event_name: str) -> None:
+        for cb, f in handlers:
+            if cb.run:
+                try:
+                    f()
+                except CANCEL_EXCEPTIONS:
+                    raise
+                except Exception as e:
+                    _reraise_in_callback(e, cb, event_name)
+
+    def _fire(self, event_name: str) -> None:
+        # The loop's own event call: skips the work entirely when no callback handles the event
+        # (most per-batch events), which matters because it runs ~10 times per batch.
+        handlers = self._ev[self.training][event_name]
+        if handlers:
+            self._run_handlers(handlers, event_name)
+
     def _with_events(self, f: Callable[[], Any], kind: str, ex: type[BaseException], final: Callable | None = None) -> None:
         before, cancel, after = _EVENTS[kind]
         try:
-            self(before)
+            self._fire(before)
             f()
         except ex:
-            self(cancel)
-        self(after)
+            self._fire(cancel)
+        self._fire(after)
         if final is not None:
             final()
 
@@ -409,15 +424,21 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
         dev = self._batch_device
         if dev is None:
             return b
-        t = _first_tensor(b)
-        if t is not None and t.device != dev:
-            return _to_device(b, dev)
-        return b
+        t = b[0] if type(b) in (tuple, list) and b and isinstance(b[0], Tensor) else _first_tensor(b)
+        if t is None:
+            return b
+        # `is_cpu` is a plain flag; building `t.device` to compare costs several times more.
+        if (t.is_cpu if self._batch_on_cpu else t.device == dev):
+            return b
+        return _to_device(b, dev)
 
     def _split(self, b: Any) -> None:
-        if isinstance(b, (tuple, list)):
+        if type(b) in (tuple, list):
             i = self._n_inp
-            self.xb, self.yb = tuple(b[:i]), tuple(b[i:])
+            if i == 1 and len(b) == 2:
+                self.xb, self.yb = (b[0],), (b[1],)
+            else:
+                self.xb, self.yb = tuple(b[:i]), tuple(b[i:])
         else:
             self.xb, self.yb = (b,), ()
 
@@ -429,16 +450,28 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
 
     def _do_one_batch(self) -> None:
         self.pred = self.model(*self.xb)
-        self("after_pred")
+        self._fire("after_pred")
         if self.yb:
             self.loss_grad = self.loss_func(self.pred, *self.yb)
-            # A detached copy for logging: callbacks may rescale loss_grad in place before backward.
-            self.loss = self.loss_grad.detach().clone()
-        self("after_loss")
+            # A detached view for logging (no copy: this runs every batch). A callback that rescales the
+            # loss for backward should assign a new loss_grad rather than modify it in place.
+            self.loss = self.loss_grad.detach()
+        self._fire("after_loss")
         if not self.training or not self.yb:
             return
-        self._with_events(self._backward, "backward", CancelBackwardException)
-        self._with_events(self._step, "step", CancelStepException)
+        if self._quiet_grad_step:
+            # No callback handles the backward/step events: skip their (empty) dispatch.
+            try:
+                self._backward()
+            except CancelBackwardException:
+                pass
+            try:
+                self._step()
+            except CancelStepException:
+                pass
+        else:
+            self._with_events(self._backward, "backward", CancelBackwardException)
+            self._with_events(self._step, "step", CancelStepException)
         self.opt.zero_grad()
 
     def one_batch(self, i: int, b: Any) -> None:
@@ -457,14 +490,21 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
         for i, b in enumerate(self.dl):
             one_batch(i, b)
 
+    def _set_dl(self, dl: Any) -> None:
+        self.dl = dl
+        try:
+            self.n_iter = len(dl)
+        except TypeError:
+            self.n_iter = 0
+
     def _do_epoch_train(self) -> None:
-        self.dl = self.dls.train
+        self._set_dl(self.dls.train)
         self._with_events(self.all_batches, "train", CancelTrainException)
 
     def _do_epoch_validate(self, ds_idx: int = 1, dl: Any = None) -> None:
         if dl is None:
             dl = self.dls[ds_idx]
-        self.dl = dl
+        self._set_dl(dl)
         with torch.no_grad():
             self._with_events(self.all_batches, "validate", CancelValidException)
 
@@ -483,6 +523,7 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
         if dev is not None:
             self.model.to(dev)
         self._batch_device = self._model_device()
+        self._batch_on_cpu = self._batch_device.type == "cpu"
 
     def _end_cleanup(self) -> None:
         self.dl, self.xb, self.yb, self.pred, self.loss_grad = None, (), (), None, None

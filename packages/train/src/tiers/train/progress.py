@@ -66,6 +66,8 @@ class ProgressCallback(Callback):
 
     def _batch_events(self, on: bool) -> None:
         # Switching run_train/run_valid off removes this callback from every per-batch event list.
+        if self.run_train == on and self.run_valid == on:
+            return
         object.__setattr__(self, "run_train", on)
         object.__setattr__(self, "run_valid", on)
         if self.learn is not None:
@@ -131,12 +133,11 @@ class ProgressCallback(Callback):
         self._close_bar()
 
     def after_fit(self) -> None:
-        """Close any bar left open, restore the logger and the per-batch events."""
+        """Close any bar left open and restore the logger (per-batch events stay as `before_fit` set them)."""
         self._close_bar()
         if self._old_logger is not None:
             self.learn.logger = self._old_logger
             self._old_logger = None
-        self._batch_events(True)
 
     # ---- the table -------------------------------------------------------------------------------------------
     def _write_row(self, log: list) -> None:

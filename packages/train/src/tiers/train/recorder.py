@@ -60,7 +60,11 @@ class Recorder(Callback):
     def _flush(self) -> None:
         if not self._pending:
             return
-        vals = torch.stack([t.float().mean() for t in self._pending]).cpu().tolist()
+        pending = self._pending
+        if all(t.ndim == 0 for t in pending):
+            vals = torch.stack(pending).float().cpu().tolist()
+        else:  # a loss left unreduced: its mean is what gets smoothed
+            vals = torch.stack([t.float().mean() for t in pending]).cpu().tolist()
         self._pending.clear()
         beta, ema, n = self.beta, self._ema, self._n
         out = self._losses
@@ -110,7 +114,9 @@ class Recorder(Callback):
         """Reset training metrics."""
         for m in self._train_mets():
             m.reset()
-        self._lr_group = self.learn.opt.hypers[-1] if self.learn.opt is not None else None
+        # The raw torch-style group dict: reading 'lr' from it is a dict lookup, unlike a hypers view.
+        opt = self.learn.opt
+        self._lr_group = opt.param_groups[-1] if opt is not None and getattr(opt, "param_groups", None) else None
 
     def before_validate(self) -> None:
         """Reset validation loss and metrics."""

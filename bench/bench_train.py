@@ -1,0 +1,192 @@
+"""Benchmark of tiers.train: per-batch cost of `Learner.fit` (default callbacks) against a hand-written PyTorch loop.
+
+    hatch run bench:python bench/bench_train.py      (fastai 2.8.12 installed: its column is filled)
+    .venv-dev/bin/python bench/bench_train.py         (without fastai: "fastai not installed")
+
+A tiny MLP (20 -> 64 -> 2, bs=64, CPU, one thread) trains for one epoch of 200 batches and validates on
+20 batches. Every contender iterates the same torch DataLoaders and steps the same kind of torch SGD
+optimizer (the Learners wrap it in their `OptimWrapper`), so the difference is the loop itself. Times
+are best-of-N CPU times over interleaved repeats (the machine is shared and noisy), per batch (train +
+valid batches).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import time
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+BS, N_TRAIN_BATCHES, N_VALID_BATCHES = 64, 200, 20
+
+
+class _TTY(io.StringIO):
+    """A stream that says it is a terminal, so progress bars draw."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class _Batches(TensorDataset):
+    # Indexing with a list of indices returns the whole batch: no per-item collation in the loader.
+    def __getitem__(self, idxs):
+        return tuple(t[idxs] for t in self.tensors)
+
+
+def _loaders():
+    g = torch.Generator().manual_seed(0)
+    n_tr, n_va = BS * N_TRAIN_BATCHES, BS * N_VALID_BATCHES
+    x = torch.randn(n_tr + n_va, 20, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    tr, va = _Batches(x[:n_tr], y[:n_tr]), _Batches(x[n_tr:], y[n_tr:])
+    train = DataLoader(tr, sampler=BatchSampler(RandomSampler(tr, generator=g), BS, drop_last=False), batch_size=None)
+    valid = DataLoader(va, sampler=BatchSampler(SequentialSampler(va), BS, drop_last=False), batch_size=None)
+    return train, valid
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 2))
+
+
+def _plain_fit(train, valid, model, opt):
+    "The loop a PyTorch user writes: train, then validate with loss and accuracy."
+    model.train()
+    for xb, yb in train:
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    tot, correct, n = 0.0, 0, 0
+    with torch.no_grad():
+        for xb, yb in valid:
+            out = model(xb)
+            tot += F.cross_entropy(out, yb) * len(yb)
+            correct += (out.argmax(1) == yb).sum()
+            n += len(yb)
+    return float(tot) / n, float(correct) / n
+
+
+def _ours(train, valid, visible: bool):
+    from tiers.data import DataLoaders
+    from tiers.optim import OptimWrapper
+    from tiers.train import Learner, ProgressCallback, accuracy
+
+    dls = DataLoaders(train, valid)
+    stream = _TTY() if visible else io.StringIO()
+    learn = Learner(dls, _model(), loss_func=F.cross_entropy, opt_func=partial(OptimWrapper, opt=torch.optim.SGD),
+                    lr=0.05, metrics=accuracy)
+    learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=stream))
+
+    def fit():
+        stream.seek(0)
+        stream.truncate()
+        learn.fit(1)
+
+    return fit, learn
+
+
+def _fastai(train, valid, shipped: bool):
+    import fastai.callback.progress  # noqa: F401  (adds ProgressCallback to the defaults and Learner.no_bar)
+    from fastai.data.core import DataLoaders
+    from fastai.learner import Learner
+    from fastai.metrics import accuracy
+    from fastai.optimizer import OptimWrapper
+
+    dls = DataLoaders(train, valid)
+    learn = Learner(dls, _model(), loss_func=F.cross_entropy, opt_func=partial(OptimWrapper, opt=torch.optim.SGD),
+                    lr=0.05, metrics=accuracy)
+
+    def fit():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            if shipped:
+                learn.fit(1)
+            else:
+                with learn.no_bar(), learn.no_logging():
+                    learn.fit(1)
+
+    return fit, learn
+
+
+def _best(fns: dict, repeat: int) -> dict:
+    """Best CPU time of each function (process time: other processes on a shared machine don't count),
+    interleaved so that slow phases of the machine hit all of them."""
+    best = {k: float("inf") for k in fns}
+    for _ in range(repeat):
+        for k, f in fns.items():
+            t0 = time.process_time()
+            f()
+            best[k] = min(best[k], time.process_time() - t0)
+    return best
+
+
+def _have_fastai() -> bool:
+    try:
+        import fastai  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run(quick: bool = False) -> list[dict]:
+    torch.set_num_threads(1)
+    train, valid = _loaders()
+    model, opt_model = _model(), None
+    opt_model = torch.optim.SGD(model.parameters(), lr=0.05)
+    fns = {
+        "plain": lambda: _plain_fit(train, valid, model, opt_model),
+        "ours_silent": _ours(train, valid, visible=False)[0],
+        "ours_visible": _ours(train, valid, visible=True)[0],
+    }
+    fastai = _have_fastai()
+    if fastai:
+        fns["fastai_off"] = _fastai(train, valid, shipped=False)[0]
+        fns["fastai_shipped"] = _fastai(train, valid, shipped=True)[0]
+    for f in fns.values():  # warm up (imports, allocator, first-call paths)
+        f()
+    best = _best(fns, 5 if quick else 20)
+    n_batches = N_TRAIN_BATCHES + N_VALID_BATCHES
+    per = {k: v / n_batches for k, v in best.items()}
+    base = per["plain"]
+
+    def us(t: float) -> str:
+        return f"{t * 1e6:.1f} us/batch"
+
+    def fa(key: str, what: str) -> str:
+        if not fastai:
+            return "fastai not installed"
+        return f"{per[key] / base:.2f}x ({us(per[key])}, {what})"
+
+    goal = "<= 1.10x the plain loop"
+    rows = []
+    for key, label, fa_key, fa_what in (
+        ("ours_silent", "progress to a non-TTY stream (no bar, table printed)", "fastai_off", "bar and logging off"),
+        ("ours_visible", "progress bar drawn to a TTY stream", "fastai_shipped", "as shipped, bar and table"),
+    ):
+        ratio = per[key] / base
+        rows.append({
+            "benchmark": f"train: Learner.fit per batch, tiny MLP bs={BS} CPU 1 thread, {label}",
+            "ours": us(per[key]),
+            "baseline": f"hand-written torch loop {us(base)}",
+            "ratio": ratio,
+            "fastai": fa(fa_key, fa_what),
+            "goal": goal,
+            "met": ratio <= 1.10,
+        })
+    return rows
+
+
+if __name__ == "__main__":
+    quick = "--quick" in sys.argv
+    rows = run(quick=quick)
+    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
+    for r in rows:
+        print(" | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))

@@ -1,0 +1,273 @@
+"""Checkpoints and exact resume: `learn.save_checkpoint(path)`, `CheckpointCallback`, `learn.fit(..., resume=path)`.
+
+A checkpoint holds the model, the optimizer, the epoch and the number of training batches done in
+it, the RNG states (python, numpy, torch, CUDA) both now and at the start of the epoch (which fixes
+the data order of shuffling loaders), and the state of every callback with a `state_dict` method
+(grad scaler, trackers, accumulation counters). Resuming replays the epoch's data order, skips the
+batches already done and restores the RNGs, so an interrupted run ends with the same weights as an
+uninterrupted one (bitwise on CPU with deterministic algorithms and `num_workers=0`). Files are
+written to a temporary file and renamed, so a crash mid-save keeps the last good checkpoint.
+
+>>> learn.fit(5, cbs=CheckpointCallback("ckpt", every_n_batches=100))      # doctest: +SKIP
+>>> learn.fit(5, resume=learn.path/"models"/"ckpt.pth")                     # doctest: +SKIP
+"""
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tiers.dispatch import patch
+from tiers.train.callback import Callback
+from tiers.train.learner import Learner
+from tiers.train.persist import _unwrap
+
+__all__ = ["CheckpointCallback", "get_rng_states", "set_rng_states", "load_checkpoint_state", "resume_callback"]
+
+_VERSION = 1
+
+
+def get_rng_states() -> dict:
+    """The python, numpy, torch (and CUDA) RNG states, in a form `torch.load(weights_only=True)` accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    st = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(np.asarray(keys).copy()), int(pos), int(has_gauss), float(gauss)),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def set_rng_states(st: dict) -> None:
+    """Restore states from `get_rng_states`."""
+    py = st["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, pos, has_gauss, gauss = st["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def _atomic_save(obj: Any, file: Path) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, file)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _cb_states(learn: Learner) -> dict:
+    out = {}
+    for cb in learn.cbs:
+        if callable(getattr(type(cb), "state_dict", None)):
+            out[f"{cb.name}:{type(cb).__name__}"] = cb.state_dict()
+    return out
+
+
+def _ckpt_file(learn: Learner, file: str | Path) -> Path:
+    file = Path(file)
+    if file.suffix == "":
+        file = file.with_suffix(".pth")
+    return file if file.is_absolute() or file.parent != Path(".") else learn.path / learn.model_dir / file
+
+
+@patch
+def save_checkpoint(self: Learner, file: str | Path, batches_done: int | None = None) -> Path:
+    """Write a resumable checkpoint to `file` (a bare name goes to `path/model_dir`); returns the path.
+
+    Called between batches of a training pass, `batches_done` defaults to the batches finished in the
+    current epoch; called outside a fit, the checkpoint resumes at the start of the next epoch.
+    """
+    in_train = bool(self.training) and self.dl is not None
+    if batches_done is None:
+        batches_done = int(self.iter) + 1 if in_train else 0
+    epoch = int(self.epoch) if in_train else int(getattr(self, "_ckpt_next_epoch", 0))
+    st = {
+        "version": _VERSION,
+        "model": _unwrap(self.model).state_dict(),
+        "opt": None if self.opt is None else self.opt.state_dict(),
+        "epoch": epoch,
+        "batches_done": int(batches_done),
+        "train_iter": int(self.train_iter),
+        "rng": get_rng_states(),
+        "epoch_rng": getattr(self, "_epoch_rng", None) if batches_done else get_rng_states(),
+        "callbacks": _cb_states(self),
+    }
+    file = _ckpt_file(self, file)
+    _atomic_save(st, file)
+    return file
+
+
+def load_checkpoint_state(file: str | Path) -> dict:
+    """Read a checkpoint written by `save_checkpoint` (safe: `weights_only=True`), with a clear error if unreadable."""
+    file = Path(file)
+    if not file.exists():
+        raise FileNotFoundError(f"load_checkpoint_state: no checkpoint at {file}")
+    try:
+        st = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"load_checkpoint_state: {file} is not a readable checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(st, dict) or st.get("version") != _VERSION:
+        raise ValueError(f"load_checkpoint_state: {file} is not a tiers checkpoint (version {_VERSION})")
+    return st
+
+
+class _EpochRNG(Callback):
+    # Records the RNG state at the start of each training pass (just before the loader draws its order).
+    order = 1000
+
+    def before_train(self) -> None:
+        self.learn._epoch_rng = get_rng_states()
+
+    def after_epoch(self) -> None:
+        self.learn._ckpt_next_epoch = int(self.learn.epoch) + 1
+
+
+class CheckpointCallback(Callback):
+    """Save a resumable checkpoint to `fname` every `every_n_batches` training batches and/or at each epoch end.
+
+    Only rank 0 writes in distributed training. Resume with `learn.fit(n_epoch, resume=path)`.
+    """
+
+    order = 90
+
+    def __init__(self, fname: str | Path = "checkpoint", every_n_batches: int | None = None, every_epoch: bool = True) -> None:
+        if every_n_batches is not None and (not isinstance(every_n_batches, int) or every_n_batches < 1):
+            raise ValueError(f"CheckpointCallback: every_n_batches={every_n_batches!r} must be a positive int or None")
+        self.fname, self.every_n_batches, self.every_epoch = fname, every_n_batches, every_epoch
+        self.path: Path | None = None
+
+    def after_create(self) -> None:
+        """Make sure epoch-start RNG states are recorded."""
+        if not any(isinstance(cb, _EpochRNG) for cb in self.learn.cbs):
+            self.learn.add_cb(_EpochRNG())
+
+    def before_fit(self) -> None:
+        """Attach the RNG recorder when added after creation."""
+        self.after_create()
+
+    def _main(self) -> bool:
+        return int(getattr(self.learn, "rank", 0) or 0) == 0
+
+    def after_batch(self) -> None:
+        """Checkpoint every `every_n_batches` training batches."""
+        learn = self.learn
+        if not learn.training or not self.every_n_batches or not self._main():
+            return
+        if (learn.iter + 1) % self.every_n_batches == 0 and learn.iter + 1 < learn.n_iter:
+            self.path = learn.save_checkpoint(self.fname)
+
+    run_valid = False
+
+    def after_epoch(self) -> None:
+        """Checkpoint at the end of the epoch (resumes at the next one)."""
+        if self.every_epoch and self._main() and not getattr(self.learn, "validating", False):
+            self.learn._ckpt_next_epoch = int(self.learn.epoch) + 1
+            dl, training = self.learn.dl, self.learn.training
+            self.learn.dl, self.learn.training = None, False
+            try:
+                self.path = self.learn.save_checkpoint(self.fname, batches_done=0)
+            finally:
+                self.learn.dl, self.learn.training = dl, training
+
+
+class _SkipLoader:
+    # Replays a loader's order for the resumed epoch: drops the first `skip` batches, then restores the RNG
+    # to the checkpoint's state so the rest of the epoch draws exactly what the interrupted run drew.
+    def __init__(self, dl: Any, skip: int, rng: dict) -> None:
+        self.dl, self.skip, self.rng = dl, skip, rng
+
+    def __len__(self) -> int:
+        return len(self.dl)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.dl, name)
+
+    def __iter__(self) -> Any:
+        it = iter(self.dl)
+        for _ in range(self.skip):
+            next(it)
+        set_rng_states(self.rng)
+        yield from it
+
+
+class _Resume(Callback):
+    order = 1001  # after every other before_fit / before_train, including _EpochRNG's
+
+    def __init__(self, state: dict) -> None:
+        self.state, self.done = state, False
+
+    def before_fit(self) -> None:
+        learn, st = self.learn, self.state
+        dev = learn._model_device()
+        _unwrap(learn.model).load_state_dict({k: v.to(dev) for k, v in st["model"].items()})
+        if st["opt"] is not None:
+            learn._ensure_opt()
+            learn.opt.load_state_dict(st["opt"])
+        states = st["callbacks"]
+        for cb in learn.cbs:
+            key = f"{cb.name}:{type(cb).__name__}"
+            if key in states and callable(getattr(type(cb), "load_state_dict", None)):
+                cb.load_state_dict(states[key])
+
+    def before_train(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        learn, st = self.learn, self.state
+        k = st["batches_done"]
+        if k == 0:
+            set_rng_states(st["rng"])
+            return
+        set_rng_states(st["epoch_rng"])
+        learn._epoch_rng = st["epoch_rng"]
+        learn.dl = _SkipLoader(learn.dl, k, st["rng"])
+        # Schedules read pct_train: advance it (and the counters) past the skipped batches.
+        step = 1.0 / (max(learn.n_iter, 1) * learn.n_epoch)
+        learn.pct_train += k * step
+        learn.train_iter = st["train_iter"]
+
+
+def resume_callback(learn: Learner, file: str | Path) -> tuple[Callback, int]:
+    """The callback that restores checkpoint `file` at the start of a fit, and the epoch to start at."""
+    st = load_checkpoint_state(_ckpt_file(learn, file))
+    if not any(isinstance(cb, _EpochRNG) for cb in learn.cbs):
+        learn.add_cb(_EpochRNG())
+    return _Resume(st), int(st["epoch"])
+
+
+_plain_fit = Learner.fit
+
+
+def _fit_with_resume(
+    self: Learner, n_epoch: int, lr: Any = None, wd: float | None = None, cbs: Any = None, reset_opt: bool = False,
+    start_epoch: int = 0, resume: str | Path | None = None,
+) -> None:
+    if resume is not None:
+        resume_cb, start_epoch = resume_callback(self, resume)
+        cbs = [*(cbs if isinstance(cbs, (list, tuple)) else ([] if cbs is None else [cbs])), resume_cb]
+    _plain_fit(self, n_epoch, lr=lr, wd=wd, cbs=cbs, reset_opt=reset_opt, start_epoch=start_epoch)
+
+
+_fit_with_resume.__doc__ = (_plain_fit.__doc__ or "") + (
+    "\n\n        `resume` is a checkpoint written by `save_checkpoint`/`CheckpointCallback`: training continues "
+    "exactly where it stopped (other fitting methods: pass `cbs=resume_callback(...)[0]` and its `start_epoch`)."
+)
+_fit_with_resume.__name__ = _fit_with_resume.__qualname__ = "fit"
+if not getattr(_plain_fit, "_tiers_resume", False):
+    _fit_with_resume._tiers_resume = True  # type: ignore[attr-defined]
+    Learner.fit = _fit_with_resume  # type: ignore[method-assign]
