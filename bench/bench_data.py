@@ -1,0 +1,206 @@
+"""Benchmarks of tiers.data: items per second of `DataLoader` and `TfmdDL` against `torch.utils.data.DataLoader`
+doing the same work, with 0 and 2 worker processes, and fastai 2.8.12 measured the same way.
+
+    hatch run bench:python bench/bench_data.py     (with fastai: the fastai column is filled)
+    .venv-dev/bin/python bench/bench_data.py        (without it: "fastai not installed")
+
+Each figure is the best of N interleaved epochs (a fresh loader each epoch, so worker start-up is included, as in
+real training with default settings). The ratio is ours / torch in items per second (higher is better). fastai's
+loader is measured against torch in a child process: importing fastai patches torch (`Tensor.as_subclass`...),
+which would change the figures of the tiers side if both ran in one process.
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+import torch
+
+N0, N2, BS = 10_000, 20_000, 64
+MEAN, STD = torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1), torch.tensor([0.25, 0.2, 0.2]).view(1, 3, 1, 1)
+
+
+def _quiet_threads() -> None:
+    # One intra-op thread on both sides: on a small shared machine, waking a second OpenMP thread for each tiny op
+    # costs more than the op and swamps the figures with noise (loader workers run single-threaded anyway).
+    torch.set_num_threads(1)
+
+
+def _epoch(make) -> float:
+    "Items per second of one epoch of the loader `make()` builds."
+    dl = make()
+    n, t = 0, time.perf_counter()
+    for b in dl:
+        n += len(b[0])
+    return n / (time.perf_counter() - t)
+
+
+def _best(makers: dict, repeat: int) -> dict:
+    best = dict.fromkeys(makers, 0.0)
+    for _ in range(repeat):
+        for k, m in makers.items():
+            best[k] = max(best[k], _epoch(m))
+    return best
+
+
+def _tensor_ds(n: int):
+    g = torch.Generator().manual_seed(0)
+    return torch.utils.data.TensorDataset(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g))
+
+
+def _image_items(n: int, img_type=None):
+    g = torch.Generator().manual_seed(0)
+    xs = torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=g)
+    ys = torch.randint(0, 10, (n,), generator=g).tolist()
+    cast = img_type or (lambda t: t)
+    return [(cast(x), y) for x, y in zip(xs, ys)]
+
+
+class _HandDS(torch.utils.data.Dataset):
+    "The plain-torch version of the TfmdDL case: the item transform done in __getitem__."
+
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        x, y = self.items[i]
+        return x.flip(-1), y
+
+
+def _hand_batches(dl):
+    "The plain-torch version of the batch transforms: to float, then normalize."
+    for x, y in dl:
+        yield ((x.float() / 255.0) - MEAN) / STD, y
+
+
+def _torch_makers(nw: int, n: int, tfmd: bool) -> dict:
+    if not tfmd:
+        ds = _tensor_ds(n)
+        return {"torch": lambda: torch.utils.data.DataLoader(ds, batch_size=BS, shuffle=True, num_workers=nw)}
+    hand = _HandDS(_image_items(n))
+    return {"torch": lambda: _hand_batches(torch.utils.data.DataLoader(hand, batch_size=BS, shuffle=True,
+                                                                        num_workers=nw))}
+
+
+def _ours_makers(nw: int, n: int, tfmd: bool) -> dict:
+    from tiers.data import DataLoader, IntToFloatTensor, Normalize, TfmdDL
+    from tiers.pipeline import Transform
+    from tiers.tensors import TensorImage
+
+    if not tfmd:
+        ds = _tensor_ds(n)
+        return {"ours": lambda: DataLoader(ds, bs=BS, shuffle=True, num_workers=nw)}
+
+    class FlipItem(Transform):
+        def encodes(self, x: TensorImage):
+            return x.flip(-1)
+
+    items = _image_items(n, TensorImage)
+    return {"ours": lambda: TfmdDL(items, bs=BS, shuffle=True, num_workers=nw, after_item=[FlipItem()],
+                                   after_batch=[IntToFloatTensor(), Normalize(MEAN, STD)])}
+
+
+def _fastai_makers(nw: int, n: int, tfmd: bool) -> dict:
+    from fastai.data.core import TfmdDL as FTfmdDL
+    from fastai.data.load import DataLoader as FDataLoader
+    from fastai.data.transforms import IntToFloatTensor as FInt
+    from fastai.data.transforms import Normalize as FNorm
+    from fastai.torch_core import TensorImage as FTensorImage
+    from fasttransform import Transform as FTransform
+
+    if not tfmd:
+        ds = _tensor_ds(n)
+        return {"fastai": lambda: FDataLoader(ds, bs=BS, shuffle=True, num_workers=nw)}
+
+    class FFlip(FTransform):
+        def encodes(self, x: FTensorImage):
+            return x.flip(-1)
+
+    items = _image_items(n, FTensorImage)
+    return {"fastai": lambda: FTfmdDL(items, bs=BS, shuffle=True, num_workers=nw, after_item=[FFlip()],
+                                      after_batch=[FInt(), FNorm(MEAN, STD)])}
+
+
+_TFMD = "TfmdDL, item tfm (flip a TensorImage) + batch tfms (to float, normalize), bs=64, {} workers"
+CASES = [  # (label, workers, items per epoch, with transforms)
+    ("DataLoader, in-memory TensorDataset, bs=64, 0 workers", 0, N0, False),
+    ("DataLoader, in-memory TensorDataset, bs=64, 2 workers", 2, N2, False),
+    (_TFMD.format(0), 0, N0, True),
+    (_TFMD.format(2), 2, N2, True),
+]
+FASTAI_NOTE = {0: "fastai 2.8.12 measured 0.65x", 2: "fastai 2.8.12 measured 0.88x"}
+
+
+def _fastai_child(quick: bool) -> dict:
+    "In a child process: fastai / torch items-per-second ratios for each case (None when fastai is missing)."
+    try:
+        out = subprocess.run([sys.executable, __file__, "--fastai-child"] + (["--quick"] if quick else []),
+                             capture_output=True, text=True, timeout=300)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except Exception:
+        return {}
+
+
+def _child_main(quick: bool) -> None:
+    try:
+        import fastai  # noqa: F401
+    except ImportError:
+        print(json.dumps({}))
+        return
+    _quiet_threads()
+    repeat = 2 if quick else 3
+    res = {}
+    for label, nw, n, tfmd in CASES:
+        n = n // 4 if quick else n
+        t = _best({**_torch_makers(nw, n, tfmd), **_fastai_makers(nw, n, tfmd)}, repeat)
+        res[label] = [t["fastai"], t["torch"]]
+    print(json.dumps(res))
+
+
+def run(quick: bool = False) -> list[dict]:
+    threads = torch.get_num_threads()
+    try:
+        return _run(quick)
+    finally:
+        torch.set_num_threads(threads)  # run_all runs every benchmark in one process
+
+
+def _run(quick: bool) -> list[dict]:
+    _quiet_threads()
+    repeat = 2 if quick else 3
+    fa = _fastai_child(quick)
+    rows = []
+    for label, nw, n, tfmd in CASES:
+        n = n // 4 if quick else n
+        t = _best({**_torch_makers(nw, n, tfmd), **_ours_makers(nw, n, tfmd)}, repeat)
+        ratio = t["ours"] / t["torch"]
+        if label in fa:
+            f, ft = fa[label]
+            fastai = f"{f / ft:.2f}x ({f:,.0f} items/s vs torch {ft:,.0f} in its own process)"
+        else:
+            fastai = "fastai not installed"
+        rows.append({
+            "benchmark": label,
+            "ours": f"{t['ours']:,.0f} items/s",
+            "baseline": f"torch.utils.data.DataLoader{' + the same work by hand' if tfmd else ''}: "
+                        f"{t['torch']:,.0f} items/s",
+            "ratio": ratio,
+            "higher_is_better": True,
+            "fastai": fastai,
+            "goal": f">= 1.0x torch items/s ({FASTAI_NOTE[nw]})" if not tfmd else ">= 1.0x torch items/s",
+            "met": ratio >= 1.0,
+        })
+    return rows
+
+
+if __name__ == "__main__":
+    if "--fastai-child" in sys.argv:
+        _child_main("--quick" in sys.argv)
+        sys.exit(0)
+    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
+    for r in run(quick="--quick" in sys.argv):
+        print(" | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
