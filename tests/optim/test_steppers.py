@@ -224,8 +224,9 @@ def _run(model, opt, x, y, n, skip_every=3):
         opt.zero_grad()
 
 
+@pytest.mark.parametrize("chunk", [None, 40], ids=["whole-groups", "chunks-of-40"])
 @pytest.mark.parametrize("name", list(FACTORIES))
-def test_foreach_is_bit_identical_to_per_param(name, make_model, batch):
+def test_foreach_is_bit_identical_to_per_param(name, chunk, make_model, batch):
     x, y = batch
     m1 = make_model()
     m2 = copy.deepcopy(m1)
@@ -235,7 +236,8 @@ def test_foreach_is_bit_identical_to_per_param(name, make_model, batch):
     o2.set_hyper("lr", [o2.hypers[0]["lr"] / 3, o2.hypers[1]["lr"]])
     o1.state[m1[2].bias]["do_wd"] = False
     o2.state[m2[2].bias]["do_wd"] = False
-    o2.foreach = False
+    o1.cpu_chunk_numel = chunk  # runs of about 40 values: groups split, small tensors share a run
+    o2.foreach, o2.cpu_chunk_numel = False, None
     assert getattr(o2, "opt", o2).foreach is False  # Lookahead hands the setting to the optimizer it wraps
     _run(m1, o1, x, y, 12)
     _run(m2, o2, x, y, 12)
@@ -280,3 +282,27 @@ def test_foreach_identity_on_cuda(name, make_model, batch):
     _run(m2, o2, x, y, 10)
     for a, b in zip(m1.parameters(), m2.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_cpu_chunks_split_and_merge_groups():
+    a, b, c, d = (torch.zeros(n, requires_grad=True) for n in (30, 30, 50, 5))
+    opt = SGD([[a, b], [c, d]], 0.1)
+    for p in (a, b, c, d):
+        p.grad = torch.ones_like(p)
+    opt.cpu_chunk_numel = 40
+    chunks = opt._chunks(opt._batches())
+    # a+b reach 60 >= 40; c alone reaches 50; d is left over: 3 runs, each a list of per-group batches
+    assert [[len(bt.params) for bt in ch] for ch in chunks] == [[2], [1], [1]]
+    opt.cpu_chunk_numel = 1000
+    assert [[len(bt.params) for bt in ch] for ch in opt._chunks(opt._batches())] == [[2, 2]]
+
+
+def test_model_level_steppers_are_never_chunked():
+    ps = [torch.randn(20, requires_grad=True) for _ in range(4)]
+    opt = Lamb(ps, 1e-2, level="model")
+    opt.cpu_chunk_numel = 10
+    for p in ps:
+        p.grad = torch.randn(20)
+    assert len(opt._chunks(opt._batches())) == 1
+    opt.set_hyper("level", "layer")
+    assert len(opt._chunks(opt._batches())) == 4

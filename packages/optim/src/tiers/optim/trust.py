@@ -103,6 +103,7 @@ def _larc_layer_lr_foreach(batches: list[ParamBatch]) -> None:
 
 larc_layer_lr.defaults = dict(trust_coeff=0.02, wd=0.0, eps=1e-8)
 larc_layer_lr.foreach = _larc_layer_lr_foreach
+larc_layer_lr.needs_all_params = lambda hypers: hypers.get("level", "layer") == "model"
 
 larc_layer = larc_layer_lr
 
@@ -207,3 +208,4 @@ def _lamb_step_foreach(batches: list[ParamBatch]) -> None:
 
 
 lamb_step.foreach = _lamb_step_foreach
+lamb_step.needs_all_params = lambda hypers: hypers.get("level", "layer") == "model"
