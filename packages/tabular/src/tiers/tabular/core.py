@@ -1,0 +1,372 @@
+"""`TabularPandas`: a DataFrame with named categorical, continuous and target columns, processed by procs whose
+state is learned on the training rows only and then applied to every row (validation, test, inference)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tiers.data.categorical import Categorize, CategoryMap, MultiCategorize, RegressionSetup
+from tiers.dispatch import L
+
+__all__ = ["TabularPandas", "Tabular", "TabularProc", "check_columns"]
+
+
+def _listify(o) -> list:
+    if o is None:
+        return []
+    if isinstance(o, str) or not isinstance(o, Iterable):
+        return [o]
+    return list(o)
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    "`a` as a C-contiguous writable array (pandas may hand out read-only views; torch warns on those)."
+    return np.require(a, requirements=("C", "W"))
+
+
+def check_columns(df: pd.DataFrame, names: Sequence[str], kind: str) -> None:
+    """Raise `KeyError` naming every entry of `names` that is not a column of `df` (`kind` says which list)."""
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        raise KeyError(f"TabularPandas: {kind} {missing} not found in the DataFrame (its columns are "
+                       f"{list(df.columns)[:30]}); fix the spelling or remove them from {kind}.")
+
+
+class TabularProc:
+    """A preprocessing step of a `TabularPandas`: `setup(to)` learns its state from `to.train` (the training rows)
+    and `encodes(to)` changes `to.items` in place for every row; `decodes(df)` maps processed values back.
+    Subclasses implement `setups` and `encodes` (and `decodes` when the step can be undone)."""
+
+    order = 0
+
+    def setup(self, to: TabularPandas) -> TabularProc:
+        "Learn this proc's state from the training rows of `to`; returns `self`."
+        self.setups(to)
+        return self
+
+    def setups(self, to: TabularPandas) -> None:
+        "Learn the state (default: none)."
+
+    def __call__(self, to: TabularPandas) -> TabularPandas:
+        self.encodes(to)
+        return to
+
+    def encodes(self, to: TabularPandas) -> None:
+        "Process `to.items` in place."
+        raise NotImplementedError(f"{type(self).__name__} must implement encodes(to)")
+
+    def decodes(self, df: pd.DataFrame) -> pd.DataFrame:
+        "Undo this step on a DataFrame of processed values (default: unchanged)."
+        return df
+
+    def __repr__(self) -> str:
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and not isinstance(v, dict)}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in state.items())})"
+
+
+def _mk_proc(p) -> TabularProc:
+    p = p() if isinstance(p, type) else p
+    if not isinstance(p, TabularProc):
+        raise TypeError(f"TabularPandas: procs must be TabularProc classes or instances (Categorify, FillMissing, "
+                        f"Normalize), got {p!r}.")
+    return p
+
+
+def _y_kind(y_block, ys: pd.DataFrame) -> str:
+    "'category', 'multi' or 'regression', from `y_block` or, without one, from the dtype of the targets."
+    if y_block is None:
+        if all(pd.api.types.is_float_dtype(ys[c]) for c in ys.columns):
+            return "regression"
+        return "category"
+    blk = y_block() if callable(y_block) and not hasattr(y_block, "type_tfms") else y_block
+    for t in L(getattr(blk, "type_tfms", [])):
+        t = t if not isinstance(t, type) else t()
+        if isinstance(t, MultiCategorize):
+            return "multi"
+        if isinstance(t, Categorize):
+            return "category"
+        if isinstance(t, RegressionSetup):
+            return "regression"
+    return "regression"
+
+
+class Tabular:
+    """Shared column logic of `TabularPandas` and its row subsets: `cats`, `conts`, `ys`, `xs` views of `items`."""
+
+    items: pd.DataFrame
+    cat_names: list
+    cont_names: list
+    y_names: list
+
+    @property
+    def cats(self) -> pd.DataFrame:
+        "The categorical columns."
+        return self.items[self.cat_names]
+
+    @property
+    def conts(self) -> pd.DataFrame:
+        "The continuous columns."
+        return self.items[self.cont_names]
+
+    @property
+    def ys(self) -> pd.DataFrame:
+        "The target columns."
+        return self.items[self.y_names]
+
+    @property
+    def xs(self) -> pd.DataFrame:
+        "The input columns (categorical then continuous)."
+        return self.items[self.cat_names + self.cont_names]
+
+    @property
+    def y(self) -> pd.Series:
+        "The first target column."
+        return self.items[self.y_names[0]]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def iloc(self, idx) -> pd.DataFrame:
+        "Rows `idx` (positions) of the processed frame."
+        return self.items.iloc[idx]
+
+
+class _Subset(Tabular):
+    "The training or validation rows of a `TabularPandas` (a view that reads the parent's columns lazily)."
+
+    def __init__(self, parent: TabularPandas, idx: np.ndarray):
+        self.parent, self.idx = parent, idx
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name in ("parent", "idx"):
+            raise AttributeError(name)
+        return getattr(self.parent, name)
+
+    @property
+    def items(self) -> pd.DataFrame:
+        return self.parent.items.iloc[self.idx]
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+
+class TabularPandas(Tabular):
+    """A DataFrame `df` with categorical `cat_names`, continuous `cont_names` and targets `y_names`, processed by
+    `procs` (e.g. `[Categorify, FillMissing, Normalize]`). `splits` is `(train_idx, valid_idx)` of row positions
+    (default: all rows train); every proc learns its state from the training rows only and is then applied to all
+    rows. `y_block` (`CategoryBlock()`, `RegressionBlock()`) says how targets are encoded; without it float targets
+    are regression and the rest are classes. `reduce_memory` shrinks dtypes (`df_shrink`); `inplace` processes `df`
+    itself instead of a copy. `new(df)` + `process()` apply the same state to new rows (test or inference data).
+
+    >>> from tiers.tabular import Categorify, FillMissing, Normalize
+    >>> df = pd.DataFrame({"a": ["x", "y", "x", "z"], "b": [1.0, None, 3.0, 4.0], "t": [0, 1, 0, 1]})
+    >>> to = TabularPandas(df, [Categorify, FillMissing, Normalize], ["a"], ["b"], "t", splits=([0, 1, 2], [3]))
+    >>> list(to.classes["a"])
+    ['#na#', 'x', 'y']
+    """
+
+    def __init__(self, df: pd.DataFrame, procs=None, cat_names=None, cont_names=None, y_names=None, y_block=None,
+                 splits=None, do_setup: bool = True, reduce_memory: bool = True, inplace: bool = False,
+                 with_cont: bool = True):
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"TabularPandas: df must be a pandas DataFrame, got {type(df).__name__}.")
+        self.cat_names, self.cont_names, self.y_names = _listify(cat_names), _listify(cont_names), _listify(y_names)
+        for kind, names in (("cat_names", self.cat_names), ("cont_names", self.cont_names),
+                            ("y_names", self.y_names)):
+            check_columns(df, names, kind)
+        self.input_cat_names = list(self.cat_names)  # before procs add columns such as `<col>_na`
+        both = set(self.cat_names) & set(self.cont_names)
+        if both:
+            raise ValueError(f"TabularPandas: columns {sorted(both)} are in both cat_names and cont_names; "
+                             "put each column in one list.")
+        for c in self.cont_names:
+            if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])):
+                raise TypeError(f"TabularPandas: continuous column {c!r} has dtype {df[c].dtype}, which is not "
+                                f"numeric; move it to cat_names or convert it (pd.to_numeric(df[{c!r}])).")
+        if reduce_memory:
+            from tiers.tabular.utils import df_shrink
+            df = df_shrink(df, int2uint=False)
+            inplace = True  # df_shrink already copied
+        self.items = df if inplace else df.copy()
+        n = len(df)
+        if splits is None:
+            splits = (np.arange(n), np.array([], dtype=np.int64))
+        splits = [np.asarray(list(s) if not hasattr(s, "__array__") else s, dtype=np.int64) for s in splits]
+        for i, s in enumerate(splits):
+            if len(s) and (s.min() < 0 or s.max() >= n):
+                raise IndexError(f"TabularPandas: split {i} holds row positions outside 0..{n - 1}; splits are "
+                                 "positions (0-based, like iloc), not index labels.")
+        if len(splits[0]) == 0:
+            raise ValueError("TabularPandas: the training split is empty; procs need training rows to learn from.")
+        self.splits = splits
+        self.y_block, self.with_cont = y_block, with_cont
+        self.procs = [_mk_proc(p) for p in sorted(_listify(procs), key=lambda p: getattr(p, "order", 0))]
+        self.y_kind = _y_kind(y_block, df[self.y_names]) if self.y_names else None
+        self.vocab = None
+        self.classes: dict[str, CategoryMap] = {}
+        if do_setup:
+            self.setup()
+
+    # ---- subsets -------------------------------------------------------------------------------------------
+    @property
+    def train(self) -> _Subset:
+        "The training rows."
+        return _Subset(self, self.splits[0])
+
+    @property
+    def valid(self) -> _Subset:
+        "The validation rows."
+        return _Subset(self, self.splits[1])
+
+    @property
+    def n_subsets(self) -> int:
+        return len(self.splits)
+
+    def subset(self, i: int) -> _Subset:
+        "The rows of split `i`."
+        return _Subset(self, self.splits[i])
+
+    # ---- processing ----------------------------------------------------------------------------------------
+    def _check_train(self) -> None:
+        tr = self.items.iloc[self.splits[0]]
+        for c in self.cat_names + self.cont_names:
+            if tr[c].isna().all():
+                raise ValueError(f"TabularPandas: column {c!r} is empty (all NaN) in the training rows, so nothing "
+                                 "can be learned from it; drop it from cat_names/cont_names.")
+
+    def setup(self) -> TabularPandas:
+        "Set up each proc on the training rows (in order, each seeing the previous ones' output) and apply it."
+        self._check_train()
+        for p in self.procs:
+            p.setup(self)
+            p(self)
+        self._setup_y()
+        return self
+
+    def _setup_y(self) -> None:
+        if not self.y_names:
+            return
+        if self.y_kind == "category":
+            if len(self.y_names) != 1:
+                raise ValueError(f"TabularPandas: single-label classification takes one target column, got "
+                                 f"{self.y_names}; use a RegressionBlock or one column.")
+            yn = self.y_names[0]
+            col = self.items[yn]
+            if col.isna().any():
+                raise ValueError(f"TabularPandas: the target column {yn!r} has {int(col.isna().sum())} missing "
+                                 "values; drop those rows or fill them before building TabularPandas.")
+            if self.vocab is None:
+                self.vocab = CategoryMap(col.iloc[self.splits[0]])
+                if len(self.vocab) < 2:
+                    raise ValueError(f"TabularPandas: the target column {yn!r} has one class ({list(self.vocab)}) in "
+                                     "the training rows; a classifier needs at least two (or use a RegressionBlock).")
+            self._encode_y()
+        elif self.y_kind == "regression":
+            for c in self.y_names:
+                if not pd.api.types.is_numeric_dtype(self.items[c]):
+                    raise TypeError(f"TabularPandas: regression target {c!r} has dtype {self.items[c].dtype}; use "
+                                    "y_block=CategoryBlock() for class labels or convert it to numbers.")
+            self.items[self.y_names] = self.items[self.y_names].astype(np.float32)
+        else:
+            raise NotImplementedError("TabularPandas: multi-label targets are not supported yet; one-hot encode "
+                                      "them into float columns and use a RegressionBlock with BCE loss.")
+
+    def _encode_y(self) -> None:
+        yn = self.y_names[0]
+        col = self.items[yn]
+        if pd.api.types.is_integer_dtype(col) and len(col) and col.min() >= 0 and list(self.vocab) == list(
+                range(len(self.vocab))):
+            return  # already codes 0..c-1 of themselves
+        codes = pd.Categorical(col, categories=list(self.vocab)).codes
+        if (codes < 0).any():
+            bad = sorted(set(col[codes < 0].astype(str)))[:10]
+            raise ValueError(f"TabularPandas: target labels {bad} of column {yn!r} do not occur in the training "
+                             f"rows (classes: {list(self.vocab)[:20]}); add such rows to the training split.")
+        self.items[yn] = codes.astype(np.int64)
+
+    def process(self) -> TabularPandas:
+        "Apply the procs (with their learned state) to all rows, e.g. after `new(df)`; returns `self`."
+        for p in self.procs:
+            p(self)
+        if self.y_names and all(c in self.items.columns for c in self.y_names):
+            if self.y_kind == "category":
+                self._encode_y()
+            elif self.y_kind == "regression":
+                self.items[self.y_names] = self.items[self.y_names].astype(np.float32)
+        return self
+
+    def new(self, df: pd.DataFrame, inplace: bool = False) -> TabularPandas:
+        """A `TabularPandas` over the new rows `df` with these procs and their learned state, not yet processed
+        (call `process()`). Target columns may be absent (test data)."""
+        check_columns(df, self.input_cat_names, "cat_names")
+        check_columns(df, self.cont_names, "cont_names")
+        res = copy.copy(self)
+        res.items = df if inplace else df.copy()
+        res.splits = [np.arange(len(df)), np.array([], dtype=np.int64)]
+        return res
+
+    def new_empty(self) -> TabularPandas:
+        "A copy with no rows that keeps the procs' state (used by export)."
+        return self.new(self.items.iloc[:0])
+
+    def copy(self) -> TabularPandas:
+        "A copy whose frame can be changed without touching this one."
+        res = copy.copy(self)
+        res.items = self.items.copy()
+        return res
+
+    # ---- tensors and display -------------------------------------------------------------------------------
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The processed rows as `(cats int64 [n, n_cat], conts float32 [n, n_cont], ys or None)`: classification
+        targets are int64 codes [n], regression targets float32 [n, n_y]."""
+        cats = torch.from_numpy(_writable(self.items[self.cat_names].to_numpy(np.int64))) \
+            if self.cat_names else torch.zeros(len(self), 0, dtype=torch.int64)
+        conts = torch.from_numpy(_writable(self.items[self.cont_names].to_numpy(np.float32))) \
+            if self.cont_names else torch.zeros(len(self), 0)
+        ys = None
+        if self.y_names and all(c in self.items.columns for c in self.y_names):
+            if self.y_kind == "category":
+                ys = torch.from_numpy(_writable(self.items[self.y_names[0]].to_numpy(np.int64)))
+            else:
+                ys = torch.from_numpy(_writable(self.items[self.y_names].to_numpy(np.float32)))
+        return cats, conts, ys
+
+    def decode(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+        "Readable values of the processed frame `df` (default: all rows): procs undone in reverse, targets named."
+        df = (self.items if df is None else df).copy()
+        for p in reversed(self.procs):
+            df = p.decodes(df)
+        if self.y_kind == "category" and self.y_names and self.y_names[0] in df.columns:
+            yn = self.y_names[0]
+            df[yn] = np.asarray(list(self.vocab), dtype=object)[df[yn].to_numpy(np.int64)]
+        return df
+
+    def show(self, max_n: int = 10, show: bool = True) -> pd.DataFrame | None:
+        "Print the first `max_n` rows decoded (`show=False` returns the DataFrame instead)."
+        cols = [c for c in self.cat_names + self.cont_names + self.y_names if c in self.items.columns]
+        df = self.decode(self.items.iloc[:max_n])[cols]
+        if not show:
+            return df
+        print(df.to_string())
+        return None
+
+    def dataloaders(self, bs: int = 64, val_bs: int | None = None, shuffle_train: bool = True, device=None,
+                    path=".", **kwargs):
+        "`TabularDataLoaders` over the splits (the training one shuffled, dropping its last partial batch)."
+        from tiers.tabular.data import TabDataLoader, TabularDataLoaders
+        dls = []
+        for i in range(len(self.splits)):
+            to = self.new(self.items.iloc[self.splits[i]], inplace=True)
+            tr = i == 0
+            dls.append(TabDataLoader(to, bs=bs if tr or val_bs is None else val_bs, shuffle=tr and shuffle_train,
+                                     drop_last=tr and shuffle_train and len(to) > bs, **kwargs))
+        return TabularDataLoaders(*dls, path=path, device=device)
+
+    def __repr__(self) -> str:
+        return (f"TabularPandas({len(self)} rows, cat_names={self.cat_names}, cont_names={self.cont_names}, "
+                f"y_names={self.y_names}, procs={[type(p).__name__ for p in self.procs]})")

@@ -1,0 +1,188 @@
+"""Loaders for `TabularPandas`: `TabDataLoader` builds each batch by indexing whole tensors (no per-row Python
+work), and `TabularDataLoaders` makes them from a DataFrame or CSV and shows batches and results as DataFrames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tiers.data.dataloaders import DataLoaders
+from tiers.data.load import DataLoader
+from tiers.tabular.core import TabularPandas, _listify
+from tiers.tensors.semantic import TensorCategory
+
+__all__ = ["TabDataLoader", "TabularDataLoaders"]
+
+
+def _show(df: pd.DataFrame, show: bool) -> pd.DataFrame | None:
+    if not show:
+        return df
+    print(df.to_string())
+    return None
+
+
+class TabDataLoader(DataLoader):
+    """A `DataLoader` over a processed `TabularPandas`: batches are `(cats, conts, ys)` (`(cats, ys)` when the
+    `TabularPandas` has `with_cont=False`, as for collaborative filtering; no `ys` for unlabelled data). The rows are
+    turned into tensors once; each batch is a single tensor index, so an epoch costs a few tensor ops per batch.
+    Classification targets are `TensorCategory` (so the Learner picks cross entropy), regression targets float.
+
+    >>> df = pd.DataFrame({"a": list("xyxy"), "b": [1.0, 2.0, 3.0, 4.0], "t": [0, 1, 0, 1]})
+    >>> dl = TabDataLoader(TabularPandas(df, None, [], ["b"], "t"), bs=2)
+    >>> [t.shape for t in dl.one_batch()]
+    [torch.Size([2, 0]), torch.Size([2, 1]), torch.Size([2])]
+    """
+
+    def __init__(self, dataset: TabularPandas, bs: int = 64, shuffle: bool = False, drop_last: bool = False,
+                 **kwargs):
+        if not isinstance(dataset, TabularPandas):
+            raise TypeError(f"TabDataLoader needs a TabularPandas dataset, got {type(dataset).__name__}; build one "
+                            "with TabularPandas(df, procs, cat_names, cont_names, y_names).")
+        kwargs.pop("indexed", None)
+        super().__init__(dataset, bs=bs, shuffle=shuffle, drop_last=drop_last, indexed=True, **kwargs)
+        self._tensors = None
+
+    @property
+    def tensors(self) -> tuple:
+        "The whole dataset as `(cats, conts, ys)` tensors, built on first use."
+        if self._tensors is None:
+            self._tensors = self.dataset.tensors()
+        return self._tensors
+
+    @property
+    def n_inp(self) -> int:
+        return 2 if self.dataset.with_cont else 1
+
+    def sample(self):
+        "This epoch's batches as tensors of row positions (a random permutation when `shuffle`)."
+        n = self.n
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.rng.getrandbits(63))
+            idxs = torch.randperm(n, generator=g)
+        else:
+            idxs = torch.arange(n)
+        chunks = list(idxs.split(self.bs))
+        if self.drop_last and chunks and len(chunks[-1]) < self.bs:
+            chunks = chunks[:-1]
+        return chunks
+
+    def create_batches(self, samps):
+        "Yield one batch per chunk of row positions."
+        for idx in samps:
+            yield self.do_batch(idx)
+
+    def do_batch(self, idx):
+        "The batch of rows `idx`: each tensor indexed once."
+        cats, conts, ys = self.tensors
+        xs = (cats[idx], conts[idx]) if self.dataset.with_cont else (cats[idx],)
+        if ys is None:
+            return xs
+        y = ys[idx]
+        if self.dataset.y_kind == "category":
+            y = y.as_subclass(TensorCategory)
+        return (*xs, y)
+
+    def new(self, dataset=None, cls=None, **kwargs) -> TabDataLoader:
+        res = super().new(dataset, cls, **kwargs)
+        if dataset is None or dataset is self.dataset:
+            res._tensors = self._tensors
+        return res
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_tensors"] = None  # rebuilt from the frame: keeps exports small
+        return state
+
+    # ---- display ---------------------------------------------------------------------------------------------
+    def decode_rows(self, b, max_n: int = 9) -> pd.DataFrame:
+        "The first `max_n` rows of batch `b` as a readable DataFrame (procs undone, classes named)."
+        to = self.dataset
+        n_in = self.n_inp
+        cats = b[0][:max_n].cpu().numpy()
+        data = {c: cats[:, i] for i, c in enumerate(to.cat_names)}
+        if to.with_cont:
+            conts = b[1][:max_n].cpu().numpy()
+            data.update({c: conts[:, i] for i, c in enumerate(to.cont_names)})
+        if len(b) > n_in and to.y_names:
+            y = b[n_in][:max_n].cpu().numpy()
+            if y.ndim == 1:
+                data[to.y_names[0]] = y
+            else:
+                data.update({c: y[:, i] for i, c in enumerate(to.y_names)})
+        return to.decode(pd.DataFrame(data))
+
+    def show_batch(self, b=None, max_n: int = 10, ctxs=None, show: bool = True, unique: bool = False, **kwargs):
+        "Print the first `max_n` rows of batch `b` (default: one batch) decoded; `show=False` returns the frame."
+        b = self.one_batch() if b is None else b
+        return _show(self.decode_rows(b, max_n), show)
+
+    def show_results(self, b, out, max_n: int = 10, show: bool = True, **kwargs):
+        """Print the rows of batch `b` with the decoded predictions `out` in `<target>_pred` columns (class names
+        for classification); `show=False` returns the frame."""
+        df = self.decode_rows(b, max_n)
+        to = self.dataset
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        out = out[:max_n].detach().cpu().numpy()
+        if to.y_kind == "category":
+            df[f"{to.y_names[0]}_pred"] = np.asarray(list(to.vocab), dtype=object)[out.astype(np.int64)]
+        else:
+            out = out.reshape(len(out), -1)
+            for i, c in enumerate(to.y_names or [f"y{i}" for i in range(out.shape[1])]):
+                df[f"{c}_pred"] = out[:, i]
+        return _show(df, show)
+
+
+class TabularDataLoaders(DataLoaders):
+    """Training and validation `TabDataLoader`s over a `TabularPandas`, made with `from_df` or `from_csv`.
+
+    >>> from tiers.tabular import Categorify, Normalize
+    >>> df = pd.DataFrame({"a": list("xyzx") * 25, "b": np.arange(100.0), "t": [0, 1] * 50})
+    >>> dls = TabularDataLoaders.from_df(df, procs=[Categorify, Normalize], cat_names="a", cont_names="b",
+    ...                                  y_names="t", valid_idx=list(range(80, 100)), bs=16)
+    >>> len(dls.train), len(dls.valid)
+    (5, 2)
+    """
+
+    @classmethod
+    def from_df(cls, df: pd.DataFrame, path: str | Path = ".", procs=None, cat_names=None, cont_names=None,
+                y_names=None, y_block=None, valid_idx=None, bs: int = 64, shuffle_train: bool = True,
+                val_bs: int | None = None, device=None, reduce_memory: bool = True, **kwargs) -> TabularDataLoaders:
+        """Loaders from `df`: `valid_idx` are the validation row positions (default: a random 20%, seed 42 - as in
+        fastai - when no index is given); `procs`, the column lists and `y_block` go to `TabularPandas`."""
+        if valid_idx is None:
+            rng = np.random.default_rng(42)
+            valid_idx = rng.permutation(len(df))[: int(0.2 * len(df))]
+        valid_idx = np.asarray(_listify(valid_idx) if not hasattr(valid_idx, "__array__") else valid_idx,
+                               dtype=np.int64)
+        mask = np.ones(len(df), dtype=bool)
+        mask[valid_idx] = False
+        splits = (np.flatnonzero(mask), np.sort(valid_idx))
+        cat_names, cont_names = _listify(cat_names), _listify(cont_names)
+        to = TabularPandas(df, procs, cat_names, cont_names, y_names, y_block=y_block, splits=splits,
+                           reduce_memory=reduce_memory)
+        return to.dataloaders(bs=bs, val_bs=val_bs, shuffle_train=shuffle_train, device=device, path=path, **kwargs)
+
+    @classmethod
+    def from_csv(cls, csv: str | Path, skipinitialspace: bool = True, **kwargs) -> TabularDataLoaders:
+        "Loaders from the CSV file `csv` (read with `pandas.read_csv`); `kwargs` go to `from_df`."
+        csv = Path(csv)
+        if not csv.exists():
+            raise FileNotFoundError(f"TabularDataLoaders.from_csv: {csv} does not exist.")
+        return cls.from_df(pd.read_csv(csv, skipinitialspace=skipinitialspace), path=csv.parent, **kwargs)
+
+    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, **kwargs):
+        """A loader over the new rows `test_items`, processed with the training state of the procs (targets are
+        encoded when present and `with_labels`; otherwise batches hold inputs only)."""
+        if not isinstance(test_items, pd.DataFrame):
+            raise TypeError(f"test_dl: tabular test items must be a DataFrame, got {type(test_items).__name__}.")
+        src = self.train_ds
+        df = test_items if with_labels else test_items.drop(
+            columns=[c for c in src.y_names if c in test_items.columns])
+        to = src.new(df)
+        to.process()
+        kwargs.setdefault("shuffle", False)
+        kwargs.setdefault("drop_last", False)
+        return self.valid.new(to, **kwargs)

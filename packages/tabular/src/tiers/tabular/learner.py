@@ -1,0 +1,76 @@
+"""`tabular_learner`: a `Learner` with a `TabularModel` sized from the loaders, its loss chosen from the target,
+and a `predict` that takes a DataFrame row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+
+from tiers.tabular.model import TabularModel, get_emb_sz
+from tiers.train.learner import Learner
+from tiers.train.losses import CrossEntropyLossFlat, MSELossFlat
+
+__all__ = ["TabularLearner", "tabular_learner"]
+
+
+class TabularLearner(Learner):
+    """A `Learner` for tabular data whose `predict` takes one row (a `pandas.Series` or one-row DataFrame)."""
+
+    def predict(self, row: pd.Series | pd.DataFrame, rm_type_tfms=None, with_input: bool = False) -> tuple:
+        """Predict `row`: `(the row processed and decoded with the prediction in the target columns, the decoded
+        prediction (class index or values), the raw prediction (probabilities or values))`."""
+        df = row.to_frame().T if isinstance(row, pd.Series) else row
+        if not isinstance(df, pd.DataFrame) or len(df) != 1:
+            raise ValueError(f"predict: pass one row (a Series or a one-row DataFrame), got {type(row).__name__} "
+                             f"with {len(df) if hasattr(df, '__len__') else '?'} rows; use dls.test_dl + get_preds "
+                             "for many rows.")
+        dl = self.dls.test_dl(df.infer_objects())
+        _, preds, _, dec = self.get_preds(dl=dl, with_input=True, with_decoded=True)
+        to = dl.dataset
+        b = dl.one_batch()
+        full = dl.show_results(b, dec, max_n=1, show=False)
+        pred_cols = [c for c in full.columns if c.endswith("_pred")]
+        full = full.rename(columns={c: c[: -len("_pred")] for c in pred_cols})
+        full = full.loc[:, ~full.columns.duplicated(keep="last")]
+        return full.iloc[0][[c for c in to.cat_names + to.cont_names + to.y_names if c in full.columns]], \
+            dec[0], preds[0]
+
+
+def _n_out(dls) -> int:
+    to = dls.train_ds
+    if to.y_kind == "category":
+        return len(to.vocab)
+    return len(to.y_names)
+
+
+def tabular_learner(dls, layers: Sequence[int] | None = None, emb_szs: dict | None = None,
+                    config: dict | None = None, n_out: int | None = None, y_range: tuple[float, float] | None = None,
+                    loss_func: Callable | None = None, **kwargs) -> TabularLearner:
+    """A `Learner` with a `TabularModel` for the `TabularDataLoaders` `dls`: hidden `layers` (default `[200, 100]`),
+    embedding widths from `emb_szs` (column -> width) or the rule, `config` (`tabular_config(...)`) for the model,
+    `n_out` outputs (default: the number of classes, or of target columns), outputs squashed into `y_range`. The loss
+    is cross entropy for a class target and MSE for regression targets (one or many) unless `loss_func` is given;
+    `kwargs` (`metrics`, `opt_func`, `cbs`, `wd`...) go to `Learner`.
+
+    >>> learn = tabular_learner(dls, metrics=accuracy)  # doctest: +SKIP
+    >>> learn.fit_one_cycle(3, 1e-2)                    # doctest: +SKIP
+    """
+    if not hasattr(dls, "train_ds") or not hasattr(dls.train_ds, "cat_names"):
+        raise TypeError(f"tabular_learner needs TabularDataLoaders (from TabularDataLoaders.from_df or "
+                        f"TabularPandas.dataloaders), got {type(dls).__name__}.")
+    layers = [200, 100] if layers is None else list(layers)
+    config = dict(config or {})
+    to = dls.train_ds
+    if n_out is None:
+        n_out = _n_out(dls)
+    if not n_out:
+        raise ValueError("tabular_learner: the loaders have no target, so the number of outputs is unknown; "
+                         "pass n_out=... or give y_names.")
+    if y_range is None and "y_range" in config:
+        y_range = config.pop("y_range")
+    config.pop("y_range", None)
+    model = TabularModel(get_emb_sz(to, emb_szs), len(to.cont_names), n_out, layers, y_range=y_range, **config)
+    if loss_func is None:
+        loss_func = CrossEntropyLossFlat() if to.y_kind == "category" else MSELossFlat()
+    return TabularLearner(dls, model, loss_func=loss_func, **kwargs)

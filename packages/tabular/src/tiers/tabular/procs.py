@@ -1,0 +1,200 @@
+"""The standard procs of `TabularPandas`: `Categorify`, `FillMissing` and `Normalize`, each learning its state from
+the training rows and applying it, vectorised column by column, to every row."""
+
+from __future__ import annotations
+
+import warnings
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+
+from tiers.data.categorical import CategoryMap
+from tiers.tabular.core import TabularProc
+
+__all__ = ["Categorify", "FillMissing", "FillStrategy", "Normalize"]
+
+_NA_CLASSES = ["#na#", False, True]
+
+
+def _codes(col: pd.Series, vocab: CategoryMap) -> np.ndarray:
+    "Codes of `col` in `vocab` (which starts with '#na#'): missing and unseen values get 0."
+    cats = pd.Index(list(vocab)[1:])
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        # Map each category once, then the codes: no hashing of the (many) values themselves.
+        lut = np.append(cats.get_indexer(col.cat.categories), -1)
+        codes = lut[col.cat.codes.to_numpy()]
+    else:
+        codes = cats.get_indexer(col)
+    n = len(vocab)
+    dt = np.int8 if n < 127 else np.int16 if n < 32767 else np.int32 if n < 2**31 - 1 else np.int64
+    return (codes.astype(dt, copy=False) + 1).astype(dt, copy=False)
+
+
+class Categorify(TabularProc):
+    """Replace each categorical column by integer codes: 0 is `'#na#'` (missing values, and values not seen in the
+    training rows), then the training values (sorted; in their categories' order for an ordered pandas
+    categorical). `classes[col]` is the vocabulary of `col` (also at `to.classes`).
+
+    >>> from tiers.tabular import TabularPandas
+    >>> df = pd.DataFrame({"c": ["b", "a", None]})
+    >>> to = TabularPandas(df, Categorify, cat_names="c")
+    >>> to.items["c"].tolist(), list(to.classes["c"])
+    ([2, 1, 0], ['#na#', 'a', 'b'])
+    """
+
+    order = 1
+
+    def __init__(self):
+        self.classes: dict[str, CategoryMap] = {}
+
+    def setups(self, to) -> None:
+        tr = to.items.iloc[to.splits[0]]
+        for c in to.cat_names:
+            if c in to.classes:  # encoded by another proc (FillMissing's `_na` columns)
+                continue
+            col = tr[c]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                vocab = CategoryMap(col, add_na=True, strict=True)  # only values seen in training
+            else:
+                vocab = CategoryMap(col.dropna().unique(), add_na=True)
+            self.classes[c] = vocab
+        to.classes.update(self.classes)
+
+    def encodes(self, to) -> None:
+        for c, vocab in self.classes.items():
+            if c in to.items.columns:
+                to.items[c] = _codes(to.items[c], vocab)
+
+    def decodes(self, df: pd.DataFrame) -> pd.DataFrame:
+        for c, vocab in self.classes.items():
+            if c in df.columns:
+                df[c] = np.asarray(list(vocab), dtype=object)[df[c].to_numpy(np.int64)]
+        return df
+
+    def __getitem__(self, c: str) -> CategoryMap:
+        return self.classes[c]
+
+    def __repr__(self) -> str:
+        return f"Categorify({ {c: len(v) for c, v in self.classes.items()} })"
+
+
+class FillStrategy(Enum):
+    """How `FillMissing` chooses the value for missing entries: the training `median`, the most `common` value, or
+    a `constant` (`fill_vals[col]`, default 0)."""
+
+    median = "median"
+    common = "common"
+    constant = "constant"
+
+
+class FillMissing(TabularProc):
+    """Fill missing values of continuous columns with a value learned from the training rows (`fill_strategy`:
+    median, most common, or constant `fill_vals`), and, when `add_col`, add a categorical `<col>_na` column saying
+    which were missing, only for columns that had missing training values. A column complete in training but with
+    missing values in new data is filled the same way, with a warning (the model has no `_na` column for it).
+
+    >>> from tiers.tabular import TabularPandas
+    >>> df = pd.DataFrame({"x": [1.0, None, 3.0]})
+    >>> to = TabularPandas(df, FillMissing, cont_names="x")
+    >>> to.items["x"].tolist(), to.cat_names
+    ([1.0, 2.0, 3.0], ['x_na'])
+    """
+
+    order = 1
+
+    def __init__(self, fill_strategy: FillStrategy | str = FillStrategy.median, add_col: bool = True,
+                 fill_vals: dict | None = None):
+        self.fill_strategy = FillStrategy(fill_strategy.value if isinstance(fill_strategy, FillStrategy)
+                                          else fill_strategy)
+        self.add_col, self.fill_vals = add_col, dict(fill_vals or {})
+        self.na_dict: dict[str, float] = {}
+        self.fill_all: dict[str, float] = {}
+
+    def _value(self, col: pd.Series, name: str):
+        if self.fill_strategy is FillStrategy.constant:
+            return self.fill_vals.get(name, 0)
+        if self.fill_strategy is FillStrategy.common:
+            return col.mode(dropna=True).iloc[0]
+        return col.median()
+
+    def setups(self, to) -> None:
+        tr = to.items.iloc[to.splits[0]]
+        for c in to.cont_names:
+            col = tr[c]
+            self.fill_all[c] = self._value(col, c)
+            if col.isna().any():
+                self.na_dict[c] = self.fill_all[c]
+        if self.add_col:
+            for c in self.na_dict:
+                n = f"{c}_na"
+                if n not in to.cat_names:
+                    to.cat_names = [*to.cat_names, n]
+                to.classes[n] = CategoryMap(_NA_CLASSES, sort=False)
+
+    def encodes(self, to) -> None:
+        df = to.items
+        late = []
+        for c, v in self.fill_all.items():
+            if c not in df.columns:
+                continue
+            na = df[c].isna()
+            any_na = bool(na.any())
+            if c in self.na_dict:
+                if self.add_col:
+                    df[f"{c}_na"] = (na.to_numpy().astype(np.int8) + 1)  # codes of False/True after '#na#'
+                if any_na:
+                    df[c] = df[c].fillna(v)
+            elif any_na:
+                late.append(c)
+                df[c] = df[c].fillna(v)
+        if late:
+            warnings.warn(f"FillMissing: columns {late} had no missing values in the training rows but have some "
+                          f"here; they were filled with the training {self.fill_strategy.value} values "
+                          f"({ {c: self.fill_all[c] for c in late} }) and get no `_na` indicator (the model has none).",
+                          stacklevel=4)
+
+    def decodes(self, df: pd.DataFrame) -> pd.DataFrame:
+        for c in self.na_dict:
+            n = f"{c}_na"
+            if self.add_col and n in df.columns:
+                df[n] = np.asarray(_NA_CLASSES, dtype=object)[df[n].to_numpy(np.int64)]
+        return df
+
+
+class Normalize(TabularProc):
+    """Standardise continuous columns with the mean and standard deviation of the training rows (`means`, `stds`);
+    the result is float32. `decodes` maps values back.
+
+    >>> from tiers.tabular import TabularPandas
+    >>> to = TabularPandas(pd.DataFrame({"x": [0.0, 2.0, 4.0]}), Normalize, cont_names="x")
+    >>> [round(v, 3) for v in to.items["x"]]
+    [-1.0, 0.0, 1.0]
+    """
+
+    order = 2
+
+    def __init__(self, eps: float = 1e-7):
+        self.eps = eps
+        self.means: dict[str, float] = {}
+        self.stds: dict[str, float] = {}
+
+    def setups(self, to) -> None:
+        tr = to.items.iloc[to.splits[0]]
+        for c in to.cont_names:
+            col = tr[c].to_numpy(np.float64, na_value=np.nan)
+            self.means[c] = float(np.nanmean(col))
+            self.stds[c] = float(np.nanstd(col, ddof=1)) + self.eps if len(col) > 1 else 1.0
+
+    def encodes(self, to) -> None:
+        df = to.items
+        for c, m in self.means.items():
+            if c in df.columns:
+                df[c] = ((df[c].to_numpy(np.float32, na_value=np.nan) - np.float32(m)) /
+                         np.float32(self.stds[c])).astype(np.float32, copy=False)
+
+    def decodes(self, df: pd.DataFrame) -> pd.DataFrame:
+        for c, m in self.means.items():
+            if c in df.columns:
+                df[c] = df[c].to_numpy(np.float64) * self.stds[c] + m
+        return df
