@@ -1,0 +1,58 @@
+"""In-process exact resume: stop a fit at batch k, resume from the checkpoint, compare with a straight run."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from tiers.data import DataLoaders
+from tiers.train import Callback, CancelFitException, CheckpointCallback, Learner, load_checkpoint_state
+
+
+def _learn(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 5, generator=g)
+    y = (x[:, 0] > 0).long()
+    torch.manual_seed(0)
+    dls = DataLoaders(DataLoader(TensorDataset(x, y), 8, shuffle=True), DataLoader(TensorDataset(x, y), 16))
+    model = nn.Sequential(nn.Linear(5, 8), nn.Dropout(0.3), nn.ReLU(), nn.Linear(8, 2))
+    return Learner(dls, model, loss_func=nn.CrossEntropyLoss(), path=tmp_path)
+
+
+def _stop_at(k):
+    count = [0]
+
+    def after_batch(self):
+        if self.learn.training:
+            count[0] += 1
+            if count[0] == k:
+                raise CancelFitException()
+
+    cb = Callback(after_batch=after_batch)
+    cb.order = 95  # after the checkpoint was written
+    return cb
+
+
+@pytest.mark.parametrize("k", [3, 6, 8])
+def test_resume_matches_straight_run(tmp_path, k):
+    straight = _learn(tmp_path)
+    with straight.no_logging(), straight.no_bar():
+        straight.fit(2, 1e-2)
+    learn = _learn(tmp_path)
+    with learn.no_logging(), learn.no_bar():
+        learn.fit(2, 1e-2, cbs=[CheckpointCallback("ck", every_n_batches=1), _stop_at(k)])
+        torch.manual_seed(999)  # a fresh process would have different RNG state
+        fresh = _learn(tmp_path)
+        with fresh.no_logging(), fresh.no_bar():
+            fresh.fit(2, 1e-2, resume="ck")
+    for a, b in zip(straight.model.parameters(), fresh.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_corrupt_checkpoint_clear_error(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pth"):
+        load_checkpoint_state(bad)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        load_checkpoint_state(tmp_path / "missing.pth")
