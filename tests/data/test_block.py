@@ -226,3 +226,42 @@ def test_show_batch_table_for_non_images(capsys):
     dblock.dataloaders(list(range(6)), bs=3, device="cpu", shuffle=False).show_batch()
     out = capsys.readouterr().out
     assert "category" in out and "odd" in out
+
+
+class _Word:
+    "A type only these tests use, so extending ToTensor for it changes nothing elsewhere."
+
+    def __init__(self, s):
+        self.s = s
+
+
+def test_to_tensor_is_extensible_by_upper_layers():
+    from tiers.data import ToTensor
+
+    @ToTensor
+    def encodes(self, o: _Word):
+        return torch.tensor([len(o.s)])
+
+    assert ToTensor()(_Word("abc")).tolist() == [3] and ToTensor()("abc") == "abc"
+
+
+def _first(o):
+    return o[0]
+
+
+def _second(o):
+    return o[1]
+
+
+def test_exported_dataloaders_pickle_with_their_state():
+    import pickle
+
+    items = [(float(i), "odd" if i % 2 else "even") for i in range(10)]
+    dblock = DataBlock(blocks=(TransformBlock, CategoryBlock), get_x=_first, get_y=_second,
+                       splitter=IndexSplitter([8, 9]))
+    dls = dblock.dataloaders(items, bs=4, device="cpu")
+    empty = pickle.loads(pickle.dumps(dls.new_empty()))
+    assert list(empty.vocab) == ["even", "odd"] and len(empty.train_ds) == 0
+    tdl = empty.test_dl([(3.0, "odd")], with_labels=True)
+    x, y = tdl.one_batch()
+    assert x.tolist() == [3.0] and y.tolist() == [1]

@@ -1,6 +1,5 @@
 """`DataLoaders`: the training and validation loaders (and any others) of a task, with their device and path."""
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,10 +156,11 @@ class DataLoaders:
     def test_dl(self, test_items, rm_type_tfms=None, with_labels: bool = False, **kwargs):
         """A loader over `test_items` with the validation loader's settings and transforms (no labels unless
         `with_labels`; the first `rm_type_tfms` type transforms of each pipeline can be skipped)."""
+        from tiers.data.core import Datasets, TfmdLists, test_set  # core imports this module
+
         ds = self.valid_ds
-        core = sys.modules.get("tiers.data.core")  # unimported: `ds` cannot be one of its classes
-        if core is not None and isinstance(ds, core.Datasets | core.TfmdLists):
-            test_ds = core.test_set(ds, test_items, rm_tfms=rm_type_tfms, with_labels=with_labels)
+        if isinstance(ds, Datasets | TfmdLists):
+            test_ds = test_set(ds, test_items, rm_tfms=rm_type_tfms, with_labels=with_labels)
         else:
             test_ds = test_items
         if not hasattr(self.valid, "new"):
