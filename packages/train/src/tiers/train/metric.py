@@ -139,6 +139,9 @@ class AvgMetric(Metric):
 class AvgLoss(Metric):
     """Average of `learn.loss` over batches, weighted by batch size."""
 
+    def __init__(self) -> None:
+        self.reset()
+
     def reset(self) -> None:
         """Zero the running total and count."""
         self.total, self.count = 0.0, 0
