@@ -380,3 +380,10 @@ def test_creating_and_stepping_does_not_import_dynamo():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_foreach_is_keyword_only():
+    p = torch.zeros(1, requires_grad=True)
+    with pytest.raises(TypeError):
+        Optimizer([p], [sgd_step], 0.1)
+    assert Optimizer([p], [sgd_step], lr=0.1, foreach=False).foreach is False

@@ -101,7 +101,7 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
     """
 
     def __init__(
-        self, params: Any, cbs: Callable | Iterable[Callable], foreach: bool = True, **defaults: Any
+        self, params: Any, cbs: Callable | Iterable[Callable], *, foreach: bool = True, **defaults: Any
     ):
         cbs = [cbs] if callable(cbs) else list(cbs)
         for cb in cbs:
