@@ -117,8 +117,11 @@ def test_hypers_are_live_views_of_param_groups(make_model):
 
 
 def test_a_list_or_slice_hyper_is_spread_at_creation(make_model):
-    opt = Adam(_groups(make_model()), lr=slice(1e-5, 1e-3))
-    assert [h["lr"] for h in opt.hypers] == pytest.approx([1e-5, 1e-4, 1e-3])
+    m = make_model()
+    opt = Adam(_groups(m)[:2], lr=slice(1e-5, 1e-3))
+    assert [h["lr"] for h in opt.hypers] == pytest.approx([1e-5, 1e-3])
+    opt.add_param_group({"params": m[4].parameters()})
+    assert opt.hypers[2]["lr"] == pytest.approx(1e-3) and opt.hypers[2]["wd"] == 0.01
 
 
 def test_each_group_steps_with_its_own_lr():

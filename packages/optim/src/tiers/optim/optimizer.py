@@ -124,6 +124,8 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
         self.cpu_chunk_numel: int | None = 2**17
         super().__init__(as_param_groups(params), {k: v for k, v in hypers.items() if k not in spread})
         self.set_hypers(**spread)
+        # A group added later gets the last group's value of a spread hyper.
+        self.defaults.update({k: self.param_groups[-1][k] for k in spread})
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group `{'params': [...], **hypers}`; missing hypers come from the optimizer's defaults.
