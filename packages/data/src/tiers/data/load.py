@@ -7,6 +7,7 @@ each index, then `do_batch(items)` = `retain(create_batch(before_batch(items)), 
 this loop) -> back in the main process: pin memory, move to `device`, `after_batch` -> `after_iter`.
 """
 
+import copy
 import itertools
 import random
 from collections.abc import Iterable, Iterator, Sequence
@@ -340,7 +341,11 @@ class DataLoader:
         if self.indexed and _default_method(self, "create_batches"):
             tdl = self._torch_dl
             if tdl is None or not self.persistent_workers:
-                tdl = _TorchDataLoader(_MapBatches(self), sampler=_ChunkSampler(),
+                # A persistent pool is kept on `self`; its dataset then holds a shallow copy of `self` rather than
+                # `self`, because a reference cycle through torch's iterator makes its workers' shutdown time out.
+                owner = copy.copy(self) if self.persistent_workers else self
+                owner.__dict__["_torch_dl"] = None
+                tdl = _TorchDataLoader(_MapBatches(owner), sampler=_ChunkSampler(),
                                        persistent_workers=self.persistent_workers, **kw)
             tdl.sampler.chunks = chunks
             self._torch_dl = tdl if self.persistent_workers else None
