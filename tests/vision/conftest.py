@@ -40,8 +40,15 @@ def coco_path(samples_dir):
 
 
 @pytest.fixture(autouse=True)
-def _close_figures():
+def _one_thread_and_close_figures():
+    # Tiny models on a shared 2-core machine: a second intra-op thread only spins against other processes
+    # (measured 20-50x slower under load), so these tests run single-threaded and restore the setting after.
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(n)
     import matplotlib.pyplot as plt
 
     plt.close("all")

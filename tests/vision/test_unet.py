@@ -23,6 +23,7 @@ def test_unet_output_matches_any_input_size():
     assert all(h.stored is None for h in m._hooks)
 
 
+@pytest.mark.slow
 def test_unet_learns_a_trivial_mask():
     torch.manual_seed(0)
     m = DynamicUnet(_encoder(), n_out=2, img_size=(16, 16))
