@@ -44,7 +44,7 @@ def add_datepart(df: pd.DataFrame, field_name: str, prefix: str | None = None, d
         if n == "Week":
             df[prefix + n] = field.dt.isocalendar().week.astype("float32").to_numpy() if len(field) else []
         else:
-            attr = {"Dayofweek": "dayofweek", "Dayofyear": "day_of_year"}.get(n, n.lower())
+            attr = {"Dayofweek": "day_of_week", "Dayofyear": "day_of_year"}.get(n, n.lower())
             df[prefix + n] = getattr(field.dt, attr)
     mask = ~field.isna()
     df[prefix + "Elapsed"] = np.where(mask, field.to_numpy("datetime64[s]").astype(np.int64), np.nan)
