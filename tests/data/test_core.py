@@ -199,3 +199,14 @@ def test_tfmdl_workers_same_as_main_process():
     b = TfmdDL(dsets.train, bs=4, shuffle=True, seed=0, num_workers=2, after_batch=[IntToFloatTensor()])
     for (xa, ya), (xb, yb) in zip(a, b):
         assert torch.equal(xa, xb) and torch.equal(ya, yb) and type(xb) is TensorImage and type(yb) is TensorCategory
+
+
+def test_plain_dataloader_decodes_and_shows_through_its_dataset():
+    from tiers.data import DataLoader
+
+    dsets = make_dsets()
+    dl = DataLoader(dsets.train, bs=2)
+    b = dl.one_batch()
+    assert [s[1] for s in dl.decode_batch(b)] == ["cat", "dog"]
+    x, y, its = dl.show_batch(show=False)
+    assert its[1][1] == "dog" and dl.n_inp == 1

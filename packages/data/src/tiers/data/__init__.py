@@ -46,6 +46,7 @@ from tiers.data.files import (
 )
 from tiers.data.getters import AttrGetter, ColReader, ItemGetter, MissingColumnError
 from tiers.data.load import DataLoader, SkipItemException
+from tiers.data.samples import batch_to_samples
 from tiers.data.show import get_grid, show_batch, show_results
 from tiers.data.splitters import (
     ColSplitter,
@@ -60,7 +61,7 @@ from tiers.data.splitters import (
     TrainTestSplitter,
 )
 from tiers.data.summary import SummaryError
-from tiers.data.tfmdl import TfmdDL, batch_to_samples
+from tiers.data.tfmdl import TfmdDL
 from tiers.data.transforms import IntToFloatTensor, Normalize, ToTensor, broadcast_vec
 from tiers.dispatch import noop
 

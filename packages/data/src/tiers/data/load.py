@@ -18,6 +18,7 @@ from torch.utils.data import Dataset as _TorchDataset
 from torch.utils.data import IterableDataset, get_worker_info
 
 from tiers.data.collate import fa_collate, fa_convert
+from tiers.data.samples import ShowBatchMixin
 from tiers.dispatch import retain_types
 from tiers.tensors import apply, to_detach, to_device
 
@@ -110,7 +111,7 @@ def _identity(b):
     return b
 
 
-class DataLoader:
+class DataLoader(ShowBatchMixin):
     """Load batches from `dataset` (anything with `__getitem__` and `__len__`, or any iterable) with every step an
     overridable method: subclass, or pass a replacement function to the constructor (`create_item=...`,
     `after_batch=...`; see `_methods`). `bs=None` loads one item at a time without collating. Batches are built in
@@ -118,6 +119,7 @@ class DataLoader:
     `prefetch_factor` are passed on), then moved to `device` and passed through `after_batch` in the main process.
     The order of items depends only on `seed` (or, without one, on Python's `random` state when the loader is made),
     never on the number of workers; workers are seeded from the same chain, so random item transforms repeat too.
+    Batches can be decoded and shown (`decode`, `decode_batch`, `show_batch`, `show_results`; see `TfmdDL`).
 
     >>> dl = DataLoader(list(range(10)), bs=4, shuffle=True, seed=0)
     >>> [b.tolist() for b in dl]   # doctest: +SKIP
@@ -175,6 +177,11 @@ class DataLoader:
     def n(self, v: int | None) -> None:
         self._n = v
 
+    @property
+    def prebatched(self) -> bool:
+        "True when `bs` is None: the dataset's items are already batches (or are loaded one at a time)."
+        return self.bs is None
+
     def __len__(self) -> int:
         n = self.n
         if n is None:
@@ -200,7 +207,8 @@ class DataLoader:
         else:
             idxs = itertools.repeat(None, n) if n is not None else itertools.repeat(None)
         if self.shuffle:
-            idxs = self.shuffle_fn(idxs)
+            # A replaced shuffle_fn gets a list, as in fastai; the default one shuffles a range without copying it.
+            idxs = self.shuffle_fn(idxs if _default_method(self, "shuffle_fn") else list(idxs))
         return idxs
 
     def shuffle_fn(self, idxs: Sequence) -> list:

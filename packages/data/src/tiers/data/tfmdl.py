@@ -1,36 +1,15 @@
 """`TfmdDL`: a `DataLoader` whose `after_item`, `before_batch` and `after_batch` are Pipelines of transforms, and
 which can decode and show its batches."""
 
-from torch import Tensor
-
 from tiers.data.load import DataLoader
-from tiers.dispatch import L, detuplify, retain_types
+from tiers.data.samples import _is_column
+from tiers.dispatch import L, retain_types
 from tiers.pipeline import Pipeline
 from tiers.tensors import to_cpu, to_device
 
-__all__ = ["TfmdDL", "batch_to_samples"]
+__all__ = ["TfmdDL"]
 
 _BATCH_TFMS = ("after_item", "before_batch", "after_batch")
-
-
-def _is_column(o) -> bool:
-    "A collated batch element (not a structure to split): a tensor, or a list of non-tensor values (strings...)."
-    if isinstance(o, Tensor):
-        return True
-    return isinstance(o, list) and not any(isinstance(x, Tensor | tuple | list) for x in o)
-
-
-def batch_to_samples(b, max_n: int = 9) -> L:
-    """Turn a batch into a list of (at most `max_n`) samples with the same structure as the batch, keeping types.
-
-    >>> import torch
-    >>> batch_to_samples((torch.tensor([1, 2]), ["a", "b"]))
-    (#2) [(tensor(1), 'a'), (tensor(2), 'b')]
-    """
-    if _is_column(b):
-        return L(list(b[:max_n]))
-    cols = [batch_to_samples(o, max_n) for o in b]
-    return L(tuple(s) for s in zip(*cols))
 
 
 def _types_of(o):
@@ -103,65 +82,6 @@ class TfmdDL(DataLoader):
     def decode(self, b):
         "Re-type the collated batch `b`, decode it through `after_batch` and move it to the CPU."
         return to_cpu(self.after_batch.decode(self._retain_dl(b)))
-
-    def _decode_batch(self, b, max_n: int = 9, full: bool = True) -> L:
-        ds_decode = getattr(self.dataset, "decode", None)
-
-        def f(s):
-            s = self.before_batch.decode(s)
-            s = self.after_item.decode(s)
-            return ds_decode(s, full=full) if ds_decode is not None else s
-
-        return L(f(s) for s in batch_to_samples(b, max_n=max_n))
-
-    def decode_batch(self, b, max_n: int = 9, full: bool = True) -> L:
-        "Decode the batch `b` into (at most `max_n`) samples, through the item transforms and the dataset."
-        return self._decode_batch(self.decode(b), max_n, full)
-
-    def _pre_show_batch(self, b, max_n: int = 9):
-        b = self.decode(b)
-        if hasattr(b, "show"):
-            return b, None, None
-        its = self._decode_batch(b, max_n, full=False)
-        if not isinstance(b, tuple | list):
-            b, its = [b], L((o,) for o in its)
-        return detuplify(b[: self.n_inp]), detuplify(b[self.n_inp:]), its
-
-    def show_batch(self, b=None, max_n: int = 9, ctxs=None, show: bool = True, unique: bool = False, **kwargs):
-        """Show (at most `max_n`) samples of the batch `b` (default: `one_batch()`); with `unique`, the same item
-        `max_n` times (to see random augmentations). With `show=False`, return `(inputs, targets, samples)`."""
-        from tiers.data.show import show_batch
-
-        if b is None:
-            if unique:
-                old = self.__dict__.get("get_idxs")
-                self.get_idxs = lambda: [0] * (self.bs or 1)
-                try:
-                    b = self.one_batch()
-                finally:
-                    if old is None:
-                        del self.get_idxs
-                    else:
-                        self.get_idxs = old
-            else:
-                b = self.one_batch()
-        if not show:
-            return self._pre_show_batch(b, max_n=max_n)
-        return show_batch(*self._pre_show_batch(b, max_n=max_n), ctxs=ctxs, max_n=max_n, **kwargs)
-
-    def show_results(self, b, out, max_n: int = 9, ctxs=None, show: bool = True, **kwargs):
-        """Show the samples of batch `b` next to the decoded model outputs `out` (predictions as the targets' types).
-        With `show=False`, return `(inputs, targets, samples, outputs)`."""
-        from tiers.data.show import show_results
-
-        x, y, its = self.show_batch(b, max_n=max_n, show=False)
-        outs = tuple(out) if isinstance(out, tuple | list) else (out,)
-        b_out = type(b)(tuple(b[: self.n_inp]) + outs) if isinstance(b, tuple) else (*b[: self.n_inp], *outs)
-        x1, y1, outs_its = self.show_batch(b_out, max_n=max_n, show=False)
-        res = (x, x1, None, None) if its is None else (x, y, its, L(o[self.n_inp:] for o in outs_its))
-        if not show:
-            return res
-        return show_results(*res, ctxs=ctxs, max_n=max_n, **kwargs)
 
     # ---- device and copies ---------------------------------------------------------------------------------------
     def to(self, device) -> "TfmdDL":
