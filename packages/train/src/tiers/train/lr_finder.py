@@ -40,18 +40,22 @@ def steep(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> tuple[f
 
 
 def valley(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> tuple[float, tuple[float, float]]:
-    """Halfway down the longest stretch over which the loss keeps decreasing (robust default)."""
+    """Halfway down the valley: the stretch before the lowest point of the longest decreasing run of losses.
+
+    The valley's length is the length of the longest decreasing subsequence ending at its lowest point,
+    so isolated noisy points early in the curve don't stretch it back to the smallest lrs.
+    """
     losses_a = np.asarray(losses, dtype=float)
     n = len(losses_a)
-    # Longest strictly decreasing subsequence ending at i, and where it starts (O(n^2), n <= num_it).
+    # Longest strictly decreasing subsequence ending at each i (O(n^2); n <= num_it).
     run = [1] * n
-    start = list(range(n))
     for i in range(1, n):
         for j in range(i):
             if losses_a[i] < losses_a[j] and run[j] + 1 > run[i]:
-                run[i], start[i] = run[j] + 1, start[j]
+                run[i] = run[j] + 1
     end = int(np.argmax(run))
-    i = start[end] + (end - start[end]) // 2
+    start = max(end - run[end] + 1, 0)
+    i = start + (end - start) // 2
     return float(lrs[i]), (float(lrs[i]), float(losses_a[i]))
 
 

@@ -162,7 +162,8 @@ class Recorder(Callback):
     def after_epoch(self) -> None:
         """Finish the row: store it, then hand it to `learn.logger`."""
         self.final_record = self.log[1:].copy()
-        self.values.append(self.final_record)
+        if not self.learn.validating:  # validate()/get_preds leave the training history alone
+            self.values.append(self.final_record)
         if self.add_time:
             self.log.append(format_time(time.time() - self.start_epoch))
         self.learn.logger(self.log)
