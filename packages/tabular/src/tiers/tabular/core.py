@@ -189,9 +189,16 @@ class TabularPandas(Tabular):
                 raise TypeError(f"TabularPandas: continuous column {c!r} has dtype {df[c].dtype}, which is not "
                                 f"numeric; move it to cat_names or convert it (pd.to_numeric(df[{c!r}])).")
         if reduce_memory:
-            from tiers.tabular.utils import df_shrink
-            df = df_shrink(df, int2uint=False)
-            inplace = True  # df_shrink already copied
+            from tiers.tabular.utils import df_shrink_dtypes
+            # Only the columns we use are shrunk; text categorical columns become `category` (hashed once, so
+            # Categorify maps category codes instead of strings) without the cost of counting distinct values.
+            used = self.cat_names + self.cont_names
+            dtypes = df_shrink_dtypes(df[[c for c in used if c not in self.cat_names]], obj2cat=False)
+            for c in self.cat_names:
+                if pd.api.types.is_object_dtype(df[c]) or pd.api.types.is_string_dtype(df[c]):
+                    dtypes[c] = "category"
+            df = df.astype(dtypes)
+            inplace = True  # astype already copied
         self.items = df if inplace else df.copy()
         n = len(df)
         if splits is None:
@@ -232,10 +239,13 @@ class TabularPandas(Tabular):
         return _Subset(self, self.splits[i])
 
     # ---- processing ----------------------------------------------------------------------------------------
+    def train_col(self, c: str) -> pd.Series:
+        "Column `c` of the training rows (one column is copied, not the whole frame)."
+        return self.items[c].iloc[self.splits[0]]
+
     def _check_train(self) -> None:
-        tr = self.items.iloc[self.splits[0]]
         for c in self.cat_names + self.cont_names:
-            if tr[c].isna().all():
+            if self.train_col(c).isna().all():
                 raise ValueError(f"TabularPandas: column {c!r} is empty (all NaN) in the training rows, so nothing "
                                  "can be learned from it; drop it from cat_names/cont_names.")
 

@@ -49,11 +49,10 @@ class Categorify(TabularProc):
         self.classes: dict[str, CategoryMap] = {}
 
     def setups(self, to) -> None:
-        tr = to.items.iloc[to.splits[0]]
         for c in to.cat_names:
             if c in to.classes:  # encoded by another proc (FillMissing's `_na` columns)
                 continue
-            col = tr[c]
+            col = to.train_col(c)
             if isinstance(col.dtype, pd.CategoricalDtype):
                 vocab = CategoryMap(col, add_na=True, strict=True)  # only values seen in training
             else:
@@ -119,9 +118,8 @@ class FillMissing(TabularProc):
         return col.median()
 
     def setups(self, to) -> None:
-        tr = to.items.iloc[to.splits[0]]
         for c in to.cont_names:
-            col = tr[c]
+            col = to.train_col(c)
             self.fill_all[c] = self._value(col, c)
             if col.isna().any():
                 self.na_dict[c] = self.fill_all[c]
@@ -180,9 +178,8 @@ class Normalize(TabularProc):
         self.stds: dict[str, float] = {}
 
     def setups(self, to) -> None:
-        tr = to.items.iloc[to.splits[0]]
         for c in to.cont_names:
-            col = tr[c].to_numpy(np.float64, na_value=np.nan)
+            col = to.train_col(c).to_numpy(np.float64, na_value=np.nan)
             self.means[c] = float(np.nanmean(col))
             self.stds[c] = float(np.nanstd(col, ddof=1)) + self.eps if len(col) > 1 else 1.0
 
