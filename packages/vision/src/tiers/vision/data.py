@@ -167,7 +167,8 @@ class ImageDataLoaders(DataLoaders):
         """`from_df` on the CSV file `path/csv_fname` (image names relative to `path`)."""
         import pandas as pd
 
-        df = pd.read_csv(Path(path) / csv_fname, header=header, delimiter=delimiter, quoting=quoting)
+        kw = {} if delimiter is None else {"delimiter": delimiter}  # None would make pandas sniff (slow, warns)
+        df = pd.read_csv(Path(path) / csv_fname, header=header, quoting=quoting, **kw)
         return cls.from_df(df, path=path, **kwargs)
 
     @classmethod

@@ -79,9 +79,11 @@ class PointScaler(Transform):
         return int(sz[0]), int(sz[1])
 
     def setups(self, dl):
+        # A loader builds item 0 through the transforms set up so far (those before this one); a dataset indexes.
+        get = getattr(dl, "do_item", None) or getattr(dl, "__getitem__", None)
         try:
-            item = dl[0]
-        except Exception:  # not indexable (or empty): c stays unknown
+            item = get(0)
+        except Exception:  # empty, or not indexable: `c` stays unknown
             return
         for o in item if isinstance(item, tuple) else (item,):
             if isinstance(o, TensorPoint) and not isinstance(o, TensorBBox):
