@@ -41,7 +41,9 @@ THIRD_PARTY = {
     "train": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "tqdm": "tqdm",
               "matplotlib": "matplotlib", "scikit-learn": "sklearn", "safetensors": "safetensors"},
     "vision": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
-               "pillow": "PIL", "torchvision": "torchvision"},
+               "pillow": "PIL", "torchvision": "torchvision",
+               # only to build the offline sample datasets from its bundled digits (imported lazily)
+               "scikit-learn": "sklearn"},
     "text": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
              "spacy": "spacy", "sentencepiece": "sentencepiece"},
     "tabular": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",

@@ -37,8 +37,7 @@ def show_title(o, ax=None, ctx=None, label: str | None = None, color: str = "bla
         ax.set_title(f"{t}\n{o}" if t else str(o), color=color)
         return ax
     if _is_series(ax):
-        import pandas as pd
-
+        pd = sys.modules["pandas"]  # already imported: ax is a Series (pipeline does not depend on pandas)
         label = "text" if label is None else label
         while label in ax:
             label += "_"

@@ -1,0 +1,136 @@
+"""tiers quickstart: one small model per application, trained offline on generated sample data.
+
+    ./dev quickstart                 (or: hatch run quickstart [--out DIR] [--only vision text])
+
+For each application it builds a sample dataset from data that installed packages ship
+(scikit-learn's digits) or that tiers generates, shows a batch, runs `lr_find`, trains with
+`fit_one_cycle` (a progress bar and a metrics table), shows results, and saves every figure as a
+PNG under the output folder (default ./quickstart-out). Runs on CPU in a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # a script writing PNGs: never open windows
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def save(fig_path: Path) -> Path:
+    """Save the current matplotlib figure and close it."""
+    plt.gcf().savefig(fig_path, dpi=80, bbox_inches="tight")
+    plt.close("all")
+    print(f"   saved {fig_path}")
+    return fig_path
+
+
+def train_and_plot(learn, out: Path, name: str, epochs: int, show_results: bool = True) -> float:
+    """lr_find, fit_one_cycle, then the loss curve and (optionally) show_results, all as PNGs."""
+    suggestion = learn.lr_find(show_plot=True)
+    save(out / f"{name}_lr_find.png")
+    lr = float(getattr(suggestion, "valley", None) or suggestion[0])
+    lr = min(max(lr, 1e-3), 3e-2)  # the tiny sample sets make the suggestion noisy; keep it sane
+    print(f"   lr_find suggests {lr:.2e}")
+    learn.fit_one_cycle(epochs, lr)
+    learn.recorder.plot_loss()
+    save(out / f"{name}_loss.png")
+    if show_results:
+        learn.show_results(max_n=6)
+        save(out / f"{name}_show_results.png")
+    return lr
+
+
+def vision(out: Path, data: Path) -> str:
+    """Digit classification on an MNIST-tiny-like folder (the paper's section 2.1)."""
+    from tiers.vision.all import (
+        ImageDataLoaders, Resize, accuracy, make_mnist_tiny, vision_learner, xresnet18,
+    )
+
+    path = make_mnist_tiny(data / "mnist_tiny")
+    dls = ImageDataLoaders.from_folder(path, train="train", valid="valid", item_tfms=Resize(28), bs=32)
+    dls.show_batch(max_n=9)
+    save(out / "vision_show_batch.png")
+    learn = vision_learner(dls, xresnet18, pretrained=False, metrics=accuracy)
+    train_and_plot(learn, out, "vision", epochs=3)
+    return f"accuracy {learn.validate()[1]:.3f}"
+
+
+def text(out: Path, data: Path) -> str:
+    """Sentiment classification on an IMDB-sample-like corpus (the paper's section 2.2)."""
+    from tiers.text.all import AWD_LSTM, TextDataLoaders, accuracy, make_imdb_sample, text_classifier_learner
+
+    path = make_imdb_sample(data / "imdb_sample", n=600)
+    dls = TextDataLoaders.from_csv(path, "texts.csv", text_col="text", label_col="label", valid_col="is_valid", bs=32)
+    dls.show_batch(max_n=4)
+    save(out / "text_show_batch.png")
+    config = dict(emb_sz=64, n_hid=128, n_layers=2)
+    learn = text_classifier_learner(dls, AWD_LSTM, config=config, pretrained=False, drop_mult=0.3, metrics=accuracy)
+    train_and_plot(learn, out, "text", epochs=3)
+    return f"accuracy {learn.validate()[1]:.3f}"
+
+
+def tabular(out: Path, data: Path) -> str:
+    """Income prediction on an adult-like sample (the paper's section 2.3)."""
+    from tiers.tabular.all import (
+        Categorify, FillMissing, Normalize, TabularDataLoaders, accuracy, make_adult_sample, tabular_learner,
+    )
+
+    csv = make_adult_sample(data / "adult_sample")
+    dls = TabularDataLoaders.from_csv(
+        csv, y_names="salary", cat_names=["workclass", "education", "marital-status", "occupation", "relationship", "race"],
+        cont_names=["age", "fnlwgt", "education-num"], procs=[Categorify, FillMissing, Normalize], bs=64)
+    print(dls.show_batch(max_n=5, show=False) if "show" in dls.show_batch.__code__.co_varnames else "")
+    learn = tabular_learner(dls, layers=[200, 100], metrics=accuracy)
+    train_and_plot(learn, out, "tabular", epochs=3, show_results=False)
+    return f"accuracy {learn.validate()[1]:.3f}"
+
+
+def collab(out: Path, data: Path) -> str:
+    """Rating prediction on a MovieLens-sample-like ratings.csv (the paper's section 2.4)."""
+    from tiers.collab.all import CollabDataLoaders, collab_learner, make_ratings_sample
+
+    csv = make_ratings_sample(data / "movie_lens_sample")
+    csv = csv[0] if isinstance(csv, tuple) else csv
+    dls = CollabDataLoaders.from_csv(csv, bs=64)
+    learn = collab_learner(dls, n_factors=16, y_range=(0.5, 5.5))
+    train_and_plot(learn, out, "collab", epochs=4, show_results=False)
+    return f"valid loss (MSE) {learn.validate()[0]:.3f}"
+
+
+APPS = {"vision": vision, "text": text, "tabular": tabular, "collab": collab}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="quickstart-out", help="folder for the PNGs and the generated data")
+    ap.add_argument("--only", nargs="*", choices=list(APPS), help="run only these applications")
+    args = ap.parse_args(argv)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    torch.manual_seed(0)
+    results, start = {}, time.perf_counter()
+    for name in args.only or list(APPS):
+        print(f"\n=== {name}: {APPS[name].__doc__} ===", flush=True)
+        t = time.perf_counter()
+        try:
+            results[name] = (APPS[name](out, out / "data"), time.perf_counter() - t)
+        except Exception:
+            traceback.print_exc()
+            results[name] = ("FAILED (traceback above)", time.perf_counter() - t)
+    print("\n=== summary ===")
+    for name, (summary, secs) in results.items():
+        print(f"  {name:<8} {summary:<40} {secs:6.1f} s")
+    print(f"  total {time.perf_counter() - start:.0f} s; figures in {out}")
+    return 1 if any(s.startswith("FAILED") for s, _ in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
