@@ -49,7 +49,12 @@ def train_and_plot(learn, out: Path, name: str, epochs: int, show_results: bool 
 def vision(out: Path, data: Path) -> str:
     """Digit classification on an MNIST-tiny-like folder (the paper's section 2.1)."""
     from tiers.vision.all import (
-        ImageDataLoaders, Resize, accuracy, make_mnist_tiny, vision_learner, xresnet18,
+        ImageDataLoaders,
+        Resize,
+        accuracy,
+        make_mnist_tiny,
+        vision_learner,
+        xresnet18,
     )
 
     path = make_mnist_tiny(data / "mnist_tiny")
@@ -78,7 +83,13 @@ def text(out: Path, data: Path) -> str:
 def tabular(out: Path, data: Path) -> str:
     """Income prediction on an adult-like sample (the paper's section 2.3)."""
     from tiers.tabular.all import (
-        Categorify, FillMissing, Normalize, TabularDataLoaders, accuracy, make_adult_sample, tabular_learner,
+        Categorify,
+        FillMissing,
+        Normalize,
+        TabularDataLoaders,
+        accuracy,
+        make_adult_sample,
+        tabular_learner,
     )
 
     csv = make_adult_sample(data / "adult_sample")
