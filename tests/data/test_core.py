@@ -210,3 +210,21 @@ def test_plain_dataloader_decodes_and_shows_through_its_dataset():
     assert [s[1] for s in dl.decode_batch(b)] == ["cat", "dog"]
     x, y, its = dl.show_batch(show=False)
     assert its[1][1] == "dog" and dl.n_inp == 1
+
+
+def test_filtered_base_subclass_gets_dataloaders():
+    from tiers.data import FilteredBase
+
+    class Table(FilteredBase):
+        "A collection written like a tabular one: its own storage, splits and subsets."
+
+        def __init__(self, rows, splits, **kwargs):
+            super().__init__(**kwargs)
+            self.rows, self.splits = rows, splits
+
+        def subset(self, i):
+            return [self.rows[j] for j in self.splits[i]]
+
+    t = Table([(torch.tensor([float(i)]), i % 2) for i in range(10)], [list(range(8)), [8, 9]], dl_type=TfmdDL)
+    dls = t.dataloaders(bs=4, device="cpu", shuffle=False)
+    assert len(dls.train) == 2 and dls.valid.one_batch()[1].tolist() == [0, 1]

@@ -40,6 +40,12 @@ class FilteredBase:
     _dl_type = TfmdDL
     _dbunch_type = DataLoaders
 
+    def __init__(self, *args, dl_type=None, **kwargs):
+        # For subclasses written for fastai (tabular collections), which pass their loader class this way.
+        super().__init__(*args, **kwargs)
+        if dl_type is not None:
+            self._dl_type = dl_type
+
     @property
     def n_subsets(self) -> int:
         "How many subsets the splits define."

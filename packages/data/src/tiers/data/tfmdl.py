@@ -34,6 +34,8 @@ class TfmdDL(DataLoader):
             v = kwargs.get(nm)
             kwargs[nm] = v if isinstance(v, Pipeline) else Pipeline(v)
         super().__init__(dataset, bs=bs, shuffle=shuffle, num_workers=num_workers, **kwargs)
+        if self.device is not None:
+            self.to(self.device)  # the state of the batch transforms (Normalize's statistics) follows the batches
         if do_setup:
             for nm in _BATCH_TFMS:
                 if verbose:
