@@ -109,8 +109,11 @@ word_text = st.lists(st.sampled_from(["the", "The", "THE", "so", "So", "a", "A",
                                       "McD", "!!!", "...", "\n", "—"]), max_size=25).map(" ".join)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.one_of(text_st, word_text))
+ascii_text = st.text(alphabet=st.sampled_from(list("aAbBIzZ'.!,-1/\n") + [" "] * 4), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(text_st, word_text, ascii_text))
 def test_fast_paths_equal_plain_regexes(t):
     up, low = rules._case_classes()
     all_caps = re.compile(rf"(?<!\S)([{up}]+[^{low}\s]*)(?!\S)")
@@ -125,8 +128,10 @@ def test_fast_paths_equal_plain_regexes(t):
     assert replace_all_caps(t) == ref_caps(t)
     assert replace_maj(t) == ref_maj(t)
     assert rules._caps_then_maj(t) == replace_maj(replace_all_caps(t)) == ref_maj(ref_caps(t))
+    assert rules._caps_maj_lower(t) == lowercase(ref_maj(ref_caps(t)))
     assert replace_rep(t) == rules._re_rep.sub(rules._sub_rep, t)
     assert replace_wrep(t) == rules._re_wrep.sub(rules._sub_wrep, t)
+    assert spec_add_spaces(t) == rules._re_spec.sub(r" \1 ", t)
     assert replace_space(t.split(" ")) == [w.replace(" ", "▁") for w in t.split(" ")]
 
 

@@ -71,12 +71,31 @@ def replace_rep(t: str) -> str:
     """
     if len(t) < 3:
         return t
-    # The regex tries every position (slow in Python's engine); a vectorised test for any triple skips it for
-    # the many texts without one.
+    # Equivalent to `_re_rep.sub(_sub_rep, t)`, whose matches are exactly the maximal runs of 3+ equal non-space
+    # characters; the runs are found with vectorised comparisons instead of a regex attempt at every position.
     a = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    if not ((a[2:] == a[1:-1]) & (a[1:-1] == a[:-2])).any():
+    eq = a[1:] == a[:-1]
+    starts = np.flatnonzero(eq[1:] & eq[:-1])  # i where t[i] == t[i+1] == t[i+2]
+    if not len(starts):
         return t
-    return _re_rep.sub(_sub_rep, t)
+    out, last, run_end = [], 0, -1
+    for i in starts.tolist():
+        if i < run_end:
+            continue  # inside a run already replaced
+        c = t[i]
+        j = i + 3
+        while j < len(t) and t[j] == c:
+            j += 1
+        run_end = j
+        if c.isspace():
+            continue
+        out.append(t[last:i])
+        out.append(f" {TK_REP} {j - i} {c} ")
+        last = j
+    if not out:
+        return t
+    out.append(t[last:])
+    return "".join(out)
 
 
 # A word followed by at least two more copies of itself, separated by whitespace, ending on a word boundary.
@@ -110,8 +129,10 @@ def spec_add_spaces(t: str) -> str:
     >>> spec_add_spaces("#fastai/tiers")
     ' # fastai / tiers'
     """
-    if "/" in t or "#" in t or "\\" in t:
-        return _re_spec.sub(r" \1 ", t)
+    # Three C-level replaces (same result as `_re_spec.sub(r" \1 ", t)`: the replacements cannot interact).
+    for c in "/#\\":
+        if c in t:
+            t = t.replace(c, f" {c} ")
     return t
 
 
@@ -233,6 +254,23 @@ def _caps_then_maj(t: str) -> str:
         return w
 
     return word.sub(sub, t)
+
+
+# For the default chain `replace_all_caps, replace_maj, lowercase` on ASCII text, lowercasing happens last anyway, so
+# the markers can be inserted by template substitution (no Python callback per word): `xxup` before ALL-CAPS words of
+# two characters or more, `xxmaj` before capitalised words holding a lower-case letter (a one-letter word such as
+# "I" gets no marker in either rule). Property-tested against the three rules applied in turn.
+_ascii_up2 = re.compile(r"(?<!\S)[A-Z][^a-z\s]+(?!\S)")
+_ascii_maj2 = re.compile(r"(?<!\S)[A-Z][^A-Z\s]*?[a-z][^A-Z\s]*(?!\S)")
+
+
+def _caps_maj_lower(t: str) -> str:
+    """`lowercase(replace_maj(replace_all_caps(t)))` with one template substitution per rule on ASCII text."""
+    if not t.isascii():
+        return lowercase(_caps_then_maj(t))
+    t = _ascii_up2.sub(f"{TK_UP} \\g<0>", t)
+    t = _ascii_maj2.sub(f"{TK_MAJ} \\g<0>", t)
+    return lowercase(t)
 
 
 def lowercase(t: str, add_bos: bool = True, add_eos: bool = False) -> str:

@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tiers.text.rules import _caps_then_maj, defaults, replace_all_caps, replace_maj
+from tiers.text.rules import (
+    _caps_maj_lower,
+    _caps_then_maj,
+    defaults,
+    lowercase,
+    replace_all_caps,
+    replace_maj,
+)
 
 __all__ = [
     "BaseTokenizer", "SpacyTokenizer", "WordTokenizer", "SentencePieceTokenizer", "SubwordTokenizer",
@@ -73,10 +80,22 @@ class SpacyTokenizer:
             if [t.text for t in nlp.tokenizer(w)] != [w]:
                 nlp.tokenizer.add_special_case(w, [{ORTH: w}])
         # The tokenizer alone: a blank pipeline has no components, so nlp.pipe would only add overhead.
-        self._tokenizer = nlp.tokenizer
+        self._tokenizer, self._strings, self._orth = nlp.tokenizer, nlp.vocab.strings, ORTH
+        self._texts: dict[int, str] = {}
+
+    def _words(self, doc) -> list[str]:
+        # Token texts through their ORTH hashes and a hash -> str cache: about 2x faster than `[t.text for t in doc]`,
+        # which builds a Token object per token.
+        hs = doc.to_array(self._orth).tolist()
+        toks = list(map(self._texts.get, hs))
+        if None in toks:
+            for i, t in enumerate(toks):
+                if t is None:
+                    toks[i] = self._texts[hs[i]] = self._strings[hs[i]]
+        return toks
 
     def __call__(self, items: Iterable[str]) -> Iterator[list[str]]:
-        return ([t.text for t in doc] for doc in self._tokenizer.pipe(map(str, items), batch_size=self.buf_sz))
+        return (self._words(doc) for doc in self._tokenizer.pipe(map(str, items), batch_size=self.buf_sz))
 
     # Rebuild the spaCy objects on unpickling rather than shipping them to worker processes.
     def __getstate__(self) -> dict:
@@ -213,12 +232,15 @@ SubwordTokenizer = SentencePieceTokenizer
 
 
 def _compose(fs: Sequence[Callable]) -> Callable[[Any], Any]:
-    """One function applying `fs` in order; adjacent `replace_all_caps, replace_maj` run as a single scan."""
+    """One function applying `fs` in order; adjacent `replace_all_caps, replace_maj(, lowercase)` run fused."""
     fs = list(fs)
     fused: list[Callable] = []
     i = 0
     while i < len(fs):
-        if fs[i] is replace_all_caps and i + 1 < len(fs) and fs[i + 1] is replace_maj:
+        if fs[i:i + 3] == [replace_all_caps, replace_maj, lowercase]:
+            fused.append(_caps_maj_lower)
+            i += 3
+        elif fs[i] is replace_all_caps and i + 1 < len(fs) and fs[i + 1] is replace_maj:
             fused.append(_caps_then_maj)
             i += 2
         else:
