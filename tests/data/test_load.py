@@ -303,6 +303,7 @@ def test_workers_iterable_data_and_persistent_pool():
             return iter(range(10))
 
     assert items(DataLoader(Stream(), bs=3, num_workers=2)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert [int(b) for b in DataLoader(Stream(), num_workers=2)] == list(range(10))  # bs=None: one item per step
     dl = DataLoader(list(range(8)), bs=2, shuffle=True, num_workers=2, persistent_workers=True, seed=1,
                     after_item=_plus_one)
     e1, e2 = items(dl), items(dl)

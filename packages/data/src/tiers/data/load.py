@@ -92,7 +92,8 @@ class _IterBatches(IterableDataset):
                 if b is not None:
                     yield b
             else:
-                exhausted = len(dl._skip_items(chunk)) < len(chunk)
+                size = 1 if dl.bs is None else len(chunk)
+                exhausted = len(dl._skip_items(range(size))) < size
             if exhausted:
                 return
 

@@ -45,6 +45,9 @@ class TfmdDL(DataLoader):
     def before_iter(self) -> None:
         "Give the transforms the dataset's `split_idx` (so training-only transforms skip validation data)."
         super().before_iter()
+        self._set_split_idx()
+
+    def _set_split_idx(self) -> None:
         split_idx = getattr(self.dataset, "split_idx", None)
         for nm in _BATCH_TFMS:
             f = getattr(self, nm)
@@ -55,7 +58,7 @@ class TfmdDL(DataLoader):
     def _one_pass(self) -> None:
         if self.n is not None and self.n == 0:
             raise ValueError("This TfmdDL has an empty dataset: there is no batch to learn the types from.")
-        self.before_iter()
+        self._set_split_idx()
         b = self.do_batch([self.do_item(0 if self.indexed else None)]) if self.bs is not None else \
             self.do_batch(self.do_item(0 if self.indexed else None))
         if self.device is not None:
