@@ -168,3 +168,31 @@ def test_pretrained_fnames_map_vocabularies(lm_learn, data):
     clas = text_classifier_learner(data[1], AWD_LSTM, config=dict(awd_lstm_clas_config, **SMALL), pretrained=False)
     clas.load_pretrained(mdir / "pre.pth", mdir / "pre_vocab.pkl", model=clas.model[0])
     assert torch.allclose(clas.model[0].module.encoder.weight[real], lm_learn.model[0].encoder.weight[real])
+
+
+def test_pretrained_download_path_with_a_local_url(lm_learn, data, tmp_path, monkeypatch):
+    """The real download path: untar_data fetches an archive (here from a file:// URL), extracts it into the model
+    cache, and the learners load weights and vocabulary from it."""
+    import tarfile
+
+    from tiers.text.models import model_meta
+
+    src = tmp_path / "tiny-lm"
+    src.mkdir()
+    torch.save(lm_learn.model.state_dict(), src / "lm.pth")
+    (src / "itos.pkl").write_bytes(pickle.dumps(list(data[0].vocab)))
+    archive = tmp_path / "tiny-lm.tgz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(src, arcname="tiny-lm")
+    monkeypatch.setenv("TIERS_HOME", str(tmp_path / "home"))
+    monkeypatch.setitem(model_meta[AWD_LSTM], "url", archive.as_uri())
+    learn = language_model_learner(data[0], AWD_LSTM, config=dict(awd_lstm_lm_config, **SMALL))
+    assert any((tmp_path / "home" / "models").rglob("lm.pth"))  # extracted into the model cache
+    real = torch.tensor([w != "xxfake" for w in data[0].vocab])
+    assert torch.allclose(learn.model[0].encoder.weight[real], lm_learn.model[0].encoder.weight[real])
+    clas = text_classifier_learner(data[1], AWD_LSTM, config=dict(awd_lstm_clas_config, **SMALL))
+    assert torch.allclose(clas.model[0].module.encoder.weight[real], lm_learn.model[0].encoder.weight[real])
+    assert not any(p.requires_grad for p in clas.model[0].module.rnns[0].parameters())  # frozen after loading
+    monkeypatch.setitem(model_meta[AWD_LSTM], "url", (tmp_path / "missing.tgz").as_uri())
+    with pytest.raises(Exception, match="missing.tgz"):
+        language_model_learner(data[0], AWD_LSTM, config=dict(awd_lstm_lm_config, **SMALL))

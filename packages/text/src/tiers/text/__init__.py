@@ -19,8 +19,6 @@ from tiers.text.awdlstm import (
 from tiers.text.block import TextBlock, TextDataLoaders, show_batch
 from tiers.text.callbacks import ModelResetter, RNNCallback, RNNRegularizer, rnn_cbs
 from tiers.text.learner import (
-    WT103_BWD,
-    WT103_FWD,
     LMLearner,
     TextLearner,
     clean_raw_keys,
@@ -118,7 +116,6 @@ __all__ = [
     # learners and callbacks
     "ModelResetter", "RNNCallback", "RNNRegularizer", "rnn_cbs", "TextLearner", "LMLearner", "language_model_learner",
     "text_classifier_learner", "decode_spec_tokens", "match_embeds", "load_ignore_keys", "clean_raw_keys",
-    "WT103_FWD", "WT103_BWD",
     # sample data
     "make_texts", "make_imdb_df", "make_imdb_sample", "make_imdb_folder",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tiers.data import URLs, untar_data
 from tiers.dispatch import L
 from tiers.text.awdlstm import AWD_LSTM
 from tiers.text.callbacks import rnn_cbs
@@ -29,15 +30,14 @@ from tiers.train import CrossEntropyLossFlat, Learner, trainable_params
 
 __all__ = [
     "match_embeds", "load_ignore_keys", "clean_raw_keys", "TextLearner", "LMLearner", "decode_spec_tokens",
-    "language_model_learner", "text_classifier_learner", "WT103_FWD", "WT103_BWD",
+    "language_model_learner", "text_classifier_learner",
 ]
 
-# fastai's pretrained WikiText-103 AWD-LSTMs (a folder holding a weights `.pth` and a vocabulary `.pkl`). The URLs
-# are configurable: set `model_meta[AWD_LSTM]["url"]` (or "url_bwd") to another address, `file://` included.
-WT103_FWD = "https://s3.amazonaws.com/fast-ai-modelzoo/wt103-fwd.tgz"
-WT103_BWD = "https://s3.amazonaws.com/fast-ai-modelzoo/wt103-bwd.tgz"
-model_meta[AWD_LSTM].setdefault("url", WT103_FWD)
-model_meta[AWD_LSTM].setdefault("url_bwd", WT103_BWD)
+# fastai's pretrained WikiText-103 AWD-LSTMs: archives holding a weights `.pth` and a vocabulary `.pkl`, fetched once
+# by tiers.data's `untar_data` into its `model` folder. Configurable: set `model_meta[AWD_LSTM]["url"]` (or
+# "url_bwd") to another address (`file://` works), or point tiers.data at a mirror (`TIERS_DATA_URL`).
+model_meta[AWD_LSTM].setdefault("url", URLs.WT103_FWD)
+model_meta[AWD_LSTM].setdefault("url_bwd", URLs.WT103_BWD)
 
 
 # ---------------------------------------------------------------------------------------------------- weights
@@ -256,11 +256,6 @@ def _pretrained_files(meta: dict, backwards: bool) -> list[Path] | None:
     if url is None:
         warnings.warn("There are no pretrained weights for this architecture; training from scratch.", stacklevel=3)
         return None
-    try:
-        from tiers.data import untar_data
-    except ImportError as e:
-        raise ImportError("Downloading pretrained weights needs tiers.data's untar_data; pass pretrained=False or "
-                          "pretrained_fnames=(weights, vocab).") from e
     model_path = Path(untar_data(url, c_key="model"))
     fnames = [next(iter(sorted(model_path.glob(f"**/*.{ext}"))), None) for ext in ("pth", "pkl")]
     if None in fnames:
