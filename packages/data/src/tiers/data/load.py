@@ -9,6 +9,7 @@ this loop) -> back in the main process: pin memory, move to `device`, `after_bat
 
 import copy
 import itertools
+import operator
 import random
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -142,8 +143,14 @@ class DataLoader(ShowBatchMixin):
                             f"the replaceable steps are {list(self._methods)}.")
         if batch_size is not None:
             bs = batch_size
-        if bs is not None and (not isinstance(bs, int) or bs < 1):
-            raise ValueError(f"bs must be a positive int or None (no batching), got {bs!r}.")
+        if bs is not None:
+            given = bs
+            try:
+                bs = operator.index(bs)  # numpy integers are fine
+            except TypeError:
+                bs = -1
+            if bs < 1:
+                raise ValueError(f"bs must be a positive int or None (no batching), got {given!r}.")
         if drop_last and bs is None:
             raise ValueError("drop_last=True needs a batch size: pass bs=... or set drop_last=False.")
         if num_workers is None or num_workers < 0:
