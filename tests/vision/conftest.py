@@ -15,7 +15,7 @@ def samples_dir(tmp_path_factory):
 def mnist_path(samples_dir):
     from tiers.vision.data_samples import make_mnist_tiny
 
-    return make_mnist_tiny(samples_dir / "mnist_tiny", max_per_class=40)
+    return make_mnist_tiny(samples_dir / "mnist_tiny")
 
 
 @pytest.fixture(scope="session")

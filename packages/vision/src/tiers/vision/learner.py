@@ -9,6 +9,7 @@ impossible (offline) the error says where to put the file, or to pass `pretraine
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -19,18 +20,20 @@ import torch
 from torch import Tensor, nn
 
 from tiers.data import Normalize, get_c
-from tiers.dispatch import L
+from tiers.dispatch import L, typedispatch
 from tiers.optim import Adam
 from tiers.train import (
     AdaptiveConcatPool2d,
+    CrossEntropyLossFlat,
     Flatten,
     Learner,
     LinBnDrop,
+    MSELossFlat,
     SigmoidRange,
     num_features_model,
     params,
 )
-from tiers.vision.core import imagenet_stats
+from tiers.vision.core import PILImage, PILMask, imagenet_stats
 from tiers.vision.models.unet import DynamicUnet
 from tiers.vision.models.xresnet import XResNet
 
@@ -132,6 +135,13 @@ class _ModelMeta(dict):
 
 
 model_meta = _ModelMeta()
+
+
+def _meta(arch) -> dict:
+    # `partial(resnet34, ...)` and `partial(xresnet18, widen=2)` are still those architectures.
+    while arch not in model_meta and isinstance(getattr(arch, "func", None), type(_meta)):
+        arch = arch.func
+    return model_meta.get(arch, _default_meta)
 
 
 # ---------------------------------------------------------------------------------------------- bodies and heads
@@ -285,26 +295,28 @@ def pretrained_weights_path(arch: Callable, weights=None) -> Path | None:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(w.url).name
 
 
+def _accepts(f: Callable, name: str) -> bool:
+    try:
+        return name in inspect.signature(f).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _build(arch: Callable, pretrained: bool, weights) -> nn.Module:
     "The model `arch` builds, with pretrained weights when asked (from the cache; clear error when unavailable)."
-    name = getattr(arch, "__name__", repr(arch))
-    meta = model_meta.get(arch)
-    if meta is not None and meta.get("split") is _xresnet_split or (isinstance(arch, type) and issubclass(arch, XResNet)):
+    name = getattr(arch, "__name__", None) or getattr(getattr(arch, "func", None), "__name__", repr(arch))
+    if _meta(arch).get("split") is _xresnet_split or (isinstance(arch, type) and issubclass(arch, XResNet)):
         if pretrained:
             raise ValueError(f"{name} has no pretrained weights; pass pretrained=False to train it from scratch")
         return arch()
-    w = _tv_weights(arch, weights) if pretrained else None
     if not pretrained:
-        try:
-            return arch(weights=None)
-        except TypeError:  # not a torchvision constructor: a plain callable making a model
-            return arch()
+        return arch(weights=None) if _accepts(arch, "weights") else arch()
+    w = _tv_weights(arch, weights)
     if w is None:
-        try:
+        if _accepts(arch, "pretrained"):
             return arch(pretrained=True)
-        except TypeError:
-            raise ValueError(f"{name}: no pretrained weights are known for this architecture; pass "
-                             "pretrained=False, or weights= of a torchvision model") from None
+        raise ValueError(f"{name}: no pretrained weights are known for this architecture; pass pretrained=False, "
+                         "or a torchvision constructor (resnet34...) and weights=")
     cached = pretrained_weights_path(arch, w)
     try:
         return arch(weights=w)  # torchvision reads the cache first, downloads only when missing
@@ -321,7 +333,7 @@ def create_vision_model(arch: Callable, n_out: int, pretrained: bool = True, wei
                         first_bn: bool = True, bn_final: bool = False, lin_first: bool = False,
                         y_range=None) -> nn.Sequential:
     """`nn.Sequential(body, head)`: the body of `arch` (cut per `model_meta`) and a new head for `n_out` outputs."""
-    meta = model_meta.get(arch, _default_meta)
+    meta = _meta(arch)
     model = _build(arch, pretrained, weights)
     body = create_body(model, n_in, pretrained, cut if cut is not None else meta["cut"])
     nf = num_features_model(nn.Sequential(*body.children())) if custom_head is None else None
@@ -378,7 +390,7 @@ def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | Non
     >>> learn = vision_learner(dls, xresnet18, pretrained=False, metrics=accuracy)  # doctest: +SKIP
     >>> learn.fit_one_cycle(5, 3e-3)  # doctest: +SKIP
     """
-    meta = model_meta.get(arch, _default_meta)
+    meta = _meta(arch)
     n_out = n_out if n_out is not None else _n_out(dls)
     n_in = _n_in(dls, n_in)
     model = create_vision_model(arch, n_out, pretrained=pretrained, weights=weights, cut=cut, n_in=n_in, init=init,
@@ -404,7 +416,7 @@ def cnn_learner(*args: Any, **kwargs: Any) -> Learner:
 def create_unet_model(arch: Callable, n_out: int, img_size: tuple[int, int], pretrained: bool = True, weights=None,
                       cut=None, n_in: int = 3, **kwargs: Any) -> DynamicUnet:
     """A `DynamicUnet` on the body of `arch` for `n_out` classes; `kwargs` go to `DynamicUnet`."""
-    meta = model_meta.get(arch, _default_meta)
+    meta = _meta(arch)
     model = _build(arch, pretrained, weights)
     body = create_body(model, n_in, pretrained, cut if cut is not None else meta["cut"])
     return DynamicUnet(body, n_out, tuple(img_size), **kwargs)
@@ -421,7 +433,7 @@ def unet_learner(dls, arch: Callable, normalize: bool = True, n_out: int | None 
     `y_range`, `last_cross`, `bottle`...). Pretrained: frozen encoder and ImageNet normalisation, as in
     `vision_learner`.
     """
-    meta = model_meta.get(arch, _default_meta)
+    meta = _meta(arch)
     n_out = n_out if n_out is not None else _n_out(dls)
     n_in = _n_in(dls, n_in)
     img_size = tuple(dls.one_batch()[0].shape[-2:])
@@ -435,6 +447,19 @@ def unet_learner(dls, arch: Callable, normalize: bool = True, n_out: int | None 
         learn.freeze()
     learn.arch, learn.normalize, learn.n_out, learn.pretrained = arch, normalize, n_out, pretrained
     return learn
+
+
+# The Learner picks its default loss from the dataset's first item, where vision targets are still PIL images.
+@typedispatch
+def default_loss(targ: PILMask):
+    """Masks: `CrossEntropyLossFlat(axis=1)` (one score per class on the channel axis)."""
+    return CrossEntropyLossFlat(axis=1)
+
+
+@typedispatch
+def default_loss(targ: PILImage):  # noqa: F811
+    """Image targets (image-to-image tasks): `MSELossFlat()`."""
+    return MSELossFlat()
 
 
 def acc_segment(inp: Tensor, targ: Tensor, void_code: int | None = None) -> Tensor:
