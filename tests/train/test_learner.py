@@ -372,3 +372,37 @@ def test_start_epoch_skips_epochs_but_keeps_the_schedule_length():
     # the first 2 of 4 epochs are skipped: the schedule starts half-way, as if they had run
     assert len(lrs) == 8 and lrs[0] == pytest.approx(combined_cos(0.25, 1e-2 / 25, 1e-2, 1e-2 / 1e5)(0.5))
     assert len(learn.recorder.values) == 2
+
+
+def test_test_dl_preds_and_show_results_with_tiers_data(capsys):
+    x, y = xy()
+    items = [(x[i], "pos" if y[i] else "neg") for i in range(len(x))]
+    dsets = Datasets(items, [[ItemGetter(0)], [ItemGetter(1), Categorize()]],
+                     splits=[list(range(64)), list(range(64, 96))])
+    dls = dsets.dataloaders(bs=16, device="cpu")
+    learn = quiet(Learner(dls, mlp()))
+    preds, targs = learn.get_preds(dl=dls.test_dl(items[:5]))
+    with torch.no_grad():
+        expected = F.softmax(learn.model(x[:5]), dim=1)
+    torch.testing.assert_close(preds, expected)
+    assert targs is None  # a test set has no labels
+    shown = learn.show_results(max_n=4, shuffle=False)
+    out = capsys.readouterr().out
+    assert shown is not None and "prediction" in out and ("pos" in out or "neg" in out)
+    with pytest.raises(TypeError, match="needs a tiers TfmdDL"):
+        quiet(Learner(make_dls(), mlp())).show_results()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batches_follow_the_model_to_the_gpu():
+    learn = quiet(Learner(make_dls(), mlp().cuda(), metrics=accuracy))
+    learn.fit(1)
+    assert next(learn.model.parameters()).is_cuda
+    preds, targs = learn.get_preds()
+    assert preds.device.type == "cpu" and preds.shape == (32, 2)
+    dls = make_dls()
+    dls.device = torch.device("cuda")
+    learn2 = quiet(Learner(dls, mlp()))
+    learn2.fit(1)
+    assert next(learn2.model.parameters()).is_cuda  # the model goes to the data's device
