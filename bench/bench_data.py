@@ -152,11 +152,11 @@ def _child_main(quick: bool) -> None:
         print(json.dumps({}))
         return
     _quiet_threads()
-    repeat = 2 if quick else 3
+    repeat = 2  # a reference figure: fewer repeats keep the whole file near a minute
     res = {}
     for label, nw, n, tfmd in CASES:
         n = n // 4 if quick else n
-        t = _best({**_torch_makers(nw, n, tfmd), **_fastai_makers(nw, n, tfmd)}, repeat + 2 * (nw > 0))
+        t = _best({**_torch_makers(nw, n, tfmd), **_fastai_makers(nw, n, tfmd)}, repeat)
         res[label] = [t["fastai"], t["torch"]]
     print(json.dumps(res))
 
