@@ -77,7 +77,16 @@ def _hand_batches(dl):
         yield ((x.float() / 255.0) - MEAN) / STD, y
 
 
-def _torch_makers(nw: int, n: int, tfmd: bool) -> dict:
+def _flip(x: torch.Tensor):
+    return x.flip(-1)
+
+
+def _to_float_normalize(b):
+    x, y = b
+    return ((x.float() / 255.0) - MEAN) / STD, y
+
+
+def _torch_makers(nw: int, n: int, tfmd) -> dict:
     if not tfmd:
         ds = _tensor_ds(n)
         return {"torch": lambda: torch.utils.data.DataLoader(ds, batch_size=BS, shuffle=True, num_workers=nw)}
@@ -86,14 +95,18 @@ def _torch_makers(nw: int, n: int, tfmd: bool) -> dict:
                                                                         num_workers=nw))}
 
 
-def _ours_makers(nw: int, n: int, tfmd: bool) -> dict:
+def _ours_makers(nw: int, n: int, tfmd) -> dict:
     from tiers.data import DataLoader, IntToFloatTensor, Normalize, TfmdDL
-    from tiers.pipeline import Transform
+    from tiers.pipeline import ItemTransform, Transform
     from tiers.tensors import TensorImage
 
     if not tfmd:
         ds = _tensor_ds(n)
         return {"ours": lambda: DataLoader(ds, bs=BS, shuffle=True, num_workers=nw)}
+    if tfmd == "plain":
+        plain = _image_items(n)
+        return {"ours": lambda: TfmdDL(plain, bs=BS, shuffle=True, num_workers=nw, after_item=[Transform(_flip)],
+                                       after_batch=[ItemTransform(enc=_to_float_normalize)])}
 
     class FlipItem(Transform):
         def encodes(self, x: TensorImage):
@@ -104,17 +117,22 @@ def _ours_makers(nw: int, n: int, tfmd: bool) -> dict:
                                    after_batch=[IntToFloatTensor(), Normalize(MEAN, STD)])}
 
 
-def _fastai_makers(nw: int, n: int, tfmd: bool) -> dict:
+def _fastai_makers(nw: int, n: int, tfmd) -> dict:
     from fastai.data.core import TfmdDL as FTfmdDL
     from fastai.data.load import DataLoader as FDataLoader
     from fastai.data.transforms import IntToFloatTensor as FInt
     from fastai.data.transforms import Normalize as FNorm
     from fastai.torch_core import TensorImage as FTensorImage
+    from fasttransform import ItemTransform as FItemTransform
     from fasttransform import Transform as FTransform
 
     if not tfmd:
         ds = _tensor_ds(n)
         return {"fastai": lambda: FDataLoader(ds, bs=BS, shuffle=True, num_workers=nw)}
+    if tfmd == "plain":
+        plain = _image_items(n)
+        return {"fastai": lambda: FTfmdDL(plain, bs=BS, shuffle=True, num_workers=nw, after_item=[FTransform(_flip)],
+                                          after_batch=[FItemTransform(enc=_to_float_normalize)])}
 
     class FFlip(FTransform):
         def encodes(self, x: FTensorImage):
@@ -126,11 +144,14 @@ def _fastai_makers(nw: int, n: int, tfmd: bool) -> dict:
 
 
 _TFMD = "TfmdDL, item tfm (flip a TensorImage) + batch tfms (to float, normalize), bs=64, {} workers"
-CASES = [  # (label, workers, items per epoch, with transforms)
+CASES = [  # (label, workers, items per epoch, transforms: False, True (typed) or "plain")
     ("DataLoader, in-memory TensorDataset, bs=64, 0 workers", 0, N0, False),
     ("DataLoader, in-memory TensorDataset, bs=64, 2 workers", 2, N2, False),
     (_TFMD.format(0), 0, N0, True),
     (_TFMD.format(2), 2, N2, True),
+    # The same work as plain functions on plain tensors: what the loader and the Pipelines cost by themselves
+    # (the gap of the typed rows is the per-op cost of semantic tensor types, tiers.tensors).
+    ("TfmdDL, same transforms as plain functions on plain tensors, bs=64, 0 workers", 0, N0, "plain"),
 ]
 FASTAI_NOTE = {0: "fastai 2.8.12 measured 0.65x", 2: "fastai 2.8.12 measured 0.88x"}
 
