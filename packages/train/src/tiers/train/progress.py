@@ -95,7 +95,7 @@ class ProgressCallback(Callback):
             total = None
         learn = self.learn
         label = f"epoch {learn.epoch + 1}/{learn.n_epoch} {desc}" if not learn.validating else desc
-        self.bar = tqdm(total=total, desc=label, file=self._bar_stream(), leave=False, dynamic_ncols=True, mininterval=self.throttle)
+        self.bar = tqdm(total=total, desc=label, file=self._bar_stream(), leave=False, mininterval=self.throttle)
         self._count, self._next = 0, time.monotonic() + self.throttle
 
     def _close_bar(self) -> None:
