@@ -163,11 +163,13 @@ def mat_grid(mat: Tensor, size: tuple[int, int], align_corners: bool = True) -> 
     xs, ys = _base_coords(w, align_corners, mat), _base_coords(h, align_corners, mat)[:, None]
     m = mat[..., None, None]  # (bs, 3, 3, 1, 1): each coefficient broadcasts over the (h, w) plane
     grid = torch.empty(mat.shape[0], h, w, 2, dtype=mat.dtype, device=mat.device)
+    if _is_affine(mat):
+        for i in range(2):
+            grid[..., i].copy_(m[:, i, 0] * xs + (m[:, i, 1] * ys + m[:, i, 2]))
+        return grid
+    rden = (m[:, 2, 0] * xs + (m[:, 2, 1] * ys + m[:, 2, 2])).clamp_min_(1e-6).reciprocal_()
     for i in range(2):
-        grid[..., i].copy_(m[:, i, 0] * xs + (m[:, i, 1] * ys + m[:, i, 2]))
-    if not _is_affine(mat):
-        den = m[:, 2, 0] * xs + (m[:, 2, 1] * ys + m[:, 2, 2])
-        grid.div_(den.clamp_min(1e-6).unsqueeze(-1))
+        torch.mul(m[:, i, 0] * xs + (m[:, i, 1] * ys + m[:, i, 2]), rden, out=grid[..., i])
     return grid
 
 
