@@ -366,3 +366,19 @@ def test_learner_fires_events_by_name_and_rejects_unknown_ones():
     assert rec.events == ["before_fit", "before_epoch", "after_epoch"]
     with pytest.raises(ValueError, match="'before_lunch' is not an event"):
         learn("before_lunch")
+
+
+def test_fetching_predictions_inside_a_fit_leaves_the_fit_alone():
+    from tiers.train import FetchPredsCallback
+
+    fetch = FetchPredsCallback(ds_idx=1)
+    learn = make_learn(cbs=fetch)
+    states = []
+    spy = Callback(after_epoch=lambda self: states.append((self.learn.training, len(self.learn.cbs))))
+    learn.add_cb(spy)
+    learn.fit(2)
+    preds, targs = fetch.preds
+    assert preds.shape == (32, 2) and targs.shape == (32,)
+    assert len(learn.recorder.values) == 2 and all(len(v) == 2 for v in learn.recorder.values)
+    assert states == [(False, 6), (False, 6)]
+    assert learn.train_iter == 4  # training counted only its own batches

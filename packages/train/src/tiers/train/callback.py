@@ -102,7 +102,7 @@ INNER_LOOP = frozenset(
 #: Learner attributes that `self.<name> = value` inside a callback writes to the learner.
 LOOP_ATTRS = frozenset(
     "xb yb pred loss loss_grad dl iter n_iter epoch n_epoch training pct_train train_iter opt model "
-    "loss_func smooth_loss".split()
+    "loss_func".split()
 )
 
 
@@ -166,6 +166,9 @@ def _snake_name(cls_name: str) -> str:
 
 class Callback:
     """Base class of callbacks: define methods named after `Event`s; set `order` to run before/after others.
+
+    The base class defines no event methods, so a callback handles exactly the events it defines
+    (the learner calls nothing else: an unused event costs nothing).
 
     Class attributes: `order` (lower runs first; default callbacks use -10, 9, 50, 60),
     `run_train`/`run_valid` (whether per-batch events run in training/validation), `run`
@@ -244,14 +247,11 @@ class Callback:
         return type(self).__name__
 
 
-# Callbacks define events as plain methods; the base class defines none, so `handles` can
-# tell which events a subclass implements without comparing functions.
-
-
 class TrainEvalCallback(Callback):
     """Default callback (order -10): model/loss to the data's device, `train()`/`eval()` modes, progress counters."""
 
     order = -10
+    run_valid = False  # its only per-batch event (after_batch) counts training batches
 
     def after_create(self) -> None:
         """Start with one epoch planned."""
@@ -288,8 +288,6 @@ class TrainEvalCallback(Callback):
         """Evaluation mode."""
         self.learn.model.eval()
         self.learn.training = False
-
-    run_valid = False  # after_batch counts training batches only; the other events are not per batch
 
 
 def _plain(x: Any) -> Any:
@@ -408,14 +406,11 @@ class FetchPredsCallback(Callback):
         self.ds_idx, self.dl, self.with_input, self.with_decoded, self.reorder = ds_idx, dl, with_input, with_decoded, reorder
 
     def after_validate(self) -> None:
-        """Run `get_preds` with the callbacks marked `remove_on_fetch` removed."""
-        learn = self.learn
-        to_rm = [cb for cb in learn.cbs if getattr(cb, "remove_on_fetch", False)]
-        with learn.removed_cbs(to_rm):
-            self.preds = learn.get_preds(
-                ds_idx=self.ds_idx, dl=self.dl, with_input=self.with_input, with_decoded=self.with_decoded,
-                inner=True, reorder=self.reorder,
-            )
+        """Run `get_preds` (callbacks marked `remove_on_fetch`, such as the recorder, sit it out)."""
+        self.preds = self.learn.get_preds(
+            ds_idx=self.ds_idx, dl=self.dl, with_input=self.with_input, with_decoded=self.with_decoded,
+            inner=True, reorder=self.reorder,
+        )
 
 
 def before_batch_cb(f: Callable[..., tuple[Any, Any]]) -> Callback:

@@ -133,7 +133,7 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
         self.pred: Any = None
         self.loss_grad: Any = None
         self.loss: Any = None
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entrant: a callback may call get_preds during validation
         self._batch_device: torch.device | None = None
         self._batch_on_cpu = True
         self.metrics = metrics
@@ -195,7 +195,7 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._invalidate_cbs()
 
     # ------------------------------------------------------------------ loss and device
@@ -564,7 +564,16 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
         on entry and after_epoch/after_fit on exit unless `inner` (already inside a fit)."""
         with self.lock, self.added_cbs(cbs), self.no_logging():
             if inner:
-                yield self
+                # Inside a fit: keep the fit's own state and keep recorder/progress out of this pass.
+                saved = (self.dl, self.training, self.n_iter, self.iter, self.xb, self.yb, self.pred, self.loss,
+                         self.loss_grad, self.validating)
+                self.validating = True
+                try:
+                    with self.removed_cbs([c for c in self.cbs if c.remove_on_fetch]):
+                        yield self
+                finally:
+                    (self.dl, self.training, self.n_iter, self.iter, self.xb, self.yb, self.pred, self.loss,
+                     self.loss_grad, self.validating) = saved
                 return
             old_training, old_validating = self.training, self.validating
             self.validating, self.training = True, False

@@ -40,6 +40,7 @@ class ProgressCallback(Callback):
     """
 
     order = 60
+    remove_on_fetch = True
 
     def __init__(self, file: IO[str] | None = None, show_bar: bool | None = None, throttle: float = 0.1) -> None:
         self.file, self.show_bar, self.throttle = file, show_bar, throttle

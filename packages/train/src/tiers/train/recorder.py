@@ -41,6 +41,7 @@ class Recorder(Callback):
     """
 
     order = 50
+    remove_on_fetch = True  # predictions fetched during a fit must not add to the epoch's row
 
     def __init__(self, add_time: bool = True, train_metrics: bool = False, valid_metrics: bool = True, beta: float = 0.98) -> None:
         self.add_time, self.train_metrics, self.valid_metrics, self.beta = add_time, train_metrics, valid_metrics, beta
