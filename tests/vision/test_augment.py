@@ -26,6 +26,7 @@ from tiers.vision.augment import (
     Warp,
     Zoom,
     aug_transforms,
+    norm_apply_denorm,
     setup_aug_tfms,
 )
 
@@ -204,3 +205,30 @@ def test_identity_draws_leave_the_batch_unchanged(seed, deg, zoom, warp):
     tfms = aug_transforms(max_rotate=deg, max_zoom=zoom, max_warp=warp, p_affine=0.0, do_flip=False,
                           max_lighting=0)
     assert torch.equal(_apply(tfms, x), x) or torch.allclose(_apply(tfms, x, split_idx=0), x, atol=1e-5)
+
+
+def test_norm_apply_denorm_round_trips():
+    from tiers.data import Normalize
+
+    nrm = Normalize.from_stats([0.5, 0.5, 0.5], [0.25, 0.25, 0.25], cuda=False)
+    x = _batch()
+    y = nrm(x)
+    torch.testing.assert_close(norm_apply_denorm(y, lambda t: t, nrm), y, atol=1e-5, rtol=0)
+    flipped = norm_apply_denorm(y, lambda t: t.flip(-1), nrm)
+    torch.testing.assert_close(flipped, y.flip(-1), atol=1e-5, rtol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_on_the_batch_device():
+    x = _batch(bs=4, h=20, w=20)
+    pts = TensorPoint(torch.rand(4, 3, 2) * 2 - 1, img_size=(20, 20))
+    tfms = [Rotate(p=1.0, draw=[10.0, -20.0, 30.0, 0.0], size=12), Warp(p=1.0, draw_x=0.1, draw_y=-0.1),
+            Brightness(p=1.0, draw=0.7)]
+    cpu = _apply(setup_aug_tfms(tfms), (x, pts))
+    tfms = [Rotate(p=1.0, draw=[10.0, -20.0, 30.0, 0.0], size=12), Warp(p=1.0, draw_x=0.1, draw_y=-0.1),
+            Brightness(p=1.0, draw=0.7)]
+    gpu = _apply(setup_aug_tfms(tfms), (x.cuda(), pts.cuda()))
+    assert all(o.device.type == "cuda" for o in gpu)
+    for a, b in zip(cpu, gpu):
+        torch.testing.assert_close(b.cpu().as_subclass(torch.Tensor), a.as_subclass(torch.Tensor), atol=1e-4, rtol=0)

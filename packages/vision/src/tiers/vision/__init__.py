@@ -12,7 +12,21 @@ Importing registers the vision encodes of `tiers.data.ToTensor` and the vision v
 
 __version__ = "0.1.0"
 
-from tiers.vision import augment, core, data, data_samples, gan, item_tfms, learner, models, show, targets
+from tiers.vision import (
+    affine,
+    augment,
+    core,
+    data,
+    data_samples,
+    gan,
+    item_tfms,
+    learner,
+    lighting,
+    models,
+    show,
+    targets,
+)
+from tiers.vision.affine import *  # noqa: F403
 from tiers.vision.augment import *  # noqa: F403
 from tiers.vision.core import *  # noqa: F403
 from tiers.vision.data import *  # noqa: F403
@@ -20,11 +34,12 @@ from tiers.vision.data_samples import *  # noqa: F403
 from tiers.vision.gan import *  # noqa: F403
 from tiers.vision.item_tfms import *  # noqa: F403
 from tiers.vision.learner import *  # noqa: F403
+from tiers.vision.lighting import *  # noqa: F403
 from tiers.vision.models import *  # noqa: F403
 from tiers.vision.show import *  # noqa: F403
 from tiers.vision.targets import *  # noqa: F403
 
 __all__ = sorted({
-    name for mod in (augment, core, data, data_samples, gan, item_tfms, learner, models, show, targets)
+    name for mod in (affine, augment, core, data, data_samples, gan, item_tfms, learner, lighting, models, show, targets)
     for name in mod.__all__
 })

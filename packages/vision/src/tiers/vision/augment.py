@@ -56,6 +56,7 @@ __all__ = [
     "Saturation",
     "Hue",
     "RandomErasing",
+    "norm_apply_denorm",
     "setup_aug_tfms",
     "aug_transforms",
 ]
@@ -499,6 +500,11 @@ class RandomErasing(RandTransform):
             area = h * w / count
             cutout_gaussian(out[i], [self._bounds(area, h, w) for _ in range(count)])
         return type(x)(out, **x.__dict__)
+
+
+def norm_apply_denorm(x: Tensor, f: Callable[[Tensor], Tensor], nrm) -> Tensor:
+    """Apply `f` to a normalised batch `x` in pixel space: decode with `nrm` (a `Normalize`), `f`, encode again."""
+    return nrm(f(nrm.decode(x)))
 
 
 # ---------------------------------------------------------------------------------------------- recipe
