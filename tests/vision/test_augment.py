@@ -189,6 +189,17 @@ def test_random_erasing_per_item():
     torch.set_rng_state(random_state)
 
 
+def test_transforms_pickle_with_their_composition():
+    import pickle
+
+    tfms = aug_transforms(size=12, min_scale=0.5, flip_vert=True, xtra_tfms=[Saturation(), Hue(), RandomErasing()])
+    tfms += [DeterministicFlip()]
+    clones = pickle.loads(pickle.dumps(tfms))
+    x = _batch()
+    assert [type(t) for t in clones] == [type(t) for t in tfms]
+    assert _apply(clones, x).shape == (4, 3, 12, 12)
+
+
 def test_bad_inputs():
     with pytest.raises(TypeError, match="batch_tfms"):
         Flip(p=1.0)([1, 2], split_idx=0)

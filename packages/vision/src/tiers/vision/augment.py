@@ -192,10 +192,14 @@ class AffineCoordTfm(RandTransform):
         return type(x)(out, **self._img_size(x))
 
 
-def _train_only(f: Callable[[Tensor], Tensor]) -> Callable:
-    def mat(x: Tensor, split_idx):
-        return None if split_idx == 1 else f(x)
-    return mat
+class _train_only:
+    "A matrix function that only applies to training batches (identity, i.e. None, on validation); picklable."
+
+    def __init__(self, f: Callable[[Tensor], Tensor]) -> None:
+        self.f = f
+
+    def __call__(self, x: Tensor, split_idx) -> Tensor | None:
+        return None if split_idx == 1 else self.f(x)
 
 
 class Flip(AffineCoordTfm):
