@@ -406,3 +406,29 @@ def test_batches_follow_the_model_to_the_gpu():
     learn2 = quiet(Learner(dls, mlp()))
     learn2.fit(1)
     assert next(learn2.model.parameters()).is_cuda  # the model goes to the data's device
+
+
+def test_notebook_table_is_html_updated_in_place(monkeypatch):
+    import IPython.display
+
+    import tiers.train.progress as progress
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(("update", obj.data))
+
+    def fake_display(obj, display_id=False):
+        shown.append(("display", obj.data))
+        return Handle() if display_id else None
+
+    monkeypatch.setattr(progress, "_in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    learn = Learner(make_dls(), mlp(), metrics=accuracy)
+    learn.fit(2)
+    assert [kind for kind, _ in shown] == ["display", "update"]  # one table, updated in place
+    html = shown[-1][1]
+    assert "<th>train_loss</th>" in html and html.count("<tr>") == 3  # header + 2 epochs
+    monkeypatch.undo()
+    assert progress._in_notebook() is False  # a plain Python process is not a notebook

@@ -6,6 +6,9 @@ all. The table row of each epoch is printed as plain text (so it also lands in l
 
     epoch  train_loss  valid_loss  accuracy  time
     0      0.512345    0.401234    0.880000  00:01
+
+In a Jupyter notebook (when no `file` is given) the table is one HTML table updated in place, and
+the bar is drawn by default.
 """
 
 import sys
@@ -31,6 +34,21 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _in_notebook() -> bool:
+    # A Jupyter kernel has imported IPython and runs a ZMQ shell; never import IPython ourselves.
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _html_table(names: list[str], rows: list[list[str]]) -> str:
+    from html import escape
+
+    head = "".join(f"<th>{escape(n)}</th>" for n in names)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table border="1" class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
 class ProgressCallback(Callback):
     """Default callback (order 60): progress bar and per-epoch metrics table.
 
@@ -48,6 +66,7 @@ class ProgressCallback(Callback):
         self._old_logger: Any = None
         self._header_done = False
         self._bar_on, self._count, self._next = False, 0, 0.0
+        self._notebook, self._rows, self._display = False, [], None
 
     # ---- streams -----------------------------------------------------------------------------------------
     def _bar_stream(self) -> IO[str]:
@@ -59,6 +78,8 @@ class ProgressCallback(Callback):
     def _want_bar(self) -> bool:
         if self.show_bar is not None:
             return bool(self.show_bar)
+        if self.file is None and _in_notebook():
+            return True
         isatty = getattr(self._bar_stream(), "isatty", None)
         try:
             return bool(isatty and isatty())
@@ -80,6 +101,9 @@ class ProgressCallback(Callback):
         self._bar_on = self._want_bar()
         self._batch_events(self._bar_on)
         self._header_done = False
+        self._notebook = self.file is None and _in_notebook()
+        self._rows: list[list[str]] = []
+        self._display: Any = None
         learn = self.learn
         if learn.logger is print:
             self._old_logger = learn.logger
@@ -88,7 +112,10 @@ class ProgressCallback(Callback):
     def _start_bar(self, desc: str) -> None:
         if not self._bar_on:
             return
-        from tqdm import tqdm
+        if self._notebook:
+            from tqdm.auto import tqdm  # widgets when ipywidgets is installed, text otherwise
+        else:
+            from tqdm import tqdm
 
         try:
             total = len(self.learn.dl)
@@ -145,11 +172,24 @@ class ProgressCallback(Callback):
         names = self.learn.recorder.metric_names if hasattr(self.learn, "recorder") else [str(i) for i in range(len(log))]
         widths = [max(len(n), 8) for n in names]
         out = self._table_stream()
-        if not self._header_done:
+        if not self._header_done and not self._notebook:
             print("  ".join(n.ljust(w) for n, w in zip(names, widths)).rstrip(), file=out, flush=True)
             self._header_done = True
         cells = [_fmt(v) for v in log]
         if len(cells) < len(names):
             # A cancelled phase leaves its columns out; keep time in the last column.
             cells = cells[:-1] + [""] * (len(names) - len(cells)) + cells[-1:]
+        if self._notebook:
+            self._rows.append(cells)
+            self._show_html(names)
+            return
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip(), file=out, flush=True)
+
+    def _show_html(self, names: list[str]) -> None:
+        from IPython.display import HTML, display
+
+        table = HTML(_html_table(names, self._rows))
+        if self._display is None:
+            self._display = display(table, display_id=True)
+        else:
+            self._display.update(table)
