@@ -432,3 +432,22 @@ def test_notebook_table_is_html_updated_in_place(monkeypatch):
     assert "<th>train_loss</th>" in html and html.count("<tr>") == 3  # header + 2 epochs
     monkeypatch.undo()
     assert progress._in_notebook() is False  # a plain Python process is not a notebook
+
+
+def test_default_loss_falls_back_to_a_batch_when_items_are_not_tensors_yet():
+    class Raw:  # an item-level target type that only the collation turns into a tensor
+        def __init__(self, v):
+            self.v = v
+
+    class DS(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            return torch.randn(4), Raw(float(i))
+
+    def collate(items):
+        return torch.stack([x for x, _ in items]), torch.tensor([r.v for _, r in items])
+
+    dl = DataLoader(DS(), batch_size=4, collate_fn=collate)
+    assert isinstance(Learner(DataLoaders(dl, dl), mlp(1)).loss_func, MSELossFlat)

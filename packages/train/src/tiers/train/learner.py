@@ -211,7 +211,10 @@ class Learner(ScheduleMixin, LRFindMixin, PredictMixin):
             except Exception:
                 item = None
             if isinstance(item, (tuple, list)) and len(item) > n_inp:
-                return loss_for_batch(tuple(item[n_inp:]), "the training dataset's first item")
+                try:
+                    return loss_for_batch(tuple(item[n_inp:]), "the training dataset's first item")
+                except TypeError:
+                    pass  # an item-level type (e.g. a PIL mask) the batch transforms turn into a tensor type
         b = dls.one_batch()
         if not isinstance(b, (tuple, list)):
             b = (b,)
