@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tiers.tensors import TensorBBox, TensorImage, TensorImageBW, TensorMask, TensorPoint
-from tiers.vision.affine import rotate_mat, sample_with_mat, zoom_mat
-from tiers.vision.augment import (
+from tiers.vision import (
     AffineCoordTfm,
     Brightness,
     Contrast,
@@ -29,6 +28,7 @@ from tiers.vision.augment import (
     norm_apply_denorm,
     setup_aug_tfms,
 )
+from tiers.vision.affine import rotate_mat, sample_with_mat, zoom_mat
 
 
 def _batch(bs=4, h=16, w=16, seed=0):

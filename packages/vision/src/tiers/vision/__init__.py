@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 from tiers.vision import (
     affine,
     augment,
+    augment_pixel,
     core,
     data,
     data_samples,
@@ -28,6 +29,7 @@ from tiers.vision import (
 )
 from tiers.vision.affine import *  # noqa: F403
 from tiers.vision.augment import *  # noqa: F403
+from tiers.vision.augment_pixel import *  # noqa: F403
 from tiers.vision.core import *  # noqa: F403
 from tiers.vision.data import *  # noqa: F403
 from tiers.vision.data_samples import *  # noqa: F403
@@ -40,6 +42,8 @@ from tiers.vision.show import *  # noqa: F403
 from tiers.vision.targets import *  # noqa: F403
 
 __all__ = sorted({
-    name for mod in (affine, augment, core, data, data_samples, gan, item_tfms, learner, lighting, models, show, targets)
+    name
+    for mod in (affine, augment, augment_pixel, core, data, data_samples, gan, item_tfms, learner, lighting, models,
+                show, targets)
     for name in mod.__all__
 })
