@@ -23,6 +23,7 @@ from tiers.vision import (
     item_tfms,
     learner,
     lighting,
+    model_parts,
     models,
     show,
     targets,
@@ -37,13 +38,15 @@ from tiers.vision.gan import *  # noqa: F403
 from tiers.vision.item_tfms import *  # noqa: F403
 from tiers.vision.learner import *  # noqa: F403
 from tiers.vision.lighting import *  # noqa: F403
+from tiers.vision.model_parts import *  # noqa: F403
 from tiers.vision.models import *  # noqa: F403
 from tiers.vision.show import *  # noqa: F403
 from tiers.vision.targets import *  # noqa: F403
 
 __all__ = sorted({
     name
-    for mod in (affine, augment, augment_pixel, core, data, data_samples, gan, item_tfms, learner, lighting, models,
+    for mod in (affine, augment, augment_pixel, core, data, data_samples, gan, item_tfms, learner, lighting, model_parts,
+                models,
                 show, targets)
     for name in mod.__all__
 })
