@@ -112,32 +112,40 @@ class ProgressCallback(Callback):
     def _start_bar(self, desc: str) -> None:
         if not self._bar_on:
             return
-        if self._notebook:
-            from tqdm.auto import tqdm  # widgets when ipywidgets is installed, text otherwise
-        else:
-            from tqdm import tqdm
-
         try:
             total = len(self.learn.dl)
         except TypeError:
             total = None
         learn = self.learn
         label = f"epoch {learn.epoch + 1}/{learn.n_epoch} {desc}" if not learn.validating else desc
-        self.bar = tqdm(total=total, desc=label, file=self._bar_stream(), leave=False, mininterval=self.throttle)
         self._count, self._next = 0, time.monotonic() + self.throttle
+        if self.bar is not None:
+            # One bar per fit, reset for each pass: creating a tqdm bar costs several times more.
+            self.bar.reset(total=total)
+            self.bar.set_description(label, refresh=False)
+            return
+        if self._notebook:
+            from tqdm.auto import tqdm  # widgets when ipywidgets is installed, text otherwise
+        else:
+            from tqdm import tqdm
+        self.bar = tqdm(total=total, desc=label, file=self._bar_stream(), leave=False, mininterval=self.throttle)
+
+    def _end_pass(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self._count - self.bar.n)
 
     def _close_bar(self) -> None:
         if self.bar is not None:
-            self.bar.update(self._count - self.bar.n)
+            self._end_pass()
             self.bar.close()
             self.bar = None
 
     def before_train(self) -> None:
-        """Open the training bar."""
+        """Start the bar on the training pass."""
         self._start_bar("train")
 
     def before_validate(self) -> None:
-        """Open the validation bar."""
+        """Start the bar on the validation pass."""
         self._start_bar("valid")
 
     def after_batch(self) -> None:
@@ -153,12 +161,12 @@ class ProgressCallback(Callback):
                     self.bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
 
     def after_train(self) -> None:
-        """Close the training bar."""
-        self._close_bar()
+        """Complete the training pass on the bar."""
+        self._end_pass()
 
     def after_validate(self) -> None:
-        """Close the validation bar."""
-        self._close_bar()
+        """Complete the validation pass on the bar."""
+        self._end_pass()
 
     def after_fit(self) -> None:
         """Close any bar left open and restore the logger (per-batch events stay as `before_fit` set them)."""
