@@ -260,8 +260,10 @@ def _caps_then_maj(t: str) -> str:
 # the markers can be inserted by template substitution (no Python callback per word): `xxup` before ALL-CAPS words of
 # two characters or more, `xxmaj` before capitalised words holding a lower-case letter (a one-letter word such as
 # "I" gets no marker in either rule). Property-tested against the three rules applied in turn.
-_ascii_up2 = re.compile(r"(?<!\S)[A-Z][^a-z\s]+(?!\S)")
-_ascii_maj2 = re.compile(r"(?<!\S)[A-Z][^A-Z\s]*?[a-z][^A-Z\s]*(?!\S)")
+# The "start of a word" look-behind comes after the first letter (`(?<!\S.)`): a pattern that starts with a small
+# character class lets the regex engine skip quickly to the next capital.
+_ascii_up2 = re.compile(r"[A-Z](?<!\S.)[^a-z\s]+(?!\S)")
+_ascii_maj2 = re.compile(r"[A-Z](?<!\S.)[^A-Z\s]*?[a-z][^A-Z\s]*(?!\S)")
 
 
 def _caps_maj_lower(t: str) -> str:
