@@ -75,11 +75,10 @@ def text(out: Path, data: Path) -> str:
 
     path = make_imdb_sample(data / "imdb_sample", n=600)
     dls = TextDataLoaders.from_csv(path, "texts.csv", text_col="text", label_col="label", valid_col="is_valid", bs=32)
-    dls.show_batch(max_n=4)
-    save(out / "text_show_batch.png")
+    dls.show_batch(max_n=4)  # text batches show as a table of decoded text
     config = dict(emb_sz=64, n_hid=128, n_layers=2)
     learn = text_classifier_learner(dls, AWD_LSTM, config=config, pretrained=False, drop_mult=0.3, metrics=accuracy)
-    train_and_plot(learn, out, "text", epochs=3)
+    train_and_plot(learn, out, "text", epochs=3, show_results="print")
     return f"accuracy {learn.validate()[1]:.3f}"
 
 
