@@ -10,6 +10,7 @@ from tiers.train import (
     blocks,
     callback,
     checkpoint,
+    export,
     fp16,
     layers,
     learner,
@@ -32,6 +33,7 @@ from tiers.train import (
 from tiers.train.blocks import *  # noqa: F403
 from tiers.train.callback import *  # noqa: F403
 from tiers.train.checkpoint import *  # noqa: F403
+from tiers.train.export import *  # noqa: F403
 from tiers.train.fp16 import *  # noqa: F403
 from tiers.train.layers import *  # noqa: F403
 from tiers.train.learner import *  # noqa: F403
@@ -54,7 +56,7 @@ from tiers.train.training_cbs import *  # noqa: F403
 __all__ = [
     name
     for mod in (
-        blocks, fp16, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
+        blocks, export, fp16, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
         predict, progress, recorder, schedule,
     )
     for name in mod.__all__
