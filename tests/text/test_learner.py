@@ -196,3 +196,16 @@ def test_pretrained_download_path_with_a_local_url(lm_learn, data, tmp_path, mon
     monkeypatch.setitem(model_meta[AWD_LSTM], "url", (tmp_path / "missing.tgz").as_uri())
     with pytest.raises(Exception, match="missing.tgz"):
         language_model_learner(data[0], AWD_LSTM, config=dict(awd_lstm_lm_config, **SMALL))
+
+
+def test_export_and_load_learner_predict(lm_learn, data, tmp_path):
+    from tiers.train import load_learner
+
+    torch.manual_seed(0)
+    clas = text_classifier_learner(data[1], AWD_LSTM, config=dict(awd_lstm_clas_config, **SMALL), pretrained=False)
+    ref = clas.predict("What a wonderful film")
+    loaded = load_learner(clas.export(tmp_path / "clas.pkl"))
+    label, idx, probs = loaded.predict("What a wonderful film")
+    assert label == ref[0] and torch.allclose(probs, ref[2])
+    lm = load_learner(lm_learn.export(tmp_path / "lm.pkl"))
+    assert lm.predict("The film", n_words=3).startswith("The film")

@@ -163,6 +163,9 @@ class LMDataLoader(TfmdDL):
         total = sum(self.lens)
         # One token is kept for the last target; the tail that does not fill all bs rows is dropped.
         self.bl = (total - 1) // bs if total > 0 else 0
+        if not self.lens:  # no documents at all (the empty loaders `export` keeps): no batches
+            self.n_batches, self.last_len = 0, 0
+            return
         if self.bl < 1:
             raise ValueError(f"LMDataLoader: the corpus has {total} tokens, too few for bs={bs} rows; use a smaller "
                              "bs or more text.")
