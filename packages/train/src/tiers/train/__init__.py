@@ -12,6 +12,7 @@ from tiers.train import (
     checkpoint,
     export,
     fp16,
+    hook,
     layers,
     learner,
     logging_cbs,
@@ -35,6 +36,7 @@ from tiers.train.callback import *  # noqa: F403
 from tiers.train.checkpoint import *  # noqa: F403
 from tiers.train.export import *  # noqa: F403
 from tiers.train.fp16 import *  # noqa: F403
+from tiers.train.hook import *  # noqa: F403
 from tiers.train.layers import *  # noqa: F403
 from tiers.train.learner import *  # noqa: F403
 from tiers.train.logging_cbs import *  # noqa: F403
@@ -56,7 +58,7 @@ from tiers.train.training_cbs import *  # noqa: F403
 __all__ = [
     name
     for mod in (
-        blocks, export, fp16, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
+        blocks, export, fp16, hook, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
         predict, progress, recorder, schedule,
     )
     for name in mod.__all__
