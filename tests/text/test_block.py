@@ -93,3 +93,10 @@ def test_multi_label_and_bad_columns():
     assert y.shape == (4, 3)
     with pytest.raises(KeyError, match="missing"):
         TextDataLoaders.from_df(df, text_col="missing", label_col="tags", n_workers=1)
+
+
+def test_backwards_language_model_reverses_each_text(df):
+    dls = TextDataLoaders.from_df(df, text_col="text", is_lm=True, backwards=True, valid_col="is_valid", bs=4,
+                                  seq_len=8, n_workers=1)
+    toks = [dls.vocab[i] for i in dls.train_ds[0][0].tolist()]
+    assert toks[-1] == "xxbos" and toks[0] != "xxbos"

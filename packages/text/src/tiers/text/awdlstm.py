@@ -80,6 +80,7 @@ class WeightDropout(nn.Module):
             return self.module(*args)
 
     def reset(self) -> None:
+        """Put plain copies of the raw weights back in the wrapped module."""
         for name in self.layer_names:
             setattr(self.module, name, getattr(self, f"{name}_raw").data.clone())
         if hasattr(self.module, "reset"):

@@ -16,12 +16,15 @@ class ModelResetter(Callback):
     one phase (or one text) into the next."""
 
     def before_train(self) -> None:
+        """Reset before training."""
         _reset(self.learn.model)
 
     def before_validate(self) -> None:
+        """Reset before validation."""
         _reset(self.learn.model)
 
     def after_fit(self) -> None:
+        """Reset after fitting."""
         _reset(self.learn.model)
 
 
@@ -30,6 +33,7 @@ class RNNCallback(Callback):
     `raw_out` and `out` (the last layer's outputs before and after dropout) are kept for `RNNRegularizer`."""
 
     def after_pred(self) -> None:
+        """Keep `pred` for the loss; store `raw_out` and `out`."""
         pred = self.learn.pred
         self.raw_out = self.out = None
         if isinstance(pred, (tuple, list)) and len(pred) == 3:
@@ -50,6 +54,7 @@ class RNNRegularizer(Callback):
         return next((cb for cb in self.learn.cbs if isinstance(cb, RNNCallback)), None)
 
     def after_loss(self) -> None:
+        """Add the AR and TAR penalties to `loss_grad` (training only)."""
         if not self.learn.training or (not self.alpha and not self.beta):
             return
         rnn = self._rnn()

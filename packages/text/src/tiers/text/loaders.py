@@ -199,6 +199,7 @@ class LMDataLoader(TfmdDL):
         self._y = stream[1:n + 1].view(self.bs, self.bl)
 
     def shuffle_fn(self, idxs: Sequence[int]) -> Sequence[int]:
+        """Put the documents in a new random order (the stream is rebuilt); the items keep their order."""
         # Shuffling re-orders the documents (then the stream is rebuilt), not the items: items must stay in order
         # for the rows to be contiguous from one batch to the next.
         g = torch.Generator().manual_seed(self.rng.getrandbits(63))
@@ -207,6 +208,7 @@ class LMDataLoader(TfmdDL):
         return idxs
 
     def create_item(self, seq: int | None) -> tuple[LMTensorText, TensorText]:
+        """Item `seq`: row `seq % bs` of batch `seq // bs`, as `(input, target shifted by one)`."""
         if seq is None:
             seq = 0
         if seq >= self.n:
@@ -257,12 +259,14 @@ class SortedDL(TfmdDL):
         self.idx_max = max(range(len(self.res)), key=self.res.__getitem__) if self.res else 0
 
     def get_idxs(self) -> Sequence[int]:
+        """The epoch's item order: bucketed at random when shuffling, else longest first."""
         idxs = super().get_idxs()
         if self.shuffle:
             return idxs
         return sorted(idxs, key=lambda i: self.res[i], reverse=True)
 
     def shuffle_fn(self, idxs: Sequence[int]) -> list[int]:
+        """Shuffle, sort within chunks of 50 batches, batch, shuffle the batches (longest batch first)."""
         idxs = list(idxs)
         g = torch.Generator().manual_seed(self.rng.getrandbits(63))
         idxs = [idxs[i] for i in torch.randperm(len(idxs), generator=g).tolist()]

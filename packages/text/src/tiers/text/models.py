@@ -69,6 +69,7 @@ class SequentialRNN(nn.Sequential):
     """An `nn.Sequential` whose `reset()` resets every child that has one (the hidden state of the encoder)."""
 
     def reset(self) -> None:
+        """Reset every child that has a `reset` method."""
         for c in self.children():
             r = getattr(c, "reset", None)
             if callable(r):
@@ -111,6 +112,7 @@ class SentenceEncoder(nn.Module):
         self.bptt, self.module, self.pad_idx, self.max_len = bptt, module, pad_idx, max_len
 
     def reset(self) -> None:
+        """Reset the wrapped encoder's hidden state."""
         r = getattr(self.module, "reset", None)
         if callable(r):
             r()

@@ -50,7 +50,6 @@ class Tokenizer(Transform):
     """
 
     input_types = (str, list, L, tuple, Path)
-    order = 0
 
     def __init__(self, tok: Any, rules: Sequence[Callable] | None = None, counter: Counter | None = None,
                  lengths: dict | None = None, mode: str | None = None, sep: str = " ",
@@ -166,7 +165,6 @@ class Numericalize(Transform):
     set up); unknown tokens map to 0 (`xxunk`). Encodes to `TensorText`; decodes to an `L` of tokens."""
 
     input_types = (list, L)
-    order = 1
 
     def __init__(self, vocab: Sequence[str] | None = None, min_freq: int = 3, max_vocab: int = 60000,
                  special_toks: Sequence[str] | None = None):
