@@ -206,6 +206,31 @@ def test_inplace_ops_keep_identity(img):
     assert torch.add(img, 1, out=out) is out
 
 
+def _second(a, b):
+    "A torch-function-aware op that hands back its second argument as is."
+    if torch.overrides.has_torch_function((a, b)):
+        return torch.overrides.handle_torch_function(_second, (a, b), a, b)
+    return b
+
+
+def test_existing_plain_tensor_returned_is_never_retyped(img):
+    # results are re-typed in place only when nothing else refers to them; a plain tensor the caller holds must
+    # come back as a typed alias and stay plain itself
+    p = torch.ones(2, 3, 4, 4)
+    r = _second(img, p)
+    assert type(p) is Tensor and p.__dict__ == {}
+    assert_typed(r, tag="m")
+    assert r is not p and r.data_ptr() == p.data_ptr()
+    assert type(p.type_as(img)) is Tensor
+
+
+def test_fresh_results_are_new_objects_with_their_own_meta(img):
+    a, b = img.flip(-1), img.flip(-1)
+    assert a is not b and a is not img
+    a.tag = "a"
+    assert b.tag == "m" and img.tag == "m"
+
+
 def test_non_tensor_results_untouched(img):
     assert type(img.shape) is torch.Size and img.shape == (2, 3, 4, 4)
     assert type(img.size()) is torch.Size
