@@ -13,6 +13,7 @@ from tiers.train import (
     export,
     fp16,
     hook,
+    interpret,
     layers,
     learner,
     logging_cbs,
@@ -37,6 +38,7 @@ from tiers.train.checkpoint import *  # noqa: F403
 from tiers.train.export import *  # noqa: F403
 from tiers.train.fp16 import *  # noqa: F403
 from tiers.train.hook import *  # noqa: F403
+from tiers.train.interpret import *  # noqa: F403
 from tiers.train.layers import *  # noqa: F403
 from tiers.train.learner import *  # noqa: F403
 from tiers.train.logging_cbs import *  # noqa: F403
@@ -58,7 +60,7 @@ from tiers.train.training_cbs import *  # noqa: F403
 __all__ = [
     name
     for mod in (
-        blocks, export, fp16, hook, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
+        blocks, export, fp16, hook, interpret, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
         predict, progress, recorder, schedule,
     )
     for name in mod.__all__

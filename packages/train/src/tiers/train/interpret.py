@@ -1,0 +1,178 @@
+"""Look at what a trained model gets wrong: `Interpretation` (losses per item) and `ClassificationInterpretation`.
+
+>>> interp = ClassificationInterpretation.from_learner(learn)   # doctest: +SKIP
+>>> interp.most_confused(min_val=2)                              # [('cat', 'dog', 5), ...]
+>>> interp.plot_confusion_matrix()                               # doctest: +SKIP
+"""
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tiers.train.learner import Learner
+
+__all__ = ["Interpretation", "ClassificationInterpretation"]
+
+
+def _first(x: Any) -> Any:
+    return x[0] if isinstance(x, (tuple, list)) and len(x) == 1 else x
+
+
+class Interpretation:
+    """Inputs, predictions, targets, decoded predictions and per-item losses of `learn` on a loader.
+
+    Build it with `from_learner(learn, ds_idx=1, dl=None)`; `top_losses(k)` gives the worst items and
+    `plot_top_losses(k)` shows them.
+    """
+
+    def __init__(self, learn: Learner, dl: Any, losses: Tensor, inputs: Any = None, preds: Tensor | None = None,
+                 targs: Tensor | None = None, decoded: Tensor | None = None) -> None:
+        self.learn, self.dl, self.losses = learn, dl, losses
+        self.inputs, self.preds, self.targs, self.decoded = inputs, preds, targs, decoded
+
+    @classmethod
+    def from_learner(cls, learn: Learner, ds_idx: int = 1, dl: Any = None, act: Any = None) -> "Interpretation":
+        """Run `learn.get_preds` on `dl` (default `learn.dls[ds_idx]`), keeping inputs, decoded preds and losses."""
+        if dl is None:
+            dl = learn.dls[ds_idx]
+        inp, preds, targs, dec, losses = learn.get_preds(
+            dl=dl, with_input=True, with_loss=True, with_decoded=True, act=act)
+        return cls(learn, dl, losses, inp, preds, targs, dec)
+
+    def top_losses(self, k: int | None = None, largest: bool = True, items: bool = False) -> tuple:
+        """`(losses, indices)` of the `k` largest (or smallest) per-item losses (all items when `k` is None);
+        `items=True` appends the dataset items at those indices."""
+        n = len(self.losses)
+        k = n if k is None else k
+        if not 0 <= k <= n:
+            raise ValueError(f"top_losses: k={k} is out of range; the loader has {n} items")
+        vals, idx = self.losses.topk(k, largest=largest)
+        if not items:
+            return vals, idx
+        ds = getattr(self.dl, "dataset", None)
+        its = getattr(ds, "items", ds)
+        if its is None:
+            raise TypeError("top_losses(items=True): the loader has no dataset to take items from")
+        return vals, idx, [its[int(i)] for i in idx]
+
+    def _target_names(self, t: Tensor) -> list[str]:
+        vocab = getattr(self.dl, "vocab", None) or getattr(getattr(self.learn, "dls", None), "vocab", None)
+        if isinstance(vocab, (tuple, list)) and len(vocab) == 2 and isinstance(vocab[0], (list, tuple)):
+            vocab = vocab[-1]
+        if vocab is not None and t.dim() == 1 and t.dtype in (torch.int64, torch.int32):
+            return [str(vocab[int(v)]) for v in t]
+        return [str(v.tolist()) for v in t]
+
+    def plot_top_losses(self, k: int = 9, largest: bool = True, figsize: tuple | None = None, **kwargs: Any) -> Any:
+        """Show the `k` items with the largest losses: their input (as an image when it looks like one, else its
+        values), prediction, target, loss and predicted probability. Returns the matplotlib figure."""
+        import matplotlib.pyplot as plt
+
+        losses, idx = self.top_losses(k, largest)
+        x = _first(self.inputs)
+        dec, targ = self._target_names(_first(self.decoded)[idx]), self._target_names(_first(self.targs)[idx])
+        probs = self.preds[idx]
+        ncols = min(3, len(idx)) or 1
+        nrows = (len(idx) + ncols - 1) // ncols
+        fig, axs = plt.subplots(max(nrows, 1), ncols, figsize=figsize or (4 * ncols, 3.2 * max(nrows, 1)),
+                                squeeze=False)
+        for ax in axs.flat:
+            ax.axis("off")
+        for ax, i, p, t, lo, pr in zip(axs.flat, idx, dec, targ, losses, probs):
+            xi = x[int(i)] if isinstance(x, Tensor) else None
+            if xi is not None and xi.dim() in (2, 3):
+                img = xi.float()
+                img = img.permute(1, 2, 0) if img.dim() == 3 and img.shape[0] in (1, 3) else img
+                img = (img - img.min()) / (img.max() - img.min() + 1e-8)
+                ax.imshow(img.squeeze(-1).numpy() if img.dim() == 3 else img.numpy(), cmap="gray")
+            elif xi is not None:
+                vals = ", ".join(f"{v:.2g}" for v in xi.flatten()[:6].tolist())
+                ax.text(0.5, 0.4, vals, ha="center", fontsize=8, wrap=True)
+            conf = float(pr.max()) if pr.dim() else float(pr)
+            ax.set_title(f"{p}/{t} / {float(lo):.2f} / {conf:.2f}", fontsize=9)
+        fig.suptitle("prediction/actual/loss/probability")
+        return fig
+
+
+class ClassificationInterpretation(Interpretation):
+    """`Interpretation` for single-label classification: confusion matrix, most confused pairs, per-class report."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        vocab = getattr(self.dl, "vocab", None) or getattr(getattr(self.learn, "dls", None), "vocab", None)
+        n = _first(self.preds).shape[-1]
+        self.vocab = [str(v) for v in vocab] if vocab is not None and len(vocab) == n else [str(i) for i in range(n)]
+
+    def confusion_matrix(self) -> Tensor:
+        """`(n_classes, n_classes)` counts: row = actual class, column = predicted class."""
+        n = len(self.vocab)
+        t = _first(self.targs).flatten().long()
+        d = _first(self.decoded).flatten().long()
+        if t.shape != d.shape:
+            raise ValueError(f"confusion_matrix: {t.numel()} targets but {d.numel()} decoded predictions; "
+                             "ClassificationInterpretation needs single-label classification")
+        return torch.bincount(t * n + d, minlength=n * n).reshape(n, n)
+
+    def plot_confusion_matrix(self, normalize: bool = False, title: str = "Confusion matrix", cmap: str = "Blues",
+                              norm_dec: int = 2, plot_txt: bool = True, figsize: tuple | None = None) -> Any:
+        """Plot the confusion matrix (rows normalised to 1 when `normalize`); returns the matplotlib figure."""
+        import matplotlib.pyplot as plt
+
+        cm = self.confusion_matrix().float()
+        if normalize:
+            cm = cm / cm.sum(1, keepdim=True).clamp_min(1)
+        n = len(self.vocab)
+        fig, ax = plt.subplots(figsize=figsize or (1 + 0.6 * n, 1 + 0.6 * n))
+        ax.imshow(cm.numpy(), interpolation="nearest", cmap=cmap)
+        ax.set_title(title)
+        ax.set_xticks(range(n), self.vocab, rotation=90)
+        ax.set_yticks(range(n), self.vocab)
+        if plot_txt:
+            thresh = float(cm.max()) / 2
+            for i in range(n):
+                for j in range(n):
+                    v = float(cm[i, j])
+                    txt = f"{v:.{norm_dec}f}" if normalize else f"{int(v)}"
+                    ax.text(j, i, txt, ha="center", va="center", color="white" if v > thresh else "black")
+        ax.set_ylabel("Actual")
+        ax.set_xlabel("Predicted")
+        fig.tight_layout()
+        return fig
+
+    def most_confused(self, min_val: int = 1) -> list[tuple[str, str, int]]:
+        """`(actual, predicted, count)` for every off-diagonal cell with at least `min_val` items, most first."""
+        cm = self.confusion_matrix()
+        res = [(self.vocab[i], self.vocab[j], int(cm[i, j])) for i in range(len(cm)) for j in range(len(cm))
+               if i != j and cm[i, j] >= min_val]
+        return sorted(res, key=lambda r: -r[2])
+
+    def classification_report(self) -> dict[str, dict[str, float]]:
+        """Per class `precision`, `recall`, `f1` and `support`, plus `accuracy` and the `macro avg`."""
+        cm = self.confusion_matrix().double()
+        tp = cm.diag()
+        prec = tp / cm.sum(0).clamp_min(1)
+        rec = tp / cm.sum(1).clamp_min(1)
+        f1 = torch.where(prec + rec > 0, 2 * prec * rec / (prec + rec).clamp_min(1e-12), torch.zeros_like(tp))
+        sup = cm.sum(1)
+        rep = {v: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]), "support": int(sup[i])}
+               for i, v in enumerate(self.vocab)}
+        rep["macro avg"] = {"precision": float(prec.mean()), "recall": float(rec.mean()), "f1": float(f1.mean()),
+                            "support": int(sup.sum())}
+        rep["accuracy"] = {"precision": float(tp.sum() / cm.sum().clamp_min(1)), "recall": float("nan"),
+                           "f1": float("nan"), "support": int(sup.sum())}
+        return rep
+
+    def print_classification_report(self) -> str:
+        """Print (and return) the per-class report as a table."""
+        rep = self.classification_report()
+        w = max(len(k) for k in rep) + 2
+        lines = [f"{'':<{w}}{'precision':>10}{'recall':>10}{'f1-score':>10}{'support':>10}"]
+        for k, r in rep.items():
+            if k == "accuracy":
+                lines.append(f"{k:<{w}}{'':>10}{'':>10}{r['precision']:>10.2f}{r['support']:>10}")
+            else:
+                lines.append(f"{k:<{w}}{r['precision']:>10.2f}{r['recall']:>10.2f}{r['f1']:>10.2f}{r['support']:>10}")
+        text = "\n".join(lines)
+        print(text)
+        return text
