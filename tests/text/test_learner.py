@@ -209,3 +209,13 @@ def test_export_and_load_learner_predict(lm_learn, data, tmp_path):
     assert label == ref[0] and torch.allclose(probs, ref[2])
     lm = load_learner(lm_learn.export(tmp_path / "lm.pkl"))
     assert lm.predict("The film", n_words=3).startswith("The film")
+
+
+def test_lm_get_preds_joins_along_the_stream_and_show_results(lm_learn, data, capsys):
+    preds, targs = lm_learn.get_preds()
+    valid = data[0].valid
+    assert preds.shape == (valid.bs, valid.bl, len(data[0].vocab)) and targs.shape == (valid.bs, valid.bl)
+    clas = text_classifier_learner(data[1], AWD_LSTM, config=dict(awd_lstm_clas_config, **SMALL), pretrained=False)
+    clas.show_results(max_n=2)
+    out = capsys.readouterr().out
+    assert "xxbos" in out and "prediction" in out

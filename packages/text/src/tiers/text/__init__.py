@@ -16,7 +16,7 @@ from tiers.text.awdlstm import (
     awd_lstm_lm_split,
     dropout_mask,
 )
-from tiers.text.block import TextBlock, TextDataLoaders, show_batch
+from tiers.text.block import TextBlock, TextDataLoaders, show_batch, show_results
 from tiers.text.callbacks import ModelResetter, RNNCallback, RNNRegularizer, rnn_cbs
 from tiers.text.learner import (
     LMLearner,
@@ -107,7 +107,7 @@ __all__ = [
     # transforms and data
     "Tokenizer", "Numericalize", "make_vocab", "LMTensorText", "reverse_text", "pad_input", "pad_chunk",
     "pad_input_chunk", "Pad_Input", "Pad_Chunk", "LMDataLoader", "SortedDL", "TextBlock", "TextDataLoaders",
-    "show_batch",
+    "show_batch", "show_results",
     # models
     "dropout_mask", "RNNDropout", "WeightDropout", "EmbeddingDropout", "AWD_LSTM", "awd_lstm_lm_config",
     "awd_lstm_clas_config", "awd_lstm_lm_split", "awd_lstm_clas_split", "LinearDecoder", "SequentialRNN",

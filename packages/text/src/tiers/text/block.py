@@ -34,7 +34,7 @@ from tiers.tensors import TensorText
 from tiers.text.loaders import LMDataLoader, Pad_Chunk, SortedDL
 from tiers.text.transforms import LMTensorText, Numericalize, Tokenizer, reverse_text
 
-__all__ = ["TextBlock", "TextDataLoaders", "show_batch"]
+__all__ = ["TextBlock", "TextDataLoaders", "show_batch", "show_results"]
 
 
 class TextBlock(TransformBlock):
@@ -158,3 +158,10 @@ def show_batch(x: LMTensorText, y, samples, ctxs=None, max_n: int = 10, trunc_at
     """Show language-model samples as a table: the text and the (shifted) target text."""
     samples = L(tuple(_truncate(o, trunc_at) for o in s) for s in samples)
     return show_batch[object](x, y, samples, ctxs=ctxs, max_n=max_n, **kwargs)
+
+
+@typedispatch
+def show_results(x: TensorText, y, samples, outs, ctxs=None, max_n: int = 10, trunc_at: int = 150, **kwargs):
+    """Show text samples with their targets and predictions as a table, the text cut at `trunc_at` tokens."""
+    samples = L((_truncate(s[0], trunc_at), *s[1:]) for s in samples)
+    return show_results[object](x, y, samples, outs, ctxs=ctxs, max_n=max_n, **kwargs)

@@ -195,6 +195,11 @@ def decode_spec_tokens(tokens: Sequence[str]) -> list[str]:
 class LMLearner(TextLearner):
     """A `TextLearner` for language models, with `predict` generating text."""
 
+    def get_preds(self, *args: Any, concat_dim: int = 1, **kwargs: Any) -> tuple:
+        """Predictions as `Learner.get_preds`, batches joined along the sequence (dim 1): row `r` of the result is
+        the `r`-th contiguous part of the stream, whatever the length of the last batch."""
+        return super().get_preds(*args, concat_dim=concat_dim, **kwargs)
+
     def _text_tfms(self) -> tuple[Any, Numericalize]:
         ds = self.dls.train_ds
         tok, tl = _find_tokenizer(ds)
