@@ -10,6 +10,7 @@ from tiers.train import (
     blocks,
     callback,
     checkpoint,
+    distributed,
     export,
     fp16,
     hook,
@@ -35,6 +36,7 @@ from tiers.train import (
 from tiers.train.blocks import *  # noqa: F403
 from tiers.train.callback import *  # noqa: F403
 from tiers.train.checkpoint import *  # noqa: F403
+from tiers.train.distributed import *  # noqa: F403
 from tiers.train.export import *  # noqa: F403
 from tiers.train.fp16 import *  # noqa: F403
 from tiers.train.hook import *  # noqa: F403
@@ -60,7 +62,7 @@ from tiers.train.training_cbs import *  # noqa: F403
 __all__ = [
     name
     for mod in (
-        blocks, export, fp16, hook, interpret, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
+        blocks, distributed, export, fp16, hook, interpret, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
         predict, progress, recorder, schedule,
     )
     for name in mod.__all__
