@@ -42,7 +42,7 @@ _SAFE_ROOTS = {"torch", "numpy", "pandas"}  # and every `tiers.*` module
 _SAFE_STDLIB = {
     ("builtins", n) for n in (
         "set", "frozenset", "slice", "range", "complex", "bytearray", "bytes", "object", "list", "dict", "tuple",
-        "int", "float", "str", "bool", "print", "len", "getattr", "type",
+        "int", "float", "str", "bool", "print", "getattr",
     )
 } | {
     ("collections", n) for n in ("OrderedDict", "defaultdict", "Counter", "deque", "namedtuple")
