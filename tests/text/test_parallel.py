@@ -110,6 +110,10 @@ def test_tokenize_folder_cache(tmp_path, tok):
     # A changed rule set re-tokenizes.
     tokenize_folder(path, folders=["train", "test"], n_workers=1, tok=tok, rules=[str.upper])
     assert (out / one).read_text().split(" ")[0] != "xxbos"
+    # A changed tokenizer re-tokenizes.
+    tokenize_folder(path, folders=["train", "test"], n_workers=1, tok=BaseTokenizer(split_char="E"), rules=[str.upper])
+    expected = [w.replace(" ", "▁") for w in (path / one).read_text().upper().split("E")]
+    assert (out / one).read_text().split(" ") == expected and len(expected) > 1
     # A changed input file re-tokenizes too.
     (path / one).write_text("Completely new text")
     tokenize_folder(path, folders=["train", "test"], n_workers=1, tok=tok, rules=[str.upper])
