@@ -4,6 +4,7 @@ import io
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from tiers.optim import Lookahead, OptimWrapper, pytorch_hp_map
 
@@ -124,3 +125,42 @@ def test_repr_and_forwarding(make_model):
     assert opt.defaults is opt.opt.defaults
     with pytest.raises(AttributeError):
         opt.no_such_attribute  # noqa: B018
+
+
+def test_step_hooks_fire_once_each(make_model, train):
+    m = make_model()
+    opt = OptimWrapper(m.parameters(), opt=torch.optim.SGD, lr=0.1)
+    calls = []
+    handles = [
+        register_optimizer_step_pre_hook(lambda o, a, k: calls.append(("global", type(o)))),
+        opt.register_step_pre_hook(lambda o, a, k: calls.append(("pre", o, a[0]))),
+        opt.register_step_post_hook(lambda o, a, k: calls.append(("post", o))),
+        opt.opt.register_step_pre_hook(lambda o, a, k: calls.append(("inner", o))),
+    ]
+    try:
+        train(m, opt, 1)
+    finally:
+        for h in handles:
+            h.remove()
+    # torch's own hook layer runs once, around the wrapped optimizer's step (never a second one on the wrapper)
+    assert calls == [("pre", opt, opt), ("global", torch.optim.SGD), ("inner", opt.opt), ("post", opt)]
+
+
+def test_step_pre_hook_can_replace_the_closure(make_model, batch):
+    m = make_model()
+    x, y = batch
+    opt = OptimWrapper(m.parameters(), opt=torch.optim.SGD, lr=0.1)
+    seen = []
+
+    def closure():
+        seen.append(1)
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(m(x), y)
+        loss.backward()
+        return loss
+
+    opt.register_step_pre_hook(lambda o, a, k: ((o, closure), k))
+    assert opt.step() is not None and seen == [1]
+    opt.register_step_pre_hook(lambda o, a, k: "bad")
+    with pytest.raises(RuntimeError, match="'bad'"):
+        opt.step()

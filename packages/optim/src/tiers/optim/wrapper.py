@@ -133,8 +133,33 @@ class OptimWrapper(_BaseOptimizer, torch.optim.Optimizer):
         self.opt.defaults = v
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """The wrapped optimizer's `step`."""
+        """The wrapped optimizer's `step` (which fires torch's global and its own step hooks); hooks registered on
+        this wrapper with `register_step_pre_hook`/`register_step_post_hook` run around it."""
+        if self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks:
+            return self._hooked_step(closure)
         return self.opt.step(closure)
+
+    # torch wraps the `step` of every Optimizer subclass in a profiling/hook layer unless it is marked `hooked`;
+    # the wrapped optimizer's step already has that layer, so a second one would only cost time per step (and
+    # fire global hooks twice)
+    step.hooked = True  # type: ignore[attr-defined]
+
+    def _hooked_step(self, closure: Callable[[], Any] | None) -> Any:
+        # the same protocol as torch's hook layer: hooks see (optimizer, args with self first, kwargs)
+        args: tuple = (self,) if closure is None else (self, closure)
+        kwargs: dict[str, Any] = {}
+        for hook in list(self._optimizer_step_pre_hooks.values()):
+            res = hook(self, args, kwargs)
+            if res is not None:
+                if not (isinstance(res, tuple) and len(res) == 2):
+                    raise RuntimeError(
+                        f"OptimWrapper.step: a step pre-hook must return None or (args, kwargs), got {res!r}"
+                    )
+                args, kwargs = res
+        out = self.opt.step(*args[1:], **kwargs)
+        for hook in list(self._optimizer_step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return out
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """The wrapped optimizer's `zero_grad`."""
