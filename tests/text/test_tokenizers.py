@@ -3,6 +3,8 @@
 import pickle
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tiers.text.rules import text_spec_tok
 from tiers.text.samples import make_texts
@@ -102,3 +104,11 @@ def test_sentencepiece_errors(tmp_path):
 
 def test_special_tokens_default_list():
     assert SpacyTokenizer().special_toks == text_spec_tok
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(list("ab AB.,'!?\n\t-😀é") + ["xxbos ", "don't "]), max_size=30).map("".join),
+                min_size=1, max_size=4))
+def test_spacy_fast_extraction_equals_token_texts(spacy_tok, texts):
+    nlp = spacy_tok._tokenizer  # the same spaCy tokenizer, read the slow way (one Token object per token)
+    assert list(spacy_tok(texts)) == [[t.text for t in nlp(x)] for x in texts]
