@@ -26,7 +26,11 @@ COLUMNS = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
 def _load(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(HERE))
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    # Registered under its name so pickle finds the module's functions by reference (multiprocessing pools in a
+    # bench send them to workers; an unregistered module's functions "are not the same object" when looked up).
+    sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
     return mod
 
