@@ -135,3 +135,11 @@ def test_sorted_dl_training_buckets_and_puts_longest_first():
     assert epoch1 != epoch2 and epoch1[0][0] == epoch2[0][0] == 40
     dl_new = dl.new(sorted_ds(lens[:8]))
     assert dl_new.res == lens[:8] and dl.new().res == dl.res
+
+
+def test_lm_loader_with_worker_processes_matches_main_process():
+    docs = docs_of([7, 11, 5, 9, 13])
+    dl = LMDataLoader(docs, bs=3, seq_len=4, shuffle=True, seed=1)
+    dlw = LMDataLoader(docs, bs=3, seq_len=4, shuffle=True, seed=1, num_workers=1)
+    for (x, y), (xw, yw) in zip(dl, dlw):
+        assert torch.equal(x, xw) and torch.equal(y, yw)

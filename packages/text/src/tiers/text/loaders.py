@@ -204,8 +204,14 @@ class LMDataLoader(TfmdDL):
         # for the rows to be contiguous from one batch to the next.
         g = torch.Generator().manual_seed(self.rng.getrandbits(63))
         self.doc_order = torch.randperm(len(self.lens), generator=g).tolist()
-        self._x = None
+        self._make_rows()  # here, in the main process, so worker processes start with the epoch's stream
         return idxs
+
+    def before_iter(self) -> None:
+        """Build the token stream (once) before an epoch, in the main process."""
+        super().before_iter()
+        if self._x is None and self.n:
+            self._make_rows()
 
     def create_item(self, seq: int | None) -> tuple[LMTensorText, TensorText]:
         """Item `seq`: row `seq % bs` of batch `seq // bs`, as `(input, target shifted by one)`."""
