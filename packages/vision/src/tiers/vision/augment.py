@@ -172,8 +172,9 @@ class Flip(AffineCoordTfm):
         return flip_mat(do > 0.5)
 
 
-class DeterministicFlip(Flip):
-    """Flip every other call (for test-time augmentation): the whole batch, alternately not flipped and flipped."""
+class _Cycling:
+    # Mixed in before Flip or Dihedral: always applies, and the n-th call draws (n - 1) % _period for the batch.
+    _period: int
 
     def __init__(self, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
                  align_corners: bool = True) -> None:
@@ -182,7 +183,13 @@ class DeterministicFlip(Flip):
 
     def _next(self, x: Tensor) -> float:
         self.count += 1
-        return float((self.count - 1) % 2)
+        return float((self.count - 1) % self._period)
+
+
+class DeterministicFlip(_Cycling, Flip):
+    """Flip every other call (for test-time augmentation): the whole batch, alternately not flipped and flipped."""
+
+    _period = 2
 
 
 class Dihedral(AffineCoordTfm):
@@ -202,17 +209,10 @@ class Dihedral(AffineCoordTfm):
         return dihedral_mat(k.round().long())
 
 
-class DeterministicDihedral(Dihedral):
+class DeterministicDihedral(_Cycling, Dihedral):
     """Cycle through the 8 symmetries, one per call, for the whole batch (for test-time augmentation)."""
 
-    def __init__(self, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
-                 align_corners: bool = True) -> None:
-        self.count = 0
-        super().__init__(p=1.0, draw=self._next, size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
-
-    def _next(self, x: Tensor) -> float:
-        self.count += 1
-        return float((self.count - 1) % 8)
+    _period = 8
 
 
 class Rotate(AffineCoordTfm):

@@ -75,14 +75,18 @@ def _log_uniform(max_lighting: float, x: Tensor, n: int) -> Tensor:
     return torch.exp(_uniform(n, -lim, lim, x))
 
 
-class Brightness(LightingTfm):
-    """Brightness: add `logit(b)` to the logit of each pixel, b uniform in 0.5 +/- `max_lighting`/2; probability `p`."""
+class _MaxLighting(LightingTfm):
+    # Brightness, Contrast and Saturation: each defines its lighting function `_f`, of strength `max_lighting`.
 
     def __init__(self, max_lighting: float = 0.2, p: float = 0.75, draw=None, batch: bool = False) -> None:
         if not 0 <= max_lighting < 1:
-            raise ValueError(f"Brightness: max_lighting={max_lighting} must be in [0, 1)")
+            raise ValueError(f"{type(self).__name__}: max_lighting={max_lighting} must be in [0, 1)")
         self.max_lighting, self.light_p, self.draw, self.batch = max_lighting, p, draw, batch
         super().__init__([self._f])
+
+
+class Brightness(_MaxLighting):
+    """Brightness: add `logit(b)` to the logit of each pixel, b uniform in 0.5 +/- `max_lighting`/2; probability `p`."""
 
     def _f(self, x: Tensor) -> dict:
         m = self.max_lighting
@@ -90,28 +94,16 @@ class Brightness(LightingTfm):
                                     self.light_p, 0.5, self.batch)}
 
 
-class Contrast(LightingTfm):
+class Contrast(_MaxLighting):
     """Contrast: multiply pixel logits by a factor drawn log-uniformly in [1-`max_lighting`, 1/(1-`max_lighting`)]."""
-
-    def __init__(self, max_lighting: float = 0.2, p: float = 0.75, draw=None, batch: bool = False) -> None:
-        if not 0 <= max_lighting < 1:
-            raise ValueError(f"Contrast: max_lighting={max_lighting} must be in [0, 1)")
-        self.max_lighting, self.light_p, self.draw, self.batch = max_lighting, p, draw, batch
-        super().__init__([self._f])
 
     def _f(self, x: Tensor) -> dict:
         return {"contrast": _draw(x, lambda n: _log_uniform(self.max_lighting, x, n), self.draw, self.light_p, 1.0,
                                   self.batch)}
 
 
-class Saturation(LightingTfm):
+class Saturation(_MaxLighting):
     """Saturation: scale the colour away from grey by a factor drawn log-uniformly like `Contrast`'s."""
-
-    def __init__(self, max_lighting: float = 0.2, p: float = 0.75, draw=None, batch: bool = False) -> None:
-        if not 0 <= max_lighting < 1:
-            raise ValueError(f"Saturation: max_lighting={max_lighting} must be in [0, 1)")
-        self.max_lighting, self.light_p, self.draw, self.batch = max_lighting, p, draw, batch
-        super().__init__([self._f])
 
     def _f(self, x: Tensor) -> dict:
         s = _draw(x, lambda n: _log_uniform(self.max_lighting, x, n), self.draw, self.light_p, 1.0, self.batch)

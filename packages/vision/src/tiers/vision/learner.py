@@ -56,6 +56,18 @@ def _add_norm(dls, meta: dict, pretrained: bool, n_in: int) -> None:
         dls.add_tfms([Normalize.from_stats(*stats)], "after_batch")
 
 
+def _finish(dls, model: nn.Module, arch: Callable, meta: dict, normalize: bool, n_out: int, pretrained: bool,
+            n_in: int, splitter=None, **learner_kwargs: Any) -> Learner:
+    # The steps both learners share once the model exists: normalisation, the Learner, freezing, the record.
+    if normalize:
+        _add_norm(dls, meta, pretrained, n_in)
+    learn = Learner(dls, model, splitter=splitter if splitter is not None else meta["split"], **learner_kwargs)
+    if pretrained:
+        learn.freeze()
+    learn.arch, learn.normalize, learn.n_out, learn.pretrained = arch, normalize, n_out, pretrained
+    return learn
+
+
 def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | None = None, pretrained: bool = True,
                    weights=None, loss_func=None, opt_func=Adam, lr: float = 1e-3, splitter=None, cbs=None,
                    metrics=None, path=None, model_dir="models", wd=None, wd_bn_bias: bool = False,
@@ -79,15 +91,9 @@ def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | Non
     model = create_vision_model(arch, n_out, pretrained=pretrained, weights=weights, cut=cut, n_in=n_in, init=init,
                                 custom_head=custom_head, concat_pool=concat_pool, pool=pool, lin_ftrs=lin_ftrs,
                                 ps=ps, first_bn=first_bn, bn_final=bn_final, lin_first=lin_first, y_range=y_range)
-    if normalize:
-        _add_norm(dls, meta, pretrained, n_in)
-    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr,
-                    splitter=splitter if splitter is not None else meta["split"], cbs=cbs, metrics=metrics,
-                    path=path, model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn, moms=moms)
-    if pretrained:
-        learn.freeze()
-    learn.arch, learn.normalize, learn.n_out, learn.pretrained = arch, normalize, n_out, pretrained
-    return learn
+    return _finish(dls, model, arch, meta, normalize, n_out, pretrained, n_in, loss_func=loss_func,
+                   opt_func=opt_func, lr=lr, splitter=splitter, cbs=cbs, metrics=metrics, path=path,
+                   model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn, moms=moms)
 
 
 def cnn_learner(*args: Any, **kwargs: Any) -> Learner:
@@ -112,15 +118,9 @@ def unet_learner(dls, arch: Callable, normalize: bool = True, n_out: int | None 
     n_in = _n_in(dls, n_in)
     img_size = tuple(dls.one_batch()[0].shape[-2:])
     model = create_unet_model(arch, n_out, img_size, pretrained=pretrained, weights=weights, n_in=n_in, **kwargs)
-    if normalize:
-        _add_norm(dls, meta, pretrained, n_in)
-    learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr,
-                    splitter=splitter if splitter is not None else meta["split"], cbs=cbs, metrics=metrics,
-                    path=path, model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn, moms=moms)
-    if pretrained:
-        learn.freeze()
-    learn.arch, learn.normalize, learn.n_out, learn.pretrained = arch, normalize, n_out, pretrained
-    return learn
+    return _finish(dls, model, arch, meta, normalize, n_out, pretrained, n_in, loss_func=loss_func,
+                   opt_func=opt_func, lr=lr, splitter=splitter, cbs=cbs, metrics=metrics, path=path,
+                   model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn, moms=moms)
 
 
 # The Learner picks its default loss from the dataset's first item, where vision targets are still PIL images.
