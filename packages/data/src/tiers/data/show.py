@@ -79,18 +79,23 @@ def _columns(samples) -> list:
     return [[s[i] for s in samples] for i in range(len(samples[0]))]
 
 
+def _show_samples(who: str, samples, ctxs, max_n: int, **kwargs) -> tuple[list, bool, int]:
+    "Show the first `max_n` `samples` on `ctxs` (default ones when None): the contexts, whether a table, how many."
+    samples = L(samples)
+    n = min(len(samples), max_n)
+    if n == 0:
+        raise ValueError(f"{who}: there are no samples to show.")
+    table = False
+    if ctxs is None:
+        ctxs, table = _default_ctxs(samples, n)
+    return _show_all(_columns(samples), list(ctxs)[:n], n, **kwargs), table, n
+
+
 @typedispatch
 def show_batch(x, y, samples, ctxs=None, max_n: int = 9, **kwargs):
     """Show decoded `samples` (each a tuple that can show itself element by element) on `ctxs` (made when None);
     `x` and `y` are the decoded batch's inputs and targets, used only to choose a specialised version."""
-    samples = L(samples)
-    n = min(len(samples), max_n)
-    if n == 0:
-        raise ValueError("show_batch: there are no samples to show.")
-    table = False
-    if ctxs is None:
-        ctxs, table = _default_ctxs(samples, n)
-    ctxs = _show_all(_columns(samples), list(ctxs)[:n], n, **kwargs)
+    ctxs, table, _ = _show_samples("show_batch", samples, ctxs, max_n, **kwargs)
     if table:
         _print_table(ctxs)
     return ctxs
@@ -99,14 +104,7 @@ def show_batch(x, y, samples, ctxs=None, max_n: int = 9, **kwargs):
 @typedispatch
 def show_results(x, y, samples, outs, ctxs=None, max_n: int = 9, **kwargs):
     """Show decoded `samples` and, after them on the same contexts, the decoded model outputs `outs`."""
-    samples = L(samples)
-    n = min(len(samples), max_n)
-    if n == 0:
-        raise ValueError("show_results: there are no samples to show.")
-    table = False
-    if ctxs is None:
-        ctxs, table = _default_ctxs(samples, n)
-    ctxs = _show_all(_columns(samples), list(ctxs)[:n], n, **kwargs)
+    ctxs, table, n = _show_samples("show_results", samples, ctxs, max_n, **kwargs)
     out_cols = _columns(L(outs)) if len(outs) else []
     if table:
         # predictions get their own columns, named apart from the targets'
