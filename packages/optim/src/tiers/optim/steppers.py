@@ -49,6 +49,12 @@ def _state(b: ParamBatch, k: str, who: str, before: str) -> list[Any]:
         ) from None
 
 
+def _adam_states(b: ParamBatch, who: str) -> tuple[list[Any], list[Any], list[Any]]:
+    # The Adam family's step count and two averages, in the order their missing-state errors are checked.
+    return (_state(b, "step", who, "step_stat"), _state(b, "grad_avg", who, "average_grad"),
+            _state(b, "sqr_avg", who, "average_sqr_grad"))
+
+
 def _flag(st: dict[str, Any], hypers: dict[str, Any], k: str) -> bool:
     # Same precedence as the per-parameter call `cb(p, **{**state, **hypers})`: hypers win.
     return bool(hypers[k] if k in hypers else st.get(k, True))
@@ -259,9 +265,7 @@ def _adam_step_foreach(batches: list[ParamBatch]) -> None:
     for b in batches:
         who = "adam_step"
         lr, mom, sqr_mom = _hyper(b, "lr", who), _hyper(b, "mom", who), _hyper(b, "sqr_mom", who)
-        steps = _state(b, "step", who, "step_stat")
-        avgs = _state(b, "grad_avg", who, "average_grad")
-        sqrs = _state(b, "sqr_avg", who, "average_sqr_grad")
+        steps, avgs, sqrs = _adam_states(b, who)
         denoms = torch._foreach_sqrt(sqrs)
         torch._foreach_div_(denoms, [math.sqrt(1 - sqr_mom**s) for s in steps])
         torch._foreach_add_(denoms, _hyper(b, "eps", who))
@@ -312,9 +316,7 @@ def _radam_step_foreach(batches: list[ParamBatch]) -> None:
     for b in batches:
         h, who = b.hypers, "radam_step"
         lr, mom, sqr_mom = _hyper(b, "lr", who), _hyper(b, "mom", who), _hyper(b, "sqr_mom", who)
-        steps = _state(b, "step", who, "step_stat")
-        avgs = _state(b, "grad_avg", who, "average_grad")
-        sqrs = _state(b, "sqr_avg", who, "average_sqr_grad")
+        steps, avgs, sqrs = _adam_states(b, who)
         eps, beta = _hyper(b, "eps", who), h.get("beta", 0.0)
         rect_p, rect_avg, rect_sqr, values = [], [], [], []
         for p, s, avg, sqr in zip(b.params, steps, avgs, sqrs):

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from .optimizer import ParamBatch
-from .steppers import _hyper, _state
+from .steppers import _adam_states, _hyper
 
 __all__ = ["LEVELS", "lamb_step", "larc_layer", "larc_layer_lr", "larc_step"]
 
@@ -191,9 +191,7 @@ def _lamb_step_foreach(batches: list[ParamBatch]) -> None:
         h = b.hypers
         lr, mom, sqr_mom, eps = (_hyper(b, k, who) for k in ("lr", "mom", "sqr_mom", "eps"))
         level = _check_level(h.get("level", "layer"), who)
-        steps = _state(b, "step", who, "step_stat")
-        avgs = _state(b, "grad_avg", who, "average_grad")
-        sqrs = _state(b, "sqr_avg", who, "average_sqr_grad")
+        steps, avgs, sqrs = _adam_states(b, who)
         for p, st, s, avg, sqr in zip(b.params, b.states, steps, avgs, sqrs):
             update = _lamb_update(p, avg, sqr, s, mom, sqr_mom, eps, _lamb_wd(st, h))
             if level == "model":
