@@ -228,3 +228,12 @@ def test_filtered_base_subclass_gets_dataloaders():
     t = Table([(torch.tensor([float(i)]), i % 2) for i in range(10)], [list(range(8)), [8, 9]], dl_type=TfmdDL)
     dls = t.dataloaders(bs=4, device="cpu", shuffle=False)
     assert len(dls.train) == 2 and dls.valid.one_batch()[1].tolist() == [0, 1]
+
+
+def test_datasets_items_setter_keeps_a_dataframe_as_rows():
+    import pandas as pd
+
+    df = pd.DataFrame({"a": [1, 2, 3], "b": list("xyz")})
+    dsets = Datasets(df, [[lambda r: r["a"]], [lambda r: r["b"]]])
+    dsets.items = df.iloc[:2]
+    assert len(dsets) == 2 and dsets[1] == (2, "y")

@@ -283,7 +283,7 @@ class Datasets(FilteredBase):
     @items.setter
     def items(self, v) -> None:
         for tl in self.tls:
-            tl.items = L(v)
+            tl.items = L(v, use_list=None)  # keeps a DataFrame or array as one collection of rows
 
     @contextlib.contextmanager
     def set_split_idx(self, i: int):
