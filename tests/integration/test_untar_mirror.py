@@ -165,7 +165,8 @@ def test_collab_listing(home):
     learn.fine_tune(1)
     ratings = pd.read_csv(path / "ratings.csv")
     assert list(ratings.columns) == ["userId", "movieId", "rating", "timestamp"]
-    assert float(learn.validate()[0]) ** 0.5 < 1.5 * ratings["rating"].std()
+    # One epoch only gets near the predict-the-mean error (the spread); it must not be far above it.
+    assert float(learn.validate()[0]) ** 0.5 < 1.1 * ratings["rating"].std()
 
 
 def test_text_listing(home):
