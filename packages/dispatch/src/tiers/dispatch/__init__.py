@@ -56,7 +56,7 @@ from tiers.dispatch.meta import (
     use_kwargs_dict,
 )
 from tiers.dispatch.retain import retain_type, retain_types
-from tiers.dispatch.typedispatch import DispatchReg, TypeDispatch, anno_types, typedispatch
+from tiers.dispatch.typedispatch import DispatchReg, Missing, TypeDispatch, anno_types, typedispatch
 from tiers.dispatch.xtras import (
     ContextManagers,
     Inf,
@@ -76,7 +76,7 @@ from tiers.dispatch.xtras import (
 
 __all__ = [
     # typedispatch
-    "DispatchReg", "TypeDispatch", "anno_types", "typedispatch", "retain_type", "retain_types",
+    "DispatchReg", "Missing", "TypeDispatch", "anno_types", "typedispatch", "retain_type", "retain_types",
     # L
     "L", "coll_repr", "cycle", "is_bool", "is_indexer", "mask2idxs", "zip_cycle",
     # classes and signatures

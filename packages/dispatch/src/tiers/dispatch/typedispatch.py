@@ -21,7 +21,7 @@ import sys
 import types
 import weakref
 
-__all__ = ["TypeDispatch", "DispatchReg", "typedispatch", "anno_types"]
+__all__ = ["TypeDispatch", "DispatchReg", "typedispatch", "anno_types", "Missing"]
 
 
 class _AnyType:
@@ -44,12 +44,49 @@ class _Empty:
 
 
 _EMPTY = _Empty()  # "no annotation" (distinct from an annotation of None)
+
+
+class Missing:
+    """The type of an argument that was not passed: `d.resolve(int)` and one-argument calls resolve as
+    `(int, Missing)`. An unannotated second parameter matches it first, then one annotated `object`, then one of
+    any other annotation that has a default value, so `f(x: int, y: float = 1.)` serves `f(1)`."""
+
+
+def _second_has_default(f) -> bool:
+    "Whether the second dispatched parameter of `f` (after `self`/`cls`) has a default value (or does not exist)."
+    code = getattr(f, "__code__", None)
+    if code is not None:
+        names = list(code.co_varnames[: code.co_argcount])
+        disp = [i for i, n in enumerate(names) if n not in _SKIP][:2]
+        if len(disp) < 2:
+            return True
+        return disp[1] >= code.co_argcount - len(getattr(f, "__defaults__", None) or ())
+    import inspect
+
+    try:
+        ps = [p for p in inspect.signature(f).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in _SKIP]
+    except (TypeError, ValueError):
+        return False
+    return len(ps) < 2 or ps[1].default is not ps[1].empty
+
+
+def _rank_missing(a, f):
+    "Rank of second annotation `a` of `f` for a call that did not pass a second argument; None if `f` needs one."
+    if a is _ANY:
+        return 0
+    if a is object:
+        return 0.5
+    return 1 if _second_has_default(f) else None
+
 _SKIP = ("self", "cls")
 
 
 def _name(t) -> str:
     if t is _ANY:
         return "any"
+    if t is Missing:
+        return "not passed"
     return getattr(t, "__qualname__", None) or repr(t)
 
 
@@ -164,6 +201,8 @@ def _cmp(a, b, ra, rb):
         return 0
     if ra != rb:
         return -1 if ra < rb else 1
+    if a is _ANY or b is _ANY:
+        return None
     if issubclass(a, b):
         return -1
     if issubclass(b, a):
@@ -195,7 +234,7 @@ class TypeDispatch:
         self.funcs: dict = {}  # (ann1, ann2) -> function, in registration order
         self._rets: dict = {}  # function id -> return annotation
         self._cache: dict = {}  # (t1, t2) -> function | None
-        self._cache1: dict = {}  # t1 -> function | None, for one-argument calls (t2 = object)
+        self._cache1: dict = {}  # t1 -> function | None, for one-argument calls (t2 = Missing)
         self._children = weakref.WeakSet()
         self.bases = tuple(bases)
         for b in self.bases:
@@ -256,7 +295,7 @@ class TypeDispatch:
             r1 = _rank(a1, t1, m1)
             if r1 is None:
                 continue
-            r2 = _rank(a2, t2, m2)
+            r2 = _rank_missing(a2, f) if t2 is Missing else _rank(a2, t2, m2)
             if r2 is None:
                 continue
             cands.append((a1, a2, r1, r2, f))
@@ -282,8 +321,9 @@ class TypeDispatch:
             r = _cmp(c[1], d[1], c[3], d[3])
         return r == -1
 
-    def resolve(self, t1: type, t2: type = object):
-        """The function the types `(t1, t2)` dispatch to, or None when nothing matches (TypeError when ambiguous)."""
+    def resolve(self, t1: type, t2: type = Missing):
+        """The function the types `(t1, t2)` dispatch to, or None when nothing matches (TypeError when ambiguous).
+        Leaving out `t2` asks for a one-argument call (see `Missing`)."""
         try:
             return self._cache[(t1, t2)]
         except KeyError:
@@ -307,13 +347,13 @@ class TypeDispatch:
             raise TypeError(f"{self._label()}: called without positional arguments; it dispatches on the first two")
         t1 = type(args[0])
         if len(args) == 1:
-            f = self._cache1[t1] = self.resolve(t1, object)
+            f = self._cache1[t1] = self.resolve(t1, Missing)
         else:
             f = self.resolve(t1, type(args[1]))
         return f
 
     def _no_match(self, args):
-        ts = ", ".join(_name(type(a)) for a in args[:2]) if len(args) > 1 else f"{_name(type(args[0]))}, object"
+        ts = ", ".join(_name(type(a)) for a in args[:2]) if len(args) > 1 else f"{_name(type(args[0]))}, not passed"
         known = ", ".join(f"({_name(a)}, {_name(b)})" for a, b in self._all_funcs()) or "none"
         return TypeError(
             f"{self._label()}: no function registered for argument types ({ts}); registered: {known}. "
@@ -403,7 +443,7 @@ class _BoundDispatch:
     def returns(self, x):
         return self.d.returns(x)
 
-    def resolve(self, t1, t2=object):
+    def resolve(self, t1, t2=Missing):
         f = self.d.resolve(t1, t2)
         return None if f is None else types.MethodType(f, self.inst)
 
