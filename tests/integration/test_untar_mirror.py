@@ -131,9 +131,7 @@ def test_tabular_listing(home):
 
     torch.manual_seed(0)
     path = untar_data(URLs.ADULT_SAMPLE)
-    # The paper also passes `path=path`, which tiers' from_csv rejects (see the xfail below); it reads the
-    # file's folder as the path anyway, so the call is otherwise the listing's.
-    dls = TabularDataLoaders.from_csv(path / "adult.csv", y_names="salary",
+    dls = TabularDataLoaders.from_csv(path / "adult.csv", path=path, y_names="salary",
                                       cat_names=["workclass", "education", "marital-status", "occupation",
                                                  "relationship", "race"],
                                       cont_names=["age", "fnlwgt", "education-num"],
@@ -142,17 +140,6 @@ def test_tabular_listing(home):
     learn = tabular_learner(dls, metrics=accuracy)
     learn.fit_one_cycle(1)
     assert learn.recorder.values[-1][-1] > 0.6  # a learnable signal: the majority class alone is ~0.55
-
-
-@pytest.mark.xfail(raises=TypeError, strict=True,
-                   reason="tiers.tabular TabularDataLoaders.from_csv passes path=csv.parent AND **kwargs to from_df, "
-                          "so the paper's `path=path` gives 'multiple values for keyword argument path'")
-def test_tabular_listing_path_keyword(home):
-    from tiers.tabular.all import URLs, TabularDataLoaders, untar_data  # noqa: I001
-
-    path = untar_data(URLs.ADULT_SAMPLE)
-    TabularDataLoaders.from_csv(path / "adult.csv", path=path, y_names="salary", cat_names=["workclass"],
-                                cont_names=["age"])
 
 
 def test_collab_listing(home):

@@ -171,7 +171,8 @@ class TabularDataLoaders(DataLoaders):
         csv = Path(csv)
         if not csv.exists():
             raise FileNotFoundError(f"TabularDataLoaders.from_csv: {csv} does not exist.")
-        return cls.from_df(pd.read_csv(csv, skipinitialspace=skipinitialspace), path=csv.parent, **kwargs)
+        kwargs.setdefault("path", csv.parent)  # the paper's listing passes path=path explicitly
+        return cls.from_df(pd.read_csv(csv, skipinitialspace=skipinitialspace), **kwargs)
 
     def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, **kwargs):
         """A loader over the new rows `test_items`, processed with the training state of the procs (targets are
