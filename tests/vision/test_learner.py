@@ -150,3 +150,25 @@ def test_acc_segment_ignores_void():
     targ = torch.tensor([[[1, 1], [0, 2]]])
     assert acc_segment(inp, targ).item() == 0.5
     assert acc_segment(inp, targ, void_code=0).item() == pytest.approx(2 / 3)
+
+
+def test_torchvision_archs_are_importable_from_tiers_and_lazy(mnist_dls, tmp_path, monkeypatch):
+    import pickle
+    import subprocess
+    import sys
+
+    from tiers.vision import resnet18, resnet34, resolve_arch
+
+    # the paper's `vision_learner(dls, resnet34)` after `from tiers.vision.all import *`, without paying for
+    # torchvision.models at import time
+    probe = "import sys, tiers.vision.all as v; assert callable(v.resnet34); print('torchvision.models' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+    assert resolve_arch(resnet34) is torchvision.models.resnet34
+    assert resolve_arch(partial(resnet18, num_classes=3)).func is torchvision.models.resnet18
+    assert pickle.loads(pickle.dumps(resnet18)).resolve() is torchvision.models.resnet18
+    learn = vision_learner(mnist_dls, resnet18, pretrained=False, n_out=5)
+    assert learn.model(torch.randn(2, 1, 32, 32)).shape == (2, 5)
+    assert model_meta.get(resolve_arch(resnet18)) is not None  # split and cut come from torchvision's entry
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # the handle finds the same cache file as the real function
+    assert pretrained_weights_path(resnet18) == pretrained_weights_path(torchvision.models.resnet18)

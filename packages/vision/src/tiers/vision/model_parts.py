@@ -23,8 +23,69 @@ from tiers.vision.models.xresnet import XResNet
 
 __all__ = [
     "model_meta", "default_split", "has_pool_type", "cut_model", "create_body", "create_head", "add_head",
-    "pretrained_weights_path", "create_vision_model", "create_unet_model",
+    "pretrained_weights_path", "create_vision_model", "create_unet_model", "TorchvisionArch", "resolve_arch",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2", "squeezenet1_0", "squeezenet1_1", "densenet121", "densenet161", "densenet169", "densenet201", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "alexnet",
 ]
+
+
+class TorchvisionArch:
+    """A handle on a torchvision model constructor, so `vision_learner(dls, resnet34)` works after
+    `from tiers.vision.all import *` without paying for `import torchvision.models` (about 1.3 s) until a model is
+    built. Calling it builds the model; `resolve()` returns torchvision's own function.
+
+    >>> resnet34.resolve().__module__
+    'torchvision.models.resnet'
+    """
+
+    def __init__(self, name: str):
+        self.name = self.__name__ = self.__qualname__ = name
+
+    def resolve(self) -> Callable:
+        import torchvision.models as tvm
+
+        return getattr(tvm, self.name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> nn.Module:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"torchvision.models.{self.name}"
+
+    def __reduce__(self):
+        return (TorchvisionArch, (self.name,))
+
+
+def resolve_arch(arch: Callable) -> Callable:
+    "torchvision's constructor for a `TorchvisionArch` handle (also inside a `functools.partial`); others unchanged."
+    if isinstance(arch, TorchvisionArch):
+        return arch.resolve()
+    if isinstance(getattr(arch, "func", None), TorchvisionArch):
+        import functools
+
+        return functools.partial(arch.func.resolve(), *arch.args, **arch.keywords)
+    return arch
+
+
+resnet18 = TorchvisionArch("resnet18")
+resnet34 = TorchvisionArch("resnet34")
+resnet50 = TorchvisionArch("resnet50")
+resnet101 = TorchvisionArch("resnet101")
+resnet152 = TorchvisionArch("resnet152")
+resnext50_32x4d = TorchvisionArch("resnext50_32x4d")
+resnext101_32x8d = TorchvisionArch("resnext101_32x8d")
+wide_resnet50_2 = TorchvisionArch("wide_resnet50_2")
+wide_resnet101_2 = TorchvisionArch("wide_resnet101_2")
+squeezenet1_0 = TorchvisionArch("squeezenet1_0")
+squeezenet1_1 = TorchvisionArch("squeezenet1_1")
+densenet121 = TorchvisionArch("densenet121")
+densenet161 = TorchvisionArch("densenet161")
+densenet169 = TorchvisionArch("densenet169")
+densenet201 = TorchvisionArch("densenet201")
+vgg11_bn = TorchvisionArch("vgg11_bn")
+vgg13_bn = TorchvisionArch("vgg13_bn")
+vgg16_bn = TorchvisionArch("vgg16_bn")
+vgg19_bn = TorchvisionArch("vgg19_bn")
+alexnet = TorchvisionArch("alexnet")
 
 
 # ---------------------------------------------------------------------------------------------- model metadata
@@ -121,6 +182,7 @@ model_meta = _ModelMeta()
 
 
 def _meta(arch) -> dict:
+    arch = resolve_arch(arch)
     # `partial(resnet34, ...)` and `partial(xresnet18, widen=2)` are still those architectures.
     while arch not in model_meta and isinstance(getattr(arch, "func", None), type(_meta)):
         arch = arch.func
@@ -257,6 +319,7 @@ def add_head(body: nn.Module, nf: int, n_out: int, init: Callable | None = nn.in
 
 def _tv_weights(arch: Callable, weights):
     "torchvision's weights enum member for `arch` (`weights` may be None/'DEFAULT', a name or the member itself)."
+    arch = resolve_arch(arch)
     import torchvision.models as tvm
 
     try:
@@ -287,6 +350,7 @@ def _accepts(f: Callable, name: str) -> bool:
 
 def _build(arch: Callable, pretrained: bool, weights) -> nn.Module:
     "The model `arch` builds, with pretrained weights when asked (from the cache; clear error when unavailable)."
+    arch = resolve_arch(arch)
     name = getattr(arch, "__name__", None) or getattr(getattr(arch, "func", None), "__name__", repr(arch))
     if _meta(arch).get("split") is _xresnet_split or (isinstance(arch, type) and issubclass(arch, XResNet)):
         if pretrained:
