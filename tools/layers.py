@@ -68,3 +68,7 @@ def chain(layer: str) -> list[str]:
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Modules a layer may use only when the host already provides them, never declared as dependencies:
+# IPython is imported solely inside a running Jupyter/IPython kernel (to draw HTML progress tables).
+HOST_PROVIDED = {"IPython"}
