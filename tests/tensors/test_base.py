@@ -231,6 +231,16 @@ def test_fresh_results_are_new_objects_with_their_own_meta(img):
     assert b.tag == "m" and img.tag == "m"
 
 
+def test_subclass_with_slots_keeps_its_type():
+    class Slotted(TensorBase):
+        __slots__ = ("extra",)
+
+    s = Slotted(torch.ones(2), tag="s")
+    r = s + 1
+    assert type(r) is Slotted and r.tag == "s"
+    torch.testing.assert_close(r.as_subclass(Tensor), torch.full((2,), 2.0))
+
+
 def test_non_tensor_results_untouched(img):
     assert type(img.shape) is torch.Size and img.shape == (2, 3, 4, 4)
     assert type(img.size()) is torch.Size
