@@ -96,7 +96,7 @@ OPS = {
     "new_tensor": lambda x: x.new_tensor([1.0, 2.0]),
     "new_empty": lambda x: x.new_empty(2),
     "to_cpu": lambda x: x.to("cpu"),
-    "cpu": lambda x: x.cpu(),
+    "cpu": lambda x: x.clone().cpu(),
     "minimum": lambda x: torch.minimum(torch.full((4,), 0.5), x),
 }
 TUPLE_OPS = {
@@ -239,6 +239,57 @@ def test_subclass_with_slots_keeps_its_type():
     r = s + 1
     assert type(r) is Slotted and r.tag == "s"
     torch.testing.assert_close(r.as_subclass(Tensor), torch.full((2,), 2.0))
+
+
+_FAST_CALLS = {  # each method of the fast path, called the ways transforms call it (positional and keyword)
+    "flip": lambda x: x.flip(-1), "flip_kw": lambda x: x.flip(dims=(-1,)), "fliplr": lambda x: x[0, 0].fliplr(),
+    "flipud": lambda x: x[0, 0].flipud(), "rot90": lambda x: x.rot90(1, (2, 3)), "roll": lambda x: x.roll(1, -1),
+    "float": lambda x: x.double().float(), "half": lambda x: x.half(), "double": lambda x: x.double(),
+    "long": lambda x: x.long(), "int": lambda x: x.int(), "byte": lambda x: x.byte(), "bool": lambda x: x.bool(),
+    "to_dtype": lambda x: x.to(torch.float64), "to_kw": lambda x: x.to(dtype=torch.float16, copy=True),
+    "cpu": lambda x: x.clone().cpu(), "permute": lambda x: x.permute(0, 2, 3, 1), "transpose": lambda x: x.transpose(2, 3),
+    "view": lambda x: x.view(2, -1), "reshape": lambda x: x.reshape(-1), "contiguous": lambda x: x.mT.contiguous(),
+    "clone": lambda x: x.clone(), "detach": lambda x: x.detach(), "squeeze": lambda x: x[:1].squeeze(0),
+    "unsqueeze": lambda x: x.unsqueeze(0), "expand": lambda x: x[:1].expand(3, -1, -1, -1),
+    "flatten": lambda x: x.flatten(1), "narrow": lambda x: x.narrow(1, 0, 2), "clamp": lambda x: x.clamp(min=0.5),
+    "mul": lambda x: x.mul(2), "add": lambda x: x.add(torch.ones(4), alpha=2), "sub": lambda x: x.sub(1),
+    "div": lambda x: x.div(2, rounding_mode="floor"), "neg": lambda x: x.neg(), "abs": lambda x: x.abs(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_FAST_CALLS))
+def test_fast_path_methods_match_torch_and_keep_type(img, name):
+    f = _FAST_CALLS[name]
+    res, ref = f(img), f(img.as_subclass(Tensor))
+    assert_typed(res, tag="m")
+    assert res is not img and type(img) is TensorImage
+    torch.testing.assert_close(res.as_subclass(Tensor), ref)
+
+
+def test_fast_path_covers_its_whole_list():
+    from tiers.tensors.base import _FAST_METHODS
+
+    called = {n.split("_")[0] for n in _FAST_CALLS}
+    assert set(_FAST_METHODS) - {"cuda"} <= called
+
+
+def test_fast_path_returns_self_untouched(img):
+    assert img.float() is img and img.contiguous() is img and img.to(torch.float32) is img
+    assert img.detach().__dict__ is not img.__dict__
+
+
+def test_subclass_with_its_own_torch_function_sees_method_calls():
+    seen = []
+
+    class Logged(TensorBase):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            seen.append(getattr(func, "__name__", str(func)))
+            return super().__torch_function__(func, types, args, kwargs)
+
+    x = Logged(torch.ones(2, 3))
+    r = x.flip(-1).float()
+    assert type(r) is Logged and seen[:2] == ["flip", "float"]
 
 
 def test_non_tensor_results_untouched(img):
