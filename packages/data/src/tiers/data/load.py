@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader as _TorchDataLoader
 from torch.utils.data import Dataset as _TorchDataset
 from torch.utils.data import IterableDataset, get_worker_info
 
-from tiers.data.collate import fa_collate, fa_convert
+from tiers.data.collate import fa_collate, fa_convert, to_main
 from tiers.data.samples import ShowBatchMixin
 from tiers.dispatch import retain_types
 from tiers.tensors import apply, to_detach, to_device
@@ -63,7 +63,8 @@ class _MapBatches(_TorchDataset):
         self.dl = dl
 
     def __getitem__(self, chunk):
-        return self.dl._build_batch(chunk)
+        b = self.dl._build_batch(chunk)
+        return None if b is None else to_main(b)
 
     def __len__(self):
         return len(self.dl)
@@ -84,14 +85,15 @@ class _IterBatches(IterableDataset):
         # deterministic because iterable data is never shuffled.
         chunks = self.chunks if self.chunks is not None else dl.sample()
         if dl.indexed:
-            yield from dl.create_batches(itertools.islice(chunks, k, None, nw))
+            for b in dl.create_batches(itertools.islice(chunks, k, None, nw)):
+                yield to_main(b)
             return
         dl.it = iter(dl.dataset)
         for j, chunk in enumerate(chunks):
             if j % nw == k:
                 b, exhausted = dl._batch_or_none(chunk)
                 if b is not None:
-                    yield b
+                    yield to_main(b)
             else:
                 size = 1 if dl.bs is None else len(chunk)
                 exhausted = len(dl._skip_items(range(size))) < size
