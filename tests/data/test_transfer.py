@@ -70,7 +70,7 @@ class _Images:
         return TensorImage(torch.full((3, self.size, self.size), i, dtype=torch.uint8), img_size=self.size), i
 
 
-@pytest.mark.parametrize("size", [4, 256])  # 8 x 3 x 4 x 4 B through the pipe, 8 x 3 x 256 x 256 B (1.5 MB) shared
+@pytest.mark.parametrize("size", [4, 512])  # 8 x 3 x 4 x 4 B through the pipe, 8 x 3 x 512 x 512 B (6 MB) shared
 def test_worker_batches_equal_main_process_batches(size):
     def run(nw):
         return list(DataLoader(_Images(size), bs=8, shuffle=True, seed=3, num_workers=nw))
@@ -79,4 +79,4 @@ def test_worker_batches_equal_main_process_batches(size):
     assert len(w0) == len(w1) == 2
     for (x0, y0), (x1, y1) in zip(w0, w1):
         assert type(x1) is TensorImage and x1.img_size == size and torch.equal(x0, x1) and torch.equal(y0, y1)
-        assert x1.is_shared() == (size == 256)  # small batches came as bytes, the large one in shared memory
+        assert x1.is_shared() == (size == 512)  # small batches came as bytes, the large one in shared memory
