@@ -7,6 +7,9 @@ from multiprocessing.reduction import ForkingPickler
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data._utils.collate import default_collate
 
 import tiers.data.collate as collate
 from tiers.data import DataLoader
@@ -80,3 +83,20 @@ def test_worker_batches_equal_main_process_batches(size):
     for (x0, y0), (x1, y1) in zip(w0, w1):
         assert type(x1) is TensorImage and x1.img_size == size and torch.equal(x0, x1) and torch.equal(y0, y1)
         assert x1.is_shared() == (size == 512)  # small batches came as bytes, the large one in shared memory
+
+
+@given(st.lists(st.tuples(st.integers(-5, 5), st.floats(-1e3, 1e3), st.integers(0, 9)), min_size=1, max_size=8),
+       st.sampled_from([tuple, list]))
+@settings(max_examples=40, deadline=None)
+def test_fa_collate_fields_match_torch_default_collate(rows, kind):
+    items = [kind((torch.full((2,), float(a)), b, c)) for a, b, c in rows]
+    ours, ref = fa_collate(items), default_collate(items)
+    assert type(ours) is kind and len(ours) == 3
+    for o, r in zip(ours, ref):  # floats become the default float dtype (torch keeps float64)
+        assert o.dtype == (torch.get_default_dtype() if r.dtype == torch.float64 else r.dtype)
+        assert torch.equal(o, r.to(o.dtype))
+
+
+def test_fa_collate_fields_of_different_lengths_name_the_item():
+    with pytest.raises(RuntimeError, match="item 0 has 2 elements but item 2 has 3"):
+        fa_collate([(1, 2), (3, 4), (5, 6, 7)])
