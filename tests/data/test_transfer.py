@@ -38,6 +38,8 @@ def test_small_batch_goes_as_bytes_and_comes_back_equal():
         assert type(g) is torch.Tensor and g.dtype == e.dtype and g.shape == e.shape and torch.equal(g, e)
     assert isinstance(got[6], Pair) and got[6].y == ["a", "b"] and got[6].x.tolist() == [0, 1]
     assert got[7] == {"k": [1, 2]}
+    conj = _through_queue(to_main(torch.tensor([1 + 2j, 3 - 1j]).conj()))
+    assert conj.tolist() == [1 - 2j, 3 + 1j]
     got[0].add_(1)  # the received tensors own writable memory
     assert got[0][0, 0, 0] == 1
 

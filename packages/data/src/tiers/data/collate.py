@@ -172,7 +172,7 @@ class _BytesPickler(pickle.Pickler):
         if self.size > PIPE_BYTES:
             raise _TooBig
         with torch._C.DisableTorchFunctionSubclass():
-            t = o.contiguous()
+            t = o.resolve_conj().resolve_neg().contiguous()
             buf = bytearray(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else bytearray()
         return _tensor_from_bytes, (type(o), o.dtype, tuple(o.shape), buf, getattr(o, "__dict__", None) or None)
 
@@ -195,6 +195,6 @@ def to_main(b: Any) -> Any:
     f = io.BytesIO()
     try:
         _BytesPickler(f).dump(b)
-    except (_TooBig, pickle.PicklingError, TypeError, AttributeError):
-        return b  # too large, or not picklable this way: torch's own transfer handles (or reports) it
+    except Exception:  # too large, or not picklable this way: torch's own transfer handles (or reports) it
+        return b
     return _Piped(f.getvalue())
