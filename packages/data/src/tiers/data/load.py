@@ -121,6 +121,8 @@ class DataLoader(ShowBatchMixin):
     `after_batch=...`; see `_methods`). `bs=None` loads one item at a time without collating. Batches are built in
     `num_workers` processes with torch's loading machinery (`pin_memory`, `timeout`, `persistent_workers`, and
     `prefetch_factor` are passed on), then moved to `device` and passed through `after_batch` in the main process.
+    A worker sends each whole batch once: up to `collate.PIPE_BYTES` (1 MB) of tensors as bytes through its result
+    pipe, larger ones in shared memory (torch shares every tensor, a costly round trip per tensor for small batches).
     The order of items depends only on `seed` (or, without one, on Python's `random` state when the loader is made),
     never on the number of workers; workers are seeded from the same chain, so random item transforms repeat too.
     Batches can be decoded and shown (`decode`, `decode_batch`, `show_batch`, `show_results`; see `TfmdDL`).
