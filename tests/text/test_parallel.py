@@ -1,10 +1,15 @@
 """Parallel tokenization and its on-disk cache."""
 
+import multiprocessing as mp
+import os
 import pickle
+import time
 from collections import Counter
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tiers.text.parallel import (
     fn_counter_pkl,
@@ -137,3 +142,49 @@ def test_tokenize_files_names(tmp_path, tok):
     assert pickle.loads((out / fn_lengths_pkl).read_bytes()) == {"x.txt": 4, "y.txt": 3}
     with pytest.raises(ValueError, match="output_names"):
         tokenize_files([tmp_path / "a.txt"], tmp_path, tmp_path / "o2", output_names=["1", "2"], tok=tok)
+
+
+_words = st.text(st.sampled_from("aAbZé😀'.,!? \n\t<>&#xXy"), max_size=40)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(_words, min_size=0, max_size=40), n_workers=st.sampled_from([2, 3]))
+def test_property_workers_equal_one(tok, texts, n_workers):
+    # Whatever the split into slices (and however the processes race for them), the output is the one-process output.
+    one = list(parallel_tokenize(texts, tok, n_workers=1))
+    assert list(parallel_tokenize(texts, tok, n_workers=n_workers)) == one
+    assert [i for i, _ in one] == list(range(len(texts)))
+
+
+def _fail_in_worker(main_pid, fail):
+    # This process sleeps a little per text so that the worker surely gets slices to fail on.
+    def rule(s):
+        if os.getpid() != main_pid:
+            fail(s)
+        time.sleep(0.002)
+        return s
+    return rule
+
+
+def _raise(s):
+    raise ValueError(f"bad text {s[:5]!r}")
+
+
+def test_worker_error_is_reraised_with_its_traceback():
+    texts = [f"text {i}" for i in range(100)]
+    with pytest.raises(ValueError, match="bad text") as e:
+        tokenize_texts(texts, n_workers=2, rules=[_fail_in_worker(os.getpid(), _raise)], tok=BaseTokenizer())
+    assert "In the worker process" in str(e.value.__cause__) and "_raise" in str(e.value.__cause__)
+
+
+def test_worker_death_is_an_error_not_a_hang():
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        tokenize_texts([f"t {i}" for i in range(100)], n_workers=2,
+                       rules=[_fail_in_worker(os.getpid(), lambda s: os._exit(3))], tok=BaseTokenizer())
+
+
+def test_early_stop_leaves_no_worker_behind():
+    gen = parallel_tokenize([f"t {i}" for i in range(2000)], BaseTokenizer(), rules=[], n_workers=2)
+    assert next(gen) == (0, ["t", "0"])
+    gen.close()
+    assert not [p for p in mp.active_children() if p.is_alive()]

@@ -1,8 +1,9 @@
 """Tokenize many texts with several processes, and cache the results on disk.
 
-`parallel_tokenize` is the engine: it builds the tokenizer once per worker process and streams batches through
-it, yielding results in input order. The `tokenize_*` functions put texts from a list, a DataFrame, a CSV file or
-a folder through it and return token counts. Folder and CSV results are cached on disk next to the input, with a
+`parallel_tokenize` is the engine: this process and `n_workers - 1` forked ones (which inherit the texts and the
+built tokenizer, so only results travel) take slices of the texts off a shared counter, big slices first and small
+ones at the end so that all finish together; results are yielded in input order. The `tokenize_*` functions put
+texts from a list, a DataFrame, a CSV file or a folder through it and return token counts. Folder and CSV results are cached on disk next to the input, with a
 fingerprint of the tokenizer, the rules and the inputs: a second run with the same fingerprint reuses them, a
 changed rule set, tokenizer or input file re-tokenizes. Cache writes are atomic (a temporary name, then a rename).
 
@@ -16,11 +17,14 @@ import hashlib
 import inspect
 import json
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
 import pickle
 import shutil
 import sys
 import tempfile
+import threading
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -55,10 +59,6 @@ def _init_worker(tok: TokenizeWithRules) -> None:
     _worker = tok
 
 
-def _tok_batch(batch: list[str]) -> list[list[str]]:
-    return list(_worker(batch))
-
-
 def _batches(items: Sequence, n_workers: int, max_bs: int = 500) -> Iterator[Sequence]:
     # Several batches per worker keep every worker busy to the end; a cap bounds the memory in flight.
     bs = max(1, min(max_bs, -(-len(items) // (n_workers * 4))))
@@ -79,7 +79,8 @@ def parallel_tokenize(items: Sequence[str], tok: Any = None, rules: Sequence[Cal
     """Yield `(index, tokens)` for each of `items`, in order, tokenized by `tok` with `rules` in `n_workers` processes.
 
     `tok` defaults to `SpacyTokenizer(**kwargs)`; a tokenizer with a `setup` method is set up on `items` first.
-    With `n_workers` 0 or 1 (or very few items) everything runs in this process.
+    With `n_workers` 0 or 1 (or very few items) everything runs in this process; otherwise this process tokenizes
+    alongside `n_workers - 1` worker processes. An error in a worker is re-raised here, with the worker's traceback.
 
     >>> list(parallel_tokenize(["a b"], n_workers=1, rules=[]))
     [(0, ['a', 'b'])]
@@ -98,12 +99,121 @@ def _run(items: Sequence[str], twr: TokenizeWithRules, n_workers: int) -> Iterat
     if n_workers <= 1 or len(items) < 2 * n_workers:
         yield from enumerate(twr(items))
         return
-    with _mp_context().Pool(n_workers, _init_worker, (twr,)) as pool:
-        i = 0
-        for res in pool.imap(_tok_batch, _batches(items, n_workers)):
-            for toks in res:
-                yield i, toks
-                i += 1
+    yield from _farm(items, twr, n_workers)
+
+
+def _claim(next_start: Any, n: int, n_workers: int) -> tuple[int, int]:
+    """Take the next slice `[start, stop)` of `n` items off the shared counter (`start == n` when all are taken).
+
+    Guided scheduling: big slices first (few messages), shrinking to a few items at the end so that every process
+    finishes at about the same time even when the shared machine slows one of them down."""
+    with next_start.get_lock():
+        start = next_start.value
+        stop = min(n, start + min(_MAX_SLICE, max(_MIN_SLICE, (n - start) // (4 * n_workers))))
+        next_start.value = stop
+    return start, stop
+
+
+# A cap on the slice bounds the size of one message and how long results wait to be yielded in order.
+_MIN_SLICE, _MAX_SLICE = 8, 2000
+
+
+def _farm_worker(items: Sequence[str], twr: TokenizeWithRules, next_start: Any, n_workers: int, conn: Any) -> None:
+    # Under fork, `items` and `twr` are inherited, never pickled: the only traffic is the results.
+    try:
+        while True:
+            start, stop = _claim(next_start, len(items), n_workers)
+            if start >= stop:
+                break
+            conn.send((start, list(twr(items[start:stop]))))
+        conn.send(None)
+    except BaseException as e:
+        tb = traceback.format_exc()
+        try:
+            conn.send(("error", e, tb))
+        except Exception:
+            conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}"), tb))
+    finally:
+        conn.close()
+
+
+def _farm(items: Sequence[str], twr: TokenizeWithRules, n_workers: int) -> Iterator[tuple[int, list[str]]]:
+    """Tokenize `items` with `n_workers - 1` forked processes plus this one, all taking slices off a shared counter;
+    yield `(index, tokens)` in order as soon as the slices before them are in."""
+    ctx = _mp_context()
+    n = len(items)
+    next_start = ctx.Value("q", 0)
+    procs, conns = [], []
+    finished = False
+    try:
+        for _ in range(n_workers - 1):
+            r, w = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_farm_worker, args=(items, twr, next_start, n_workers, w), daemon=True)
+            p.start()
+            w.close()
+            procs.append(p)
+            conns.append(r)
+        done: dict[int, list[list[str]]] = {}
+        nxt = 0
+        live = dict(zip(conns, procs))
+
+        def receive(block: bool) -> None:
+            for c in mp_connection.wait(list(live), timeout=None if block else 0):
+                try:
+                    msg = c.recv()
+                except EOFError:
+                    p = live.pop(c)
+                    p.join()
+                    raise RuntimeError(f"parallel_tokenize: a worker process died (exit code {p.exitcode}) before "
+                                       "finishing; rerun with n_workers=1 to see the error in this process.") from None
+                if msg is None:
+                    del live[c]
+                elif isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "error":
+                    raise msg[1] from _RemoteTraceback(msg[2])
+                else:
+                    done[msg[0]] = msg[1]
+
+        mine = True
+        while nxt < n:
+            if mine:
+                start, stop = _claim(next_start, n, n_workers)
+                if start < stop:
+                    done[start] = list(twr(items[start:stop]))
+                else:
+                    mine = False
+                if live:
+                    receive(block=False)
+            elif nxt not in done:
+                if not live:
+                    raise RuntimeError("parallel_tokenize: the worker processes stopped without returning all results.")
+                receive(block=True)
+            while nxt in done:
+                res = done.pop(nxt)
+                for j, toks in enumerate(res):
+                    yield nxt + j, toks
+                nxt += len(res)
+        finished = True  # every result is in: the workers have nothing left but to exit
+    finally:
+        for c in conns:
+            c.close()
+        for p in procs:
+            if finished:
+                # The worker has sent everything and is exiting; tearing down a forked copy of a big process takes
+                # tens of ms, so reap it in the background rather than make the caller wait for it.
+                threading.Thread(target=p.join, name="tiers-text-reap", daemon=True).start()
+            else:
+                p.terminate()
+                p.join()
+
+
+class _RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker process, attached as the cause of the re-raised one."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+
+    def __str__(self) -> str:
+        return f"\n\nIn the worker process:\n{self.args[0]}"
 
 
 def tokenize_texts(texts: Sequence[str], n_workers: int | None = None, rules: Sequence[Callable] | None = None,
