@@ -12,11 +12,11 @@ which would change the figures of the tiers side if both ran in one process.
 """
 
 import json
-import subprocess
 import sys
 import time
 
 import torch
+from _shared import fastai_in_child, print_table  # noqa: E402
 
 N0, N2, BS = 10_000, 12_000, 64
 MEAN, STD = torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1), torch.tensor([0.25, 0.2, 0.2]).view(1, 3, 1, 1)
@@ -163,12 +163,7 @@ FASTAI_NOTE = {0: "fastai 2.8.12 measured 0.65x", 2: "fastai 2.8.12 measured 0.8
 
 def _fastai_child(quick: bool) -> dict:
     "In a child process: fastai / torch items-per-second ratios for each case (None when fastai is missing)."
-    try:
-        out = subprocess.run([sys.executable, __file__, "--fastai-child"] + (["--quick"] if quick else []),
-                             capture_output=True, text=True, timeout=300)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except Exception:
-        return {}
+    return fastai_in_child(__file__, quick)
 
 
 def _child_main(quick: bool) -> None:
@@ -228,6 +223,4 @@ if __name__ == "__main__":
     if "--fastai-child" in sys.argv:
         _child_main("--quick" in sys.argv)
         sys.exit(0)
-    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
-    for r in run(quick="--quick" in sys.argv):
-        print(" | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    print_table(run(quick="--quick" in sys.argv))

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import timeit
 
+from _shared import print_table  # noqa: E402
+
 
 def _best_pair(fa, fb, number: int, repeat: int) -> tuple[float, float]:
     "Best time per call (seconds) of fa and fb, measured interleaved so load spikes hit both."
@@ -235,11 +237,4 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    rows = run(quick="--quick" in sys.argv)
-    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
-    fmt = [{c: (f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c])) for c in cols} for r in rows]
-    widths = {c: max(len(c), *(len(r[c]) for r in fmt)) for c in cols}
-    print(" | ".join(c.ljust(widths[c]) for c in cols))
-    print("-+-".join("-" * widths[c] for c in cols))
-    for r in fmt:
-        print(" | ".join(r[c].ljust(widths[c]) for c in cols))
+    print_table(run(quick="--quick" in sys.argv))

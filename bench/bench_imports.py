@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from _shared import print_table  # noqa: E402
+
 
 def _best_import_s(stmt: str, repeat: int) -> float | None:
     code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
@@ -42,5 +44,4 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    print_table(run(quick="--quick" in sys.argv))

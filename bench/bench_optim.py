@@ -186,9 +186,6 @@ def _run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
-    got = run(quick="--quick" in sys.argv)
-    widths = [max(len(c), *(len(str(r[c])) for r in got)) for c in cols]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
-    for r in got:
-        print("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
+    from _shared import print_table
+
+    print_table(run(quick="--quick" in sys.argv))

@@ -168,6 +168,8 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
-    for r in run():
-        print(" | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    import sys
+
+    from _shared import print_table
+
+    print_table(run(quick="--quick" in sys.argv))

@@ -24,6 +24,7 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import torch
+from _shared import print_table  # noqa: E402
 
 from tiers.collab import CollabDataLoaders, collab_learner, make_ratings_sample
 from tiers.tabular import (
@@ -212,8 +213,4 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv
-    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
-    print(" | ".join(cols))
-    for r in run(quick=quick):
-        print(" | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    print_table(run(quick="--quick" in sys.argv))

@@ -165,11 +165,6 @@ def _run(quick: bool) -> list[dict]:
 
 
 if __name__ == "__main__":
-    rows = run(quick="--quick" in sys.argv)
-    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
-    rows_s = [{c: (f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])) for c in cols} for r in rows]
-    widths = {c: max(len(c), *(len(r[c]) for r in rows_s)) for c in cols}
-    print(" | ".join(c.ljust(widths[c]) for c in cols))
-    print("-+-".join("-" * widths[c] for c in cols))
-    for r in rows_s:
-        print(" | ".join(r[c].ljust(widths[c]) for c in cols))
+    from _shared import print_table
+
+    print_table(run(quick="--quick" in sys.argv))

@@ -16,6 +16,7 @@ import sys
 import time
 
 import torch
+from _shared import print_table  # noqa: E402
 
 from tiers.text import (
     AWD_LSTM,
@@ -172,13 +173,6 @@ def run(quick: bool = False) -> list[dict]:
         torch.set_num_threads(old)
 
 
-def _table(rows: list[dict]) -> str:
-    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
-    return "\n".join(lines)
-
 
 if __name__ == "__main__":
-    print(_table(run(quick="--quick" in sys.argv)))
+    print_table(run(quick="--quick" in sys.argv))

@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
 import sys
 import time
 from functools import partial
 
 import torch
 import torch.nn.functional as F
+from _shared import fastai_in_child, print_table  # noqa: E402
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
@@ -137,12 +137,7 @@ def _best(fns: dict, repeat: int) -> dict:
 def _fastai_child(quick: bool) -> dict:
     """fastai's times per batch, with the plain loop's measured beside them, from a child process: importing fastai
     patches torch (`Tensor.as_subclass`...), which must not touch the process that measures tiers. {} without fastai."""
-    try:
-        out = subprocess.run([sys.executable, __file__, "--fastai-child"] + (["--quick"] if quick else []),
-                             capture_output=True, text=True, timeout=300)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except Exception:
-        return {}
+    return fastai_in_child(__file__, quick)
 
 
 def _child_main(quick: bool) -> None:
@@ -229,7 +224,4 @@ if __name__ == "__main__":
     if "--fastai-child" in sys.argv:
         _child_main(quick)
         sys.exit(0)
-    rows = run(quick=quick)
-    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
-    for r in rows:
-        print(" | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    print_table(run(quick="--quick" in sys.argv))

@@ -224,7 +224,6 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    cols = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
-    print(" | ".join(cols))
-    for r in run(quick="--quick" in sys.argv):
-        print(" | ".join(str(r[c]) for c in cols))
+    from _shared import print_table
+
+    print_table(run(quick="--quick" in sys.argv))

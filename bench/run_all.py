@@ -20,7 +20,8 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-COLUMNS = ["benchmark", "ours", "baseline", "ratio", "fastai", "goal", "met"]
+sys.path.insert(0, str(HERE))
+from _shared import COLUMNS  # noqa: E402
 
 
 def _load(path: Path):
