@@ -13,6 +13,7 @@ changed rule set, tokenizer or input file re-tokenizes. Cache writes are atomic 
 """
 
 import functools
+import gc
 import hashlib
 import inspect
 import json
@@ -119,7 +120,9 @@ _MIN_SLICE, _MAX_SLICE = 8, 2000
 
 
 def _farm_worker(items: Sequence[str], twr: TokenizeWithRules, next_start: Any, n_workers: int, conn: Any) -> None:
-    # Under fork, `items` and `twr` are inherited, never pickled: the only traffic is the results.
+    # Under fork, `items` and `twr` are inherited, never pickled: the only traffic is the results. Freezing the
+    # inherited objects keeps the garbage collector from walking (and so copying on write) the parent's whole heap.
+    gc.freeze()
     try:
         while True:
             start, stop = _claim(next_start, len(items), n_workers)
