@@ -188,3 +188,18 @@ def test_early_stop_leaves_no_worker_behind():
     assert next(gen) == (0, ["t", "0"])
     gen.close()
     assert not [p for p in mp.active_children() if p.is_alive()]
+
+
+class _Unrebuildable(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"needs {a} and {b}")
+
+
+def _raise_unrebuildable(s):
+    raise _Unrebuildable(1, 2)
+
+
+def test_worker_error_that_cannot_be_unpickled_still_reaches_the_caller():
+    with pytest.raises(RuntimeError, match="_Unrebuildable: needs 1 and 2"):
+        tokenize_texts([f"t {i}" for i in range(100)], n_workers=2,
+                       rules=[_fail_in_worker(os.getpid(), _raise_unrebuildable)], tok=BaseTokenizer())

@@ -133,9 +133,10 @@ def _farm_worker(items: Sequence[str], twr: TokenizeWithRules, next_start: Any, 
     except BaseException as e:
         tb = traceback.format_exc()
         try:
-            conn.send(("error", e, tb))
+            pickle.loads(pickle.dumps(e))  # some exceptions pickle but cannot be rebuilt on the other side
         except Exception:
-            conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}"), tb))
+            e = RuntimeError(f"{type(e).__name__}: {e}")
+        conn.send(("error", e, tb))
     finally:
         conn.close()
 
