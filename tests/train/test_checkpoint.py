@@ -56,3 +56,44 @@ def test_corrupt_checkpoint_clear_error(tmp_path):
         load_checkpoint_state(bad)
     with pytest.raises(FileNotFoundError, match="missing"):
         load_checkpoint_state(tmp_path / "missing.pth")
+
+
+def test_fit_owns_resume_parameter():
+    # resume is part of Learner.fit itself, not added by replacing the method when checkpoint is imported.
+    import inspect
+
+    import tiers.train.learner as learner_mod
+
+    fit = learner_mod.Learner.__dict__["fit"]
+    assert fit.__module__ == "tiers.train.learner" and fit.__qualname__ == "Learner.fit"
+    assert "resume" in inspect.signature(fit).parameters
+    for name in ("fit_one_cycle", "fit_flat_cos", "fit_sgdr"):
+        assert "resume" in inspect.signature(getattr(learner_mod.Learner, name)).parameters
+
+
+@pytest.mark.parametrize("method", ["fit_one_cycle", "fit_flat_cos"])
+def test_scheduled_fit_resumes_like_straight_run(tmp_path, method):
+    straight = _learn(tmp_path)
+    with straight.no_logging(), straight.no_bar():
+        getattr(straight, method)(2, 1e-2)
+    learn = _learn(tmp_path)
+    with learn.no_logging(), learn.no_bar():
+        getattr(learn, method)(2, 1e-2, cbs=[CheckpointCallback("ck", every_n_batches=1), _stop_at(8)])
+        torch.manual_seed(999)
+        fresh = _learn(tmp_path)
+        with fresh.no_logging(), fresh.no_bar():
+            getattr(fresh, method)(2, 1e-2, resume="ck")
+    for a, b in zip(straight.model.parameters(), fresh.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_resume_with_start_epoch_or_in_fine_tune_is_refused(tmp_path):
+    learn = _learn(tmp_path)
+    with learn.no_logging(), learn.no_bar():
+        learn.fit(1, 1e-2, cbs=CheckpointCallback("ck"))
+        with pytest.raises(ValueError, match="start_epoch=1 and resume"):
+            learn.fit(2, 1e-2, start_epoch=1, resume="ck")
+        with pytest.raises(ValueError, match="fine_tune: resume="):
+            learn.fine_tune(1, resume="ck")
+        with pytest.raises(FileNotFoundError, match="nope"):
+            learn.fit(2, resume="nope")

@@ -243,31 +243,13 @@ class _Resume(Callback):
 
 
 def resume_callback(learn: Learner, file: str | Path) -> tuple[Callback, int]:
-    """The callback that restores checkpoint `file` at the start of a fit, and the epoch to start at."""
+    """The callback that restores checkpoint `file` at the start of a fit, and the epoch to start at.
+
+    `learn.fit(..., resume=file)` (and `fit_one_cycle`, `fit_flat_cos`, `fit_sgdr`) use it; call it yourself
+    to resume through a fitting method of your own: pass the callback in `cbs` and the epoch as `start_epoch`.
+    """
     st = load_checkpoint_state(_ckpt_file(learn, file))
     if not any(isinstance(cb, _EpochRNG) for cb in learn.cbs):
         learn.add_cb(_EpochRNG())
     return _Resume(st), int(st["epoch"])
 
-
-_plain_fit = Learner.fit
-
-
-def _fit_with_resume(
-    self: Learner, n_epoch: int, lr: Any = None, wd: float | None = None, cbs: Any = None, reset_opt: bool = False,
-    start_epoch: int = 0, resume: str | Path | None = None,
-) -> None:
-    if resume is not None:
-        resume_cb, start_epoch = resume_callback(self, resume)
-        cbs = [*(cbs if isinstance(cbs, (list, tuple)) else ([] if cbs is None else [cbs])), resume_cb]
-    _plain_fit(self, n_epoch, lr=lr, wd=wd, cbs=cbs, reset_opt=reset_opt, start_epoch=start_epoch)
-
-
-_fit_with_resume.__doc__ = (_plain_fit.__doc__ or "") + (
-    "\n\n        `resume` is a checkpoint written by `save_checkpoint`/`CheckpointCallback`: training continues "
-    "exactly where it stopped (other fitting methods: pass `cbs=resume_callback(...)[0]` and its `start_epoch`)."
-)
-_fit_with_resume.__name__ = _fit_with_resume.__qualname__ = "fit"
-if not getattr(_plain_fit, "_tiers_resume", False):
-    _fit_with_resume._tiers_resume = True  # type: ignore[attr-defined]
-    Learner.fit = _fit_with_resume  # type: ignore[method-assign]

@@ -394,15 +394,26 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
 
     def fit(
         self, n_epoch: int, lr: float | slice | None = None, wd: float | None = None, cbs: Any = None,
-        reset_opt: bool = False, start_epoch: int = 0,
+        reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
     ) -> None:
         """Train for `n_epoch` epochs at learning rate `lr` (default `self.lr`; a slice spreads it over groups).
 
         `cbs` are attached for this call only; `reset_opt` rebuilds the optimizer; `start_epoch` skips
-        the first epochs (schedules still see the full length).
+        the first epochs (schedules still see the full length). `resume` is a checkpoint written by
+        `save_checkpoint`/`CheckpointCallback`: training continues exactly where it stopped (its epoch
+        replaces `start_epoch`).
         """
         if n_epoch < 0 or not isinstance(n_epoch, int):
             raise ValueError(f"fit: n_epoch={n_epoch!r} must be a non-negative int")
+        if resume is not None:
+            if start_epoch:
+                raise ValueError(f"fit: start_epoch={start_epoch} and resume={str(resume)!r} both given; the "
+                                 "checkpoint knows its epoch, so pass resume alone")
+            # Imported here: tiers.train.checkpoint builds on Learner, so a top-level import would be circular.
+            from tiers.train.checkpoint import resume_callback
+
+            resume_cb, start_epoch = resume_callback(self, resume)
+            cbs = [*_listify(cbs), resume_cb]
         if not 0 <= start_epoch <= n_epoch:
             raise ValueError(f"fit: start_epoch={start_epoch} must be between 0 and n_epoch={n_epoch}")
         with self.added_cbs(cbs):
