@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from tiers.train import (
     blocks,
     callback,
+    cb_handling,
     checkpoint,
     distributed,
     export,
@@ -35,6 +36,7 @@ from tiers.train import (
 )
 from tiers.train.blocks import *  # noqa: F403
 from tiers.train.callback import *  # noqa: F403
+from tiers.train.cb_handling import *  # noqa: F403
 from tiers.train.checkpoint import *  # noqa: F403
 from tiers.train.distributed import *  # noqa: F403
 from tiers.train.export import *  # noqa: F403
@@ -62,8 +64,9 @@ from tiers.train.training_cbs import *  # noqa: F403
 __all__ = [
     name
     for mod in (
-        blocks, distributed, export, fp16, hook, interpret, callback, layers, learner, loss_choice, losses, lr_finder, metric, metrics, model_utils, persist,
-        predict, progress, recorder, schedule,
+        blocks, callback, cb_handling, checkpoint, distributed, export, fp16, hook, interpret, layers, learner, logging_cbs,
+        loss_choice, losses, lr_finder, metric, metrics, mixup, model_utils, persist, predict, progress, recorder,
+        schedule, tracker, training_cbs,
     )
     for name in mod.__all__
 ]

@@ -13,18 +13,18 @@ from tiers.dispatch import patch
 from tiers.train.callback import Callback, CancelBatchException, CancelFitException
 from tiers.train.learner import Learner
 
-__all__ = ["GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast", "find_bs"]
+__all__ = ["GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast"]
 
 
-def find_bs(b: Any) -> int:
-    """Batch size of a (nested) batch: the first dimension of its first tensor (1 for a scalar)."""
+def _samples_in(b: Any) -> int:
+    # Unlike tiers.tensors.find_bs, lenient: 0 for a batch without targets, 1 for a scalar target.
     if isinstance(b, Tensor):
         return b.shape[0] if b.ndim else 1
     if isinstance(b, dict):
         b = list(b.values())
     if isinstance(b, (tuple, list)):
         for o in b:
-            n = find_bs(o)
+            n = _samples_in(o)
             if n:
                 return n
     return 0
@@ -53,12 +53,12 @@ class GradientAccumulation(Callback):
 
     def after_loss(self) -> None:
         """Scale the loss by this batch's share of `n_acc`."""
-        bs = find_bs(self.learn.yb) or 1
+        bs = _samples_in(self.learn.yb) or 1
         self.learn.loss_grad = self.learn.loss_grad * (bs / self.n_acc)
 
     def before_step(self) -> None:
         """Skip the step (and zero_grad) until `n_acc` samples are accumulated."""
-        self.count += find_bs(self.learn.yb) or 1
+        self.count += _samples_in(self.learn.yb) or 1
         if self.count < self.n_acc:
             raise CancelBatchException()
         self.count = 0
