@@ -1,5 +1,6 @@
 """Downloading and extracting archives safely: resumable, retried HTTP downloads with a progress bar, size and sha256
-checks, and extraction that is atomic (to a temporary folder, then one rename).
+checks, extraction that is atomic (to a temporary folder, then one rename), and the checks registries those checks
+come from (read, validated, merged, fetched).
 
 The invariant the callers rely on: a file at its final path was downloaded completely and passed its checks, and
 an extracted folder at its final path is complete. Partial downloads live in `<name>.part` (resumed with an HTTP
@@ -8,19 +9,23 @@ Range request), partial extractions in a hidden temporary folder removed on fail
 
 import hashlib
 import http.client
+import json
 import os
+import re
 import secrets
 import shutil
 import sys
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
 
-__all__ = ["DownloadError", "download_url", "file_sha256", "extract_archive", "archive_stem", "Progress"]
+__all__ = ["DownloadError", "download_url", "file_sha256", "extract_archive", "archive_stem", "Progress",
+           "entry_problem", "read_registry", "merge_checks", "fetch_registry"]
 
 _CHUNK = 1 << 16
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".tar", ".zip", ".gz")
@@ -130,8 +135,9 @@ def download_url(url: str, dest: Path, size: int | None = None, sha256: str | No
             _fetch(url, part, timeout, progress)
         except Exception as e:
             if not _retryable(e):
-                raise DownloadError(f"Downloading {url} failed: {e}. Check the URL, or point TIERS_DATA_URL (or "
-                                    "base_url in the tiers config) at a mirror that has the file.") from e
+                raise DownloadError(f"Downloading {url} failed: {e}. Check the URL, or point the server setting at "
+                                    "one that has the file (TIERS_DATA_URL or base_url for datasets, "
+                                    "TIERS_MODEL_URL or model_url for pretrained models).") from e
             last = e
             continue
         problem = _check(part, size, sha256)
@@ -235,4 +241,99 @@ def extract_archive(archive: Path, dest: Path, force: bool = False) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
+# ---------------------------------------------------------------------------------------------------- registries
+# A checks registry is a JSON object {url: {"size": bytes, "sha256": "64 hex digits"}}: what the file at `url` must be.
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def entry_problem(entry: object) -> str | None:
+    """What is wrong with the checks entry `entry` (None: nothing). An entry is a dict with `size` (bytes) and/or
+    `sha256` (64 hex digits); other keys are ignored."""
+    if not isinstance(entry, dict):
+        return f"it is a {type(entry).__name__}, not an object"
+    if "size" not in entry and "sha256" not in entry:
+        return "it has neither 'size' nor 'sha256'"
+    size, sha = entry.get("size"), entry.get("sha256")
+    if "size" in entry and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        return f"'size' is {size!r}, not a number of bytes"
+    if "sha256" in entry and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+        return f"'sha256' is {sha!r}, not 64 hex digits"
+    return None
+
+
+def read_registry(path: Path, label: str, fix: str) -> dict:
+    """The checks registry in the file `path`, every entry validated. The errors (FileNotFoundError, ValueError for
+    bad JSON or a bad entry, OSError) name the registry by `label` and say `fix`."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"The checks registry {label} does not exist: {fix}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"The checks registry {label} is not valid JSON ({e}): {fix}.") from e
+    except OSError as e:
+        raise OSError(f"The checks registry {label} cannot be read ({e}): make it readable, or {fix}.") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"The checks registry {label} holds a {type(data).__name__}, not an object "
+                         f'{{url: {{"size": bytes, "sha256": hex}}}}: {fix}.')
+    for url, entry in data.items():
+        problem = entry_problem(entry)
+        if problem is not None:
+            raise ValueError(f"The checks registry {label} has a bad entry for {url!r}: {problem}. Correct or "
+                             'remove that entry (an entry is {"size": bytes, "sha256": "64 hex digits"}).')
+    return data
+
+
+def merge_checks(url: str, found: list[tuple[str, dict]]) -> dict | None:
+    """Everything the registries `found` (`(label, registry)` pairs) say about `url`, as one entry (None: nothing).
+    Registries that give different sizes or sha256s for it raise a DownloadError naming both, so no download
+    goes ahead checked against only one of them."""
+    entry: dict = {}
+    said: dict = {}
+    for label, reg in found:
+        for key, value in (reg.get(url) or {}).items():
+            if key not in ("size", "sha256"):
+                continue
+            value = value.lower() if key == "sha256" else value
+            if key in entry and entry[key] != value:
+                raise DownloadError(
+                    f"The checks registries disagree about {url}: {said[key]} gives {key} {entry[key]}, {label} "
+                    f"gives {value}. Nothing is downloaded until they agree: correct or remove the wrong entry (an "
+                    "entry the own registry recorded from another server is the usual culprit).")
+            entry[key], said[key] = value, label
+    return entry or None
+
+
+def _gone(e: BaseException) -> bool:
+    cause = e.__cause__
+    return isinstance(cause, urllib.error.HTTPError) and cause.code in (404, 410)
+
+
+def fetch_registry(url: str, folder: Path, label: str, optional: bool = False, timeout: float = 30,
+                   retries: int = 3) -> Path | None:
+    """Fetch the checks registry at `url` afresh into `folder` with `download_url` (the copy replaces the last one
+    in one rename) and return the copy's path; a `file://` URL is read in place. With `optional`, a 404 or 410
+    means the server has none: returns None (and forgets an old copy). Any other failure raises a DownloadError
+    naming `label`: a registry that should be read is never skipped."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        path = Path(urllib.request.url2pathname(parsed.path))
+        return None if optional and not path.exists() else path
+    dest = Path(folder) / f"{hashlib.sha256(url.encode()).hexdigest()[:20]}.json"
+    # A name of its own per fetch: concurrent processes never share a partial file.
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        download_url(url, tmp, timeout=timeout, retries=retries, progress=False)
+        os.replace(tmp, dest)
+    except DownloadError as e:
+        if optional and _gone(e):
+            dest.unlink(missing_ok=True)
+            return None
+        raise DownloadError(f"The checks registry {label} could not be fetched ({e}). Nothing is downloaded "
+                            "unverified: fix the server, or the setting that names it.") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".part").unlink(missing_ok=True)
     return dest

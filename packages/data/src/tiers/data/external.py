@@ -1,18 +1,40 @@
 """Datasets by URL: `URLs` (the classic dataset names), `untar_data` and `download_data`, with a configurable cache,
-a configurable server (a team mirror), and a checks registry (size and sha256 per URL).
+configurable servers (a team mirror for datasets, another for pretrained models), and checks registries (size and
+sha256 per URL).
 
 Where things go: `$TIERS_HOME` (default `~/.tiers`) holds `archive/` (downloads), `data/` (extracted datasets),
-`models/`, `checks.json` (the registry) and an optional `config.ini`:
+`models/`, `checks.json` (the own registry), `registries/` (the last fetched copy of each remote registry) and an
+optional `config.ini`:
 
     [tiers]
     data = /big/disk/datasets        ; relative paths are relative to TIERS_HOME
     archive = archive
-    base_url = http://mirror.example.org/fastai/   ; or the TIERS_DATA_URL environment variable
-    checks_files = /team/checks.json   ; more registries, comma-separated
+    base_url = http://mirror.example.org/fastai/     ; datasets from a team mirror, or $TIERS_DATA_URL
+    model_url = http://models.example.org/fastai/    ; pretrained models from elsewhere, or $TIERS_MODEL_URL
+    checks_files = /team/checks.json, https://example.org/checks.json   ; more registries, comma-separated
 
-With a `base_url`, every URL under `URLs.S3` is fetched from the mirror instead (`.../fast-ai-sample/x.tgz` becomes
-`<base_url>/sample/x.tgz`). A URL with no registry entry is recorded there after its first download (size and
-sha256), so a later download of it is verified.
+Servers. With a `base_url`, every dataset URL under `URLs.S3` is fetched from the mirror instead
+(`.../fast-ai-sample/x.tgz` becomes `<base_url>/sample/x.tgz`). Pretrained models (URLs under `URLs.S3_MODEL`,
+such as `URLs.WT103_FWD`) are never sent to that mirror: a data mirror holds datasets (the one
+`tools/build_sample_mirror.py` builds holds generated ones), so a model request there would fail, or worse, get a
+file of that name that is not those weights. A model goes to `<model_url>/<file name>` when `model_url` is set
+(`.../fast-ai-modelzoo/wt103-fwd.tgz` becomes `<model_url>/wt103-fwd.tgz`), else to its original address. Both
+settings must be http(s):// or file:// URLs.
+
+Checks registries: JSON `{url: {"size": int, "sha256": hex}}`, keyed by the original (`URLs`) address. A download
+reads
+  * the own registry, `<home>/checks.json` (setting `checks`), where the first download of a URL that no registry
+    knows is recorded, so a later download of it is verified;
+  * `checks_files` from config.ini, then `$TIERS_CHECKS` (a team's registries): paths (relative ones in
+    config.ini are relative to TIERS_HOME) or http(s)/file URLs, comma-separated. A URL is fetched afresh, with
+    the same downloader, into `registries/` (written atomically) every time it is read, so a team's updates reach
+    everyone. A named registry that cannot be read is an error, never skipped;
+  * the registry the mirror serves next to its archives, `<base_url>/checks.json` (or `<model_url>/checks.json`),
+    for downloads from that mirror: so `$TIERS_DATA_URL` alone is enough to use a mirror built by
+    `tools/build_sample_mirror.py`. A mirror that answers 404 (or 410) for it has no registry; any other failure
+    stops the download rather than let it go on unverified. Serve `{}` there to say "no registry" explicitly.
+Every size and sha256 that any registry gives for a URL is checked; registries that disagree about a URL stop its
+download with both values and where they came from.
 """
 
 import configparser
@@ -21,12 +43,25 @@ import os
 import urllib.parse
 from pathlib import Path
 
-from tiers.data.download import DownloadError, archive_stem, download_url, extract_archive, file_sha256
+from tiers.data.download import (
+    DownloadError,
+    archive_stem,
+    download_url,
+    entry_problem,
+    extract_archive,
+    fetch_registry,
+    file_sha256,
+    merge_checks,
+    read_registry,
+)
 
 __all__ = ["URLs", "untar_data", "download_data", "tiers_home", "tiers_cfg", "tiers_path", "resolve_url",
            "load_checks", "DownloadError"]
 
 _FOLDERS = {"data": "data", "archive": "archive", "model": "models", "storage": "tmp"}
+# The settings an environment variable overrides (the variable wins over config.ini).
+_ENV = {"base_url": "TIERS_DATA_URL", "model_url": "TIERS_MODEL_URL"}
+_CHECKS_ENV = "TIERS_CHECKS"
 
 
 def tiers_home(base: str | Path | None = None) -> Path:
@@ -36,11 +71,12 @@ def tiers_home(base: str | Path | None = None) -> Path:
 
 def tiers_cfg(base: str | Path | None = None) -> dict:
     """The settings, from `<home>/config.ini` (section `[tiers]`) over the defaults: folder paths for `data`,
-    `archive`, `model`, `storage` (absolute), `base_url` (`$TIERS_DATA_URL` wins), and the registry files `checks`
-    (where new entries are written) and `checks_files` (more to read)."""
+    `archive`, `model`, `storage` (absolute), the servers `base_url` (`$TIERS_DATA_URL` wins) and `model_url`
+    (`$TIERS_MODEL_URL` wins), and the registries `checks` (the own one, where new entries are written) and
+    `checks_files` (more to read, as written in the file; `$TIERS_CHECKS` adds to them)."""
     home = tiers_home(base)
     cfg = {k: str(home / v) for k, v in _FOLDERS.items()}
-    cfg.update(base_url="", checks=str(home / "checks.json"), checks_files="")
+    cfg.update(base_url="", model_url="", checks=str(home / "checks.json"), checks_files="")
     ini = home / "config.ini"
     if ini.is_file():
         parser = configparser.ConfigParser()
@@ -51,11 +87,11 @@ def tiers_cfg(base: str | Path | None = None) -> dict:
         if parser.has_section("tiers"):
             for k, v in parser.items("tiers"):
                 if k in _FOLDERS or k == "checks":
-                    v = str((home / Path(v).expanduser()) if not Path(v).expanduser().is_absolute()
-                            else Path(v).expanduser())
+                    v = str(home / Path(v).expanduser())  # an absolute path stays as it is
                 cfg[k] = v
-    if os.environ.get("TIERS_DATA_URL"):
-        cfg["base_url"] = os.environ["TIERS_DATA_URL"]
+    for key, env in _ENV.items():
+        if os.environ.get(env):
+            cfg[key] = os.environ[env]
     return cfg
 
 
@@ -65,8 +101,6 @@ def tiers_path(folder: str = "data", base: str | Path | None = None) -> Path:
     if folder not in _FOLDERS:
         raise ValueError(f"tiers_path: unknown folder {folder!r}; use one of {list(_FOLDERS)}.")
     return Path(cfg[folder])
-
-
 class URLs:
     """The URLs of the classic datasets and pretrained models (same names as in fastai), and `URLs.path(url)`,
     where a URL's download is kept."""
@@ -159,33 +193,102 @@ def _fname(url: str) -> str:
     return name
 
 
-def resolve_url(url: str, base: str | Path | None = None) -> str:
-    "The URL actually fetched for `url`: under the configured mirror (`base_url`) when `url` is under `URLs.S3`."
-    mirror = tiers_cfg(base)["base_url"].strip()
-    if mirror and url.startswith(URLs.S3):
-        return mirror.rstrip("/") + "/" + url[len(URLs.S3):]
+def _valid_url(value: str, origin: str, fix: str) -> str:
+    "`value` stripped if it is an http(s) URL with a host or a file URL, else a ValueError naming it and `origin`."
+    url = value.strip()
+    p = urllib.parse.urlparse(url)
+    try:
+        ok = p.port is None or p.port >= 0  # reading .port raises on a port that is not a number
+        ok = ok and not any(c.isspace() for c in url) and (
+            (p.scheme in ("http", "https") and bool(p.hostname)) or (p.scheme == "file" and bool(p.path)))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{value!r} (from {origin}) is not a valid http://, https:// or file:// URL. {fix}")
     return url
 
 
+def _server(cfg: dict, key: str, base) -> str:
+    "The server setting `key` (`base_url` or `model_url`), validated and ending in '/', or '' when unset."
+    value = cfg.get(key, "").strip()
+    if not value:
+        return ""
+    env = _ENV[key]
+    origin = f"${env}" if os.environ.get(env) else f"{key} in {tiers_home(base) / 'config.ini'}"
+    fix = "Set it to the root URL of the server (e.g. http://host:8000/fastai/), or unset it."
+    return _valid_url(value, origin, fix).rstrip("/") + "/"
+
+
+def _route(url: str, cfg: dict, base) -> tuple[str, str]:
+    "(the URL fetched for `url`, the root of the mirror it comes from or '' when none)."
+    if url.startswith(URLs.S3_MODEL):
+        key, prefix = "model_url", URLs.S3_MODEL  # never base_url: see the module docstring
+    elif url.startswith(URLs.S3):
+        key, prefix = "base_url", URLs.S3
+    else:
+        return url, ""
+    root = _server(cfg, key, base)
+    return (root + url[len(prefix):], root) if root else (url, "")
+
+
+def resolve_url(url: str, base: str | Path | None = None) -> str:
+    """The URL actually fetched for `url`: a dataset under `URLs.S3` comes from `base_url` (the team mirror) when
+    set; a pretrained model under `URLs.S3_MODEL` from `model_url` when set, never from `base_url`; any other URL
+    from itself. A malformed setting raises a ValueError naming it.
+
+    >>> resolve_url(URLs.MNIST_TINY)   # with TIERS_DATA_URL=http://mirror:8000/   # doctest: +SKIP
+    'http://mirror:8000/sample/mnist_tiny.tgz'
+    """
+    return _route(url, tiers_cfg(base), base)[0]
+
+
+def _named_registries(cfg: dict, base) -> list[tuple[str, str]]:
+    "(origin, path or URL) of the registries named by `checks_files` (config.ini), then by `$TIERS_CHECKS`."
+    home = tiers_home(base)
+    named = [(f"checks_files in {home / 'config.ini'}", f.strip(), home) for f in cfg["checks_files"].split(",")]
+    named += [(f"${_CHECKS_ENV}", f.strip(), Path.cwd()) for f in os.environ.get(_CHECKS_ENV, "").split(",")]
+    return [(origin, f if "://" in f else str(rel / Path(f).expanduser())) for origin, f, rel in named if f]
+
+
+def _registries(cfg: dict, base, mirrors: list[str], timeout: float = 30, retries: int = 3) -> list[tuple[str, dict]]:
+    """(label, registry) of every registry to read: the own one (once it exists), the named ones, then the ones the
+    `mirrors` (roots ending in '/') serve as `checks.json`. Remote ones are fetched afresh."""
+    home, own = tiers_home(base), Path(cfg["checks"])
+    found = []
+    if own.exists():
+        label = f"{own} (the own registry)"
+        found.append((label, read_registry(own, label, "fix it or delete it")))
+    for origin, loc in _named_registries(cfg, base):
+        fix = f"correct it, or remove it from {origin}"
+        if "://" in loc:
+            url = _valid_url(loc, origin, f"Give paths or http(s)/file URLs of checks registries: {fix}.")
+            label = f"{url} (named by {origin})"
+            path = fetch_registry(url, home / "registries", label, False, timeout, retries)
+        else:
+            path = Path(loc)
+            label = f"{path} (named by {origin})"
+        found.append((label, read_registry(path, label, fix)))
+    for root in dict.fromkeys(mirrors):
+        label = f"{root}checks.json (the mirror's own registry)"
+        path = fetch_registry(root + "checks.json", home / "registries", label, True, timeout, retries)
+        if path is not None:
+            found.append((label, read_registry(path, label, "fix it on the mirror, or serve {} there")))
+    return found
+
+
 def load_checks(base: str | Path | None = None) -> dict:
-    "The checks registry: `{url: {'size': int, 'sha256': str}}` merged from the configured files (the own last)."
+    """The checks registry as one dict, `{url: {'size': int, 'sha256': str}}`: the own registry, `checks_files`,
+    `$TIERS_CHECKS` and the configured mirrors' `checks.json`, merged (remote ones fetched afresh). Raises
+    DownloadError where two registries disagree, and a clear error for a registry that cannot be read."""
     cfg = tiers_cfg(base)
-    files = [f.strip() for f in cfg["checks_files"].split(",") if f.strip()] + [cfg["checks"]]
-    res: dict = {}
-    for f in files:
-        p = Path(f).expanduser()
-        if not p.is_file():
-            continue
-        try:
-            res.update(json.loads(p.read_text()))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"The checks registry {p} is not valid JSON ({e}); fix or delete it.") from e
-    return res
+    mirrors = [r for r in (_server(cfg, "base_url", base), _server(cfg, "model_url", base)) if r]
+    found = _registries(cfg, base, mirrors)
+    return {url: merge_checks(url, found) for url in dict.fromkeys(u for _, reg in found for u in reg)}
 
 
 def _record_check(url: str, path: Path, base) -> None:
     reg = Path(tiers_cfg(base)["checks"])
-    data = json.loads(reg.read_text()) if reg.is_file() else {}
+    data = read_registry(reg, f"{reg} (the own registry)", "fix it or delete it") if reg.exists() else {}
     data[url] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
     reg.parent.mkdir(parents=True, exist_ok=True)
     tmp = reg.with_name(reg.name + f".tmp-{os.getpid()}")
@@ -193,24 +296,39 @@ def _record_check(url: str, path: Path, base) -> None:
     os.replace(tmp, reg)  # never a half-written registry
 
 
+# ---------------------------------------------------------------------------------------------------- downloads
+def _fetch_checked(url: str, dest: Path, force: bool, base, timeout: float, retries: int, progress: bool | None,
+                   checks: dict | None) -> dict | None:
+    "Download `url` (from its server) to `dest`, checked; return the registry entry used (None: none known)."
+    if checks:
+        problem = entry_problem(checks)
+        if problem is not None:
+            raise ValueError(f"checks={checks!r} for {url}: {problem}. Pass {{'size': bytes, 'sha256': hex}}.")
+    cfg = tiers_cfg(base)
+    src, mirror = _route(url, cfg, base)
+    entry = checks if checks is not None else merge_checks(url, _registries(cfg, base, [mirror] if mirror else [],
+                                                                      timeout, retries))
+    if force:  # only now, so a bad setting or registry leaves the old copy in place
+        dest.unlink(missing_ok=True)
+        dest.with_name(dest.name + ".part").unlink(missing_ok=True)
+    download_url(src, dest, size=(entry or {}).get("size"), sha256=(entry or {}).get("sha256"),
+                 timeout=timeout, retries=retries, progress=progress)
+    return entry
+
+
 def download_data(url: str, fname: str | Path | None = None, c_key: str = "archive", force_download: bool = False,
                   base: str | Path | None = None, timeout: float = 30, retries: int = 3,
                   progress: bool | None = None, checks: dict | None = None, record: bool = True) -> Path:
-    """Download `url` (from the mirror when one is configured) to `fname` (default `URLs.path(url, c_key)`) unless
-    it is already there, checking size and sha256 against the registry (or `checks`, `{'size':..., 'sha256':...}`);
-    with `record`, a first download of an unregistered URL is recorded in the registry. Returns the file's path.
+    """Download `url` (from its server, see `resolve_url`) to `fname` (default `URLs.path(url, c_key)`) unless it
+    is already there, checking size and sha256 against the registries (or `checks`, `{'size':..., 'sha256':...}`);
+    with `record`, a first download of a URL no registry knows is recorded in the own one. Returns the file's path.
 
     >>> path = download_data(URLs.MNIST_TINY)   # doctest: +SKIP
     """
     dest = Path(fname) if fname is not None else URLs.path(url, c_key, base)
     if dest.exists() and not force_download:
         return dest
-    if force_download:
-        dest.unlink(missing_ok=True)
-        dest.with_name(dest.name + ".part").unlink(missing_ok=True)
-    entry = checks if checks is not None else load_checks(base).get(url)
-    download_url(resolve_url(url, base), dest, size=(entry or {}).get("size"), sha256=(entry or {}).get("sha256"),
-                 timeout=timeout, retries=retries, progress=progress)
+    entry = _fetch_checked(url, dest, force_download, base, timeout, retries, progress, checks)
     if record and entry is None and checks is None:
         _record_check(url, dest, base)
     return dest
@@ -232,15 +350,15 @@ def untar_data(url: str, archive: str | Path | None = None, data: str | Path | N
     dest = data_dir / archive_stem(name)
     if dest.exists() and not force_download:
         return dest
-    fresh = force_download or not (arch_dir / name).exists()
-    arch = download_data(url, arch_dir / name, force_download=force_download, base=base, timeout=timeout,
-                         retries=retries, progress=progress, checks=checks, record=False)
+    arch = arch_dir / name
+    fresh = force_download or not arch.exists()
+    entry = _fetch_checked(url, arch, force_download, base, timeout, retries, progress, checks) if fresh else None
     try:
         res = extract_archive(arch, dest, force=force_download)
     except DownloadError:
         arch.unlink(missing_ok=True)  # so the next call fetches a fresh copy
         raise
     # Only an archive that extracted cleanly is trusted enough to be recorded in the registry.
-    if fresh and checks is None and url not in load_checks(base):
+    if fresh and entry is None and checks is None:
         _record_check(url, arch, base)
     return res
