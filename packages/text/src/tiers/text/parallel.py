@@ -1,11 +1,11 @@
 """Tokenize many texts with several processes, and cache the results on disk.
 
-`parallel_tokenize` is the engine: this process and `n_workers - 1` forked ones (which inherit the texts and the
-built tokenizer, so only results travel) take slices of the texts off a shared counter, big slices first and small
-ones at the end so that all finish together; results are yielded in input order. The `tokenize_*` functions put
-texts from a list, a DataFrame, a CSV file or a folder through it and return token counts. Folder and CSV results are cached on disk next to the input, with a
-fingerprint of the tokenizer, the rules and the inputs: a second run with the same fingerprint reuses them, a
-changed rule set, tokenizer or input file re-tokenizes. Cache writes are atomic (a temporary name, then a rename).
+`parallel_tokenize` tokenizes in this process beside `n_workers - 1` worker processes (the engine is
+`tiers.text.process_engine`: forked workers inherit the texts and the built tokenizer, so only results travel) and
+yields results in input order. The `tokenize_*` functions put texts from a list, a DataFrame, a CSV file or a folder
+through it and return token counts. Folder and CSV results are cached on disk next to the input, with a fingerprint
+of the tokenizer, the rules and the inputs: a second run with the same fingerprint reuses them, a changed rule set,
+tokenizer or input file re-tokenizes. Cache writes are atomic (a temporary name, then a rename).
 
 >>> toks = tokenize_texts(["Hello world!", "Bye."], n_workers=1)
 >>> toks[0]
@@ -13,19 +13,14 @@ changed rule set, tokenizer or input file re-tokenizes. Cache writes are atomic 
 """
 
 import functools
-import gc
 import hashlib
 import inspect
 import json
-import multiprocessing as mp
-import multiprocessing.connection as mp_connection
 import os
 import pickle
 import shutil
 import sys
 import tempfile
-import threading
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from tiers.text.process_engine import check_workers, map_slices
 from tiers.text.rules import FLD, defaults
 from tiers.text.tokenizers import SpacyTokenizer, TokenizeWithRules
 
@@ -46,32 +42,12 @@ _fn_meta = "tokenize_meta.json"
 _CACHE_VERSION = 1
 
 
-def _mp_context() -> mp.context.BaseContext:
-    # fork starts workers in milliseconds and lets them inherit an already-built tokenizer (spaCy takes a second to
-    # load); where fork is unavailable (Windows, macOS default) spawn pickles the tokenizer, which rebuilds itself.
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() and sys.platform != "darwin" else "spawn")
-
-
-_worker: TokenizeWithRules | None = None
-
-
-def _init_worker(tok: TokenizeWithRules) -> None:
-    global _worker
-    _worker = tok
-
-
-def _batches(items: Sequence, n_workers: int, max_bs: int = 500) -> Iterator[Sequence]:
-    # Several batches per worker keep every worker busy to the end; a cap bounds the memory in flight.
-    bs = max(1, min(max_bs, -(-len(items) // (n_workers * 4))))
-    for i in range(0, len(items), bs):
-        yield items[i:i + bs]
-
-
 def _check_workers(n_workers: int | None, where: str) -> int:
-    n = defaults.cpus if n_workers is None else n_workers
-    if not isinstance(n, int) or n < 0:
-        raise ValueError(f"{where}: n_workers={n_workers!r} must be a non-negative int (0 or 1 tokenizes in this process).")
-    return n
+    return check_workers(n_workers, where, defaults.cpus)
+
+
+def _tokenize_slice(twr: TokenizeWithRules, texts: Sequence[str]) -> list[list[str]]:
+    return list(twr(texts))
 
 
 def parallel_tokenize(items: Sequence[str], tok: Any = None, rules: Sequence[Callable] | None = None,
@@ -97,127 +73,12 @@ def parallel_tokenize(items: Sequence[str], tok: Any = None, rules: Sequence[Cal
 
 
 def _run(items: Sequence[str], twr: TokenizeWithRules, n_workers: int) -> Iterator[tuple[int, list[str]]]:
-    if n_workers <= 1 or len(items) < 2 * n_workers:
+    if n_workers <= 1:
+        # Lazily, text by text: a caller that stops early pays only for what it took.
         yield from enumerate(twr(items))
         return
-    yield from _farm(items, twr, n_workers)
-
-
-def _claim(next_start: Any, n: int, n_workers: int) -> tuple[int, int]:
-    """Take the next slice `[start, stop)` of `n` items off the shared counter (`start == n` when all are taken).
-
-    Guided scheduling: big slices first (few messages), shrinking to a few items at the end so that every process
-    finishes at about the same time even when the shared machine slows one of them down."""
-    with next_start.get_lock():
-        start = next_start.value
-        stop = min(n, start + min(_MAX_SLICE, max(_MIN_SLICE, (n - start) // (4 * n_workers))))
-        next_start.value = stop
-    return start, stop
-
-
-# A cap on the slice bounds the size of one message and how long results wait to be yielded in order.
-_MIN_SLICE, _MAX_SLICE = 8, 2000
-
-
-def _farm_worker(items: Sequence[str], twr: TokenizeWithRules, next_start: Any, n_workers: int, conn: Any) -> None:
-    # Under fork, `items` and `twr` are inherited, never pickled: the only traffic is the results. Freezing the
-    # inherited objects keeps the garbage collector from walking (and so copying on write) the parent's whole heap.
-    gc.freeze()
-    try:
-        while True:
-            start, stop = _claim(next_start, len(items), n_workers)
-            if start >= stop:
-                break
-            conn.send((start, list(twr(items[start:stop]))))
-        conn.send(None)
-    except BaseException as e:
-        tb = traceback.format_exc()
-        try:
-            pickle.loads(pickle.dumps(e))  # some exceptions pickle but cannot be rebuilt on the other side
-        except Exception:
-            e = RuntimeError(f"{type(e).__name__}: {e}")
-        conn.send(("error", e, tb))
-    finally:
-        conn.close()
-
-
-def _farm(items: Sequence[str], twr: TokenizeWithRules, n_workers: int) -> Iterator[tuple[int, list[str]]]:
-    """Tokenize `items` with `n_workers - 1` forked processes plus this one, all taking slices off a shared counter;
-    yield `(index, tokens)` in order as soon as the slices before them are in."""
-    ctx = _mp_context()
-    n = len(items)
-    next_start = ctx.Value("q", 0)
-    procs, conns = [], []
-    finished = False
-    try:
-        for _ in range(n_workers - 1):
-            r, w = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_farm_worker, args=(items, twr, next_start, n_workers, w), daemon=True)
-            p.start()
-            w.close()
-            procs.append(p)
-            conns.append(r)
-        done: dict[int, list[list[str]]] = {}
-        nxt = 0
-        live = dict(zip(conns, procs))
-
-        def receive(block: bool) -> None:
-            for c in mp_connection.wait(list(live), timeout=None if block else 0):
-                try:
-                    msg = c.recv()
-                except EOFError:
-                    p = live.pop(c)
-                    p.join()
-                    raise RuntimeError(f"parallel_tokenize: a worker process died (exit code {p.exitcode}) before "
-                                       "finishing; rerun with n_workers=1 to see the error in this process.") from None
-                if msg is None:
-                    del live[c]
-                elif isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "error":
-                    raise msg[1] from _RemoteTraceback(msg[2])
-                else:
-                    done[msg[0]] = msg[1]
-
-        mine = True
-        while nxt < n:
-            if mine:
-                start, stop = _claim(next_start, n, n_workers)
-                if start < stop:
-                    done[start] = list(twr(items[start:stop]))
-                else:
-                    mine = False
-                if live:
-                    receive(block=False)
-            elif nxt not in done:
-                if not live:
-                    raise RuntimeError("parallel_tokenize: the worker processes stopped without returning all results.")
-                receive(block=True)
-            while nxt in done:
-                res = done.pop(nxt)
-                for j, toks in enumerate(res):
-                    yield nxt + j, toks
-                nxt += len(res)
-        finished = True  # every result is in: the workers have nothing left but to exit
-    finally:
-        for c in conns:
-            c.close()
-        for p in procs:
-            if finished:
-                # The worker has sent everything and is exiting; tearing down a forked copy of a big process takes
-                # tens of ms, so reap it in the background rather than make the caller wait for it.
-                threading.Thread(target=p.join, name="tiers-text-reap", daemon=True).start()
-            else:
-                p.terminate()
-                p.join()
-
-
-class _RemoteTraceback(Exception):
-    """The traceback of an exception raised in a worker process, attached as the cause of the re-raised one."""
-
-    def __init__(self, tb: str):
-        super().__init__(tb)
-
-    def __str__(self) -> str:
-        return f"\n\nIn the worker process:\n{self.args[0]}"
+    for start, toks in map_slices(items, functools.partial(_tokenize_slice, twr), n_workers, "parallel_tokenize"):
+        yield from enumerate(toks, start)
 
 
 def tokenize_texts(texts: Sequence[str], n_workers: int | None = None, rules: Sequence[Callable] | None = None,
@@ -397,9 +258,8 @@ def load_tokenized_csv(fname: str | os.PathLike) -> tuple[pd.DataFrame, Counter]
 
 
 # ---------------------------------------------------------------------------------------------------- files
-def _tok_files_batch(batch: list[tuple[str, str]], encoding: str, twr: TokenizeWithRules | None = None
+def _tok_files_batch(twr: TokenizeWithRules, encoding: str, batch: Sequence[tuple[str, str]]
                      ) -> tuple[list[int], Counter]:
-    twr = _worker if twr is None else twr
     texts = [Path(src).read_text(encoding=encoding) for src, _ in batch]
     lengths, count = [], Counter()
     for (_, dst), toks in zip(batch, twr(texts)):
@@ -446,14 +306,10 @@ def tokenize_files(files: Sequence[str | os.PathLike], path: str | os.PathLike, 
         pairs = [(str(f), str(d)) for f, d in zip(files, dsts)]
         lengths_list: list[int] = []
         count: Counter = Counter()
-        if n_workers <= 1 or len(pairs) < 2 * n_workers:
-            lengths_list, count = _tok_files_batch(pairs, encoding, twr)
-        else:
-            work = functools.partial(_tok_files_batch, encoding=encoding)
-            with _mp_context().Pool(n_workers, _init_worker, (twr,)) as pool:
-                for ls, c in pool.imap(work, _batches(pairs, n_workers, max_bs=200)):
-                    lengths_list.extend(ls)
-                    count.update(c)
+        work = functools.partial(_tok_files_batch, twr, encoding)
+        for _, (ls, c) in map_slices(pairs, work, n_workers, "tokenize_files"):
+            lengths_list.extend(ls)
+            count.update(c)
         lengths = {str(n): ln for n, ln in zip(output_names, lengths_list)}
         (tmp / fn_counter_pkl).write_bytes(pickle.dumps(count))
         (tmp / fn_lengths_pkl).write_bytes(pickle.dumps(lengths))
