@@ -331,7 +331,7 @@ def fetch_registry(url: str, folder: Path, label: str, optional: bool = False, t
         if optional and _gone(e):
             dest.unlink(missing_ok=True)
             return None
-        raise DownloadError(f"The checks registry {label} could not be fetched ({e}). Nothing is downloaded "
+        raise DownloadError(f"The checks registry {label} could not be fetched ({e.__cause__ or e}). Nothing is downloaded "
                             "unverified: fix the server, or the setting that names it.") from e
     finally:
         tmp.unlink(missing_ok=True)
