@@ -58,14 +58,11 @@ def test_unet_rejects_bad_encoders():
         DynamicUnet(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()), 2, (16, 16))
 
 
-def test_icnr_makes_pixel_shuffle_start_smooth():
-    w = icnr_init(torch.empty(16, 3, 1, 1), scale=2)
-    # each group of scale**2 consecutive output channels of the shuffle sees the same kernel
-    torch.testing.assert_close(w[0::4], w[1::4])
-    ps = PixelShuffle_ICNR(4, 2, norm_type=None, act_cls=None)
-    out = ps(torch.randn(1, 4, 5, 5))
-    assert out.shape == (1, 2, 10, 10)
-    # ICNR: every 2x2 block of the output is constant
-    torch.testing.assert_close(out[..., 0::2, 0::2], out[..., 1::2, 1::2])
-    with pytest.raises(ValueError, match="multiple of scale"):
-        icnr_init(torch.empty(6, 3, 1, 1), scale=2)
+def test_vision_reexports_the_blocks_moved_to_train():
+    # icnr_init and PixelShuffle_ICNR live in tiers.train (tested in tests/train/test_blocks.py); vision keeps the names.
+    import tiers.train
+    import tiers.vision
+
+    for name in ("icnr_init", "PixelShuffle_ICNR", "SEBlock", "SEResNeXtBlock", "SeparableBlock"):
+        assert getattr(tiers.vision, name) is getattr(tiers.train, name)
+    assert PixelShuffle_ICNR is tiers.train.PixelShuffle_ICNR and icnr_init is tiers.train.icnr_init

@@ -1,10 +1,12 @@
-"""Composite blocks built from `tiers.train.layers`: attention, squeeze-excitation and the XResNet `ResBlock`.
+"""Composite blocks built from `tiers.train.layers`: attention, squeeze-excitation, the XResNet `ResBlock` and
+its SE/ResNeXt/separable variants, and the ICNR-initialised pixel-shuffle upsampler.
 
 >>> blk = ResBlock(1, 16, 32, stride=2, reduction=4, sa=True)
 >>> blk(torch.randn(2, 16, 8, 8)).shape
 torch.Size([2, 32, 4, 4])
 """
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +30,11 @@ __all__ = [
     "SimpleSelfAttention",
     "SEModule",
     "ResBlock",
+    "SEBlock",
+    "SEResNeXtBlock",
+    "SeparableBlock",
+    "icnr_init",
+    "PixelShuffle_ICNR",
     "PoolingLinear",
     "make_divisible",
 ]
@@ -206,6 +213,73 @@ class ResBlock(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.convpath(x) + self.idpath(x))
+
+
+def SEBlock(expansion: int, ni: int, nf: int, groups: int = 1, reduction: int = 16, stride: int = 1,
+            **kwargs: Any) -> ResBlock:
+    """A `ResBlock` with a squeeze-excitation gate; the bottleneck's inner width is `2*nf`.
+
+    >>> SEBlock(1, 16, 32, stride=2)(torch.randn(2, 16, 8, 8)).shape
+    torch.Size([2, 32, 4, 4])
+    """
+    return ResBlock(expansion, ni, nf, stride=stride, groups=groups, reduction=reduction, nh1=nf * 2,
+                    nh2=nf * expansion, **kwargs)
+
+
+def SEResNeXtBlock(expansion: int, ni: int, nf: int, groups: int = 32, reduction: int | None = 16,
+                   stride: int = 1, base_width: int = 4, **kwargs: Any) -> ResBlock:
+    """A ResNeXt block (`groups` grouped 3x3 convs of `base_width` channels per 64), with SE when `reduction`."""
+    width = math.floor(nf * (base_width / 64)) * groups
+    return ResBlock(expansion, ni, nf, stride=stride, groups=groups, reduction=reduction or None, nh2=width,
+                    **kwargs)
+
+
+def SeparableBlock(expansion: int, ni: int, nf: int, reduction: int = 16, stride: int = 1, **kwargs: Any) -> ResBlock:
+    """A `ResBlock` with depth-wise 3x3 convs and a squeeze-excitation gate."""
+    return ResBlock(expansion, ni, nf, stride=stride, reduction=reduction, nh2=nf * 2, dw=True, **kwargs)
+
+
+def icnr_init(x: Tensor, scale: int = 2, init: Callable[[Tensor], Any] = nn.init.kaiming_normal_) -> Tensor:
+    """ICNR weights (Aitken et al. 2017) shaped like `x`, for a conv feeding `PixelShuffle(scale)`: each group of
+    `scale**2` output channels starts identical, so the upsampled map starts free of checkerboard artefacts."""
+    ni, nf, h, w = x.shape
+    if ni % (scale**2):
+        raise ValueError(f"icnr_init: {ni} output channels are not a multiple of scale**2={scale**2}; "
+                         "give the conv nf*scale**2 outputs")
+    k = x.new_zeros([ni // scale**2, nf, h, w])
+    out = init(k)
+    # torch.nn.init functions fill in place and return the tensor; accept an init that returns nothing too.
+    k = out if isinstance(out, Tensor) else k
+    return k.transpose(0, 1).reshape(nf, ni // scale**2, -1).repeat(1, 1, scale**2).reshape(nf, ni, h, w).transpose(0, 1)
+
+
+class PixelShuffle_ICNR(nn.Sequential):
+    """Upsample by `scale`: a 1x1 conv to `nf*scale**2` channels (ICNR init), `PixelShuffle`, optional blur.
+
+    `blur=True` adds a replication pad and 2x2 average pool, which removes the remaining checkerboard.
+
+    >>> PixelShuffle_ICNR(8, 4)(torch.randn(1, 8, 5, 5)).shape
+    torch.Size([1, 4, 10, 10])
+    """
+
+    def __init__(self, ni: int, nf: int | None = None, scale: int = 2, blur: bool = False,
+                 norm_type: NormType | None = NormType.Weight, act_cls: Callable[..., nn.Module] | None = nn.ReLU) -> None:
+        nf = nf or ni
+        layers: list[nn.Module] = [ConvLayer(ni, nf * scale**2, ks=1, norm_type=norm_type, act_cls=act_cls, bn_1st=False)]
+        conv = layers[0][0]
+        weight = conv.parametrizations.weight.original1 if norm_type == NormType.Weight else conv.weight
+        with torch.no_grad():
+            weight.copy_(icnr_init(weight.detach().clone(), scale))
+            if conv.bias is not None:
+                conv.bias.zero_()  # a random bias per channel would undo ICNR's equal sub-pixels
+            if norm_type == NormType.Weight:
+                # weight_norm splits w into g * v/|v|: g must be |v| for the effective weight to be the ICNR one.
+                conv.parametrizations.weight.original0.copy_(
+                    torch.linalg.vector_norm(weight, dim=tuple(range(1, weight.ndim)), keepdim=True))
+        layers.append(nn.PixelShuffle(scale))
+        if blur:
+            layers += [nn.ReplicationPad2d((1, 0, 1, 0)), nn.AvgPool2d(2, stride=1)]
+        super().__init__(*layers)
 
 
 class PoolingLinear(Module):

@@ -22,48 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tiers.train.blocks import ResBlock, SelfAttention
+from tiers.train.blocks import PixelShuffle_ICNR, ResBlock, SelfAttention, icnr_init
 from tiers.train.layers import BatchNorm, ConvLayer, MergeLayer, Module, NormType, SequentialEx, SigmoidRange
 from tiers.train.model_utils import apply_init, dummy_eval, in_channels, model_sizes
 
 __all__ = ["icnr_init", "PixelShuffle_ICNR", "UnetBlock", "ResizeToOrig", "DynamicUnet"]
-
-
-def icnr_init(x: Tensor, scale: int = 2, init: Callable[[Tensor], Any] = nn.init.kaiming_normal_) -> Tensor:
-    """ICNR weights (Aitken et al. 2017) for a conv feeding `PixelShuffle(scale)`: each group of `scale**2`
-    output channels starts identical, so the upsampled map starts free of checkerboard artefacts."""
-    ni, nf, h, w = x.shape
-    if ni % (scale**2):
-        raise ValueError(f"icnr_init: {ni} output channels are not a multiple of scale**2={scale**2}")
-    k = init(x.new_zeros([ni // scale**2, nf, h, w]))
-    k = k if isinstance(k, Tensor) else x.new_zeros([ni // scale**2, nf, h, w])
-    return k.transpose(0, 1).reshape(nf, ni // scale**2, -1).repeat(1, 1, scale**2).reshape(nf, ni, h, w).transpose(0, 1)
-
-
-class PixelShuffle_ICNR(nn.Sequential):
-    """Upsample by `scale`: a 1x1 conv to `nf*scale**2` channels (ICNR init), `PixelShuffle`, optional blur.
-
-    `blur=True` adds a replication pad and 2x2 average pool, which removes the remaining checkerboard.
-    """
-
-    def __init__(self, ni: int, nf: int | None = None, scale: int = 2, blur: bool = False,
-                 norm_type: NormType | None = NormType.Weight, act_cls: Callable[..., nn.Module] | None = nn.ReLU) -> None:
-        nf = nf or ni
-        layers: list[nn.Module] = [ConvLayer(ni, nf * scale**2, ks=1, norm_type=norm_type, act_cls=act_cls, bn_1st=False)]
-        conv = layers[0][0]
-        weight = conv.parametrizations.weight.original1 if norm_type == NormType.Weight else conv.weight
-        with torch.no_grad():
-            weight.copy_(icnr_init(weight.detach().clone(), scale))
-            if conv.bias is not None:
-                conv.bias.zero_()  # a random bias per channel would undo ICNR's equal sub-pixels
-        if norm_type == NormType.Weight:
-            with torch.no_grad():
-                conv.parametrizations.weight.original0.copy_(
-                    weight.norm(dim=tuple(range(1, weight.ndim)), keepdim=True))
-        layers.append(nn.PixelShuffle(scale))
-        if blur:
-            layers += [nn.ReplicationPad2d((1, 0, 1, 0)), nn.AvgPool2d(2, stride=1)]
-        super().__init__(*layers)
 
 
 class _Hook:

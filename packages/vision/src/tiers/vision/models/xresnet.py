@@ -14,13 +14,12 @@ torch.Size([2, 10])
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
 
-from tiers.train.blocks import ResBlock
+from tiers.train.blocks import ResBlock, SEBlock, SeparableBlock, SEResNeXtBlock
 from tiers.train.layers import AdaptiveAvgPool, ConvLayer, Flatten, MaxPool
 
 __all__ = [
@@ -44,26 +43,6 @@ def init_cnn(m: nn.Module) -> nn.Module:
             if mod.bias is not None:
                 nn.init.zeros_(mod.bias)
     return m
-
-
-def SEBlock(expansion: int, ni: int, nf: int, groups: int = 1, reduction: int = 16, stride: int = 1,
-            **kwargs: Any) -> ResBlock:
-    """A `ResBlock` with a squeeze-excitation gate; the bottleneck's inner width is `2*nf`."""
-    return ResBlock(expansion, ni, nf, stride=stride, groups=groups, reduction=reduction, nh1=nf * 2,
-                    nh2=nf * expansion, **kwargs)
-
-
-def SEResNeXtBlock(expansion: int, ni: int, nf: int, groups: int = 32, reduction: int | None = 16,
-                   stride: int = 1, base_width: int = 4, **kwargs: Any) -> ResBlock:
-    """A ResNeXt block (`groups` grouped 3x3 convs of `base_width` channels per 64), with SE when `reduction`."""
-    width = math.floor(nf * (base_width / 64)) * groups
-    return ResBlock(expansion, ni, nf, stride=stride, groups=groups, reduction=reduction or None, nh2=width,
-                    **kwargs)
-
-
-def SeparableBlock(expansion: int, ni: int, nf: int, reduction: int = 16, stride: int = 1, **kwargs: Any) -> ResBlock:
-    """A `ResBlock` with depth-wise 3x3 convs and a squeeze-excitation gate."""
-    return ResBlock(expansion, ni, nf, stride=stride, reduction=reduction, nh2=nf * 2, dw=True, **kwargs)
 
 
 class XResNet(nn.Sequential):
