@@ -35,7 +35,8 @@ __all__ = [
 
 # fastai's pretrained WikiText-103 AWD-LSTMs: archives holding a weights `.pth` and a vocabulary `.pkl`, fetched once
 # by tiers.data's `untar_data` into its `model` folder. Configurable: set `model_meta[AWD_LSTM]["url"]` (or
-# "url_bwd") to another address (`file://` works), or point tiers.data at a mirror (`TIERS_DATA_URL`).
+# "url_bwd") to another address (`file://` works), or point tiers.data's model server (`TIERS_MODEL_URL`, or
+# `model_url` in its config) at a copy. The data mirror (`TIERS_DATA_URL`) is never asked for models.
 model_meta[AWD_LSTM].setdefault("url", URLs.WT103_FWD)
 model_meta[AWD_LSTM].setdefault("url_bwd", URLs.WT103_BWD)
 
@@ -257,11 +258,20 @@ class LMLearner(TextLearner):
 
 
 def _pretrained_files(meta: dict, backwards: bool) -> list[Path] | None:
+    from tiers.data import DownloadError, resolve_url
+
     url = meta.get("url_bwd" if backwards else "url")
     if url is None:
         warnings.warn("There are no pretrained weights for this architecture; training from scratch.", stacklevel=3)
         return None
-    model_path = Path(untar_data(url, c_key="model"))
+    try:
+        # untar_data fetches it from the model server when one is configured (resolve_url says where).
+        model_path = Path(untar_data(url, c_key="model"))
+    except DownloadError as e:
+        raise DownloadError(
+            f"The pretrained model {url} could not be downloaded from {resolve_url(url)}: {e} Point TIERS_MODEL_URL "
+            "(or model_url in the tiers config) at a server that has it, set model_meta[arch]['url'] (or 'url_bwd') "
+            "to another address, or pass pretrained=False.") from e
     fnames = [next(iter(sorted(model_path.glob(f"**/*.{ext}"))), None) for ext in ("pth", "pkl")]
     if None in fnames:
         raise FileNotFoundError(f"The pretrained model at {str(model_path)!r} (from {url}) lacks a .pth weights file "
