@@ -11,8 +11,8 @@ Next to them, `checks.json` is the checks registry that `untar_data` reads: `{ur
 keyed by the original `URLs` address. To use the mirror, serve OUT_DIR over HTTP (or use a `file://` URL) and set
 
     TIERS_DATA_URL=http://host:port/              # or base_url in $TIERS_HOME/config.ini
-    [tiers]                                       # in $TIERS_HOME/config.ini
-    checks_files = /path/to/OUT_DIR/checks.json
+
+`untar_data` finds `<TIERS_DATA_URL>/checks.json` by itself and verifies every download against it.
 
 The output is deterministic: the same installed packages give byte-identical archives (sorted members, zero
 timestamps and owners, a gzip header with no name or time), hence the same checksums on every machine.
@@ -176,8 +176,7 @@ def main(argv: list[str]) -> int:
         return 2
     out = Path(args.out_dir).resolve()
     print(f"\nwrote {out / 'checks.json'}. Serve it with:  python -m http.server -d {out} 8000\n"
-          f"then: TIERS_DATA_URL=http://127.0.0.1:8000/ and, in $TIERS_HOME/config.ini, "
-          f"[tiers] checks_files = {out / 'checks.json'}")
+          "then set TIERS_DATA_URL=http://127.0.0.1:8000/ (its checks.json is found and used from there)")
     return 0
 
 

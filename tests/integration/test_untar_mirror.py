@@ -1,8 +1,8 @@
 """`untar_data(URLs.X)` against a local team mirror, and the paper's listings on what it downloads.
 
-`tools/build_sample_mirror.py` packs the generated sample datasets under their classic names; here they are served
-by `http.server` on 127.0.0.1, `TIERS_DATA_URL` points at that server and `$TIERS_HOME/config.ini` names the
-mirror's `checks.json`, exactly what a team would do. The listings below are the paper's (and fastai's docs'),
+`tools/build_sample_mirror.py` packs the generated sample datasets under their classic names, with their
+`checks.json` next to them; here they are served by `http.server` on 127.0.0.1 and `TIERS_DATA_URL` points at that
+server, exactly what a team would do (the mirror's `checks.json` is found there, nothing else to configure). The listings below are the paper's (and fastai's docs'),
 word for word except for the import line, with tiny training budgets (one epoch, small models, no pretrained
 weights since nothing can be downloaded).
 """
@@ -49,16 +49,19 @@ def mirror(tmp_path_factory):
     thread.join(5)
 
 
-def _home(tmp: Path, checks: Path) -> Path:
+def _home(tmp: Path, checks: Path | None = None) -> Path:
     home = tmp / "tiers_home"
     home.mkdir()
-    (home / "config.ini").write_text(f"[tiers]\nchecks_files = {checks}\n")
+    if checks is not None:
+        (home / "config.ini").write_text(f"[tiers]\nchecks_files = {checks}\n")
     return home
 
 
 @pytest.fixture()
 def home(mirror, tmp_path, monkeypatch):
-    h = _home(tmp_path, mirror["dir"] / "checks.json")
+    h = _home(tmp_path)
+    monkeypatch.delenv("TIERS_CHECKS", raising=False)
+    monkeypatch.delenv("TIERS_MODEL_URL", raising=False)
     monkeypatch.setenv("TIERS_HOME", str(h))
     monkeypatch.setenv("TIERS_DATA_URL", mirror["url"])
     n = torch.get_num_threads()
@@ -93,7 +96,7 @@ def test_pack_folder_is_deterministic(tmp_path):
     assert pack(src, tmp_path / "three.tgz", "demo").read_bytes() != first
 
 
-def test_layouts_after_untar(home):
+def test_layouts_after_untar(home, mirror):
     from tiers.data import URLs, untar_data
 
     camvid = untar_data(URLs.CAMVID_TINY)
@@ -106,8 +109,10 @@ def test_layouts_after_untar(home):
     doc = json.loads((coco / "train.json").read_text())
     assert {im["file_name"] for im in doc["images"]} == {p.name for p in (coco / "train").iterdir()}
     assert not (camvid / ".complete").exists()  # the generators' bookkeeping stays out of the archives
-    # Downloads are verified against the mirror's registry, so nothing new is recorded in the own one.
+    # Downloads are verified against the registry the mirror serves, so nothing new is recorded in the own one.
     assert not (home / "checks.json").exists()
+    copies = [json.loads(p.read_text()) for p in (home / "registries").iterdir()]
+    assert copies == [mirror["registry"]]
 
 
 def test_vision_listing(home):
@@ -171,7 +176,8 @@ def test_text_listing(home):
     assert np.isfinite(learn.recorder.values[-1][1])
 
 
-def test_wrong_checksum_is_refused_and_extracts_nothing(mirror, tmp_path, monkeypatch):
+def test_a_registry_with_a_wrong_checksum_is_refused_and_extracts_nothing(mirror, tmp_path, monkeypatch):
+    # A team registry (checks_files) with a wrong sha256 contradicts the mirror's own: nothing is downloaded.
     from tiers.data import DownloadError, URLs, untar_data
 
     bad = json.loads((mirror["dir"] / "checks.json").read_text())
@@ -181,7 +187,8 @@ def test_wrong_checksum_is_refused_and_extracts_nothing(mirror, tmp_path, monkey
     home = _home(tmp_path, tmp_path / "bad_checks.json")
     monkeypatch.setenv("TIERS_HOME", str(home))
     monkeypatch.setenv("TIERS_DATA_URL", mirror["url"])
-    with pytest.raises(DownloadError) as e:
+    monkeypatch.delenv("TIERS_CHECKS", raising=False)
+    with pytest.raises(DownloadError, match="disagree") as e:
         untar_data(URLs.MNIST_TINY, retries=1)
     msg = str(e.value)
     assert "mnist_tiny.tgz" in msg and good in msg and "0" * 64 in msg and "registry" in msg
