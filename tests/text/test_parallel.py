@@ -156,6 +156,38 @@ def test_property_workers_equal_one(tok, texts, n_workers):
     assert [i for i, _ in one] == list(range(len(texts)))
 
 
+# Texts where a wrong split, a lost or a re-encoded character would show: non-BMP emoji and combining marks, empty
+# and blank texts, whitespace runs that spaCy keeps as tokens, HTML entities, repeated characters and words, caps.
+_TRICKY = ["", " ", "\n\n", "\t a  b \u00a0 c", "Ça va? Très BIEN!!!! 😀😀😀😀 👩‍👩‍👧 ",
+           "e\u0301 cafe\u0301 ﬁ ＡＢＣ", "&amp; &lt;br /&gt; <br /> #39; quot;", "sooooo  goooood   ",
+           "the the the the end", "ALL CAPS HERE and Mixed Case", "日本語のテキスト。中文，한국어!", "x" * 3000,
+           "a\u200bb \u2028 c\r\nd", "tab\tsep\tvalues", "'quoted' \"double\" (paren) [bracket]"]
+
+
+@pytest.mark.parametrize("n_workers", [2, 3])
+def test_tricky_texts_equal_one_worker(tok, n_workers):
+    texts = _TRICKY * 7  # enough texts that every process gets slices
+    one = tokenize_texts(texts, n_workers=1, tok=tok)
+    assert tokenize_texts(texts, n_workers=n_workers, tok=tok) == one
+    assert one[0] == ["xxbos"] and any(t.strip() == "" and t for toks in one for t in toks)
+    # A tokenizer that yields empty-string tokens, and no rules at all.
+    base = tokenize_texts(texts, n_workers=1, tok=BaseTokenizer(), rules=[], post_rules=[])
+    assert tokenize_texts(texts, n_workers=n_workers, tok=BaseTokenizer(), rules=[], post_rules=[]) == base
+    assert base[1] == ["", ""] and base[4][-1] == ""
+
+
+def test_tokenize_files_two_workers_equal_one(tmp_path, tok):
+    for i, t in enumerate(_TRICKY * 3):
+        (tmp_path / "in" / f"{i:03d}.txt").parent.mkdir(exist_ok=True)
+        (tmp_path / "in" / f"{i:03d}.txt").write_text(t, encoding="utf8")
+    files = sorted((tmp_path / "in").iterdir())
+    outs = [tokenize_files(files, tmp_path / "in", tmp_path / f"out{n}", n_workers=n, tok=tok) for n in (1, 2)]
+    for name in (fn_counter_pkl, fn_lengths_pkl):
+        assert pickle.loads((outs[0] / name).read_bytes()) == pickle.loads((outs[1] / name).read_bytes())
+    for f in files:
+        assert (outs[0] / f.name).read_bytes() == (outs[1] / f.name).read_bytes()
+
+
 def _fail_in_worker(main_pid, fail):
     # This process sleeps a little per text so that the worker surely gets slices to fail on.
     def rule(s):

@@ -172,11 +172,18 @@ class _Workers:
         for p in self.procs:
             if finished:
                 # The worker has sent everything and is exiting; tearing down a forked copy of a big process takes
-                # tens of ms, so reap it in the background rather than make the caller wait for it.
-                threading.Thread(target=p.join, name="tiers-text-reap", daemon=True).start()
+                # tens of ms, so reap it in the background rather than make the caller wait for it. The thread holds
+                # the shared counter until then: a worker that starts late still reads it, and freed, its memory
+                # would become the next call's counter.
+                threading.Thread(target=_reap, args=(p, self.next_start), name="tiers-text-reap", daemon=True).start()
             elif p.pid is not None:
                 p.terminate()
                 p.join()
+
+
+def _reap(p: Any, keep_alive: Any) -> None:
+    p.join()
+    del keep_alive
 
 
 def _farm(items: Sequence, work: Callable[[Sequence], Any], n_workers: int, where: str) -> Iterator[tuple[int, Any]]:
