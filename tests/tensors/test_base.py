@@ -254,6 +254,11 @@ _FAST_CALLS = {  # each method of the fast path, called the ways transforms call
     "flatten": lambda x: x.flatten(1), "narrow": lambda x: x.narrow(1, 0, 2), "clamp": lambda x: x.clamp(min=0.5),
     "mul": lambda x: x.mul(2), "add": lambda x: x.add(torch.ones(4), alpha=2), "sub": lambda x: x.sub(1),
     "div": lambda x: x.div(2, rounding_mode="floor"), "neg": lambda x: x.neg(), "abs": lambda x: x.abs(),
+    "mul_": lambda x: x.clone().mul_(2), "add_": lambda x: x.clone().add_(torch.ones(4), alpha=2),
+    "sub_": lambda x: x.clone().sub_(1), "div_": lambda x: x.clone().div_(255.0),
+    "clamp_": lambda x: x.clone().clamp_(0.2, 0.6), "__add__": lambda x: x + torch.ones(4),
+    "__sub__": lambda x: x - torch.full((1, 3, 1, 1), 0.5), "__mul__": lambda x: x * 2,
+    "__truediv__": lambda x: x / torch.full((1, 3, 1, 1), 0.25),
 }
 
 
@@ -269,7 +274,7 @@ def test_fast_path_methods_match_torch_and_keep_type(img, name):
 def test_fast_path_covers_its_whole_list():
     from tiers.tensors.base import _FAST_METHODS
 
-    called = {n.split("_")[0] for n in _FAST_CALLS}
+    called = {n if n.startswith("__") or n.endswith("_") else n.split("_")[0] for n in _FAST_CALLS}
     assert set(_FAST_METHODS) - {"cuda"} <= called
 
 

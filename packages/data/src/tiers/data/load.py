@@ -21,6 +21,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from tiers.data.collate import fa_collate, fa_convert, to_main
 from tiers.data.samples import ShowBatchMixin
 from tiers.dispatch import retain_types
+from tiers.pipeline import Pipeline
 from tiers.tensors import apply, to_detach, to_device
 
 __all__ = ["DataLoader", "SkipItemException"]
@@ -310,10 +311,14 @@ class DataLoader(ShowBatchMixin):
         "Items of `chunk` without the skipped ones, and whether an iterable dataset ran out."
         if self.indexed and _default_method(self, "do_item") and _default_method(self, "create_item"):
             ds, f = self.dataset, self.after_item
-            plain = _default_method(self, "after_item")
+            plain = _default_method(self, "after_item") or isinstance(f, Pipeline) and f.identity
             try:
                 # Fast path: no per-item method calls beyond the dataset's own (and after_item when set).
-                return ([ds[i] for i in chunk] if plain else [f(ds[i]) for i in chunk]), False
+                if plain:
+                    return [ds[i] for i in chunk], False
+                if type(f) is Pipeline:
+                    return f.map_items([ds[i] for i in chunk]), False
+                return [f(ds[i]) for i in chunk], False
             except SkipItemException:
                 pass
         items = []

@@ -13,7 +13,9 @@ function, a Transform's `split_idx` changes, or the Pipeline's `split_idx` or Tr
 
 import weakref
 
+from tiers.dispatch import noop
 from tiers.pipeline import _methods
+from tiers.pipeline._methods import _CAST
 from tiers.pipeline.transform import Transform, _reraise
 
 __all__ = []  # private machinery of Pipeline
@@ -130,7 +132,7 @@ class Chain:
                 tx = type(x)
                 e = m.cache.get(tx) or m.fill(tx)
                 f = e[0]
-                if f is None:
+                if f is None or f is noop and e[2] is not _CAST:  # changes nothing: leave it out of the plan
                     continue
                 try:
                     raw = f(t, x) if e[1] else f(x)

@@ -118,6 +118,11 @@ def _is_tuple(o) -> bool:
     return isinstance(o, tuple) and not hasattr(o, "_fields")
 
 
+def _is_identity(t) -> bool:
+    "Whether `t` is a bare `Transform(noop)` (what an empty Pipeline holds): calling it returns its input."
+    return type(t) is Transform and t._encm.funcs == [noop] and t._encm.resolve(object) is noop
+
+
 def _showable(o) -> bool:
     if hasattr(o, "show"):
         return True
@@ -149,6 +154,12 @@ class Pipeline:
         self.fs = _sort(_flatten(funcs))
 
     # -- applying
+    @property
+    def identity(self) -> bool:
+        """Whether calling this Pipeline returns its input unchanged (no Transforms, or only `noop`): loaders skip
+        calling it per item."""
+        return all(_is_identity(t) for t in self.fs)
+
     def __call__(self, o):
         run = self._run
         if run is None:
@@ -160,6 +171,30 @@ class Pipeline:
         for seg in run:
             o = seg(o, s)
         return o
+
+    def map_items(self, items) -> list:
+        """`[self(o) for o in items]`, with the per-call overhead paid once: loaders call it on each batch's items.
+
+        >>> Pipeline([Transform(lambda x: x + 1)]).map_items([1, 2, 3])
+        [2, 3, 4]
+        """
+        run = self._run
+        if run is None:
+            run = self._build()
+        s = self.split_idx
+        if type(run) is not Chain:
+            res = []
+            for o in items:
+                for seg in run:
+                    o = seg(o, s)
+                res.append(o)
+            return res
+        res = []
+        append, miss = res.append, _MISS
+        for o in items:
+            r = run.last(o)  # read each time: running a new input shape switches the plan
+            append(run.run(o, s) if r is miss else r)
+        return res
 
     def _build(self):
         "Group the Transforms into runs of plain ones (compiled per input type) and the others (called as they are)."
@@ -174,11 +209,13 @@ class Pipeline:
             segs.append(_Opaque(t))
         if cur:
             segs.append(Chain(cur))
-        run = segs[0] if len(segs) == 1 and type(segs[0]) is Chain else segs
+        run = segs[0] if len(segs) == 1 and type(segs[0]) is Chain else tuple(segs)
         self.__dict__["_run"] = run
         return run
 
     def __setattr__(self, k, v):
+        if k == "split_idx" and "split_idx" in self.__dict__ and self.__dict__["split_idx"] == v:
+            return  # loaders set it every epoch: keep the compiled plans
         if k == "fs":
             v = _Tfms(list(v), owner=self)
         super().__setattr__(k, v)

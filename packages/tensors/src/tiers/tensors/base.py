@@ -185,6 +185,8 @@ _FAST_METHODS = (
     "flip", "fliplr", "flipud", "rot90", "roll", "float", "half", "double", "long", "int", "byte", "bool", "to",
     "cpu", "cuda", "permute", "transpose", "view", "reshape", "contiguous", "clone", "detach", "squeeze",
     "unsqueeze", "expand", "flatten", "narrow", "clamp", "mul", "add", "sub", "div", "neg", "abs",
+    # batch transforms (to float, normalize) do their arithmetic in place or with operators
+    "mul_", "add_", "sub_", "div_", "clamp_", "__add__", "__sub__", "__mul__", "__truediv__",
 )
 _NO_TYPES = ()
 
