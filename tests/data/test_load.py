@@ -245,6 +245,25 @@ def test_fa_collate_keeps_types():
     assert fa_collate([np.zeros((2, 2)), np.ones((2, 2))]).shape == (2, 2, 2)
 
 
+@pytest.mark.parametrize("items", [[1, 2, 3], [1.5, 2, 3], [1, 2.5], [1, True], [0.1, 1e30], [-(2**63), 2**63 - 1]])
+def test_fa_collate_numbers_match_torch_tensor(items):
+    got, ref = fa_collate(items), torch.tensor(items)
+    assert got.dtype == ref.dtype and torch.equal(got, ref)
+
+
+def test_fa_collate_numbers_follow_the_default_dtype_and_torch_errors():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert fa_collate([0.1, 0.2]).dtype == torch.float64
+    finally:
+        torch.set_default_dtype(old)
+    with pytest.raises((TypeError, ValueError, RuntimeError)):
+        fa_collate([2**70, 1])  # past int64: torch's own error, not a silent object array
+    with pytest.raises(TypeError):
+        fa_collate([1.0, "a"])
+
+
 def test_fa_collate_structure_mismatch():
     with pytest.raises(RuntimeError, match="item 1 has 3"):
         fa_collate([(1, 2), (1, 2, 3)])

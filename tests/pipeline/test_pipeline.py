@@ -465,3 +465,40 @@ def test_compiled_pipeline_matches_transform_by_transform(xs, split):
     pipe = Pipeline(tfms, split_idx=split)
     for x in xs * 3:  # the second pass records plans, the third runs through them
         assert pipe(x) == compose_tfms(x, pipe.fs, split_idx=split)
+
+
+# ---- the loader's hot path: map_items, identity, plans kept across epochs ---------------------------------------
+class _Neg(Transform):
+    def encodes(self, x: int):
+        return -x
+
+
+def test_map_items_equals_calling_on_each_item_including_new_shapes():
+    p = Pipeline([_Neg(), Transform(str.upper)])
+    items = [(1, "a"), (2, "b"), 3, "c", (4, "d", 5), (6, "e")]  # shapes switch mid-list: plans switch too
+    for _ in range(3):  # the second pass compiles plans, the third runs them
+        assert p.map_items(items) == [p(o) for o in items] == [(-1, "A"), (-2, "B"), -3, "C", (-4, "D", -5), (-6, "E")]
+
+
+def test_map_items_with_an_item_transform():
+    p = Pipeline([ItemTransform(enc=lambda o: (o[1], o[0])), _Neg()])
+    assert p.map_items([(1, 2), (3, 4)]) == [(-2, -1), (-4, -3)]
+
+
+def test_identity_says_whether_calling_changes_nothing():
+    assert Pipeline().identity and Pipeline(None).identity and Pipeline([]).identity
+    assert not Pipeline([_Neg()]).identity
+    p = Pipeline()
+    p.fs[0].encodes.add(lambda x: x * 2)  # the noop Transform gains a method: no longer an identity
+    assert not p.identity
+
+
+def test_setting_the_same_split_idx_keeps_compiled_plans():
+    p = Pipeline([_Neg()])
+    for _ in range(3):
+        p((1, 2))
+    run = p._run
+    p.split_idx = None  # what a loader does every epoch
+    assert p._run is run
+    p.split_idx = 0
+    assert p._run is None and p((1, 2)) == (-1, -2)
