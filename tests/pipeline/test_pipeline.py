@@ -502,3 +502,16 @@ def test_setting_the_same_split_idx_keeps_compiled_plans():
     assert p._run is run
     p.split_idx = 0
     assert p._run is None and p((1, 2)) == (-1, -2)
+
+
+def test_map_items_when_a_result_type_changes_mid_list():
+    class OddToStr(Transform):
+        def encodes(self, x: int) -> None:
+            return str(x) if x % 2 else x
+
+    p = Pipeline([OddToStr(), _Neg()])
+    items = [(2, 0), (3, 1), (4, 2), 5, 6]
+    expected = [(-2, 0), ("3", "1"), (-4, -2), "5", -6]
+    for _ in range(3):
+        assert p.map_items(items) == expected == [p(o) for o in items]
+        assert p.map_items(iter(items)) == expected  # any iterable

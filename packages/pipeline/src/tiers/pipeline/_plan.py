@@ -178,40 +178,54 @@ def _resume(tfms, steps, as_tuple):
 
 
 def _compile(key, as_tuple, tfms, steps):
-    "A straight-line function running `steps` on an input of types `key` (`_MISS` for any other input)."
+    """A straight-line function running `steps` on an input of types `key` (`_MISS` for any other input), with a
+    `many` attribute: the same steps in a loop over a list, returning the results of the leading inputs it fits."""
     n = len(key) if as_tuple else 1
     names = [f"a{i}" for i in range(n)]
     ns = {"_MISS": _MISS, "_reraise": _reraise, "_finish": _finish, "tuple": tuple, "type": type, "len": len}
     ns["_resume"] = _resume(tfms, steps, as_tuple)
-    lines = ["def plan(o):"]
     if as_tuple:
-        lines.append("    if type(o) is not tuple: return _MISS")
-        lines.append("    try:")
-        lines.append(f"        {', '.join(names)}{',' if n == 1 else ''} = o")
-        lines.append("    except ValueError:")  # another length
-        lines.append("        return _MISS")
-        guards = [f"type(a{i}) is not T{i}" for i in range(n)]
         for i, t in enumerate(key):
             ns[f"T{i}"] = t
     else:
-        lines.append("    a0 = o")
-        guards = ["type(a0) is not T0"]
         ns["T0"] = key
-    if guards:
-        lines.append(f"    if {' or '.join(guards)}: return _MISS")
-    vals = "[" + ", ".join(names) + "]"
-    for k, (_j, i, t, m, e, raw_t, refinish) in enumerate(steps):
+    for k, (_j, _i, t, m, e, raw_t, _refinish) in enumerate(steps):
         ns[f"f{k}"], ns[f"t{k}"], ns[f"m{k}"], ns[f"e{k}"], ns[f"R{k}"] = e[0], t, m, e, raw_t
+    one = ["def plan(o):", *_body(key, as_tuple, steps, names, "    ", miss="return _MISS",
+                                  done=lambda v: f"return {v}")]
+    many = ["def many(items):", "    out = []", "    ap = out.append", "    for o in items:",
+            *_body(key, as_tuple, steps, names, "        ", miss="return out", done=lambda v: f"ap({v}); continue"),
+            "    return out"]
+    exec(compile("\n".join(one + many), f"<tiers.pipeline plan of {len(tfms)} Transform(s)>", "exec"), ns)
+    plan = ns["plan"]
+    plan.many = ns["many"]
+    return plan
+
+
+def _body(key, as_tuple, steps, names, ind, miss, done) -> list:
+    "Source lines running `steps` on `o` at indent `ind`: `miss` when `o` does not fit, `done(value)` at the end."
+    n = len(names)
+    lines = []
+    if as_tuple:
+        lines += [f"if type(o) is not tuple: {miss}", "try:", f"    {', '.join(names)}{',' if n == 1 else ''} = o",
+                  "except ValueError:", f"    {miss}"]  # another length
+        guards = [f"type(a{i}) is not T{i}" for i in range(n)]
+    else:
+        lines.append("a0 = o")
+        guards = ["type(a0) is not T0"]
+    if guards:
+        lines.append(f"if {' or '.join(guards)}: {miss}")
+    vals = "[" + ", ".join(names) + "]"
+    for k, (_j, i, _t, _m, e, _raw_t, refinish) in enumerate(steps):
         call = f"f{k}(t{k}, a{i})" if e[1] else f"f{k}(a{i})"
         where = f"{i}, o" if as_tuple else "None, None"
         lines += [
-            "    try:",
-            f"        r = {call}",
-            "    except Exception as exc:",
-            f"        _reraise(exc, t{k}, m{k}, a{i}, {where})",
-            f"    if type(r) is not R{k}: return _resume({k}, r, {vals})",
-            f"    a{i} = _finish(r, a{i}, type(a{i}), e{k})" if refinish else f"    a{i} = r",
+            "try:",
+            f"    r = {call}",
+            "except Exception as exc:",
+            f"    _reraise(exc, t{k}, m{k}, a{i}, {where})",
+            f"if type(r) is not R{k}: {done(f'_resume({k}, r, {vals})')}",
+            f"a{i} = _finish(r, a{i}, type(a{i}), e{k})" if refinish else f"a{i} = r",
         ]
-    lines.append(f"    return ({', '.join(names)}{',' if n == 1 else ''})" if as_tuple else "    return a0")
-    exec(compile("\n".join(lines), f"<tiers.pipeline plan of {len(tfms)} Transform(s)>", "exec"), ns)
-    return ns["plan"]
+    lines.append(done(f"({', '.join(names)}{',' if n == 1 else ''})" if as_tuple else "a0"))
+    return [ind + ln for ln in lines]

@@ -178,6 +178,8 @@ class Pipeline:
         >>> Pipeline([Transform(lambda x: x + 1)]).map_items([1, 2, 3])
         [2, 3, 4]
         """
+        if type(items) is not list:
+            items = list(items)
         run = self._run
         if run is None:
             run = self._build()
@@ -189,9 +191,12 @@ class Pipeline:
                     o = seg(o, s)
                 res.append(o)
             return res
-        res = []
+        many = getattr(run.last, "many", None)
+        res = many(items) if many is not None else []  # the compiled loop takes the leading items of its shape
+        if len(res) == len(items):
+            return res
         append, miss = res.append, _MISS
-        for o in items:
+        for o in items[len(res):] if res else items:
             r = run.last(o)  # read each time: running a new input shape switches the plan
             append(run.run(o, s) if r is miss else r)
         return res

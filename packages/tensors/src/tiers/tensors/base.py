@@ -191,27 +191,35 @@ _FAST_METHODS = (
 _NO_TYPES = ()
 
 
+def _fast_slow(func, self, args, kwargs):
+    "A fast method called with keyword arguments (rare in hot loops): same rules, `out=` left alone."
+    ret = _run_plain(func, _NO_TYPES, (self, *args), kwargs)
+    if ret is kwargs.get("out"):
+        return ret
+    return _wrap(ret, self)
+
+
 def _fast_method(name: str):
     func = getattr(Tensor, name)
 
-    def method(self, *args, **kwargs):
+    # The hot path is written for the common call (positional arguments, a fresh plain result): every line here is
+    # paid per item by data pipelines, so no generic helpers, and names bound as locals of the closure.
+    def method(self, *args, _f=func, _plain=Tensor, _run=_run_plain, _rc=_refcount, **kwargs):
         if kwargs:
-            ret = _run_plain(func, _NO_TYPES, (self, *args), kwargs)
-            if ret is kwargs.get("out"):
-                return ret
-        else:
-            ret = _run_plain(func, _NO_TYPES, (self, *args))
-        if type(ret) is Tensor:
-            if _refcount(ret) == 2:  # a fresh object only this frame holds: re-type it in place (see above)
-                try:
-                    ret.__class__ = type(self)
-                except TypeError:
-                    return _wrap(ret, self)
-                if self.__dict__:
-                    ret.__dict__.update(self.__dict__)
-                return ret
-            return _wrap(ret, self)
-        return ret
+            return _fast_slow(_f, self, args, kwargs)
+        ret = _run(_f, _NO_TYPES, (self, *args))
+        if type(ret) is not _plain:
+            return ret  # self (in place, or a no-op `.float()`), a typed tensor, or not a tensor at all
+        if _rc(ret) == 2:  # a fresh object only this frame holds: re-type it in place (see __torch_function__)
+            try:
+                ret.__class__ = type(self)
+            except TypeError:
+                return _wrap(ret, self)
+            d = self.__dict__
+            if d:
+                ret.__dict__.update(d)
+            return ret
+        return _wrap(ret, self)
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"`torch.Tensor.{name}`, with the result keeping this tensor's type and metadata."
