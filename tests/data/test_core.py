@@ -176,6 +176,10 @@ def test_dataloaders_from_datasets_and_test_dl():
     assert len(dls.train.after_batch.fs) == 2 and len(dls.valid.after_batch.fs) == 1
     empty = dls.new_empty()
     assert len(empty.train_ds) == 0 and list(empty.vocab) == ["a", "b"]
+    # the batch types come along (an empty loader could not learn them), so decoding still works without data
+    b = dls.valid.one_batch()
+    dec = empty.valid.decode(b)
+    assert type(dec[0]) is TensorImage and type(dec[1]) is TensorCategory and empty.valid.n_inp == 1
 
 
 def test_show_batch_and_results_return_values():

@@ -13,19 +13,21 @@ from tiers.data import (
     Categorize,
     CategoryMap,
     ColReader,
+    DataLoaders,
     EncodedMultiCategorize,
     IntToFloatTensor,
     ItemGetter,
     MultiCategorize,
     OneHotEncode,
     RegressionSetup,
+    TfmdDL,
     TfmdLists,
     UnknownLabelError,
     get_c,
     one_hot,
     one_hot_decode,
 )
-from tiers.pipeline import Category, MultiCategory, TitledFloat, TitledTuple
+from tiers.pipeline import Category, MultiCategory, TitledFloat, TitledTuple, Transform
 from tiers.tensors import TensorCategory, TensorImage, TensorMask, TensorMultiCategory
 
 
@@ -120,6 +122,13 @@ def test_get_c_from_attributes():
         vocab = [["x"], ["a", "b"]]
 
     assert get_c(D()) == 7 and get_c(V()) == 3 and get_c(VV()) == 2
+
+    class PointsOut(Transform):  # an item transform that knows the output size
+        c = 6
+
+    items = [(torch.zeros(3), 0.5)] * 4
+    dls = DataLoaders(TfmdDL(items, bs=2, after_item=[PointsOut()]), TfmdDL(items, bs=2))
+    assert get_c(dls) == 6
     with pytest.raises(AttributeError, match="no `c`"):
         get_c(object())
 

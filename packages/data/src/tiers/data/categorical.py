@@ -261,20 +261,31 @@ class RegressionSetup(DisplayedTransform):
         self.c = len(o) if hasattr(o, "__len__") and not isinstance(o, str) else 1
 
 
+def _int_c(c) -> int | None:
+    "An output count from a `c` attribute: the int itself, or the last int of several (one per target)."
+    if isinstance(c, bool) or not isinstance(c, int | L | list | tuple):
+        return None
+    if isinstance(c, int):
+        return c
+    cs = [o for o in c if isinstance(o, int) and not isinstance(o, bool)]
+    return cs[-1] if cs else None
+
+
 def get_c(dls) -> int:
-    """The number of model outputs a task needs: `dls.c` (found on the targets' transforms), else the length of
-    `dls.vocab` (its last element when it holds one vocabulary per target)."""
-    c = getattr(dls, "c", None)
-    if isinstance(c, int | L | list | tuple) and not isinstance(c, bool):
-        if isinstance(c, int):
-            return c
-        cs = [o for o in c if isinstance(o, int)]
-        if cs:
-            return cs[-1]
+    """The number of model outputs a task needs: `dls.c` (found on the targets' transforms), else `c` of the
+    training loader's `after_item` transforms (an item transform that knows the output size, e.g. of points), else
+    the length of `dls.vocab` (its last element when it holds one vocabulary per target)."""
+    c = _int_c(getattr(dls, "c", None))
+    if c is not None:
+        return c
+    train = getattr(dls, "train", None)
+    c = _int_c(getattr(getattr(train, "after_item", None), "c", None))
+    if c is not None:
+        return c
     vocab = getattr(dls, "vocab", None)
     if vocab is None:
-        raise AttributeError("get_c: the DataLoaders have no `c` and no `vocab`; pass the number of outputs "
-                             "yourself (for example n_out=...).")
+        raise AttributeError("get_c: the DataLoaders have no `c` (nor their item transforms) and no `vocab`; pass "
+                             "the number of outputs yourself (for example n_out=...).")
     if len(vocab) and is_listy(vocab[-1]):
         vocab = vocab[-1]
     return len(vocab)

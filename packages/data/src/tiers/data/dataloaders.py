@@ -168,10 +168,13 @@ class DataLoaders:
         return self.valid.new(test_ds, **kwargs)
 
     def new_empty(self) -> "DataLoaders":
-        "A copy with empty datasets that keeps the transforms and their state (vocab, statistics): used by export."
+        """A copy with empty datasets that keeps the transforms and their state (vocab, statistics) and the batch
+        types the loaders learned from one batch (an empty loader cannot learn them): used by export."""
         loaders = []
         for dl in self.loaders:
             ds = getattr(dl, "dataset", None)
+            if hasattr(dl, "_one_pass") and "_types" not in dl.__dict__ and hasattr(ds, "__len__") and len(ds):
+                dl._one_pass()
             empty = ds.new_empty() if hasattr(ds, "new_empty") else []
             if hasattr(dl, "new") and not isinstance(dl, _TorchDataLoader):
                 loaders.append(dl.new(empty))
