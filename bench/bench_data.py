@@ -197,8 +197,9 @@ def _run(quick: bool) -> list[dict]:
     rows = []
     for label, nw, n, tfmd in CASES:
         n = n // 4 if quick else n
-        # worker epochs are the noisiest (process start-up on a shared machine): more repeats
-        t = _best({**_torch_makers(nw, n, tfmd), **_ours_makers(nw, n, tfmd)}, repeat + 2 * (nw > 0), nw)
+        # worker epochs are the noisiest (process start-up on a shared machine); epochs without workers are short
+        # (~60 ms), so both get more repeats than the base count: a best-of-3 swung the 0-worker ratios by +-0.05
+        t = _best({**_torch_makers(nw, n, tfmd), **_ours_makers(nw, n, tfmd)}, repeat + 2 * (nw > 0) + 4 * (nw == 0), nw)
         ratio = t["ours"] / t["torch"]
         if label in fa:
             f, ft = fa[label]
