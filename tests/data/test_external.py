@@ -1,12 +1,10 @@
 """untar_data / download_data against a real HTTP server on 127.0.0.1 serving archives built here."""
 
 import hashlib
-import http.server
 import io
 import json
 import random
 import tarfile
-import threading
 import zipfile
 from pathlib import Path
 
@@ -46,61 +44,6 @@ def make_zip(files: dict[str, bytes]) -> bytes:
 TINY = make_tgz({f"tiny/train/{i}.txt": random.Random(i).randbytes(20_000) for i in range(5)})  # ~100 KB
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        srv = self.server
-        srv.log.append((self.path, self.headers.get("Range")))
-        data = srv.files.get(self.path)
-        if data is None:
-            self.send_error(404)
-            return
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and rng.startswith("bytes=") and srv.ranges:
-            start = int(rng[6:].split("-")[0])
-            if start >= len(data):
-                self.send_response(416)
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path in srv.drop_once:  # send half, then hang up: a dropped connection
-            srv.drop_once.discard(self.path)
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.files, srv.log, srv.drop_once, srv.ranges = {}, [], set(), True
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("TIERS_HOME", str(h))
-    monkeypatch.delenv("TIERS_DATA_URL", raising=False)
-    return h
-
-
 def test_untar_extracts_records_checks_and_caches(server, home):
     server.files["/d/tiny.tgz"] = TINY
     url = server.url + "/d/tiny.tgz"
@@ -127,7 +70,7 @@ def test_dropped_connection_resumes_with_range(server, home):
     server.drop_once.add("/d/tiny.tgz")
     path = untar_data(server.url + "/d/tiny.tgz", progress=False)
     assert (path / "train" / "4.txt").exists()
-    ranges = [r for _, r in server.log if r]
+    ranges = [r for _, r in server.requests if r]
     assert len(ranges) == 1 and int(ranges[0][6:].rstrip("-")) > 0  # the second request resumed mid-file
 
 

@@ -3,11 +3,9 @@ off the data mirror (`model_url` / `$TIERS_MODEL_URL`), and the errors for bad s
 real HTTP server on 127.0.0.1."""
 
 import hashlib
-import http.server
 import io
 import json
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -31,47 +29,6 @@ def entry(data: bytes) -> dict:
 
 MNIST = make_tgz("mnist_tiny", {"train/3/a.txt": b"three" * 100, "valid/7/b.txt": b"seven" * 100})
 WT103 = make_tgz("wt103-fwd", {"lstm_fwd.pth": b"weights" * 100, "itos_wt103.pkl": b"vocab" * 50})
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        srv = self.server
-        srv.log.append(self.path)
-        if self.path in srv.status:
-            self.send_error(srv.status[self.path])
-            return
-        data = srv.files.get(self.path)
-        if data is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.files, srv.status, srv.log = {}, {}, []
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("TIERS_HOME", str(h))
-    for var in ("TIERS_DATA_URL", "TIERS_MODEL_URL", "TIERS_CHECKS"):
-        monkeypatch.delenv(var, raising=False)
-    return h
 
 
 def test_mirror_registry_is_found_from_the_data_url_alone(server, home, monkeypatch):

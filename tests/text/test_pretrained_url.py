@@ -2,12 +2,10 @@
 (`TIERS_DATA_URL`): a tiny language model packed as `wt103-fwd.tgz` is served by a real HTTP server on 127.0.0.1."""
 
 import hashlib
-import http.server
 import io
 import json
 import pickle
 import tarfile
-import threading
 
 import pytest
 import torch
@@ -20,34 +18,6 @@ from tiers.text.models import get_language_model, model_meta
 from tiers.text.samples import make_imdb_df
 
 SMALL = dict(awd_lstm_lm_config, emb_sz=16, n_hid=24, n_layers=2)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.server.log.append(self.path)
-        data = self.server.files.get(self.path)
-        if data is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.files, srv.log = {}, []
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 def _pack(files: dict[str, bytes], top: str) -> bytes:

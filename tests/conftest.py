@@ -1,0 +1,73 @@
+"""Fixtures every layer's tests may use (pytest finds this file above each `tests/<layer>/`): a real HTTP server on
+127.0.0.1 for download tests, and an isolated `TIERS_HOME` with the mirror settings cleared."""
+
+import http.server
+import threading
+
+import pytest
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves `server.files` ({path: bytes}); `server.status` ({path: code}) answers with an error instead, ranges
+    are honoured while `server.ranges`, and a path in `server.drop_once` gets half its body, then a hang-up."""
+
+    def do_GET(self):
+        srv = self.server
+        rng = self.headers.get("Range")
+        srv.log.append(self.path)
+        srv.requests.append((self.path, rng))
+        if self.path in srv.status:
+            self.send_error(srv.status[self.path])
+            return
+        data = srv.files.get(self.path)
+        if data is None:
+            self.send_error(404)
+            return
+        start = 0
+        if rng and rng.startswith("bytes=") and srv.ranges:
+            start = int(rng[6:].split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path in srv.drop_once:  # a dropped connection
+            srv.drop_once.discard(self.path)
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """A threaded HTTP server on 127.0.0.1 (`server.url`); fill `server.files`, read `server.log` (paths asked) and
+    `server.requests` ((path, Range header) pairs)."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.files, srv.status, srv.log, srv.requests, srv.drop_once, srv.ranges = {}, {}, [], [], set(), True
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    "A fresh `TIERS_HOME` for the test, with the mirror, model server and registry variables unset."
+    h = tmp_path / "home"
+    monkeypatch.setenv("TIERS_HOME", str(h))
+    for var in ("TIERS_DATA_URL", "TIERS_MODEL_URL", "TIERS_CHECKS"):
+        monkeypatch.delenv(var, raising=False)
+    return h
