@@ -297,3 +297,44 @@ def test_avg_metric_is_exact_for_any_batching(sizes, c):
         m.accumulate(SimpleNamespace(pred=pred[start : start + s], yb=(targ[start : start + s],)))
         start += s
     assert m.value == approx(accuracy(pred, targ))
+
+
+def test_avg_metric_folds_lazily_with_the_same_result():
+    # Batch values are reduced when read (or every 512 batches): check every value kind and the folding threshold.
+    from tiers.train import metric as metric_mod
+
+    kinds = {
+        "tensor": lambda p, t: (p.argmax(-1) == t).float().mean(),
+        "float": lambda p, t: float((p.argmax(-1) == t).float().mean()),
+        "numpy": lambda p, t: np.float64((p.argmax(-1) == t).float().mean()),
+        "vector": lambda p, t: p.mean(0),
+        "int": lambda p, t: (p.argmax(-1) == t).sum(),
+    }
+    n_batches = metric_mod._FOLD_EVERY + 3
+    g2 = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(bs, 3, generator=g2), torch.randint(0, 3, (bs,), generator=g2))
+               for bs in torch.randint(1, 6, (n_batches,), generator=g2).tolist()]
+    for name, f in kinds.items():
+        m = AvgMetric(f)
+        for i, (p, t) in enumerate(batches):
+            m.accumulate(SimpleNamespace(pred=p, yb=(t,)))
+            if i == 10:
+                partial_total = m.total  # reading mid-pass folds and keeps accumulating
+        eager = sum(torch.as_tensor(f(p, t), dtype=torch.float64) * len(t) for p, t in batches)
+        n = sum(len(t) for _, t in batches)
+        torch.testing.assert_close(torch.as_tensor(m.value, dtype=torch.float64), eager / n, rtol=1e-5, atol=1e-6, msg=name)
+        assert m.count == n and partial_total is not None
+    m = AvgMetric(kinds["tensor"])
+    m.accumulate(SimpleNamespace(pred=batches[0][0], yb=(batches[0][1],)))
+    m.total = torch.tensor(6.0)  # assigning replaces the sum, pending batches included
+    assert m.total == 6.0 and m.value == approx(6.0 / len(batches[0][1]))
+    m.reset()
+    assert m.value is None and m.total == 0.0
+
+
+def test_avg_loss_mixes_reduced_and_unreduced_losses():
+    avg = AvgLoss()
+    for loss, bs in ((torch.tensor([1.0, 3.0]), 2), (torch.tensor(5.0, requires_grad=True), 2)):
+        avg.accumulate(SimpleNamespace(loss=loss, yb=(torch.zeros(bs),)))
+    assert avg.value == approx(3.5)
+    assert not avg.total.requires_grad

@@ -312,13 +312,19 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
 
     def _do_one_batch(self) -> None:
         self.pred = self.model(*self.xb)
-        self._fire("after_pred")
+        # The per-batch events are fired inline (a dict lookup, then nothing when no callback handles them) rather
+        # than through `_fire`: this runs for every batch, and most of these events have no handler.
+        ev = self._ev[self.training]["after_pred"]
+        if ev:
+            self._run_handlers(ev, "after_pred")
         if self.yb:
             self.loss_grad = self.loss_func(self.pred, *self.yb)
             # A detached view for logging (no copy: this runs every batch). A callback that rescales the
             # loss for backward should assign a new loss_grad rather than modify it in place.
             self.loss = self.loss_grad.detach()
-        self._fire("after_loss")
+        ev = self._ev[self.training]["after_loss"]
+        if ev:
+            self._run_handlers(ev, "after_loss")
         if not self.training or not self.yb:
             return
         if self._quiet_grad_step:
@@ -340,7 +346,17 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
         """Run batch `b` (index `i`) through the model, loss and (when training) backward and step."""
         self.iter = i
         self._split(self._set_device(b))
-        self._with_events(self._do_one_batch, "batch", CancelBatchException)
+        # `_with_events(self._do_one_batch, "batch", CancelBatchException)`, inlined: it runs for every batch.
+        try:
+            ev = self._ev[self.training]["before_batch"]
+            if ev:
+                self._run_handlers(ev, "before_batch")
+            self._do_one_batch()
+        except CancelBatchException:
+            self._fire("after_cancel_batch")
+        ev = self._ev[self.training]["after_batch"]
+        if ev:
+            self._run_handlers(ev, "after_batch")
 
     def all_batches(self) -> None:
         """Run every batch of `self.dl`."""

@@ -51,6 +51,9 @@ def _func_name(func: Any) -> str:
 
 def _find_bs(yb: Any) -> int:
     # The first tensor of the batch (targets, or inputs when there are no targets) gives its size.
+    if type(yb) is tuple and yb and isinstance(yb[0], Tensor):  # the Learner's own yb: the common case, fast
+        t = yb[0]
+        return t.shape[0] if t.ndim else 1
     for t in yb if isinstance(yb, (tuple, list)) else (yb,):
         if isinstance(t, Tensor):
             return t.shape[0] if t.ndim else 1
@@ -69,7 +72,9 @@ def _to_value(v: Any) -> Any:
 
 def flatten_check(inp: Tensor, targ: Tensor) -> tuple[Tensor, Tensor]:
     """Flatten `inp` and `targ` and check they hold the same number of values (ValueError otherwise)."""
-    inp, targ = inp.reshape(-1), targ.reshape(-1)
+    # Already flat (a classifier's argmax against its targets, most often): no reshape calls, this runs per batch.
+    if inp.ndim != 1 or targ.ndim != 1:
+        inp, targ = inp.reshape(-1), targ.reshape(-1)
     if inp.numel() != targ.numel():
         raise ValueError(
             f"metric: predictions have {inp.numel()} values but targets have {targ.numel()}; "
@@ -105,30 +110,74 @@ class Metric:
         return f"{type(self).__name__}({self.name})"
 
 
-class AvgMetric(Metric):
+_FOLD_EVERY = 512  # pending batch values before they are folded into the total (bounds memory on long passes)
+
+
+class _WeightedMean(Metric):
+    # Batch-size weighted mean. Batch values are kept as they come and reduced in one stack-and-sum when `total` or
+    # `value` is read (or every _FOLD_EVERY batches): per batch that is two list appends instead of two tensor ops.
+
+    def reset(self) -> None:
+        """Zero the running total and count."""
+        self._total: Any = 0.0
+        self._vals: list = []
+        self._bss: list[int] = []
+        self.count = 0
+
+    def _add(self, v: Any, bs: int) -> None:
+        self._vals.append(v)
+        self._bss.append(bs)
+        self.count += bs
+        if len(self._vals) >= _FOLD_EVERY:
+            self._fold()
+
+    def _fold(self) -> None:
+        vals, bss = self._vals, self._bss
+        if not vals:
+            return
+        total, stacked = self._total, None
+        # One stack-and-sum costs about as much as three batches' multiply-and-add: only worth it past that.
+        if len(vals) > 3 and isinstance(vals[0], Tensor):
+            try:
+                stacked = torch.stack(vals)
+            except (TypeError, RuntimeError):  # values of several shapes or devices, or not all tensors
+                pass
+        if stacked is None:
+            for v, bs in zip(vals, bss):
+                total = total + v * bs
+        else:
+            w = torch.tensor(bss, device=stacked.device).view(-1, *([1] * (stacked.ndim - 1)))
+            total = total + (stacked * w).sum(0)
+        self._total, self._vals, self._bss = total, [], []
+
+    @property
+    def total(self) -> Any:
+        """Sum of batch value times batch size since the last `reset`."""
+        self._fold()
+        return self._total
+
+    @total.setter
+    def total(self, v: Any) -> None:
+        # Assigning replaces the whole sum, pending batches included (`self.total = self.total + x` reads first).
+        self._total, self._vals, self._bss = v, [], []
+
+    @property
+    def value(self) -> Any:
+        """Weighted mean so far."""
+        return _to_value(self.total / self.count) if self.count else None
+
+
+class AvgMetric(_WeightedMean):
     """Average of `func(pred, *yb)` over batches, weighted by batch size (so it is exact per item)."""
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
         self.reset()
 
-    def reset(self) -> None:
-        """Zero the running total and count."""
-        self.total, self.count = 0.0, 0
-
     def accumulate(self, learn: Any) -> None:
         """Add `func(learn.pred, *learn.yb)` times the batch size."""
-        bs = _find_bs(learn.yb)
         v = self.func(learn.pred, *learn.yb)
-        if isinstance(v, Tensor):
-            v = v.detach()
-        self.total = self.total + v * bs
-        self.count += bs
-
-    @property
-    def value(self) -> Any:
-        """Weighted mean so far."""
-        return _to_value(self.total / self.count) if self.count else None
+        self._add(v.detach() if isinstance(v, Tensor) else v, _find_bs(learn.yb))
 
     @property
     def name(self) -> str:
@@ -136,26 +185,18 @@ class AvgMetric(Metric):
         return _func_name(self.func)
 
 
-class AvgLoss(Metric):
+class AvgLoss(_WeightedMean):
     """Average of `learn.loss` over batches, weighted by batch size."""
 
     def __init__(self) -> None:
         self.reset()
 
-    def reset(self) -> None:
-        """Zero the running total and count."""
-        self.total, self.count = 0.0, 0
-
     def accumulate(self, learn: Any) -> None:
         """Add the batch's mean loss times its size."""
-        bs = _find_bs(learn.yb)
-        self.total = self.total + learn.loss.detach().mean() * bs
-        self.count += bs
-
-    @property
-    def value(self) -> Any:
-        """Mean loss so far."""
-        return _to_value(self.total / self.count) if self.count else None
+        loss = learn.loss
+        if loss.requires_grad:  # the Learner's loss is already detached; a callback's might not be
+            loss = loss.detach()
+        self._add(loss.mean() if loss.ndim else loss, _find_bs(learn.yb))
 
     @property
     def name(self) -> str:

@@ -56,6 +56,7 @@ class Recorder(Callback):
         self.final_record: list | None = None
         self._pending: list = []
         self._ema, self._n = 0.0, 0
+        self._vmets: list[Metric] = []
 
     # ---- smoothing, in bulk ----------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -121,7 +122,8 @@ class Recorder(Callback):
 
     def before_validate(self) -> None:
         """Reset validation loss and metrics."""
-        for m in self._valid_mets():
+        self._vmets = self._valid_mets()  # built once per pass, not per batch
+        for m in self._vmets:
             m.reset()
 
     def after_batch(self) -> None:
@@ -130,17 +132,18 @@ class Recorder(Callback):
         if not learn.yb:
             return
         if learn.training:
-            self._pending.append(learn.loss)
-            if len(self._pending) >= _FLUSH_EVERY:
+            pending = self._pending
+            pending.append(learn.loss)
+            if len(pending) >= _FLUSH_EVERY:
                 self._flush()
             grp = self._lr_group
             if grp is not None:
                 self.lrs.append(grp["lr"])
             if self.train_metrics:
-                for m in self.learn.metrics:
+                for m in learn.metrics:
                     m.accumulate(learn)
         else:
-            for m in self._valid_mets():
+            for m in self._vmets:
                 m.accumulate(learn)
 
     def after_cancel_train(self) -> None:
