@@ -29,9 +29,9 @@ class Net(nn.Module):
 
 
 class PrintEveryEpoch(Callback):
-    """A two-way callback: reads the learner's state after each epoch."""
+    """A two-way callback: reads the learner's state after each training phase (validate() runs none)."""
 
-    def after_epoch(self):
+    def after_train(self):
         print(f"epoch {self.epoch}: lr now {self.opt.hypers[0]['lr']:.2e}")
 
 
