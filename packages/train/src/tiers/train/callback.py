@@ -302,13 +302,6 @@ def _plain(x: Any) -> Any:
     return x
 
 
-def _is_plain(b: tuple) -> bool:
-    for o in b:
-        if type(o) is not Tensor:
-            return False
-    return True
-
-
 class CastToTensor(Callback):
     """Default callback (order 9): strip semantic tensor subclasses from `xb`/`yb` before the model.
 
@@ -321,10 +314,17 @@ class CastToTensor(Callback):
     def before_batch(self) -> None:
         """Replace `xb` and `yb` with plain tensors (no copy)."""
         learn = self.learn
-        if not _is_plain(learn.xb):
-            learn.xb = _plain(learn.xb)
-        if not _is_plain(learn.yb):
-            learn.yb = _plain(learn.yb)
+        # Written out rather than through a helper: this runs for every batch.
+        xb = learn.xb
+        for o in xb:
+            if type(o) is not Tensor:
+                learn.xb = _plain(xb)
+                break
+        yb = learn.yb
+        for o in yb:
+            if type(o) is not Tensor:
+                learn.yb = _plain(yb)
+                break
 
 
 class GatherPredsCallback(Callback):

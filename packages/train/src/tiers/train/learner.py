@@ -345,7 +345,13 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
     def one_batch(self, i: int, b: Any) -> None:
         """Run batch `b` (index `i`) through the model, loss and (when training) backward and step."""
         self.iter = i
-        self._split(self._set_device(b))
+        # The usual batch, `(x, y)` of CPU tensors for a CPU model, is split here: `_set_device` and `_split` would
+        # do the same through two more calls per batch.
+        x = b[0] if type(b) in (tuple, list) and len(b) == 2 and self._n_inp == 1 else None
+        if self._batch_on_cpu and isinstance(x, Tensor) and x.is_cpu:
+            self.xb, self.yb = (x,), (b[1],)
+        else:
+            self._split(self._set_device(b))
         # `_with_events(self._do_one_batch, "batch", CancelBatchException)`, inlined: it runs for every batch.
         try:
             ev = self._ev[self.training]["before_batch"]
