@@ -89,6 +89,24 @@ def test_vision_learner_trains_and_splits(mnist_dls):
     learn.show_results(max_n=4)
 
 
+def test_arch_by_name_and_predict_on_any_image_input(mnist_dls, mnist_path):
+    import numpy as np
+    from PIL import Image
+
+    learn = vision_learner(mnist_dls, "xresnet18", pretrained=False)  # a name, as fastai takes timm names
+    assert learn.model(torch.randn(2, 1, 32, 32)).shape == (2, 2)
+    assert type(vision_learner(mnist_dls, "resnet18", pretrained=False).model[0][0]) is nn.Conv2d
+    with pytest.raises(ValueError, match="'vit_tiny_patch16' is not an architecture.*timm"):
+        vision_learner(mnist_dls, "vit_tiny_patch16", pretrained=False)
+    fn = get_image_files(mnist_path / "valid")[0]
+    ref = learn.predict(fn)
+    for inp in (str(fn), fn.read_bytes(), Image.open(fn), np.asarray(Image.open(fn))):  # what users pass
+        got = learn.predict(inp)
+        assert got[0] == ref[0] and torch.allclose(got[2], ref[2], atol=1e-5)
+    with pytest.raises(TypeError, match=r"fits no step.*str, PathLike.*Path\(x\)"):
+        learn.predict(3.5)
+
+
 def test_vision_learner_on_a_torchvision_arch(mnist_dls):
     learn = vision_learner(mnist_dls, torchvision.models.resnet18, pretrained=False, n_out=5)
     assert learn.model[1][-1].out_features == 5

@@ -181,9 +181,10 @@ class TfmdLists(FilteredBase):
         for i, t in enumerate(self.types):
             if isinstance(x, t if isinstance(t, type) else tuple(t)):
                 return i
-        names = [getattr(t, "__name__", str(t)) for t in self.types]
-        raise TypeError(f"An input of type {type(x).__name__} fits no step of {self.tfms}: the steps take {names}. "
-                        "Pass items of one of those types.")
+        names = list(dict.fromkeys(getattr(t, "__name__", str(t)) for ts in self.types
+                                   for t in (ts if isinstance(ts, tuple | list) else (ts,))))
+        raise TypeError(f"An input of type {type(x).__name__} fits no step of {self.tfms}: the steps take "
+                        f"{', '.join(names)}. Pass an item of one of those types (e.g. Path(x) for a file name).")
 
     def infer(self, x):
         "Apply the transforms from the step where `x` fits (see `infer_idx`)."

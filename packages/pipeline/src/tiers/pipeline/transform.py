@@ -94,7 +94,9 @@ class Transform(metaclass=_TfmMeta):
             f = encs[0]
             self._name = _callable_name(f)
             self.order = getattr(f, "order", self.order)
-            self.input_types = _first_anno(f)
+            # a function may say what it takes without restricting dispatch (`PILImage.create` takes paths,
+            # bytes, arrays...): loaders use it to find where a raw input enters the Pipeline (`infer_idx`)
+            self.input_types = getattr(f, "input_types", None) or _first_anno(f)
         if dec is not None:
             for f in list(dec) if isinstance(dec, (list, tuple)) else [dec]:
                 self._own_method("decodes").add(f)

@@ -137,6 +137,9 @@ class PILBase(Image.Image):
             im = im.convert(mode)
         return cls._wrap(im)
 
+    # what `create` accepts, for `Transform(PILImage.create)` to say where raw inputs enter (`learn.predict('x.jpg')`)
+    create.__func__.input_types = (str, os.PathLike, bytes, bytearray, io.IOBase, Image.Image, Tensor, np.ndarray)
+
     @classmethod
     def _from_array(cls, x) -> Image.Image:
         return to_image(x)

@@ -19,7 +19,7 @@ from tiers.dispatch import typedispatch
 from tiers.optim import Adam
 from tiers.train import CrossEntropyLossFlat, Learner, MSELossFlat
 from tiers.vision.core import PILImage, PILMask
-from tiers.vision.model_parts import _meta, create_unet_model, create_vision_model
+from tiers.vision.model_parts import _meta, create_unet_model, create_vision_model, resolve_arch
 
 __all__ = ["vision_learner", "cnn_learner", "unet_learner", "acc_segment"]
 
@@ -75,7 +75,8 @@ def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | Non
                    init: Callable | None = nn.init.kaiming_normal_, custom_head=None, concat_pool: bool = True,
                    pool: bool = True, lin_ftrs=None, ps: float = 0.5, first_bn: bool = True, bn_final: bool = False,
                    lin_first: bool = False, y_range=None, n_in: int | None = None) -> Learner:
-    """A `Learner` for `dls` with the body of `arch` (e.g. `resnet34`, `xresnet18`) and a new head.
+    """A `Learner` for `dls` with the body of `arch` (e.g. `resnet34`, `xresnet18`, or a name: `"resnet34"`) and a new
+    head.
 
     `n_out` defaults to the data's number of classes and `n_in` to the channels of the data's images. With
     `pretrained` the body starts from ImageNet weights, the learner is frozen (only the head trains until
@@ -85,6 +86,7 @@ def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | Non
     >>> learn = vision_learner(dls, xresnet18, pretrained=False, metrics=accuracy)  # doctest: +SKIP
     >>> learn.fit_one_cycle(5, 3e-3)  # doctest: +SKIP
     """
+    arch = resolve_arch(arch) if isinstance(arch, str) else arch  # a name, as fastai takes timm names
     meta = _meta(arch)
     n_out = n_out if n_out is not None else _n_out(dls)
     n_in = _n_in(dls, n_in)
@@ -113,6 +115,7 @@ def unet_learner(dls, arch: Callable, normalize: bool = True, n_out: int | None 
     `y_range`, `last_cross`, `bottle`...). Pretrained: frozen encoder and ImageNet normalisation, as in
     `vision_learner`.
     """
+    arch = resolve_arch(arch) if isinstance(arch, str) else arch  # a name, as fastai takes timm names
     meta = _meta(arch)
     n_out = n_out if n_out is not None else _n_out(dls)
     n_in = _n_in(dls, n_in)

@@ -55,8 +55,29 @@ class TorchvisionArch:
         return (TorchvisionArch, (self.name,))
 
 
-def resolve_arch(arch: Callable) -> Callable:
-    "torchvision's constructor for a `TorchvisionArch` handle (also inside a `functools.partial`); others unchanged."
+def _arch_named(name: str) -> Callable:
+    "The architecture called `name`: an xresnet of tiers, else a torchvision model builder."
+    from tiers.vision.models import xresnet
+
+    if name.startswith("xresnet") and name in xresnet.__all__:
+        return getattr(xresnet, name)
+    import torchvision
+
+    try:
+        return torchvision.models.get_model_builder(name)
+    except ValueError:
+        known = sorted(n for n in torchvision.models.list_models(module=torchvision.models))
+        raise ValueError(f"arch={name!r} is not an architecture tiers knows: pass a model function (e.g. "
+                         f"xresnet18, resnet34) or the name of one of tiers' xresnets or of torchvision's image "
+                         f"classifiers ({', '.join(known[:12])}, ...); timm names are not supported (timm is not a "
+                         "dependency)") from None
+
+
+def resolve_arch(arch: Callable | str) -> Callable:
+    """torchvision's constructor for a `TorchvisionArch` handle (also inside a `functools.partial`) or for a name
+    (`'resnet34'`, `'xresnet18'`, as fastai takes timm names); others unchanged."""
+    if isinstance(arch, str):
+        return _arch_named(arch)
     if isinstance(arch, TorchvisionArch):
         return arch.resolve()
     if isinstance(getattr(arch, "func", None), TorchvisionArch):
