@@ -22,6 +22,7 @@ from tiers.data import (
     DataBlock,
     DataLoaders,
     GrandparentSplitter,
+    MissingColumnError,
     MultiCategoryBlock,
     RandomSplitter,
     TransformBlock,
@@ -58,6 +59,12 @@ class TextBlock(TransformBlock):
         """A TextBlock whose texts are the `text_cols` of a DataFrame, tokenized all at once when the data is set up
         (`kwargs` go to `Tokenizer.from_df`: `tok`, `rules`, `n_workers`, `mark_fields`, `tok_text_col`...).
         Read the tokens with `get_x=ColReader('text')`."""
+        cols = list(text_cols) if isinstance(text_cols, list | tuple) else [text_cols]
+        if not cols or not all(isinstance(c, str | int) for c in cols):
+            # The DataFrame itself comes later, through DataBlock.dataloaders(df): here only the column names.
+            raise TypeError(f"TextBlock.from_df: text_cols={_short(text_cols)} is not a column name; pass the name (or "
+                            "names) of the text column(s), e.g. TextBlock.from_df('text'), and give the DataFrame to "
+                            "DataBlock.dataloaders(df).")
         return cls(Tokenizer.from_df(text_cols, **kwargs), vocab=vocab, is_lm=is_lm, seq_len=seq_len,
                    backwards=backwards, min_freq=min_freq, max_vocab=max_vocab)
 
@@ -69,6 +76,34 @@ class TextBlock(TransformBlock):
         `Tokenizer.from_folder`: `tok`, `rules`, `n_workers`, `folders`...)."""
         return cls(Tokenizer.from_folder(path, **kwargs), vocab=vocab, is_lm=is_lm, seq_len=seq_len,
                    backwards=backwards, min_freq=min_freq, max_vocab=max_vocab)
+
+
+def _short(o: Any) -> str:
+    return f"a {type(o).__name__}" if isinstance(o, pd.DataFrame | pd.Series) else repr(o)
+
+
+def _is_col(df: pd.DataFrame, c: Any) -> bool:
+    # An int that is not a column name is a position, as ColReader and ColSplitter read it.
+    if isinstance(c, int) and not isinstance(c, bool) and c not in df.columns:
+        return -df.shape[1] <= c < df.shape[1]
+    try:
+        return c in df.columns
+    except TypeError:  # an unhashable value
+        return False
+
+
+def _check_cols(df: pd.DataFrame, where: str, source: str, text_col: Any = 0, label_col: Any = 1,
+                valid_col: Any = None, is_lm: bool = False, **_: Any) -> None:
+    "Raise a MissingColumnError naming the first of the column arguments that `df` lacks (defaults: `from_df`'s)."
+    named = [("text_col", text_col)] + ([] if is_lm else [("label_col", label_col)]) + \
+        ([] if valid_col is None else [("valid_col", valid_col)])
+    for name, value in named:
+        many = is_listy(value)
+        bad = [c for c in (value if many else [value]) if not _is_col(df, c)]
+        if bad:
+            what = f"{name}={value!r}: {bad[0]!r} is not" if many else f"{name}={value!r} is not"
+            raise MissingColumnError(f"{where}: {what} a column of {source} (columns: {list(df.columns)}); pass "
+                                     "one of them.")
 
 
 def _as(cls: type, dls: DataLoaders) -> DataLoaders:
@@ -116,6 +151,7 @@ class TextDataLoaders(DataLoaders):
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"TextDataLoaders.from_df: df is a {type(df).__name__}, not a pandas DataFrame; "
                             "use from_csv for a file.")
+        _check_cols(df, "TextDataLoaders.from_df", "the DataFrame", text_col, label_col, valid_col, is_lm)
         blocks = [TextBlock.from_df(text_col, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm,
                                     tok_text_col=tok_text_col, n_workers=n_workers)]
         if not is_lm:
@@ -139,6 +175,7 @@ class TextDataLoaders(DataLoaders):
         if not fname.is_file():
             raise FileNotFoundError(f"TextDataLoaders.from_csv: no file {str(fname)!r}; check path and csv_fname.")
         df = pd.read_csv(fname, header=header, **({} if delimiter is None else {"delimiter": delimiter}))
+        _check_cols(df, "TextDataLoaders.from_csv", repr(str(fname)), **kwargs)
         return cls.from_df(df, path=path, **kwargs)
 
 
