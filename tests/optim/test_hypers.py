@@ -52,6 +52,10 @@ def test_spread_values_rules():
         spread_values("lr", slice(-1e-5, 1e-3), 3)
     with pytest.raises(ValueError, match="got 3 values for 2 parameter groups"):
         spread_values("wd", [1, 2, 3], 2)
+    with pytest.raises(TypeError, match="got the string '1e-3'; pass a number"):
+        spread_values("lr", "1e-3", 2)  # what `fit(1, lr="1e-3")` would otherwise fail on mid-step
+    with pytest.raises(TypeError, match="string"):
+        spread_values("lr", [1e-3, "1e-2"], 2)
 
 
 @given(st.floats(1e-7, 1.0), st.floats(1e-7, 1.0), st.integers(2, 12))

@@ -122,6 +122,10 @@ def spread_values(k: str, v: Any, n: int) -> list[Any]:
         vals = v.tolist()  # a 1-d tensor or array: one value per group
     else:
         vals = [v]
+    bad = next((x for x in vals if isinstance(x, str | bytes)), None)
+    if bad is not None:  # "1e-3" would only fail later, deep in a step, as "can't multiply sequence by float"
+        raise TypeError(f"set_hyper({k!r}, {v!r}): got the string {bad!r}; pass a number (e.g. {k}=1e-3), a "
+                        "slice, or one number per parameter group")
     if len(vals) == 1:
         vals = vals * n
     if len(vals) != n:
