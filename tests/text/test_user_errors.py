@@ -1,11 +1,19 @@
 """A new user's mistakes with the text layer, and the messages that tell them what to do."""
 
+import hashlib
+import json
+import socket
+
 import pytest
 
+from tiers.data import DownloadError, URLs
+from tiers.text.awdlstm import AWD_LSTM, awd_lstm_lm_config
 from tiers.text.block import TextBlock, TextDataLoaders
+from tiers.text.learner import language_model_learner, text_classifier_learner
 from tiers.text.samples import make_imdb_df, make_imdb_sample
 from tiers.text.tokenizers import BaseTokenizer
 
+SMALL = dict(awd_lstm_lm_config, emb_sz=16, n_hid=24, n_layers=2)
 COLS = r"\(columns: \['label', 'text', 'is_valid'\]\); pass one of them"
 
 
@@ -47,3 +55,59 @@ def test_textblock_from_df_given_the_dataframe(df):
                                         r"TextBlock.from_df\('text'\)"):
         TextBlock.from_df(df)
 
+
+# --- pretrained weights while offline --------------------------------------------------------------------------------
+
+@pytest.fixture
+def lm_dls(df, tmp_path):
+    return TextDataLoaders.from_df(df, path=tmp_path, text_col="text", is_lm=True, valid_col="is_valid", bs=4,
+                                   seq_len=10, n_workers=1, tok_tfm=BaseTokenizer())
+
+
+@pytest.fixture
+def no_backoff(monkeypatch):
+    # download_url pauses between its retries; a refused connection needs none of them here.
+    monkeypatch.setattr("tiers.data.download.time.sleep", lambda s: None)
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.mark.parametrize("make", ["lm", "clas"])
+def test_offline_pretrained_download_says_pretrained_false_first(lm_dls, df, tmp_path, home, monkeypatch, no_backoff,
+                                                                  make):
+    url = f"http://127.0.0.1:{_closed_port()}/models/"
+    monkeypatch.setenv("TIERS_MODEL_URL", url)
+    with pytest.raises(DownloadError, match=rf"^Could not download the pretrained AWD_LSTM weights from "
+                                            rf"{url}wt103-fwd.tgz \((.*)\); pass pretrained=False to train from "
+                                            r"scratch, or set TIERS_MODEL_URL to a server that has them\.$") as e:
+        if make == "lm":
+            language_model_learner(lm_dls, AWD_LSTM, config=SMALL)
+        else:
+            dls = TextDataLoaders.from_df(df, path=tmp_path, text_col="text", label_col="label",
+                                          valid_col="is_valid", bs=4, n_workers=1, tok_tfm=BaseTokenizer(),
+                                          text_vocab=lm_dls.vocab)
+            text_classifier_learner(dls, AWD_LSTM)
+    msg = str(e.value)
+    assert "refused" in msg.lower() and "attempts" not in msg and "registry" not in msg
+    assert isinstance(e.value.__cause__, DownloadError)  # the full story stays chained
+
+
+def test_checksum_mismatch_still_explains_the_registry(lm_dls, server, home, monkeypatch, no_backoff):
+    archive = b"not the archive the registry describes"
+    server.files["/models/wt103-fwd.tgz"] = archive
+    server.files["/models/checks.json"] = json.dumps(
+        {URLs.WT103_FWD: {"size": len(archive), "sha256": hashlib.sha256(b"other").hexdigest()}}).encode()
+    monkeypatch.setenv("TIERS_MODEL_URL", server.url + "/models/")
+    with pytest.raises(DownloadError) as e:
+        language_model_learner(lm_dls, AWD_LSTM, config=SMALL)
+    msg = str(e.value)
+    assert msg.startswith(f"The pretrained model {URLs.WT103_FWD} could not be downloaded from "
+                          f"{server.url}/models/wt103-fwd.tgz: Downloading")
+    assert f"the sha256 of the file is {hashlib.sha256(archive).hexdigest()} but the checks registry expects" in msg
+    assert "update its entry in the checks registry" in msg and "pretrained=False" in msg

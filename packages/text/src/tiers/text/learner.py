@@ -10,6 +10,7 @@ text) and `text_classifier_learner` (load that encoder, then train with gradual 
 import io
 import os
 import pickle
+import urllib.error
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tiers.data import URLs, untar_data
+from tiers.data import DownloadError, URLs, untar_data
 from tiers.dispatch import L
 from tiers.text.awdlstm import AWD_LSTM
 from tiers.text.callbacks import rnn_cbs
@@ -257,8 +258,21 @@ class LMLearner(TextLearner):
         return tok.sep.join(decoder(tokens))
 
 
-def _pretrained_files(meta: dict, backwards: bool) -> list[Path] | None:
-    from tiers.data import DownloadError, resolve_url
+def _unreachable(e: BaseException) -> str | None:
+    """Why the server could not be reached, when that is what the download error `e` comes down to (the innermost
+    exception it chains: refused, unknown host, timed out...); None for any other failure (an HTTP status, a file
+    failing its checks), whose own message says more."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    if isinstance(e, urllib.error.HTTPError | DownloadError):
+        return None
+    if isinstance(e, urllib.error.URLError):
+        e = e.reason
+    return (e.strerror or str(e) or type(e).__name__) if isinstance(e, OSError) else None
+
+
+def _pretrained_files(meta: dict, backwards: bool, arch: Any) -> list[Path] | None:
+    from tiers.data import resolve_url
 
     url = meta.get("url_bwd" if backwards else "url")
     if url is None:
@@ -268,6 +282,13 @@ def _pretrained_files(meta: dict, backwards: bool) -> list[Path] | None:
         # untar_data fetches it from the model server when one is configured (resolve_url says where).
         model_path = Path(untar_data(url, c_key="model"))
     except DownloadError as e:
+        reason = _unreachable(e)
+        if reason is not None:  # offline, or a wrong server: the fix is a setting, not the registry or the URL
+            name = getattr(arch, "__name__", str(arch))
+            raise DownloadError(
+                f"Could not download the pretrained {name}{' (backward)' if backwards else ''} weights from "
+                f"{resolve_url(url)} ({reason}); pass pretrained=False to train from scratch, or set TIERS_MODEL_URL "
+                "to a server that has them.") from e
         raise DownloadError(
             f"The pretrained model {url} could not be downloaded from {resolve_url(url)}: {e} Point TIERS_MODEL_URL "
             "(or model_url in the tiers config) at a server that has it, set model_meta[arch]['url'] (or 'url_bwd') "
@@ -294,7 +315,7 @@ def language_model_learner(dls: Any, arch: Callable = AWD_LSTM, config: dict | N
     if pretrained_fnames is not None:
         fnames = [learn.path / learn.model_dir / f"{fn}.{ext}" for fn, ext in zip(pretrained_fnames, ("pth", "pkl"))]
     elif pretrained:
-        fnames = _pretrained_files(meta, backwards)
+        fnames = _pretrained_files(meta, backwards, arch)
     else:
         fnames = None
     if fnames is not None:
@@ -324,7 +345,7 @@ def text_classifier_learner(dls: Any, arch: Callable = AWD_LSTM, seq_len: int = 
     learn = TextLearner(dls, model, splitter=kwargs.pop("splitter", meta.get("split_clas") or trainable_params),
                         **kwargs)
     if pretrained:
-        fnames = _pretrained_files(meta, backwards)
+        fnames = _pretrained_files(meta, backwards, arch)
         if fnames is not None:
             learn.load_pretrained(*fnames, model=learn.model[0])
             learn.freeze()
