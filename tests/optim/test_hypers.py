@@ -56,6 +56,7 @@ def test_spread_values_rules():
         spread_values("lr", "1e-3", 2)  # what `fit(1, lr="1e-3")` would otherwise fail on mid-step
     with pytest.raises(TypeError, match="string"):
         spread_values("lr", [1e-3, "1e-2"], 2)
+    assert spread_values("level", "layer", 2) == ["layer", "layer"]  # a string option is not a typo'd number
 
 
 @given(st.floats(1e-7, 1.0), st.floats(1e-7, 1.0), st.integers(2, 12))

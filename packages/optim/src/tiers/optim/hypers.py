@@ -122,7 +122,7 @@ def spread_values(k: str, v: Any, n: int) -> list[Any]:
         vals = v.tolist()  # a 1-d tensor or array: one value per group
     else:
         vals = [v]
-    bad = next((x for x in vals if isinstance(x, str | bytes)), None)
+    bad = next((x for x in vals if isinstance(x, str) and _numeric(x)), None)
     if bad is not None:  # "1e-3" would only fail later, deep in a step, as "can't multiply sequence by float"
         raise TypeError(f"set_hyper({k!r}, {v!r}): got the string {bad!r}; pass a number (e.g. {k}=1e-3), a "
                         "slice, or one number per parameter group")
@@ -134,6 +134,15 @@ def spread_values(k: str, v: Any, n: int) -> list[Any]:
             f"pass one value, one value per group, or a slice"
         )
     return vals
+
+
+def _numeric(s: str) -> bool:
+    "Whether `s` reads as a number: a number typed as a string (other strings are options, e.g. level='layer')."
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
 
 
 def _slice_values(k: str, v: slice, n: int) -> list[float]:
