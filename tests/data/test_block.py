@@ -139,6 +139,18 @@ def test_empty_source(tmp_path):
         folder_block().datasets(tmp_path)
 
 
+def test_forgotten_get_items_and_get_y_are_named(tree):
+    no_items = DataBlock(blocks=(TransformBlock(type_tfms=read_vec), CategoryBlock), get_y=parent_label)
+    with pytest.raises(TypeError, match="is a path but the DataBlock has no get_items.*get_items=get_image_files"):
+        no_items.datasets(tree)
+    with pytest.raises(TypeError, match="no get_items"):
+        no_items.dataloaders(str(tree))
+    no_y = DataBlock(blocks=(TransformBlock(type_tfms=read_vec), CategoryBlock), get_items=get_files,
+                     splitter=GrandparentSplitter())
+    with pytest.warns(UserWarning, match="each of the 12 training items is its own class.*get_y=parent_label"):
+        no_y.datasets(tree)
+
+
 def test_overlapping_and_empty_splits():
     base = dict(blocks=(TransformBlock, CategoryBlock), get_y=lambda o: o % 2)
     with pytest.raises(ValueError, match=r"both the training and the validation sets \(indices \[2, 3\]\)"):

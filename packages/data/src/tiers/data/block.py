@@ -2,6 +2,7 @@
 and a `DataBlock` says how to get the items, split them and read each element, then builds `Datasets` and
 `DataLoaders` (section 4.7 of the paper)."""
 
+import os
 from collections.abc import Callable
 from functools import partial
 from types import FunctionType, LambdaType
@@ -185,6 +186,10 @@ class DataBlock:
                 for g, tt in zip(self.getters, self.type_tfms)]
 
     def _items(self, source):
+        if self.get_items is None and isinstance(source, str | os.PathLike):
+            raise TypeError(f"DataBlock: the source {str(source)!r} is a path but the DataBlock has no get_items to "
+                            "list the items in it; pass get_items=get_image_files (or get_files, get_text_files...) "
+                            "to DataBlock, or pass the list of items instead of the path.")
         items = (self.get_items or noop)(source)
         try:
             n = len(items)

@@ -5,7 +5,9 @@ Each target becomes a semantic tensor (`TensorCategory`, `TensorMultiCategory`, 
 regression) so the training layer can pick a loss by dispatching on it; this layer knows nothing of losses.
 """
 
+import warnings
 from collections import defaultdict
+from pathlib import PurePath
 
 import torch
 from torch import Tensor
@@ -127,6 +129,10 @@ class Categorize(DisplayedTransform):
                 raise ValueError(f"{type(self).__name__}: no training items to learn the classes from; pass "
                                  "vocab=[...] or give the training set some items.")
             self.vocab = CategoryMap(dsets, sort=self.sort, add_na=self.add_na)
+            n = len(self.vocab) - self.add_na
+            if n > 1 and n == len(dsets) and isinstance(dsets[0], PurePath):
+                warnings.warn(f"{type(self).__name__}: the labels are file paths and each of the {n} training items "
+                              "is its own class; did you forget get_y (e.g. get_y=parent_label)?", stacklevel=2)
 
     def _check(self):
         if self.vocab is None:
