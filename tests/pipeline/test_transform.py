@@ -402,6 +402,18 @@ def test_error_on_single_item_and_in_decodes():
         t.decode(5)
 
 
+def test_key_error_message_reads_as_written():
+    class Lookup(Transform):
+        def encodes(self, x: str):
+            raise KeyError(f"column {x!r} is not in the table")
+
+    with pytest.raises(KeyError) as ei:
+        Lookup()("txt")
+    msg = str(ei.value)
+    assert msg.startswith("Lookup.encodes raised KeyError") and "column 'txt' is not in the table" in msg
+    assert "\\'" not in msg and not msg.startswith("'")  # neither escaped nor quoted
+
+
 def test_error_in_setups_names_the_transform():
     class Bad(Transform):
         def setups(self, items):

@@ -33,6 +33,13 @@ from tiers.pipeline._methods import (
 __all__ = ["Transform", "InplaceTransform", "DisplayedTransform", "ItemTransform", "compose_tfms"]
 
 
+class _ReadableKeyError(KeyError):
+    "A KeyError re-raised with where it happened: its message prints as written (KeyError's own str() quotes it)."
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def _reraise(exc, tfm, m, x, i, whole, where=None):
     "Raise `exc` again, same type, with a message naming the Transform, the method, the element and its type."
     if getattr(exc, "_tiers_tfm_context", False):  # a nested Transform already said where
@@ -40,12 +47,14 @@ def _reraise(exc, tfm, m, x, i, whole, where=None):
     if where is None:
         where = "the item (not a tuple)" if whole is None else f"element {i} of a {len(whole)}-tuple"
     name = getattr(tfm, "_name", None) or type(tfm).__name__  # not a DisplayedTransform's long name
+    plain_key = type(exc) is KeyError and len(exc.args) == 1 and isinstance(exc.args[0], str)
+    text = exc.args[0] if plain_key else exc  # KeyError's str() quotes and escapes its message
     msg = (
-        f"{name}.{m.name} raised {type(exc).__name__} on {where}, of type {type(x).__qualname__}: {exc} "
+        f"{name}.{m.name} raised {type(exc).__name__} on {where}, of type {type(x).__qualname__}: {text} "
         f"(the original exception is chained above)"
     )
     try:
-        new = type(exc)(msg)
+        new = _ReadableKeyError(msg) if plain_key else type(exc)(msg)
         new.__dict__.update(getattr(exc, "__dict__", {}))
     except Exception:  # an exception class whose constructor wants more than a message
         new = None
