@@ -36,6 +36,15 @@ def test_from_folder_grandparent_split(mnist_path):
         ImageDataLoaders.from_folder(mnist_path, valid="nope")
 
 
+def test_from_folder_names_a_wrong_root(mnist_path, tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a folder .it does not exist."):
+        ImageDataLoaders.from_folder(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=r"is the train folder itself: pass its parent"):
+        ImageDataLoaders.from_folder(mnist_path / "train")
+    with pytest.raises(FileNotFoundError, match=r"no folder .*nope \(its folders: .*train, valid\)"):
+        ImageDataLoaders.from_folder(mnist_path, valid="nope")
+
+
 def test_from_folder_valid_pct(mnist_path):
     dls = ImageDataLoaders.from_folder(mnist_path, valid_pct=0.25, seed=1, bs=8, device="cpu")
     n = len(list(mnist_path.rglob("*.png")))

@@ -97,11 +97,20 @@ class ImageDataLoaders(DataLoaders):
         """Images in `path/train/<label>/` and `path/valid/<label>/` (ImageNet style); with `valid_pct`, all images
         under `path` split at random instead."""
         path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"ImageDataLoaders.from_folder: {path} is not a folder"
+                                    f"{'' if path.exists() else ' (it does not exist)'}; pass the folder that holds "
+                                    f"{train}/ and {valid}/ (or the images, with valid_pct=)")
         if valid_pct is None:
             for sub in (train, valid):
                 if not (path / sub).is_dir():
-                    raise FileNotFoundError(f"ImageDataLoaders.from_folder: no folder {path / sub}; pass train=/valid= "
-                                            "with your folder names, or valid_pct= to split at random")
+                    found = sorted(p.name for p in path.iterdir() if p.is_dir())
+                    if path.name in (train, valid):
+                        hint = f" ({path} is the {path.name} folder itself: pass its parent, {path.parent})"
+                    else:
+                        hint = f" (its folders: {', '.join(found[:8]) or 'none'}{', ...' if len(found) > 8 else ''})"
+                    raise FileNotFoundError(f"ImageDataLoaders.from_folder: no folder {path / sub}{hint}; pass "
+                                            "train=/valid= with your folder names, or valid_pct= to split at random")
             splitter = GrandparentSplitter(train_name=train, valid_name=valid)
             get_items = partial(get_image_files, folders=[train, valid])
         else:
