@@ -324,6 +324,13 @@ def test_avg_metric_folds_lazily_with_the_same_result():
         n = sum(len(t) for _, t in batches)
         torch.testing.assert_close(torch.as_tensor(m.value, dtype=torch.float64), eager / n, rtol=1e-5, atol=1e-6, msg=name)
         assert m.count == n and partial_total is not None
+    for name in ("tensor", "vector", "int"):  # one batch size throughout takes the unweighted sum
+        m = AvgMetric(kinds[name])
+        same = [(torch.randn(4, 3, generator=g2), torch.randint(0, 3, (4,), generator=g2)) for _ in range(8)]
+        for p, t in same:
+            m.accumulate(SimpleNamespace(pred=p, yb=(t,)))
+        eager = sum(torch.as_tensor(kinds[name](p, t), dtype=torch.float64) for p, t in same) / len(same)
+        torch.testing.assert_close(torch.as_tensor(m.value, dtype=torch.float64), eager, rtol=1e-5, atol=1e-6)
     m = AvgMetric(kinds["tensor"])
     m.accumulate(SimpleNamespace(pred=batches[0][0], yb=(batches[0][1],)))
     m.total = torch.tensor(6.0)  # assigning replaces the sum, pending batches included

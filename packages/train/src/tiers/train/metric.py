@@ -145,6 +145,8 @@ class _WeightedMean(Metric):
         if stacked is None:
             for v, bs in zip(vals, bss):
                 total = total + v * bs
+        elif bss.count(bss[0]) == len(bss):
+            total = total + stacked.sum(0) * bss[0]  # one batch size throughout: no weights tensor to send over
         else:
             w = torch.tensor(bss, device=stacked.device).view(-1, *([1] * (stacked.ndim - 1)))
             total = total + (stacked * w).sum(0)
