@@ -13,7 +13,7 @@ import torch
 from tiers.data.categorical import Categorize, CategoryMap, MultiCategorize, RegressionSetup
 from tiers.dispatch import L
 
-__all__ = ["TabularPandas", "Tabular", "TabularProc", "check_columns"]
+__all__ = ["TabularPandas", "Tabular", "TabularProc", "check_columns", "need_frame"]
 
 
 def _listify(o) -> list:
@@ -27,6 +27,25 @@ def _listify(o) -> list:
 def _writable(a: np.ndarray) -> np.ndarray:
     "`a` as a C-contiguous writable array (pandas may hand out read-only views; torch warns on those)."
     return np.require(a, requirements=("C", "W"))
+
+
+def need_frame(o, where: str, arg: str = "df", columns: Sequence[str] | None = None, then: str = "") -> None:
+    """Raise `TypeError` unless `o` is a DataFrame, saying what it is and how to make one: a numpy array needs column
+    names (`columns` when known, else `[...]`); `then` is said after the fix.
+
+    >>> need_frame(np.zeros((2, 3)), "f")
+    Traceback (most recent call last):
+    TypeError: f: df is a numpy ndarray of shape (2, 3), not a pandas DataFrame; name its columns: pd.DataFrame(arr, columns=[...]).
+    """
+    if isinstance(o, pd.DataFrame):
+        return
+    if isinstance(o, np.ndarray):
+        got = f"a numpy ndarray of shape {o.shape}"
+        fix = f"name its columns: pd.DataFrame(arr, columns={'[...]' if columns is None else list(columns)})"
+    else:
+        got = f"a {type(o).__name__}"
+        fix = "convert it with pd.DataFrame(...)"
+    raise TypeError(f"{where}: {arg} is {got}, not a pandas DataFrame; {fix}{then}.")
 
 
 def check_columns(df: pd.DataFrame, names: Sequence[str], kind: str) -> None:
@@ -173,8 +192,7 @@ class TabularPandas(Tabular):
     def __init__(self, df: pd.DataFrame, procs=None, cat_names=None, cont_names=None, y_names=None, y_block=None,
                  splits=None, do_setup: bool = True, reduce_memory: bool = True, inplace: bool = False,
                  with_cont: bool = True):
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"TabularPandas: df must be a pandas DataFrame, got {type(df).__name__}.")
+        need_frame(df, "TabularPandas", then=", and list those names in cat_names, cont_names and y_names")
         self.cat_names, self.cont_names, self.y_names = _listify(cat_names), _listify(cont_names), _listify(y_names)
         for kind, names in (("cat_names", self.cat_names), ("cont_names", self.cont_names),
                             ("y_names", self.y_names)):

@@ -11,7 +11,7 @@ import torch
 
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.load import DataLoader
-from tiers.tabular.core import TabularPandas, _listify
+from tiers.tabular.core import TabularPandas, _listify, need_frame
 from tiers.tensors.semantic import TensorCategory
 
 __all__ = ["TabDataLoader", "TabularDataLoaders"]
@@ -152,6 +152,7 @@ class TabularDataLoaders(DataLoaders):
                 val_bs: int | None = None, device=None, reduce_memory: bool = True, **kwargs) -> TabularDataLoaders:
         """Loaders from `df`: `valid_idx` are the validation row positions (default: a random 20%, seed 42 - as in
         fastai - when no index is given); `procs`, the column lists and `y_block` go to `TabularPandas`."""
+        need_frame(df, "TabularDataLoaders.from_df", then=", and list those names in cat_names, cont_names and y_names")
         if valid_idx is None:
             rng = np.random.default_rng(42)
             valid_idx = rng.permutation(len(df))[: int(0.2 * len(df))]
@@ -177,9 +178,9 @@ class TabularDataLoaders(DataLoaders):
     def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, **kwargs):
         """A loader over the new rows `test_items`, processed with the training state of the procs (targets are
         encoded when present and `with_labels`; otherwise batches hold inputs only)."""
-        if not isinstance(test_items, pd.DataFrame):
-            raise TypeError(f"test_dl: tabular test items must be a DataFrame, got {type(test_items).__name__}.")
         src = self.train_ds
+        need_frame(test_items, "test_dl", "test_items",
+                   columns=src.input_cat_names + src.cont_names + (src.y_names if with_labels else []))
         df = test_items if with_labels else test_items.drop(
             columns=[c for c in src.y_names if c in test_items.columns])
         to = src.new(df)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
+from tiers.dispatch import is_listy
 from tiers.tabular.model import TabularModel, get_emb_sz
 from tiers.train.learner import Learner
 from tiers.train.losses import CrossEntropyLossFlat, MSELossFlat
@@ -14,17 +16,39 @@ from tiers.train.losses import CrossEntropyLossFlat, MSELossFlat
 __all__ = ["TabularLearner", "tabular_learner"]
 
 
-class TabularLearner(Learner):
-    """A `Learner` for tabular data whose `predict` takes one row (a `pandas.Series` or one-row DataFrame)."""
+def _one_row(row, to) -> pd.DataFrame:
+    "`row` (a Series, a `{column: value}` dict or a one-row DataFrame) as a one-row DataFrame, or a clear error."
+    inputs = to.input_cat_names + to.cont_names
+    if isinstance(row, dict):
+        many = [k for k, v in row.items() if is_listy(v) or isinstance(v, np.ndarray | pd.Series | pd.Index)]
+        if many:
+            raise ValueError(f"predict: the dict holds several values for {many[:5]}, so it is not one row; pass "
+                             "{column: value} for one row, or pd.DataFrame(d) to learn.dls.test_dl and get_preds for "
+                             "many rows.")
+        row = pd.Series(row)  # one row, exactly as df.iloc[i] gives it
+    if isinstance(row, pd.Series):
+        return row.to_frame().T
+    if isinstance(row, pd.DataFrame):
+        if len(row) == 1:
+            return row
+        raise ValueError(f"predict: got a DataFrame with {len(row)} rows; pass one row (df.iloc[i]), or use "
+                         "learn.dls.test_dl(df) and get_preds for many rows.")
+    if isinstance(row, np.ndarray):
+        raise TypeError(f"predict: got a numpy ndarray of shape {row.shape}, which has no column names; pass "
+                        f"pd.Series(arr, index=[...]) naming its values (the model reads {inputs[:20]}).")
+    raise TypeError(f"predict: got a {type(row).__name__}; pass one row: a pandas Series, a {{column: value}} dict "
+                    "or a one-row DataFrame.")
 
-    def predict(self, row: pd.Series | pd.DataFrame, rm_type_tfms=None, with_input: bool = False) -> tuple:
-        """Predict `row`: `(the row processed and decoded with the prediction in the target columns, the decoded
-        prediction (class index or values), the raw prediction (probabilities or values))`."""
-        df = row.to_frame().T if isinstance(row, pd.Series) else row
-        if not isinstance(df, pd.DataFrame) or len(df) != 1:
-            raise ValueError(f"predict: pass one row (a Series or a one-row DataFrame), got {type(row).__name__} "
-                             f"with {len(df) if hasattr(df, '__len__') else '?'} rows; use dls.test_dl + get_preds "
-                             "for many rows.")
+
+class TabularLearner(Learner):
+    """A `Learner` for tabular data whose `predict` takes one row (a `pandas.Series`, a `{column: value}` dict or a
+    one-row DataFrame)."""
+
+    def predict(self, row: pd.Series | pd.DataFrame | dict, rm_type_tfms=None, with_input: bool = False) -> tuple:
+        """Predict `row` (a Series, a `{column: value}` dict or a one-row DataFrame): `(the row processed and decoded
+        with the prediction in the target columns, the decoded prediction (class index or values), the raw prediction
+        (probabilities or values))`."""
+        df = _one_row(row, self.dls.train_ds)
         dl = self.dls.test_dl(df.infer_objects())
         _, preds, _, dec = self.get_preds(dl=dl, with_input=True, with_decoded=True)
         to = dl.dataset
