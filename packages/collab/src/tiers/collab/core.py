@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from tiers.tabular.core import TabularPandas
+from tiers.data import MissingColumnError
+from tiers.tabular.core import TabularPandas, need_frame
 from tiers.tabular.data import TabularDataLoaders
 from tiers.tabular.learner import TabularLearner
 from tiers.tabular.model import TabularModel, get_emb_sz
@@ -42,9 +43,10 @@ class CollabDataLoaders(TabularDataLoaders):
         >>> list(dls.classes["u"])
         ['#na#', 1, 2, 3]
         """
-        if not isinstance(ratings, pd.DataFrame) or ratings.shape[1] < 3:
-            raise ValueError("CollabDataLoaders.from_df: ratings must be a DataFrame with at least 3 columns "
-                             "(user, item, rating).")
+        need_frame(ratings, "CollabDataLoaders.from_df", "ratings", columns=["user", "item", "rating"])
+        if ratings.shape[1] < 3:
+            raise ValueError(f"CollabDataLoaders.from_df: ratings has {ratings.shape[1]} column(s) "
+                             f"{list(ratings.columns)}; it needs at least 3: user, item and rating.")
         if not 0 <= valid_pct < 1:
             raise ValueError(f"CollabDataLoaders.from_df: valid_pct={valid_pct} must be in [0, 1).")
         cols = list(ratings.columns)
@@ -53,7 +55,8 @@ class CollabDataLoaders(TabularDataLoaders):
         rating_name = cols[2] if rating_name is None else rating_name
         for kind, c in (("user_name", user_name), ("item_name", item_name), ("rating_name", rating_name)):
             if c not in ratings.columns:
-                raise KeyError(f"CollabDataLoaders.from_df: {kind}={c!r} is not a column (columns: {cols}).")
+                raise MissingColumnError(f"CollabDataLoaders.from_df: {kind}={c!r} is not a column of ratings "
+                                         f"(columns: {cols}); pass one of them.")
         perm = np.random.default_rng(seed).permutation(len(ratings))
         n_valid = int(valid_pct * len(ratings))
         splits = (np.sort(perm[n_valid:]), np.sort(perm[:n_valid]))

@@ -31,7 +31,7 @@ def _writable(a: np.ndarray) -> np.ndarray:
 
 def need_frame(o, where: str, arg: str = "df", columns: Sequence[str] | None = None, then: str = "") -> None:
     """Raise `TypeError` unless `o` is a DataFrame, saying what it is and how to make one: a numpy array needs column
-    names (`columns` when known, else `[...]`); `then` is said after the fix.
+    names (`columns`, the ones a caller expects, else `[...]`); `then` is said after the fix.
 
     >>> need_frame(np.zeros((2, 3)), "f")
     Traceback (most recent call last):
@@ -41,7 +41,10 @@ def need_frame(o, where: str, arg: str = "df", columns: Sequence[str] | None = N
         return
     if isinstance(o, np.ndarray):
         got = f"a numpy ndarray of shape {o.shape}"
-        fix = f"name its columns: pd.DataFrame(arr, columns={'[...]' if columns is None else list(columns)})"
+        names = "[...]" if columns is None else repr(list(columns))
+        if columns is not None and o.ndim == 2 and o.shape[1] > len(columns):
+            names = names[:-1] + ", ...]"  # the array has more columns than we can name
+        fix = f"name its columns: pd.DataFrame(arr, columns={names})"
     else:
         got = f"a {type(o).__name__}"
         fix = "convert it with pd.DataFrame(...)"
