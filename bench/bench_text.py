@@ -83,7 +83,7 @@ def bench_tokenize(quick: bool = False) -> list[dict]:
 
     import spacy
 
-    n, reps = (200, 3) if quick else (1000, 10)
+    n, reps = (200, 3) if quick else (1000, 15)
     texts = _corpus(n)
     nlp = spacy.blank("en")
     tok = SpacyTokenizer()
