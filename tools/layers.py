@@ -1,7 +1,7 @@
 """The layer map of tiers, in one place: order, dependencies and third-party libraries.
 
 Used by the packaging tests, the per-layer test runner and the release helper, so
-the rules in ARCHITECTURE.md are stated once.
+the layer rules (README.md, "Layer rules") are stated once, here.
 """
 
 # Bottom to top. Layers in one tuple are siblings: none imports another.

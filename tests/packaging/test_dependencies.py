@@ -1,4 +1,4 @@
-"""Each distribution declares exactly what its code imports, within what ARCHITECTURE.md allows."""
+"""Each distribution declares exactly what its code imports, within what tools/layers.py allows."""
 
 import ast
 import re
@@ -45,13 +45,13 @@ def test_declared_dependencies_match_imports(layer):
             if dep != layer:
                 used.add(f"tiers-{dep}")
                 if dep not in TIERS_DEPS[layer]:
-                    problems.append(f"{where} imports {mod}, which is not below {layer} (see ARCHITECTURE.md)")
+                    problems.append(f"{where} imports {mod}, which is not below {layer} (see tools/layers.py)")
         elif mod in sys.stdlib_module_names or mod == "__future__" or mod in HOST_PROVIDED:
             continue
         elif mod in import_to_dist:
             used.add(import_to_dist[mod])
         else:
-            problems.append(f"{where} imports {mod!r}, which ARCHITECTURE.md does not allow for {layer} "
+            problems.append(f"{where} imports {mod!r}, which tools/layers.py does not allow for {layer} "
                             f"(allowed: {sorted(allowed) or 'stdlib only'})")
     declared = _declared(layer)
     if used - declared:
