@@ -134,6 +134,8 @@ def test_corrupted_and_truncated(tmp_path):
         load_learner(tmp_path / "other.pkl")
     with pytest.raises(FileNotFoundError):
         load_learner(tmp_path / "missing.pkl")
+    with pytest.raises(IsADirectoryError, match=r"is a folder; pass the exported file in it.*\.pkl files: flip.pkl"):
+        load_learner(tmp_path)
 
 
 def test_tensors_leave_the_pickle():

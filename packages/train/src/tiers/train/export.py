@@ -204,10 +204,6 @@ def export_learner(learn: Learner, fname: str | Path, pickle_protocol: int = 4) 
 
     fname = Path(fname)
     dls, opt = learn.dls, learn.opt
-    for dl in getattr(dls, "loaders", ()):
-        # A TfmdDL learns its batch types from one batch; an empty copy cannot, so learn them now (new() copies them).
-        if hasattr(dl, "_one_pass") and "_types" not in dl.__dict__ and len(getattr(dl, "dataset", ())):
-            dl._one_pass()
     empty = dls.new_empty() if hasattr(dls, "new_empty") else None
     if empty is None:
         raise TypeError(
@@ -281,6 +277,11 @@ def load_learner(
     fname = Path(fname)
     if not fname.exists():
         raise FileNotFoundError(f"load_learner: no file at {fname}; check the path (export writes to learn.path)")
+    if fname.is_dir():
+        found = sorted(p.name for p in fname.glob("*.pkl"))
+        raise IsADirectoryError(f"load_learner: {fname} is a folder; pass the exported file in it, e.g. "
+                                f"{fname / (found[0] if found else 'export.pkl')}"
+                                f"{' (its .pkl files: ' + ', '.join(found[:5]) + ')' if found else ''}")
     parts = _read(fname)
     try:
         manifest = json.loads(parts["manifest.json"])
