@@ -134,7 +134,7 @@ def test_corrupted_and_truncated(tmp_path):
         load_learner(tmp_path / "other.pkl")
     with pytest.raises(FileNotFoundError):
         load_learner(tmp_path / "missing.pkl")
-    with pytest.raises(IsADirectoryError, match=r"is a folder; pass the exported file in it.*\.pkl files: flip.pkl"):
+    with pytest.raises(IsADirectoryError, match=r"is a folder; pass the exported file in it.*\.pkl files: export.pkl, flip.pkl"):
         load_learner(tmp_path)
 
 
