@@ -87,9 +87,10 @@ def bench_tokenize(quick: bool = False) -> list[dict]:
     texts = _corpus(n)
     nlp = spacy.blank("en")
     tok = SpacyTokenizer()
-    # Warm spaCy's caches the same way for everyone: one pass over the corpus before timing.
+    # Warm spaCy's caches the same way for everyone: one pass over the corpus before timing (tiers' tokenizer has its
+    # own spaCy pipeline, so it gets its own pass; with 50 texts only, the first round's 1-worker time was 3x slow).
     list(nlp.pipe(texts))
-    tokenize_texts(texts[:50], n_workers=1, tok=tok)
+    tokenize_texts(texts, n_workers=1, tok=tok)
     # This machine's own 2-process speed-up on pure Python, in the same rounds as ours: 2 units of work in 2 forked
     # processes against 1 unit in this one (2.0 on 2 idle cores). The shared machine's load drifts from second to
     # second, so a figure measured once before or after ours would not describe the conditions ours ran under.
