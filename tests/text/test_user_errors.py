@@ -111,3 +111,15 @@ def test_checksum_mismatch_still_explains_the_registry(lm_dls, server, home, mon
                           f"{server.url}/models/wt103-fwd.tgz: Downloading")
     assert f"the sha256 of the file is {hashlib.sha256(archive).hexdigest()} but the checks registry expects" in msg
     assert "update its entry in the checks registry" in msg and "pretrained=False" in msg
+
+
+def test_textblock_from_df_with_a_mistyped_column_says_what_to_pass(df):
+    from tiers.data import CategoryBlock, ColReader, ColSplitter, DataBlock
+
+    dblock = DataBlock(blocks=(TextBlock.from_df("txt", seq_len=8), CategoryBlock), get_x=ColReader("text"),
+                       get_y=ColReader("label"), splitter=ColSplitter())
+    with pytest.raises(KeyError) as e:
+        dblock.dataloaders(df, bs=4)
+    msg = str(e.value)
+    assert "text column(s) ['txt'] not in the DataFrame's columns" in msg and "pass text_cols=" in msg
+    assert "\\'" not in msg  # reads as written

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from tiers.data import MissingColumnError
 from tiers.text.process_engine import check_workers, map_slices
 from tiers.text.rules import FLD, defaults
 from tiers.text.tokenizers import SpacyTokenizer, TokenizeWithRules
@@ -105,7 +106,9 @@ def _text_cols(df: pd.DataFrame, text_cols: Any, where: str) -> list:
     names = [df.columns[c] if isinstance(c, int) and c not in df.columns else c for c in cols]
     missing = [c for c in names if c not in df.columns]
     if missing:
-        raise KeyError(f"{where}: text column(s) {missing!r} not in the DataFrame's columns {list(df.columns)!r}.")
+        raise MissingColumnError(f"{where}: text column(s) {missing!r} not in the DataFrame's columns "
+                                 f"{list(df.columns)!r}; pass text_cols= (to TextBlock.from_df, Tokenizer.from_df or "
+                                 f"{where}) naming one of them.")
     return names
 
 
