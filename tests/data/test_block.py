@@ -232,6 +232,21 @@ def test_show_batch_saves_a_figure(tmp_path):
     plt.close("all")
 
 
+def test_wrapped_table_fits_the_width_and_keeps_every_word():
+    import doctest
+
+    from tiers.data import show, wrapped_table
+
+    assert doctest.testmod(show).failed == 0
+    long = " ".join(f"w{i}" for i in range(200))
+    df = pd.DataFrame({"text": [long, "short"], "category": ["pos", "neg"]})
+    out = wrapped_table(df, width=60)
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 60 and len(lines) > 10
+    assert [t for t in out.split() if t.startswith("w")] == [f"w{i}" for i in range(200)]  # all, in order
+    assert lines[0].split() == ["text", "category"] and "pos" in lines[2] and "neg" in out
+
+
 def test_show_batch_table_for_non_images(capsys):
     dblock = DataBlock(blocks=(TransformBlock, CategoryBlock), get_y=lambda o: "odd" if o % 2 else "even",
                        splitter=IndexSplitter([0]))

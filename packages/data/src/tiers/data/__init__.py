@@ -47,7 +47,7 @@ from tiers.data.files import (
 from tiers.data.getters import AttrGetter, ColReader, ItemGetter, MissingColumnError
 from tiers.data.load import DataLoader, SkipItemException
 from tiers.data.samples import batch_to_samples
-from tiers.data.show import get_grid, show_batch, show_results
+from tiers.data.show import get_grid, show_batch, show_results, wrapped_table
 from tiers.data.splitters import (
     ColSplitter,
     EndSplitter,
@@ -74,6 +74,6 @@ __all__ = [
     "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "URLs", "UnknownLabelError", "batch_to_samples",
     "broadcast_vec", "collate_error", "decode_at", "download_data", "fa_collate", "fa_convert", "get_c", "get_files", "get_grid",
     "get_image_files", "get_text_files", "image_extensions", "load_checks", "noop", "one_hot", "one_hot_decode", "parent_label",
-    "resolve_url", "show_at", "show_batch", "show_results", "test_set", "tiers_cfg", "tiers_home",
+    "resolve_url", "show_at", "show_batch", "show_results", "test_set", "wrapped_table", "tiers_cfg", "tiers_home",
     "tiers_path", "untar_data",
 ]

@@ -6,6 +6,8 @@ otherwise build a table (one pandas row per sample) and print it; both return th
 """
 
 import math
+import shutil
+import textwrap
 
 from torch import Tensor
 
@@ -13,7 +15,7 @@ from tiers.dispatch import L, typedispatch
 from tiers.pipeline import show_title
 from tiers.tensors import TensorImageBase
 
-__all__ = ["show_batch", "show_results", "get_grid"]
+__all__ = ["show_batch", "show_results", "get_grid", "wrapped_table"]
 
 
 def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize=None, title: str | None = None,
@@ -70,7 +72,36 @@ def _show_all(columns, ctxs, n: int, **kwargs) -> list:
 def _print_table(ctxs) -> None:
     import pandas as pd
 
-    print(pd.DataFrame(list(ctxs)).to_string())
+    print(wrapped_table(pd.DataFrame(list(ctxs)), shutil.get_terminal_size((120, 24)).columns))
+
+
+def wrapped_table(df, width: int = 120, min_col: int = 12) -> str:
+    """`df` as plain text no wider than `width`: the widest columns are narrowed (not below `min_col`) and their
+    cells wrapped over several lines, so long texts (a review, a token stream) stay readable in a terminal.
+
+    >>> import pandas as pd
+    >>> print(wrapped_table(pd.DataFrame({"text": ["a b c d e f g h"], "label": ["pos"]}), width=18, min_col=5))
+       text      label
+    -  --------  -----
+    0  a b c d   pos
+       e f g h
+    """
+    head = ["", *map(str, df.columns)]
+    rows = [[str(i), *(" ".join(str(v).split()) for v in row)] for i, row in zip(df.index, df.itertuples(False))]
+    widths = [max(len(c) for c in col) for col in zip(head, *rows)]
+    budget = width - 2 * (len(widths) - 1)
+    while sum(widths) > budget:
+        j = max(range(1, len(widths)), key=widths.__getitem__, default=None)  # never the index column
+        if j is None or widths[j] <= min_col:
+            break
+        widths[j] = max(min_col, widths[j] - (sum(widths) - budget))
+    lines = []
+    for cells in (head, ["-" * w for w in widths], *rows):
+        wrapped = [textwrap.wrap(c, w, break_long_words=True) or [""] for c, w in zip(cells, widths)]
+        for k in range(max(map(len, wrapped))):
+            parts = [(col[k] if k < len(col) else "").ljust(w) for col, w in zip(wrapped, widths)]
+            lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
 
 
 def _columns(samples) -> list:
