@@ -5,15 +5,19 @@
     hatch run bench data optim (only bench_data.py and bench_optim.py)
 
 Each `bench_<name>.py` exposes `run(quick=False) -> list[dict]` with the keys of COLUMNS. Every
-figure is a ratio measured side by side in one process, because these machines are noisy.
+figure is a ratio measured side by side in one process, because these machines are noisy. Each bench file runs in
+a fresh interpreter, as it does when run alone: one file's leftovers (a 1M-row frame's heap, loaded libraries,
+threads) would otherwise change the next one's figures (forking tokenizer workers from a bigger process, say).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import importlib.util
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 import traceback
@@ -34,6 +38,29 @@ def _load(path: Path):
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+_ROWS = "BENCH-ROWS-JSON:"  # marks the line of the child's stdout that carries its rows
+
+
+def _run_isolated(path: Path, quick: bool) -> list[dict]:
+    "Run `path`'s `run(quick)` in a fresh interpreter (its output passes through) and return its rows."
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(path)] + (["--quick"] if quick else [])
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    rows = None
+    for line in proc.stdout.splitlines():
+        if line.startswith(_ROWS):
+            rows = json.loads(line[len(_ROWS):])
+        else:
+            print(line, flush=True)
+    if proc.returncode or rows is None:
+        raise RuntimeError(f"{path.name} exited with status {proc.returncode} without its rows (traceback above)")
+    return rows
+
+
+def _child(path: Path, quick: bool) -> None:
+    rows = _load(path).run(quick=quick)
+    print(_ROWS + json.dumps(rows, default=str), flush=True)
 
 
 def _fmt(value) -> str:
@@ -62,7 +89,7 @@ def main(argv: list[str]) -> int:
         print(f"== {f.name} ==", flush=True)
         start = time.perf_counter()
         try:
-            got = _load(f).run(quick=quick)
+            got = _run_isolated(f, quick)
         except Exception:
             failed.append(f.name)
             traceback.print_exc()
@@ -92,4 +119,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        _child(Path(sys.argv[2]), "--quick" in sys.argv)
+        sys.exit(0)
     sys.exit(main(sys.argv[1:]))
