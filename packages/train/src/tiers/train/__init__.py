@@ -17,6 +17,7 @@ from tiers.train import (
     hook,
     interpret,
     layers,
+    layers_extra,
     learner,
     logging_cbs,
     loss_choice,
@@ -44,6 +45,7 @@ from tiers.train.fp16 import *  # noqa: F403
 from tiers.train.hook import *  # noqa: F403
 from tiers.train.interpret import *  # noqa: F403
 from tiers.train.layers import *  # noqa: F403
+from tiers.train.layers_extra import *  # noqa: F403
 from tiers.train.learner import *  # noqa: F403
 from tiers.train.logging_cbs import *  # noqa: F403
 from tiers.train.loss_choice import *  # noqa: F403
@@ -64,7 +66,7 @@ from tiers.train.training_cbs import *  # noqa: F403
 __all__ = [
     name
     for mod in (
-        blocks, callback, cb_handling, checkpoint, distributed, export, fp16, hook, interpret, layers, learner, logging_cbs,
+        blocks, callback, cb_handling, checkpoint, distributed, export, fp16, hook, interpret, layers, layers_extra, learner, logging_cbs,
         loss_choice, losses, lr_finder, metric, metrics, mixup, model_utils, persist, predict, progress, recorder,
         schedule, tracker, training_cbs,
     )
