@@ -36,8 +36,9 @@ class Recorder(Callback):
 
     `metric_names` are `epoch, train_loss, valid_loss, *metrics, time` (with `train_`/`valid_`
     prefixes when `train_metrics`). After each epoch the row `[epoch, ...]` goes to `learn.logger`
-    and `values` gets `[train_loss, valid_loss, *metrics]`. A cancelled training or validation
-    phase leaves its columns out of that epoch's row.
+    and `values` gets `[train_loss, valid_loss, *metrics]`. As in fastai, a phase cancelled with
+    `CancelTrainException` or `CancelValidException` leaves its columns out of that epoch's row
+    (so the row is shorter than `metric_names`; the progress table pads it).
     """
 
     order = 50
@@ -57,6 +58,7 @@ class Recorder(Callback):
         self._pending: list = []
         self._ema, self._n = 0.0, 0
         self._vmets: list[Metric] = []
+        self.cancel_train = self.cancel_valid = False  # set by the after_cancel_* events, reset each epoch
 
     # ---- smoothing, in bulk ----------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -155,13 +157,16 @@ class Recorder(Callback):
         self.cancel_valid = True
 
     def after_train(self) -> None:
-        """Add the training columns to the row."""
-        self.log += [self.smooth_loss] + [m.value for m in (self.learn.metrics if self.train_metrics else [])]
+        """Add the training columns to the row, unless training was cancelled."""
+        if not self.cancel_train:
+            self.log += [self.smooth_loss] + [m.value for m in self._train_mets()]
+        # The epoch boundary is recorded either way: plot_loss places validation points with it.
         self.iters.append(len(self._losses) + len(self._pending))
 
     def after_validate(self) -> None:
-        """Add the validation columns to the row."""
-        self.log += [m.value for m in self._valid_mets()]
+        """Add the validation columns to the row, unless validation was cancelled."""
+        if not self.cancel_valid:
+            self.log += [m.value for m in self._valid_mets()]
 
     def after_epoch(self) -> None:
         """Finish the row: store it, then hand it to `learn.logger`."""
