@@ -71,3 +71,14 @@ def test_nothing_cancelled_gives_full_rows_and_validate_still_works():
     learn.fit(1)
     assert len(rows[0]) == 5 and len(learn.recorder.values[0]) == 3
     assert len(learn.validate()) == 2
+
+
+def test_trackers_skip_an_epoch_whose_training_phase_was_cancelled():
+    from tiers.train import TrackerCallback
+
+    tracker = TrackerCallback(monitor="valid_loss")
+    learn, _ = make_learn([CancelIn(CancelTrainException, epoch=0), tracker])
+    learn.fit(2)
+    # epoch 0's row lacks train_loss, so its position 1 holds accuracy: it must not be read as valid_loss
+    assert len(learn.recorder.values[0]) == 2 and len(learn.recorder.values[1]) == 3
+    assert tracker.best == learn.recorder.values[1][1]

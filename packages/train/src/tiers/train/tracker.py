@@ -46,12 +46,14 @@ class TrackerCallback(Callback):
         if self.monitor not in names:
             raise ValueError(f"{type(self).__name__}: monitor={self.monitor!r} is not recorded; choose one of {names}")
         self.idx = names.index(self.monitor)
+        self._row_len = len([n for n in names if n != "time"])  # a full row: every column but epoch and time
 
     def after_epoch(self) -> None:
         """Compare this epoch's value with `best`."""
         row = self.learn.recorder.values[-1] if self.learn.recorder.values else []
         self.new_best = False
-        if self.idx >= len(row) or row[self.idx] is None:
+        # a cancelled phase leaves its columns out of the row (as in fastai): positions no longer line up
+        if len(row) != self._row_len or row[self.idx] is None:
             return
         val = float(row[self.idx])
         if self.comp(val - self.min_delta, self.best):
