@@ -101,6 +101,16 @@ def test_decode_round_trip_and_show(frame, capsys):
     assert "c1" in out and "x1_na" in out and len(out.strip().splitlines()) == 4
 
 
+def test_integer_columns_decode_to_the_same_integers():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"age": rng.integers(17, 90, 200), "hours": rng.normal(40, 9, 200), "y": rng.integers(0, 2, 200)})
+    to = TabularPandas(df, [Normalize], cont_names=["age", "hours"], y_names="y")
+    dec = to.decode()
+    assert dec.age.dtype == np.int64 and (dec.age.to_numpy() == df.age.to_numpy()).all()  # 46, not 45.999998
+    assert dec.hours.dtype == np.float64
+    np.testing.assert_allclose(dec.hours.to_numpy(), df.hours.to_numpy(), rtol=1e-5)
+
+
 def test_targets_category_and_regression(frame):
     to = _to(frame)
     assert to.y_kind == "category" and list(to.vocab) == ["hi", "lo"]

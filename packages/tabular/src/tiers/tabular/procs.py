@@ -176,9 +176,13 @@ class Normalize(TabularProc):
         self.eps = eps
         self.means: dict[str, float] = {}
         self.stds: dict[str, float] = {}
+        self.int_cols: set[str] = set()  # integer columns decode back to integers (an age is 46, not 45.999998)
 
     def setups(self, to) -> None:
         for c in to.cont_names:
+            dt = to.items[c].dtype
+            if pd.api.types.is_integer_dtype(dt) and not pd.api.types.is_extension_array_dtype(dt):
+                self.int_cols.add(c)
             col = to.train_col(c).to_numpy(np.float64, na_value=np.nan)
             self.means[c] = float(np.nanmean(col))
             self.stds[c] = float(np.nanstd(col, ddof=1)) + self.eps if len(col) > 1 else 1.0
@@ -193,5 +197,8 @@ class Normalize(TabularProc):
     def decodes(self, df: pd.DataFrame) -> pd.DataFrame:
         for c, m in self.means.items():
             if c in df.columns:
-                df[c] = df[c].to_numpy(np.float64) * self.stds[c] + m
+                v = df[c].to_numpy(np.float64) * self.stds[c] + m
+                ints = c in getattr(self, "int_cols", ())  # getattr: procs pickled before it existed
+                # int64, not the stored (maybe downcast) dtype: a decoded prediction input may lie outside its range
+                df[c] = np.rint(v).astype(np.int64) if ints and np.isfinite(v).all() else v
         return df
