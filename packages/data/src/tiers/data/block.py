@@ -236,12 +236,23 @@ class DataBlock:
         return Datasets(items, tfms=self._combine_type_tfms(), splits=splits, dl_type=self.dl_type, n_inp=self.n_inp,
                         verbose=verbose)
 
-    def dataloaders(self, source, path=".", verbose: bool = False, **kwargs) -> DataLoaders:
-        """`DataLoaders` for `source`: the `datasets`, with the item and batch transforms in the loaders; `kwargs`
-        (`bs`, `val_bs`, `shuffle`, `device`, `num_workers`...) go to `Datasets.dataloaders`."""
+    def dataloaders(self, source, path=".", verbose: bool = False, item_tfms=None, batch_tfms=None,
+                    **kwargs) -> DataLoaders:
+        """`DataLoaders` for `source`: the `datasets`, with the item and batch transforms in the loaders. `item_tfms`
+        and `batch_tfms` given here are added to the block's own for these loaders only (a transform class, such as
+        `batch_tfms=Normalize`, is instantiated; `Normalize()` then takes its statistics from a batch). `kwargs`
+        (`bs`, `val_bs`, `shuffle`, `device`, `num_workers`...) go to `Datasets.dataloaders`.
+
+        `databunch` is the same method under the name the paper's listings use."""
+        for nm in ("after_item", "after_batch"):
+            if nm in kwargs:
+                raise TypeError(f"DataBlock.dataloaders: pass item_tfms=/batch_tfms= rather than {nm}= (the block's "
+                                "own transforms would be replaced).")
         dsets = self.datasets(source, verbose=verbose)
         kwargs = {**self.dls_kwargs, **kwargs, "verbose": verbose}
-        return dsets.dataloaders(path=path, after_item=self.item_tfms, after_batch=self.batch_tfms, **kwargs)
+        after_item = _merge_tfms(self.item_tfms, item_tfms)
+        after_batch = _merge_tfms(self.batch_tfms, batch_tfms)
+        return dsets.dataloaders(path=path, after_item=after_item, after_batch=after_batch, **kwargs)
 
     databunch = dataloaders  # the name used in the paper's listings
 

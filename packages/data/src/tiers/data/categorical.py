@@ -192,8 +192,14 @@ def one_hot(x, c: int) -> Tensor:
     "A float vector of length `c` with ones at the indices `x`."
     res = torch.zeros(c)
     idx = x if isinstance(x, Tensor) else torch.tensor(list(L(x)), dtype=torch.long)
+    if idx.dtype is torch.bool:
+        raise TypeError(f"one_hot: {x!r} is a boolean mask, already one-hot; pass the class indices instead.")
     if idx.numel():
-        res[idx.long()] = 1.0
+        idx = idx.long().flatten()
+        bad = [int(i) for i in idx if not 0 <= int(i) < c]
+        if bad:
+            raise IndexError(f"one_hot: class indices {bad} are out of range for {c} classes.")
+        res[idx] = 1.0
     return res
 
 
@@ -219,12 +225,20 @@ class OneHotEncode(DisplayedTransform):
                 raise ValueError("OneHotEncode: cannot tell the number of classes: no vocab before it; pass c=.")
             self.c = len(vocab[-1] if is_listy(vocab) and vocab and is_listy(vocab[-1]) else vocab)
 
-    def encodes(self, o: TensorMultiCategory):
+    def encodes(self, o: Tensor | list | tuple):
         if self.c is None:
             raise ValueError("OneHotEncode has no number of classes: pass c= or set it up after MultiCategorize.")
         return TensorMultiCategory(one_hot(o, self.c))
 
-    def decodes(self, o: TensorMultiCategory):
+    def decodes(self, o: Tensor):
+        # Any one-hot vector (float, int or bool; typed or plain) decodes to the indices that are on: a plain
+        # tensor left as it is would read as a list of indices and name the wrong classes.
+        if o.ndim != 1:
+            raise ValueError(f"OneHotEncode.decode expects one one-hot vector (1-d), got shape {tuple(o.shape)}; "
+                             "decode the samples of a batch one by one.")
+        if self.c is not None and len(o) != self.c:
+            raise ValueError(f"OneHotEncode.decode: a vector of length {len(o)} is not a one-hot of the {self.c} "
+                             "classes this transform encodes.")
         return TensorMultiCategory(torch.tensor(list(one_hot_decode(o)), dtype=torch.long))
 
 

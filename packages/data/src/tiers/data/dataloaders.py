@@ -1,5 +1,6 @@
 """`DataLoaders`: the training and validation loaders (and any others) of a task, with their device and path."""
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -7,10 +8,12 @@ import torch
 from torch.utils.data import DataLoader as _TorchDataLoader
 
 from tiers.data.load import DataLoader
+from tiers.tensors import default_device
 
 __all__ = ["DataLoaders"]
 
 _EVENTS = ("after_item", "before_batch", "after_batch")
+_warned_no_cuda = False  # `cuda()` on a machine without CUDA says so once per process, not at every call
 
 
 def _first_batch(dl):
@@ -114,9 +117,18 @@ class DataLoaders:
         return self
 
     def cuda(self) -> "DataLoaders":
-        "Send the batches to the current CUDA device."
-        return self.to(torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available()
-                       else torch.device("cuda"))
+        """Send the batches to the current CUDA device. Without CUDA they go to `default_device()` instead (MPS or
+        the CPU), and a `UserWarning` says so once per process, so the paper's `DataLoaders(...).cuda()` runs
+        unchanged on a machine without a GPU."""
+        global _warned_no_cuda
+        if torch.cuda.is_available():
+            return self.to(torch.device("cuda", torch.cuda.current_device()))
+        dev = default_device()
+        if not _warned_no_cuda:
+            _warned_no_cuda = True
+            warnings.warn(f"DataLoaders.cuda(): CUDA is not available on this machine; the batches stay on {dev}.",
+                          UserWarning, stacklevel=2)
+        return self.to(dev)
 
     def cpu(self) -> "DataLoaders":
         "Send the batches to the CPU."

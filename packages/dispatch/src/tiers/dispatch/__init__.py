@@ -42,6 +42,7 @@ from tiers.dispatch.basics import (
     using_attr,
     val2idx,
 )
+from tiers.dispatch.defaults import Defaults, defaults
 from tiers.dispatch.foundation import L, coll_repr, cycle, is_bool, is_indexer, mask2idxs, zip_cycle
 from tiers.dispatch.meta import (
     FixSigMeta,
@@ -82,6 +83,8 @@ __all__ = [
     # classes and signatures
     "GetAttr", "add_props", "custom_dir", "delegate_attr", "store_attr", "FixSigMeta", "PrePostInitMeta", "copy_func",
     "delegates", "funcs_kwargs", "method", "patch", "patch_to", "use_kwargs", "use_kwargs_dict",
+    # library-wide settings
+    "Defaults", "defaults",
     # extras
     "ContextManagers", "Inf", "ReindexCollection", "Stateful", "fastuple", "getcallable", "instantiate",
     "join_path_file", "load_pickle", "maps", "nested_attr", "round_multiple", "save_pickle", "working_directory",

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tiers.dispatch import L
+from tiers.dispatch import L, defaults
 from tiers.tensors.base import TensorBase
 
 __all__ = [
@@ -121,8 +121,9 @@ def _accelerator() -> torch.device | None:
 
 
 def default_device(use: bool | str | torch.device | None = None) -> torch.device:
-    """The device batches and models go to: with `use=None` the device set by `prefer_device`, else the first
-    available of CUDA, MPS and CPU; `use=True` demands an accelerator (RuntimeError if there is none), `use=False`
+    """The device batches and models go to: with `use=None` the device set by `prefer_device`, else
+    `defaults.use_cuda` when set, else the first available of CUDA, MPS and CPU; `use=True` demands an
+    accelerator (RuntimeError if there is none), `use=False`
     means CPU, and a device or string is returned as a `torch.device`. Changes nothing (see `prefer_device`).
 
     >>> default_device(False)
@@ -130,6 +131,8 @@ def default_device(use: bool | str | torch.device | None = None) -> torch.device
     """
     if use is None:
         use = _preferred
+    if use is None:
+        use = defaults.use_cuda  # fastai's switch: None automatic, False CPU, True an accelerator
     if use is None:
         return _accelerator() or torch.device("cpu")
     if use is True:
