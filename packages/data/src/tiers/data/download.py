@@ -24,6 +24,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from tiers.dispatch.files import pid_alive
+
 __all__ = ["DownloadError", "download_url", "file_sha256", "extract_archive", "archive_stem", "Progress",
            "entry_problem", "read_registry", "merge_checks", "fetch_registry"]
 
@@ -187,13 +189,10 @@ def _remove_stale_tmp(parent: Path, stem: str) -> None:
             pid = int(p.name.rsplit(".tmp-", 1)[1].split("-")[0])
         except ValueError:
             continue
-        try:
-            os.kill(pid, 0)
-            alive = pid != os.getpid()
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            alive = True
+        try:  # a zombie, or a new process that reused the pid after the folder was last written, is not its owner
+            alive = pid != os.getpid() and pid_alive(pid, since=p.stat().st_mtime)
+        except OSError:
+            continue
         if not alive:
             shutil.rmtree(p, ignore_errors=True)
 

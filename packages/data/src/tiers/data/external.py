@@ -54,6 +54,7 @@ from tiers.data.download import (
     merge_checks,
     read_registry,
 )
+from tiers.dispatch.files import atomic_write_text
 
 __all__ = ["URLs", "untar_data", "download_data", "tiers_home", "tiers_cfg", "tiers_path", "resolve_url",
            "load_checks", "DownloadError"]
@@ -290,10 +291,7 @@ def _record_check(url: str, path: Path, base) -> None:
     reg = Path(tiers_cfg(base)["checks"])
     data = read_registry(reg, f"{reg} (the own registry)", "fix it or delete it") if reg.exists() else {}
     data[url] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
-    reg.parent.mkdir(parents=True, exist_ok=True)
-    tmp = reg.with_name(reg.name + f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, reg)  # never a half-written registry
+    atomic_write_text(reg, json.dumps(data, indent=1, sort_keys=True))  # never a half-written registry
 
 
 # ---------------------------------------------------------------------------------------------------- downloads
