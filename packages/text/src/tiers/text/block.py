@@ -30,9 +30,11 @@ from tiers.data import (
     parent_label,
 )
 from tiers.dispatch import L, is_listy, typedispatch
-from tiers.pipeline import TitledStr
+from tiers.pipeline import TitledStr, Transform
 from tiers.tensors import TensorText
 from tiers.text.loaders import LMDataLoader, Pad_Chunk, SortedDL
+from tiers.text.parallel import _text_cols, missing_texts
+from tiers.text.tokenizers import SpacyTokenizer
 from tiers.text.transforms import LMTensorText, Numericalize, Tokenizer, reverse_text
 
 __all__ = ["TextBlock", "TextDataLoaders", "show_batch", "show_results"]
@@ -41,11 +43,29 @@ __all__ = ["TextBlock", "TextDataLoaders", "show_batch", "show_results"]
 class TextBlock(TransformBlock):
     """A block of text: `tok_tfm` (a `Tokenizer`) then `Numericalize(vocab, min_freq, max_vocab)`. For a language
     model (`is_lm`) the loaders are `LMDataLoader`s reading `seq_len` tokens at a time; otherwise `SortedDL`s padding
-    with `Pad_Chunk(seq_len)`. `backwards` reverses the texts (for a backwards model)."""
+    with `Pad_Chunk(seq_len)`. `backwards` reverses the texts (for a backwards model).
 
-    def __init__(self, tok_tfm: Tokenizer, vocab: Sequence[str] | None = None, is_lm: bool = False,
+    As in the paper, the first argument may be the vocabulary itself, `TextBlock(make_vocab(count), is_lm=True)`, for
+    texts tokenized beforehand (`tokenize_df`): the tokenizer is then the default spaCy one, and token lists pass
+    through it untouched. A plain tokenizer (`SpacyTokenizer()`, `SentencePieceTokenizer()`...) is wrapped in a
+    `Tokenizer`.
+    """
+
+    def __init__(self, tok_tfm: Any = None, vocab: Sequence[str] | None = None, is_lm: bool = False,
                  seq_len: int = 72, backwards: bool = False, min_freq: int = 3, max_vocab: int = 60000,
                  special_toks: Sequence[str] | None = None):
+        if _is_vocab(tok_tfm):
+            if vocab is not None:
+                raise TypeError("TextBlock: got a vocabulary both as the first argument and as vocab=; pass it once, "
+                                "TextBlock(vocab=...) or TextBlock(make_vocab(count)).")
+            tok_tfm, vocab = None, list(tok_tfm)
+        if tok_tfm is None:
+            tok_tfm = Tokenizer(SpacyTokenizer())
+        elif not isinstance(tok_tfm, Transform):
+            if not callable(tok_tfm) and not isinstance(tok_tfm, type):
+                raise TypeError(f"TextBlock: tok_tfm={tok_tfm!r} is neither a Tokenizer, a tokenizer nor a vocabulary "
+                                "(a list of str); pass Tokenizer(...), TextBlock.from_df(...) or a vocabulary.")
+            tok_tfm = Tokenizer(tok_tfm)
         type_tfms = [tok_tfm, Numericalize(vocab, min_freq=min_freq, max_vocab=max_vocab, special_toks=special_toks)]
         if backwards:
             type_tfms.append(reverse_text)
@@ -76,6 +96,11 @@ class TextBlock(TransformBlock):
         `Tokenizer.from_folder`: `tok`, `rules`, `n_workers`, `folders`...)."""
         return cls(Tokenizer.from_folder(path, **kwargs), vocab=vocab, is_lm=is_lm, seq_len=seq_len,
                    backwards=backwards, min_freq=min_freq, max_vocab=max_vocab)
+
+
+def _is_vocab(o: Any) -> bool:
+    """Whether `o` is a vocabulary (a non-empty sequence of strings) rather than a tokenizer."""
+    return isinstance(o, (list, tuple, L)) and len(o) > 0 and all(isinstance(t, str) for t in o)
 
 
 def _short(o: Any) -> str:
@@ -144,14 +169,27 @@ class TextDataLoaders(DataLoaders):
                 text_col: Any = 0, label_col: Any = 1, label_delim: str | None = None, y_block: Any = None,
                 text_vocab: Sequence[str] | None = None, is_lm: bool = False, valid_col: Any = None,
                 tok_tfm: Any = None, tok_text_col: str = "text", seq_len: int = 72, backwards: bool = False,
-                n_workers: int | None = None, **kwargs: Any) -> "TextDataLoaders":
+                n_workers: int | None = None, vocab: Sequence[str] | None = None, drop_missing: bool = False,
+                **kwargs: Any) -> "TextDataLoaders":
         """Loaders from the DataFrame `df`: texts in `text_col` (one or several columns), labels in `label_col`
         (several columns, or `label_delim`, mean multi-label), split by the boolean column `valid_col` or at random
-        (`valid_pct`, `seed`). `kwargs` go to `dataloaders` (`bs`, `device`...)."""
+        (`valid_pct`, `seed`). `kwargs` go to `dataloaders` (`bs`, `device`...).
+
+        The texts may be raw strings or token lists already (`tokenize_df`'s output): those are used as they are.
+        `vocab` (the paper's name) or `text_vocab` gives the text vocabulary (`make_vocab(count)`, or a language
+        model's). Rows without a text (None/NaN) raise a `MissingTextError` naming them, unless `drop_missing=True`
+        leaves them out."""
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"TextDataLoaders.from_df: df is a {type(df).__name__}, not a pandas DataFrame; "
                             "use from_csv for a file.")
+        if vocab is not None:
+            if text_vocab is not None:
+                raise TypeError("TextDataLoaders.from_df: vocab= and text_vocab= both give the text vocabulary; pass "
+                                "one of them.")
+            text_vocab = vocab
         _check_cols(df, "TextDataLoaders.from_df", "the DataFrame", text_col, label_col, valid_col, is_lm)
+        text_names = _text_cols(df, text_col if is_listy(text_col) else [text_col], "TextDataLoaders.from_df")
+        df = missing_texts(df, text_names, "TextDataLoaders.from_df", drop=drop_missing)
         blocks = [TextBlock.from_df(text_col, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm,
                                     tok_text_col=tok_text_col, n_workers=n_workers)]
         if not is_lm:
@@ -169,12 +207,21 @@ class TextDataLoaders(DataLoaders):
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, csv_fname: str = "labels.csv", header: Any = "infer",
-                 delimiter: str | None = None, **kwargs: Any) -> "TextDataLoaders":
-        """Loaders from the CSV file `path/csv_fname` (see `from_df` for the arguments)."""
+                 delimiter: str | None = None, encoding: str | None = None, **kwargs: Any) -> "TextDataLoaders":
+        """Loaders from the CSV file `path/csv_fname`, read with `encoding` (default UTF-8; e.g. `'latin-1'`) (see
+        `from_df` for the other arguments)."""
         fname = Path(path) / csv_fname
         if not fname.is_file():
             raise FileNotFoundError(f"TextDataLoaders.from_csv: no file {str(fname)!r}; check path and csv_fname.")
-        df = pd.read_csv(fname, header=header, **({} if delimiter is None else {"delimiter": delimiter}))
+        read_kw = {"delimiter": delimiter} if delimiter is not None else {}
+        try:
+            df = pd.read_csv(fname, header=header, encoding=encoding, **read_kw)
+        except UnicodeDecodeError as e:
+            # Same type (callers catching UnicodeDecodeError still do), with the file and the fix in the message.
+            raise UnicodeDecodeError(
+                e.encoding, e.object, e.start, e.end,
+                f"{e.reason}: TextDataLoaders.from_csv could not read {str(fname)!r} as {encoding or 'utf-8'}; pass "
+                "the file's encoding, e.g. from_csv(..., encoding='latin-1')") from e
         _check_cols(df, "TextDataLoaders.from_csv", repr(str(fname)), **kwargs)
         return cls.from_df(df, path=path, **kwargs)
 

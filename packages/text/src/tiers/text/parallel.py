@@ -12,6 +12,7 @@ tokenizer or input file re-tokenizes. Cache writes are atomic (a temporary name,
 ['xxbos', 'xxmaj', 'hello', 'world', '!']
 """
 
+import ast
 import functools
 import hashlib
 import inspect
@@ -26,16 +27,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tiers.data import MissingColumnError
+from tiers.dispatch import L
 from tiers.text.process_engine import check_workers, map_slices
 from tiers.text.rules import FLD, defaults
 from tiers.text.tokenizers import SpacyTokenizer, TokenizeWithRules
 
 __all__ = [
     "fn_counter_pkl", "fn_lengths_pkl", "parallel_tokenize", "tokenize_texts", "tokenize_df", "tokenize_csv",
-    "load_tokenized_csv", "tokenize_files", "tokenize_folder",
+    "load_tokenized_csv", "tokenize_files", "tokenize_folder", "missing_texts", "MissingTextError",
 ]
 
 fn_counter_pkl, fn_lengths_pkl = "counter.pkl", "lengths.pkl"
@@ -112,22 +115,111 @@ def _text_cols(df: pd.DataFrame, text_cols: Any, where: str) -> list:
     return names
 
 
+class MissingTextError(ValueError):
+    """Rows whose text is missing (None/NaN): tokenized, they would become the word `nan` and train with their labels."""
+
+
+def _rows(labels: Sequence, n: int = 10) -> str:
+    shown = ", ".join(map(repr, list(labels)[:n]))
+    return shown + (f" and {len(labels) - n} more" if len(labels) > n else "")
+
+
+def missing_texts(df: pd.DataFrame, text_cols: Any, where: str = "tokenize_df", drop: bool = False) -> pd.DataFrame:
+    """`df` checked for missing texts (None/NaN) in `text_cols`: with `drop`, those rows are left out (a copy);
+    otherwise a `MissingTextError` names the column, the rows (index labels) and the fix.
+
+    >>> missing_texts(pd.DataFrame({"text": ["a", None]}), "text", drop=True)
+      text
+    0    a
+    """
+    names = _text_cols(df, text_cols, where)
+    na = df[names].isna()
+    bad = na.any(axis=1)
+    if not bad.any():
+        return df
+    if drop:
+        return df[~bad]
+    cols = [c for c in names if na[c].any()]
+    rows = list(df.index[na[cols[0]]])
+    raise MissingTextError(
+        f"{where}: the text column {cols[0]!r} has no text (None/NaN) in {len(rows)} of {len(df)} rows (index "
+        f"{_rows(rows)}){f'; so do the columns {cols[1:]!r}' if len(cols) > 1 else ''}. Missing texts would be "
+        f"tokenized as the word 'nan' and trained on. Fill or remove them (df.dropna(subset={names!r})), or pass "
+        "drop_missing=True (to tokenize_df or TextDataLoaders.from_df/from_csv) to leave those rows out.")
+
+
+def _is_tokens(o: Any) -> bool:
+    """Whether the cell `o` holds tokens already (a list, tuple, `L` or 1-d array) rather than a text."""
+    return isinstance(o, (list, tuple, L)) or (isinstance(o, np.ndarray) and o.ndim == 1)
+
+
+def _parse_printed(col: pd.Series) -> list[list[str]] | None:
+    """The token lists of a column whose every text is a printed list of strings (`"['xxbos', 'hi']"`, what a
+    tokenized DataFrame becomes after `to_csv` / `read_csv`), else None."""
+    vals = col.tolist()
+    if not vals or not all(isinstance(v, str) and v.lstrip().startswith("[") and v.rstrip().endswith("]")
+                           for v in vals):
+        return None
+    try:
+        out = [ast.literal_eval(v) for v in vals]  # literals only: never evaluates code
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return out if all(isinstance(o, list) and all(isinstance(t, str) for t in o) for o in out) else None
+
+
+def _column_tokens(df: pd.DataFrame, name: Any, where: str) -> list[list[str]] | None:
+    """The token lists of the column `name` when it is pre-tokenized (cells are token lists, or printed token
+    lists), None when it holds texts; a mix of the two, or tokens that are not strings, raise a `TypeError`."""
+    col = df[name]
+    is_tok = col.map(_is_tokens)
+    if not is_tok.any():
+        return _parse_printed(col)
+    if not is_tok.all():
+        texts, toks = list(df.index[~is_tok]), list(df.index[is_tok])
+        raise TypeError(f"{where}: the text column {name!r} mixes token lists (rows {_rows(toks, 5)}) and texts "
+                        f"(rows {_rows(texts, 5)}); give either texts (str) to tokenize, or token lists (as "
+                        "tokenize_df returns) in every row.")
+    out = [list(o) for o in col]
+    for label, toks in zip(df.index, out):
+        if not all(type(t) is str or isinstance(t, str) for t in toks):
+            bad = next(t for t in toks if not isinstance(t, str))
+            raise TypeError(f"{where}: row {label!r} of the text column {name!r} is a token list holding "
+                            f"{type(bad).__name__} {bad!r}; tokens must be strings (numericalized ids go to a model "
+                            "directly, not through a text block).")
+    return out
+
+
 def tokenize_df(df: pd.DataFrame, text_cols: Any, n_workers: int | None = None,
                 rules: Sequence[Callable] | None = None, mark_fields: bool | None = None, tok: Any = None,
-                tok_text_col: str = "text", post_rules: Sequence[Callable] | None = None) -> tuple[pd.DataFrame, Counter]:
-    """Tokenize the `text_cols` of `df`; return a copy holding the other columns plus `tok_text_col` (token lists) and
-    `{tok_text_col}_length`, and a `Counter` of the tokens.
+                tok_text_col: str = "text", post_rules: Sequence[Callable] | None = None,
+                drop_missing: bool = False) -> tuple[pd.DataFrame, Counter]:
+    """Tokenize the `text_cols` of `df` (a column name or a list of them); return a copy holding the other columns
+    plus `tok_text_col` (token lists) and `{tok_text_col}_length`, and a `Counter` of the tokens.
 
     Several text columns are joined into one text per row, each introduced by `xxfld i` (`mark_fields` defaults to
-    True when there are several).
+    True when there are several). Columns that already hold token lists (this function's own output, or those lists
+    printed by a CSV round trip) are taken as they are, never tokenized again. Missing texts (None/NaN) raise a
+    `MissingTextError` naming the rows, unless `drop_missing=True` leaves those rows out.
 
     >>> res, count = tokenize_df(pd.DataFrame({"text": ["Hi there"], "label": [1]}), "text", n_workers=1)
     >>> res["text"][0], count["there"]
     (['xxbos', 'xxmaj', 'hi', 'there'], 1)
+    >>> tokenize_df(res, "text")[0]["text"][0]
+    ['xxbos', 'xxmaj', 'hi', 'there']
     """
     names = _text_cols(df, text_cols, "tokenize_df")
+    df = missing_texts(df, names, "tokenize_df", drop=drop_missing)
     mark_fields = len(names) > 1 if mark_fields is None else mark_fields
-    outputs = tokenize_texts(_join_texts(df[names], mark_fields), n_workers, rules, tok, post_rules)
+    pre = {c: _column_tokens(df, c, "tokenize_df") for c in names}
+    if all(v is None for v in pre.values()):
+        outputs = tokenize_texts(_join_texts(df[names], mark_fields), n_workers, rules, tok, post_rules)
+    elif all(v is not None for v in pre.values()):
+        outputs = [[t for i, c in enumerate(names, start=1) for t in ([FLD, str(i)] if mark_fields else []) + pre[c][r]]
+                   for r in range(len(df))]
+    else:
+        raise TypeError(f"tokenize_df: the text columns {[c for c in names if pre[c] is not None]!r} hold token lists "
+                        f"but {[c for c in names if pre[c] is None]!r} hold texts; tokenize the texts first "
+                        "(tokenize_df on those columns) or pass only one kind.")
     other = [c for c in df.columns if c not in names and c != tok_text_col]
     res = df[other].copy()
     res[tok_text_col] = pd.Series(outputs, index=df.index, dtype=object)

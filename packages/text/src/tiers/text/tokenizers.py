@@ -26,7 +26,7 @@ from tiers.text.rules import (
 
 __all__ = [
     "BaseTokenizer", "SpacyTokenizer", "WordTokenizer", "SentencePieceTokenizer", "SubwordTokenizer",
-    "TokenizeWithRules", "tokenize1", "eu_langs",
+    "TokenizeWithRules", "tokenize1", "eu_langs", "as_rules",
 ]
 
 # Languages with a SentencePiece character coverage of 0.99999 (fastai's list); others get 0.9998.
@@ -194,7 +194,7 @@ class SentencePieceTokenizer:
     def setup(self, items: Sequence[str], rules: Sequence[Callable] | None = None) -> dict:
         """Train on `items` (after the pre-`rules`) unless a model is already loaded; return `{'sp_model': path}`."""
         if self.tok is None:
-            f = _compose(defaults.text_proc_rules if rules is None else rules)
+            f = _compose(as_rules(defaults.text_proc_rules if rules is None else rules))
             self.sp_model = self.train([f(str(t)) for t in items])
             self._load()
         return {"sp_model": self.sp_model}
@@ -255,6 +255,24 @@ def _compose(fs: Sequence[Callable]) -> Callable[[Any], Any]:
     return apply
 
 
+def as_rules(rules: Callable | Iterable[Callable], name: str = "rules") -> list[Callable]:
+    """`rules` as a list: a single rule (a function) is wrapped in one, as fastai does.
+
+    >>> as_rules(str.lower)
+    [<method 'lower' of 'str' objects>]
+    """
+    if callable(rules) and not isinstance(rules, (list, tuple)):
+        return [rules]
+    if isinstance(rules, (str, bytes)) or not isinstance(rules, Iterable):
+        raise TypeError(f"{name}={rules!r} is neither a function nor a list of functions; pass a rule (a function "
+                        "of a text, or of a token list for post_rules) or a list of them.")
+    out = list(rules)
+    bad = [r for r in out if not callable(r)]
+    if bad:
+        raise TypeError(f"{name}: {bad[0]!r} is not callable; each rule must be a function.")
+    return out
+
+
 class TokenizeWithRules:
     """Apply pre-`rules` to each string, tokenize the batch with `tok`, then apply `post_rules` to each token list.
 
@@ -265,8 +283,8 @@ class TokenizeWithRules:
     def __init__(self, tok: Any, rules: Sequence[Callable] | None = None,
                  post_rules: Sequence[Callable] | None = None):
         self.tok = tok
-        self.rules = list(defaults.text_proc_rules if rules is None else rules)
-        self.post_rules = list(defaults.text_postproc_rules if post_rules is None else post_rules)
+        self.rules = as_rules(defaults.text_proc_rules if rules is None else rules, "rules")
+        self.post_rules = as_rules(defaults.text_postproc_rules if post_rules is None else post_rules, "post_rules")
         self._pre, self._post = _compose(self.rules), _compose(self.post_rules)
 
     def __call__(self, batch: Iterable[str]) -> Iterator[list[str]]:

@@ -8,22 +8,25 @@
 'xxbos xxmaj hello xxunk'
 """
 
+import math
 import os
 import pickle
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import NoneType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from tiers.dispatch import L
 from tiers.pipeline import TitledStr, Transform
 from tiers.tensors import TensorText
-from tiers.text.parallel import fn_counter_pkl, fn_lengths_pkl, tokenize_df, tokenize_folder
+from tiers.text.parallel import MissingTextError, fn_counter_pkl, fn_lengths_pkl, tokenize_df, tokenize_folder
 from tiers.text.rules import defaults
-from tiers.text.tokenizers import BaseTokenizer, SpacyTokenizer, TokenizeWithRules
+from tiers.text.tokenizers import BaseTokenizer, SpacyTokenizer, TokenizeWithRules, as_rules
 
 __all__ = ["Tokenizer", "Numericalize", "make_vocab", "LMTensorText", "reverse_text", "BaseTokenizer"]
 
@@ -49,7 +52,7 @@ class Tokenizer(Transform):
     folder to disk once, then reads the token files).
     """
 
-    input_types = (str, list, L, tuple, Path)
+    input_types = (str, list, L, tuple, Path, np.ndarray)
 
     def __init__(self, tok: Any, rules: Sequence[Callable] | None = None, counter: Counter | None = None,
                  lengths: dict | None = None, mode: str | None = None, sep: str = " ",
@@ -58,8 +61,8 @@ class Tokenizer(Transform):
         if isinstance(tok, type):
             tok = tok()
         self.tok, self.counter, self.lengths, self.mode, self.sep = tok, counter, lengths, mode, sep
-        self.rules = list(defaults.text_proc_rules if rules is None else rules)
-        self.post_rules = list(defaults.text_postproc_rules if post_rules is None else post_rules)
+        self.rules = as_rules(defaults.text_proc_rules if rules is None else rules, "rules")
+        self.post_rules = as_rules(defaults.text_postproc_rules if post_rules is None else post_rules, "post_rules")
         self._twr = None
 
     @classmethod
@@ -67,6 +70,11 @@ class Tokenizer(Transform):
                 **kwargs: Any) -> "Tokenizer":
         """A Tokenizer that, when set up on a DataFrame, tokenizes its `text_cols` with `tokenize_df(**kwargs)` (in
         parallel, `n_workers`) into the column `tok_text_col` (default `text`) that the getter then reads."""
+        if "drop_missing" in kwargs:
+            # The DataBlock splits the rows before the tokenizer sees them: dropping rows here would shift the splits.
+            raise TypeError("Tokenizer.from_df / TextBlock.from_df: drop_missing is not available in a DataBlock (the "
+                            "rows are split before tokenization); drop the rows first, df.dropna(subset=[text "
+                            "column]), or use TextDataLoaders.from_df(..., drop_missing=True).")
         res = cls(SpacyTokenizer() if tok is None else tok, rules=rules, mode="df", sep=sep,
                   post_rules=kwargs.pop("post_rules", None))
         res.kwargs, res.train_setup = kwargs, False  # the whole DataFrame is tokenized, not only the training rows
@@ -105,8 +113,34 @@ class Tokenizer(Transform):
             self._twr = TokenizeWithRules(self.tok, self.rules, self.post_rules)
         return L(next(iter(self._twr([text]))))
 
+    def _apply(self, m, x, kwargs):
+        # A plain tuple of strings is a token list here, not several inputs to tokenize one by one.
+        if type(x) is tuple and x and all(isinstance(t, str) for t in x):
+            return L(list(x))
+        return super()._apply(m, x, kwargs)
+
     def encodes(self, o: str):
         return self._tokenize1(o)
+
+    def encodes(self, o: list | L):  # noqa: F811 (pre-tokenized: kept as it is, never tokenized again)
+        if not all(isinstance(t, str) for t in o):
+            bad = next(t for t in o if not isinstance(t, str))
+            raise TypeError(f"Tokenizer: a token list holds {type(bad).__name__} {bad!r}; tokens must be strings "
+                            "(a text to tokenize is a str; a pre-tokenized text is a list of str).")
+        return o
+
+    def encodes(self, o: np.ndarray):  # noqa: F811
+        return self.encodes(L(o.tolist()) if o.ndim == 1 else o.tolist())
+
+    def encodes(self, o: float):  # noqa: F811
+        if math.isnan(o):
+            raise MissingTextError("Tokenizer: the text is missing (NaN); it would be tokenized as the word 'nan'. "
+                                   "Remove or fill missing texts (df.dropna(subset=[text column])) first.")
+        return self._tokenize1(str(o))
+
+    def encodes(self, o: NoneType):  # noqa: F811
+        raise MissingTextError("Tokenizer: the text is None; it would be tokenized as the word 'None'. Remove or fill "
+                               "missing texts (df.dropna(subset=[text column])) first.")
 
     def encodes(self, o: Path):  # noqa: F811 (one dispatched method per input type)
         if self.mode == "folder" and o.is_relative_to(self.path):
