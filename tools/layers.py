@@ -21,7 +21,7 @@ LAYERS = [name for group in ORDER for name in group]
 TIERS_DEPS = {
     "dispatch": [],
     "tensors": ["dispatch"],
-    "pipeline": ["dispatch", "tensors"],
+    "pipeline": ["dispatch"],  # tiers.pipeline.all adds tensors' names when installed
     "data": ["dispatch", "tensors", "pipeline"],
     "optim": ["dispatch", "tensors"],
     "train": ["dispatch", "tensors", "pipeline", "data", "optim"],
@@ -39,7 +39,8 @@ THIRD_PARTY = {
     "data": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib"},
     "optim": {"torch": "torch"},
     "train": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "tqdm": "tqdm",
-              "matplotlib": "matplotlib", "scikit-learn": "sklearn", "safetensors": "safetensors"},
+              "matplotlib": "matplotlib", "scikit-learn": "sklearn", "safetensors": "safetensors",
+              "cloudpickle": "cloudpickle"},  # optional extra tiers-train[cloudpickle], imported lazily
     "vision": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
                "pillow": "PIL", "torchvision": "torchvision",
                # only to build the offline sample datasets from its bundled digits (imported lazily)
@@ -72,3 +73,17 @@ ROOT = Path(__file__).resolve().parent.parent
 # Modules a layer may use only when the host already provides them, never declared as dependencies:
 # IPython is imported solely inside a running Jupyter/IPython kernel (to draw HTML progress tables).
 HOST_PROVIDED = {"IPython"}
+
+
+def dependents(layer: str) -> list[str]:
+    """Every layer that declares `layer` (directly), bottom first."""
+    return [name for name in LAYERS if layer in TIERS_DEPS[name]]
+
+
+def dependents_closure(layers: list[str] | set[str]) -> list[str]:
+    """`layers` plus every layer that depends on one of them, directly or not, bottom first."""
+    found = set(layers)
+    for name in LAYERS:  # bottom first, so a dependency is always seen before what depends on it
+        if any(dep in found for dep in TIERS_DEPS[name]):
+            found.add(name)
+    return [name for name in LAYERS if name in found]

@@ -6,7 +6,6 @@ from collections import namedtuple
 from functools import partial
 
 import pytest
-import torch
 
 from tiers.dispatch import store_attr
 from tiers.pipeline import (
@@ -18,7 +17,6 @@ from tiers.pipeline import (
     Transform,
     compose_tfms,
 )
-from tiers.tensors import TensorBase, TensorImage, TensorMask
 
 
 class Name(str):
@@ -31,16 +29,6 @@ class AddOne(Transform):
 
     def decodes(self, x: int):
         return x - 1
-
-
-class ImgMask(Transform):
-    "Treats images and masks of one (x, y) pair differently."
-
-    def encodes(self, x: TensorImage):
-        return x * 2
-
-    def encodes(self, x: TensorMask):  # noqa: F811 (collected by the metaclass, not a redefinition)
-        return x + 100
 
 
 class Vocab(Transform):
@@ -185,13 +173,6 @@ def test_decorating_base_transform_makes_a_transform_not_a_global_change():
 # -- calling
 
 
-def test_tuple_elements_dispatch_on_their_own_type():
-    img, msk = TensorImage(torch.ones(2, 2)), TensorMask(torch.ones(2, 2))
-    x, y = ImgMask()((img, msk))
-    assert type(x) is TensorImage and type(y) is TensorMask
-    assert x.sum() == 8 and y.sum() == 404
-
-
 def test_unmatched_elements_pass_through_unchanged():
     obj = object()
     res = AddOne()((1, "a", obj, 2.5))
@@ -217,28 +198,12 @@ def test_result_keeps_input_subclass():
     assert type(Strip()(Name(" a "))) is Name
 
 
-def test_tensor_result_keeps_subclass_and_metadata():
-    class Plain(Transform):
-        def encodes(self, x: TensorBase):
-            return x.as_subclass(torch.Tensor) + 1  # a plain Tensor comes back
-
-    img = TensorImage(torch.zeros(2))
-    img.note = "kept"
-    out = Plain()(img)
-    assert type(out) is TensorImage and out.note == "kept"
-
-
 def test_return_annotation_none_disables_retention_and_type_casts():
     class KeepPlain(Transform):
         def encodes(self, x: str) -> None:
             return x.strip()
 
-    class ToImage(Transform):
-        def encodes(self, x: torch.Tensor) -> TensorImage:
-            return x * 1
-
     assert type(KeepPlain()(Name(" a "))) is str
-    assert type(ToImage()(torch.zeros(2))) is TensorImage
 
 
 def test_bool_input_is_not_cast_back_from_int():
