@@ -32,8 +32,8 @@ from tiers.data import (
 from tiers.dispatch import L, is_listy, typedispatch
 from tiers.pipeline import TitledStr, Transform
 from tiers.tensors import TensorText
-from tiers.text.loaders import LMDataLoader, Pad_Chunk, SortedDL
-from tiers.text.parallel import _text_cols, missing_texts
+from tiers.text.loaders import LMDataLoader, Pad_Chunk, SortedDL, _find_tokenizer
+from tiers.text.parallel import _text_cols, missing_texts, tokenize_df
 from tiers.text.tokenizers import SpacyTokenizer
 from tiers.text.transforms import LMTensorText, Numericalize, Tokenizer, reverse_text
 
@@ -138,6 +138,19 @@ def _as(cls: type, dls: DataLoaders) -> DataLoaders:
 class TextDataLoaders(DataLoaders):
     """`DataLoaders` for NLP: a language model (`is_lm=True`, the texts alone) or a text classifier, from a DataFrame,
     a CSV file or a folder of text files."""
+
+    def test_dl(self, test_items: Any, rm_type_tfms: Any = None, with_labels: bool = False,
+                **kwargs: Any) -> Any:
+        """A loader over `test_items` with the validation settings: texts (str), token lists, text files, or a
+        DataFrame like the training one (its text columns tokenized as the training ones were, in parallel; token
+        lists kept as they are; missing texts refused with their rows)."""
+        if isinstance(test_items, pd.DataFrame):
+            tok, _ = _find_tokenizer(self.valid_ds)
+            if tok is not None and tok.mode == "df":
+                test_items, _ = tokenize_df(test_items, tok.text_cols, rules=tok.rules, post_rules=tok.post_rules,
+                                            **{"tok": tok.tok, **tok.kwargs})
+            test_items = [row for _, row in test_items.iterrows()]  # the rows, as the getters read them
+        return super().test_dl(test_items, rm_type_tfms=rm_type_tfms, with_labels=with_labels, **kwargs)
 
     @classmethod
     def from_folder(cls, path: str | os.PathLike, train: str = "train", valid: str = "valid",

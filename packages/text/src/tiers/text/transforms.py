@@ -52,7 +52,7 @@ class Tokenizer(Transform):
     folder to disk once, then reads the token files).
     """
 
-    input_types = (str, list, L, tuple, Path, np.ndarray)
+    input_types = (str, list, L, tuple, Path, np.ndarray, float, NoneType)
 
     def __init__(self, tok: Any, rules: Sequence[Callable] | None = None, counter: Counter | None = None,
                  lengths: dict | None = None, mode: str | None = None, sep: str = " ",
