@@ -11,9 +11,10 @@ import pandas as pd
 import torch
 
 from tiers.data.categorical import Categorize, CategoryMap, MultiCategorize, RegressionSetup
-from tiers.dispatch import L
+from tiers.dispatch import L, camel2snake
+from tiers.pipeline import Transform
 
-__all__ = ["TabularPandas", "Tabular", "TabularProc", "check_columns", "need_frame"]
+__all__ = ["TabularPandas", "Tabular", "TabularProc", "Procs", "check_columns", "need_frame"]
 
 
 def _listify(o) -> list:
@@ -86,17 +87,83 @@ class TabularProc:
         "Undo this step on a DataFrame of processed values (default: unchanged)."
         return df
 
+    def decode(self, o):
+        """Undo this step on `o`: a DataFrame of processed values, or a `TabularPandas` (a decoded copy is returned,
+        `o` is left as it is)."""
+        if isinstance(o, Tabular):
+            res = o.copy()
+            res.items = self.decodes(res.items)
+            return res
+        return self.decodes(o.copy())
+
     def __repr__(self) -> str:
         state = {k: v for k, v in self.__dict__.items() if not k.startswith("_") and not isinstance(v, dict)}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in state.items())})"
 
 
-def _mk_proc(p) -> TabularProc:
+def _mk_proc(p) -> TabularProc | Transform:
     p = p() if isinstance(p, type) else p
-    if not isinstance(p, TabularProc):
+    # A Transform is a proc when it has tabular behaviour registered (`Normalize` does: tiers.tabular.procs);
+    # one that would pass the table through unchanged (an image transform) is refused, not silently skipped.
+    ok = isinstance(p, TabularProc) or (isinstance(p, Transform) and
+                                        type(p).encodes.resolve(TabularPandas) is not None)
+    if not ok:
         raise TypeError(f"TabularPandas: procs must be TabularProc classes or instances (Categorify, FillMissing, "
-                        f"Normalize), got {p!r}.")
+                        f"Normalize), or Transforms with tabular encodes; got {p!r}.")
     return p
+
+
+def _proc_name(p) -> str:
+    return camel2snake(type(p).__name__)
+
+
+class Procs(list):
+    """The procs of a `TabularPandas` in the order they run: a list whose items can also be read by their snake-case
+    class name (`to.procs.categorify`, `to.procs.fill_missing`, `to.procs.normalize`), as in fastai.
+
+    >>> Procs([TabularProc()]).tabular_proc
+    TabularProc()
+    """
+
+    def __getattr__(self, name: str):
+        if not name.startswith("_"):
+            for p in self:
+                if _proc_name(p) == name:
+                    return p
+        names = [_proc_name(p) for p in self]
+        raise AttributeError(f"no proc named {name!r} (the procs are {names})")
+
+    def __getitem__(self, i):
+        res = super().__getitem__(i)
+        return Procs(res) if isinstance(i, slice) else res
+
+    def decode(self, o):
+        "Undo every proc on `o` (a DataFrame or a `TabularPandas`), last one first."
+        for p in reversed(self):
+            o = p.decode(o)
+        return o
+
+
+class _TabIloc:
+    "`to.iloc[rows]` / `to.iloc[rows, cols]`: the selected rows (and columns) as a new `TabularPandas`."
+
+    def __init__(self, to: Tabular):
+        self.to = to
+
+    def __getitem__(self, idx):
+        rows, cols = idx if isinstance(idx, tuple) else (idx, None)
+        df = self.to.items
+        df = df.iloc[[rows]] if isinstance(rows, (int, np.integer)) else df.iloc[rows]  # one row stays a frame
+        if isinstance(cols, str):
+            df = df[[cols]]
+        elif isinstance(cols, list) and cols and isinstance(cols[0], str):
+            df = df[cols]
+        elif cols is not None:
+            df = df.iloc[:, [cols] if isinstance(cols, (int, np.integer)) else cols]
+        res = copy.copy(_root(self.to))  # same procs and state; not `new`, which insists on every input column
+        res.items = df.copy()
+        res.splits = [np.arange(len(df)), np.array([], dtype=np.int64)]
+        return res
 
 
 def _y_kind(y_block, ys: pd.DataFrame) -> str:
@@ -150,12 +217,64 @@ class Tabular:
         "The first target column."
         return self.items[self.y_names[0]]
 
+    @cats.setter
+    def cats(self, v) -> None:
+        self._set_cols(self.cat_names, v)
+
+    @conts.setter
+    def conts(self, v) -> None:
+        self._set_cols(self.cont_names, v)
+
+    @ys.setter
+    def ys(self, v) -> None:
+        self._set_cols(self.y_names, v)
+
+    @xs.setter
+    def xs(self, v) -> None:
+        self._set_cols(self.cat_names + self.cont_names, v)
+
+    def _set_cols(self, names: list, v) -> None:
+        self.items[names] = v
+
+    @property
+    def x_names(self) -> list:
+        "The input column names (categorical then continuous)."
+        return self.cat_names + self.cont_names
+
+    @property
+    def all_col_names(self) -> list:
+        "Inputs then targets."
+        return self.x_names + self.y_names
+
+    @property
+    def all_cols(self) -> pd.DataFrame:
+        "The input and target columns."
+        return self.items[[c for c in self.all_col_names if c in self.items.columns]]
+
+    @property
+    def targ(self) -> pd.DataFrame:
+        "The target columns (as `ys`)."
+        return self.ys
+
+    @property
+    def loc(self):
+        "Label-based access to the processed frame (`to.loc[rows, cols]`, pandas' `.loc`)."
+        return self.items.loc
+
+    @property
+    def iloc(self) -> _TabIloc:
+        "Rows by position: `to.iloc[2:5]` or `to.iloc[rows, cols]` is a new `TabularPandas` with the same procs."
+        return _TabIloc(self)
+
+    def __getitem__(self, k):
+        "Column(s) `k` of the processed frame: `to['age']`, `to[['a', 'b']]`."
+        return self.items[k]
+
+    def __setitem__(self, k, v) -> None:
+        self.items[k] = v
+
     def __len__(self) -> int:
         return len(self.items)
-
-    def iloc(self, idx) -> pd.DataFrame:
-        "Rows `idx` (positions) of the processed frame."
-        return self.items.iloc[idx]
 
 
 class _Subset(Tabular):
@@ -173,8 +292,19 @@ class _Subset(Tabular):
     def items(self) -> pd.DataFrame:
         return self.parent.items.iloc[self.idx]
 
+    def _set_cols(self, names: list, v) -> None:
+        cols = [self.parent.items.columns.get_loc(c) for c in names]
+        self.parent.items.iloc[self.idx, cols] = v
+
+    def __setitem__(self, k, v) -> None:
+        self._set_cols([k] if isinstance(k, str) else list(k), v)
+
     def __len__(self) -> int:
         return len(self.idx)
+
+
+def _root(to: Tabular) -> TabularPandas:
+    return to.parent if isinstance(to, _Subset) else to
 
 
 class TabularPandas(Tabular):
@@ -233,7 +363,7 @@ class TabularPandas(Tabular):
             raise ValueError("TabularPandas: the training split is empty; procs need training rows to learn from.")
         self.splits = splits
         self.y_block, self.with_cont = y_block, with_cont
-        self.procs = [_mk_proc(p) for p in sorted(_listify(procs), key=lambda p: getattr(p, "order", 0))]
+        self.procs = Procs(_mk_proc(p) for p in sorted(_listify(procs), key=lambda p: getattr(p, "order", 0)))
         self.y_kind = _y_kind(y_block, df[self.y_names]) if self.y_names else None
         self.vocab = None
         self.classes: dict[str, CategoryMap] = {}
@@ -371,7 +501,7 @@ class TabularPandas(Tabular):
         "Readable values of the processed frame `df` (default: all rows): procs undone in reverse, targets named."
         df = (self.items if df is None else df).copy()
         for p in reversed(self.procs):
-            df = p.decodes(df)
+            df = p.decode(df)
         if self.y_kind == "category" and self.y_names and self.y_names[0] in df.columns:
             yn = self.y_names[0]
             df[yn] = np.asarray(list(self.vocab), dtype=object)[df[yn].to_numpy(np.int64)]
@@ -383,7 +513,9 @@ class TabularPandas(Tabular):
         df = self.decode(self.items.iloc[:max_n])[cols]
         if not show:
             return df
-        print(df.to_string())
+        from tiers.data.show import show_table
+
+        show_table(df)  # an HTML DataFrame in a notebook, width-aware text in a terminal
         return None
 
     def dataloaders(self, bs: int = 64, val_bs: int | None = None, shuffle_train: bool = True, device=None,
@@ -397,6 +529,17 @@ class TabularPandas(Tabular):
             dls.append(TabDataLoader(to, bs=bs if tr or val_bs is None else val_bs, shuffle=tr and shuffle_train,
                                      drop_last=tr and shuffle_train and len(to) > bs, **kwargs))
         return TabularDataLoaders(*dls, path=path, device=device)
+
+    def __getattr__(self, name: str):
+        # procs by name (`to.categorify`, `to.normalize`) and columns as attributes (`to.age`), as in fastai
+        d = self.__dict__
+        if not name.startswith("_") and "procs" in d and "items" in d:
+            for p in d["procs"]:
+                if _proc_name(p) == name:
+                    return p
+            if name in d["items"].columns:
+                return d["items"][name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return (f"TabularPandas({len(self)} rows, cat_names={self.cat_names}, cont_names={self.cont_names}, "

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from tiers.data.categorical import CategoryMap
-from tiers.tabular.core import TabularProc
+from tiers.data.transforms import Normalize
+from tiers.tabular.core import Tabular, TabularProc
 
 __all__ = ["Categorify", "FillMissing", "FillStrategy", "Normalize"]
 
@@ -79,11 +80,12 @@ class Categorify(TabularProc):
 
 
 class FillStrategy(Enum):
-    """How `FillMissing` chooses the value for missing entries: the training `median`, the most `common` value, or
-    a `constant` (`fill_vals[col]`, default 0)."""
+    """How `FillMissing` chooses the value for missing entries: the training `median`, the most common value
+    (`mode`, also called `common`), or a `constant` (`fill_vals[col]`, default 0)."""
 
     median = "median"
     common = "common"
+    mode = "mode"  # fastai's name for `common`
     constant = "constant"
 
 
@@ -113,7 +115,7 @@ class FillMissing(TabularProc):
     def _value(self, col: pd.Series, name: str):
         if self.fill_strategy is FillStrategy.constant:
             return self.fill_vals.get(name, 0)
-        if self.fill_strategy is FillStrategy.common:
+        if self.fill_strategy in (FillStrategy.common, FillStrategy.mode):
             return col.mode(dropna=True).iloc[0]
         return col.median()
 
@@ -133,6 +135,8 @@ class FillMissing(TabularProc):
     def encodes(self, to) -> None:
         df = to.items
         late = []
+        # With a Categorify, `<col>_na` holds its codes (1 False, 2 True, after '#na#'); alone, booleans (fastai).
+        coded = any(isinstance(p, Categorify) for p in getattr(to, "procs", ()))
         for c, v in self.fill_all.items():
             if c not in df.columns:
                 continue
@@ -140,7 +144,7 @@ class FillMissing(TabularProc):
             any_na = bool(na.any())
             if c in self.na_dict:
                 if self.add_col:
-                    df[f"{c}_na"] = (na.to_numpy().astype(np.int8) + 1)  # codes of False/True after '#na#'
+                    df[f"{c}_na"] = na.to_numpy().astype(np.int8) + 1 if coded else na.to_numpy()
                 if any_na:
                     df[c] = df[c].fillna(v)
             elif any_na:
@@ -155,50 +159,82 @@ class FillMissing(TabularProc):
     def decodes(self, df: pd.DataFrame) -> pd.DataFrame:
         for c in self.na_dict:
             n = f"{c}_na"
-            if self.add_col and n in df.columns:
+            if self.add_col and n in df.columns and not pd.api.types.is_bool_dtype(df[n]):
                 df[n] = np.asarray(_NA_CLASSES, dtype=object)[df[n].to_numpy(np.int64)]
         return df
 
 
-class Normalize(TabularProc):
-    """Standardise continuous columns with the mean and standard deviation of the training rows (`means`, `stds`);
-    the result is float32. `decodes` maps values back.
+# ---- Normalize ------------------------------------------------------------------------------------------------
+# One `Normalize` for every kind of data, as in fastai: the class is data's (images: `Normalize.from_stats(...)` in
+# `batch_tfms`), and the tabular behaviour is registered on it here, dispatched on the type of what it is given
+# (a `TabularPandas` or a DataFrame). So `procs=[Normalize]` and `batch_tfms=Normalize` name the same class, whatever
+# the order of the star imports.
 
-    >>> from tiers.tabular import TabularPandas
-    >>> to = TabularPandas(pd.DataFrame({"x": [0.0, 2.0, 4.0]}), Normalize, cont_names="x")
-    >>> [round(v, 3) for v in to.items["x"]]
-    [-1.0, 0.0, 1.0]
-    """
+_EPS = 1e-7
 
-    order = 2
 
-    def __init__(self, eps: float = 1e-7):
-        self.eps = eps
-        self.means: dict[str, float] = {}
-        self.stds: dict[str, float] = {}
-        self.int_cols: set[str] = set()  # integer columns decode back to integers (an age is 46, not 45.999998)
+def _int_col(dt) -> bool:
+    return pd.api.types.is_integer_dtype(dt) and not pd.api.types.is_extension_array_dtype(dt)
 
-    def setups(self, to) -> None:
-        for c in to.cont_names:
-            dt = to.items[c].dtype
-            if pd.api.types.is_integer_dtype(dt) and not pd.api.types.is_extension_array_dtype(dt):
-                self.int_cols.add(c)
-            col = to.train_col(c).to_numpy(np.float64, na_value=np.nan)
-            self.means[c] = float(np.nanmean(col))
-            self.stds[c] = float(np.nanstd(col, ddof=1)) + self.eps if len(col) > 1 else 1.0
 
-    def encodes(self, to) -> None:
-        df = to.items
-        for c, m in self.means.items():
-            if c in df.columns:
-                df[c] = ((df[c].to_numpy(np.float32, na_value=np.nan) - np.float32(m)) /
-                         np.float32(self.stds[c])).astype(np.float32, copy=False)
+@Normalize
+def setups(self, to: Tabular):
+    """Learn `means` and `stds` (population std, ddof=0, plus 1e-7, as fastai) of the continuous columns from the
+    training rows."""
+    self.means, self.stds = {}, {}
+    self.int_cols = set()  # integer columns decode back to integers (an age is 46, not 45.999998)
+    for c in to.cont_names:
+        if _int_col(to.items[c].dtype):
+            self.int_cols.add(c)
+        col = to.train_col(c).to_numpy(np.float64, na_value=np.nan)
+        self.means[c] = float(np.nanmean(col))
+        self.stds[c] = float(np.nanstd(col, ddof=0)) + _EPS
 
-    def decodes(self, df: pd.DataFrame) -> pd.DataFrame:
-        for c, m in self.means.items():
-            if c in df.columns:
-                v = df[c].to_numpy(np.float64) * self.stds[c] + m
-                ints = c in getattr(self, "int_cols", ())  # getattr: procs pickled before it existed
-                # int64, not the stored (maybe downcast) dtype: a decoded prediction input may lie outside its range
-                df[c] = np.rint(v).astype(np.int64) if ints and np.isfinite(v).all() else v
-        return df
+
+def _norm_frame(self, df: pd.DataFrame) -> None:
+    if getattr(self, "means", None) is None:
+        raise ValueError("Normalize: not set up on tabular data yet (no `means`); use it in TabularPandas(procs=...) "
+                         "or call setup(to) on a TabularPandas first.")
+    for c, m in self.means.items():
+        if c in df.columns:
+            df[c] = ((df[c].to_numpy(np.float32, na_value=np.nan) - np.float32(m)) /
+                     np.float32(self.stds[c])).astype(np.float32, copy=False)
+
+
+def _denorm_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+    for c, m in getattr(self, "means", {}).items():
+        if c in df.columns:
+            v = df[c].to_numpy(np.float64) * self.stds[c] + m
+            ints = c in getattr(self, "int_cols", ())
+            # int64, not the stored (maybe downcast) dtype: a decoded prediction input may lie outside its range
+            df[c] = np.rint(v).astype(np.int64) if ints and np.isfinite(v).all() else v
+    return df
+
+
+@Normalize
+def encodes(self, to: Tabular):
+    "Standardise the continuous columns of `to` in place (float32); returns `to`."
+    _norm_frame(self, to.items)
+    return to
+
+
+@Normalize
+def encodes(self, df: pd.DataFrame):  # noqa: F811
+    "A standardised copy of the DataFrame `df` (its continuous columns)."
+    df = df.copy()
+    _norm_frame(self, df)
+    return df
+
+
+@Normalize
+def decodes(self, to: Tabular):
+    "A copy of `to` with the continuous columns mapped back to their original scale."
+    res = to.copy()
+    res.items = _denorm_frame(self, res.items)
+    return res
+
+
+@Normalize
+def decodes(self, df: pd.DataFrame):  # noqa: F811
+    "`df` (processed values) with the continuous columns mapped back to their original scale."
+    return _denorm_frame(self, df.copy())
