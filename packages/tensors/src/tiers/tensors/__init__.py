@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from tiers.tensors.base import TensorBase, cast, safe_tensor_types, tensor
+from tiers.tensors.collections import Chunks, L, concat
 from tiers.tensors.convert import (
     apply,
     as_plain,
@@ -20,7 +21,28 @@ from tiers.tensors.convert import (
     to_half,
     to_np,
 )
-from tiers.tensors.display import show_image, show_images, show_titled_image, subplots
+from tiers.tensors.display import (
+    make_cross_image,
+    show_image,
+    show_image_batch,
+    show_images,
+    show_titled_image,
+    subplots,
+)
+from tiers.tensors.helpers import (
+    distrib_barrier,
+    find_device,
+    get_first,
+    ismin_torch,
+    item_find,
+    logit,
+    nested_reorder,
+    notmax_torch,
+    np_func,
+    setup_cuda,
+    unsqueeze,
+    unsqueeze_,
+)
 from tiers.tensors.seed import get_random_states, no_random, set_random_states, set_seed
 from tiers.tensors.semantic import (
     TensorBBox,
@@ -36,6 +58,26 @@ from tiers.tensors.semantic import (
 )
 
 __all__ = [
+    # collections with torch methods (`L` is dispatch's L plus tensored/stack/cat)
+    "Chunks",
+    "L",
+    "concat",
+    # torch_core helpers
+    "distrib_barrier",
+    "find_device",
+    "get_first",
+    "ismin_torch",
+    "item_find",
+    "logit",
+    "make_cross_image",
+    "nested_reorder",
+    "notmax_torch",
+    "np_func",
+    "setup_cuda",
+    "show_image_batch",
+    "unsqueeze",
+    "unsqueeze_",
+    # semantic tensors
     "TensorBBox",
     "TensorBase",
     "TensorCategory",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["show_image", "show_images", "show_titled_image", "subplots"]
+__all__ = ["make_cross_image", "show_image", "show_image_batch", "show_images", "show_titled_image", "subplots"]
 
 
 def _to_displayable(im):
@@ -92,3 +92,35 @@ def show_images(
         else:
             ax.axis("off")
     return axs
+
+
+def show_image_batch(b: tuple, show=show_titled_image, items: int = 9, cols: int = 3, figsize=None, **kwargs):
+    """Show the first `items` (image, label) pairs of the batch `b = (images, labels)` in a grid of `cols` columns,
+    each through `show` (default `show_titled_image`); `kwargs` go to `show`. Returns the 2-d array of axes."""
+    if items <= 0:
+        raise ValueError(f"show_image_batch: items={items}; show at least one item.")
+    rows = (items + cols - 1) // cols
+    _, axs = subplots(rows, cols, figsize=figsize)
+    for *o, ax in zip(*b, axs.flatten()):
+        show(o, ax=ax, **kwargs)
+    for ax in axs.flatten()[min(items, len(b[0])):]:
+        ax.axis("off")
+    return axs
+
+
+def make_cross_image(bw: bool = True) -> torch.Tensor:
+    """A 5x5 test image holding a cross: black and white (`bw`, shape 5x5) or colour (3x5x5: a red horizontal bar
+    and a green vertical one).
+
+    >>> make_cross_image()[2].tolist()
+    [1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    if bw:
+        im = torch.zeros(5, 5)
+        im[2, :] = 1.0
+        im[:, 2] = 1.0
+    else:
+        im = torch.zeros(3, 5, 5)
+        im[0, 2, :] = 1.0
+        im[1, :, 2] = 1.0
+    return im
