@@ -6,3 +6,4 @@ from tiers.dispatch.all import *
 from tiers.tensors.all import *
 from tiers.pipeline.all import *
 from tiers.data import *
+from tiers.data.imports import *

@@ -1,13 +1,13 @@
 """`DataLoaders`: the training and validation loaders (and any others) of a task, with their device and path."""
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader as _TorchDataLoader
 
 from tiers.data.load import DataLoader
+from tiers.dispatch import Path
 from tiers.tensors import default_device
 
 __all__ = ["DataLoaders"]

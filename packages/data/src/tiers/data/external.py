@@ -41,7 +41,6 @@ import configparser
 import json
 import os
 import urllib.parse
-from pathlib import Path
 
 from tiers.data.download import (
     DownloadError,
@@ -54,6 +53,7 @@ from tiers.data.download import (
     merge_checks,
     read_registry,
 )
+from tiers.dispatch import Path
 from tiers.dispatch.files import atomic_write_text
 
 __all__ = ["URLs", "untar_data", "download_data", "tiers_home", "tiers_cfg", "tiers_path", "resolve_url",

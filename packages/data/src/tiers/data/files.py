@@ -4,9 +4,8 @@ import mimetypes
 import os
 import re
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
-from tiers.dispatch import L
+from tiers.dispatch import L, Path
 
 __all__ = ["get_files", "FileGetter", "image_extensions", "get_image_files", "ImageGetter", "get_text_files",
            "parent_label", "RegexLabeller"]
@@ -42,7 +41,7 @@ def get_files(path: str | Path, extensions=None, recurse: bool = True, folders=N
     if not path.is_dir():
         raise FileNotFoundError(f"get_files: {path} is not a folder (it {'is a file' if path.exists() else 'does not exist'}).")
     exts = _norm_exts(extensions)
-    folders = [folders] if isinstance(folders, str | Path) else list(folders or [])
+    folders = [folders] if isinstance(folders, str | os.PathLike) else list(folders or [])
     folders = [str(f) for f in folders]
     if not recurse:
         names = [e.name for e in os.scandir(path) if e.is_file()]

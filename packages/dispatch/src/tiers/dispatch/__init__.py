@@ -56,6 +56,7 @@ from tiers.dispatch.meta import (
     use_kwargs,
     use_kwargs_dict,
 )
+from tiers.dispatch.paths import Path
 from tiers.dispatch.retain import retain_type, retain_types
 from tiers.dispatch.typedispatch import DispatchReg, Missing, TypeDispatch, anno_types, typedispatch
 from tiers.dispatch.xtras import (
@@ -83,8 +84,8 @@ __all__ = [
     # classes and signatures
     "GetAttr", "add_props", "custom_dir", "delegate_attr", "store_attr", "FixSigMeta", "PrePostInitMeta", "copy_func",
     "delegates", "funcs_kwargs", "method", "patch", "patch_to", "use_kwargs", "use_kwargs_dict",
-    # library-wide settings
-    "Defaults", "defaults",
+    # library-wide settings; a pathlib.Path with ls() (a subclass: nothing patched)
+    "Defaults", "defaults", "Path",
     # extras
     "ContextManagers", "Inf", "ReindexCollection", "Stateful", "fastuple", "getcallable", "instantiate",
     "join_path_file", "load_pickle", "maps", "nested_attr", "round_multiple", "save_pickle", "working_directory",

@@ -1,0 +1,51 @@
+"""The everyday names fastai's star imports carry and listings use without importing them: `torch`, `nn`, `F`,
+`Tensor`, `np`, `pd`, `plt`, `Path` (with `ls()`), `partial`, `attrgetter`, `itemgetter`. `tiers.data.all` (and so
+every `all` above it) exports them.
+
+`pd` and `plt` are imported on first use, not here: pandas and matplotlib.pyplot cost a large part of a second,
+and `import tiers.vision.all` should stay cheap for code that never touches them.
+"""
+
+import importlib
+import sys
+from functools import partial
+from operator import attrgetter, itemgetter
+from types import ModuleType
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 (the name every PyTorch listing uses)
+from torch import Tensor, nn
+
+from tiers.dispatch import Path
+
+__all__ = ["F", "Path", "Tensor", "attrgetter", "itemgetter", "nn", "np", "partial", "pd", "plt", "torch"]
+
+
+class _LazyModule(ModuleType):
+    """A stand-in for the module `name` that imports it on first attribute access, then forwards to it (the real
+    module is also what `sys.modules[name]` holds, so both spellings stay one module)."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.__dict__["_lazy_name"] = name
+
+    def _load(self) -> ModuleType:
+        return importlib.import_module(self.__dict__["_lazy_name"])
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__") and attr.endswith("__") and attr not in ("__version__", "__path__", "__file__"):
+            raise AttributeError(attr)
+        return getattr(self._load(), attr)
+
+    def __dir__(self):
+        return dir(self._load())
+
+    def __repr__(self) -> str:
+        name = self.__dict__["_lazy_name"]
+        state = "loaded" if name in sys.modules else "not loaded yet"
+        return f"<module {name!r} (imported on first use; {state})>"
+
+
+pd = _LazyModule("pandas")
+plt = _LazyModule("matplotlib.pyplot")
