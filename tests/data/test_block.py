@@ -221,13 +221,15 @@ def test_show_batch_saves_a_figure(tmp_path):
                        get_y=lambda i: "odd" if i % 2 else "even", batch_tfms=[IntToFloatTensor()],
                        splitter=IndexSplitter([6, 7]))
     dls = dblock.dataloaders(list(range(8)), bs=4, device="cpu")
-    axs = dls.show_batch(max_n=4)
+    assert dls.show_batch(max_n=4) is None  # nothing for a notebook to echo after the figure
+    axs = plt.gcf().axes
     assert len(axs) == 4 and axs[0].get_title() in ("odd", "even")
     out = tmp_path / "batch.png"
     axs[0].figure.savefig(out)
     assert out.stat().st_size > 1000
     x, y = dls.one_batch()
-    axs = dls.train.show_results((x, y), TensorCategory(torch.tensor([1, 0, 1, 0])), max_n=2)
+    assert dls.train.show_results((x, y), TensorCategory(torch.tensor([1, 0, 1, 0])), max_n=2) is None
+    axs = plt.gcf().axes
     assert "\n" in axs[0].get_title()  # target, then prediction
     plt.close("all")
 

@@ -91,7 +91,10 @@ def test_segmentation_loaders(camvid_path):
     x, y = dls.one_batch()
     assert type(x) is TensorImage and type(y) is TensorMask and y.shape == (4, 72, 96) and y.dtype == torch.long
     assert dls.train.after_item.c == 4
-    ctxs = dls.show_batch(max_n=4)
+    import matplotlib.pyplot as plt
+
+    assert dls.show_batch(max_n=4) is None  # nothing for a notebook to echo after the figure
+    ctxs = plt.gcf().axes
     assert len(ctxs) == 4 and len(ctxs[0].images) == 2, "image with its mask on top"
     dec = dls.decode_batch(dls.one_batch(), max_n=1)[0]
     assert list(dec[1].codes) == list(codes)
@@ -110,7 +113,10 @@ def test_coco_detection_block(coco_path):
     assert (bb.abs() <= 1).all()
     # the validation loader does not augment: every shape keeps its box, whatever the global RNG state is (the
     # training batch's random zoom/rotation can push the two shown shapes' boxes out of frame)
-    ctxs = dls.valid.show_batch(max_n=2)
+    import matplotlib.pyplot as plt
+
+    dls.valid.show_batch(max_n=2)
+    ctxs = plt.gcf().axes
     texts = [t.get_text() for t in ctxs[0].texts]
     assert texts and set(texts) <= {"circle", "square", "triangle"}
 

@@ -67,7 +67,8 @@ class ShowBatchMixin:
 
     def show_batch(self, b=None, max_n: int = 9, ctxs=None, show: bool = True, unique: bool = False, **kwargs):
         """Show (at most `max_n`) samples of the batch `b` (default: `one_batch()`); with `unique`, the same item
-        `max_n` times (to see random augmentations). With `show=False`, return `(inputs, targets, samples)`."""
+        `max_n` times (to see random augmentations). With `show=False`, return `(inputs, targets, samples)`; when
+        shown, return nothing (a notebook cell ending with it shows the figure or table once, no list of axes)."""
         from tiers.data.show import show_batch
 
         if b is None:
@@ -85,11 +86,11 @@ class ShowBatchMixin:
                 b = self.one_batch()
         if not show:
             return self._pre_show_batch(b, max_n=max_n)
-        return show_batch(*self._pre_show_batch(b, max_n=max_n), ctxs=ctxs, max_n=max_n, **kwargs)
+        show_batch(*self._pre_show_batch(b, max_n=max_n), ctxs=ctxs, max_n=max_n, **kwargs)
 
     def show_results(self, b, out, max_n: int = 9, ctxs=None, show: bool = True, **kwargs):
         """Show the samples of batch `b` next to the decoded model outputs `out` (predictions as the targets' types).
-        With `show=False`, return `(inputs, targets, samples, outputs)`."""
+        With `show=False`, return `(inputs, targets, samples, outputs)`; when shown, return nothing."""
         from tiers.data.show import show_results
 
         x, y, its = self.show_batch(b, max_n=max_n, show=False)
@@ -99,4 +100,4 @@ class ShowBatchMixin:
         res = (x, x1, None, None) if its is None else (x, y, its, L(o[self.n_inp:] for o in outs_its))
         if not show:
             return res
-        return show_results(*res, ctxs=ctxs, max_n=max_n, **kwargs)
+        show_results(*res, ctxs=ctxs, max_n=max_n, **kwargs)

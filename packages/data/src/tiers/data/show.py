@@ -2,11 +2,15 @@
 layers (`@typedispatch def show_batch(x: TensorImage, y, samples, ...)`).
 
 The generic versions draw on a grid of matplotlib axes when the inputs are images (`TensorImageBase`), and
-otherwise build a table (one pandas row per sample) and print it; both return the contexts they drew on.
+otherwise build a table (one pandas row per sample) and show it with `show_table`: an HTML DataFrame in a Jupyter
+notebook, width-aware text elsewhere. Both return the contexts they drew on; the loader methods that call them
+(`TfmdDL.show_batch`, `show_results`) return nothing, so a notebook cell ending with one shows the figure or table
+once and no list of axes or rows after it.
 """
 
 import math
 import shutil
+import sys
 import textwrap
 
 from torch import Tensor
@@ -15,7 +19,7 @@ from tiers.dispatch import L, typedispatch
 from tiers.pipeline import show_title
 from tiers.tensors import TensorImageBase
 
-__all__ = ["show_batch", "show_results", "get_grid", "wrapped_table"]
+__all__ = ["show_batch", "show_results", "get_grid", "wrapped_table", "show_table", "in_notebook"]
 
 
 def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize=None, title: str | None = None,
@@ -72,7 +76,34 @@ def _show_all(columns, ctxs, n: int, **kwargs) -> list:
 def _print_table(ctxs) -> None:
     import pandas as pd
 
-    print(wrapped_table(pd.DataFrame(list(ctxs)), shutil.get_terminal_size((120, 24)).columns))
+    show_table(pd.DataFrame(list(ctxs)))
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (a rich front end that renders HTML); False at a terminal, in IPython's terminal
+    shell and in scripts. IPython is never imported here: a kernel has always imported it already."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if get is not None else None
+    # by class name along the MRO: Colab's and VS Code's kernels subclass the ZMQ shell
+    return any(c.__name__ == "ZMQInteractiveShell" for c in type(shell).__mro__)
+
+
+def show_table(df, file=None) -> None:
+    """Show DataFrame `df`: as an HTML table in a Jupyter notebook (with the wrapped text as its plain-text form, for
+    front ends without HTML), else printed to `file` (stdout by default): pandas' own layout when it fits the
+    terminal's width, `wrapped_table` (long cells wrapped) when it does not. Returns nothing, so it can end a notebook
+    cell without an echo."""
+    if file is None and in_notebook():
+        from IPython.display import display
+
+        display({"text/html": df.to_html(), "text/plain": wrapped_table(df, 100)}, raw=True)
+        return
+    width = shutil.get_terminal_size((120, 24)).columns
+    text = df.to_string()
+    if max(map(len, text.splitlines()), default=0) > width:
+        text = wrapped_table(df, width)
+    print(text, file=file or sys.stdout)
 
 
 def wrapped_table(df, width: int = 120, min_col: int = 12) -> str:

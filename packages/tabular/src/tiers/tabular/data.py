@@ -11,6 +11,7 @@ import torch
 
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.load import DataLoader
+from tiers.data.show import show_table
 from tiers.tabular.core import TabularPandas, _listify, need_frame
 from tiers.tensors.semantic import TensorCategory
 
@@ -20,7 +21,7 @@ __all__ = ["TabDataLoader", "TabularDataLoaders"]
 def _show(df: pd.DataFrame, show: bool) -> pd.DataFrame | None:
     if not show:
         return df
-    print(df.to_string())
+    show_table(df)  # an HTML DataFrame in a notebook, width-aware text in a terminal
     return None
 
 
