@@ -30,15 +30,13 @@ def _is_group(o: Any) -> bool:
 def as_param_groups(params: Any) -> list[dict[str, Any]]:
     """Normalise `params` into a list of torch-style group dicts `{'params': [...], **hypers}`.
 
-    Accepts a flat iterable of tensors (`model.parameters()`) or of `(name, tensor)` pairs, a list of lists of
-    tensors (one group each, as a splitter returns), or torch-style group dicts (copied, so the caller's dicts
-    are left alone). Example: `as_param_groups([[w1], [w2, b2]])` gives two groups.
+    Accepts a single tensor, a flat iterable (a generator too) of tensors (`model.parameters()`) or of
+    `(name, tensor)` pairs, a list of lists of tensors (one group each, as a splitter returns), or torch-style
+    group dicts (copied, so the caller's dicts are left alone). Example: `as_param_groups([[w1], [w2, b2]])`
+    gives two groups.
     """
     if isinstance(params, torch.Tensor):
-        raise TypeError(
-            f"params is a single Tensor of shape {tuple(params.shape)}; wrap it in a list "
-            f"(Optimizer([t], ...)) or pass model.parameters()"
-        )
+        return [{"params": [params]}]  # one tensor is one group of one parameter (as fastai's L(params))
     if isinstance(params, (dict, str)) or not isinstance(params, Iterable):
         raise TypeError(
             f"params must be an iterable of tensors, of parameter groups or of group dicts, "
@@ -120,7 +118,12 @@ class _BaseOptimizer:
         return [(p, pl, self.state[p], h) for pl, h in sel for p in pl if not with_grad or p.grad is not None]
 
     def _set_require_grad(self, rg: bool, p: torch.Tensor) -> None:
-        p.requires_grad_(rg or bool(self.state.get(p, {}).get("force_train", False)))
+        train = rg or bool(self.state.get(p, {}).get("force_train", False))
+        p.requires_grad_(train)
+        # Remember what freezing turned off: `step` skips those even if they hold a stale gradient, while a tensor
+        # the user made without requires_grad but gave a `.grad` is still updated (as fastai and torch do).
+        frozen = self.__dict__.setdefault("_frozen_ids", set())
+        (frozen.discard if train else frozen.add)(id(p))
 
     def freeze_to(self, n: int) -> None:
         """Freeze the groups before `n` and unfreeze the rest (a negative `n` counts from the end).

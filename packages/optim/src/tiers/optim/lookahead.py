@@ -90,9 +90,13 @@ class Lookahead(torch.optim.Optimizer):
                 torch._foreach_copy_(params, slow)
         return loss
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """The wrapped optimizer's `zero_grad`."""
-        self.opt.zero_grad(set_to_none=set_to_none)
+    def zero_grad(self, set_to_none: bool | None = None) -> None:
+        """The wrapped optimizer's `zero_grad` (with its own default when `set_to_none` is None: in place for a
+        tiers `Optimizer`, to None for a torch one)."""
+        if set_to_none is None:
+            self.opt.zero_grad()
+        else:
+            self.opt.zero_grad(set_to_none=set_to_none)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group to the wrapped optimizer (its slow weights start at the current values)."""

@@ -173,9 +173,10 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
         self.param_groups.append(group)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every trainable parameter that has a gradient; returns `closure()`'s loss when given one.
+        """Update every parameter that has a gradient (`p.grad` set), as fastai and torch do, even a tensor made
+        without `requires_grad`; returns `closure()`'s loss when given one.
 
-        Parameters with `requires_grad=False` (frozen) are never updated, even if they still hold a gradient.
+        Parameters frozen by `freeze`/`freeze_to` are never updated, even if they still hold a stale gradient.
         On CPU the steppers run over runs of about `cpu_chunk_numel` values at a time (each stepper over the
         run before the next), so a parameter's moments stay in cache between steppers: about twice as fast
         as whole-group passes on a 10M-parameter model, with the same results.
@@ -224,8 +225,9 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
 
     def _batches(self) -> list[ParamBatch]:
         batches = []
+        frozen = self.__dict__.get("_frozen_ids", ())
         for i, g in enumerate(self.param_groups):
-            ps = [p for p in g["params"] if p.grad is not None and p.requires_grad]
+            ps = [p for p in g["params"] if p.grad is not None and (p.requires_grad or id(p) not in frozen)]
             for p in ps:
                 if p.grad.is_sparse:
                     raise RuntimeError(
@@ -256,8 +258,9 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
                 if res:
                     st.update(res)
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """Drop the gradients (`set_to_none=False`: detach them and fill them with zeros, like fastai).
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Zero the gradients in place (detached first), like fastai's optimizer: `p.grad` stays a tensor of zeros.
+        `set_to_none=True` drops them instead, torch's default (what `OptimWrapper` does, following torch).
 
         Same contract as torch's, without its first-call import of `torch._dynamo` (seconds on a small CPU).
         """

@@ -162,7 +162,8 @@ class OptimWrapper(_BaseOptimizer, torch.optim.Optimizer):
         return out
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """The wrapped optimizer's `zero_grad`."""
+        """The wrapped optimizer's `zero_grad`: this follows torch (gradients set to None by default), as fastai's
+        `OptimWrapper` does, while tiers' own `Optimizer` zeroes them in place like fastai's."""
         self.opt.zero_grad(set_to_none=set_to_none)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
