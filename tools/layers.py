@@ -44,7 +44,9 @@ THIRD_PARTY = {
     "vision": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
                "pillow": "PIL", "torchvision": "torchvision",
                # only to build the offline sample datasets from its bundled digits (imported lazily)
-               "scikit-learn": "sklearn"},
+               "scikit-learn": "sklearn",
+               # optional extra tiers-vision[timm], imported lazily
+               "timm": "timm", "huggingface-hub": "huggingface_hub"},
     "text": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
              "spacy": "spacy", "sentencepiece": "sentencepiece"},
     "tabular": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",

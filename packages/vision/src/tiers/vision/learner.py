@@ -74,9 +74,10 @@ def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | Non
                    train_bn: bool = True, moms=(0.95, 0.85, 0.95), cut=None,
                    init: Callable | None = nn.init.kaiming_normal_, custom_head=None, concat_pool: bool = True,
                    pool: bool = True, lin_ftrs=None, ps: float = 0.5, first_bn: bool = True, bn_final: bool = False,
-                   lin_first: bool = False, y_range=None, n_in: int | None = None) -> Learner:
+                   lin_first: bool = False, y_range=None, n_in: int | None = None, **kwargs: Any) -> Learner:
     """A `Learner` for `dls` with the body of `arch` (e.g. `resnet34`, `xresnet18`, or a name: `"resnet34"`) and a new
-    head.
+    head. timm models work by name or function (`"convnext_tiny"`; extra `kwargs` go to `timm.create_model`; see
+    `tiers.vision.timm`, extra `tiers-vision[timm]`).
 
     `n_out` defaults to the data's number of classes and `n_in` to the channels of the data's images. With
     `pretrained` the body starts from ImageNet weights, the learner is frozen (only the head trains until
@@ -86,13 +87,19 @@ def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | Non
     >>> learn = vision_learner(dls, xresnet18, pretrained=False, metrics=accuracy)  # doctest: +SKIP
     >>> learn.fit_one_cycle(5, 3e-3)  # doctest: +SKIP
     """
-    arch = resolve_arch(arch) if isinstance(arch, str) else arch  # a name, as fastai takes timm names
-    meta = _meta(arch)
+    from tiers.vision import timm as _timm  # timm itself is imported only for timm architectures
+
+    use_timm = _timm.is_timm_arch(arch, kwargs)
+    arch = resolve_arch(arch) if isinstance(arch, str) and not use_timm else arch  # a name, as fastai takes timm names
+    meta = None if use_timm else _meta(arch)
     n_out = n_out if n_out is not None else _n_out(dls)
     n_in = _n_in(dls, n_in)
-    model = create_vision_model(arch, n_out, pretrained=pretrained, weights=weights, cut=cut, n_in=n_in, init=init,
-                                custom_head=custom_head, concat_pool=concat_pool, pool=pool, lin_ftrs=lin_ftrs,
-                                ps=ps, first_bn=first_bn, bn_final=bn_final, lin_first=lin_first, y_range=y_range)
+    build = _timm.create_timm_model if use_timm else create_vision_model
+    model = build(arch, n_out, pretrained=pretrained, weights=weights, cut=cut, n_in=n_in, init=init,
+                  custom_head=custom_head, concat_pool=concat_pool, pool=pool, lin_ftrs=lin_ftrs,
+                  ps=ps, first_bn=first_bn, bn_final=bn_final, lin_first=lin_first, y_range=y_range, **kwargs)
+    if use_timm:
+        model, meta = model
     return _finish(dls, model, arch, meta, normalize, n_out, pretrained, n_in, loss_func=loss_func,
                    opt_func=opt_func, lr=lr, splitter=splitter, cbs=cbs, metrics=metrics, path=path,
                    model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn, moms=moms)
