@@ -14,7 +14,7 @@ from tiers.data.categorical import Categorize, CategoryMap, MultiCategorize, Reg
 from tiers.dispatch import L, camel2snake
 from tiers.pipeline import Transform
 
-__all__ = ["TabularPandas", "Tabular", "TabularProc", "Procs", "check_columns", "need_frame"]
+__all__ = ["TabularPandas", "Tabular", "TabularProc", "Procs", "check_columns", "need_frame", "read_csv"]
 
 
 def _listify(o) -> list:
@@ -58,6 +58,46 @@ def check_columns(df: pd.DataFrame, names: Sequence[str], kind: str) -> None:
     if missing:
         raise KeyError(f"TabularPandas: {kind} {missing} not found in the DataFrame (its columns are "
                        f"{list(df.columns)[:30]}); fix the spelling or remove them from {kind}.")
+
+
+def _rows(df: pd.DataFrame, mask, n: int = 10) -> str:
+    "The first `n` index labels of `df` where `mask` is true, and how many there are in all."
+    idx = list(df.index[np.asarray(mask)])
+    more = f" and {len(idx) - n} more" if len(idx) > n else ""
+    return f"{idx[:n]}{more}"
+
+
+def _check_numeric(df: pd.DataFrame, names: Sequence[str], kind: str, where: str) -> None:
+    """Make the columns `names` of `df` numeric in place: numbers written as text ('35') are converted, and anything
+    else (a word, a date) raises `ValueError` naming the column, the values and their rows."""
+    for c in names:
+        if c not in df.columns or pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+            continue
+        num = pd.to_numeric(df[c], errors="coerce")
+        bad = num.isna() & df[c].notna()
+        if bad.any():
+            vals = list(dict.fromkeys(df[c][bad].astype(str)))[:5]
+            raise ValueError(f"{where}: {kind} column {c!r} holds values that are not numbers: {vals} (rows "
+                             f"{_rows(df, bad)}); fix or drop those rows, or convert the column with "
+                             f"pd.to_numeric(df[{c!r}], errors='coerce') to treat them as missing.")
+        df[c] = num
+
+
+def read_csv(csv, where: str, encoding: str | None = None, **kwargs) -> pd.DataFrame:
+    """`pandas.read_csv(csv, encoding=encoding, **kwargs)`, with errors that name the file: a missing file, and text
+    that is not valid in `encoding` (default UTF-8) says which encoding to try."""
+    from pathlib import Path
+
+    csv = Path(csv)
+    if not csv.exists():
+        raise FileNotFoundError(f"{where}: {csv} does not exist.")
+    try:
+        return pd.read_csv(csv, encoding=encoding, **kwargs)
+    except UnicodeDecodeError as e:
+        enc = encoding or "utf-8"
+        raise ValueError(f"{where}: {csv} is not valid {enc} text (byte {e.object[e.start:e.start + 1]!r} at "
+                         f"position {e.start}); pass the file's encoding, e.g. encoding='latin-1' or "
+                         "encoding='cp1252'.") from e
 
 
 class TabularProc:
@@ -420,7 +460,8 @@ class TabularPandas(Tabular):
             col = self.items[yn]
             if col.isna().any():
                 raise ValueError(f"TabularPandas: the target column {yn!r} has {int(col.isna().sum())} missing "
-                                 "values; drop those rows or fill them before building TabularPandas.")
+                                 f"values (rows {_rows(self.items, col.isna())}); drop those rows or fill them "
+                                 "before building TabularPandas.")
             if self.vocab is None:
                 self.vocab = CategoryMap(col.iloc[self.splits[0]])
                 if len(self.vocab) < 2:
@@ -432,10 +473,24 @@ class TabularPandas(Tabular):
                 if not pd.api.types.is_numeric_dtype(self.items[c]):
                     raise TypeError(f"TabularPandas: regression target {c!r} has dtype {self.items[c].dtype}; use "
                                     "y_block=CategoryBlock() for class labels or convert it to numbers.")
+            self._check_y_finite()
             self.items[self.y_names] = self.items[self.y_names].astype(np.float32)
         else:
             raise NotImplementedError("TabularPandas: multi-label targets are not supported yet; one-hot encode "
                                       "them into float columns and use a RegressionBlock with BCE loss.")
+
+    def _check_y_finite(self) -> None:
+        # A NaN (or inf) target makes the loss NaN, and then every weight: refuse before any training.
+        for c in self.y_names:
+            if c not in self.items.columns:
+                continue
+            v = self.items[c].to_numpy(np.float64, na_value=np.nan)
+            bad = ~np.isfinite(v)
+            if bad.any():
+                what = "missing (NaN)" if np.isnan(v[bad]).all() else "missing or infinite"
+                raise ValueError(f"TabularPandas: the regression target column {c!r} has {int(bad.sum())} "
+                                 f"{what} values (rows {_rows(self.items, bad)}); training on them would turn every "
+                                 "weight into NaN. Drop those rows (df.dropna(subset=[...])) or fill them first.")
 
     def _encode_y(self) -> None:
         yn = self.y_names[0]
@@ -452,12 +507,15 @@ class TabularPandas(Tabular):
 
     def process(self) -> TabularPandas:
         "Apply the procs (with their learned state) to all rows, e.g. after `new(df)`; returns `self`."
+        _check_numeric(self.items, self.cont_names, "continuous", "TabularPandas.process")
         for p in self.procs:
             p(self)
         if self.y_names and all(c in self.items.columns for c in self.y_names):
             if self.y_kind == "category":
                 self._encode_y()
             elif self.y_kind == "regression":
+                _check_numeric(self.items, self.y_names, "target", "TabularPandas.process")
+                self._check_y_finite()
                 self.items[self.y_names] = self.items[self.y_names].astype(np.float32)
         return self
 

@@ -12,7 +12,7 @@ import torch
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.load import DataLoader
 from tiers.data.show import show_table
-from tiers.tabular.core import TabularPandas, _listify, need_frame
+from tiers.tabular.core import TabularPandas, _listify, need_frame, read_csv
 from tiers.tensors.semantic import TensorCategory
 
 __all__ = ["TabDataLoader", "TabularDataLoaders"]
@@ -168,13 +168,14 @@ class TabularDataLoaders(DataLoaders):
         return to.dataloaders(bs=bs, val_bs=val_bs, shuffle_train=shuffle_train, device=device, path=path, **kwargs)
 
     @classmethod
-    def from_csv(cls, csv: str | Path, skipinitialspace: bool = True, **kwargs) -> TabularDataLoaders:
-        "Loaders from the CSV file `csv` (read with `pandas.read_csv`); `kwargs` go to `from_df`."
+    def from_csv(cls, csv: str | Path, skipinitialspace: bool = True, encoding: str | None = None,
+                 **kwargs) -> TabularDataLoaders:
+        """Loaders from the CSV file `csv` (read with `pandas.read_csv` in `encoding`, default UTF-8); `kwargs` go
+        to `from_df`."""
         csv = Path(csv)
-        if not csv.exists():
-            raise FileNotFoundError(f"TabularDataLoaders.from_csv: {csv} does not exist.")
         kwargs.setdefault("path", csv.parent)  # the paper's listing passes path=path explicitly
-        return cls.from_df(pd.read_csv(csv, skipinitialspace=skipinitialspace), **kwargs)
+        df = read_csv(csv, "TabularDataLoaders.from_csv", encoding=encoding, skipinitialspace=skipinitialspace)
+        return cls.from_df(df, **kwargs)
 
     def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, **kwargs):
         """A loader over the new rows `test_items`, processed with the training state of the procs (targets are
