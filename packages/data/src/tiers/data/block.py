@@ -256,6 +256,22 @@ class DataBlock:
 
     databunch = dataloaders  # the name used in the paper's listings
 
+    def weighted_dataloaders(self, source, wgts=None, bs: int = 64, verbose: bool = False, item_tfms=None,
+                             batch_tfms=None, **kwargs) -> DataLoaders:
+        """`dataloaders` whose training loader draws items with replacement, with probabilities proportional to
+        `wgts`: one weight per item of `source` (as `get_items` lists them), of which the training items' are used
+        (None: uniform)."""
+        dsets = self.datasets(source, verbose=verbose)
+        if wgts is not None:
+            wgts = list(wgts)
+            if len(wgts) != len(dsets.items):
+                raise ValueError(f"DataBlock.weighted_dataloaders: {len(wgts)} weights for {len(dsets.items)} items; "
+                                 "give one weight per item of the source (the training items' are used).")
+            wgts = [wgts[i] for i in dsets.splits[0]]
+        return dsets.weighted_dataloaders(wgts, bs=bs, after_item=_merge_tfms(self.item_tfms, item_tfms),
+                                          after_batch=_merge_tfms(self.batch_tfms, batch_tfms),
+                                          **{**self.dls_kwargs, **kwargs, "verbose": verbose})
+
     def summary(self, source, bs: int = 4, show_batch: bool = False, **kwargs) -> None:
         """Print, step by step, how one item of `source` goes through every stage (getting the items, splitting,
         each getter and type transform, each item transform, collation, each batch transform). When a step fails,

@@ -96,6 +96,22 @@ class FilteredBase:
             dls.append(dl.new(self.subset(i), **kw))
         return self._dbunch_type(*dls, path=path, device=device)
 
+    def weighted_dataloaders(self, wgts, bs: int = 64, **kwargs) -> DataLoaders:
+        """`dataloaders` whose training loader is a `WeightedDL`: each epoch draws its items with replacement, item
+        `i` of the training subset with probability proportional to `wgts[i]` (one weight per training item)."""
+        from tiers.data.sampling import WeightedDL
+
+        xtra = [{} for _ in range(self.n_subsets - 1)]
+        return self.dataloaders(bs=bs, dl_type=WeightedDL, dl_kwargs=[{"wgts": wgts}, *xtra], **kwargs)
+
+    def partial_dataloaders(self, partial_n: int, bs: int = 64, **kwargs) -> DataLoaders:
+        """`dataloaders` whose training loader is a `PartialDL`: each epoch uses `partial_n` training items drawn at
+        random (the validation loaders use everything)."""
+        from tiers.data.sampling import PartialDL
+
+        xtra = [{} for _ in range(self.n_subsets - 1)]
+        return self.dataloaders(bs=bs, dl_type=PartialDL, dl_kwargs=[{"partial_n": partial_n}, *xtra], **kwargs)
+
 
 class TfmdLists(FilteredBase):
     """`items` passed lazily through the Pipeline `tfms` when indexed: `tl[i]` is one transformed item, `tl[[i, j]]`
@@ -235,7 +251,8 @@ class Datasets(FilteredBase):
         if tls is None:
             if items is None:
                 raise ValueError("Datasets needs `items` (with `tfms`) or `tls`.")
-            tfm_lists = [None] if tfms is None else list(tfms)
+            # One transform (a function, a Transform, a Pipeline) is one pipeline, as fastai's `L(tfms)` makes it.
+            tfm_lists = [None] if tfms is None else [tfms] if callable(tfms) else list(tfms)
             if not tfm_lists:
                 raise ValueError("Datasets: `tfms` is empty; give one list of transforms per element of an item.")
             tls = [TfmdLists(items, t, **kwargs) for t in tfm_lists]

@@ -89,7 +89,7 @@ class _IterBatches(IterableDataset):
             for b in dl.create_batches(itertools.islice(chunks, k, None, nw)):
                 yield to_main(b)
             return
-        dl.it = iter(dl.dataset)
+        dl.it = _stream(dl.dataset)
         for j, chunk in enumerate(chunks):
             if j % nw == k:
                 b, exhausted = dl._batch_or_none(chunk)
@@ -100,6 +100,11 @@ class _IterBatches(IterableDataset):
                 exhausted = len(dl._skip_items(range(size))) < size
             if exhausted:
                 return
+
+
+def _stream(dataset):
+    "The iterator `create_item(None)` reads; without a dataset there is none (`create_item` makes the items)."
+    return None if dataset is None else iter(dataset)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -249,7 +254,11 @@ class DataLoader(ShowBatchMixin):
 
     # ---- item creation -----------------------------------------------------------------------------------------
     def create_item(self, i):
-        "Item `i` of the dataset (the next item of the stream for iterable data)."
+        """Item `i` of the dataset (the next item of the stream for iterable data). A loader made without a
+        dataset overrides this to produce items itself, until it raises `StopIteration` (`stop()`)."""
+        if self.dataset is None:
+            raise TypeError(f"{type(self).__name__} has no dataset: pass one, or override create_item to make the "
+                            "items (raising StopIteration, e.g. with stop(), when there are no more).")
         return next(self.it) if i is None else self.dataset[i]
 
     def after_item(self, o):
@@ -284,7 +293,7 @@ class DataLoader(ShowBatchMixin):
     def create_batches(self, samps: Iterable) -> Iterator:
         "Yield the batches of the plan `samps` (lists of indices), leaving out skipped items and empty batches."
         if not self.indexed:
-            self.it = iter(self.dataset)
+            self.it = _stream(self.dataset)
         for chunk in samps:
             b, exhausted = self._batch_or_none(chunk)
             if b is not None:

@@ -36,6 +36,7 @@ from tiers.dispatch.basics import (
     risinstance,
     setify,
     snake2camel,
+    stop,
     true,
     tuplify,
     uniqueify,
@@ -93,5 +94,5 @@ __all__ = [
     "NoneType", "all_equal", "annotations", "camel2snake", "chunked", "class2attr", "compose", "detuplify",
     "equals", "even_mults", "first", "flatten", "groupby", "ifnone", "is_array", "is_coll", "is_iter",
     "is_listy", "last", "listify", "merge", "noop", "noops", "num_cpus", "only", "partialler", "range_of",
-    "risinstance", "setify", "snake2camel", "true", "tuplify", "uniqueify", "using_attr", "val2idx",
+    "risinstance", "setify", "snake2camel", "stop", "true", "tuplify", "uniqueify", "using_attr", "val2idx",
 ]

@@ -5,7 +5,7 @@ import functools
 import operator
 
 __all__ = [
-    "NoneType", "noop", "noops", "true", "ifnone", "is_array", "is_iter", "is_coll", "is_listy", "listify",
+    "NoneType", "noop", "noops", "true", "stop", "ifnone", "is_array", "is_iter", "is_coll", "is_listy", "listify",
     "tuplify", "detuplify", "first", "last", "only", "setify", "merge", "range_of", "compose", "partialler",
     "camel2snake", "snake2camel", "class2attr", "risinstance", "using_attr", "even_mults", "chunked",
     "uniqueify", "val2idx", "groupby", "flatten", "equals", "all_equal", "num_cpus", "annotations",
@@ -31,6 +31,12 @@ def noops(self, x=None, *args, **kwargs):
 def true(*args, **kwargs) -> bool:
     """Always True, whatever the arguments (a default predicate)."""
     return True
+
+
+def stop(e: BaseException | type[BaseException] = StopIteration):
+    """Raise `e` (default `StopIteration`): ends a generator-like `create_item` from inside an expression,
+    `return r if r < 0.95 else stop()`."""
+    raise e
 
 
 def ifnone(a, b):
