@@ -1,0 +1,139 @@
+"""A short fit under a real pseudo-terminal 60 columns wide, its output replayed through a terminal emulator (pyte):
+what the user's screen and scrollback hold afterwards, and what one Ctrl-C (a real ^C typed on the terminal) prints."""
+
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+
+import pytest
+
+pyte = pytest.importorskip("pyte")
+
+COLS, ROWS = 60, 24
+
+SCRIPT = r'''
+import sys, time
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from tiers.data import DataLoaders
+from tiers.train import Callback, Learner, accuracy
+
+torch.manual_seed(0)
+x = torch.randn(640, 8)
+y = (x[:, 0] > 0).long()
+dls = DataLoaders(DataLoader(TensorDataset(x[:512], y[:512]), batch_size=16, shuffle=True),
+                  DataLoader(TensorDataset(x[512:], y[512:]), batch_size=16))
+
+class Slow(Callback):
+    "Slows each batch down so the bar is redrawn many times, as in a real fit."
+    def after_batch(self):
+        time.sleep(0.004)
+
+learn = Learner(dls, nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2)), loss_func=F.cross_entropy,
+                metrics=accuracy, cbs=Slow())
+print("START", flush=True)
+learn.fit_one_cycle(int(sys.argv[1]), 1e-2)
+print("DONE", flush=True)
+'''
+
+
+def _run_in_pty(tmp_path, epochs: int, interrupt_when: bytes | None = None, timeout: float = 120.0):
+    """Run the script on a new pseudo-terminal (COLS x ROWS, its controlling terminal): returns (output bytes,
+    wait status). With `interrupt_when`, types ^C on the terminal once that text has appeared."""
+    script = tmp_path / "fit.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "", "LINES": "", "OMP_NUM_THREADS": "1"}
+    env.pop("COLUMNS")
+    env.pop("LINES")
+    env.pop("TIERS_DEBUG", None)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the slave side is its stdin/stdout/stderr and controlling terminal
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        os.execve(sys.executable, [sys.executable, str(script), str(epochs)], env)
+    out, sent, t0, status = b"", False, time.monotonic(), None
+    try:
+        while time.monotonic() - t0 < timeout:
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    chunk = b""
+                if not chunk:
+                    break
+                out += chunk
+            if interrupt_when is not None and not sent and interrupt_when in out:
+                os.write(fd, b"\x03")  # Ctrl-C as the terminal delivers it: SIGINT to the foreground group
+                sent = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    return out, status
+
+
+def _screen(out: bytes) -> list[str]:
+    """Every line the terminal shows or has scrolled off, after the whole output, trailing blanks removed."""
+    screen = pyte.HistoryScreen(COLS, ROWS, history=10000)
+    stream = pyte.ByteStream(screen)
+    stream.feed(out)
+    history = ["".join(ch.data for ch in (line[i] for i in range(COLS))).rstrip() for line in screen.history.top]
+    lines = history + [ln.rstrip() for ln in screen.display]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _is_bar(line: str) -> bool:
+    "A whole or partial bar frame: a rate, block characters, the bar's edges or its 'epoch e/n' head."
+    return bool(re.search(r"it/s|s/it|\u2588|\||epoch \d+/\d+|\d+/\d+ ", line))
+
+
+def test_fit_leaves_only_the_table_on_a_60_column_terminal(tmp_path):
+    out, status = _run_in_pty(tmp_path, epochs=3)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, out.decode(errors="replace")[-2000:]
+    assert b"\r" in out and b"it/s" in out, "the bar was drawn while the fit ran"
+    lines = _screen(out)
+    assert lines[0] == "START" and lines[-1] == "DONE", lines
+    table = lines[1:-1]
+    # header and one row per epoch, one after the other: no stale bar line, no bar wrapped onto a second line
+    assert table[0].split() == ["epoch", "train_loss", "valid_loss", "accuracy", "time"], lines
+    assert [r.split()[0] for r in table[1:]] == ["0", "1", "2"], lines
+    assert not any(_is_bar(ln) for ln in table[1:]), lines
+    # every bar frame fit in the 59 usable columns (the carriage return redraw never wrapped)
+    frames = [f for chunk in out.decode().split("\n") for f in chunk.split("\r") if "it/s" in f]
+    assert frames and max(len(f.rstrip()) for f in frames) <= COLS - 1
+
+
+def test_ctrl_c_prints_one_line_and_no_traceback(tmp_path):
+    out, status = _run_in_pty(tmp_path, epochs=6, interrupt_when=b"epoch 2/6")
+    text = out.decode(errors="replace")
+    # KeyboardInterrupt semantics kept: the process ends as killed by SIGINT (exit status 130 in a shell)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT, text[-2000:]
+    lines = _screen(out)
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, lines
+    # the message, as written (the screen wraps it: it is longer than 60 columns)
+    written = [seg for ln in text.split("\n") for seg in ln.split("\r") if "interrupted" in seg]
+    assert len(written) == 1, text[-3000:]
+    m = re.fullmatch(r"interrupted at epoch (\d+), batch (\d+): the model holds the weights of the last completed "
+                     r"step( \(the interrupt came during the validation pass\))?", written[0].strip())
+    assert m and m.group(1) == "2", written
+    # on screen: START, the table's header and first row(s), the message, and nothing of the bar
+    start = lines.index("START")
+    msg_at = next(i for i, ln in enumerate(lines) if ln.startswith("interrupted at epoch"))
+    rows = lines[start + 2:msg_at]
+    assert lines[start + 1].split()[:2] == ["epoch", "train_loss"] and rows, lines
+    assert [r.split()[0] for r in rows] == [str(i) for i in range(len(rows))] and len(rows) <= 2, lines
+    assert not any(_is_bar(ln) for ln in lines), lines
+    assert "DONE" not in lines
