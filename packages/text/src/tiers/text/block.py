@@ -7,6 +7,7 @@
 ['negative', 'positive']
 """
 
+import math
 import os
 from collections.abc import Sequence
 from functools import partial
@@ -33,7 +34,7 @@ from tiers.dispatch import L, is_listy, typedispatch
 from tiers.pipeline import TitledStr, Transform
 from tiers.tensors import TensorText
 from tiers.text.loaders import LMDataLoader, Pad_Chunk, SortedDL, _find_tokenizer
-from tiers.text.parallel import _text_cols, missing_texts, tokenize_df
+from tiers.text.parallel import MissingTextError, _rows, _text_cols, missing_texts, tokenize_df
 from tiers.text.tokenizers import SpacyTokenizer
 from tiers.text.transforms import LMTensorText, Numericalize, Tokenizer, reverse_text
 
@@ -150,6 +151,11 @@ class TextDataLoaders(DataLoaders):
                 test_items, _ = tokenize_df(test_items, tok.text_cols, rules=tok.rules, post_rules=tok.post_rules,
                                             **{"tok": tok.tok, **tok.kwargs})
             test_items = [row for _, row in test_items.iterrows()]  # the rows, as the getters read them
+        elif isinstance(test_items, list | tuple | L):
+            gone = [i for i, o in enumerate(test_items) if o is None or (isinstance(o, float) and math.isnan(o))]
+            if gone:
+                raise MissingTextError(f"test_dl: items {_rows(gone)} of {len(test_items)} have no text (None/NaN); "
+                                       "they would be tokenized as a word. Remove or fill them first.")
         return super().test_dl(test_items, rm_type_tfms=rm_type_tfms, with_labels=with_labels, **kwargs)
 
     @classmethod

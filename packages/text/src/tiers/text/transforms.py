@@ -52,7 +52,8 @@ class Tokenizer(Transform):
     folder to disk once, then reads the token files).
     """
 
-    input_types = (str, list, L, tuple, Path, np.ndarray, float, NoneType)
+    # (NoneType stays out: these types are pickled with the loaders, and an export must load safely)
+    input_types = (str, list, L, tuple, Path, np.ndarray, float)
 
     def __init__(self, tok: Any, rules: Sequence[Callable] | None = None, counter: Counter | None = None,
                  lengths: dict | None = None, mode: str | None = None, sep: str = " ",
