@@ -27,6 +27,7 @@ from tiers.vision import (
     models,
     show,
     targets,
+    verify,
 )
 from tiers.vision.affine import *  # noqa: F403
 from tiers.vision.augment import *  # noqa: F403
@@ -42,11 +43,12 @@ from tiers.vision.model_parts import *  # noqa: F403
 from tiers.vision.models import *  # noqa: F403
 from tiers.vision.show import *  # noqa: F403
 from tiers.vision.targets import *  # noqa: F403
+from tiers.vision.verify import *  # noqa: F403
 
 __all__ = sorted({
     name
     for mod in (affine, augment, augment_pixel, core, data, data_samples, gan, item_tfms, learner, lighting, model_parts,
                 models,
-                show, targets)
+                show, targets, verify)
     for name in mod.__all__
 })

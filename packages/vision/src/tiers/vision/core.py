@@ -31,6 +31,8 @@ __all__ = [
     "Image",
     "to_image",
     "load_image",
+    "wide_to_8bit",
+    "WIDE_MODES",
     "image2tensor",
     "PILBase",
     "PILImage",
@@ -68,17 +70,56 @@ def to_image(x) -> Image.Image:
     return Image.fromarray(x)
 
 
+_VERIFY_HINT = ("find such files before training with verify_images(fnames) (it lists the files that cannot be "
+                "read), or DataBlock(get_items=verified(get_image_files), ...) / ImageDataLoaders.from_*(..., "
+                "verify=True) to check every image up front")
+
+
 def load_image(fn: str | os.PathLike | io.IOBase, mode: str | None = None) -> Image.Image:
-    """Open image file `fn`, read its pixels now (so the file is closed) and convert it to `mode` when given."""
+    """Open image file `fn`, read its pixels now (so the file is closed) and convert it to `mode` when given.
+
+    A 16-bit or 32-bit grey image (Pillow modes `I;16`, `I`, `F`) converted to an 8-bit `mode` is scaled to 0..255
+    (see `wide_to_8bit`) instead of being clipped at 255."""
+    where = "<bytes>" if isinstance(fn, io.IOBase) else str(fn)
     try:
         im = Image.open(fn)
         im.load()
     except FileNotFoundError as e:
         raise FileNotFoundError(f"load_image: no image file at {fn!s}; check the path and the getter that made it") from e
     except Image.UnidentifiedImageError as e:
-        raise ValueError(f"load_image: {fn!s} is not an image Pillow can read ({e})") from e
+        raise ValueError(f"load_image: {where} is not an image Pillow can read ({e}); {_VERIFY_HINT}") from e
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data ("image file is truncated", ...)
+        raise OSError(f"load_image: {where} is truncated or corrupt ({e}); {_VERIFY_HINT}") from e
     im = im._new(im.im)  # a plain Image, detached from the file object
+    if mode and im.mode != mode and im.mode in WIDE_MODES and mode in ("L", "RGB", "RGBA", "LA"):
+        im = wide_to_8bit(im)
     return im.convert(mode) if mode and im.mode != mode else im
+
+
+WIDE_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+
+
+def wide_to_8bit(im: Image.Image) -> Image.Image:
+    """A mode-L copy of the 16/32-bit grey image `im`, its range scaled to 0..255 (Pillow's own conversion clips
+    at 255, turning almost every pixel of a 16-bit image white).
+
+    `I;16*` and `I` are 16-bit data (0..65535, divided by 257); an `I` image with values outside 0..65535 is
+    refused. `F` (float) is taken as 0..1 when its values fit there, else 0..255, else 0..65535.
+
+    >>> wide_to_8bit(Image.fromarray(np.array([[0, 32896, 65535]], dtype=np.uint16))).getpixel((1, 0))
+    128
+    """
+    a = np.asarray(im).astype(np.float64)
+    if im.mode == "F":
+        hi = float(np.nanmax(a)) if a.size else 0.0
+        scale = 255.0 if hi <= 1.0 else 1.0 if hi <= 255.0 else 255.0 / 65535.0
+    else:
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ValueError(f"wide_to_8bit: a mode-{im.mode} image with values from {a.min():g} to {a.max():g} is "
+                             "not 16-bit data; scale it to 0..65535 (or 0..255) yourself before making an image.")
+        scale = 255.0 / 65535.0
+    out = np.clip(np.rint(np.nan_to_num(a) * scale), 0, 255).astype(np.uint8)
+    return Image.fromarray(out, mode="L")
 
 
 def image2tensor(img) -> Tensor:
@@ -102,6 +143,7 @@ class PILBase(Image.Image):
     _open_args: dict[str, Any] = {"mode": "RGB"}
     _tensor_cls: type = TensorImage
     _show_args: dict[str, Any] = {"cmap": "viridis"}
+    _scale_wide: bool = True  # 16-bit grey pixels are intensities, scaled to 0..255 (not for masks: class codes)
 
     @classmethod
     def _wrap(cls, im: Image.Image) -> PILBase:
@@ -129,11 +171,13 @@ class PILBase(Image.Image):
         elif isinstance(fn, (bytes, bytearray)):
             im = load_image(io.BytesIO(fn))
         elif isinstance(fn, (str, os.PathLike, io.IOBase)):
-            im = load_image(fn, **{**cls._open_args, **kwargs})
+            im = load_image(fn)  # converted below: a 16-bit image is scaled (images) or kept as codes (masks)
         else:
             raise TypeError(f"{cls.__name__}.create: cannot make an image from a {type(fn).__name__}; pass a path, "
                             "bytes, a PIL image, a CHW tensor or an HWC array")
         if mode and im.mode != mode:
+            if im.mode in WIDE_MODES and cls._scale_wide:
+                im = wide_to_8bit(im)
             im = im.convert(mode)
         return cls._wrap(im)
 
@@ -222,6 +266,7 @@ class PILMask(PILBase):
     _open_args = {"mode": "L"}
     _tensor_cls = TensorMask
     _show_args = {"alpha": 0.5, "cmap": "tab20"}
+    _scale_wide = False
 
     @classmethod
     def _from_array(cls, x) -> Image.Image:

@@ -46,6 +46,7 @@ from tiers.vision.targets import (
     TensorPointCreate,
     bb_pad,
 )
+from tiers.vision.verify import check_images, verified
 
 __all__ = ["ImageBlock", "MaskBlock", "PointBlock", "BBoxBlock", "BBoxLblBlock", "ImageDataLoaders",
            "SegmentationDataLoaders"]
@@ -83,11 +84,43 @@ def _check_label_func(label_func: Callable, where: str) -> None:
                          "define it with def at module level")
 
 
-class ImageDataLoaders(DataLoaders):
+def _first_file(item):
+    "The image path of an item: itself, or the first element of a (file, label) pair."
+    return item[0] if isinstance(item, tuple | list) else item
+
+
+class _VerifyingLoaders(DataLoaders):
+    "`from_dblock` with `verify`: every image is read once before the loaders are built (see `verified`)."
+
+    @classmethod
+    def from_dblock(cls, dblock, source, path: str | os.PathLike = ".", verify: bool | str = False,
+                    **kwargs: Any) -> DataLoaders:
+        """`DataLoaders.from_dblock`; `verify=True` first checks that every image reads (raising `BadImagesError`
+        naming the unreadable ones), `verify='drop'` leaves those out with a warning."""
+        if verify not in (False, True, "drop"):
+            raise ValueError(f"{cls.__name__}: verify={verify!r}; use False, True (refuse unreadable images) or "
+                             "'drop' (leave them out with a warning)")
+        if verify:
+            drop, where = verify == "drop", f"{cls.__name__}(verify={verify!r})"
+            if dblock.get_items is not None and not isinstance(source, tuple):
+                dblock.get_items = verified(dblock.get_items, drop=drop)
+            else:  # a list of files, or (files, labels) columns: check the files, keep the pairs together
+                items = list(zip(*source)) if isinstance(source, tuple) else list(source)
+                files = [_first_file(o) for o in items]
+                kept = {str(f) for f in check_images(files, drop=drop, where=where)}  # raises, or warns and drops
+                if len(kept) < len({str(f) for f in files}):
+                    items = [o for o in items if str(_first_file(o)) in kept]
+                    source = tuple(map(list, zip(*items))) if isinstance(source, tuple) else items
+        return super().from_dblock(dblock, source, path=path, **kwargs)
+
+
+class ImageDataLoaders(_VerifyingLoaders):
     """`DataLoaders` for image classification, built in one call from the common dataset layouts.
 
     Every factory takes `item_tfms`, `batch_tfms`, `img_cls` (`PILImage` or `PILImageBW`) and the loader arguments
-    (`bs`, `val_bs`, `shuffle`, `device`, `num_workers`...).
+    (`bs`, `val_bs`, `shuffle`, `device`, `num_workers`...), and `verify`: `True` reads every image once before
+    building the loaders and raises `BadImagesError` naming the truncated or corrupt ones, `'drop'` leaves them out
+    with a warning (default `False`: a bad file fails when its batch is built, with its name in the error).
     """
 
     @classmethod
@@ -143,11 +176,16 @@ class ImageDataLoaders(DataLoaders):
 
     @classmethod
     def from_name_re(cls, path: str | os.PathLike, fnames: Sequence, pat: str, **kwargs: Any) -> DataLoaders:
-        """Labels from the first group of regular expression `pat` searched in the file name.
+        """Labels from the first group of regular expression `pat` searched in the file name (in the whole path when
+        `pat` has a `/` outside `[...]`, since a name has none: the paper's `r'/([^/]+)_\\d+.jpg$'` works as printed).
 
         >>> ImageDataLoaders.from_name_re(path, fnames, pat=r'^([^/]+)_\\d+.jpg$')  # doctest: +SKIP
         """
         re.compile(pat)  # a bad pattern fails here, not in the middle of building the datasets
+        if "/" in re.sub(r"\[(?:\\.|[^\]])*\]", "", pat):
+            # A file name holds no '/', so a pattern with one outside [...] is written for the path, as the
+            # paper's r'/([^/]+)_\d+.jpg$' is: search it in the path (the name is its last part).
+            return cls.from_path_re(path, fnames, pat, **kwargs)
         return cls.from_name_func(path, fnames, RegexLabeller(pat), **kwargs)
 
     @classmethod
@@ -161,6 +199,13 @@ class ImageDataLoaders(DataLoaders):
         rows instead of a random `valid_pct`.
         """
         pref = f"{Path(path) if folder is None else Path(path) / folder}{os.path.sep}"
+        verify = kwargs.pop("verify", False)
+        if verify:  # the files are named in a column: check them here, dropping rows when asked
+            col = df[fn_col] if not isinstance(fn_col, int) or fn_col in df.columns else df.iloc[:, fn_col]
+            fns = [f"{pref}{v}{suff}" for v in col]
+            kept = {str(f) for f in check_images(fns, drop=verify == "drop",
+                                                 where=f"{cls.__name__}.from_df(verify={verify!r})")}
+            df = df[[f in kept for f in fns]]
         if y_block is None:
             multi = (is_listy(label_col) and len(label_col) > 1) or label_delim is not None
             y_block = MultiCategoryBlock if multi else CategoryBlock
@@ -172,12 +217,22 @@ class ImageDataLoaders(DataLoaders):
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, csv_fname: str = "labels.csv", header="infer",
-                 delimiter: str | None = None, quoting: int = csv.QUOTE_MINIMAL, **kwargs: Any) -> DataLoaders:
-        """`from_df` on the CSV file `path/csv_fname` (image names relative to `path`)."""
+                 delimiter: str | None = None, quoting: int = csv.QUOTE_MINIMAL, encoding: str | None = None,
+                 **kwargs: Any) -> DataLoaders:
+        """`from_df` on the CSV file `path/csv_fname` (image names relative to `path`; text in `encoding`, default
+        UTF-8)."""
         import pandas as pd
 
+        fn = Path(path) / csv_fname
+        if not fn.is_file():
+            raise FileNotFoundError(f"ImageDataLoaders.from_csv: no CSV file {fn}; check path= and csv_fname=")
         kw = {} if delimiter is None else {"delimiter": delimiter}  # None would make pandas sniff (slow, warns)
-        df = pd.read_csv(Path(path) / csv_fname, header=header, quoting=quoting, **kw)
+        try:
+            df = pd.read_csv(fn, header=header, quoting=quoting, encoding=encoding, **kw)
+        except UnicodeDecodeError as e:
+            raise ValueError(f"ImageDataLoaders.from_csv: {fn} is not valid {encoding or 'utf-8'} text (byte "
+                             f"{e.object[e.start:e.start + 1]!r} at position {e.start}); pass the file's encoding, "
+                             "e.g. encoding='latin-1'.") from e
         return cls.from_df(df, path=path, **kwargs)
 
     @classmethod
@@ -202,8 +257,8 @@ class ImageDataLoaders(DataLoaders):
         return cls.from_dblock(dblock, (list(fnames), list(labels)), path=path, **kwargs)
 
 
-class SegmentationDataLoaders(DataLoaders):
-    """`DataLoaders` for segmentation: images and their masks."""
+class SegmentationDataLoaders(_VerifyingLoaders):
+    """`DataLoaders` for segmentation: images and their masks (`verify=` as for `ImageDataLoaders`)."""
 
     @classmethod
     def from_label_func(cls, path: str | os.PathLike, fnames: Sequence, label_func: Callable,
