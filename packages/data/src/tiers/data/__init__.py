@@ -46,6 +46,7 @@ from tiers.data.files import (
 )
 from tiers.data.getters import AttrGetter, ColReader, ItemGetter, MissingColumnError
 from tiers.data.load import DataLoader, SkipItemException
+from tiers.data.missing import MissingValueError, is_missing
 from tiers.data.samples import batch_to_samples
 from tiers.data.sampling import PartialDL, WeightedDL
 from tiers.data.show import get_grid, show_batch, show_results, wrapped_table
@@ -70,11 +71,11 @@ __all__ = [
     "AttrGetter", "Categorize", "CategoryBlock", "CategoryMap", "ColReader", "ColSplitter", "DataBlock", "DataLoader",
     "DataLoaders", "Datasets", "DownloadError", "EncodedMultiCategorize", "EndSplitter", "FileGetter", "FileSplitter", "FilteredBase",
     "FuncSplitter", "GrandparentSplitter", "ImageGetter", "IndexSplitter", "IntToFloatTensor", "ItemGetter",
-    "MaskSplitter", "MissingColumnError", "MultiCategorize", "MultiCategoryBlock", "Normalize", "OneHotEncode", "PartialDL", "RandomSplitter",
+    "MaskSplitter", "MissingColumnError", "MissingValueError", "MultiCategorize", "MultiCategoryBlock", "Normalize", "OneHotEncode", "PartialDL", "RandomSplitter",
     "RandomSubsetSplitter", "RegexLabeller", "RegressionBlock", "RegressionSetup", "SkipItemException",
     "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "URLs", "UnknownLabelError", "WeightedDL", "batch_to_samples",
     "broadcast_vec", "collate_error", "decode_at", "download_data", "fa_collate", "fa_convert", "get_c", "get_files", "get_grid",
-    "get_image_files", "get_text_files", "image_extensions", "load_checks", "noop", "one_hot", "one_hot_decode", "parent_label",
+    "get_image_files", "get_text_files", "image_extensions", "is_missing", "load_checks", "noop", "one_hot", "one_hot_decode", "parent_label",
     "resolve_url", "show_at", "show_batch", "show_results", "test_set", "wrapped_table", "tiers_cfg", "tiers_home",
     "tiers_path", "untar_data",
 ]

@@ -123,6 +123,11 @@ class Categorize(DisplayedTransform):
         "The number of classes (None before setup)."
         return None if self.vocab is None else len(self.vocab)
 
+    @property
+    def refuses_missing(self) -> bool:
+        "A missing (NaN/None) label is refused when the datasets are built, unless `add_na` gives it a class."
+        return not self.add_na
+
     def setups(self, dsets):
         if self.vocab is None and dsets is not None:
             if len(dsets) == 0:
@@ -160,6 +165,7 @@ class MultiCategorize(Categorize):
 
     order = 1
     c = None  # the OneHotEncode after it carries the number of classes, so `dls.c` finds one value
+    refuses_missing = False  # a list of labels; a missing cell reads as no labels
 
     def __init__(self, vocab=None, add_na: bool = False):
         super().__init__(vocab=vocab, add_na=add_na, sort=vocab is None)
@@ -247,6 +253,7 @@ class EncodedMultiCategorize(Categorize):
 
     order = 1
     c = Categorize.c
+    refuses_missing = False  # one-hot vectors are checked by their own getter, not as labels
 
     def __init__(self, vocab):
         super().__init__(vocab=vocab, sort=False)
@@ -264,6 +271,8 @@ class EncodedMultiCategorize(Categorize):
 class RegressionSetup(DisplayedTransform):
     """Make regression targets float tensors (plain `Tensor`s); `c`, the number of values per target, is read from
     the first training item when not given. Decodes to `TitledFloat` / `TitledTuple` for display."""
+
+    refuses_missing = True  # a NaN target makes every weight NaN at the first step
 
     def __init__(self, c: int | None = None):
         self.c = c

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from tiers.data.dataloaders import DataLoaders
+from tiers.data.missing import check_no_missing
 from tiers.data.tfmdl import TfmdDL
 from tiers.dispatch import L, coll_repr, ifnone, is_indexer, mask2idxs, tuplify
 from tiers.pipeline import Pipeline, gather_attr_names, gather_attrs
@@ -32,6 +33,37 @@ def _check_splits(splits: list[list[int]], n: int) -> None:
         if bad:
             raise IndexError(f"Split {k} holds indices {bad[:5]} out of range for {n} items; a splitter must return "
                              "positions in the list of items.")
+
+
+def _floatish(o) -> bool:
+    "A float scalar or a small float vector: what a plain regression target looks like."
+    import numpy as np
+    import torch
+
+    if isinstance(o, float | np.floating):
+        return True
+    if isinstance(o, torch.Tensor):
+        return o.is_floating_point() and o.ndim <= 1 and o.numel() <= 64
+    if isinstance(o, np.ndarray):
+        return o.dtype.kind == "f" and o.ndim <= 1 and o.size <= 64
+    if isinstance(o, list | tuple) and 0 < len(o) <= 64:
+        return all(isinstance(x, float | np.floating) for x in o)
+    return False
+
+
+def _check_float_target(tl, i: int) -> None:
+    """A target pipeline with no transform that checks values (no `RegressionSetup`), whose outputs are floats:
+    refuse NaN/None in it too (a generic regression target)."""
+    fs = list(tl.tfms.fs)
+    if not len(tl) or any(getattr(f, "refuses_missing", None) is not None for f in fs):
+        return
+    src = tl.splits[0] if tl.splits and tl.splits[0] else [0]
+    try:
+        first = tl[src[0]]
+    except Exception:  # noqa: BLE001 -- a failing item is reported where it is used, with its own context
+        return
+    if first is None or _floatish(first):
+        check_no_missing(tl, fs, f"target {i} (float values)")
 
 
 class FilteredBase:
@@ -178,10 +210,16 @@ class TfmdLists(FilteredBase):
 
     # ---- transforms ----------------------------------------------------------------------------------------------
     def setup(self, train_setup: bool = True) -> None:
-        "Set up the transforms in turn (on the training subset when `train_setup`) and record the types they see."
+        """Set up the transforms in turn (on the training subset when `train_setup`) and record the types they see.
+        A transform that cannot take missing values (`refuses_missing`: `Categorize`, `RegressionSetup`) gets the
+        values of every item (all subsets) checked first: NaN or None raises `MissingValueError` naming the rows."""
         self.tfms.setup(self, train_setup)
         if len(self) == 0:
             return
+        fs = list(self.tfms.fs)
+        k = next((i for i, f in enumerate(fs) if getattr(f, "refuses_missing", False)), None)
+        if k is not None:
+            check_no_missing(self, fs[:k], type(fs[k]).__name__)
         src = self.splits[0] if self.splits and self.splits[0] else [0]
         x = self.items[src[0]]
         self.types = []
@@ -248,6 +286,7 @@ class Datasets(FilteredBase):
     """
 
     def __init__(self, items=None, tfms=None, tls=None, n_inp: int | None = None, dl_type=None, **kwargs):
+        built = tls is None  # made here from items: check their targets (given tls were checked by their maker)
         if tls is None:
             if items is None:
                 raise ValueError("Datasets needs `items` (with `tfms`) or `tls`.")
@@ -260,6 +299,9 @@ class Datasets(FilteredBase):
         if dl_type is not None:
             self._dl_type = dl_type
         self.n_inp = n_inp if n_inp is not None else max(1, len(self.tls) - 1)
+        for i, tl in enumerate(self.tls):
+            if i >= self.n_inp and built:
+                _check_float_target(tl, i)
 
     def __getitem__(self, it):
         res = tuple(tl[it] for tl in self.tls)
