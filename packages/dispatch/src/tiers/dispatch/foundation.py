@@ -4,6 +4,7 @@
 import functools
 import itertools
 import operator
+import reprlib
 
 from tiers.dispatch import basics
 from tiers.dispatch.attrs import GetAttr
@@ -242,6 +243,7 @@ class L(GetAttr):
     def __invert__(self):
         return self._new([not o for o in self])
 
+    @reprlib.recursive_repr("...")  # an L that holds itself shows `...` there, as a list does, not a RecursionError
     def __repr__(self) -> str:
         return coll_repr(self)
 
