@@ -11,7 +11,7 @@ from torch import nn
 
 from tiers.data import Categorize, Datasets, IndexSplitter, ItemGetter
 from tiers.train import Learner, UnsafeExportError, accuracy, load_learner
-from tiers.train.export import _TensorPickler
+from tiers.train.io.export import _TensorPickler
 
 torch.set_num_threads(1)
 
@@ -109,7 +109,7 @@ def test_malicious_file_does_not_run(tmp_path):
     with pytest.raises(UnsafeExportError, match="torch"):
         load_learner(path)
     # a dotted name that walks out of an allowed module is caught too
-    mod, name = b"tiers.train.export", b"os.system"
+    mod, name = b"tiers.train.io.export", b"os.system"
     payload = b"\x80\x04\x8c" + bytes([len(mod)]) + mod + b"\x8c" + bytes([len(name)]) + name + b"\x93."
     _swap_pickle(path, payload)
     with pytest.raises(UnsafeExportError):

@@ -411,7 +411,7 @@ def test_batches_follow_the_model_to_the_gpu():
 def test_notebook_table_is_html_updated_in_place(monkeypatch):
     import IPython.display
 
-    import tiers.train.progress as progress
+    import tiers.train.callbacks.progress as progress
 
     shown = []
 

@@ -301,7 +301,7 @@ def test_avg_metric_is_exact_for_any_batching(sizes, c):
 
 def test_avg_metric_folds_lazily_with_the_same_result():
     # Batch values are reduced when read (or every 512 batches): check every value kind and the folding threshold.
-    from tiers.train import metric as metric_mod
+    from tiers.train.metrics import base as metric_mod
 
     kinds = {
         "tensor": lambda p, t: (p.argmax(-1) == t).float().mean(),

@@ -7,9 +7,10 @@ import tiers.train
 
 
 def _modules():
-    for info in pkgutil.iter_modules(tiers.train.__path__):
-        if not info.name.startswith("_") and info.name != "all":
-            yield importlib.import_module(f"tiers.train.{info.name}")
+    # Every module, subpackages' modules included (callbacks/, metrics/, nn/, io/).
+    for info in pkgutil.walk_packages(tiers.train.__path__, prefix="tiers.train."):
+        if not any(part.startswith("_") for part in info.name.split(".")) and info.name != "tiers.train.all":
+            yield importlib.import_module(info.name)
 
 
 def test_every_module_name_is_in_the_star_surface():

@@ -227,7 +227,7 @@ def test_mix_callbacks_change_inputs_and_loss(cb_cls, shape):
 def test_mixup_loss_is_blend():
     torch.manual_seed(0)
     mu = MixUp(0.4)
-    from tiers.train.mixup import _lerp_loss
+    from tiers.train.callbacks.mixup import _lerp_loss
 
     pred, y, y1 = torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), torch.tensor([1, 1, 0, 2])
     lam = torch.tensor([0.9, 0.6, 0.5, 1.0])

@@ -22,8 +22,8 @@ from tiers.tabular.data import TabularDataLoaders
 from tiers.tabular.learner import TabularLearner
 from tiers.tabular.model import TabularModel, get_emb_sz
 from tiers.tabular.procs import Categorify
-from tiers.train.layers import Embedding, sigmoid_range
-from tiers.train.losses import MSELossFlat
+from tiers.train.nn.layers import Embedding, sigmoid_range
+from tiers.train.nn.losses import MSELossFlat
 
 __all__ = ["CollabDataLoaders", "CollabLearner", "EmbeddingDotBias", "EmbeddingNN", "collab_learner"]
 

@@ -11,7 +11,7 @@ import pandas as pd
 from tiers.dispatch import is_listy
 from tiers.tabular.model import TabularModel, get_emb_sz
 from tiers.train.learner import Learner
-from tiers.train.losses import CrossEntropyLossFlat, MSELossFlat
+from tiers.train.nn.losses import CrossEntropyLossFlat, MSELossFlat
 
 __all__ = ["TabularLearner", "tabular_learner"]
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from tiers.train.layers import Embedding, LinBnDrop, SigmoidRange
+from tiers.train.nn.layers import Embedding, LinBnDrop, SigmoidRange
 
 __all__ = ["TabularModel", "emb_sz_rule", "get_emb_sz", "tabular_config"]
 

@@ -9,8 +9,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tiers.train.callback import CANCEL_EXCEPTIONS, EVENT_NAMES, INNER_LOOP, Callback
-from tiers.train.progress import ProgressCallback
+from tiers.train.callbacks.core import Callback
+from tiers.train.callbacks.progress import ProgressCallback
+from tiers.train.events import CANCEL_EXCEPTIONS, EVENT_NAMES, INNER_LOOP
 
 __all__ = ["CallbackHandlingMixin"]
 

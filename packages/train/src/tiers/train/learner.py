@@ -6,7 +6,7 @@
 
 The loop (`fit` -> epochs -> train/validate -> batches -> backward/step) is a set of small methods,
 each wrapped by `_with_events`, so a callback can observe or change every step; see
-`tiers.train.callback` for the event table.
+`tiers.train.events` for the event table.
 """
 
 import threading
@@ -19,8 +19,16 @@ import torch
 from torch import Tensor, nn
 
 from tiers.optim import Adam
-from tiers.train.callback import (
-    Callback,
+from tiers.train.callbacks import distributed as _distributed
+from tiers.train.callbacks import fp16 as _fp16
+from tiers.train.callbacks import training as _training
+from tiers.train.callbacks.core import Callback, CastToTensor, TrainEvalCallback
+from tiers.train.callbacks.lr_finder import LRFindMixin
+from tiers.train.callbacks.progress import ProgressCallback
+from tiers.train.callbacks.recorder import Recorder
+from tiers.train.callbacks.schedule import ScheduleMixin
+from tiers.train.cb_handling import CallbackHandlingMixin, _listify
+from tiers.train.events import (
     CancelBackwardException,
     CancelBatchException,
     CancelEpochException,
@@ -28,19 +36,15 @@ from tiers.train.callback import (
     CancelStepException,
     CancelTrainException,
     CancelValidException,
-    CastToTensor,
-    TrainEvalCallback,
 )
-from tiers.train.cb_handling import CallbackHandlingMixin, _listify
-from tiers.train.loss_choice import loss_for_batch
-from tiers.train.lr_finder import LRFindMixin
-from tiers.train.metric import mk_metric
-from tiers.train.model_utils import norm_bias_params, trainable_params
-from tiers.train.persist import load_model, save_model
+from tiers.train.io.checkpoint import save_checkpoint
+from tiers.train.io.export import export_learner
+from tiers.train.io.persist import load_model, save_model
+from tiers.train.metrics.base import mk_metric
+from tiers.train.nn.loss_choice import loss_for_batch
+from tiers.train.nn.model_utils import norm_bias_params, trainable_params
+from tiers.train.nn.summary import ModelSummary, learner_summary
 from tiers.train.predict import PredictMixin
-from tiers.train.progress import ProgressCallback
-from tiers.train.recorder import Recorder
-from tiers.train.schedule import ScheduleMixin
 
 __all__ = ["Learner"]
 
@@ -431,8 +435,8 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
             if start_epoch:
                 raise ValueError(f"fit: start_epoch={start_epoch} and resume={str(resume)!r} both given; the "
                                  "checkpoint knows its epoch, so pass resume alone")
-            # Imported here: tiers.train.checkpoint builds on Learner, so a top-level import would be circular.
-            from tiers.train.checkpoint import resume_callback
+            # Imported here: tiers.train.io.checkpoint builds on Learner, so a top-level import would be circular.
+            from tiers.train.io.checkpoint import resume_callback
 
             resume_cb, start_epoch = resume_callback(self, resume)
             cbs = [*_listify(cbs), resume_cb]
@@ -510,6 +514,60 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
             self._ensure_opt()
         load_model(self._model_file(file), self.model, self.opt if with_opt else None, device=device, strict=strict)
         return self
+
+    def save_checkpoint(self, file: str | Path, batches_done: int | None = None) -> Path:
+        """Write a resumable checkpoint to `file` (a bare name goes to `path/model_dir`); returns the path."""
+        return save_checkpoint(self, file, batches_done)
+
+    def export(self, fname: str | Path = "export.pkl", pickle_module: Any = None, pickle_protocol: int = 4) -> Path:
+        """Save the learner for inference to `self.path / fname`: weights (safetensors), model, transforms, no data.
+
+        Load it with `load_learner`. `pickle_module` is accepted for fastai compatibility and ignored."""
+        fname = Path(fname)
+        return export_learner(self, fname if fname.is_absolute() else Path(self.path) / fname, pickle_protocol)
+
+    # ------------------------------------------------------------------ precision, memory format, compile, DDP
+
+    def to_fp16(self, **kwargs: Any) -> "Learner":
+        """Train in mixed precision fp16 with dynamic loss scaling (replaces any `MixedPrecision`)."""
+        return _fp16.to_fp16(self, **kwargs)
+
+    def to_bf16(self, **kwargs: Any) -> "Learner":
+        """Train in mixed precision bf16 (no loss scaling needed; works on CPU) (replaces any `MixedPrecision`)."""
+        return _fp16.to_bf16(self, **kwargs)
+
+    def to_fp32(self) -> "Learner":
+        """Back to full precision: remove `MixedPrecision` and make sure the model is fp32."""
+        return _fp16.to_fp32(self)
+
+    def to_channels_last(self) -> "Learner":
+        """Add `ChannelsLast` (replacing one already there)."""
+        return _training.to_channels_last(self)
+
+    def to_contiguous(self) -> "Learner":
+        """Remove `ChannelsLast` and put the model back in the contiguous format."""
+        return _training.to_contiguous(self)
+
+    def compile(self, **kwargs: Any) -> "Learner":
+        """Compile the model in place with `torch.compile` options `kwargs` (e.g. `backend='eager'`, `mode=...`)."""
+        return _training.compile_learner(self, **kwargs)
+
+    def to_distributed(self, sync_bn: bool = True, seed: int = 0, **ddp_kwargs: Any) -> "Learner":
+        """Make `fit` run as one of several processes of the current process group (see `DistributedTrainer`)."""
+        return _distributed.to_distributed(self, sync_bn=sync_bn, seed=seed, **ddp_kwargs)
+
+    def detach_distributed(self) -> "Learner":
+        """Remove what `to_distributed` added (restoring rank > 0's progress and logging)."""
+        return _distributed.detach_distributed(self)
+
+    def distrib_ctx(self, sync_bn: bool = True, seed: int = 0, backend: str | None = None,
+                    **ddp_kwargs: Any) -> Any:
+        """Context manager: join the torchrun process group if needed, train distributed inside, then undo it."""
+        return _distributed.distrib_ctx(self, sync_bn=sync_bn, seed=seed, backend=backend, **ddp_kwargs)
+
+    def summary(self) -> ModelSummary:
+        """Per-layer output shapes, parameters, trainability and MACs on one training batch, plus optimizer, loss, callbacks."""
+        return learner_summary(self)
 
     def __repr__(self) -> str:
         return f"Learner(model={type(self.model).__name__}, loss_func={self.loss_func!r}, cbs={self.cbs})"

@@ -17,7 +17,7 @@ from typing import Any
 from torch.utils.data import DataLoader as TorchDataLoader
 from torch.utils.data import RandomSampler
 
-from tiers.train.callback import GatherPredsCallback
+from tiers.train.callbacks.core import GatherPredsCallback
 
 __all__ = ["PredictMixin"]
 

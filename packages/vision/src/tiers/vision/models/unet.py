@@ -22,9 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tiers.train.blocks import PixelShuffle_ICNR, ResBlock, SelfAttention, icnr_init
-from tiers.train.layers import BatchNorm, ConvLayer, MergeLayer, Module, NormType, SequentialEx, SigmoidRange
-from tiers.train.model_utils import apply_init, dummy_eval, in_channels, model_sizes
+from tiers.train.nn.layers import (
+    BatchNorm,
+    ConvLayer,
+    MergeLayer,
+    Module,
+    NormType,
+    SequentialEx,
+    SigmoidRange,
+)
+from tiers.train.nn.model_blocks import PixelShuffle_ICNR, ResBlock, SelfAttention, icnr_init
+from tiers.train.nn.model_utils import apply_init, dummy_eval, in_channels, model_sizes
 
 __all__ = ["icnr_init", "PixelShuffle_ICNR", "UnetBlock", "ResizeToOrig", "DynamicUnet"]
 

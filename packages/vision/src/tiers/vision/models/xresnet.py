@@ -19,8 +19,8 @@ from typing import Any
 
 from torch import nn
 
-from tiers.train.blocks import ResBlock, SEBlock, SeparableBlock, SEResNeXtBlock
-from tiers.train.layers import AdaptiveAvgPool, ConvLayer, Flatten, MaxPool
+from tiers.train.nn.layers import AdaptiveAvgPool, ConvLayer, Flatten, MaxPool
+from tiers.train.nn.model_blocks import ResBlock, SEBlock, SeparableBlock, SEResNeXtBlock
 
 __all__ = [
     "init_cnn", "XResNet", "SEBlock", "SEResNeXtBlock", "SeparableBlock",

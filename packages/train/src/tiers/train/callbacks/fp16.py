@@ -14,9 +14,8 @@ from typing import Any
 
 import torch
 
-from tiers.dispatch import patch
-from tiers.train.callback import Callback, CancelStepException
-from tiers.train.learner import Learner
+from tiers.train.callbacks.core import Callback
+from tiers.train.events import CancelStepException
 
 __all__ = ["MixedPrecision", "get_amp_dtype"]
 
@@ -149,22 +148,19 @@ class MixedPrecision(Callback):
                 self._pending_scaler_state = sc
 
 
-@patch
-def to_fp16(self: Learner, **kwargs: Any) -> Learner:
+def to_fp16(self: Any, **kwargs: Any) -> Any:
     """Train in mixed precision fp16 with dynamic loss scaling (replaces any `MixedPrecision`)."""
     self.remove_cb(MixedPrecision)
     return self.add_cb(MixedPrecision(amp_mode="fp16", **kwargs))
 
 
-@patch
-def to_bf16(self: Learner, **kwargs: Any) -> Learner:
+def to_bf16(self: Any, **kwargs: Any) -> Any:
     """Train in mixed precision bf16 (no loss scaling needed; works on CPU) (replaces any `MixedPrecision`)."""
     self.remove_cb(MixedPrecision)
     return self.add_cb(MixedPrecision(amp_mode="bf16", **kwargs))
 
 
-@patch
-def to_fp32(self: Learner) -> Learner:
+def to_fp32(self: Any) -> Any:
     """Back to full precision: remove `MixedPrecision` and make sure the model is fp32."""
     self.remove_cb(MixedPrecision)
     self.model.float()

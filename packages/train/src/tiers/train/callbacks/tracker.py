@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from tiers.train.callback import Callback, CancelFitException
+from tiers.train.callbacks.core import Callback
+from tiers.train.events import CancelFitException
 
 __all__ = ["TrackerCallback", "EarlyStoppingCallback", "SaveModelCallback", "ReduceLROnPlateau"]
 

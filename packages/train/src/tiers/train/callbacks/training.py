@@ -9,9 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tiers.dispatch import patch
-from tiers.train.callback import Callback, CancelBatchException, CancelFitException
-from tiers.train.learner import Learner
+from tiers.train.callbacks.core import Callback
+from tiers.train.events import CancelBatchException, CancelFitException
 
 __all__ = ["GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast"]
 
@@ -122,23 +121,20 @@ class ChannelsLast(Callback):
         self.learn.xb = tuple(_to_cl(x) for x in self.learn.xb)
 
 
-@patch
-def to_channels_last(self: Learner) -> Learner:
+def to_channels_last(self: Any) -> Any:
     """Add `ChannelsLast` (replacing one already there)."""
     self.remove_cb(ChannelsLast)
     return self.add_cb(ChannelsLast())
 
 
-@patch
-def to_contiguous(self: Learner) -> Learner:
+def to_contiguous(self: Any) -> Any:
     """Remove `ChannelsLast` and put the model back in the contiguous format."""
     self.remove_cb(ChannelsLast)
     self.model.to(memory_format=torch.contiguous_format)
     return self
 
 
-@patch
-def compile(self: Learner, **kwargs: Any) -> Learner:
+def compile_learner(self: Any, **kwargs: Any) -> Any:
     """Compile the model in place with `torch.compile` options `kwargs` (e.g. `backend='eager'`, `mode=...`).
 
     Uses `nn.Module.compile`, so `state_dict` keys, `save`/`load` and checkpoints are unchanged.

@@ -1,6 +1,6 @@
 """More of fastai's layer toolkit: module builders, pooling choices, per-time-step models, activations, `NoneReduce`.
 
-The basic blocks live in `tiers.train.layers`; this module holds the smaller helpers fastai code
+The basic blocks live in `tiers.train.nn.layers`; this module holds the smaller helpers fastai code
 reaches for around them.
 
 >>> @module("k")
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tiers.tensors import TensorBase
-from tiers.train.layers import AdaptiveConcatPool2d, ConvLayer, Flatten, Lambda, Module, NormType
+from tiers.train.nn.layers import AdaptiveConcatPool2d, ConvLayer, Flatten, Lambda, Module, NormType
 
 __all__ = [
     "module",

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from tiers.train.callback import Callback
-from tiers.train.metric import AvgLoss, AvgSmoothLoss, Metric
+from tiers.train.callbacks.core import Callback
+from tiers.train.metrics.base import AvgLoss, AvgSmoothLoss, Metric
 
 __all__ = ["Recorder", "format_time"]
 

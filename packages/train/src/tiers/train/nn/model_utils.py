@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tiers.train.layers import init_default, norm_types
+from tiers.train.nn.layers import init_default, norm_types
 
 __all__ = [
     "params",

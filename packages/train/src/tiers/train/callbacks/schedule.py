@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tiers.train.callback import Callback
+from tiers.train.callbacks.core import Callback
 
 __all__ = [
     "sched_lin",

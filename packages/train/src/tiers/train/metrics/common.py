@@ -14,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from tiers.train.metric import AccumMetric, ActivationType, AvgLoss, Metric, flatten_check, skm_to_fastai
+from tiers.train.metrics.base import (
+    AccumMetric,
+    ActivationType,
+    AvgLoss,
+    Metric,
+    flatten_check,
+    skm_to_fastai,
+)
 
 __all__ = [
     "accuracy",

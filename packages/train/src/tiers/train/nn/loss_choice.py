@@ -16,7 +16,7 @@ from torch import Tensor
 
 from tiers.dispatch import typedispatch
 from tiers.tensors.semantic import TensorCategory, TensorMask, TensorMultiCategory
-from tiers.train.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, MSELossFlat
+from tiers.train.nn.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, MSELossFlat
 
 __all__ = ["default_loss", "loss_for_batch"]
 

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import IO, Any
 
-from tiers.train.callback import Callback
+from tiers.train.callbacks.core import Callback
 
 __all__ = ["ProgressCallback"]
 

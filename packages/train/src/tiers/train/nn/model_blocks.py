@@ -1,4 +1,4 @@
-"""Composite blocks built from `tiers.train.layers`: attention, squeeze-excitation, the XResNet `ResBlock` and
+"""Composite blocks built from `tiers.train.nn.layers`: attention, squeeze-excitation, the XResNet `ResBlock` and
 its SE/ResNeXt/separable variants, and the ICNR-initialised pixel-shuffle upsampler.
 
 >>> blk = ResBlock(1, 16, 32, stride=2, reduction=4, sa=True)
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tiers.train.layers import (
+from tiers.train.nn.layers import (
     AvgPool,
     ConvLayer,
     LinBnDrop,

@@ -13,7 +13,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from tiers.train.callback import Callback
+from tiers.train.callbacks.core import Callback
 
 __all__ = ["LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback"]
 

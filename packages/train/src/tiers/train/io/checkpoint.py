@@ -21,12 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from tiers.dispatch import patch
-from tiers.train.callback import Callback
-from tiers.train.learner import Learner
-from tiers.train.persist import _unwrap
+from tiers.train.callbacks.core import Callback
+from tiers.train.io.persist import _unwrap
 
-__all__ = ["CheckpointCallback", "get_rng_states", "set_rng_states", "load_checkpoint_state", "resume_callback"]
+__all__ = ["CheckpointCallback", "save_checkpoint", "get_rng_states", "set_rng_states", "load_checkpoint_state", "resume_callback"]
 
 _VERSION = 1
 
@@ -70,7 +68,7 @@ def _atomic_save(obj: Any, file: Path) -> None:
         raise
 
 
-def _cb_states(learn: Learner) -> dict:
+def _cb_states(learn: Any) -> dict:
     out = {}
     for cb in learn.cbs:
         if callable(getattr(type(cb), "state_dict", None)):
@@ -78,15 +76,14 @@ def _cb_states(learn: Learner) -> dict:
     return out
 
 
-def _ckpt_file(learn: Learner, file: str | Path) -> Path:
+def _ckpt_file(learn: Any, file: str | Path) -> Path:
     file = Path(file)
     if file.suffix == "":
         file = file.with_suffix(".pth")
     return file if file.is_absolute() or file.parent != Path(".") else learn.path / learn.model_dir / file
 
 
-@patch
-def save_checkpoint(self: Learner, file: str | Path, batches_done: int | None = None) -> Path:
+def save_checkpoint(self: Any, file: str | Path, batches_done: int | None = None) -> Path:
     """Write a resumable checkpoint to `file` (a bare name goes to `path/model_dir`); returns the path.
 
     Called between batches of a training pass, `batches_done` defaults to the batches finished in the
@@ -242,7 +239,7 @@ class _Resume(Callback):
         learn.train_iter = st["train_iter"]
 
 
-def resume_callback(learn: Learner, file: str | Path) -> tuple[Callback, int]:
+def resume_callback(learn: Any, file: str | Path) -> tuple[Callback, int]:
     """The callback that restores checkpoint `file` at the start of a fit, and the epoch to start at.
 
     `learn.fit(..., resume=file)` (and `fit_one_cycle`, `fit_flat_cos`, `fit_sgdr`) use it; call it yourself

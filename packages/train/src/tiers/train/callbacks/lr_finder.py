@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from tiers.train.callback import CancelFitException, CancelValidException
-from tiers.train.schedule import ParamScheduler, SchedExp
+from tiers.train.callbacks.schedule import ParamScheduler, SchedExp
+from tiers.train.events import CancelFitException, CancelValidException
 
 __all__ = ["LRFinder", "minimum", "steep", "valley", "slide", "SuggestionMethod", "LRFindMixin"]
 

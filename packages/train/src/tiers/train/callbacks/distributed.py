@@ -21,10 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from tiers.dispatch import patch, patch_to
-from tiers.train.callback import Callback
-from tiers.train.learner import Learner
-from tiers.train.persist import _unwrap
+from tiers.train.callbacks.core import Callback
+from tiers.train.io.persist import _unwrap
 
 __all__ = ["rank_distrib", "num_distrib", "DistributedDL", "DistributedTrainer", "setup_distrib", "teardown_distrib"]
 
@@ -181,8 +179,7 @@ class DistributedTrainer(Callback):
         learn.loss = learn.loss_func(pred, *yb).detach()
 
 
-@patch
-def to_distributed(self: Learner, sync_bn: bool = True, seed: int = 0, **ddp_kwargs: Any) -> Learner:
+def to_distributed(self: Any, sync_bn: bool = True, seed: int = 0, **ddp_kwargs: Any) -> Any:
     """Make `fit` run as one of several processes in the current process group (see `DistributedTrainer`);
     ranks other than 0 stop showing progress and logging. Undo with `detach_distributed`."""
     self.add_cb(DistributedTrainer(sync_bn=sync_bn, seed=seed, **ddp_kwargs))
@@ -197,8 +194,7 @@ def _quiet(*args: Any, **kwargs: Any) -> None:
     return None
 
 
-@patch
-def detach_distributed(self: Learner) -> Learner:
+def detach_distributed(self: Any) -> Any:
     """Remove what `to_distributed` added (restoring rank > 0's progress and logging)."""
     self.remove_cbs([c for c in self.cbs if isinstance(c, DistributedTrainer)])
     quiet = self.__dict__.pop("_distrib_quiet", None)
@@ -229,10 +225,9 @@ def teardown_distrib() -> None:
         dist.destroy_process_group()
 
 
-@patch_to(Learner)
 @contextmanager
-def distrib_ctx(self: Learner, sync_bn: bool = True, seed: int = 0, backend: str | None = None,
-                **ddp_kwargs: Any) -> Iterator[Learner]:
+def distrib_ctx(self: Any, sync_bn: bool = True, seed: int = 0, backend: str | None = None,
+                **ddp_kwargs: Any) -> Iterator[Any]:
     """Context manager: join the torchrun process group if needed, train distributed inside the block, then undo it.
 
     Only rank 0 writes with `learn.save` / `learn.export` inside the block (the others wait for it).

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.distributions.beta import Beta
 
-from tiers.train.callback import Callback
+from tiers.train.callbacks.core import Callback
 
 __all__ = ["MixHandler", "MixUp", "CutMix"]
 

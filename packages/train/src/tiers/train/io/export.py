@@ -28,9 +28,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from tiers.dispatch import patch
-from tiers.train.learner import Learner
-
 __all__ = ["load_learner", "UnsafeExportError", "export_learner"]
 
 _FORMAT = "tiers-export/1"
@@ -198,7 +195,7 @@ def _sha(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
-def export_learner(learn: Learner, fname: str | Path, pickle_protocol: int = 4) -> Path:
+def export_learner(learn: Any, fname: str | Path, pickle_protocol: int = 4) -> Path:
     """Write what inference needs from `learn` to `fname` (see the module doc); returns the path written."""
     from safetensors.torch import save as st_save
 
@@ -236,16 +233,6 @@ def export_learner(learn: Learner, fname: str | Path, pickle_protocol: int = 4) 
     return fname
 
 
-@patch
-def export(self: Learner, fname: str | Path = "export.pkl", pickle_module: Any = None, pickle_protocol: int = 4) -> Path:
-    """Save the learner for inference to `self.path / fname`: weights (safetensors), model, transforms, no data.
-
-    Load it with `load_learner`. `pickle_module` is accepted for fastai compatibility and ignored.
-    """
-    fname = Path(fname)
-    return export_learner(self, fname if fname.is_absolute() else Path(self.path) / fname, pickle_protocol)
-
-
 def _read(fname: Path) -> dict[str, bytes]:
     try:
         with zipfile.ZipFile(fname) as z:
@@ -264,7 +251,7 @@ def _read(fname: Path) -> dict[str, bytes]:
 
 def load_learner(
     fname: str | Path, cpu: bool = True, pickle_module: Any = None, trusted: bool = False, allowed: Iterable = (),
-) -> Learner:
+) -> Any:
     """Load a learner written by `Learner.export` from `fname`, on the CPU when `cpu` (else the default device).
 
     Safe by default: only allow-listed globals are rebuilt (tiers, torch, numpy, pandas, plain stdlib types);
@@ -298,6 +285,8 @@ def load_learner(
         raise ValueError(f"load_learner: the weights in {fname} are unreadable ({e})") from e
     up = _SafeUnpickler(io.BytesIO(parts["learner.pkl"]), tensors, allowed=allowed, trusted=trusted)
     learn = up.load()
+    from tiers.train.learner import Learner  # the Learner builds on this module, so import it when called
+
     if not isinstance(learn, Learner):
         raise TypeError(f"load_learner: {fname} holds a {type(learn).__name__}, not a Learner")
     if not cpu and torch.cuda.is_available():
