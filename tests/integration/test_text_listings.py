@@ -1,5 +1,8 @@
-"""The paper's text listings (section 2.2 and the text DataBlock of 3.1), end to end, on a generated corpus shaped
-like IMDB_SAMPLE (`texts.csv` with `label`, `text`, `is_valid`) and like the IMDB folder.
+"""The text listings in fastai 2.x's documented form (raw texts straight into `TextDataLoaders.from_df`,
+`TextBlock.from_df`, `from_folder`), end to end, on a generated corpus shaped like IMDB_SAMPLE (`texts.csv` with
+`label`, `text`, `is_valid`) and like the IMDB folder. The paper's own listings, exactly as printed (`tokenize_df`,
+`from_df(vocab=make_vocab(count))`, `TextBlock(make_vocab(count), is_lm=True)`), are run by
+`test_paper_printed_text.py`.
 
 The ULMFiT recipe in full: a language model is first pretrained on a separate "WikiText" corpus and published as an
 archive that `language_model_learner` downloads through tiers.data's `untar_data` (from a `file://` URL: nothing is
