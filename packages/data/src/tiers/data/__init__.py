@@ -23,7 +23,7 @@ from tiers.data.categorical import (
 from tiers.data.collate import collate_error, fa_collate, fa_convert
 from tiers.data.core import Datasets, FilteredBase, TfmdLists, decode_at, show_at, test_set
 from tiers.data.dataloaders import DataLoaders
-from tiers.data.download import DownloadError
+from tiers.data.download import DownloadError, UnsafeArchiveError
 from tiers.data.external import (
     URLs,
     download_data,
@@ -73,7 +73,7 @@ __all__ = [
     "FuncSplitter", "GrandparentSplitter", "ImageGetter", "IndexSplitter", "IntToFloatTensor", "ItemGetter",
     "MaskSplitter", "MissingColumnError", "MissingValueError", "MultiCategorize", "MultiCategoryBlock", "Normalize", "OneHotEncode", "PartialDL", "RandomSplitter",
     "RandomSubsetSplitter", "RegexLabeller", "RegressionBlock", "RegressionSetup", "SkipItemException",
-    "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "URLs", "UnknownLabelError", "WeightedDL", "batch_to_samples",
+    "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "URLs", "UnknownLabelError", "UnsafeArchiveError", "WeightedDL", "batch_to_samples",
     "broadcast_vec", "collate_error", "decode_at", "download_data", "fa_collate", "fa_convert", "get_c", "get_files", "get_grid",
     "get_image_files", "get_text_files", "image_extensions", "is_missing", "load_checks", "noop", "one_hot", "one_hot_decode", "parent_label",
     "resolve_url", "show_at", "show_batch", "show_results", "test_set", "wrapped_table", "tiers_cfg", "tiers_home",

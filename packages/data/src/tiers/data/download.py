@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tiers.dispatch.files import pid_alive
 
-__all__ = ["DownloadError", "download_url", "file_sha256", "extract_archive", "archive_stem", "Progress",
+__all__ = ["DownloadError", "UnsafeArchiveError", "download_url", "file_sha256", "extract_archive", "archive_stem", "Progress",
            "entry_problem", "read_registry", "merge_checks", "fetch_registry"]
 
 _CHUNK = 1 << 16
@@ -173,13 +173,44 @@ def archive_stem(name: str) -> str:
     return Path(name).stem
 
 
-def _safe_zip_extract(z: zipfile.ZipFile, dest: Path) -> None:
-    root = dest.resolve()
+class UnsafeArchiveError(DownloadError):
+    """An archive member would be written outside the destination (a `..` path, an absolute path, or a link
+    pointing out of it) or is a device file: the archive is refused whole, before anything is extracted."""
+
+
+def _outside(root: str, name: str) -> bool:
+    "Whether the relative member path `name`, joined to `root`, leaves `root` (`..` parts, absolute, drive)."
+    if not name or os.path.isabs(name) or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return True
+    full = os.path.normpath(os.path.join(root, name))
+    return full != root and not full.startswith(root + os.sep)
+
+
+def _unsafe(archive: Path, dest: Path, name: str, why: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(f"The archive {archive} was refused: member {name!r} {why} {dest}. Nothing was "
+                              "extracted. Downloading it again would not help: the archive itself is unsafe; get it "
+                              "from a source you trust.")
+
+
+def _check_tar_members(t: tarfile.TarFile, archive: Path, dest: Path) -> None:
+    root = os.path.normpath(str(dest))
+    for m in t.getmembers():
+        if _outside(root, m.name):
+            raise _unsafe(archive, dest, m.name, "would be written outside")
+        if m.issym() or m.islnk():
+            base = os.path.dirname(m.name) if m.issym() else ""  # a hard link's target is relative to the top
+            if os.path.isabs(m.linkname) or _outside(root, os.path.join(base, m.linkname)):
+                raise _unsafe(archive, dest, m.name, f"is a link to {m.linkname!r}, outside")
+        elif m.isdev() or m.isfifo():
+            raise _unsafe(archive, dest, m.name, "is a device or pipe file, not data; it would be created in")
+
+
+def _safe_zip_extract(z: zipfile.ZipFile, archive: Path, tmp: Path, dest: Path) -> None:
+    root = os.path.normpath(str(dest))
     for m in z.infolist():
-        target = (dest / m.filename).resolve()
-        if root != target and root not in target.parents:
-            raise DownloadError(f"The archive member {m.filename!r} would be written outside {dest}; refusing it.")
-    z.extractall(dest)
+        if _outside(root, m.filename):
+            raise _unsafe(archive, dest, m.filename, "would be written outside")
+    z.extractall(tmp)
 
 
 def _remove_stale_tmp(parent: Path, stem: str) -> None:
@@ -201,7 +232,9 @@ def extract_archive(archive: Path, dest: Path, force: bool = False) -> Path:
     """Extract `archive` (tar, tar.gz/bz2/xz or zip) so its content ends up at `dest`, atomically: everything goes
     into a hidden temporary folder next to `dest`, which is renamed to `dest` only once complete (an archive holding
     a single top folder has that folder renamed). A corrupt or truncated archive raises `DownloadError` and leaves
-    nothing at `dest`. An existing `dest` is kept unless `force`, then replaced."""
+    nothing at `dest`; one with a member that would land outside `dest` (`..`, an absolute path, a link out of it)
+    or a device file raises `UnsafeArchiveError` before anything is extracted. An existing `dest` is kept unless
+    `force`, then replaced."""
     archive, dest = Path(archive), Path(dest)
     if dest.exists() and not force:
         return dest
@@ -212,10 +245,15 @@ def extract_archive(archive: Path, dest: Path, force: bool = False) -> Path:
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
-                _safe_zip_extract(z, tmp)
+                _safe_zip_extract(z, archive, tmp, dest)
         else:
             with tarfile.open(archive) as t:
+                _check_tar_members(t, archive, dest)  # every member first: an unsafe one means nothing is written
                 t.extractall(tmp, filter="data")
+    except tarfile.FilterError as e:  # what the check above missed, the "data" filter still refuses
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _unsafe(archive, dest, getattr(getattr(e, "tarinfo", None), "name", "?"),
+                      f"was refused by the tar safety filter ({e}); it would be written outside") from e
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, DownloadError):
