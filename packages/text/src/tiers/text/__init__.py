@@ -48,9 +48,11 @@ from tiers.text.models import (
     model_meta,
 )
 from tiers.text.parallel import (
+    MissingTextError,
     fn_counter_pkl,
     fn_lengths_pkl,
     load_tokenized_csv,
+    missing_texts,
     parallel_tokenize,
     tokenize_csv,
     tokenize_df,
@@ -90,6 +92,7 @@ from tiers.text.tokenizers import (
     SubwordTokenizer,
     TokenizeWithRules,
     WordTokenizer,
+    as_rules,
     eu_langs,
     tokenize1,
 )
@@ -104,6 +107,7 @@ __all__ = [
     "BaseTokenizer", "SpacyTokenizer", "WordTokenizer", "SentencePieceTokenizer", "SubwordTokenizer",
     "TokenizeWithRules", "tokenize1", "eu_langs", "parallel_tokenize", "tokenize_texts", "tokenize_df",
     "tokenize_csv", "load_tokenized_csv", "tokenize_files", "tokenize_folder", "fn_counter_pkl", "fn_lengths_pkl",
+    "as_rules", "missing_texts", "MissingTextError",
     # transforms and data
     "Tokenizer", "Numericalize", "make_vocab", "LMTensorText", "reverse_text", "pad_input", "pad_chunk",
     "pad_input_chunk", "Pad_Input", "Pad_Chunk", "LMDataLoader", "SortedDL", "TextBlock", "TextDataLoaders",
