@@ -40,7 +40,9 @@ THIRD_PARTY = {
     "optim": {"torch": "torch"},
     "train": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "tqdm": "tqdm",
               "matplotlib": "matplotlib", "scikit-learn": "sklearn", "safetensors": "safetensors",
-              "cloudpickle": "cloudpickle"},  # optional extra tiers-train[cloudpickle], imported lazily
+              "cloudpickle": "cloudpickle",  # optional extra tiers-train[cloudpickle], imported lazily
+              # optional extras tiers-train[tensorboard] and tiers-train[onnx], imported lazily
+              "tensorboard": "tensorboard", "onnx": "onnx", "onnxruntime": "onnxruntime", "onnxscript": "onnxscript"},
     "vision": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
                "pillow": "PIL", "torchvision": "torchvision",
                # only to build the offline sample datasets from its bundled digits (imported lazily)

@@ -526,6 +526,13 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
         fname = Path(fname)
         return export_learner(self, fname if fname.is_absolute() else Path(self.path) / fname, pickle_protocol)
 
+    def export_onnx(self, fname: str | Path = "model.onnx", **kwargs: Any) -> Path:
+        """Write the model, with its input preprocessing and output activation, as ONNX to `self.path / fname` (extra
+        tiers-train[onnx]; what the graph takes and the options: `tiers.train.io.onnx.export_onnx`)."""
+        from tiers.train.io.onnx import export_onnx  # onnx is an optional extra: imported only when exporting
+
+        return export_onnx(self, fname, **kwargs)
+
     # ------------------------------------------------------------------ precision, memory format, compile, DDP
 
     def to_fp16(self, **kwargs: Any) -> "Learner":
