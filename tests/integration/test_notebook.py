@@ -191,7 +191,7 @@ def test_reports_and_reprs_read_well(executed):
 def test_interrupt_is_one_line_and_the_next_fit_has_its_own_output(executed):
     outs = executed["interrupted"]
     errors = [o for o in outs if o.output_type == "error"]
-    assert len(errors) == 1 and errors[0].ename == "FitInterrupted", outs
+    assert len(errors) == 1 and errors[0].ename == "KeyboardInterrupt", outs
     assert len(errors[0].traceback) == 1, errors[0].traceback  # one line, no 40-frame traceback
     assert errors[0].traceback[0] == ("interrupted at epoch 2, batch 3: the model holds the weights of the last "
                                       "completed step")

@@ -1,14 +1,17 @@
-"""The console progress bar of `ProgressCallback`: what it draws on a terminal and what it leaves behind."""
+"""`ProgressCallback` on a terminal and in a notebook's output: what it draws, what it leaves behind."""
 
 import io
+import re
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from tiers.data import DataLoaders
-from tiers.train import Learner, ProgressCallback
+from tiers.train import Learner, ProgressCallback, accuracy
+from tiers.train.callbacks.progress import _State, notebook_view, terminal_line
 
 
 class _TTY(io.StringIO):
@@ -16,41 +19,117 @@ class _TTY(io.StringIO):
         return True
 
 
-def _learner(out) -> Learner:
+def _learner(out, metrics=()) -> Learner:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(96, 4, generator=g)
     y = (x[:, 0] > 0).long()
     dls = DataLoaders(DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16),
                       DataLoader(TensorDataset(x[64:], y[64:]), batch_size=16))
     torch.manual_seed(0)
-    learn = Learner(dls, nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), loss_func=F.cross_entropy)
+    learn = Learner(dls, nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), loss_func=F.cross_entropy,
+                    metrics=list(metrics))
     learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=out, throttle=0))
     return learn
 
 
-def test_bar_counts_every_batch_and_clears_its_line():
+def _frames(text: str) -> list[str]:
+    return [f for line in text.split("\n") for f in line.split("\r") if f.strip()]
+
+
+def _state(width_case: str = "train") -> _State:
+    st = _State("fit", 5, 0, 32, 8)
+    st.epoch, st.label, st.n, st.total, st.loss = 1, "train", 13, 32, 0.71234
+    st.t0 -= 20
+    st.p0 -= 3
+    return st
+
+
+@pytest.mark.parametrize("width", [200, 120, 80, 60, 45, 30, 20, 12])
+def test_terminal_line_fits_the_width_and_drops_the_least_useful_parts_first(width):
+    st = _state()
+    line = terminal_line(st, width, now=st.p0 + 3)
+    assert len(line) <= width - 3  # never the last column (some terminals wrap there), room for an echoed ^C
+    if width >= 30:
+        assert line.startswith("epoch 2/5 ") and "13/32" in line and "train" in line
+    if width >= 120:
+        assert "loss 0.7123" in line and "it/s" in line and "00:20<" in line and "00:03<" in line
+    if width == 60:
+        # at 60 columns: the fit's elapsed/ETA, the pass's bar, count and rate; the loss and pass times go first
+        assert re.fullmatch(r"epoch 2/5 00:20<\d\d:\d\d train \|[\u2588-\u258f ]{8,24}\| 13/32 \d+\.\dit/s", line), line
+
+
+def test_fit_eta_counts_batches_of_every_epoch():
+    st = _State("fit", 4, 0, 30, 10)
+    st.epoch, st.validating, st.n, st.total = 1, True, 5, 10  # epoch 2, half-way through validation
+    assert st.fit_frac() == pytest.approx((40 + 30 + 5) / 160)
+
+
+def test_bar_draws_on_a_terminal_and_wipes_its_line(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "70")
     out = _TTY()
-    learn = _learner(out)
+    learn = _learner(out, metrics=[accuracy])
     learn.fit(2)
     text = out.getvalue()
-    draws = text.split("\r")
-    assert any(d.startswith("epoch 1/2 train: 100%|") and "4/4" in d for d in draws)
-    assert any(d.startswith("epoch 2/2 valid: 100%|") and "2/2" in d for d in draws)
-    assert any("loss " in d for d in draws if "train" in d)  # smoothed loss shown once a batch has run
-    # each table row starts on a blank line (the bar was wiped first), and nothing of the bar is left at the end
+    frames = _frames(text)
+    bars = [f for f in frames if f.startswith("epoch ")]
+    assert any(f.startswith("epoch 1/2 ") and " train |" in f and "4/4" in f for f in bars)
+    assert any(f.startswith("epoch 2/2 ") and " valid |" in f and "2/2" in f for f in bars)
+    assert any("it/s" in f for f in bars)  # the rate
+    assert max(len(f) for f in bars) <= 67
+    # the validation pass never shows the training loss
+    assert all("loss" not in f for f in bars if " valid " in f)
+    assert any("loss " in f for f in bars if " train " in f)
+    # each table row starts on a wiped line, and nothing of the bar is left at the end
     rows = [ln.rsplit("\r", 1)[-1] for ln in text.split("\n")]
-    assert rows[0].split() == ["epoch", "train_loss", "valid_loss", "time"]
+    assert rows[0].split() == ["epoch", "train_loss", "valid_loss", "accuracy", "time"]
     assert [r.split()[0] for r in rows[1:3]] == ["0", "1"]
+    assert text.endswith("\n") and text.split("\n")[-1] == ""
     last = text.split("\n")[-2].split("\r")
-    assert text.endswith("\n") and last[-2].strip() == "" and "train" not in last[-1]
+    assert "epoch 2/2" not in last[-1] and not text.rstrip("\n").endswith("|")
     assert learn.progress.bar is None
 
 
-def test_bar_is_redrawn_in_place_without_leftovers():
+def test_shorter_redraw_blanks_what_the_longer_one_left():
     out = _TTY()
     learn = _learner(out)
-    learn.fit(1)
-    draws = [d for d in out.getvalue().split("\n")[0].split("\r") if d]
-    # a shorter line than the one before pads with blanks, so no stale characters remain on the terminal
-    for prev, cur in zip(draws, draws[1:]):
-        assert len(cur) >= len(prev.rstrip()) or cur.strip() == ""
+    learn.fit(2)
+    screen = ""
+    for seg in out.getvalue().split("\n")[0].split("\r"):  # replay the carriage returns as a terminal does
+        screen = seg + screen[len(seg):]
+        assert screen.rstrip() == seg.rstrip(), (seg, screen)  # nothing of a longer earlier frame shows
+
+
+def test_no_bar_when_not_a_terminal():
+    out = io.StringIO()
+    learn = _learner(out)
+    learn.fit(2)
+    assert "\r" not in out.getvalue() and "it/s" not in out.getvalue()
+    assert [ln.split()[0] for ln in out.getvalue().splitlines()] == ["epoch", "0", "1"]
+
+
+def test_lr_find_leaves_nothing_on_the_terminal():
+    out = _TTY()
+    learn = _learner(out)
+    learn.lr_find(num_it=12, show_plot=False)
+    text = out.getvalue()
+    assert any(f.startswith("lr_find |") for f in _frames(text)), text
+    screen = ""
+    for seg in text.split("\r"):
+        screen = seg + screen[len(seg):]
+    assert "\n" not in text and screen.strip() == ""  # no row, and the bar's line wiped
+
+
+def test_notebook_view_final_states():
+    st = _state()
+    view = notebook_view(st)
+    assert view["text/html"].count("<progress") == 2 and "loss 0.7123" in view["text/plain"]
+    st.names, st.rows = ["epoch", "train_loss", "time"], [["0", "0.5", "00:01"]]
+    st.end, st.end_line = "done", "epoch 5/5"
+    view = notebook_view(st)
+    assert view["text/html"].count("<progress") == 1 and 'value="5" max="5"' in view["text/html"]
+    assert view["text/plain"].splitlines()[0].startswith("epoch 5/5 \u00b7 ") and "train_loss" in view["text/plain"]
+    st.end, st.end_line = "interrupted", "interrupted at epoch 2, batch 13"
+    assert 'value="1" max="5"' in notebook_view(st)["text/html"]
+    search = _State("search", 1, 0, 32, 8)
+    search.end = "stopped"
+    assert notebook_view(search) == {"text/plain": ""}  # lr_find leaves nothing in a saved notebook

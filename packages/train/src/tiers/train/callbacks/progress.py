@@ -1,31 +1,79 @@
-"""`ProgressCallback`: a console progress bar per training/validation pass and a metrics table per epoch.
+"""`ProgressCallback`: how a fit shows its progress in a terminal, in a Jupyter notebook and in a log file.
 
-The bar (a one-line text bar; tqdm in a notebook) is shown only on a terminal unless forced (`show_bar=True`), and is redrawn at most
-`1/throttle` times a second; with no bar the callback takes no part in the per-batch events at
-all. The table row of each epoch is printed as plain text (so it also lands in log files):
+Two bars: the fit's (epochs, overall elapsed time and ETA) and the current pass's (batches, rate, the pass's elapsed
+time and ETA, and the smoothed loss on training passes only). Where they go depends on the output:
+
+* a terminal (the stream is a TTY): both bars share ONE line, redrawn in place with a carriage return and fitted to
+  the terminal's width at every draw (the least useful parts are dropped first on a narrow terminal); the metrics
+  table's rows are printed above it, and the line is wiped when the fit ends, so nothing stale stays on screen;
+* a Jupyter notebook: one HTML output (two `<progress>` bars and the metrics table) updated in place through a
+  display handle, so it needs no ipywidgets and a saved notebook holds only its final state: the completed fit bar
+  and the table (`lr_find` and validation-only passes leave nothing);
+* anything else (a pipe, a log file): no bar; each epoch's row of the table is printed as plain text.
 
     epoch  train_loss  valid_loss  accuracy  time
     0      0.512345    0.401234    0.880000  00:01
 
-In a Jupyter notebook (when no `file` is given) the table is one HTML table updated in place, and
-the bar is drawn by default.
+Ctrl-C during a fit stops it at the end of the current batch, so the weights are never half-updated, and prints one
+line, "interrupted at epoch e, batch b: the model holds the weights of the last completed step", instead of a
+traceback (a second Ctrl-C stops at once). The exception is a plain `KeyboardInterrupt` (its `fit_interrupted`
+attribute says where: epoch, batch, phase), so a script still ends as interrupted; set the environment variable
+`TIERS_DEBUG=1` to see its full traceback.
 """
 
+from __future__ import annotations
+
+import os
+import shutil
+import signal
 import sys
+import threading
 import time
+from html import escape
 from typing import IO, Any
 
 from tiers.train.callbacks.core import Callback
 
 __all__ = ["ProgressCallback"]
 
+_BAR_MAX = 24  # widest text bar, in characters: wider bars only spread the same information
+
+
+def _debug() -> bool:
+    return os.environ.get("TIERS_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _one_line_hook(prev):
+    def hook(etype, value, tb):
+        if sys.excepthook is hook:
+            sys.excepthook = prev  # one use: the process is ending anyway, or the user goes on at the prompt
+        if getattr(value, "fit_interrupted", False) and not _debug():
+            print(str(value), file=sys.stderr, flush=True)
+            return
+        prev(etype, value, tb)
+
+    hook._tiers_fit_interrupted = True
+    return hook
+
+
+def _raise_interrupt(msg: str, where: dict[str, Any]) -> None:
+    """Raise a plain `KeyboardInterrupt` saying where the fit stopped. Plain, not a subclass: CPython ends a script
+    killed by an uncaught KeyboardInterrupt as if by SIGINT (exit status 130 in a shell, which stops a shell loop)
+    only for that exact type. It shows as its one-line message: in IPython and Jupyter through
+    `_render_traceback_`, in a plain Python process through `sys.excepthook` (chained, for this exception only)."""
+    e = KeyboardInterrupt(msg)
+    e.fit_interrupted = where  # {"epoch": ..., "batch": ..., "phase": ...}: what the message says, for programs
+    if not _debug():
+        e._render_traceback_ = lambda: [msg]
+        if not getattr(sys.excepthook, "_tiers_fit_interrupted", False):
+            sys.excepthook = _one_line_hook(sys.excepthook)
+    raise e from None
+
 
 def _fmt(v: Any) -> str:
     if v is None:
         return ""
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, int):
+    if isinstance(v, bool | int):
         return str(v)
     if isinstance(v, float):
         return f"{v:.6f}"
@@ -35,98 +83,170 @@ def _fmt(v: Any) -> str:
 
 
 def _in_notebook() -> bool:
-    # A Jupyter kernel has imported IPython and runs a ZMQ shell; never import IPython ourselves.
+    # A Jupyter kernel has imported IPython and runs a ZMQ shell (Colab's and VS Code's subclass it); never import
+    # IPython ourselves.
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
-    return type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def _html_table(names: list[str], rows: list[list[str]]) -> str:
-    from html import escape
-
-    head = "".join(f"<th>{escape(n)}</th>" for n in names)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table border="1" class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if get is not None else None
+    return any(c.__name__ == "ZMQInteractiveShell" for c in type(shell).__mro__)
 
 
 def _clock(t: float | None) -> str:
-    if t is None:
+    if t is None or t != t or t == float("inf"):
         return "?"
     m, sec = divmod(int(t), 60)
     h, m = divmod(m, 60)
     return f"{h:d}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
 
 
-class _TextBar:
-    """A one-line console bar with the part of tqdm's interface this callback uses (`n`, `update`, `reset`,
-    `set_description`, `set_postfix_str`, `close`). A draw is one formatted line written with a carriage return:
-    several times cheaper than tqdm's, which matters because the bar is re-created for every fit."""
+def _rate(n: int, elapsed: float) -> str:
+    if not n or elapsed <= 0:
+        return "?it/s"
+    r = n / elapsed
+    return f"{r:.1f}it/s" if r >= 1 else f"{1 / r:.2f}s/it"
 
-    def __init__(self, total: int | None, desc: str, file: IO[str]) -> None:
-        self.file, self.desc, self.total, self.n, self.postfix = file, desc, total, 0, ""
-        enc = (getattr(file, "encoding", None) or "utf-8").lower().replace("-", "")
-        self._fill = "\u2588" if enc.startswith("utf") else "#"
-        self._width = 0
-        self._t0 = time.monotonic()
-        self.refresh()
 
-    def reset(self, total: int | None = None) -> None:
-        self.total, self.n, self.postfix, self._t0 = total, 0, "", time.monotonic()
-        self.refresh()
+def _eta(elapsed: float, frac: float) -> float | None:
+    return elapsed * (1 - frac) / frac if frac > 0 else None
 
-    def set_description(self, desc: str, refresh: bool = True) -> None:
-        self.desc = desc
-        if refresh:
-            self.refresh()
 
-    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
-        self.postfix = s
-        if refresh:
-            self.refresh()
+class _State:
+    """What the bars show: a fresh object for every fit, so nothing carries over from an interrupted one."""
 
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        self.refresh()
+    __slots__ = ("mode", "t0", "n_epoch", "start_epoch", "epoch", "n_train", "n_valid", "label", "n", "total",
+                 "p0", "loss", "validating", "rows", "names", "end", "end_line", "pending", "next")
 
-    def refresh(self) -> None:
-        n, total = self.n, self.total
-        elapsed = time.monotonic() - self._t0
-        if total:
-            frac = min(n / total, 1.0)
-            filled = int(frac * 20)
-            left = _clock(elapsed * (total - n) / n) if n else "?"
-            line = f"{self.desc}: {frac * 100:3.0f}%|{self._fill * filled}{' ' * (20 - filled)}| {n}/{total} " \
-                   f"[{_clock(elapsed)}<{left}]"
-        else:
-            line = f"{self.desc}: {n}it [{_clock(elapsed)}]"
-        if self.postfix:
-            line = f"{line} {self.postfix}"
-        width = len(line)
-        self._write("\r" + line + " " * (self._width - width))  # blank what a longer previous line left
-        self._width = width
+    def __init__(self, mode: str, n_epoch: int, start_epoch: int, n_train: int | None, n_valid: int | None) -> None:
+        self.mode, self.n_epoch, self.start_epoch = mode, n_epoch, start_epoch
+        self.n_train, self.n_valid = n_train, n_valid
+        self.t0 = self.p0 = time.monotonic()
+        self.epoch, self.label, self.n, self.total, self.loss, self.validating = start_epoch, "", 0, None, None, False
+        self.rows: list[list[str]] = []
+        self.names: list[str] = []
+        self.end: str | None = None  # how the fit ended ("done", "stopped", "interrupted"); None while it runs
+        self.end_line = ""
+        self.pending = False  # Ctrl-C seen: stop at the end of the current batch
+        self.next = 0.0  # earliest time of the next redraw
 
-    def clear(self) -> None:
-        """Blank the line (so other output can be printed); the next draw shows the bar again."""
-        if self._width:
-            self._write("\r" + " " * self._width + "\r")
-            self._width = 0
+    def fit_frac(self) -> float:
+        """Fraction of the whole fit done, counted in batches when the loaders have a length."""
+        epochs = max(self.n_epoch - self.start_epoch, 1)
+        done = self.epoch - self.start_epoch
+        per_epoch = (self.n_train or 0) + (self.n_valid or 0)
+        if per_epoch and self.total:
+            within = (self.n_train or 0) * self.validating + self.n
+            return min((done * per_epoch + within) / (epochs * per_epoch), 1.0)
+        return min(done / epochs, 1.0)
 
-    close = clear  # leave nothing behind (tqdm's leave=False)
 
-    def _write(self, s: str) -> None:
-        try:
-            self.file.write(s)
-            self.file.flush()
-        except ValueError:  # the stream was closed under us: drawing is best effort
-            pass
+def _fit_parts(st: _State, now: float) -> tuple[str, str]:
+    elapsed = now - st.t0
+    return f"epoch {st.epoch + 1}/{st.n_epoch}", f"{_clock(elapsed)}<{_clock(_eta(elapsed, st.fit_frac()))}"
+
+
+def _pass_parts(st: _State, now: float) -> dict[str, str]:
+    elapsed = now - st.p0
+    return {"count": f"{st.n}/{st.total}" if st.total else f"{st.n}", "rate": _rate(st.n, elapsed),
+            "time": f"{_clock(elapsed)}<{_clock(_eta(elapsed, st.n / st.total) if st.total else None)}",
+            "loss": "" if st.loss is None else f"loss {st.loss:.4f}"}
+
+
+def _text_bar(frac: float, width: int, fill: str) -> str:
+    if fill == "#":
+        k = int(frac * width)
+        return "#" * k + " " * (width - k)
+    full, part = divmod(int(frac * width * 8), 8)
+    bar = "\u2588" * full + (" \u258f\u258e\u258d\u258c\u258b\u258a\u2589"[part] if part and full < width else "")
+    return bar + " " * (width - len(bar))
+
+
+def terminal_line(st: _State, width: int, fill: str = "\u2588", now: float | None = None) -> str:
+    """The one line a terminal shows for `st`, at most `width - 3` characters (writing the last column makes some
+    terminals wrap, and the `^C` a terminal echoes must fit after it): the fit's epoch and times, then the pass's label, bar, count, rate, times and loss. When the
+    line does not fit, the least useful parts go first (the pass's times, the loss, the rate, the fit's times),
+    until the bar has 8 cells; on a terminal narrower still the bar shrinks (to 4 cells, else it goes too)."""
+    now = time.monotonic() if now is None else now
+    limit = max(width - 3, 8)
+    p = _pass_parts(st, now)
+    parts: list[tuple[str, str]] = []
+    if st.mode == "fit":
+        head, fit_time = _fit_parts(st, now)
+        parts += [("head", head), ("fit_time", fit_time)]
+    parts += [("label", st.label), ("bar", "|"), ("count", p["count"]), ("rate", p["rate"]), ("time", p["time"]),
+              ("loss", p["loss"])]
+    parts = [(k, v) for k, v in parts if v and (k != "bar" or st.total)]
+    drop = ["time", "loss", "rate", "fit_time"]
+    while True:
+        fixed = sum(len(v) + 1 for k, v in parts if k != "bar") - 1
+        has_bar = any(k == "bar" for k, _ in parts)
+        room = limit - fixed - 3  # a bar takes its cells, its two "|" and a space
+        if not has_bar or room >= 8 or not drop:
+            break
+        d = drop.pop(0)
+        parts = [(k, v) for k, v in parts if k != d]
+    if has_bar:
+        bar = "|" + _text_bar(min(st.n / st.total, 1.0), min(room, _BAR_MAX), fill) + "|" if room >= 4 else ""
+        parts = [(k, bar if k == "bar" else v) for k, v in parts if k != "bar" or bar]
+    return " ".join(v for _, v in parts)[:limit]
+
+
+def _progress_html(value: float, maximum: float, text: str) -> str:
+    return (f'<div style="font-family:monospace;line-height:1.7"><progress value="{value:g}" max="{maximum:g}" '
+            f'style="width:300px;height:12px;vertical-align:middle"></progress>&nbsp;&nbsp;{escape(text)}</div>')
+
+
+def _html_table(names: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f'<th style="text-align:left">{escape(n)}</th>' for n in names)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table border="1" class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _row_text(cells: list[str], names: list[str]) -> str:
+    return "  ".join(c.ljust(max(len(n), 8)) for c, n in zip(cells, names)).rstrip()
+
+
+def notebook_view(st: _State, now: float | None = None) -> dict[str, str]:
+    """The notebook output for `st`: HTML (the bars, then the metrics table) and its plain-text form, for front ends
+    and saved notebooks without HTML. Once the fit has ended only its final state is left: the fit bar with how it
+    ended and the table; `lr_find` and validation-only passes leave an empty output."""
+    now = time.monotonic() if now is None else now
+    html, text = [], []
+    if st.end is not None:
+        if st.mode != "fit":
+            return {"text/plain": ""}
+        epochs = max(st.n_epoch - st.start_epoch, 1)
+        done = epochs if st.end == "done" else st.epoch - st.start_epoch
+        line = f"{st.end_line} \u00b7 {_clock(now - st.t0)}"
+        html.append(_progress_html(done, epochs, line))
+        text.append(line)
+    else:
+        p = _pass_parts(st, now)
+        if st.mode == "fit":
+            head, fit_time = _fit_parts(st, now)
+            html.append(_progress_html(round(st.fit_frac(), 4), 1, f"{head} \u00b7 {fit_time}"))
+            text.append(f"{head} {fit_time}")
+        pass_line = " \u00b7 ".join(x for x in (st.label, p["count"], p["rate"], p["time"], p["loss"]) if x)
+        html.append(_progress_html(st.n, st.total or max(st.n, 1), pass_line))
+        text.append(pass_line)
+    if st.rows:
+        html.append(_html_table(st.names, st.rows))
+        text += [_row_text(st.names, st.names)] + [_row_text(r, st.names) for r in st.rows]
+    return {"text/html": "".join(html), "text/plain": "\n".join(text)}
+
+
+def _len(dl: Any) -> int | None:
+    try:
+        return len(dl)
+    except TypeError:
+        return None
 
 
 class ProgressCallback(Callback):
-    """Default callback (order 60): progress bar and per-epoch metrics table.
+    """Default callback (order 60): the fit and pass bars, the per-epoch metrics table, and Ctrl-C handling.
 
-    `file` receives bar and table (default: bar on stderr, table on stdout); `show_bar=None` shows
-    the bar only when that stream is a terminal, True forces it, False hides it; `throttle` is the
-    minimum number of seconds between two redraws of the bar.
+    `file` receives bar and table (default: the bar on stderr, the table on stdout; in a notebook, an HTML output);
+    `show_bar=None` draws the bar on a terminal or in a notebook only, True forces it (a stream that is not a
+    terminal gets terminal lines), False hides it; `throttle` is the minimum number of seconds between two redraws.
     """
 
     order = 60
@@ -134,148 +254,296 @@ class ProgressCallback(Callback):
 
     def __init__(self, file: IO[str] | None = None, show_bar: bool | None = None, throttle: float = 0.1) -> None:
         self.file, self.show_bar, self.throttle = file, show_bar, throttle
-        self.bar: Any = None
+        self._st: _State | None = None
+        self._view: str | None = None  # "terminal", "notebook" or None (no bar)
+        self._handle: Any = None
+        self._drawn = 0  # length of the terminal line on screen (0: none)
         self._old_logger: Any = None
-        self._header_done = False
-        self._bar_on, self._done, self._next = False, [0], 0.0
-        self._notebook, self._rows, self._display = False, [], None
+        self._old_sigint: Any = None
 
-    # ---- streams -----------------------------------------------------------------------------------------
+    # ---- where things go ----------------------------------------------------------------------------------------
     def _bar_stream(self) -> IO[str]:
         return self.file if self.file is not None else sys.stderr
 
     def _table_stream(self) -> IO[str]:
         return self.file if self.file is not None else sys.stdout
 
-    def _want_bar(self) -> bool:
-        if self.show_bar is not None:
-            return bool(self.show_bar)
-        if self.file is None and _in_notebook():
-            return True
+    def _choose_view(self) -> str | None:
+        notebook = self.file is None and _in_notebook()
+        if self.show_bar is False:
+            return None
+        if notebook:
+            return "notebook"
+        if self.show_bar:
+            return "terminal"
         isatty = getattr(self._bar_stream(), "isatty", None)
         try:
-            return bool(isatty and isatty())
+            return "terminal" if isatty and isatty() else None
         except ValueError:  # a closed stream
-            return False
+            return None
 
-    def _batch_events(self, on: bool) -> None:
-        # Switching run_train/run_valid off removes this callback from every per-batch event list.
-        if self.run_train == on and self.run_valid == on:
-            return
-        object.__setattr__(self, "run_train", on)
-        object.__setattr__(self, "run_valid", on)
-        if self.learn is not None:
-            self.learn._invalidate_cbs()
+    @property
+    def bar(self) -> _State | None:
+        """The running fit's progress state (None between fits)."""
+        return self._st if self._st is not None and self._st.end is None else None
 
-    # ---- events --------------------------------------------------------------------------------------------
+    # ---- events ---------------------------------------------------------------------------------------------------
     def before_fit(self) -> None:
-        """Decide whether to draw a bar; route the recorder's rows into the table."""
-        self._bar_on = self._want_bar()
-        self._batch_events(self._bar_on)
-        self._header_done = False
-        self._notebook = self.file is None and _in_notebook()
-        self._rows: list[list[str]] = []
-        self._display: Any = None
+        """Start fresh bars (never the ones an interrupted fit left), route the table, arm Ctrl-C handling."""
+        self._finish_stale()
         learn = self.learn
+        from tiers.train.callbacks.lr_finder import LRFinder
+
+        mode = "search" if any(isinstance(c, LRFinder) for c in learn.cbs) else \
+            "eval" if getattr(learn, "validating", False) else "fit"
+        dls = getattr(learn, "dls", None)
+        n_train = _len(getattr(dls, "train", None)) if dls is not None else None
+        n_valid = _len(getattr(dls, "valid", None)) if dls is not None else None
+        self._st = _State(mode, getattr(learn, "n_epoch", 1), getattr(learn, "_start_epoch", 0), n_train, n_valid)
+        self._view = self._choose_view()
+        self._handle, self._drawn = None, 0
+        self._fill = "\u2588"
+        if self._view == "terminal":
+            enc = (getattr(self._bar_stream(), "encoding", None) or "utf-8").lower().replace("-", "")
+            self._fill = "\u2588" if enc.startswith("utf") else "#"
         if learn.logger is print:
             self._old_logger = learn.logger
             learn.logger = self._write_row
+        self._arm_sigint()
 
-    def _start_bar(self, desc: str) -> None:
-        if not self._bar_on:
-            return
-        try:
-            total = len(self.learn.dl)
-        except TypeError:
-            total = None
-        learn = self.learn
-        label = f"epoch {learn.epoch + 1}/{learn.n_epoch} {desc}" if not learn.validating else desc
-        self._done[0] = 0
-        self._next = time.monotonic() + self.throttle
-        if self.bar is not None:
-            # One bar per fit, reset for each pass: creating a tqdm bar costs several times more.
-            self.bar.set_description(label, refresh=False)
-            self.bar.reset(total=total)
-            return
-        if self._notebook:
-            from tqdm.auto import tqdm  # widgets when ipywidgets is installed, text otherwise
-
-            self.bar = tqdm(total=total, desc=label, file=self._bar_stream(), leave=False, mininterval=self.throttle)
-        else:
-            self.bar = _TextBar(total, label, self._bar_stream())
-
-    def _end_pass(self) -> None:
-        if self.bar is not None and self.bar.n != self._done[0]:
-            self.bar.update(self._done[0] - self.bar.n)
-
-    def _close_bar(self) -> None:
-        if self.bar is not None:
-            self._end_pass()
-            self.bar.close()
-            self.bar = None
+    def before_epoch(self) -> None:
+        """Follow the epoch number."""
+        if self._st is not None:
+            self._st.epoch = self.learn.epoch
 
     def before_train(self) -> None:
-        """Start the bar on the training pass."""
-        self._start_bar("train")
+        """Start the pass bar on the training pass."""
+        self._start_pass("train" if self._st is None or self._st.mode != "search" else "lr_find", False)
 
     def before_validate(self) -> None:
-        """Start the bar on the validation pass."""
-        self._start_bar("valid")
+        """Start the pass bar on the validation pass (without the training loss)."""
+        self._start_pass("valid", True)
+
+    def _start_pass(self, label: str, validating: bool) -> None:
+        st = self._st
+        if st is None:
+            return
+        st.label, st.validating, st.n, st.loss = label, validating, 0, None
+        st.total = _len(self.learn.dl)
+        if st.mode != "search":
+            st.p0 = time.monotonic()
+        else:  # lr_find: one bar over all its batches, whatever the epochs they fall in
+            num_it = next((getattr(c, "num_it", None) for c in self.learn.cbs if hasattr(c, "num_it")), None)
+            st.total = num_it or st.total
+            st.n = getattr(self.learn, "train_iter", 0)
+        self._draw(force=True)
 
     def after_batch(self) -> None:
-        """Count the batch; redraw at most once per `throttle` seconds."""
-        # a list item, not an attribute: `Callback.__setattr__` (learner forwarding) would run every batch
-        done = self._done
-        done[0] += 1
-        now = time.monotonic()
-        if now >= self._next and self.bar is not None:
-            self._next = now + self.throttle
-            self.bar.update(done[0] - self.bar.n)
-            if self.learn.training:
-                loss = self.learn.smooth_loss
-                if loss is not None:
-                    self.bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+        """Count the batch, redraw at most every `throttle` seconds; stop here if Ctrl-C was pressed."""
+        st = self._st
+        if st is None:
+            return
+        st.n += 1
+        if st.pending:
+            self._interrupt()
+        if self._view is not None:
+            now = time.monotonic()
+            if now >= st.next:
+                if self.learn.training:
+                    st.loss = _num(self.learn.smooth_loss)
+                self._draw(now=now)
 
     def after_train(self) -> None:
-        """Complete the training pass on the bar."""
-        self._end_pass()
+        """Show the training pass complete."""
+        self._draw(force=True)
 
     def after_validate(self) -> None:
-        """Complete the validation pass on the bar."""
-        self._end_pass()
+        """Show the validation pass complete."""
+        self._draw(force=True)
+
+    def after_cancel_fit(self) -> None:
+        """A callback stopped the fit (early stopping, lr_find's end): remembered for the final state."""
+        if self._st is not None:
+            self._st.end = "stopped"
 
     def after_fit(self) -> None:
-        """Close any bar left open and restore the logger (per-batch events stay as `before_fit` set them)."""
-        self._close_bar()
+        """Leave the final state (terminal: a wiped line; notebook: the completed bar and the table)."""
+        st = self._st
+        self._disarm_sigint()
+        if st is not None:
+            if st.end == "stopped":
+                st.end_line = f"stopped at epoch {st.epoch + 1}/{st.n_epoch}"
+            else:
+                st.end, st.end_line = "done", f"epoch {st.n_epoch}/{st.n_epoch}"
+            self._finish()
         if self._old_logger is not None:
             self.learn.logger = self._old_logger
             self._old_logger = None
+        if st is not None and st.pending:  # Ctrl-C after the last batch: the fit is complete, but the user asked to stop
+            st.pending = False
+            _raise_interrupt("interrupted after the last batch: the fit completed, the model holds its final weights",
+                             {"epoch": st.epoch + 1, "batch": st.n, "phase": "end"})
 
-    # ---- the table -------------------------------------------------------------------------------------------
+    # ---- drawing --------------------------------------------------------------------------------------------------
+    def _draw(self, force: bool = False, now: float | None = None) -> None:
+        st, view = self._st, self._view
+        if st is None or view is None:
+            return
+        now = time.monotonic() if now is None else now
+        if not force and now < st.next:
+            return
+        if view == "notebook" and self._handle is None and st.mode != "fit" and now - st.t0 < 0.5:
+            return  # a short lr_find or get_preds in a notebook: no output at all
+        st.next = now + self.throttle
+        if view == "terminal":
+            self._term_write(terminal_line(st, self._width(), self._fill, now))
+        else:
+            self._nb_show(notebook_view(st, now))
+
+    def _width(self) -> int:
+        # asked at every draw (a few microseconds, at most 1/throttle times a second): follows a resized window
+        stream = self._bar_stream()
+        try:
+            return os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is both of the last two
+            return shutil.get_terminal_size((80, 24)).columns
+
+    def _term_write(self, line: str) -> None:
+        pad = " " * max(self._drawn - len(line), 0)  # blank what a longer previous line left
+        self._write(self._bar_stream(), "\r" + line + pad + ("\r" + line if pad else ""))
+        self._drawn = len(line)
+
+    def _term_clear(self) -> None:
+        if self._drawn:  # two more blanks: a `^C` the terminal echoed after the line
+            self._write(self._bar_stream(), "\r" + " " * (self._drawn + 2) + "\r")
+            self._drawn = 0
+
+    @staticmethod
+    def _write(stream: IO[str], s: str) -> None:
+        try:
+            stream.write(s)
+            stream.flush()
+        except ValueError:  # the stream was closed under us: drawing is best effort
+            pass
+
+    def _nb_show(self, data: dict[str, str]) -> None:
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(data, raw=True, display_id=True)
+        else:
+            self._handle.update(data, raw=True)
+
+    def _finish(self) -> None:
+        """Draw the final state and let go of this fit's outputs."""
+        if self._view == "terminal":
+            self._term_clear()
+        elif self._view == "notebook" and (self._handle is not None or (self._st and self._st.rows)):
+            self._nb_show(notebook_view(self._st))
+        self._handle = None
+
+    def _finish_stale(self) -> None:
+        """A fit that ended by an exception (not Ctrl-C, which finishes its bar itself) never reached `after_fit`:
+        finish its bar where it is, so the new fit starts fresh (in a notebook, in its own cell)."""
+        st = self._st
+        if st is not None and st.end is None:
+            st.end, st.end_line = "stopped", f"stopped at epoch {st.epoch + 1}, batch {st.n}"
+            try:
+                self._finish()
+            except Exception:  # the old output may be gone (a closed stream, a restarted front end)
+                pass
+        if self._old_logger is not None and self.learn is not None:
+            self.learn.logger, self._old_logger = self._old_logger, None
+        self._disarm_sigint()
+
+    # ---- Ctrl-C ---------------------------------------------------------------------------------------------------
+    def _arm_sigint(self) -> None:
+        # Only Python's own handler is replaced (a program's or a framework's own stays), and only in the main thread.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+                return
+            self._old_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+        except (ValueError, OSError):
+            self._old_sigint = None
+
+    def _disarm_sigint(self) -> None:
+        if self._old_sigint is not None:
+            try:
+                if signal.getsignal(signal.SIGINT) == self._on_sigint:
+                    signal.signal(signal.SIGINT, self._old_sigint)
+            except (ValueError, OSError):
+                pass
+            self._old_sigint = None
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        st = self._st
+        if st is None or st.end is not None:
+            self._disarm_sigint()
+            raise KeyboardInterrupt
+        if st.pending:  # a second Ctrl-C: the batch is taking too long, stop now
+            self._interrupt(mid_step=True)
+        st.pending = True
+
+    def _where(self) -> str:
+        st = self._st
+        if st.mode == "eval":
+            return f"interrupted at batch {st.n} of a validation pass"
+        if st.mode == "search":
+            return f"interrupted lr_find at batch {st.n}"
+        return f"interrupted at epoch {st.epoch + 1}, batch {st.n}"
+
+    def _interrupt(self, mid_step: bool = False) -> None:
+        st = self._st
+        where = self._where()
+        if mid_step:
+            msg = f"{where}, in the middle of a batch (Ctrl-C twice): the weights may be partly updated"
+        elif st.mode == "eval":
+            msg = f"{where}: the model's weights are unchanged"
+        elif st.mode == "search":
+            msg = (f"{where}: the model holds the weights of that step, not the ones from before lr_find; load saved "
+                   "weights or create the Learner again")
+        else:
+            msg = f"{where}: the model holds the weights of the last completed step"
+            if st.validating:
+                msg += " (the interrupt came during the validation pass)"
+        st.pending = False
+        st.end, st.end_line = "interrupted", where
+        self._disarm_sigint()
+        self._finish()
+        if self._old_logger is not None:
+            self.learn.logger, self._old_logger = self._old_logger, None
+        phase = "lr_find" if st.mode == "search" else "valid" if st.validating else "train"
+        _raise_interrupt(msg, {"epoch": st.epoch + 1, "batch": st.n, "phase": phase})
+
+    # ---- the table --------------------------------------------------------------------------------------------------
     def _write_row(self, log: list) -> None:
-        names = self.learn.recorder.metric_names if hasattr(self.learn, "recorder") else [str(i) for i in range(len(log))]
-        widths = [max(len(n), 8) for n in names]
-        out = self._table_stream()
-        if isinstance(self.bar, _TextBar):
-            self.bar.clear()  # the row must not start on the bar's line
-        if not self._header_done and not self._notebook:
-            print("  ".join(n.ljust(w) for n, w in zip(names, widths)).rstrip(), file=out, flush=True)
-            self._header_done = True
+        learn, st = self.learn, self._st
+        names = learn.recorder.metric_names if hasattr(learn, "recorder") else [str(i) for i in range(len(log))]
         cells = [_fmt(v) for v in log]
         if len(cells) < len(names):
             # A cancelled phase leaves its columns out; keep time in the last column.
             cells = cells[:-1] + [""] * (len(names) - len(cells)) + cells[-1:]
-        if self._notebook:
-            self._rows.append(cells)
-            self._show_html(names)
+        first = st is None or not st.rows
+        if st is not None:
+            st.names = list(names)
+            st.rows.append(cells)
+        if self._view == "notebook":
+            self._draw(force=True)
             return
-        print("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip(), file=out, flush=True)
+        self._term_clear()  # the row must not start on the bar's line
+        out = self._table_stream()
+        if first:
+            print(_row_text(list(names), list(names)), file=out, flush=True)
+        print(_row_text(cells, list(names)), file=out, flush=True)
 
-    def _show_html(self, names: list[str]) -> None:
-        from IPython.display import HTML, display
 
-        table = HTML(_html_table(names, self._rows))
-        if self._display is None:
-            self._display = display(table, display_id=True)
-        else:
-            self._display.update(table)
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
