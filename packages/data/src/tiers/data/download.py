@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import os
+import posixpath
 import re
 import secrets
 import shutil
@@ -178,12 +179,14 @@ class UnsafeArchiveError(DownloadError):
     pointing out of it) or is a device file: the archive is refused whole, before anything is extracted."""
 
 
-def _outside(root: str, name: str) -> bool:
-    "Whether the relative member path `name`, joined to `root`, leaves `root` (`..` parts, absolute, drive)."
-    if not name or os.path.isabs(name) or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+def _outside(name: str) -> bool:
+    """Whether the member path `name` leaves the folder it is extracted into (`..` parts, absolute, a drive),
+    judged on the name alone: the real destination's own name must not make `../dest` look harmless."""
+    name = name.replace("\\", "/")
+    if not name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         return True
-    full = os.path.normpath(os.path.join(root, name))
-    return full != root and not full.startswith(root + os.sep)
+    full = posixpath.normpath(posixpath.join("/root", name))
+    return full != "/root" and not full.startswith("/root/")
 
 
 def _unsafe(archive: Path, dest: Path, name: str, why: str) -> UnsafeArchiveError:
@@ -193,22 +196,21 @@ def _unsafe(archive: Path, dest: Path, name: str, why: str) -> UnsafeArchiveErro
 
 
 def _check_tar_members(t: tarfile.TarFile, archive: Path, dest: Path) -> None:
-    root = os.path.normpath(str(dest))
     for m in t.getmembers():
-        if _outside(root, m.name):
+        if _outside(m.name):
             raise _unsafe(archive, dest, m.name, "would be written outside")
         if m.issym() or m.islnk():
-            base = os.path.dirname(m.name) if m.issym() else ""  # a hard link's target is relative to the top
-            if os.path.isabs(m.linkname) or _outside(root, os.path.join(base, m.linkname)):
+            base = posixpath.dirname(m.name) if m.issym() else ""  # a hard link's target is relative to the top
+            link = m.linkname.replace("\\", "/")
+            if link.startswith("/") or (len(link) > 1 and link[1] == ":") or _outside(posixpath.join(base, link)):
                 raise _unsafe(archive, dest, m.name, f"is a link to {m.linkname!r}, outside")
         elif m.isdev() or m.isfifo():
             raise _unsafe(archive, dest, m.name, "is a device or pipe file, not data; it would be created in")
 
 
 def _safe_zip_extract(z: zipfile.ZipFile, archive: Path, tmp: Path, dest: Path) -> None:
-    root = os.path.normpath(str(dest))
     for m in z.infolist():
-        if _outside(root, m.filename):
+        if _outside(m.filename):
             raise _unsafe(archive, dest, m.filename, "would be written outside")
     z.extractall(tmp)
 

@@ -359,4 +359,4 @@ def untar_data(url: str, archive: str | Path | None = None, data: str | Path | N
     # Only an archive that extracted cleanly is trusted enough to be recorded in the registry.
     if fresh and entry is None and checks is None:
         _record_check(url, arch, base)
-    return res
+    return Path(res)  # tiers' Path, so `path.ls()` works as in fastai
