@@ -86,7 +86,8 @@ def test_unknown_user_maps_to_na(ratings):
     csv, _ = ratings
     dls = CollabDataLoaders.from_csv(csv, bs=64, seed=0)
     learn = collab_learner(dls, n_factors=4, y_range=(0, 5.5))
-    tdl = dls.test_dl(pd.DataFrame({"userId": [-1], "movieId": [pd.read_csv(csv).movieId[0]]}))
+    with pytest.warns(UserWarning, match=r"userId: 1 unknown \[-1\]"):  # said, not silent
+        tdl = dls.test_dl(pd.DataFrame({"userId": [-1], "movieId": [pd.read_csv(csv).movieId[0]]}))
     x = tdl.one_batch()[0]
     assert x[0, 0].item() == 0 and x[0, 1].item() > 0
     assert learn.get_preds(dl=tdl)[0].shape[0] == 1

@@ -3,11 +3,13 @@
 
 Unknown users or items (not in the training rows) map to the class `'#na#'` (index 0), whose embedding and bias
 are never trained: they keep their small initial values, so a prediction for an unknown user is close to what the
-model gives an "average" user (the item bias plus a tiny dot product, squashed into `y_range`).
+model gives an "average" user (the item bias plus a tiny dot product, squashed into `y_range`). `predict` and
+`test_dl` (hence `get_preds` on it) warn once per call, naming the unknown ids.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from tiers.data import MissingColumnError
-from tiers.tabular.core import TabularPandas, need_frame
+from tiers.tabular.core import TabularPandas, _check_numeric, need_frame, read_csv
 from tiers.tabular.data import TabularDataLoaders
 from tiers.tabular.learner import TabularLearner
 from tiers.tabular.model import TabularModel, get_emb_sz
@@ -61,6 +63,8 @@ class CollabDataLoaders(TabularDataLoaders):
         n_valid = int(valid_pct * len(ratings))
         splits = (np.sort(perm[n_valid:]), np.sort(perm[:n_valid]))
         df = ratings[[user_name, item_name, rating_name]].copy()
+        # ratings written as text ('4.5') are read as numbers; a word is refused naming the column and the rows
+        _check_numeric(df, [rating_name], "rating", "CollabDataLoaders.from_df")
         df[rating_name] = df[rating_name].astype(np.float32)
         to = TabularPandas(df, [Categorify], [user_name, item_name], [], rating_name, splits=splits,
                            reduce_memory=False, with_cont=False)
@@ -69,13 +73,32 @@ class CollabDataLoaders(TabularDataLoaders):
         return dls
 
     @classmethod
-    def from_csv(cls, csv: str | Path, **kwargs) -> CollabDataLoaders:
-        "Loaders from the CSV file `csv`; `kwargs` go to `from_df`."
+    def from_csv(cls, csv: str | Path, encoding: str | None = None, **kwargs) -> CollabDataLoaders:
+        "Loaders from the CSV file `csv` (text in `encoding`, default UTF-8); `kwargs` go to `from_df`."
         csv = Path(csv)
-        if not csv.exists():
-            raise FileNotFoundError(f"CollabDataLoaders.from_csv: {csv} does not exist.")
         kwargs.setdefault("path", csv.parent)
-        return cls.from_df(pd.read_csv(csv), **kwargs)
+        return cls.from_df(read_csv(csv, "CollabDataLoaders.from_csv", encoding=encoding), **kwargs)
+
+    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, **kwargs):
+        """A loader over new (user, item) rows. Users or items absent from the training rows have no learned
+        embedding (they get the untrained `'#na#'` one): a `UserWarning` names them, once per call."""
+        to = self.train_ds
+        if isinstance(test_items, pd.DataFrame):
+            unknown = {}
+            for c in to.cat_names:
+                if c in test_items.columns:
+                    vocab = to.classes[c]
+                    known = vocab.o2i if hasattr(vocab, "o2i") else {v: i for i, v in enumerate(vocab)}
+                    miss = [v.item() if isinstance(v, np.generic) else v  # 998, not np.int64(998)
+                            for v in pd.unique(test_items[c]) if v not in known or known[v] == 0]
+                    if miss:
+                        unknown[c] = miss
+            if unknown:
+                said = "; ".join(f"{c}: {len(v)} unknown {v[:10]}{' ...' if len(v) > 10 else ''}"
+                                 for c, v in unknown.items())
+                warnings.warn(f"collab: not in the training rows, so predicted from the untrained '#na#' "
+                              f"embedding (close to an average user/item): {said}.", UserWarning, stacklevel=3)
+        return super().test_dl(test_items, rm_type_tfms=rm_type_tfms, with_labels=with_labels, **kwargs)
 
 
 def _check_x(x: Tensor, where: str) -> None:
