@@ -178,8 +178,10 @@ def test_missing_texts_are_refused_with_their_rows_or_dropped_on_request(df, tmp
     with pytest.raises(MissingTextError, match=r"in 15 of 300 rows \(index 0, 1, .*, 9 and 5 more\)"):
         tokenize_df(many, "text")
     bad.to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(MissingTextError, match="index 4, 17"):
+    with pytest.raises(MissingTextError, match=r"^TextDataLoaders.from_csv\('.*bad\.csv'\): .*index 4, 17"):
         TextDataLoaders.from_csv(tmp_path, "bad.csv", text_col="text", label_col="label")
+    dls = TextDataLoaders.from_csv(tmp_path, "bad.csv", text_col="text", label_col="label", drop_missing=True)
+    assert len(dls.train_ds) + len(dls.valid_ds) == 298
     dls = TextDataLoaders.from_df(df, text_col="text", label_col="label", bs=8)
     with pytest.raises(MissingTextError, match=r"items 1 of 2 have no text"):
         dls.test_dl(["fine", None])

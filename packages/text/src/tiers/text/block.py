@@ -242,6 +242,10 @@ class TextDataLoaders(DataLoaders):
                 f"{e.reason}: TextDataLoaders.from_csv could not read {str(fname)!r} as {encoding or 'utf-8'}; pass "
                 "the file's encoding, e.g. from_csv(..., encoding='latin-1')") from e
         _check_cols(df, "TextDataLoaders.from_csv", repr(str(fname)), **kwargs)
+        text_col = kwargs.get("text_col", 0)
+        # Checked here too, so that the error names the file the rows are in.
+        df = missing_texts(df, text_col if is_listy(text_col) else [text_col],
+                           f"TextDataLoaders.from_csv({str(fname)!r})", drop=kwargs.get("drop_missing", False))
         return cls.from_df(df, path=path, **kwargs)
 
 
