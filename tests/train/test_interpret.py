@@ -46,7 +46,7 @@ def test_top_losses(learn):
         interp.top_losses(1000)
 
 
-def test_confusion_matrix_and_report(learn, tmp_path):
+def test_confusion_matrix_and_report(learn, tmp_path, capsys):
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     interp = ClassificationInterpretation.from_learner(learn)
@@ -65,10 +65,13 @@ def test_confusion_matrix_and_report(learn, tmp_path):
     for i, n in enumerate(NAMES):
         assert rep[n]["precision"] == pytest.approx(p[i]) and rep[n]["recall"] == pytest.approx(r[i])
         assert rep[n]["f1"] == pytest.approx(f[i]) and rep[n]["support"] == s[i]
-    text = interp.print_classification_report()
+    capsys.readouterr()
+    assert interp.print_classification_report() is None  # printed once, nothing for a notebook to echo
+    text = capsys.readouterr().out
     assert "bee" in text and "accuracy" in text
-    fig = interp.plot_confusion_matrix(normalize=True)
+    assert interp.plot_confusion_matrix() is None and interp.plot_top_losses(2) is None  # shown once, not returned
+    fig = interp.plot_confusion_matrix(normalize=True, return_fig=True)
     fig.savefig(tmp_path / "cm.png")
     assert (tmp_path / "cm.png").stat().st_size > 1000
-    interp.plot_top_losses(4).savefig(tmp_path / "top.png")
+    interp.plot_top_losses(4, return_fig=True).savefig(tmp_path / "top.png")
     assert (tmp_path / "top.png").stat().st_size > 1000

@@ -64,9 +64,11 @@ class Interpretation:
             return [str(vocab[int(v)]) for v in t]
         return [str(v.tolist()) for v in t]
 
-    def plot_top_losses(self, k: int = 9, largest: bool = True, figsize: tuple | None = None, **kwargs: Any) -> Any:
+    def plot_top_losses(self, k: int = 9, largest: bool = True, figsize: tuple | None = None, return_fig: bool = False,
+                        **kwargs: Any) -> Any:
         """Show the `k` items with the largest losses: their input (as an image when it looks like one, else its
-        values), prediction, target, loss and predicted probability. Returns the matplotlib figure."""
+        values), prediction, target, loss and predicted probability. Returns the matplotlib figure with
+        `return_fig=True` only (a returned figure would show twice at the end of a notebook cell)."""
         import matplotlib.pyplot as plt
 
         losses, idx = self.top_losses(k, largest)
@@ -92,7 +94,7 @@ class Interpretation:
             conf = float(pr.max()) if pr.dim() else float(pr)
             ax.set_title(f"{p}/{t} / {float(lo):.2f} / {conf:.2f}", fontsize=9)
         fig.suptitle("prediction/actual/loss/probability")
-        return fig
+        return fig if return_fig else None
 
 
 class ClassificationInterpretation(Interpretation):
@@ -115,8 +117,10 @@ class ClassificationInterpretation(Interpretation):
         return torch.bincount(t * n + d, minlength=n * n).reshape(n, n)
 
     def plot_confusion_matrix(self, normalize: bool = False, title: str = "Confusion matrix", cmap: str = "Blues",
-                              norm_dec: int = 2, plot_txt: bool = True, figsize: tuple | None = None) -> Any:
-        """Plot the confusion matrix (rows normalised to 1 when `normalize`); returns the matplotlib figure."""
+                              norm_dec: int = 2, plot_txt: bool = True, figsize: tuple | None = None,
+                              return_fig: bool = False) -> Any:
+        """Plot the confusion matrix (rows normalised to 1 when `normalize`); returns the matplotlib figure with
+        `return_fig=True` only (a returned figure would show twice at the end of a notebook cell)."""
         import matplotlib.pyplot as plt
 
         cm = self.confusion_matrix().float()
@@ -138,7 +142,7 @@ class ClassificationInterpretation(Interpretation):
         ax.set_ylabel("Actual")
         ax.set_xlabel("Predicted")
         fig.tight_layout()
-        return fig
+        return fig if return_fig else None
 
     def most_confused(self, min_val: int = 1) -> list[tuple[str, str, int]]:
         """`(actual, predicted, count)` for every off-diagonal cell with at least `min_val` items, most first."""
@@ -163,8 +167,8 @@ class ClassificationInterpretation(Interpretation):
                            "f1": float("nan"), "support": int(sup.sum())}
         return rep
 
-    def print_classification_report(self) -> str:
-        """Print (and return) the per-class report as a table."""
+    def print_classification_report(self) -> None:
+        """Print the per-class report as a table (nothing returned: a notebook would show the text twice)."""
         rep = self.classification_report()
         w = max(len(k) for k in rep) + 2
         lines = [f"{'':<{w}}{'precision':>10}{'recall':>10}{'f1-score':>10}{'support':>10}"]
@@ -173,6 +177,4 @@ class ClassificationInterpretation(Interpretation):
                 lines.append(f"{k:<{w}}{'':>10}{'':>10}{r['precision']:>10.2f}{r['support']:>10}")
             else:
                 lines.append(f"{k:<{w}}{r['precision']:>10.2f}{r['recall']:>10.2f}{r['f1']:>10.2f}{r['support']:>10}")
-        text = "\n".join(lines)
-        print(text)
-        return text
+        print("\n".join(lines))

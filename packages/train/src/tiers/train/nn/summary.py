@@ -44,6 +44,12 @@ class ModelSummary(str):
     trainable_params: int
     total_macs: int
 
+    def __repr__(self) -> str:  # the table itself at the `>>>` prompt and as a cell's value, not an escaped string
+        return str.__str__(self)
+
+    def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython and Jupyter: str subclasses would print as a str
+        p.text(str.__str__(self))
+
 
 def model_summary(model: nn.Module, *xb: Tensor, title: str | None = None) -> ModelSummary:
     """Run `model` once on the inputs `xb` (eval mode, no gradients) and report each leaf layer's output shape,
