@@ -1,12 +1,22 @@
 """The everyday names fastai's star imports carry and listings use without importing them: `torch`, `nn`, `F`,
-`Tensor`, `np`, `pd`, `plt`, `Path` (with `ls()`), `partial`, `attrgetter`, `itemgetter`. `tiers.data.all` (and so
+`Tensor`, `np`, `pd`, `plt`, `Path` (with `ls()`), `partial`, `attrgetter`, `itemgetter`, and the standard modules
+`numbers`, `math`, `os`, `re`, `random`, `json`, `itertools`, `functools`, `collections`. `tiers.data.all` (and so
 every `all` above it) exports them.
 
 `pd` and `plt` are imported on first use, not here: pandas and matplotlib.pyplot cost a large part of a second,
 and `import tiers.vision.all` should stay cheap for code that never touches them.
 """
 
+import collections
+import functools
 import importlib
+import itertools
+import json
+import math
+import numbers
+import os
+import random
+import re
 import sys
 from functools import partial
 from operator import attrgetter, itemgetter
@@ -19,7 +29,8 @@ from torch import Tensor, nn
 
 from tiers.dispatch import Path
 
-__all__ = ["F", "Path", "Tensor", "attrgetter", "itemgetter", "nn", "np", "partial", "pd", "plt", "torch"]
+__all__ = ["F", "Path", "Tensor", "attrgetter", "itemgetter", "nn", "np", "partial", "pd", "plt", "torch",
+           "collections", "functools", "itertools", "json", "math", "numbers", "os", "random", "re"]
 
 
 class _LazyModule(ModuleType):

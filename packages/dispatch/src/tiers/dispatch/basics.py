@@ -5,7 +5,8 @@ import functools
 import operator
 
 __all__ = [
-    "NoneType", "noop", "noops", "true", "stop", "ifnone", "is_array", "is_iter", "is_coll", "is_listy", "listify",
+    "NoneType", "noop", "noops", "true", "stop", "lt", "gt", "le", "ge", "eq", "ne", "add", "sub", "mul",
+    "truediv", "ifnone", "is_array", "is_iter", "is_coll", "is_listy", "listify",
     "tuplify", "detuplify", "first", "last", "only", "setify", "merge", "range_of", "compose", "partialler",
     "camel2snake", "snake2camel", "class2attr", "risinstance", "using_attr", "even_mults", "chunked",
     "uniqueify", "val2idx", "groupby", "flatten", "equals", "all_equal", "num_cpus", "annotations",
@@ -31,6 +32,26 @@ def noops(self, x=None, *args, **kwargs):
 def true(*args, **kwargs) -> bool:
     """Always True, whatever the arguments (a default predicate)."""
     return True
+
+
+def _oper(op, name: str, sym: str):
+    def f(a, b=_NO_ARG):
+        if b is _NO_ARG:  # one argument: a predicate/function of the other operand
+            return lambda x: op(x, a)
+        return op(a, b)
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = (f"`{name}(a, b)` is `a {sym} b`; `{name}(b)` is the function `lambda a: a {sym} b` (for "
+                 f"`L.filter({name}(4))`).")
+    return f
+
+
+_NO_ARG = object()
+lt, gt, le, ge = (_oper(operator.lt, "lt", "<"), _oper(operator.gt, "gt", ">"), _oper(operator.le, "le", "<="),
+                  _oper(operator.ge, "ge", ">="))
+eq, ne = _oper(operator.eq, "eq", "=="), _oper(operator.ne, "ne", "!=")
+add, sub, mul, truediv = (_oper(operator.add, "add", "+"), _oper(operator.sub, "sub", "-"),
+                          _oper(operator.mul, "mul", "*"), _oper(operator.truediv, "truediv", "/"))
 
 
 def stop(e: BaseException | type[BaseException] = StopIteration):

@@ -306,6 +306,14 @@ class L(GetAttr):
         """`item.<k>` (or `item[k]` for dicts) for each item, `default` when missing."""
         return self._new([o.get(k, default) if isinstance(o, dict) else getattr(o, k, default) for o in self])
 
+    def itemgetter(self, *idxs):
+        """`itemgot` under the name the paper's listings use: `L(d.items()).itemgetter(1)`."""
+        return self.itemgot(*idxs)
+
+    def attrgetter(self, k: str, default=None):
+        """`attrgot` under its older fastcore name."""
+        return self.attrgot(k, default)
+
     def sorted(self, key=None, reverse: bool = False, cmp=None):
         """A sorted copy; `key` is a callable, an attribute name (str) or an item index (int); `cmp` an old-style
         comparison function."""

@@ -255,7 +255,7 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
                             f"add the stat that computes them before this stepper"
                         ) from None
                     raise
-                if res:
+                if isinstance(res, dict):  # anything else (None, the parameter itself...) updates no state
                     st.update(res)
 
     def zero_grad(self, set_to_none: bool = False) -> None:
