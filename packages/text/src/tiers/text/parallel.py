@@ -148,6 +148,9 @@ def missing_texts(df: pd.DataFrame, text_cols: Any, where: str = "tokenize_df", 
         "drop_missing=True (to tokenize_df or TextDataLoaders.from_df/from_csv) to leave those rows out.")
 
 
+_is_str = str.__instancecheck__  # about twice as fast as isinstance in a generator: it runs on every token
+
+
 def _is_tokens(o: Any) -> bool:
     """Whether the cell `o` holds tokens already (a list, tuple, `L` or 1-d array) rather than a text."""
     return isinstance(o, (list, tuple, L)) or (isinstance(o, np.ndarray) and o.ndim == 1)
@@ -181,7 +184,7 @@ def _column_tokens(df: pd.DataFrame, name: Any, where: str) -> list[list[str]] |
                         "tokenize_df returns) in every row.")
     out = [list(o) for o in col]
     for label, toks in zip(df.index, out):
-        if not all(type(t) is str or isinstance(t, str) for t in toks):
+        if not all(map(_is_str, toks)):
             bad = next(t for t in toks if not isinstance(t, str))
             raise TypeError(f"{where}: row {label!r} of the text column {name!r} is a token list holding "
                             f"{type(bad).__name__} {bad!r}; tokens must be strings (numericalized ids go to a model "

@@ -31,6 +31,9 @@ from tiers.text.tokenizers import BaseTokenizer, SpacyTokenizer, TokenizeWithRul
 __all__ = ["Tokenizer", "Numericalize", "make_vocab", "LMTensorText", "reverse_text", "BaseTokenizer"]
 
 
+_is_str = str.__instancecheck__  # about twice as fast as isinstance in a generator, for every token of every item
+
+
 class LMTensorText(TensorText):
     """Token ids that are the input of a language model (the target is the same stream shifted by one)."""
 
@@ -124,7 +127,7 @@ class Tokenizer(Transform):
         return self._tokenize1(o)
 
     def encodes(self, o: list | L):  # noqa: F811 (pre-tokenized: kept as it is, never tokenized again)
-        if not all(isinstance(t, str) for t in o):
+        if not all(map(_is_str, o)):
             bad = next(t for t in o if not isinstance(t, str))
             raise TypeError(f"Tokenizer: a token list holds {type(bad).__name__} {bad!r}; tokens must be strings "
                             "(a text to tokenize is a str; a pre-tokenized text is a list of str).")
