@@ -53,7 +53,8 @@ def broadcast_vec(dim: int, ndim: int, *t, cuda: bool = True) -> list:
 class Normalize(DisplayedTransform):
     """Normalize image batches to `(x - mean) / std` over the batch axes `axes`; decode back. Without `mean` and
     `std`, `setup` computes them from one batch of the loader it is set up on. Build it from per-channel statistics
-    with `Normalize.from_stats(mean, std)`. `mean` and `std` move with the loader's device."""
+    with `Normalize.from_stats(mean, std)`. `mean` and `std` move with the loader's device. The same class is the
+    tabular proc (`procs=[Normalize]`): `tiers.tabular` registers its DataFrame behaviour on it."""
 
     order = 99
     parameters = L("mean", "std")
