@@ -10,9 +10,8 @@ Layout: `learner` (the Learner), `state` (the loop's state), `events` (event nam
 
 __version__ = "0.1.0"
 
-from tiers.train import callbacks, cb_handling, events, interpret, io, learner, metrics, nn, predict, state
+from tiers.train import callbacks, events, interpret, io, learner, metrics, nn, predict, state
 from tiers.train.callbacks import *  # noqa: F403
-from tiers.train.cb_handling import *  # noqa: F403
 from tiers.train.events import *  # noqa: F403
 from tiers.train.interpret import *  # noqa: F403
 from tiers.train.io import *  # noqa: F403
@@ -24,6 +23,6 @@ from tiers.train.state import *  # noqa: F403
 
 __all__ = [
     name
-    for mod in (callbacks, cb_handling, events, interpret, io, learner, metrics, nn, predict, state)
+    for mod in (callbacks, events, interpret, io, learner, metrics, nn, predict, state)
     for name in mod.__all__
 ]

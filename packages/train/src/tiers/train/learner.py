@@ -4,9 +4,19 @@
 >>> learn.fit_one_cycle(3, 1e-3)                            # doctest: +SKIP
 >>> preds, targs = learn.get_preds()                        # doctest: +SKIP
 
-The loop (`fit` -> epochs -> train/validate -> batches -> backward/step) is a set of small methods,
-each wrapped by `_with_events`, so a callback can observe or change every step; see
-`tiers.train.events` for the event table.
+Everything a Learner can do is declared in this file; where the work lives in another module (schedules,
+the LR finder, inference, persistence, mixed precision...) the method is a short delegate to it.
+
+The loop (`fit` -> epochs -> train/validate -> batches -> backward/step) is a set of small methods; every
+level goes through the one event wrapper `_with_events` (before_X, the body, after_cancel_X on
+`CancelXException`, after_X), so a callback can observe or change every step (see `tiers.train.events`,
+and `show_training_loop()`). The loop itself sets `train()`/`eval()` modes, `training` and the progress
+counters; its state lives in `learn.state` (a `LoopState`), exposed as `learn.xb`, `learn.pred`, ...
+
+Attributes: a Learner does not forward unknown attribute reads to its model except, as in fastai, the
+model's own children, parameters and buffers (`learn.fc` is `learn.model.fc`). `learn.train()`,
+`learn.eval()`, `learn.to()`, `learn.state_dict()` are the Learner's own (see their docstrings and the
+package README).
 """
 
 import threading
@@ -18,17 +28,22 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tiers.dispatch import defaults
 from tiers.optim import Adam
+from tiers.tensors import L
+from tiers.train import predict as _predict
 from tiers.train.callbacks import distributed as _distributed
 from tiers.train.callbacks import fp16 as _fp16
+from tiers.train.callbacks import lr_finder as _lr_finder
+from tiers.train.callbacks import schedule as _schedule
 from tiers.train.callbacks import training as _training
-from tiers.train.callbacks.core import Callback, CastToTensor, TrainEvalCallback
-from tiers.train.callbacks.lr_finder import LRFindMixin
+from tiers.train.callbacks.core import Callback, CastToTensor, reraise_in_callback
 from tiers.train.callbacks.progress import ProgressCallback
 from tiers.train.callbacks.recorder import Recorder
-from tiers.train.callbacks.schedule import ScheduleMixin
-from tiers.train.cb_handling import CallbackHandlingMixin, _listify
 from tiers.train.events import (
+    CANCEL_EXCEPTIONS,
+    EVENT_NAMES,
+    INNER_LOOP,
     CancelBackwardException,
     CancelBatchException,
     CancelEpochException,
@@ -37,24 +52,37 @@ from tiers.train.events import (
     CancelTrainException,
     CancelValidException,
 )
-from tiers.train.io.checkpoint import save_checkpoint
+from tiers.train.io.checkpoint import resume_callback, save_checkpoint
 from tiers.train.io.export import export_learner
-from tiers.train.io.persist import load_model, save_model
+from tiers.train.io.persist import learner_load, learner_save
 from tiers.train.metrics.base import mk_metric
 from tiers.train.nn.loss_choice import loss_for_batch
 from tiers.train.nn.model_utils import norm_bias_params, trainable_params
 from tiers.train.nn.summary import ModelSummary, learner_summary
-from tiers.train.predict import PredictMixin
+from tiers.train.state import LOOP_ATTRS, LoopState
 
 __all__ = ["Learner"]
 
 # (before, after_cancel, after) names per loop level, built once rather than formatted per batch.
-_EVENTS = {k: (f"before_{k}", f"after_cancel_{k}", f"after_{k}") for k in ("fit", "epoch", "train", "validate", "batch", "backward", "step")}
+_LEVELS = {k: (f"before_{k}", f"after_cancel_{k}", f"after_{k}") for k in ("fit", "epoch", "train", "validate", "batch", "backward", "step")}
+
+# What `learn.<name>` may read from the model when the Learner has no such attribute: only the model's own
+# children, parameters and buffers (fastai's `learn.fc`), never its methods (`train`, `to`, `state_dict`...).
+_MODEL_MEMBERS = ("_modules", "_parameters", "_buffers")
 
 
 def _make_default_cbs() -> list[Callback]:
-    # What every Learner starts with unless default_cbs=False.
-    return [TrainEvalCallback(), Recorder(), CastToTensor(), ProgressCallback()]
+    # What every Learner starts with unless default_cbs=False, then whatever `defaults.callbacks` adds.
+    extra = [cb() if isinstance(cb, type) else cb for cb in (getattr(defaults, "callbacks", None) or [])]
+    return [Recorder(), CastToTensor(), ProgressCallback(), *extra]
+
+
+def _listify(o: Any) -> list:
+    if o is None:
+        return []
+    if isinstance(o, (list, tuple, L)):
+        return list(o)
+    return [o]
 
 
 def _to_device(b: Any, device: torch.device) -> Any:
@@ -80,14 +108,43 @@ def _first_tensor(b: Any) -> Tensor | None:
     return None
 
 
-class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class _LoopStep:
+    # The loop's own per-batch bookkeeping, run as the first `after_batch` handler in training (where
+    # fastai's TrainEvalCallback ran): callbacks handling after_batch see the batch counted.
+    run = True
+
+    def __init__(self, learn: "Learner") -> None:
+        self.learn = learn
+
+    def __repr__(self) -> str:
+        return "Learner (advance train_iter, pct_train)"
+
+
+def _state_attr(name: str, doc: str) -> property:
+    def fget(self: "Learner") -> Any:
+        return getattr(self.state, name)
+
+    def fset(self: "Learner", v: Any) -> None:
+        setattr(self.state, name, v)
+
+    return property(fget, fset, doc=doc)
+
+
+class Learner:
     """Train `model` on `dls` with `loss_func` and an optimizer from `opt_func`, through callbacks.
 
-    `loss_func=None` picks a loss from the targets' type (`default_loss`). `splitter(model)` gives the
-    parameter groups (for freezing and discriminative learning rates). `wd_bn_bias=False` keeps weight
-    decay off normalisation and bias parameters; `train_bn=True` keeps normalisation layers trainable
-    when their group is frozen. The model goes to `dls.device` (when set) and batches follow the model.
-    Unknown attributes are read from the model, so `learn.fc` is `learn.model.fc`.
+    `loss_func=None` picks a loss from the targets' type (`default_loss`). `lr=None` reads `defaults.lr`.
+    `splitter(model)` gives the parameter groups (for freezing and discriminative learning rates).
+    `wd_bn_bias=False` keeps weight decay off normalisation and bias parameters; `train_bn=True` keeps
+    normalisation layers trainable when their group is frozen. `cbs` (a callback, a class, or a list/`L` of
+    them) are added to the defaults (`Recorder`, `CastToTensor`, `ProgressCallback`, then `defaults.callbacks`;
+    `default_cbs=False` leaves them out and the loop still trains). The model goes to `dls.device` (when set)
+    and batches follow the model. `learn.fc` reads the model's child `fc` (children, parameters and buffers
+    only).
     """
 
     def __init__(
@@ -96,7 +153,7 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
         model: nn.Module,
         loss_func: Callable | None = None,
         opt_func: Callable = Adam,
-        lr: float = 1e-3,
+        lr: float | None = None,
         splitter: Callable[[nn.Module], list] = trainable_params,
         cbs: Callback | type | Iterable | None = None,
         metrics: Any = None,
@@ -110,28 +167,25 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Learner: model must be a torch.nn.Module, got {type(model).__name__}")
+        self.state = LoopState()
         self.dls, self.model = dls, model
         self.path = Path(path) if path is not None else Path(getattr(dls, "path", "."))
         self.model_dir = Path(model_dir)
         self.loss_func = loss_func if loss_func is not None else self._default_loss()
-        self.opt_func, self.lr, self.splitter = opt_func, lr, splitter
+        self.opt_func, self.splitter = opt_func, splitter
+        self.lr = defaults.lr if lr is None else lr
         self.wd, self.wd_bn_bias, self.train_bn, self.moms = wd, wd_bn_bias, train_bn, moms
         self.opt: Any = None
-        self.training = False
-        self.validating = False
         self.logger: Callable[[Any], Any] = print
-        self.epoch, self.n_epoch, self.iter, self.n_iter, self.train_iter, self.pct_train = 0, 1, 0, 0, 0, 0.0
-        self.dl: Any = None
-        self.xb: tuple = ()
-        self.yb: tuple = ()
-        self.pred: Any = None
-        self.loss_grad: Any = None
-        self.loss: Any = None
         self.lock = threading.RLock()  # re-entrant: a callback may call get_preds during validation
         self._batch_device: torch.device | None = None
         self._batch_on_cpu = True
+        self._n_inp = 1
+        self._start_epoch = 0
+        self._loop_step = _LoopStep(self)
+        self._step_size = 0.0
         self.metrics = metrics
-        self.cbs: list[Callback] = []
+        self.cbs: L = L()
         self._ev: tuple[dict, dict] = ({}, {})
         self._invalidate_cbs()
         if default_cbs:
@@ -139,26 +193,43 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
         self.add_cbs(cbs)
         self("after_create")
 
-    # ------------------------------------------------------------------ properties
+    # ------------------------------------------------------------------ the loop's state, as attributes
+
+    xb = _state_attr("xb", "The batch's inputs (a tuple).")
+    yb = _state_attr("yb", "The batch's targets (a tuple; empty when the loader gives none).")
+    pred = _state_attr("pred", "The model's output on `xb`.")
+    loss = _state_attr("loss", "The batch's loss, detached (for logging).")
+    loss_grad = _state_attr("loss_grad", "The batch's loss that `backward` runs on.")
+    dl = _state_attr("dl", "The loader of the current pass.")
+    iter = _state_attr("iter", "Index of the current batch in the pass.")
+    n_iter = _state_attr("n_iter", "Batches in the current pass (0 when the loader has no length).")
+    epoch = _state_attr("epoch", "The current epoch.")
+    n_epoch = _state_attr("n_epoch", "Epochs of the current fit.")
+    training = _state_attr("training", "True during the training pass (the model is in train mode).")
+    validating = _state_attr("validating", "True during a validation-only pass (`validate`, `get_preds`).")
+    pct_train = _state_attr("pct_train", "Fraction of the fit's training batches done (schedules read it).")
+    train_iter = _state_attr("train_iter", "Training batches done in this fit.")
 
     @property
-    def metrics(self) -> list:
+    def metrics(self) -> L:
         """The metrics computed on validation (as `Metric` objects)."""
         return self._metrics
 
     @metrics.setter
     def metrics(self, ms: Any) -> None:
-        self._metrics = [mk_metric(m) for m in _listify(ms)]
+        self._metrics = L([mk_metric(m) for m in _listify(ms)])
 
     @property
     def x(self) -> Any:
         """The single input (`xb[0]`) when there is one input, else `xb`."""
-        return self.xb[0] if len(self.xb) == 1 else self.xb
+        xb = self.state.xb
+        return xb[0] if len(xb) == 1 else xb
 
     @property
     def y(self) -> Any:
         """The single target (`yb[0]`) when there is one target, else `yb`."""
-        return self.yb[0] if len(self.yb) == 1 else self.yb
+        yb = self.state.yb
+        return yb[0] if len(yb) == 1 else yb
 
     @property
     def smooth_loss(self) -> Any:
@@ -168,18 +239,28 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
 
     @property
     def final_record(self) -> list | None:
-        """`[train_loss, valid_loss, *metrics]` of the last epoch (or `[valid_loss, *metrics]` after `validate`)."""
+        """`[train_loss, valid_loss, *metrics]` of the last epoch (or `[valid_loss, *metrics]` after `validate`);
+        a cancelled phase's values are None."""
         rec = self.__dict__.get("recorder")
         return None if rec is None else rec.final_record
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup fails: forward to the model (fastai's `learn.fc`).
-        if name.startswith("_") or "model" not in self.__dict__:
-            raise AttributeError(f"Learner has no attribute {name!r}")
-        try:
-            return getattr(self.__dict__["model"], name)
-        except AttributeError:
-            raise AttributeError(f"Learner has no attribute {name!r}, and neither has its model") from None
+        # Only reached when normal lookup fails. The one fall-through: the model's children, parameters and buffers.
+        d = self.__dict__
+        if not name.startswith("_") and "model" in d:
+            model = d["model"]
+            for members in _MODEL_MEMBERS:
+                found = model.__dict__.get(members)
+                if found is not None and name in found:
+                    return found[name]
+            if name in LOOP_ATTRS:  # unreachable through the properties; kept for a clear message in subclasses
+                return getattr(d["state"], name)
+            if hasattr(model, name):
+                raise AttributeError(
+                    f"Learner has no attribute {name!r}; the model has one, but a Learner only forwards the model's "
+                    f"children, parameters and buffers: use learn.model.{name}")
+            raise AttributeError(f"Learner has no attribute {name!r}, and neither has its model")
+        raise AttributeError(f"Learner has no attribute {name!r}")
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -190,7 +271,52 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.lock = threading.RLock()
+        if "_loop_step" not in self.__dict__:
+            self._loop_step = _LoopStep(self)
         self._invalidate_cbs()
+
+    # ------------------------------------------------------------------ the Learner as a whole (not the model's)
+
+    def train(self, mode: bool = True) -> "Learner":
+        """Put the model in training mode (`mode=False`: evaluation) and set `training` to match; returns the Learner.
+
+        The loop does this itself at each pass; call it to run the model by hand in a given mode."""
+        self.model.train(mode)
+        self.state.training = bool(mode)
+        return self
+
+    def eval(self) -> "Learner":
+        """Put the model in evaluation mode and set `training` to False; returns the Learner."""
+        return self.train(False)
+
+    def to(self, device: str | torch.device) -> "Learner":
+        """Move the model, the loss function (when it has state) and the loaders (when they can move) to `device`;
+        returns the Learner. Batches follow the model."""
+        device = torch.device(device)
+        self.model.to(device)
+        if isinstance(self.loss_func, nn.Module):
+            self.loss_func.to(device)
+        if hasattr(self.dls, "to"):
+            self.dls.to(device)
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        """The Learner's state: `{'model': weights, 'opt': optimizer state (None before one exists),
+        'loop': learn.state.state_dict() (epoch, counters, pct_train)}`."""
+        return {"model": self.model.state_dict(), "opt": None if self.opt is None else self.opt.state_dict(),
+                "loop": self.state.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> "Learner":
+        """Restore what `state_dict` returned (the optimizer is created when the state has one); returns the Learner."""
+        missing = {"model", "opt", "loop"} - set(state)
+        if missing:
+            raise KeyError(f"Learner.load_state_dict: missing keys {sorted(missing)} (expected what state_dict returns)")
+        self.model.load_state_dict(state["model"], strict=strict)
+        if state["opt"] is not None:
+            self._ensure_opt()
+            self.opt.load_state_dict(state["opt"])
+        self.state.load_state_dict(state["loop"])
+        return self
 
     # ------------------------------------------------------------------ loss and device
 
@@ -266,25 +392,193 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
         """Train every parameter group."""
         self.freeze_to(0)
 
-    # ------------------------------------------------------------------ the loop
+    # ------------------------------------------------------------------ callbacks
 
-    def _fire(self, event_name: str) -> None:
-        # The loop's own event call: skips the work entirely when no callback handles the event
-        # (most per-batch events), which matters because it runs ~10 times per batch.
-        handlers = self._ev[self.training][event_name]
+    def _invalidate_cbs(self) -> None:
+        # Rebuild, per mode (0: validation, 1: training) and event, the tuple of (callback, handler) to run: firing
+        # an event is then a dict lookup and a loop over exactly the callbacks that define it.
+        valid: dict[str, list] = {name: [] for name in EVENT_NAMES}
+        train: dict[str, list] = {name: [] for name in EVENT_NAMES}
+        train["after_batch"].append((self._loop_step, self._advance))
+        for cb in sorted(self.cbs, key=lambda c: c.order):
+            for name in cb.handled_events():
+                f = getattr(cb, name)
+                if name not in INNER_LOOP or cb.run_train:
+                    train[name].append((cb, f))
+                if name not in INNER_LOOP or cb.run_valid:
+                    valid[name].append((cb, f))
+        self._ev = ({k: tuple(v) for k, v in valid.items()}, {k: tuple(v) for k, v in train.items()})
+
+    def __call__(self, event_name: str | Iterable[str]) -> None:
+        """Fire the event `event_name` (or each of a list of events) on the callbacks, in `order`."""
+        if not isinstance(event_name, str):
+            for e in event_name:
+                self(e)
+            return
+        try:
+            handlers = self._ev[self.state.training][event_name]
+        except KeyError:
+            raise ValueError(f"Learner: {event_name!r} is not an event; events are {', '.join(EVENT_NAMES)}") from None
         if handlers:
             self._run_handlers(handlers, event_name)
 
-    def _with_events(self, f: Callable[[], Any], kind: str, ex: type[BaseException], final: Callable | None = None) -> None:
-        before, cancel, after = _EVENTS[kind]
+    def _run_handlers(self, handlers: tuple, event_name: str) -> None:
+        for cb, f in handlers:
+            if cb.run:
+                try:
+                    f()
+                except CANCEL_EXCEPTIONS:
+                    raise
+                except Exception as e:
+                    reraise_in_callback(e, cb, event_name)
+
+    def ordered_cbs(self, event_name: str) -> L:
+        """Callbacks that handle `event_name`, in the order they run."""
+        name = str(event_name)
+        return L([cb for cb in sorted(self.cbs, key=lambda c: c.order) if name in cb.handled_events()])
+
+    def add_cb(self, cb: Callback | type) -> "Learner":
+        """Attach `cb` (an instance or a class to instantiate); it becomes `learn.<cb.name>`."""
+        if isinstance(cb, type):
+            cb = cb()
+        if not isinstance(cb, Callback):
+            raise TypeError(f"add_cb: {cb!r} is not a Callback (subclass tiers.train.Callback)")
+        if cb.learn is not None and cb.learn is not self:
+            raise ValueError(f"add_cb: {type(cb).__name__} is already attached to another Learner")
+        object.__setattr__(cb, "learn", self)
+        current = self.__dict__.get(cb.name)
+        if current is None or isinstance(current, Callback):
+            self.__dict__[cb.name] = cb
+        self.cbs.append(cb)
+        self._invalidate_cbs()
+        return self
+
+    def add_cbs(self, cbs: Any) -> "Learner":
+        """Attach each of `cbs` (a callback, a class, or a list/`L` of them)."""
+        for cb in _listify(cbs):
+            self.add_cb(cb)
+        return self
+
+    def remove_cb(self, cb: Callback | type) -> "Learner":
+        """Detach `cb`, or every callback of class `cb`."""
+        targets = [c for c in self.cbs if isinstance(c, cb)] if isinstance(cb, type) else [cb]
+        for c in targets:
+            if c in self.cbs:
+                self.cbs.remove(c)
+            object.__setattr__(c, "learn", None)
+            if self.__dict__.get(c.name) is c:
+                del self.__dict__[c.name]
+        self._invalidate_cbs()
+        return self
+
+    def remove_cbs(self, cbs: Any) -> "Learner":
+        """Detach each of `cbs`."""
+        for cb in _listify(cbs):
+            self.remove_cb(cb)
+        return self
+
+    @contextmanager
+    def added_cbs(self, cbs: Any) -> Iterator["Learner"]:
+        """Context manager: `cbs` are attached inside the block only."""
+        cbs = [cb() if isinstance(cb, type) else cb for cb in _listify(cbs)]
+        self.add_cbs(cbs)
         try:
-            self._fire(before)
+            yield self
+        finally:
+            self.remove_cbs(cbs)
+
+    @contextmanager
+    def removed_cbs(self, cbs: Any) -> Iterator["Learner"]:
+        """Context manager: `cbs` are detached inside the block only (then re-attached)."""
+        cbs = [c for c in _listify(cbs) if c in self.cbs]
+        self.remove_cbs(cbs)
+        try:
+            yield self
+        finally:
+            self.add_cbs(cbs)
+
+    @contextmanager
+    def no_logging(self) -> Iterator["Learner"]:
+        """Context manager: no per-epoch metrics output inside the block."""
+        old = self.logger
+        self.logger = _noop
+        try:
+            yield self
+        finally:
+            self.logger = old
+
+    @contextmanager
+    def no_bar(self) -> Iterator["Learner"]:
+        """Context manager: no progress bar inside the block (the metrics table is still printed)."""
+        progress = [cb for cb in self.cbs if isinstance(cb, ProgressCallback)]
+        olds = [cb.show_bar for cb in progress]
+        for cb in progress:
+            cb.show_bar = False
+        try:
+            yield self
+        finally:
+            for cb, old in zip(progress, olds):
+                cb.show_bar = old
+
+    no_mbar = no_bar
+
+    def show_training_loop(self) -> str:
+        """Print (and return) the loop's levels and events in firing order, each event with its handlers in order.
+
+        The first handler of training's `after_batch` is the loop itself (it counts the batch)."""
+        batch = ["before_batch", "after_pred", "after_loss", "before_backward", "after_cancel_backward", "after_backward",
+                 "before_step", "after_cancel_step", "after_step", "after_cancel_batch", "after_batch"]
+        layout: list[tuple[int, str, int]] = [(0, "Start Fit", -1), (1, "before_fit", 1), (1, "Start Epoch Loop", -1),
+                                              (2, "before_epoch", 1), (2, "Start Train", -1), (3, "before_train", 1),
+                                              (3, "Start Batch Loop", -1)]
+        layout += [(4, e, 1) for e in batch]
+        layout += [(3, "End Batch Loop", -1), (2, "End Train", -1), (3, "after_cancel_train", 1), (3, "after_train", 1),
+                   (2, "Start Valid", -1), (3, "before_validate", 1), (3, "Start Batch Loop", -1)]
+        layout += [(4, e, 0) for e in batch if "backward" not in e and "step" not in e]
+        layout += [(3, "End Batch Loop", -1), (2, "End Valid", -1), (3, "after_cancel_validate", 1),
+                   (3, "after_validate", 1), (1, "End Epoch Loop", -1), (2, "after_cancel_epoch", 1),
+                   (2, "after_epoch", 1), (0, "End Fit", -1), (1, "after_cancel_fit", 1), (1, "after_fit", 1)]
+        width = max(len(e) for e in EVENT_NAMES)
+        lines = []
+        for depth, label, mode in layout:
+            pad = "  " * depth
+            if mode < 0:
+                lines.append(pad + label)
+            else:
+                names = ", ".join(repr(cb) for cb, _ in self._ev[mode][label])
+                lines.append(f"{pad} - {label:<{width}}: [{names}]")
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+    # ------------------------------------------------------------------ the loop
+
+    def _with_events(self, f: Callable[[], Any], kind: str, ex: type[BaseException], final: Callable | None = None) -> None:
+        # The one event wrapper of every loop level: before_X, the body, after_cancel_X when the body raises
+        # CancelXException, then after_X (and `final`, e.g. the end-of-fit cleanup). The handler table is read
+        # once: the mode never changes inside a level's own events.
+        before, cancel, after = _LEVELS[kind]
+        ev = self._ev[self.state.training]
+        try:
+            h = ev[before]
+            if h:
+                self._run_handlers(h, before)
             f()
         except ex:
-            self._fire(cancel)
-        self._fire(after)
+            h = ev[cancel]
+            if h:
+                self._run_handlers(h, cancel)
+        h = ev[after]
+        if h:
+            self._run_handlers(h, after)
         if final is not None:
             final()
+
+    def _advance(self) -> None:
+        # The loop's own after_batch step in training (first handler): count the batch.
+        st = self.state
+        st.pct_train += self._step_size
+        st.train_iter += 1
 
     def _set_device(self, b: Any) -> Any:
         dev = self._batch_device
@@ -299,100 +593,87 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
         return _to_device(b, dev)
 
     def _split(self, b: Any) -> None:
+        st = self.state
         if type(b) in (tuple, list):
             i = self._n_inp
             if i == 1 and len(b) == 2:
-                self.xb, self.yb = (b[0],), (b[1],)
+                st.xb, st.yb = (b[0],), (b[1],)
             else:
-                self.xb, self.yb = tuple(b[:i]), tuple(b[i:])
+                st.xb, st.yb = tuple(b[:i]), tuple(b[i:])
         else:
-            self.xb, self.yb = (b,), ()
+            st.xb, st.yb = (b,), ()
 
     def _backward(self) -> None:
-        self.loss_grad.backward()
+        self.state.loss_grad.backward()
 
     def _step(self) -> None:
         self.opt.step()
 
     def _do_one_batch(self) -> None:
-        self.pred = self.model(*self.xb)
-        # The per-batch events are fired inline (a dict lookup, then nothing when no callback handles them) rather
-        # than through `_fire`: this runs for every batch, and most of these events have no handler.
-        ev = self._ev[self.training]["after_pred"]
-        if ev:
-            self._run_handlers(ev, "after_pred")
-        if self.yb:
-            self.loss_grad = self.loss_func(self.pred, *self.yb)
+        st = self.state
+        ev = self._ev[st.training]
+        st.pred = self.model(*st.xb)
+        h = ev["after_pred"]
+        if h:
+            self._run_handlers(h, "after_pred")
+        if st.yb:
+            st.loss_grad = self.loss_func(st.pred, *st.yb)
             # A detached view for logging (no copy: this runs every batch). A callback that rescales the
             # loss for backward should assign a new loss_grad rather than modify it in place.
-            self.loss = self.loss_grad.detach()
-        ev = self._ev[self.training]["after_loss"]
-        if ev:
-            self._run_handlers(ev, "after_loss")
-        if not self.training or not self.yb:
+            st.loss = st.loss_grad.detach()
+        h = ev["after_loss"]
+        if h:
+            self._run_handlers(h, "after_loss")
+        if not st.training or not st.yb:
             return
-        if self._quiet_grad_step:
-            # No callback handles the backward/step events: skip their (empty) dispatch.
-            try:
-                self._backward()
-            except CancelBackwardException:
-                pass
-            try:
-                self._step()
-            except CancelStepException:
-                pass
-        else:
-            self._with_events(self._backward, "backward", CancelBackwardException)
-            self._with_events(self._step, "step", CancelStepException)
+        self._with_events(self._backward, "backward", CancelBackwardException)
+        self._with_events(self._step, "step", CancelStepException)
         self.opt.zero_grad()
 
     def one_batch(self, i: int, b: Any) -> None:
         """Run batch `b` (index `i`) through the model, loss and (when training) backward and step."""
-        self.iter = i
+        st = self.state
+        st.iter = i
         # The usual batch, `(x, y)` of CPU tensors for a CPU model, is split here: `_set_device` and `_split` would
         # do the same through two more calls per batch.
         x = b[0] if type(b) in (tuple, list) and len(b) == 2 and self._n_inp == 1 else None
         if self._batch_on_cpu and isinstance(x, Tensor) and x.is_cpu:
-            self.xb, self.yb = (x,), (b[1],)
+            st.xb, st.yb = (x,), (b[1],)
         else:
             self._split(self._set_device(b))
-        # `_with_events(self._do_one_batch, "batch", CancelBatchException)`, inlined: it runs for every batch.
-        try:
-            ev = self._ev[self.training]["before_batch"]
-            if ev:
-                self._run_handlers(ev, "before_batch")
-            self._do_one_batch()
-        except CancelBatchException:
-            self._fire("after_cancel_batch")
-        ev = self._ev[self.training]["after_batch"]
-        if ev:
-            self._run_handlers(ev, "after_batch")
+        self._with_events(self._do_one_batch, "batch", CancelBatchException)
 
     def all_batches(self) -> None:
         """Run every batch of `self.dl`."""
-        try:
-            self.n_iter = len(self.dl)
-        except TypeError:
-            self.n_iter = 0
         one_batch = self.one_batch
-        for i, b in enumerate(self.dl):
+        for i, b in enumerate(self.state.dl):
             one_batch(i, b)
 
     def _set_dl(self, dl: Any) -> None:
-        self.dl = dl
+        st = self.state
+        st.dl = dl
         try:
-            self.n_iter = len(dl)
+            st.n_iter = len(dl)
         except TypeError:
-            self.n_iter = 0
+            st.n_iter = 0
 
     def _do_epoch_train(self) -> None:
+        st = self.state
         self._set_dl(self.dls.train)
+        # The loop owns the modes and the progress counters (fastai's TrainEvalCallback did this).
+        st.pct_train = st.epoch / st.n_epoch
+        self._step_size = 1.0 / (max(st.n_iter, 1) * st.n_epoch)
+        self.model.train()
+        st.training = True
         self._with_events(self.all_batches, "train", CancelTrainException)
 
     def _do_epoch_validate(self, ds_idx: int = 1, dl: Any = None) -> None:
+        st = self.state
         if dl is None:
             dl = self.dls[ds_idx]
         self._set_dl(dl)
+        self.model.eval()
+        st.training = False
         with torch.no_grad():
             self._with_events(self.all_batches, "validate", CancelValidException)
 
@@ -401,8 +682,9 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
         self._do_epoch_validate()
 
     def _do_fit(self) -> None:
-        for epoch in range(self._start_epoch, self.n_epoch):
-            self.epoch = epoch
+        st = self.state
+        for epoch in range(self._start_epoch, st.n_epoch):
+            st.epoch = epoch
             self._with_events(self._do_epoch, "epoch", CancelEpochException)
 
     def _prepare_run(self) -> None:
@@ -410,11 +692,21 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
         dev = self._data_device()
         if dev is not None:
             self.model.to(dev)
+            if isinstance(self.loss_func, nn.Module) or hasattr(self.loss_func, "to"):
+                self.loss_func.to(dev)
         self._batch_device = self._model_device()
         self._batch_on_cpu = self._batch_device.type == "cpu"
 
+    def _begin(self, n_epoch: int) -> None:
+        # Start of a fit or of a validation-only pass: counters reset, model and loss on the data's device.
+        self.state.start_fit(n_epoch)
+        self.state.loss = torch.tensor(0.0)
+        self._prepare_run()
+        if hasattr(self.model, "reset"):
+            self.model.reset()
+
     def _end_cleanup(self) -> None:
-        self.dl, self.xb, self.yb, self.pred, self.loss_grad = None, (), (), None, None
+        self.state.clear_batch()
         for cb in self.cbs:
             cb.run = True
 
@@ -435,9 +727,6 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
             if start_epoch:
                 raise ValueError(f"fit: start_epoch={start_epoch} and resume={str(resume)!r} both given; the "
                                  "checkpoint knows its epoch, so pass resume alone")
-            # Imported here: tiers.train.io.checkpoint builds on Learner, so a top-level import would be circular.
-            from tiers.train.io.checkpoint import resume_callback
-
             resume_cb, start_epoch = resume_callback(self, resume)
             cbs = [*_listify(cbs), resume_cb]
         if not 0 <= start_epoch <= n_epoch:
@@ -449,41 +738,37 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
             if wd is not None:
                 self.opt.set_hypers(wd=wd)
             self.opt.set_hypers(lr=self.lr if lr is None else lr)
-            self.n_epoch, self._start_epoch = n_epoch, start_epoch
-            self._prepare_run()
+            self._start_epoch = start_epoch
+            self._begin(n_epoch)
             self._with_events(self._do_fit, "fit", CancelFitException, self._end_cleanup)
 
-    _start_epoch = 0
-
-    # ------------------------------------------------------------------ validation context
+    # ------------------------------------------------------------------ validation
 
     @contextmanager
     def validation_context(self, cbs: Any = None, inner: bool = False) -> Iterator["Learner"]:
         """Context for a validation-only pass: `cbs` attached, no logging; fires before_fit/before_epoch
         on entry and after_epoch/after_fit on exit unless `inner` (already inside a fit)."""
+        st = self.state
         with self.lock, self.added_cbs(cbs), self.no_logging():
             if inner:
                 # Inside a fit: keep the fit's own state and keep recorder/progress out of this pass.
-                saved = (self.dl, self.training, self.n_iter, self.iter, self.xb, self.yb, self.pred, self.loss,
-                         self.loss_grad, self.validating)
-                self.validating = True
+                snap = st.snapshot()
+                st.validating = True
                 try:
                     with self.removed_cbs([c for c in self.cbs if c.remove_on_fetch]):
                         yield self
                 finally:
-                    (self.dl, self.training, self.n_iter, self.iter, self.xb, self.yb, self.pred, self.loss,
-                     self.loss_grad, self.validating) = saved
+                    st.restore(snap)
                 return
-            old_training, old_validating = self.training, self.validating
-            self.validating, self.training = True, False
-            self.n_epoch, self.epoch, self._n_inp = 1, 0, getattr(self.dls, "n_inp", 1) or 1
-            self._prepare_run()
+            old_training, old_validating = st.training, st.validating
+            st.validating, st.training = True, False
+            self._begin(1)
             try:
                 self(["before_fit", "before_epoch"])
                 yield self
                 self(["after_epoch", "after_fit"])
             finally:
-                self.validating, self.training = old_validating, old_training
+                st.validating, st.training = old_validating, old_training
                 self._end_cleanup()
 
     def validate(self, ds_idx: int = 1, dl: Any = None, cbs: Any = None) -> list | None:
@@ -492,39 +777,105 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
             self._do_epoch_validate(ds_idx, dl)
         return self.final_record
 
-    # ------------------------------------------------------------------ persistence
+    # ------------------------------------------------------------------ scheduled training (tiers.train.callbacks.schedule)
 
-    def _model_file(self, file: str | Path) -> Path:
-        file = Path(file)
-        if file.suffix == "":
-            file = file.with_suffix(".pth")
-        return file if file.is_absolute() else self.path / self.model_dir / file
+    def fit_one_cycle(
+        self, n_epoch: int, lr_max: Any = None, div: float = 25.0, div_final: float = 1e5, pct_start: float = 0.25,
+        wd: float | None = None, moms: tuple[float, float, float] | None = None, cbs: Any = None,
+        reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
+    ) -> None:
+        """One-cycle policy: lr warms up (cosine) from `lr_max/div` to `lr_max` over `pct_start` of training,
+        then anneals to `lr_max/div_final`; momentum goes the opposite way (`moms`, default `learn.moms`).
+        `lr_max` may be a slice for discriminative learning rates. `start_epoch` and `resume` are `fit`'s."""
+        _schedule.fit_one_cycle(self, n_epoch, lr_max, div, div_final, pct_start, wd, moms, cbs, reset_opt, start_epoch, resume)
+
+    def fit_flat_cos(
+        self, n_epoch: int, lr: Any = None, div_final: float = 1e5, pct_start: float = 0.75, wd: float | None = None,
+        cbs: Any = None, reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
+    ) -> None:
+        """Flat lr for `pct_start` of training, then cosine annealing to `lr/div_final` (`start_epoch`, `resume`: see `fit`)."""
+        _schedule.fit_flat_cos(self, n_epoch, lr, div_final, pct_start, wd, cbs, reset_opt, start_epoch, resume)
+
+    def fit_sgdr(
+        self, n_cycles: int, cycle_len: int, lr_max: Any = None, cycle_mult: int = 2, cbs: Any = None,
+        reset_opt: bool = False, wd: float | None = None, start_epoch: int = 0, resume: str | Path | None = None,
+    ) -> None:
+        """SGD with warm restarts: `n_cycles` cosine cycles from `lr_max` to 0, the i-th lasting
+        `cycle_len * cycle_mult**i` epochs. `start_epoch` and `resume` are `fit`'s."""
+        _schedule.fit_sgdr(self, n_cycles, cycle_len, lr_max, cycle_mult, cbs, reset_opt, wd, start_epoch, resume)
+
+    def fine_tune(
+        self, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1, lr_mult: float = 100, pct_start: float = 0.3,
+        div: float = 5.0, **kwargs: Any,
+    ) -> None:
+        """Transfer learning: `freeze_epochs` one-cycle epochs on the head only, then unfreeze and train
+        `epochs` more with discriminative lrs `slice(base_lr/2/lr_mult, base_lr/2)`."""
+        _schedule.fine_tune(self, epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, **kwargs)
+
+    def lr_find(
+        self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
+        show_plot: bool = True, suggest_funcs: Any = (_lr_finder.minimum, _lr_finder.steep, _lr_finder.valley, _lr_finder.slide),
+    ) -> Any:
+        """Mock-train with an exponentially growing lr, restore the weights, and suggest learning rates
+        (a namedtuple with one field per suggestion function, e.g. `.valley`; None when `suggest_funcs` is None)."""
+        return _lr_finder.lr_find(self, start_lr, end_lr, num_it, stop_div, show_plot, suggest_funcs)
+
+    # ------------------------------------------------------------------ inference (tiers.train.predict)
+
+    def get_preds(
+        self, ds_idx: int = 1, dl: Any = None, with_input: bool = False, with_decoded: bool = False,
+        with_loss: bool = False, act: Any = None, inner: bool = False, reorder: bool = True, cbs: Any = None,
+        concat_dim: int = 0,
+    ) -> tuple:
+        """Predictions on `dls[ds_idx]` (or `dl`): `([inputs], preds, targets, [decoded], [losses])`.
+
+        `preds` are activated by `act` (default: the loss's `activation`); `decoded` by the loss's
+        `decodes`; `losses` are per item. Results are in dataset order (`reorder`)."""
+        return _predict.get_preds(self, ds_idx, dl, with_input, with_decoded, with_loss, act, inner, reorder, cbs, concat_dim)
+
+    def predict(self, item: Any, rm_type_tfms: Any = None, with_input: bool = False) -> tuple:
+        """Predict one `item`: `(decoded prediction, prediction as the loss decodes it, probabilities)`."""
+        return _predict.predict(self, item, rm_type_tfms, with_input)
+
+    def tta(
+        self, ds_idx: int = 1, dl: Any = None, n: int = 4, item_tfms: Any = None, batch_tfms: Any = None,
+        beta: float | None = 0.25, use_max: bool = False,
+    ) -> tuple:
+        """Test-time augmentation: `(preds, targs)` on `dls[ds_idx]` (or `dl`).
+
+        The predictions are taken `n` times with the training transforms (augmentation) and averaged (`use_max`:
+        their maximum); the result is `lerp(average, plain predictions, beta)`, i.e. `(1-beta)*average +
+        beta*plain` where plain uses the validation transforms. `beta=None` returns `(average, plain)`.
+        `item_tfms`/`batch_tfms` replace the loader's transforms for these passes. Needs a tiers loader."""
+        return _predict.tta(self, ds_idx, dl, n, item_tfms, batch_tfms, beta, use_max)
+
+    def show_results(self, ds_idx: int = 1, dl: Any = None, max_n: int = 9, shuffle: bool = True, **kwargs: Any) -> Any:
+        """Show `max_n` items of `dls[ds_idx]` with their targets and predictions (tiers loaders only)."""
+        return _predict.show_results(self, ds_idx, dl, max_n, shuffle, **kwargs)
+
+    def loss_not_reduced(self) -> Any:
+        """Context manager: the loss function returns one loss per item inside the block."""
+        return _predict.loss_not_reduced(self)
+
+    # ------------------------------------------------------------------ persistence (tiers.train.io)
 
     def save(self, file: str | Path, with_opt: bool = True) -> Path:
-        """Save model (and optimizer) state to `path/model_dir/file.pth`; returns the path written."""
-        target = self._model_file(file)
-        save_model(target, self.model, self.opt, with_opt=with_opt)
-        return target
+        """Save model (and optimizer) state to `path/model_dir/file.pth` (unless absolute); returns the path written."""
+        return learner_save(self, file, with_opt)
 
     def load(self, file: str | Path, device: Any = None, with_opt: bool = True, strict: bool = True) -> "Learner":
         """Load state saved by `save` from `path/model_dir/file.pth` (onto `device`, default the data's)."""
-        if device is None:
-            device = self._data_device()
-        if with_opt:
-            self._ensure_opt()
-        load_model(self._model_file(file), self.model, self.opt if with_opt else None, device=device, strict=strict)
-        return self
+        return learner_load(self, file, device, with_opt, strict)
 
     def save_checkpoint(self, file: str | Path, batches_done: int | None = None) -> Path:
-        """Write a resumable checkpoint to `file` (a bare name goes to `path/model_dir`); returns the path."""
+        """Write a resumable checkpoint to `path/model_dir/file.pth` (unless absolute); returns the path."""
         return save_checkpoint(self, file, batches_done)
 
     def export(self, fname: str | Path = "export.pkl", pickle_module: Any = None, pickle_protocol: int = 4) -> Path:
-        """Save the learner for inference to `self.path / fname`: weights (safetensors), model, transforms, no data.
-
-        Load it with `load_learner`. `pickle_module` is accepted for fastai compatibility and ignored."""
-        fname = Path(fname)
-        return export_learner(self, fname if fname.is_absolute() else Path(self.path) / fname, pickle_protocol)
+        """Save the learner for inference to `path/model_dir/fname` (unless absolute): weights (safetensors), model,
+        transforms, no data. Load it with `load_learner`. `pickle_module` is accepted for fastai compatibility and
+        ignored."""
+        return export_learner(self, fname, pickle_protocol)
 
     def export_onnx(self, fname: str | Path = "model.onnx", **kwargs: Any) -> Path:
         """Write the model, with its input preprocessing and output activation, as ONNX to `self.path / fname` (extra
@@ -577,7 +928,7 @@ class Learner(CallbackHandlingMixin, ScheduleMixin, LRFindMixin, PredictMixin):
         return learner_summary(self)
 
     def __repr__(self) -> str:
-        return f"Learner(model={type(self.model).__name__}, loss_func={self.loss_func!r}, cbs={self.cbs})"
+        return f"Learner(model={type(self.model).__name__}, loss_func={self.loss_func!r}, cbs={list(self.cbs)})"
 
 
 def _param_state(state: Any, p: Tensor) -> dict:

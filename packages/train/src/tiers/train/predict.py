@@ -1,4 +1,4 @@
-"""Inference with a `Learner`: `get_preds` over a whole loader, `predict` for one item, `show_results`.
+"""Inference with a `Learner`: `get_preds` over a whole loader, `predict` for one item, `tta`, `show_results`.
 
 Predictions go through the loss function's `activation` (softmax, sigmoid...) batch by batch and
 straight to the CPU, so memory holds the outputs and nothing more; `decodes` of the loss turns
@@ -14,12 +14,14 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader as TorchDataLoader
 from torch.utils.data import RandomSampler
 
+from tiers.pipeline import Pipeline
 from tiers.train.callbacks.core import GatherPredsCallback
 
-__all__ = ["PredictMixin"]
+__all__ = []
 
 
 def _identity(x: Any) -> Any:
@@ -53,101 +55,140 @@ def _tuplify(o: Any) -> tuple:
     return tuple(o) if isinstance(o, (tuple, list)) else (o,)
 
 
-class PredictMixin:
-    """`get_preds`, `predict`, `show_results` and `loss_not_reduced` of `Learner`."""
+@contextmanager
+def loss_not_reduced(learn: Any) -> Iterator[None]:
+    """Context manager: the loss function returns one loss per item inside the block."""
+    lf = learn.loss_func
+    if hasattr(lf, "reduction"):
+        old = lf.reduction
+        lf.reduction = "none"
+        try:
+            yield
+        finally:
+            lf.reduction = old
+    elif _accepts_reduction(lf):
+        learn.loss_func = partial(lf, reduction="none")
+        try:
+            yield
+        finally:
+            learn.loss_func = lf
+    else:
+        raise TypeError(
+            f"with_loss: the loss function {getattr(lf, '__name__', lf)!r} has no `reduction` setting, so "
+            "per-item losses cannot be computed; give it a reduction='none' option"
+        )
 
-    @contextmanager
-    def loss_not_reduced(self) -> Iterator[None]:
-        """Context manager: the loss function returns one loss per item inside the block."""
-        lf = self.loss_func
-        if hasattr(lf, "reduction"):
-            old = lf.reduction
-            lf.reduction = "none"
-            try:
-                yield
-            finally:
-                lf.reduction = old
-        elif _accepts_reduction(lf):
-            self.loss_func = partial(lf, reduction="none")
-            try:
-                yield
-            finally:
-                self.loss_func = lf
-        else:
-            raise TypeError(
-                f"with_loss: the loss function {getattr(lf, '__name__', lf)!r} has no `reduction` setting, so "
-                "per-item losses cannot be computed; give it a reduction='none' option"
-            )
+def get_preds(
+    learn: Any, ds_idx: int = 1, dl: Any = None, with_input: bool = False, with_decoded: bool = False,
+    with_loss: bool = False, act: Any = None, inner: bool = False, reorder: bool = True, cbs: Any = None,
+    concat_dim: int = 0,
+) -> tuple:
+    """Predictions on `dls[ds_idx]` (or `dl`): `([inputs], preds, targets, [decoded], [losses])`.
 
-    def get_preds(
-        self, ds_idx: int = 1, dl: Any = None, with_input: bool = False, with_decoded: bool = False,
-        with_loss: bool = False, act: Any = None, inner: bool = False, reorder: bool = True, cbs: Any = None,
-        concat_dim: int = 0,
-    ) -> tuple:
-        """Predictions on `dls[ds_idx]` (or `dl`): `([inputs], preds, targets, [decoded], [losses])`.
-
-        `preds` are activated by `act` (default: the loss's `activation`); `decoded` by the loss's
-        `decodes`; `losses` are per item. Results are in dataset order (`reorder`): the loader is
-        replaced by an unshuffled copy that keeps the last partial batch.
-        """
-        if dl is None:
-            dl = _unshuffled(self.dls[ds_idx])
-        elif reorder:
-            dl = _unshuffled(dl)
-        if not hasattr(dl, "__len__"):
-            raise TypeError(f"get_preds: dl must be a loader (or list of batches) with a length, got {type(dl).__name__}")
-        if act is None:
-            act = getattr(self.loss_func, "activation", None) or _identity
-        cb = GatherPredsCallback(with_input=with_input, with_loss=with_loss, concat_dim=concat_dim, act=act)
-        all_cbs = [*(cbs if isinstance(cbs, (list, tuple)) else ([] if cbs is None else [cbs])), cb]
-        with self.validation_context(cbs=all_cbs, inner=inner):
-            if with_loss:
-                with self.loss_not_reduced():
-                    self._do_epoch_validate(dl=dl)
-            else:
-                self._do_epoch_validate(dl=dl)
-        res: list[Any] = []
-        if with_input:
-            res.append(cb.inputs[0] if isinstance(cb.inputs, tuple) and len(cb.inputs) == 1 else cb.inputs)
-        res += [cb.preds, cb.targets]
-        if with_decoded:
-            decodes = getattr(self.loss_func, "decodes", None) or _identity
-            res.append(None if cb.preds is None else decodes(cb.preds))
+    `preds` are activated by `act` (default: the loss's `activation`); `decoded` by the loss's
+    `decodes`; `losses` are per item. Results are in dataset order (`reorder`): the loader is
+    replaced by an unshuffled copy that keeps the last partial batch.
+    """
+    if dl is None:
+        dl = _unshuffled(learn.dls[ds_idx])
+    elif reorder:
+        dl = _unshuffled(dl)
+    if not hasattr(dl, "__len__"):
+        raise TypeError(f"get_preds: dl must be a loader (or list of batches) with a length, got {type(dl).__name__}")
+    if act is None:
+        act = getattr(learn.loss_func, "activation", None) or _identity
+    cb = GatherPredsCallback(with_input=with_input, with_loss=with_loss, concat_dim=concat_dim, act=act)
+    all_cbs = [*(cbs if isinstance(cbs, (list, tuple)) else ([] if cbs is None else [cbs])), cb]
+    with learn.validation_context(cbs=all_cbs, inner=inner):
         if with_loss:
-            res.append(cb.losses)
-        return tuple(res)
-
-    def predict(self, item: Any, rm_type_tfms: Any = None, with_input: bool = False) -> tuple:
-        """Predict one `item`: `(decoded prediction, prediction as the loss decodes it, probabilities)`.
-
-        The item goes through the validation transforms (`dls.test_dl`); with tiers loaders the first
-        value is fully decoded (e.g. the class name). `with_input` prepends the decoded input.
-        """
-        dl = self.dls.test_dl([item], rm_type_tfms=rm_type_tfms, num_workers=0)
-        inp, preds, _, dec_preds = self.get_preds(dl=dl, with_input=True, with_decoded=True)
-        n_inp = getattr(self.dls, "n_inp", 1) or 1
-        decode_batch = getattr(self.dls, "decode_batch", None)
-        if decode_batch is None:
-            dec_inp, dec_targ = inp[0] if n_inp == 1 else inp, dec_preds[0]
+            with learn.loss_not_reduced():
+                learn._do_epoch_validate(dl=dl)
         else:
-            dec = decode_batch((*_tuplify(inp), *_tuplify(dec_preds)))[0]
-            dec_inp, dec_targ = dec[:n_inp], dec[n_inp:]
-            dec_inp = dec_inp[0] if len(dec_inp) == 1 else dec_inp
-            dec_targ = dec_targ[0] if len(dec_targ) == 1 else dec_targ
-        res = (dec_targ, dec_preds[0], preds[0])
-        return (dec_inp, *res) if with_input else res
+            learn._do_epoch_validate(dl=dl)
+    res: list[Any] = []
+    if with_input:
+        res.append(cb.inputs[0] if isinstance(cb.inputs, tuple) and len(cb.inputs) == 1 else cb.inputs)
+    res += [cb.preds, cb.targets]
+    if with_decoded:
+        decodes = getattr(learn.loss_func, "decodes", None) or _identity
+        res.append(None if cb.preds is None else decodes(cb.preds))
+    if with_loss:
+        res.append(cb.losses)
+    return tuple(res)
 
-    def show_results(self, ds_idx: int = 1, dl: Any = None, max_n: int = 9, shuffle: bool = True, **kwargs: Any) -> Any:
-        """Show `max_n` items of `dls[ds_idx]` with their targets and predictions (tiers loaders only)."""
-        if dl is None:
-            dl = self.dls[ds_idx]
-            if hasattr(dl, "new") and not isinstance(dl, TorchDataLoader):
-                dl = dl.new(shuffle=shuffle)
-        if not hasattr(dl, "show_results"):
-            raise TypeError(
-                f"show_results needs a tiers TfmdDL (it decodes and shows items), not a {type(dl).__name__}; "
-                "use get_preds with plain torch loaders"
-            )
-        b = dl.one_batch()
-        _, _, decoded = self.get_preds(dl=[b], with_decoded=True)
-        return dl.show_results(b, decoded, max_n=max_n, **kwargs)
+def predict(learn: Any, item: Any, rm_type_tfms: Any = None, with_input: bool = False) -> tuple:
+    """Predict one `item`: `(decoded prediction, prediction as the loss decodes it, probabilities)`.
+
+    The item goes through the validation transforms (`dls.test_dl`); with tiers loaders the first
+    value is fully decoded (e.g. the class name). `with_input` prepends the decoded input.
+    """
+    dl = learn.dls.test_dl([item], rm_type_tfms=rm_type_tfms, num_workers=0)
+    inp, preds, _, dec_preds = learn.get_preds(dl=dl, with_input=True, with_decoded=True)
+    n_inp = getattr(learn.dls, "n_inp", 1) or 1
+    decode_batch = getattr(learn.dls, "decode_batch", None)
+    if decode_batch is None:
+        dec_inp, dec_targ = inp[0] if n_inp == 1 else inp, dec_preds[0]
+    else:
+        dec = decode_batch((*_tuplify(inp), *_tuplify(dec_preds)))[0]
+        dec_inp, dec_targ = dec[:n_inp], dec[n_inp:]
+        dec_inp = dec_inp[0] if len(dec_inp) == 1 else dec_inp
+        dec_targ = dec_targ[0] if len(dec_targ) == 1 else dec_targ
+    res = (dec_targ, dec_preds[0], preds[0])
+    return (dec_inp, *res) if with_input else res
+
+def show_results(learn: Any, ds_idx: int = 1, dl: Any = None, max_n: int = 9, shuffle: bool = True, **kwargs: Any) -> Any:
+    """Show `max_n` items of `dls[ds_idx]` with their targets and predictions (tiers loaders only)."""
+    if dl is None:
+        dl = learn.dls[ds_idx]
+        if hasattr(dl, "new") and not isinstance(dl, TorchDataLoader):
+            dl = dl.new(shuffle=shuffle)
+    if not hasattr(dl, "show_results"):
+        raise TypeError(
+            f"show_results needs a tiers TfmdDL (it decodes and shows items), not a {type(dl).__name__}; "
+            "use get_preds with plain torch loaders"
+        )
+    b = dl.one_batch()
+    _, _, decoded = learn.get_preds(dl=[b], with_decoded=True)
+    return dl.show_results(b, decoded, max_n=max_n, **kwargs)
+
+
+@contextmanager
+def _split(ds: Any, i: int) -> Iterator[None]:
+    with ds.set_split_idx(i):
+        yield
+
+
+def tta(
+    learn: Any, ds_idx: int = 1, dl: Any = None, n: int = 4, item_tfms: Any = None, batch_tfms: Any = None,
+    beta: float | None = 0.25, use_max: bool = False,
+) -> tuple:
+    """Test-time augmentation (see `Learner.tta`): `n` passes with the training transforms, then one plain pass."""
+    if n < 1:
+        raise ValueError(f"tta: n={n} must be at least 1 (the number of augmented passes)")
+    if dl is None:
+        dl = learn.dls[ds_idx]
+    dl = _unshuffled(dl)
+    if item_tfms is not None or batch_tfms is not None:
+        if not hasattr(dl, "after_item"):
+            raise TypeError(f"tta: item_tfms/batch_tfms need a tiers TfmdDL, not a {type(dl).__name__}")
+        kw = {}
+        if item_tfms is not None:
+            kw["after_item"] = item_tfms if isinstance(item_tfms, Pipeline) else Pipeline(item_tfms)
+        if batch_tfms is not None:
+            kw["after_batch"] = batch_tfms if isinstance(batch_tfms, Pipeline) else Pipeline(batch_tfms)
+        dl = dl.new(**kw)
+    ds = getattr(dl, "dataset", None)
+    if not hasattr(ds, "set_split_idx"):
+        raise TypeError(
+            f"tta: the loader's dataset ({type(ds).__name__}) cannot apply its training transforms to these items "
+            "(it has no set_split_idx); use a tiers Datasets/DataBlock loader, or get_preds for plain torch loaders"
+        )
+    with learn.no_bar():
+        with _split(ds, 0):
+            aug = torch.stack([learn.get_preds(dl=dl, reorder=False)[0] for _ in range(n)])
+        with _split(ds, 1):
+            preds, targs = learn.get_preds(dl=dl, reorder=False)
+    aug = aug.max(0)[0] if use_max else aug.mean(0)
+    if use_max:
+        return torch.stack([preds, aug], 0).max(0)[0], targs
+    return ((aug, preds) if beta is None else torch.lerp(aug, preds, beta)), targs

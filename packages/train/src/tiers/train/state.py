@@ -1,9 +1,69 @@
-"""The training loop's state: what a `Learner` holds while it runs (batch, predictions, loss, counters)."""
+"""`LoopState`: everything the training loop changes while it runs, in one object the `Learner` owns.
 
-__all__ = ["LOOP_ATTRS"]
+The loop (`Learner.fit`, `validate`, `get_preds`) reads and writes the batch (`xb`, `yb`), the model's
+output (`pred`), the loss (`loss_grad` for backward, detached `loss` for logging), the loader (`dl`) and
+the counters (`epoch`, `n_epoch`, `iter`, `n_iter`, `train_iter`, `pct_train`) and modes (`training`,
+`validating`) here. The Learner exposes each as a property (`learn.xb` is `learn.state.xb`), so
+callbacks read and write them as in fastai.
 
-#: Learner attributes that `self.<name> = value` inside a callback writes to the learner.
+`state_dict()` holds the counters a resumed run needs (the batch itself is not kept).
+"""
+
+from typing import Any
+
+__all__ = ["LoopState", "LOOP_ATTRS"]
+
+#: The loop's attributes: `self.<name> = value` inside a callback writes `learn.state.<name>`.
 LOOP_ATTRS = frozenset(
-    "xb yb pred loss loss_grad dl iter n_iter epoch n_epoch training pct_train train_iter opt model "
-    "loss_func".split()
+    "xb yb pred loss loss_grad dl iter n_iter epoch n_epoch training validating pct_train train_iter".split()
 )
+
+_COUNTERS = ("epoch", "n_epoch", "iter", "n_iter", "train_iter", "pct_train")
+
+
+class LoopState:
+    """The training loop's state: batch, prediction, loss, loader, counters and modes (see the module doc)."""
+
+    __slots__ = tuple(sorted(LOOP_ATTRS))
+
+    def __init__(self) -> None:
+        self.epoch, self.n_epoch, self.iter, self.n_iter, self.train_iter, self.pct_train = 0, 1, 0, 0, 0, 0.0
+        self.training = self.validating = False
+        self.clear_batch()
+
+    def clear_batch(self) -> None:
+        """Drop the references to the last batch, its output and loss, and the loader (after a pass)."""
+        self.dl: Any = None
+        self.xb: tuple = ()
+        self.yb: tuple = ()
+        self.pred: Any = None
+        self.loss_grad: Any = None
+        self.loss: Any = None
+
+    def start_fit(self, n_epoch: int) -> None:
+        """Counters at the start of a fit of `n_epoch` epochs."""
+        self.n_epoch, self.epoch, self.iter, self.train_iter, self.pct_train = n_epoch, 0, 0, 0, 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The counters (`epoch`, `n_epoch`, `iter`, `n_iter`, `train_iter`, `pct_train`) and `training`."""
+        return {**{k: getattr(self, k) for k in _COUNTERS}, "training": self.training}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (unknown keys are refused, naming them)."""
+        unknown = set(state) - {*_COUNTERS, "training"}
+        if unknown:
+            raise KeyError(f"LoopState.load_state_dict: unknown keys {sorted(unknown)}; expected {[*_COUNTERS, 'training']}")
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def snapshot(self) -> tuple:
+        """Every field, for `restore` (a pass nested in a fit, such as `get_preds` from a callback, keeps the fit's)."""
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def restore(self, snap: tuple) -> None:
+        """Put back the fields `snapshot` saved."""
+        for k, v in zip(self.__slots__, snap):
+            setattr(self, k, v)
+
+    def __repr__(self) -> str:
+        return "LoopState(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in (*_COUNTERS, "training", "validating")) + ")"

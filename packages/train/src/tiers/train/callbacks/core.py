@@ -3,21 +3,27 @@
 A callback is any `Callback` subclass defining methods named after events. It reads the
 learner through `self.learn` (unknown attributes fall back to it, so `self.model` works) and
 writes loop state either as `self.learn.xb = ...` or simply `self.xb = ...`: names in
-`LOOP_ATTRS` write through to the learner.
+`LOOP_ATTRS` write through to the learner's `state`. Other Learner attributes (`model`, `opt`, `loss_func`...)
+are never replaced that way: `self.model = m` keeps `m` on the callback (with a warning, as fastai); replace
+the Learner's with `self.learn.model = m`.
 
 >>> class Double(Callback):
 ...     def before_batch(self): self.xb = tuple(x * 2 for x in self.xb)
 """
 
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from tiers.train.events import _EVENT_SET, EVENT_NAMES, INNER_LOOP, _class_events
 from tiers.train.state import LOOP_ATTRS
+
+# Learner attributes that are not loop state: a callback assigning one keeps it as its own (with a warning).
+_LEARNER_OWN = frozenset("model opt loss_func dls cbs metrics opt_func splitter path model_dir lr wd".split())
 
 __all__ = [
     "Callback",
@@ -77,16 +83,17 @@ class Callback:
             return cls_events
         return tuple(n for n in EVENT_NAMES if n in own or n in cls_events)
 
-    def __call__(self, event_name: str) -> None:
-        """Run the handler of `event_name` if it applies now (same rules the Learner uses)."""
+    def __call__(self, event_name: str) -> Any:
+        """Run the handler of `event_name` if it applies now (same rules the Learner uses) and return its value
+        (None when it does not apply)."""
         name = str(event_name)
         if not self.run or not self.handles(name):
-            return
+            return None
         if name in INNER_LOOP and self.learn is not None:
             training = getattr(self.learn, "training", True)
             if not ((self.run_train and training) or (self.run_valid and not training)):
-                return
-        getattr(self, name)()
+                return None
+        return getattr(self, name)()
 
     # ---- reading and writing the learner -------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -105,8 +112,16 @@ class Callback:
         if name in LOOP_ATTRS:
             learn = self.__dict__.get("learn")
             if learn is not None:
-                setattr(learn, name, value)
+                setattr(learn.state, name, value)
                 return
+        elif name in _LEARNER_OWN and self.__dict__.get("learn") is not None and name not in self.__dict__:
+            # fastai warns here too: `self.model = teacher` keeps `teacher` on the callback, and the Learner's model
+            # must not be replaced behind the user's back. Replacing it is spelled `self.learn.model = ...`.
+            warnings.warn(
+                f"{type(self).__name__}.{name} = ... sets the callback's own attribute, which now hides the Learner's "
+                f"{name!r} when read through the callback; to replace the Learner's, assign self.learn.{name}",
+                stacklevel=2,
+            )
         object.__setattr__(self, name, value)
         if name in ("order", "run_train", "run_valid"):
             learn = self.__dict__.get("learn")
@@ -123,46 +138,11 @@ class Callback:
 
 
 class TrainEvalCallback(Callback):
-    """Default callback (order -10): model/loss to the data's device, `train()`/`eval()` modes, progress counters."""
+    """fastai's callback that set `train()`/`eval()` modes and the progress counters: in tiers the `Learner`'s loop
+    does this itself (so `default_cbs=False` still trains). The class stays so that code naming it
+    (`cbs=TrainEvalCallback`, `learn.remove_cb(TrainEvalCallback)`) runs unchanged; it handles no event."""
 
     order = -10
-    run_valid = False  # its only per-batch event (after_batch) counts training batches
-
-    def after_create(self) -> None:
-        """Start with one epoch planned."""
-        self.learn.n_epoch = 1
-
-    def before_fit(self) -> None:
-        """Reset counters and put model and loss on the data's device."""
-        learn = self.learn
-        learn.epoch, learn.loss = 0, torch.tensor(0.0)
-        learn.train_iter, learn.pct_train = 0, 0.0
-        device = learn._data_device()
-        if device is not None:
-            learn.model.to(device)
-            if isinstance(learn.loss_func, nn.Module) or hasattr(learn.loss_func, "to"):
-                learn.loss_func.to(device)
-        if hasattr(learn.model, "reset"):
-            learn.model.reset()
-
-    def before_train(self) -> None:
-        """Training mode."""
-        learn = self.learn
-        learn.pct_train = learn.epoch / learn.n_epoch
-        self._step = 1.0 / (max(learn.n_iter, 1) * learn.n_epoch)
-        learn.model.train()
-        learn.training = True
-
-    def after_batch(self) -> None:
-        """Advance `pct_train` and `train_iter`."""
-        learn = self.learn
-        learn.pct_train += self._step
-        learn.train_iter += 1
-
-    def before_validate(self) -> None:
-        """Evaluation mode."""
-        self.learn.model.eval()
-        self.learn.training = False
 
 
 def _plain(x: Any) -> Any:
@@ -331,3 +311,12 @@ def _concat(items: list[Any], dim: int = 0) -> Any:
     if isinstance(first, dict):
         return {k: _concat([o[k] for o in items], dim) for k in first}
     return items
+
+
+def reraise_in_callback(e: Exception, cb: Any, event_name: str) -> None:
+    """Re-raise `e` (raised by `cb` during `event_name`) with a note naming the callback and event (PEP 678): the
+    exception keeps its type, args, errno/filename and traceback."""
+    if not getattr(e, "_tiers_cb_context", False):
+        e.add_note(f"Exception in callback {type(cb).__name__} during event {event_name}")
+        e._tiers_cb_context = True  # type: ignore[attr-defined]  # nested Learners add the note once
+    raise e

@@ -21,7 +21,7 @@ import numpy as np
 from tiers.train.callbacks.schedule import ParamScheduler, SchedExp
 from tiers.train.events import CancelFitException, CancelValidException
 
-__all__ = ["LRFinder", "minimum", "steep", "valley", "slide", "SuggestionMethod", "LRFindMixin"]
+__all__ = ["LRFinder", "minimum", "steep", "valley", "slide", "SuggestionMethod"]
 
 
 def minimum(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> tuple[float, tuple[float, float]]:
@@ -145,45 +145,42 @@ def _fname(f: Callable) -> str:
     return f.__name__
 
 
-class LRFindMixin:
-    """`Learner.lr_find`."""
+def lr_find(
+    learn: Any, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
+    show_plot: bool = True, suggest_funcs: Sequence[Callable] | Callable | None = (minimum, steep, valley, slide),
+) -> Any:
+    """Mock-train with an exponentially growing lr, restore the weights, and suggest learning rates.
 
-    def lr_find(
-        self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
-        show_plot: bool = True, suggest_funcs: Sequence[Callable] | Callable | None = (minimum, steep, valley, slide),
-    ) -> Any:
-        """Mock-train with an exponentially growing lr, restore the weights, and suggest learning rates.
-
-        Returns a namedtuple with one field per suggestion function (e.g. `.valley`), or None when
-        `suggest_funcs` is None. `show_plot` draws loss against lr with the suggestions marked.
-        """
-        self._fresh_opt(False)
-        n_epoch = num_it // max(len(self.dls.train), 1) + 1
-        cb = LRFinder(start_lr, end_lr, num_it, stop_div)
-        with self.no_logging():
-            self.fit(n_epoch, cbs=cb)
-        rec = self.recorder
-        if suggest_funcs is None:
-            if show_plot:
-                rec.plot_lr_find()
-            return None
-        funcs = [suggest_funcs] if callable(suggest_funcs) else list(suggest_funcs)
-        lo, hi = num_it // 10, -5
-        lrs = np.asarray(rec.lrs[lo:hi], dtype=float)
-        losses = np.asarray(rec.losses[lo:hi], dtype=float)
-        n = min(len(lrs), len(losses))
-        lrs, losses = lrs[:n], losses[:n]
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if len(bad):
-            lrs, losses = lrs[: bad[0]], losses[: bad[0]]
-        if len(lrs) < 2:
-            raise ValueError(
-                f"lr_find: only {len(lrs)} usable points (the loss diverged almost at once, or num_it={num_it} is "
-                "too small); lower end_lr or raise num_it"
-            )
-        names = [_fname(f) for f in funcs]
-        results = [f(lrs, losses, num_it) for f in funcs]
+    Returns a namedtuple with one field per suggestion function (e.g. `.valley`), or None when
+    `suggest_funcs` is None. `show_plot` draws loss against lr with the suggestions marked.
+    """
+    learn._ensure_opt()
+    n_epoch = num_it // max(len(learn.dls.train), 1) + 1
+    cb = LRFinder(start_lr, end_lr, num_it, stop_div)
+    with learn.no_logging():
+        learn.fit(n_epoch, cbs=cb)
+    rec = learn.recorder
+    if suggest_funcs is None:
         if show_plot:
-            rec.plot_lr_find(suggestions=[pt for _, pt in results], nms=names)
-        SuggestedLRs = namedtuple("SuggestedLRs", names)
-        return SuggestedLRs(*[lr for lr, _ in results])
+            rec.plot_lr_find()
+        return None
+    funcs = [suggest_funcs] if callable(suggest_funcs) else list(suggest_funcs)
+    lo, hi = num_it // 10, -5
+    lrs = np.asarray(rec.lrs[lo:hi], dtype=float)
+    losses = np.asarray(rec.losses[lo:hi], dtype=float)
+    n = min(len(lrs), len(losses))
+    lrs, losses = lrs[:n], losses[:n]
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if len(bad):
+        lrs, losses = lrs[: bad[0]], losses[: bad[0]]
+    if len(lrs) < 2:
+        raise ValueError(
+            f"lr_find: only {len(lrs)} usable points (the loss diverged almost at once, or num_it={num_it} is "
+            "too small); lower end_lr or raise num_it"
+        )
+    names = [_fname(f) for f in funcs]
+    results = [f(lrs, losses, num_it) for f in funcs]
+    if show_plot:
+        rec.plot_lr_find(suggestions=[pt for _, pt in results], nms=names)
+    SuggestedLRs = namedtuple("SuggestedLRs", names)
+    return SuggestedLRs(*[lr for lr, _ in results])

@@ -19,21 +19,7 @@ import numpy as np
 
 from tiers.train.callbacks.core import Callback
 
-__all__ = [
-    "sched_lin",
-    "sched_cos",
-    "sched_no",
-    "sched_exp",
-    "SchedLin",
-    "SchedCos",
-    "SchedNo",
-    "SchedExp",
-    "SchedPoly",
-    "combine_scheds",
-    "combined_cos",
-    "ParamScheduler",
-    "ScheduleMixin",
-]
+__all__ = ["sched_lin", "sched_cos", "sched_no", "sched_exp", "SchedLin", "SchedCos", "SchedNo", "SchedExp", "SchedPoly", "combine_scheds", "combined_cos", "ParamScheduler"]
 
 
 def _arr(v: Any) -> Any:
@@ -193,70 +179,67 @@ def _group_values(opt: Any, key: str) -> np.ndarray:
     return np.array([h[key] for h in opt.hypers], dtype=float)
 
 
-class ScheduleMixin:
-    """The scheduled fitting policies of `Learner`."""
+def _fresh_opt(learn: Any, reset: bool) -> None:
+    # The schedules read per-group lrs from the optimizer, so it must exist before fit makes it.
+    if reset or learn.opt is None:
+        learn.create_opt()
 
-    def _fresh_opt(self, reset: bool) -> None:
-        # The schedules read per-group lrs from the optimizer, so it must exist before fit makes it.
-        if reset or self.opt is None:
-            self.create_opt()
+def fit_one_cycle(
+    learn: Any, n_epoch: int, lr_max: Any = None, div: float = 25.0, div_final: float = 1e5, pct_start: float = 0.25,
+    wd: float | None = None, moms: tuple[float, float, float] | None = None, cbs: Any = None,
+    reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
+) -> None:
+    """One-cycle policy: lr warms up (cosine) from `lr_max/div` to `lr_max` over `pct_start` of training,
+    then anneals to `lr_max/div_final`; momentum goes the opposite way (`moms`, default `learn.moms`).
+    `lr_max` may be a slice for discriminative learning rates. `start_epoch` and `resume` are `fit`'s."""
+    _fresh_opt(learn, reset_opt)
+    learn.opt.set_hyper("lr", learn.lr if lr_max is None else lr_max)
+    lrs = _group_values(learn.opt, "lr")
+    moms = learn.moms if moms is None else moms
+    scheds = {"lr": combined_cos(pct_start, lrs / div, lrs, lrs / div_final), "mom": combined_cos(pct_start, *moms)}
+    learn.fit(n_epoch, cbs=_with(ParamScheduler(scheds), cbs), reset_opt=False, wd=wd, start_epoch=start_epoch,
+             resume=resume)
 
-    def fit_one_cycle(
-        self, n_epoch: int, lr_max: Any = None, div: float = 25.0, div_final: float = 1e5, pct_start: float = 0.25,
-        wd: float | None = None, moms: tuple[float, float, float] | None = None, cbs: Any = None,
-        reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
-    ) -> None:
-        """One-cycle policy: lr warms up (cosine) from `lr_max/div` to `lr_max` over `pct_start` of training,
-        then anneals to `lr_max/div_final`; momentum goes the opposite way (`moms`, default `learn.moms`).
-        `lr_max` may be a slice for discriminative learning rates. `start_epoch` and `resume` are `fit`'s."""
-        self._fresh_opt(reset_opt)
-        self.opt.set_hyper("lr", self.lr if lr_max is None else lr_max)
-        lrs = _group_values(self.opt, "lr")
-        moms = self.moms if moms is None else moms
-        scheds = {"lr": combined_cos(pct_start, lrs / div, lrs, lrs / div_final), "mom": combined_cos(pct_start, *moms)}
-        self.fit(n_epoch, cbs=_with(ParamScheduler(scheds), cbs), reset_opt=False, wd=wd, start_epoch=start_epoch,
-                 resume=resume)
+def fit_flat_cos(
+    learn: Any, n_epoch: int, lr: Any = None, div_final: float = 1e5, pct_start: float = 0.75, wd: float | None = None,
+    cbs: Any = None, reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
+) -> None:
+    """Flat lr for `pct_start` of training, then cosine annealing to `lr/div_final` (`start_epoch`, `resume`: see `fit`)."""
+    _fresh_opt(learn, reset_opt)
+    learn.opt.set_hyper("lr", learn.lr if lr is None else lr)
+    lrs = _group_values(learn.opt, "lr")
+    scheds = {"lr": combined_cos(pct_start, lrs, lrs, lrs / div_final)}
+    learn.fit(n_epoch, cbs=_with(ParamScheduler(scheds), cbs), reset_opt=False, wd=wd, start_epoch=start_epoch,
+             resume=resume)
 
-    def fit_flat_cos(
-        self, n_epoch: int, lr: Any = None, div_final: float = 1e5, pct_start: float = 0.75, wd: float | None = None,
-        cbs: Any = None, reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
-    ) -> None:
-        """Flat lr for `pct_start` of training, then cosine annealing to `lr/div_final` (`start_epoch`, `resume`: see `fit`)."""
-        self._fresh_opt(reset_opt)
-        self.opt.set_hyper("lr", self.lr if lr is None else lr)
-        lrs = _group_values(self.opt, "lr")
-        scheds = {"lr": combined_cos(pct_start, lrs, lrs, lrs / div_final)}
-        self.fit(n_epoch, cbs=_with(ParamScheduler(scheds), cbs), reset_opt=False, wd=wd, start_epoch=start_epoch,
-                 resume=resume)
+def fit_sgdr(
+    learn: Any, n_cycles: int, cycle_len: int, lr_max: Any = None, cycle_mult: int = 2, cbs: Any = None,
+    reset_opt: bool = False, wd: float | None = None, start_epoch: int = 0, resume: str | Path | None = None,
+) -> None:
+    """SGD with warm restarts: `n_cycles` cosine cycles from `lr_max` to 0, the i-th lasting
+    `cycle_len * cycle_mult**i` epochs. `start_epoch` and `resume` are `fit`'s."""
+    if n_cycles < 1 or cycle_len < 1:
+        raise ValueError(f"fit_sgdr: n_cycles={n_cycles} and cycle_len={cycle_len} must be at least 1")
+    lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
+    n_epoch = sum(lens)
+    _fresh_opt(learn, reset_opt)
+    learn.opt.set_hyper("lr", learn.lr if lr_max is None else lr_max)
+    lrs = _group_values(learn.opt, "lr")
+    scheds = {"lr": combine_scheds([n / n_epoch for n in lens], [SchedCos(lrs, lrs * 0) for _ in lens])}
+    learn.fit(n_epoch, cbs=_with(ParamScheduler(scheds), cbs), reset_opt=False, wd=wd, start_epoch=start_epoch,
+             resume=resume)
 
-    def fit_sgdr(
-        self, n_cycles: int, cycle_len: int, lr_max: Any = None, cycle_mult: int = 2, cbs: Any = None,
-        reset_opt: bool = False, wd: float | None = None, start_epoch: int = 0, resume: str | Path | None = None,
-    ) -> None:
-        """SGD with warm restarts: `n_cycles` cosine cycles from `lr_max` to 0, the i-th lasting
-        `cycle_len * cycle_mult**i` epochs. `start_epoch` and `resume` are `fit`'s."""
-        if n_cycles < 1 or cycle_len < 1:
-            raise ValueError(f"fit_sgdr: n_cycles={n_cycles} and cycle_len={cycle_len} must be at least 1")
-        lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
-        n_epoch = sum(lens)
-        self._fresh_opt(reset_opt)
-        self.opt.set_hyper("lr", self.lr if lr_max is None else lr_max)
-        lrs = _group_values(self.opt, "lr")
-        scheds = {"lr": combine_scheds([n / n_epoch for n in lens], [SchedCos(lrs, lrs * 0) for _ in lens])}
-        self.fit(n_epoch, cbs=_with(ParamScheduler(scheds), cbs), reset_opt=False, wd=wd, start_epoch=start_epoch,
-                 resume=resume)
-
-    def fine_tune(
-        self, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1, lr_mult: float = 100, pct_start: float = 0.3,
-        div: float = 5.0, **kwargs: Any,
-    ) -> None:
-        """Transfer learning: `freeze_epochs` one-cycle epochs on the head only, then unfreeze and train
-        `epochs` more with discriminative lrs `slice(base_lr/2/lr_mult, base_lr/2)`."""
-        if "resume" in kwargs:
-            raise ValueError("fine_tune: resume= is not supported (fine_tune runs two fits); resume the interrupted "
-                             "phase with fit_one_cycle(..., resume=...) after freeze() or unfreeze()")
-        self.freeze()
-        self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, **kwargs)
-        base_lr /= 2
-        self.unfreeze()
-        self.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div, **kwargs)
+def fine_tune(
+    learn: Any, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1, lr_mult: float = 100, pct_start: float = 0.3,
+    div: float = 5.0, **kwargs: Any,
+) -> None:
+    """Transfer learning: `freeze_epochs` one-cycle epochs on the head only, then unfreeze and train
+    `epochs` more with discriminative lrs `slice(base_lr/2/lr_mult, base_lr/2)`."""
+    if "resume" in kwargs:
+        raise ValueError("fine_tune: resume= is not supported (fine_tune runs two fits); resume the interrupted "
+                         "phase with fit_one_cycle(..., resume=...) after freeze() or unfreeze()")
+    learn.freeze()
+    learn.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, **kwargs)
+    base_lr /= 2
+    learn.unfreeze()
+    learn.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div, **kwargs)
