@@ -10,6 +10,7 @@ loss and learning rate when `log_every_batch`.
 """
 
 import csv
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -157,39 +158,193 @@ class ShowGraphCallback(Callback):
 
 
 class TensorBoardCallback(LoggerCallback):
-    """Log epoch metrics (and per-batch loss/lr with `log_every_batch`) to TensorBoard event files in `log_dir`.
+    """Write the training to TensorBoard event files in `log_dir` (default `learn.path/'runs'`).
 
-    Needs the `tensorboard` package (`pip install tensorboard`), imported only when the fit starts.
+    Scalars: per training batch (`log_every_batch`), the smoothed loss (`train/smooth_loss`, the Recorder's) and the
+    last parameter group's learning rate and momentum (`hypers/lr`, `hypers/mom`; with several groups also
+    `hypers/lr_group<i>`); per epoch, each column of the Recorder's row (`epoch/train_loss`, `epoch/valid_loss`,
+    `epoch/<metric>`). Steps keep counting across fits (`fine_tune`'s two phases follow each other). Optionally the
+    model graph (`trace_model`, traced on a validation batch) and, per epoch, `n_preds` validation predictions drawn
+    by `show_results` (`log_preds`: images for vision) under `valid/predictions`.
+
+    Needs the optional extra `tiers-train[tensorboard]`; `tensorboard --logdir <log_dir>` shows the result.
+
+    >>> learn.fit_one_cycle(3, 1e-3, cbs=TensorBoardCallback("runs/exp1", log_preds=True))  # doctest: +SKIP
     """
 
-    def __init__(self, log_dir: str | Path | None = None, log_every_batch: bool = False) -> None:
+    def __init__(self, log_dir: str | Path | None = None, log_every_batch: bool = True, trace_model: bool = False,
+                 log_preds: bool = False, n_preds: int = 9, flush_every: int = 50) -> None:
         super().__init__(log_every_batch)
-        self.log_dir = log_dir
+        import_tensorboard()  # fail when the callback is made, not after the first epoch
+        self.log_dir, self.trace_model, self.log_preds = log_dir, trace_model, log_preds
+        self.n_preds, self.flush_every = n_preds, max(1, int(flush_every))
         self.writer: Any = None
+        self._batches_done = self._epochs_done = 0  # earlier fits of this callback: the steps continue
+        self._pending: list[dict[str, float]] = []
+        self._written = 0
+
+    @property
+    def path(self) -> Path:
+        """The folder the event files go to."""
+        if self.log_dir is None:
+            return Path(self.learn.path) / "runs"
+        d = Path(self.log_dir)
+        return d if d.is_absolute() else Path(self.learn.path) / d
 
     def before_fit(self) -> None:
-        """Open the `SummaryWriter` (rank 0 only)."""
+        """Open the `SummaryWriter` (rank 0 only) and trace the model when `trace_model`."""
+        self.writer = None
         if getattr(self.learn, "validating", False) or not self._is_main():
             return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as e:
-            raise ImportError(
-                "TensorBoardCallback needs the `tensorboard` package: pip install tensorboard"
-            ) from e
-        log_dir = self.log_dir if self.log_dir is not None else Path(self.learn.path) / "runs"
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+        import_tensorboard()
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(self.path))
+        self._pending, self._written = [], 0
+        if self.trace_model:
+            self._add_graph()
+
+    def _hypers(self) -> dict[str, float]:
+        opt = self.learn.opt
+        groups = list(getattr(opt, "hypers", None) or getattr(opt, "param_groups", None) or [])
+        if not groups:
+            return {}
+        out: dict[str, float] = {}
+        last = groups[-1]
+        if "lr" in last:
+            out["hypers/lr"] = float(last["lr"])
+        mom = last.get("mom", last.get("momentum", (last.get("betas") or (None,))[0]))
+        if mom is not None:
+            out["hypers/mom"] = float(mom)
+        if len(groups) > 1:
+            out.update({f"hypers/lr_group{i}": float(g["lr"]) for i, g in enumerate(groups) if "lr" in g})
+        return out
+
+    def after_batch(self) -> None:
+        """Note this batch's hyper-parameters; every `flush_every` batches, write the pending batch scalars."""
+        if self.writer is None or not self.log_every_batch or not self.learn.training:
+            return
+        self._pending.append(self._hypers())
+        if len(self._pending) >= self.flush_every:
+            self._write_batches()
+
+    def _write_batches(self) -> None:
+        # The smoothed losses come from the Recorder in bulk (no per-batch device sync), one per training batch.
+        if not self._pending:
+            return
+        rec = getattr(self.learn, "recorder", None)
+        losses = rec.losses if rec is not None else []
+        for j, hyp in enumerate(self._pending):
+            i = self._written + j
+            step = self._batches_done + i
+            if i < len(losses):
+                self.writer.add_scalar("train/smooth_loss", float(losses[i]), step)
+            for k, v in hyp.items():
+                self.writer.add_scalar(k, v, step)
+        self._written += len(self._pending)
+        self._pending = []
+        self.writer.flush()
 
     def log_metrics(self, metrics: dict[str, Any], step: int) -> None:
-        """One scalar per metric."""
+        """One scalar per metric at `step` (names without a `/` go under `epoch/`)."""
         if self.writer is None:
             return
         for k, v in metrics.items():
             self.writer.add_scalar(k if "/" in k else f"epoch/{k}", v, step)
         self.writer.flush()
 
+    def after_epoch(self) -> None:
+        """The batch scalars so far, the Recorder's row for this epoch, and the predictions when `log_preds`."""
+        if self.writer is None:
+            return
+        self._write_batches()
+        vals = _row_by_name(self.learn)
+        step = self._epochs_done + int(self.learn.epoch)
+        self.log_metrics(vals, step)
+        if self.log_preds:
+            self._add_preds(step)
+
+    def _add_graph(self) -> None:
+        # Traced in eval mode without gradients: tracing runs the model, which must not move BatchNorm statistics.
+        import torch
+
+        learn = self.learn
+        model = learn.model
+        try:
+            b = learn.dls.valid.one_batch()
+            xs = tuple(b[: int(getattr(learn.dls, "n_inp", 1) or 1)])
+            was_training = model.training
+            model.eval()
+            try:
+                with torch.no_grad(), warnings.catch_warnings():
+                    # add_graph works through torch.jit.trace, which torch now flags as deprecated on each call
+                    warnings.filterwarnings("ignore", r".*torch\.jit\.trace", FutureWarning)
+                    self.writer.add_graph(model, tuple(x.as_subclass(torch.Tensor) for x in xs))
+            finally:
+                model.train(was_training)
+        except Exception as e:  # noqa: BLE001 - a model torch.jit.trace cannot follow must not stop the training
+            warnings.warn(f"TensorBoardCallback: could not trace the model for the graph ({type(e).__name__}: {e}); "
+                          "training goes on without it (pass trace_model=False to skip)", stacklevel=2)
+
+    def _add_preds(self, step: int) -> None:
+        # show_results' figure for one validation batch, predicted here (get_preds inside a fit would reset the
+        # loop's state); layers that draw no figure (tables) have nothing to send.
+        import matplotlib.pyplot as plt
+        import torch
+
+        learn = self.learn
+        dl = learn.dls.valid
+        if not hasattr(dl, "show_results"):
+            return
+        b = dl.one_batch()
+        n_inp = int(getattr(learn.dls, "n_inp", 1) or 1)
+        model = learn.model
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                # plain tensors in: a TensorImage input would make the outputs TensorImages too, drawn as images
+                out = model(*(x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) else x for x in b[:n_inp]))
+        finally:
+            model.train(was_training)
+        lf = learn.loss_func
+        act = getattr(lf, "activation", None)
+        preds = act(out) if act is not None else out
+        dec = getattr(lf, "decodes", None)
+        decoded = dec(preds) if dec is not None else preds
+        before = set(plt.get_fignums())
+        dl.show_results(b, decoded, max_n=self.n_preds)
+        new = [n for n in plt.get_fignums() if n not in before]
+        for n in new:
+            self.writer.add_figure("valid/predictions", plt.figure(n), step, close=True)
+        if new:
+            self.writer.flush()
+
     def after_fit(self) -> None:
-        """Close the writer."""
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        """Write what is pending, advance the steps for the next fit, close the writer."""
+        if self.writer is None:
+            return
+        self._write_batches()
+        self._batches_done += self._written
+        self._epochs_done += len(getattr(self.learn.recorder, "values", []) or [])
+        self.writer.close()
+        self.writer = None
+
+
+def _row_by_name(learn) -> dict[str, float]:
+    # The Recorder's latest epoch results by column name (a cancelled phase's columns are None: left out here).
+    hist = learn.recorder.history
+    row = hist[-1] if hist else {}
+    return {k: float(v) for k, v in row.items()
+            if k not in ("epoch", "time") and v is not None and (isinstance(v, (int, float)) or hasattr(v, "__float__"))}
+
+
+def import_tensorboard():
+    """The `tensorboard` package; a missing one raises `ModuleNotFoundError` with a note naming the extra."""
+    try:
+        import tensorboard
+    except ImportError as e:
+        e.add_note("TensorBoardCallback needs the optional extra tiers-train[tensorboard]: "
+                   "pip install 'tiers-train[tensorboard]' (or pip install tensorboard)")
+        raise
+    return tensorboard
