@@ -119,7 +119,7 @@ class Tokenizer(Transform):
 
     def _apply(self, m, x, kwargs):
         # A plain tuple of strings is a token list here, not several inputs to tokenize one by one.
-        if type(x) is tuple and x and all(isinstance(t, str) for t in x):
+        if m is self._encm and type(x) is tuple and x and all(map(_is_str, x)):
             return L(list(x))
         return super()._apply(m, x, kwargs)
 
