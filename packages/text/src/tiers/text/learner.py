@@ -28,6 +28,7 @@ from tiers.text.models import get_language_model, get_text_classifier, model_met
 from tiers.text.rules import BOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
 from tiers.text.transforms import Numericalize
 from tiers.train import CrossEntropyLossFlat, Learner, trainable_params
+from tiers.train.io.paths import learner_file
 
 __all__ = [
     "match_embeds", "load_ignore_keys", "clean_raw_keys", "TextLearner", "LMLearner", "decode_spec_tokens",
@@ -131,15 +132,16 @@ class TextLearner(Learner):
         return getattr(encoder, "module", encoder)  # a classifier's SentenceEncoder wraps the AWD_LSTM
 
     def save_encoder(self, file: str) -> Path:
-        """Save the encoder's weights to `path/model_dir/file.pth` (what `load_encoder` reads); returns the path."""
-        target = self._model_file(file)
+        """Save the encoder's weights to `path/model_dir/file.pth` (an absolute path as it is; what `load_encoder`
+        reads); returns the path."""
+        target = learner_file(self, file)
         target.parent.mkdir(parents=True, exist_ok=True)
         torch.save(self._encoder().state_dict(), target)
         return target
 
     def load_encoder(self, file: str, device: Any = None) -> "TextLearner":
         """Load encoder weights saved by `save_encoder` (e.g. from a fine-tuned language model), then `freeze`."""
-        target = self._model_file(file)
+        target = learner_file(self, file)
         if not target.is_file():
             raise FileNotFoundError(f"load_encoder: no encoder file {str(target)!r}; save one with save_encoder.")
         device = device if device is not None else next(self.model.parameters()).device
