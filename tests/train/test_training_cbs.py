@@ -105,7 +105,9 @@ def _scripted_losses(learn, vals):
     it = iter(vals)
 
     def after_epoch(self):
-        self.learn.recorder.values[-1][1] = next(it)
+        # trackers read the epoch's results by name (recorder.history); values keeps the same row by position
+        rec = self.learn.recorder
+        rec.values[-1][1] = rec.history[-1]["valid_loss"] = next(it)
 
     cb = Callback(after_epoch=after_epoch)
     cb.order = 52

@@ -146,10 +146,11 @@ class ShowGraphCallback(Callback):
         ax = self.ax
         ax.clear()
         ax.plot(range(1, len(losses) + 1), losses, label="train")
-        vcol = rec.metric_names[1:].index("valid_loss") if "valid_loss" in rec.metric_names else None
-        if vcol is not None:
-            vals = [v[vcol] for v in rec.values if len(v) > vcol and v[vcol] is not None]
-            ax.plot(self.nb_batches[: len(vals)], vals, marker="o", label="valid")
+        # By name; an epoch whose validation was cancelled has no point.
+        pts = [(n, h.get("valid_loss")) for n, h in zip(self.nb_batches, rec.history)]
+        pts = [(n, v) for n, v in pts if v is not None]
+        if pts:
+            ax.plot([n for n, _ in pts], [v for _, v in pts], marker="o", label="valid")
         n_total = len(losses) / max(self.learn.epoch + 1, 1) * self.learn.n_epoch
         ax.set_xlim(0, max(n_total, len(losses)))
         ax.set_xlabel("batches")

@@ -36,9 +36,10 @@ class Recorder(Callback):
 
     `metric_names` are `epoch, train_loss, valid_loss, *metrics, time` (with `train_`/`valid_`
     prefixes when `train_metrics`). After each epoch the row `[epoch, ...]` goes to `learn.logger`
-    and `values` gets `[train_loss, valid_loss, *metrics]`. As in fastai, a phase cancelled with
-    `CancelTrainException` or `CancelValidException` leaves its columns out of that epoch's row
-    (so the row is shorter than `metric_names`; the progress table pads it).
+    and `values` gets `[train_loss, valid_loss, *metrics]`; `history` holds each epoch's results keyed by
+    name (`history[-1]['valid_loss']`). A phase cancelled with `CancelTrainException` or `CancelValidException`
+    leaves its columns blank (None) in place, so every row lines up with `metric_names`; trackers, the
+    progress table and `plot_loss` read values by name.
     """
 
     order = 50
@@ -52,6 +53,8 @@ class Recorder(Callback):
         self.iters: list[int] = []
         self._losses: list[float] = []
         self.values: list[list] = []
+        self.history: list[dict[str, Any]] = []
+        self.log: list = []
         self.hps: dict[str, list] = {}
         self.metric_names: list[str] = []
         self.final_record: list | None = None
@@ -98,7 +101,7 @@ class Recorder(Callback):
         """Reset the history (a validation-only pass keeps it) and build the column names."""
         learn = self.learn
         if not learn.validating:
-            self.lrs, self.iters, self._losses, self.values, self.hps = [], [], [], [], {}
+            self.lrs, self.iters, self._losses, self.values, self.hps, self.history = [], [], [], [], {}, []
             self._pending, self._ema, self._n = [], 0.0, 0
         names = [m.name for m in self._metrics()]
         train_names = ["loss"] + (names if self.train_metrics else [])
@@ -107,12 +110,13 @@ class Recorder(Callback):
         cols = [f"train_{n}" for n in train_names] if prefix else ["train_loss"] + train_names[1:]
         cols += [f"valid_{n}" for n in valid_names] if prefix else ["valid_loss"] + valid_names[1:]
         self.metric_names = ["epoch", *cols] + (["time"] if self.add_time else [])
+        self._train_cols, self._valid_cols = cols[: len(train_names)], cols[len(train_names):]
 
     def before_epoch(self) -> None:
         """Start the row of this epoch."""
         self.cancel_train = self.cancel_valid = False
         self.start_epoch = time.time()
-        self.log = [self.learn.epoch]
+        self._row: dict[str, Any] = {"epoch": self.learn.epoch}
 
     def before_train(self) -> None:
         """Reset training metrics."""
@@ -149,32 +153,38 @@ class Recorder(Callback):
                 m.accumulate(learn)
 
     def after_cancel_train(self) -> None:
-        """Note that training was cut short (its columns are left out of the row)."""
+        """Note that training was cut short (its columns stay blank in the row)."""
         self.cancel_train = True
 
     def after_cancel_validate(self) -> None:
-        """Note that validation was cut short (its columns are left out of the row)."""
+        """Note that validation was cut short (its columns stay blank in the row)."""
         self.cancel_valid = True
 
     def after_train(self) -> None:
-        """Add the training columns to the row, unless training was cancelled."""
+        """Fill the training columns of the row, unless training was cancelled (they stay blank)."""
         if not self.cancel_train:
-            self.log += [self.smooth_loss] + [m.value for m in self._train_mets()]
+            vals = [self.smooth_loss] + [m.value for m in self._train_mets()]
+            self._row.update(zip(self._train_cols, vals))
         # The epoch boundary is recorded either way: plot_loss places validation points with it.
         self.iters.append(len(self._losses) + len(self._pending))
 
     def after_validate(self) -> None:
-        """Add the validation columns to the row, unless validation was cancelled."""
+        """Fill the validation columns of the row, unless validation was cancelled (they stay blank)."""
         if not self.cancel_valid:
-            self.log += [m.value for m in self._valid_mets()]
+            self._row.update(zip(self._valid_cols, [m.value for m in self._valid_mets()]))
 
     def after_epoch(self) -> None:
-        """Finish the row: store it, then hand it to `learn.logger`."""
-        self.final_record = self.log[1:].copy()
-        if not self.learn.validating:  # validate()/get_preds leave the training history alone
-            self.values.append(self.final_record)
+        """Finish the row: store it (by name in `history`, by position in `values`), then hand it to `learn.logger`."""
+        row = self._row
         if self.add_time:
-            self.log.append(format_time(time.time() - self.start_epoch))
+            row["time"] = format_time(time.time() - self.start_epoch)
+        if self.learn.validating:  # validate()/get_preds: only the validation columns, and the history stays
+            self.final_record = [row.get(n) for n in self._valid_cols]
+        else:
+            self.final_record = [row.get(n) for n in (*self._train_cols, *self._valid_cols)]
+            self.values.append(self.final_record)
+            self.history.append({n: row.get(n) for n in self.metric_names})
+        self.log = [row.get(n) for n in self.metric_names]
         self.learn.logger(self.log)
 
     def after_fit(self) -> None:
@@ -203,12 +213,11 @@ class Recorder(Callback):
             for x in self.iters:
                 ax.axvline(x, color="grey", ls=":")
         if with_valid:
-            idx = np.array(self.iters[: len(self.values)])
-            valid_col = self.metric_names.index("valid_loss") - 1 if "valid_loss" in self.metric_names else 1
-            vals = [v[valid_col] if len(v) > valid_col else None for v in self.values]
-            keep = (idx >= skip_start) & np.array([v is not None for v in vals], dtype=bool) if len(idx) else idx
-            if len(idx) and keep.any():
-                plot(idx[keep], np.array([v for v, k in zip(vals, keep) if k], dtype=float), label="valid")
+            # By name: an epoch whose validation was cancelled has no point (its train columns still count).
+            pts = [(it, h.get("valid_loss")) for it, h in zip(self.iters, self.history)]
+            pts = [(it, v) for it, v in pts if v is not None and it >= skip_start]
+            if pts:
+                plot(np.array([it for it, _ in pts]), np.array([v for _, v in pts], dtype=float), label="valid")
         ax.set_xlabel("batch")
         ax.set_ylabel("loss")
         ax.legend()

@@ -43,20 +43,18 @@ class TrackerCallback(Callback):
             self.best = float("inf") if self.comp is np.less else -float("inf")
             if hasattr(self, "wait"):
                 self.wait = 0
-        names = list(self.learn.recorder.metric_names[1:])  # without 'epoch'
+        names = [n for n in self.learn.recorder.metric_names if n not in ("epoch", "time")]
         if self.monitor not in names:
             raise ValueError(f"{type(self).__name__}: monitor={self.monitor!r} is not recorded; choose one of {names}")
-        self.idx = names.index(self.monitor)
-        self._row_len = len([n for n in names if n != "time"])  # a full row: every column but epoch and time
 
     def after_epoch(self) -> None:
-        """Compare this epoch's value with `best`."""
-        row = self.learn.recorder.values[-1] if self.learn.recorder.values else []
+        """Compare this epoch's value with `best` (read by name; a cancelled phase's blank value is skipped)."""
+        hist = self.learn.recorder.history
         self.new_best = False
-        # a cancelled phase leaves its columns out of the row (as in fastai): positions no longer line up
-        if len(row) != self._row_len or row[self.idx] is None:
+        val = hist[-1].get(self.monitor) if hist else None
+        if val is None:
             return
-        val = float(row[self.idx])
+        val = float(val)
         if self.comp(val - self.min_delta, self.best):
             self.best, self.new_best = val, True
 
