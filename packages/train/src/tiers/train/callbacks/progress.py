@@ -162,18 +162,19 @@ def _text_bar(frac: float, width: int, fill: str) -> str:
 
 def terminal_line(st: _State, width: int, fill: str = "\u2588", now: float | None = None) -> str:
     """The one line a terminal shows for `st`, at most `width - 3` characters (writing the last column makes some
-    terminals wrap, and the `^C` a terminal echoes must fit after it): the fit's epoch and times, then the pass's label, bar, count, rate, times and loss. When the
-    line does not fit, the least useful parts go first (the pass's times, the loss, the rate, the fit's times),
-    until the bar has 8 cells; on a terminal narrower still the bar shrinks (to 4 cells, else it goes too)."""
+    terminals wrap, and the `^C` a terminal echoes must fit after it):
+
+        epoch 2/5 train |█████▊         | 13/32 4.3it/s 00:03<00:04 loss 0.7123 fit 00:20<00:55
+
+    the fit's epoch, the pass's label, bar, count, rate, elapsed<remaining and smoothed loss, then the whole fit's
+    elapsed<remaining. When the line does not fit, the least useful parts go first (the pass's times, the loss, the
+    rate, the fit's times) until the bar has 8 cells; narrower still, the bar shrinks (to 4 cells, else it goes)."""
     now = time.monotonic() if now is None else now
     limit = max(width - 3, 8)
     p = _pass_parts(st, now)
-    parts: list[tuple[str, str]] = []
-    if st.mode == "fit":
-        head, fit_time = _fit_parts(st, now)
-        parts += [("head", head), ("fit_time", fit_time)]
-    parts += [("label", st.label), ("bar", "|"), ("count", p["count"]), ("rate", p["rate"]), ("time", p["time"]),
-              ("loss", p["loss"])]
+    head, fit_time = _fit_parts(st, now) if st.mode == "fit" else ("", "")
+    parts = [("head", head), ("label", st.label), ("bar", "|"), ("count", p["count"]), ("rate", p["rate"]),
+             ("time", p["time"]), ("loss", p["loss"]), ("fit_time", fit_time and f"fit {fit_time}")]
     parts = [(k, v) for k, v in parts if v and (k != "bar" or st.total)]
     drop = ["time", "loss", "rate", "fit_time"]
     while True:

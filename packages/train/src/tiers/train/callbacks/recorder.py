@@ -199,7 +199,8 @@ class Recorder(Callback):
 
     # ---- plots ----------------------------------------------------------------------------------------------
     def plot_loss(self, skip_start: int = 5, with_valid: bool = True, log: bool = False, show_epochs: bool = False, ax: Any = None) -> Any:
-        """Plot smoothed training loss per batch (from batch `skip_start`) and validation loss per epoch; returns the axis."""
+        """Plot smoothed training loss per batch (from batch `skip_start`) and validation loss per epoch, on `ax` (a new
+        figure by default). Returns nothing, so a notebook cell ending with it shows the plot and no `<Axes>` text."""
         import matplotlib.pyplot as plt
 
         losses = self.losses
@@ -221,10 +222,11 @@ class Recorder(Callback):
         ax.set_xlabel("batch")
         ax.set_ylabel("loss")
         ax.legend()
-        return ax
 
-    def plot_sched(self, keys: list[str] | None = None, figsize: tuple[float, float] | None = None) -> Any:
-        """Plot the hyper-parameters a `ParamScheduler` set, one panel per key; returns the figure."""
+    def plot_sched(self, keys: list[str] | None = None, figsize: tuple[float, float] | None = None,
+                   return_fig: bool = False) -> Any:
+        """Plot the hyper-parameters a `ParamScheduler` set, one panel per key; returns the figure with `return_fig=True`
+        only (a returned figure would show twice at the end of a notebook cell)."""
         import matplotlib.pyplot as plt
 
         if not self.hps:
@@ -238,10 +240,11 @@ class Recorder(Callback):
             ax.set_xlabel("batch")
         for ax in axs.flatten()[len(keys):]:
             ax.set_visible(False)
-        return fig
+        return fig if return_fig else None
 
     def plot_lr_find(self, skip_end: int = 5, suggestions: Any = None, nms: list[str] | None = None) -> Any:
-        """Plot loss against learning rate (log scale) from `lr_find`, marking suggested lrs; returns the axis."""
+        """Plot loss against learning rate (log scale) from `lr_find`, marking suggested lrs. Returns nothing (no `<Axes>`
+        text after the plot in a notebook)."""
         import matplotlib.pyplot as plt
 
         lrs = self.lrs if skip_end == 0 else self.lrs[:-skip_end]
@@ -259,4 +262,3 @@ class Recorder(Callback):
             for (val, idx), nm, color in zip(suggestions, nms or [None] * len(suggestions), colors):
                 ax.plot(val, idx, "o", label=nm, c=color)
             ax.legend(loc="best")
-        return ax
