@@ -7,6 +7,7 @@ the validation set.
 """
 
 import contextlib
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 
@@ -101,7 +102,8 @@ class FilteredBase:
     def dataloaders(self, bs: int = 64, shuffle: bool = True, val_shuffle: bool = False, n: int | None = None,
                     path=".", dl_type=None, dl_kwargs: list | None = None, device=None, drop_last: bool | None = None,
                     val_bs: int | None = None, **kwargs) -> DataLoaders:
-        """`DataLoaders` over the subsets: the training loader (`shuffle`, `drop_last` defaulting to `shuffle`) is
+        """`DataLoaders` over the subsets: the training loader (`shuffle`, `drop_last` defaulting to `shuffle`, but
+        to False, with a warning, when the training set is smaller than `bs`: dropping would leave no batch) is
         built first and the others are `new` copies of it (no shuffling, `val_bs`); keyword arguments prefixed
         `val_` go to the other loaders only and `dl_kwargs` (one dict per subset) to each. `device` defaults to
         `default_device()`."""
@@ -117,6 +119,14 @@ class FilteredBase:
         kwargs = {k: v for k, v in kwargs.items() if not k.startswith("val_")}
         if drop_last is None:
             drop_last = shuffle
+            n_train = len(self.subset(0)) if n is None else n
+            if drop_last and bs is not None and 0 < n_train < bs:
+                # Dropping the last partial batch would leave no batch at all: an epoch of zero steps that trains
+                # nothing. Keep the short batch (an explicit drop_last=True is left as asked).
+                drop_last = False
+                warnings.warn(f"dataloaders: the training set has {n_train} items, fewer than bs={bs}; its one "
+                              "short batch is kept (drop_last=False) so an epoch is not empty. Pass a smaller bs "
+                              "to get several batches per epoch.", UserWarning, stacklevel=2)
         trn_kw = {**kwargs, "bs": bs, "shuffle": shuffle, "drop_last": drop_last, "n": n, "device": device,
                   **dl_kwargs[0]}
         dl = dl_type(self.subset(0), **trn_kw)
