@@ -19,7 +19,8 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-def test_tabular_listing(tmp_path, capsys):
+def test_tabular_listing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: the tables print unwrapped, one row per line
     path = tmp_path
     make_adult_sample(path, n=2000)
     df = pd.read_csv(path / "adult.csv")

@@ -1,7 +1,8 @@
 """The paper's vision listings, end to end on the offline sample datasets, with their figures saved as PNG.
 
-Classification by regex labels (pets), segmentation (CamVid), the MNIST, CamVid and COCO DataBlocks, and figure
-11 (one image, many augmentations). The paper's models are pretrained ResNets; offline, these listings use small
+Classification by regex labels (pets), segmentation (CamVid), the MNIST, CamVid and COCO DataBlocks (their
+`databunch(...)` calls as printed), and figure 11 (one image, many augmentations). The application listings word
+for word, `untar_data` and pretrained resnet34 included, are in test_paper_printed_apps.py. The paper's models are pretrained ResNets; offline, these listings use small
 XResNets with `pretrained=False`, and tiny images, so the whole file runs in well under a minute on a CPU.
 
 Figures go to `$TIERS_FIGURE_DIR` when set (to look at them), else to a temporary folder.
@@ -33,9 +34,9 @@ from tiers.vision import (
     BBoxLblBlock,
     ImageBlock,
     ImageDataLoaders,
-    MaskBlock,
     PILImage,
     PILImageBW,
+    PILMask,
     RandomResizedCrop,
     Resize,
     SegmentationDataLoaders,
@@ -96,12 +97,12 @@ def _save(figures: Path, name: str) -> Path:
 def test_classification_by_regex_labels(data, figures):
     set_seed(0)
     path = make_pets_tiny(data / "pets")
-    # Paper: pat=r'/([^/]+)_\d+.jpg$' on the path, RandomResizedCrop(450), size=224, resnet34, fit_one_cycle(4)
-    dls = ImageDataLoaders.from_path_re(path=path, bs=8, fnames=get_image_files(path / "images"),
+    # The paper's call (pat on the path, as printed); RandomResizedCrop(450), size=224, resnet34 made small here
+    dls = ImageDataLoaders.from_name_re(path=path, bs=8, fnames=get_image_files(path / "images"),
                                         pat=r"/([^/]+)_\d+.jpg$", device="cpu",
                                         item_tfms=RandomResizedCrop(48, min_scale=0.75),
                                         batch_tfms=[*aug_transforms(size=32, max_warp=0.0),
-                                                    Normalize.from_stats(*imagenet_stats, cuda=False)])
+                                                    Normalize.from_stats(*imagenet_stats)])
     assert list(dls.vocab) == ["One", "Seven", "Three", "eight"]
     with pytest.warns(DeprecationWarning):
         learn = cnn_learner(dls, tiny_xresnet, metrics=error_rate, pretrained=False)
@@ -135,11 +136,11 @@ def test_mnist_datablock(data, figures):
     set_seed(0)
     mnist = DataBlock(blocks=(ImageBlock(cls=PILImageBW), CategoryBlock), get_items=get_image_files,
                       splitter=GrandparentSplitter(), get_y=parent_label)
-    # Paper: mnist.databunch(untar_data(URLs.MNIST_TINY), batch_tfms=aug_transforms(mult=2., do_flip=False))
-    dls = mnist.new(batch_tfms=aug_transforms(mult=2.0, do_flip=False)).databunch(
-        make_mnist_tiny(data / "mnist_tiny"), bs=16, device="cpu")
+    # The paper's call: mnist.databunch(untar_data(URLs.MNIST_TINY), batch_tfms=Normalize)
+    dls = mnist.databunch(make_mnist_tiny(data / "mnist_tiny"), batch_tfms=Normalize, bs=16, device="cpu")
     x, y = dls.one_batch()
     assert x.shape == (16, 1, 28, 28) and list(dls.vocab) == ["3", "7"]
+    assert abs(float(x.mean())) < 0.3 and 0.7 < float(x.std()) < 1.3  # Normalize took its statistics from a batch
     learn = vision_learner(dls, tiny_xresnet, pretrained=False, metrics=error_rate)
     learn.fit_one_cycle(4, 5e-3)
     assert float(learn.final_record[-1]) < 0.2
@@ -151,12 +152,16 @@ def test_mnist_datablock(data, figures):
 
 def test_camvid_datablock(data, figures):
     path = make_camvid_tiny(data / "camvid")
-    camvid = DataBlock(blocks=(ImageBlock, MaskBlock(codes=np.loadtxt(path / "codes.txt", dtype=str))),
-                       get_items=get_image_files, splitter=RandomSplitter(seed=0),
+    # As printed: masks through ImageBlock(cls=PILMask), the batch augmented then normalised
+    camvid = DataBlock(blocks=(ImageBlock, ImageBlock(cls=PILMask)),
+                       get_items=get_image_files,
+                       splitter=RandomSplitter(),
                        get_y=lambda o: path / "labels" / f"{o.stem}_P{o.suffix}")
-    dls = camvid.new(batch_tfms=aug_transforms()).databunch(path / "images", bs=4, device="cpu")
+    dls = camvid.databunch(path / "images",
+                           batch_tfms=[*aug_transforms(), Normalize.from_stats(*imagenet_stats)], bs=4, device="cpu")
     x, y = dls.one_batch()
     assert type(x) is TensorImage and type(y) is TensorMask and y.shape == x.shape[:1] + x.shape[2:]
+    assert set(y.unique().tolist()) <= {0, 1, 2, 3}  # class codes, never normalised or blended
     dls.show_batch(max_n=4)
     _save(figures, "camvid_datablock_show_batch")
 
@@ -168,9 +173,12 @@ def test_coco_datablock(data, figures):
     coco = DataBlock(blocks=(ImageBlock, BBoxBlock, BBoxLblBlock), get_items=get_image_files,
                      splitter=RandomSplitter(seed=0),
                      getters=[noop, lambda o: lbl[o.name][0], lambda o: lbl[o.name][1]], n_inp=1)
-    dls = coco.new(item_tfms=Resize(96), batch_tfms=aug_transforms()).databunch(coco_source, bs=4, device="cpu")
+    dls = coco.databunch(coco_source, item_tfms=Resize(128),
+                         batch_tfms=[*aug_transforms(), Normalize.from_stats(*imagenet_stats)], bs=4, device="cpu")
     x, bb, lb = dls.one_batch()
+    assert x.shape[-2:] == (128, 128)
     assert type(bb) is TensorBBox and bb.shape[-1] == 4 and lb.shape == bb.shape[:2]
+    assert float(bb.abs().max()) <= 1.0 + 1e-4  # boxes scaled to [-1, 1] with the image
     dls.show_batch(max_n=4)
     _save(figures, "coco_show_batch")
 

@@ -91,6 +91,7 @@ def test_dataframe_like_accessors():
     assert to.conts["n"].tolist() == [2.0, 4.0, 6.0, 8.0]
     to.conts = to.conts + 1
     assert to["n"].tolist() == [3.0, 5.0, 7.0, 9.0]
+    assert to.decode_row(to.items.iloc[1])["c"] == "y"
     shown = to.show(show=False)
     assert shown["c"].tolist() == ["x", "y", "z", "x"]
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

@@ -565,6 +565,10 @@ class TabularPandas(Tabular):
             df[yn] = np.asarray(list(self.vocab), dtype=object)[df[yn].to_numpy(np.int64)]
         return df
 
+    def decode_row(self, row: pd.Series) -> pd.Series:
+        "One processed row (`to.items.iloc[i]`) with its readable values."
+        return self.decode(row.to_frame().T).iloc[0]
+
     def show(self, max_n: int = 10, show: bool = True) -> pd.DataFrame | None:
         "Print the first `max_n` rows decoded (`show=False` returns the DataFrame instead)."
         cols = [c for c in self.cat_names + self.cont_names + self.y_names if c in self.items.columns]
