@@ -14,7 +14,15 @@ import pytest
 import torch
 from torch import nn
 
-from tiers.data import Categorize, Datasets, IndexSplitter, IntToFloatTensor, ItemGetter, Normalize
+from tiers.data import (
+    Categorize,
+    DataLoaders,
+    Datasets,
+    IndexSplitter,
+    IntToFloatTensor,
+    ItemGetter,
+    Normalize,
+)
 from tiers.pipeline import Transform
 from tiers.tensors import TensorImage
 from tiers.train import Learner, accuracy
@@ -130,3 +138,22 @@ def test_onnx_missing_extra_is_named(tmp_path):
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     assert "pip install 'tiers-train[onnx]'" in r.stdout and "FILES: []" in r.stdout, r.stdout
+
+
+@needs_onnx
+def test_onnx_from_plain_torch_loaders(tmp_path):
+    # a plain PyTorch project: torch DataLoaders, no batch transforms; the graph takes the tensors the loader yields
+    import onnxruntime as ort
+    from torch.utils.data import DataLoader, TensorDataset
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    ds = TensorDataset(x, (x[:, 0] > 0).long())
+    learn = Learner(DataLoaders(DataLoader(ds, 16, shuffle=True), DataLoader(ds, 16)), nn.Linear(4, 2),
+                    loss_func=nn.CrossEntropyLoss(), path=tmp_path)
+    learn.fit(1, 1e-2)
+    sess = ort.InferenceSession(str(learn.export_onnx("plain.onnx")))
+    assert sess.get_inputs()[0].type == "tensor(float)"
+    with torch.no_grad():
+        want = learn.model(x).numpy()
+    np.testing.assert_allclose(sess.run(None, {"x": x.numpy()})[0], want, atol=1e-5)

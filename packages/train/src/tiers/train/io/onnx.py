@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,11 @@ def _tabular_spec(dl) -> dict:
 
 
 def _raw_batch(dl) -> tuple:
-    # The same validation batch, before the batch transforms (what a user has at inference).
+    # The same validation batch, before the batch transforms (what a user has at inference). A plain torch
+    # DataLoader has no batch transforms: its first batch is the raw input.
+    if not hasattr(dl, "after_batch") or not hasattr(dl, "new"):
+        b = next(iter(dl))
+        return tuple(b) if isinstance(b, (list, tuple)) else (b,)
     return dl.new(after_batch=[], shuffle=False, drop_last=False).one_batch()
 
 
@@ -309,9 +314,12 @@ def export_onnx(learn, fname: str | os.PathLike = "model.onnx", dl=None, activat
         fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=fname.parent)
         os.close(fd)
         try:
-            torch.onnx.export(wrapper, args, tmp, input_names=names, output_names=["output"],
-                              dynamic_shapes=(tuple({0: batch} for _ in names),), opset_version=opset, dynamo=True,
-                              external_data=False, verbose=False)
+            with warnings.catch_warnings():
+                # several inputs share the one batch axis: the exporter says it keeps one name for it, as intended
+                warnings.filterwarnings("ignore", r".*axis name: batch will not be used", UserWarning)
+                torch.onnx.export(wrapper, args, tmp, input_names=names, output_names=["output"],
+                                  dynamic_shapes=(tuple({0: batch} for _ in names),), opset_version=opset,
+                                  dynamo=True, external_data=False, verbose=False)
             proto = onnx.load(tmp)
             onnx.checker.check_model(proto)
             vocab = getattr(learn.dls, "vocab", None)
