@@ -29,8 +29,8 @@ dblock = DataBlock(blocks=(ImageBlock(cls=PILImageBW), CategoryBlock), get_items
                    splitter=GrandparentSplitter(), get_y=parent_label)
 dls = dblock.dataloaders(path, bs=32)
 def tiny_cnn():
-    return nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))
+    return nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1),
+                         nn.BatchNorm2d(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))
 learn = Learner(dls, tiny_cnn(), metrics=accuracy)"""
 
 INTERRUPT = """\
@@ -59,7 +59,7 @@ CELLS = {
     "setup": SETUP,
     "show_batch": "dls.show_batch(max_n=4)",
     "lr_find": "learn.lr_find(num_it=30)",
-    "fit": "learn.fit_one_cycle(2, 1e-2)",
+    "fit": "learn.fit_one_cycle(3, 5e-2)",
     "plot_loss": "learn.recorder.plot_loss()",
     "show_results": "learn.show_results(max_n=4)",
     "confusion": "interp = ClassificationInterpretation.from_learner(learn)\ninterp.plot_confusion_matrix()",
@@ -156,9 +156,9 @@ def test_fit_is_one_html_output_in_its_final_state(executed):
     data = outs[0].data
     html, text = data["text/html"], data["text/plain"]
     # the fit bar, complete, above the metrics table; the pass bar is gone
-    assert html.count("<progress") == 1 and 'value="2" max="2"' in html, html
-    assert "<table" in html and html.count("<tr>") == 3 and "<th style=\"text-align:left\">accuracy</th>" in html
-    assert text.splitlines()[0].startswith("epoch 2/2") and "train_loss" in text
+    assert html.count("<progress") == 1 and 'value="3" max="3"' in html, html
+    assert "<table" in html and html.count("<tr>") == 4 and "<th style=\"text-align:left\">accuracy</th>" in html
+    assert text.splitlines()[0].startswith("epoch 3/3") and "train_loss" in text
     assert not _stale_bar(text) and "loss 0." not in text
 
 
