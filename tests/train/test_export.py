@@ -47,7 +47,7 @@ def _learner(tmp_path, model=None):
 def test_round_trip_predict_matches(tmp_path):
     learn, items = _learner(tmp_path)
     path = learn.export("export.pkl")
-    assert path == tmp_path / "export.pkl" and zipfile.is_zipfile(path)
+    assert path == tmp_path / "models" / "export.pkl" and zipfile.is_zipfile(path)  # the one path rule
     new = load_learner(path)
     assert len(new.dls.train_ds) == 0 and new.opt is None  # no training data kept
     for it in items[100:105]:
@@ -134,7 +134,8 @@ def test_corrupted_and_truncated(tmp_path):
         load_learner(tmp_path / "other.pkl")
     with pytest.raises(FileNotFoundError):
         load_learner(tmp_path / "missing.pkl")
-    with pytest.raises(IsADirectoryError, match=r"is a folder; pass the exported file in it.*\.pkl files: export.pkl, flip.pkl"):
+    with pytest.raises(IsADirectoryError, match=r"is a folder; pass the exported file in it, e\.g\. .*models/export\.pkl "
+                       r"\(its \.pkl files: flip.pkl, models/export.pkl, other.pkl"):
         load_learner(tmp_path)
 
 

@@ -230,31 +230,14 @@ def distrib_ctx(self: Any, sync_bn: bool = True, seed: int = 0, backend: str | N
                 **ddp_kwargs: Any) -> Iterator[Any]:
     """Context manager: join the torchrun process group if needed, train distributed inside the block, then undo it.
 
-    Only rank 0 writes with `learn.save` / `learn.export` inside the block (the others wait for it).
+    Only rank 0 writes with `learn.save` / `save_checkpoint` / `export` (decided in `tiers.train.io.paths`; the
+    others wait for it).
     """
     created = setup_distrib(backend)
     self.to_distributed(sync_bn=sync_bn, seed=seed, **ddp_kwargs)
-    patched = {}
-    if num_distrib() > 1:
-        for name in ("save", "export"):
-            orig = getattr(self, name)
-            patched[name] = orig
-            self.__dict__[name] = _rank0_only(orig)
     try:
         yield self
     finally:
-        for name in patched:
-            self.__dict__.pop(name, None)
         self.detach_distributed()
         if created:
             teardown_distrib()
-
-
-def _rank0_only(f: Any) -> Any:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        res = f(*args, **kwargs) if rank_distrib() == 0 else None
-        dist.barrier()  # the file exists for every rank once this returns
-        return res
-
-    wrapper.__doc__ = f.__doc__
-    return wrapper

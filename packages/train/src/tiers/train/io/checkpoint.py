@@ -12,17 +12,17 @@ written to a temporary file and renamed, so a crash mid-save keeps the last good
 >>> learn.fit(5, resume=learn.path/"models"/"ckpt.pth")                     # doctest: +SKIP
 """
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from tiers.dispatch.files import atomic_write
 from tiers.train.callbacks.core import Callback
-from tiers.train.io.persist import _unwrap
+from tiers.train.io.paths import learner_file, write_once
+from tiers.train.io.persist import _unwrap, check_model_state
 
 __all__ = ["CheckpointCallback", "save_checkpoint", "get_rng_states", "set_rng_states", "load_checkpoint_state", "resume_callback"]
 
@@ -53,21 +53,6 @@ def set_rng_states(st: dict) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def _atomic_save(obj: Any, file: Path) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _cb_states(learn: Any) -> dict:
     out = {}
     for cb in learn.cbs:
@@ -77,14 +62,13 @@ def _cb_states(learn: Any) -> dict:
 
 
 def _ckpt_file(learn: Any, file: str | Path) -> Path:
-    file = Path(file)
-    if file.suffix == "":
-        file = file.with_suffix(".pth")
-    return file if file.is_absolute() or file.parent != Path(".") else learn.path / learn.model_dir / file
+    # the one path rule (tiers.train.io.paths): `.pth` added, relative to learn.path / learn.model_dir
+    return learner_file(learn, file)
 
 
 def save_checkpoint(self: Any, file: str | Path, batches_done: int | None = None) -> Path:
-    """Write a resumable checkpoint to `file` (a bare name goes to `path/model_dir`); returns the path.
+    """Write a resumable checkpoint to `file` (relative to `path/model_dir` unless absolute, `.pth` added);
+    returns the path. Only rank 0 writes in distributed training (every rank must call it).
 
     Called between batches of a training pass, `batches_done` defaults to the batches finished in the
     current epoch; called outside a fit, the checkpoint resumes at the start of the next epoch.
@@ -104,9 +88,12 @@ def save_checkpoint(self: Any, file: str | Path, batches_done: int | None = None
         "epoch_rng": getattr(self, "_epoch_rng", None) if batches_done else get_rng_states(),
         "callbacks": _cb_states(self),
     }
-    file = _ckpt_file(self, file)
-    _atomic_save(st, file)
-    return file
+
+    def write(path: Path) -> None:
+        with atomic_write(path) as f:
+            torch.save(st, f)
+
+    return write_once(_ckpt_file(self, file), write)
 
 
 def load_checkpoint_state(file: str | Path) -> dict:
@@ -137,7 +124,7 @@ class _EpochRNG(Callback):
 class CheckpointCallback(Callback):
     """Save a resumable checkpoint to `fname` every `every_n_batches` training batches and/or at each epoch end.
 
-    Only rank 0 writes in distributed training. Resume with `learn.fit(n_epoch, resume=path)`.
+    Every rank calls `save_checkpoint`, which lets only rank 0 write. Resume with `learn.fit(n_epoch, resume=path)`.
     """
 
     order = 90
@@ -157,13 +144,10 @@ class CheckpointCallback(Callback):
         """Attach the RNG recorder when added after creation."""
         self.after_create()
 
-    def _main(self) -> bool:
-        return int(getattr(self.learn, "rank", 0) or 0) == 0
-
     def after_batch(self) -> None:
         """Checkpoint every `every_n_batches` training batches."""
         learn = self.learn
-        if not learn.training or not self.every_n_batches or not self._main():
+        if not learn.training or not self.every_n_batches:
             return
         if (learn.iter + 1) % self.every_n_batches == 0 and learn.iter + 1 < learn.n_iter:
             self.path = learn.save_checkpoint(self.fname)
@@ -172,7 +156,7 @@ class CheckpointCallback(Callback):
 
     def after_epoch(self) -> None:
         """Checkpoint at the end of the epoch (resumes at the next one)."""
-        if self.every_epoch and self._main() and not getattr(self.learn, "validating", False):
+        if self.every_epoch and not getattr(self.learn, "validating", False):
             self.learn._ckpt_next_epoch = int(self.learn.epoch) + 1
             dl, training = self.learn.dl, self.learn.training
             self.learn.dl, self.learn.training = None, False
@@ -205,12 +189,13 @@ class _SkipLoader:
 class _Resume(Callback):
     order = 1001  # after every other before_fit / before_train, including _EpochRNG's
 
-    def __init__(self, state: dict) -> None:
-        self.state, self.done = state, False
+    def __init__(self, state: dict, file: Path | None = None) -> None:
+        self.state, self.done, self.file = state, False, file
 
     def before_fit(self) -> None:
         learn, st = self.learn, self.state
         dev = learn._model_device()
+        check_model_state(self.file, learn.model, st["model"])  # nothing changes if the checkpoint does not fit
         _unwrap(learn.model).load_state_dict({k: v.to(dev) for k, v in st["model"].items()})
         if st["opt"] is not None:
             learn._ensure_opt()
@@ -245,8 +230,9 @@ def resume_callback(learn: Any, file: str | Path) -> tuple[Callback, int]:
     `learn.fit(..., resume=file)` (and `fit_one_cycle`, `fit_flat_cos`, `fit_sgdr`) use it; call it yourself
     to resume through a fitting method of your own: pass the callback in `cbs` and the epoch as `start_epoch`.
     """
-    st = load_checkpoint_state(_ckpt_file(learn, file))
+    file = _ckpt_file(learn, file)
+    st = load_checkpoint_state(file)
     if not any(isinstance(cb, _EpochRNG) for cb in learn.cbs):
         learn.add_cb(_EpochRNG())
-    return _Resume(st), int(st["epoch"])
+    return _Resume(st, file), int(st["epoch"])
 

@@ -1,24 +1,25 @@
 """Export a `Learner` for inference (`learn.export`) and load it back safely (`load_learner`).
 
-The file is a zip archive of three members: `manifest.json` (format, sizes, SHA-256 of the others),
-`tensors.safetensors` (every tensor: weights, buffers, normalisation statistics) and `learner.pkl`
-(the learner with `dls.new_empty()`, no optimizer and no training data, whose tensors are references
-into the safetensors member). Loading is safe by default: the pickle is read by a restricted
-unpickler that only resolves allow-listed globals (tiers, torch, numpy, pandas and a few stdlib types)
-and only *calls* classes and a short list of rebuild helpers, so a crafted file cannot run code.
+The file is a zip archive of three members: `manifest.json` (format, sizes, SHA-256 of the others, and the code
+stored by value), `tensors.safetensors` (every tensor: weights, buffers, normalisation statistics) and
+`learner.pkl` (the learner with `dls.new_empty()`, no optimizer and no training data, whose tensors are
+references into the safetensors member). It lands where `tiers.train.io.paths` says (`<path>/models/export.pkl`
+by default) and is written atomically.
 
->>> learn.export("export.pkl")                               # doctest: +SKIP
->>> learn = load_learner("models/export.pkl")                # doctest: +SKIP
->>> learn = load_learner("export.pkl", allowed=[MyModel])    # a model class defined outside tiers/torch
+Loading is safe by default (`tiers.train.io.safe_load`): only allow-listed globals are resolved and only classes
+and rebuild helpers are called, so a crafted file cannot run code; every refused global is named in one error.
+Lambdas and functions or classes of `__main__` are stored by value (`tiers.train.io.by_value`, needs the extra
+`tiers-train[cloudpickle]`) and restored only by `load_learner(..., trusted=True)`.
+
+>>> learn.export()                                            # doctest: +SKIP
+>>> learn = load_learner("models/export.pkl")                 # doctest: +SKIP
+>>> learn = load_learner("export.pkl", allowed=[MyModel])     # a model class of your own module
 """
 
 import hashlib
 import io
 import json
-import os
 import pickle
-import tempfile
-import types
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -28,155 +29,25 @@ from typing import Any
 import torch
 from torch import nn
 
+from tiers.dispatch.files import atomic_write
+from tiers.train.io.by_value import needs_by_value, reduce_by_value
+from tiers.train.io.paths import learner_file, write_once
+from tiers.train.io.safe_load import SafeUnpickler, UnsafeExportError, check_globals, policy
+
 __all__ = ["load_learner", "UnsafeExportError", "export_learner"]
 
 _FORMAT = "tiers-export/1"
 _MEMBERS = ("manifest.json", "tensors.safetensors", "learner.pkl")
 
-# Module prefixes whose classes may be rebuilt and whose functions may be referenced (as values).
-_SAFE_ROOTS = {"torch", "numpy", "pandas"}  # and every `tiers.*` module
-# Stdlib (module, name) pairs the pickles of ordinary objects need.
-_SAFE_STDLIB = {
-    ("builtins", n) for n in (
-        "set", "frozenset", "slice", "range", "complex", "bytearray", "bytes", "object", "list", "dict", "tuple",
-        "int", "float", "str", "bool", "print", "getattr",
-    )
-} | {
-    ("collections", n) for n in ("OrderedDict", "defaultdict", "Counter", "deque", "namedtuple")
-} | {
-    ("functools", "partial"), ("copyreg", "_reconstructor"), ("operator", "itemgetter"), ("operator", "attrgetter"),
-    ("pathlib", "Path"), ("pathlib", "PosixPath"), ("pathlib", "WindowsPath"), ("pathlib", "PurePosixPath"),
-    ("pathlib", "PureWindowsPath"), ("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"),
-    ("datetime", "timezone"), ("enum", "Enum"), ("re", "compile"), ("_codecs", "encode"), ("uuid", "UUID"),
-    ("decimal", "Decimal"), ("fractions", "Fraction"), ("math", "inf"), ("random", "Random"),
-}
-# Non-class callables the pickle may CALL (everything else it references is only a value).
-_CALLABLE_STDLIB = {("functools", "partial"), ("copyreg", "_reconstructor"), ("_codecs", "encode"), ("re", "compile"),
-                    ("operator", "itemgetter"), ("operator", "attrgetter")}
-# Functions that can read or write files or fetch/execute code: never loaded, even from allowed modules.
-_DENY_NAMES = {"load", "save", "hub", "system", "exec", "eval", "compile_extension", "untar_data", "download_url",
-               "save_model", "load_model", "load_learner", "export_learner", "from_file", "fromfile", "tofile",
-               "read_pickle", "to_pickle", "read_csv", "to_csv", "loadtxt", "savetxt", "open", "memmap"}
-
-
-class UnsafeExportError(pickle.UnpicklingError):
-    """Raised when an export refers to a global that the safe loader does not allow (a possible code-execution)."""
-
-
-def _qual(o: Any) -> tuple[str, str]:
-    return getattr(o, "__module__", "") or "", getattr(o, "__qualname__", getattr(o, "__name__", repr(o)))
-
-
-def _module_ok(mod: str) -> bool:
-    return mod.startswith("tiers.") or mod.split(".", 1)[0] in _SAFE_ROOTS
-
-
-def _callable_helper_ok(obj: Any, mod: str, name: str) -> bool:
-    # Functions from allowed libraries that pickles call to rebuild objects.
-    short = name.rsplit(".", 1)[-1]
-    if mod.startswith("torch"):
-        return mod == "torch._utils" and short.startswith("_rebuild") and "from_bytes" not in short
-    if mod.startswith(("numpy", "pandas")):
-        return any(k in short for k in ("_reconstruct", "unpickle", "_new_", "scalar", "_frombuffer", "__newobj__"))
-    if mod.startswith("tiers."):
-        return short.startswith(("_rebuild", "_new", "_Callee")) or short == "_Callee"
-    return False
-
-
-class _SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE step can be checked
-    """Unpickler that resolves only allow-listed globals and calls only classes and rebuild helpers."""
-
-    dispatch = dict(pickle._Unpickler.dispatch)
-
-    def __init__(self, file: Any, tensors: dict[str, torch.Tensor], allowed: Iterable = (), trusted: bool = False):
-        super().__init__(file)
-        self._tensors, self._trusted = tensors, trusted
-        self._allowed_objs: set[int] = set()
-        self._allowed_names: set[tuple[str, str]] = set()
-        for a in allowed:
-            if isinstance(a, str):
-                mod, _, nm = a.rpartition(".")
-                self._allowed_names.add((mod, nm))
-            else:
-                self._allowed_objs.add(id(a))
-                self._allowed_names.add(_qual(a))
-
-    def _explicit(self, obj: Any, mod: str, name: str) -> bool:
-        return id(obj) in self._allowed_objs or (mod, name) in self._allowed_names
-
-    def find_class(self, module: str, name: str) -> Any:
-        if self._trusted:
-            return super().find_class(module, name)
-        explicit_name = (module, name) in self._allowed_names
-        if not (explicit_name or (module, name) in _SAFE_STDLIB or _module_ok(module)):
-            raise self._refuse(module, name)
-        if name.rsplit(".", 1)[-1] in _DENY_NAMES and not explicit_name:
-            raise self._refuse(module, name)
-        obj = super().find_class(module, name)
-        if isinstance(obj, types.ModuleType):
-            raise self._refuse(module, name)
-        # A dotted name may walk out of an allowed module (`tiers.x` + `os.system`): check where it lands.
-        real_mod = getattr(obj, "__module__", None) or module
-        if (module, name) not in _SAFE_STDLIB and not explicit_name and not self._explicit(obj, *_qual(obj)):
-            if not isinstance(obj, type) and not callable(obj):
-                pass  # a constant such as math.inf
-            elif not (_module_ok(real_mod) or isinstance(obj, types.BuiltinFunctionType) and _module_ok(module)):
-                raise self._refuse(real_mod, name)
-        return obj
-
-    def _refuse(self, module: str, name: str) -> UnsafeExportError:
-        return UnsafeExportError(
-            f"load_learner refused the global {module}.{name}: it is not on the safe-load allow-list (tiers, torch, "
-            f"numpy, pandas and plain stdlib types). If you made this file and trust it, pass "
-            f"`allowed=['{module}.{name}']` (or the class itself) to load_learner, or `trusted=True` to allow anything."
-        )
-
-    def persistent_load(self, pid: Any) -> Any:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "tensor"):
-            raise pickle.UnpicklingError(f"load_learner: unknown persistent reference {pid!r} in the export")
-        _, key, cls, requires_grad, meta = pid
-        if key not in self._tensors:
-            raise ValueError(f"load_learner: the export's pickle refers to tensor {key!r}, missing from its weights")
-        t = self._tensors[key]
-        if cls is nn.Parameter:
-            return nn.Parameter(t, requires_grad=requires_grad)
-        if cls is not torch.Tensor:
-            if not (isinstance(cls, type) and issubclass(cls, torch.Tensor)):
-                raise UnsafeExportError(f"load_learner: tensor {key!r} claims the non-tensor type {cls!r}")
-            t = t.as_subclass(cls)
-            if meta:
-                t.__dict__.update(meta)
-        return t.requires_grad_(requires_grad) if t.is_floating_point() else t
-
-    def _checked_call(self, func: Any, args: tuple) -> None:
-        if self._trusted or isinstance(func, type):
-            return
-        mod, name = _qual(func)
-        if self._explicit(func, mod, name) or (mod, name) in _CALLABLE_STDLIB or _callable_helper_ok(func, mod, name):
-            return
-        if func is getattr:  # tiers' transform methods pickle as getattr(TransformClass, "_encm")
-            if len(args) == 2 and isinstance(args[0], type) and isinstance(args[1], str) and not args[1].startswith("__"):
-                return
-        raise UnsafeExportError(
-            f"load_learner refused to call {mod}.{name} while loading: only classes and rebuild helpers may be "
-            "called by a safe load. If you trust this file, pass `trusted=True` to load_learner."
-        )
-
-    def load_reduce(self) -> None:
-        args = self.stack[-1]
-        func = self.stack[-2]
-        self._checked_call(func, args)
-        super().load_reduce()
-
-    dispatch[pickle.REDUCE[0]] = load_reduce
-
 
 class _TensorPickler(pickle.Pickler):
-    # Tensors leave the pickle: each becomes a reference into the safetensors member.
-    def __init__(self, file: Any) -> None:
-        super().__init__(file, protocol=4)
+    # Tensors leave the pickle: each becomes a reference into the safetensors member. Code without an importable
+    # name is stored by value.
+    def __init__(self, file: Any, protocol: int = 4) -> None:
+        super().__init__(file, protocol=protocol)
         self.tensors: dict[str, torch.Tensor] = {}
         self._ids: dict[int, str] = {}
+        self.by_value: list[str] = []
 
     def persistent_id(self, obj: Any) -> Any:
         if not isinstance(obj, torch.Tensor):
@@ -190,16 +61,19 @@ class _TensorPickler(pickle.Pickler):
         meta = dict(getattr(obj, "__dict__", {}) or {}) if type(obj) not in (torch.Tensor, nn.Parameter) else {}
         return ("tensor", key, type(obj), bool(obj.requires_grad), meta)
 
+    def reducer_override(self, obj: Any) -> Any:
+        if needs_by_value(obj):
+            return reduce_by_value(obj, self.by_value)
+        return NotImplemented
+
 
 def _sha(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
-def export_learner(learn: Any, fname: str | Path, pickle_protocol: int = 4) -> Path:
-    """Write what inference needs from `learn` to `fname` (see the module doc); returns the path written."""
+def _pickled(learn: Any, pickle_protocol: int) -> tuple[bytes, bytes, list[str], int]:
     from safetensors.torch import save as st_save
 
-    fname = Path(fname)
     dls, opt = learn.dls, learn.opt
     empty = dls.new_empty() if hasattr(dls, "new_empty") else None
     if empty is None:
@@ -210,27 +84,33 @@ def export_learner(learn: Any, fname: str | Path, pickle_protocol: int = 4) -> P
     try:
         learn.dls, learn.opt = empty, None
         buf = io.BytesIO()
-        pk = _TensorPickler(buf)
-        pk.dump(learn)
+        pk = _TensorPickler(buf, protocol=pickle_protocol)
+        try:
+            pk.dump(learn)
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            e.add_note("export: this part of the learner cannot be pickled; define the functions and classes it uses "
+                       "at the top level of a module (or in __main__, stored by value with tiers-train[cloudpickle])")
+            raise
     finally:
         learn.dls, learn.opt = dls, opt
-    pkl = buf.getvalue()
-    st = st_save(pk.tensors)
+    return buf.getvalue(), st_save(pk.tensors), pk.by_value, len(pk.tensors)
+
+
+def export_learner(learn: Any, fname: str | Path = "export.pkl", pickle_protocol: int = 4) -> Path:
+    """Write what inference needs from `learn` to `fname` (relative to `learn.path / learn.model_dir` unless
+    absolute; see the module doc); returns the path. Only rank 0 writes in distributed training."""
+    target = learner_file(learn, fname, suffix=None)
+    pkl, st, by_value, n = _pickled(learn, pickle_protocol)
     manifest = {"format": _FORMAT, "torch": torch.__version__, "learner.pkl": _sha(pkl),
-                "tensors.safetensors": _sha(st), "n_tensors": len(pk.tensors)}
-    fname.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{fname.name}.", dir=fname.parent)
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+                "tensors.safetensors": _sha(st), "n_tensors": n, "by_value": by_value}
+
+    def write(path: Path) -> None:
+        with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
             z.writestr("manifest.json", json.dumps(manifest))
             z.writestr("tensors.safetensors", st)
             z.writestr("learner.pkl", pkl)
-        os.replace(tmp, fname)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return fname
+
+    return write_once(target, write)
 
 
 def _read(fname: Path) -> dict[str, bytes]:
@@ -249,43 +129,64 @@ def _read(fname: Path) -> dict[str, bytes]:
         raise ValueError(f"load_learner: {fname} is corrupted ({e}); export the learner again") from e
 
 
+def _not_found(fname: Path) -> FileNotFoundError:
+    hint = "check the path; export writes to learn.path / learn.model_dir (default <path>/models/export.pkl)"
+    moved = fname.parent / "models" / fname.name
+    if moved.is_file():
+        hint = f"the export is at {moved} (export writes to learn.path / learn.model_dir)"
+    return FileNotFoundError(f"load_learner: no file at {fname}; {hint}")
+
+
 def load_learner(
     fname: str | Path, cpu: bool = True, pickle_module: Any = None, trusted: bool = False, allowed: Iterable = (),
 ) -> Any:
     """Load a learner written by `Learner.export` from `fname`, on the CPU when `cpu` (else the default device).
 
-    Safe by default: only allow-listed globals are rebuilt (tiers, torch, numpy, pandas, plain stdlib types);
-    a model class from your own module needs `allowed=[MyModel]` (or its dotted name), and `trusted=True`
-    accepts anything (only for files you made). Truncated or corrupted files raise `ValueError`.
+    Safe by default (see `tiers.train.io.safe_load`): tiers, torch, numpy, pandas, plain stdlib types, what tiers
+    layers declare safe and the top-level functions of your own modules are resolved; a class of your own module
+    needs `allowed=[MyModel]` (or its dotted name); code stored by value (lambdas, `__main__` functions) and
+    anything else needs `trusted=True`, which runs code from the file (only for files you made or trust).
+    Every refused global is named in one `UnsafeExportError`; truncated or corrupted files raise `ValueError`.
+    `pickle_module` is accepted for fastai compatibility and ignored.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
     fname = Path(fname)
     if not fname.exists():
-        raise FileNotFoundError(f"load_learner: no file at {fname}; check the path (export writes to learn.path)")
+        raise _not_found(fname)
     if fname.is_dir():
-        found = sorted(p.name for p in fname.glob("*.pkl"))
+        # export writes to <path>/models/: list the exports there too
+        found = sorted(str(p.relative_to(fname)) for p in [*fname.glob("*.pkl"), *fname.glob("models/*.pkl")])
+        example = next((f for f in found if f.endswith("export.pkl")), found[0] if found else "models/export.pkl")
         raise IsADirectoryError(f"load_learner: {fname} is a folder; pass the exported file in it, e.g. "
-                                f"{fname / (found[0] if found else 'export.pkl')}"
-                                f"{' (its .pkl files: ' + ', '.join(found[:5]) + ')' if found else ''}")
+                                f"{fname / example}"
+                                f"{' (its .pkl files: ' + ', '.join(found[:6]) + ')' if found else ''}")
     parts = _read(fname)
     try:
         manifest = json.loads(parts["manifest.json"])
     except ValueError as e:
         raise ValueError(f"load_learner: {fname} has an unreadable manifest ({e}); export the learner again") from e
-    if manifest.get("format") != _FORMAT:
-        raise ValueError(f"load_learner: {fname} has format {manifest.get('format')!r}, this version reads {_FORMAT!r}")
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ValueError(f"load_learner: {fname} has format {got!r}, this version reads {_FORMAT!r}")
     for m in ("learner.pkl", "tensors.safetensors"):
         if manifest.get(m) != _sha(parts[m]):
             raise ValueError(f"load_learner: {fname} is corrupted ({m} fails its checksum); export the learner again")
+    pol = policy(allowed)
+    if not trusted:
+        by_value = manifest.get("by_value") or []
+        try:
+            check_globals(parts["learner.pkl"], pol, [str(d) for d in by_value] if isinstance(by_value, list) else [])
+        except UnsafeExportError as e:
+            e.add_note(f"while loading {fname}")
+            raise
     try:
         tensors = st_load(parts["tensors.safetensors"])
     except SafetensorError as e:
         raise ValueError(f"load_learner: the weights in {fname} are unreadable ({e})") from e
-    up = _SafeUnpickler(io.BytesIO(parts["learner.pkl"]), tensors, allowed=allowed, trusted=trusted)
-    learn = up.load()
-    from tiers.train.learner import Learner  # the Learner builds on this module, so import it when called
+    learn = SafeUnpickler(io.BytesIO(parts["learner.pkl"]), tensors, pol, trusted=trusted).load()
+    from tiers.train.learner import Learner  # the Learner builds on this module: imported when called
 
     if not isinstance(learn, Learner):
         raise TypeError(f"load_learner: {fname} holds a {type(learn).__name__}, not a Learner")

@@ -1,0 +1,380 @@
+"""The safe-load allow-list of `load_learner`: which globals an export may name, and a restricted unpickler.
+
+A pickle names globals (`module.name`) that the unpickler imports, and calls some of them to rebuild objects:
+that is how a crafted pickle runs code. The safe load therefore resolves only these globals:
+
+- everything in `tiers.*`, `torch`, `numpy` and `pandas` (minus functions that read, write or fetch files);
+- a short list of plain stdlib types (`pathlib.Path`, `collections.OrderedDict`, `functools.partial`...);
+- what a tiers layer declares safe in its `tiers.<layer>.safe_globals` module: a `SAFE_GLOBALS` tuple of dotted
+  names (`"PIL.Image.Image"`) and of module prefixes ending in `.*` (`"torchvision.models.*"`: classes of that
+  package); that module is read (never executed beyond its import) for each layer the export names;
+- plain functions defined at the top level of the user's own modules (modules outside the standard library and
+  site-packages, e.g. a `get_y` in `my_project/labels.py`): referenced by name, never called while loading;
+- what the caller adds with `allowed=[obj or "module.name"]`.
+
+Lambdas and functions or classes of `__main__` are never safe: `export` stores them by value (see `by_value`),
+and only `trusted=True` restores them, running that code. Before unpickling anything, every global the pickle
+names is checked, so a refusal names ALL the offending globals at once; the unpickler then checks each global
+again as it resolves it, and refuses to call anything but classes and known rebuild helpers.
+"""
+
+import importlib
+import importlib.util
+import os
+import pickle
+import pickletools
+import site
+import sys
+import sysconfig
+import types
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["UnsafeExportError", "SafeUnpickler", "referenced_globals", "check_globals"]
+
+# Module prefixes whose classes may be rebuilt and whose functions may be referenced (as values).
+_SAFE_ROOTS = {"torch", "numpy", "pandas"}  # and every `tiers.*` module
+# Stdlib (module, name) pairs the pickles of ordinary objects need, and abstract types that type-dispatch tables
+# (tiers transforms) keep as keys.
+_SAFE_STDLIB = {
+    ("builtins", n) for n in (
+        "set", "frozenset", "slice", "range", "complex", "bytearray", "bytes", "object", "list", "dict", "tuple",
+        "int", "float", "str", "bool", "print", "getattr", "type", "NoneType",
+    )
+} | {
+    ("collections", n) for n in ("OrderedDict", "defaultdict", "Counter", "deque", "namedtuple")
+} | {
+    ("functools", "partial"), ("copyreg", "_reconstructor"), ("operator", "itemgetter"), ("operator", "attrgetter"),
+    ("pathlib", "Path"), ("pathlib", "PosixPath"), ("pathlib", "WindowsPath"), ("pathlib", "PurePosixPath"),
+    ("pathlib", "PureWindowsPath"), ("pathlib", "PurePath"), ("datetime", "datetime"), ("datetime", "date"),
+    ("datetime", "timedelta"), ("datetime", "timezone"), ("enum", "Enum"), ("re", "compile"), ("_codecs", "encode"),
+    ("uuid", "UUID"), ("decimal", "Decimal"), ("fractions", "Fraction"), ("math", "inf"), ("random", "Random"),
+    ("os", "PathLike"), ("io", "IOBase"), ("io", "BufferedIOBase"), ("io", "RawIOBase"), ("io", "TextIOBase"),
+    ("types", "NoneType"), ("numbers", "Number"), ("numbers", "Integral"), ("numbers", "Real"),
+    ("collections.abc", "Iterable"), ("collections.abc", "Sequence"), ("collections.abc", "Mapping"),
+    ("collections.abc", "Callable"), ("collections.abc", "Generator"), ("collections.abc", "Iterator"),
+    ("typing", "Any"), ("typing", "Union"), ("typing", "Optional"),
+}
+# Non-class callables the pickle may CALL (everything else it references is only a value).
+_CALLABLE_STDLIB = {("functools", "partial"), ("copyreg", "_reconstructor"), ("_codecs", "encode"), ("re", "compile"),
+                    ("operator", "itemgetter"), ("operator", "attrgetter")}
+# Functions that can read or write files or fetch/execute code: never loaded, even from allowed modules.
+_DENY_NAMES = {"load", "save", "hub", "system", "exec", "eval", "compile_extension", "untar_data", "download_url",
+               "save_model", "load_model", "load_learner", "export_learner", "from_file", "fromfile", "tofile",
+               "read_pickle", "to_pickle", "read_csv", "to_csv", "loadtxt", "savetxt", "open", "memmap"}
+# The helper that restores code stored by value (see `by_value`): resolvable, but only a trusted load calls it.
+_BY_VALUE = ("tiers.train.io.by_value", "_load_by_value")
+
+
+class UnsafeExportError(pickle.UnpicklingError):
+    """Raised when an export refers to a global that the safe loader does not allow (a possible code-execution)."""
+
+
+def _qual(o: Any) -> tuple[str, str]:
+    return getattr(o, "__module__", "") or "", getattr(o, "__qualname__", getattr(o, "__name__", repr(o)))
+
+
+def _module_ok(mod: str) -> bool:
+    return mod.startswith("tiers.") or mod.split(".", 1)[0] in _SAFE_ROOTS
+
+
+def _installed_roots() -> list[str]:
+    # Folders of the standard library and of installed packages (of this environment and the base one).
+    paths = set(site.getsitepackages()) | {site.getusersitepackages()}
+    for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
+        p = sysconfig.get_paths(vars=scheme_vars)
+        paths |= {p["stdlib"], p["platstdlib"], p["purelib"], p["platlib"]}
+    return [os.path.realpath(p) for p in paths if p]
+
+
+def _user_module(mod: str) -> bool:
+    """Whether `mod` is one of the user's own modules: found outside the stdlib and site-packages (not imported)."""
+    top = mod.split(".", 1)[0]
+    if mod == "__main__" or top in sys.stdlib_module_names or top in sys.builtin_module_names or top == "tiers":
+        return False
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    where = spec.origin if spec.origin not in (None, "built-in", "frozen") else None
+    if where is None and spec.submodule_search_locations:
+        where = next(iter(spec.submodule_search_locations), None)
+    if where is None:
+        return False
+    where = os.path.realpath(where)
+    return not any(where == r or where.startswith(r + os.sep) for r in _installed_roots())
+
+
+def _layer_safe_globals(layer: str) -> tuple[set[tuple[str, str]], tuple[str, ...]]:
+    # `tiers.<layer>.safe_globals.SAFE_GLOBALS`: dotted names, and module prefixes written "pkg.mod.*".
+    try:
+        mod = importlib.import_module(f"tiers.{layer}.safe_globals")
+    except ModuleNotFoundError as e:
+        if e.name != f"tiers.{layer}.safe_globals":
+            raise
+        return set(), ()
+    names, prefixes = set(), []
+    for entry in getattr(mod, "SAFE_GLOBALS", ()):
+        if entry.endswith(".*"):
+            prefixes.append(entry[:-2])
+        else:
+            m, _, n = entry.rpartition(".")
+            names.add((m, n))
+    return names, tuple(prefixes)
+
+
+class _Policy:
+    """Which globals a safe load resolves: the lists above, the layers' declarations, and `allowed`."""
+
+    def __init__(self, allowed: Iterable = ()) -> None:
+        self.allowed_objs: set[int] = set()
+        self.allowed_names: set[tuple[str, str]] = set()
+        for a in allowed:
+            if isinstance(a, str):
+                m, _, n = a.rpartition(".")
+                self.allowed_names.add((m, n))
+            else:
+                self.allowed_objs.add(id(a))
+                self.allowed_names.add(_qual(a))
+        self.layer_names: set[tuple[str, str]] = set()
+        self.layer_prefixes: tuple[str, ...] = ()
+        self._layers: set[str] = set()
+        self._user: dict[str, bool] = {}
+
+    def add_layer(self, module: str) -> None:
+        """Read the safe globals declared by the tiers layer `module` belongs to (once per layer)."""
+        parts = module.split(".")
+        if parts[0] != "tiers" or len(parts) < 2 or parts[1] in self._layers:
+            return
+        self._layers.add(parts[1])
+        names, prefixes = _layer_safe_globals(parts[1])
+        self.layer_names |= names
+        self.layer_prefixes += prefixes
+
+    def explicit(self, obj: Any, mod: str, name: str) -> bool:
+        return id(obj) in self.allowed_objs or (mod, name) in self.allowed_names
+
+    def _by_layer(self, mod: str, name: str) -> bool:
+        return (mod, name) in self.layer_names or any(mod == p or mod.startswith(p + ".") for p in self.layer_prefixes)
+
+    def user(self, mod: str) -> bool:
+        if mod not in self._user:
+            self._user[mod] = _user_module(mod)
+        return self._user[mod]
+
+    def name_problem(self, mod: str, name: str) -> str | None:
+        """Why `mod.name` may not be resolved, judged by its name alone (None: it may be imported and checked)."""
+        if (mod, name) in self.allowed_names:
+            return None
+        if mod == "__main__":
+            return "main"
+        if name.rsplit(".", 1)[-1] in _DENY_NAMES:
+            return "deny"
+        if (mod, name) in _SAFE_STDLIB or _module_ok(mod) or self._by_layer(mod, name) or self.user(mod):
+            return None
+        return "other"
+
+    def object_problem(self, obj: Any, mod: str, name: str) -> str | None:
+        """Why the resolved `obj` (named `mod.name`) may not be used (None: it may)."""
+        if isinstance(obj, types.ModuleType):
+            return "other"
+        if (mod, name) in _SAFE_STDLIB or self.explicit(obj, mod, name) or self.explicit(obj, *_qual(obj)):
+            return None
+        if self._by_layer(mod, name):
+            # a layer's "pkg.*" covers the classes and functions defined in pkg (functions are values: a safe load
+            # calls only classes); a dotted name that walks out of pkg is judged where it lands
+            real = getattr(obj, "__module__", None) or mod
+            if (mod, name) in self.layer_names or self._by_layer(real, name) and isinstance(obj, (type, types.FunctionType)):
+                return None
+            return "other"
+        if not isinstance(obj, type) and not callable(obj):
+            return None  # a constant such as math.inf
+        real = getattr(obj, "__module__", None) or mod
+        if _module_ok(real) or isinstance(obj, types.BuiltinFunctionType) and _module_ok(mod):
+            return None
+        if self.user(mod) and real == mod:
+            if isinstance(obj, types.FunctionType) and "<" not in obj.__qualname__:
+                return None  # a top-level function of the user's own module: a value, never called while loading
+            return "user_class"
+        return "other"
+
+
+def referenced_globals(data: bytes) -> list[tuple[str, str]]:
+    """Every `(module, name)` the pickle `data` names, found by reading its opcodes (nothing is executed).
+
+    Only a helper for reporting every refusal at once; the unpickler checks each global again when it resolves it.
+    """
+    found: list[tuple[str, str]] = []
+    pushed: list[Any] = []  # values pushed by the opcodes, as far as strings matter (other values: None)
+    memo: dict[int, Any] = {}
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            name = op.name
+            if name in ("GLOBAL", "INST"):
+                mod, _, nm = str(arg).partition(" ")
+                found.append((mod, nm))
+                pushed.append(None)
+            elif name == "STACK_GLOBAL":
+                mod, nm = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
+                if isinstance(mod, str) and isinstance(nm, str):
+                    found.append((mod, nm))
+                pushed.append(None)
+            elif name == "MEMOIZE":
+                memo[len(memo)] = pushed[-1] if pushed else None
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[int(arg)] = pushed[-1] if pushed else None
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                pushed.append(memo.get(int(arg)))
+            elif isinstance(arg, str) and op.stack_after:
+                pushed.append(arg)
+            elif op.stack_after:
+                pushed.append(None)
+    except (ValueError, pickle.UnpicklingError):
+        pass  # a malformed pickle: the unpickler will report it
+    return list(dict.fromkeys(found))
+
+
+def _describe(problems: dict[str, list[str]]) -> str:
+    parts = []
+    if problems.get("by_value"):
+        parts.append(f"code stored by value (lambdas, and functions or classes of the exporting script's __main__): "
+                     f"{', '.join(problems['by_value'])}. A safe load never runs code from the file; restoring these "
+                     "runs code from the file, which only `trusted=True` does")
+    if problems.get("main"):
+        parts.append(f"defined in the exporting script's __main__: {', '.join(problems['main'])} (export again with "
+                     "this version, which stores them by value, or define them in a module)")
+    if problems.get("user_class"):
+        parts.append(f"classes of your own modules, which run their code while loading: "
+                     f"{', '.join(problems['user_class'])}")
+    if problems.get("deny"):
+        parts.append(f"functions that read, write or fetch files or run code: {', '.join(problems['deny'])}")
+    if problems.get("other"):
+        parts.append(f"globals outside the allow-list (tiers, torch, numpy, pandas, plain stdlib types and what "
+                     f"tiers layers declare safe): {', '.join(problems['other'])}")
+    names = [n for k in ("user_class", "other", "main", "deny") for n in problems.get(k, [])]
+    hint = ", ".join(repr(n) for n in names[:6])
+    fix = f"pass `allowed=[{hint}]` (or the objects themselves) to allow exactly these, or " if names else "pass "
+    return ("load_learner refused the export: it holds " + "; ".join(parts) + ". If you made this file (or trust "
+            f"who did), {fix}`trusted=True` to allow anything (trusted=True runs code from the file).")
+
+
+def check_globals(data: bytes, policy: _Policy, by_value: Iterable[str] = ()) -> None:
+    """Raise one `UnsafeExportError` naming every global of pickle `data` that `policy` refuses, and the code
+    stored by value (`by_value`: its descriptions from the export's manifest)."""
+    refs = referenced_globals(data)
+    for mod, _ in refs:
+        policy.add_layer(mod)
+    problems: dict[str, list[str]] = {}
+    if _BY_VALUE in refs:
+        problems["by_value"] = list(by_value) or ["code of unknown origin"]
+    for mod, name in refs:
+        if (mod, name) == _BY_VALUE:
+            continue
+        why = policy.name_problem(mod, name)
+        if why is None and policy.user(mod) and (mod, name) not in policy.allowed_names:
+            # the user's own module: import it (as the load would) to tell a function from a class
+            try:
+                obj = getattr(importlib.import_module(mod), name.split(".")[0])
+                for part in name.split(".")[1:]:
+                    obj = getattr(obj, part)
+            except (ImportError, AttributeError):
+                continue  # the unpickler reports it, with the module's own error
+            why = policy.object_problem(obj, mod, name)
+        if why is not None:
+            problems.setdefault(why, []).append(f"{mod}.{name}")
+    if problems:
+        raise UnsafeExportError(_describe(problems))
+
+
+def _callable_helper_ok(obj: Any, mod: str, name: str) -> bool:
+    # Functions from allowed libraries that pickles call to rebuild objects.
+    short = name.rsplit(".", 1)[-1]
+    if mod.startswith("torch"):
+        return mod == "torch._utils" and short.startswith("_rebuild") and "from_bytes" not in short
+    if mod.startswith(("numpy", "pandas")):
+        return any(k in short for k in ("_reconstruct", "unpickle", "_new_", "scalar", "_frombuffer", "__newobj__"))
+    if mod.startswith("tiers."):
+        return short.startswith(("_rebuild", "_new", "_Callee")) or short == "_Callee"
+    return False
+
+
+class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE step can be checked
+    """Unpickler that resolves only allow-listed globals and calls only classes and rebuild helpers.
+
+    Tensors come from `tensors` (the export's safetensors member) through persistent references.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, file: Any, tensors: dict[str, torch.Tensor], policy: _Policy, trusted: bool = False):
+        super().__init__(file)
+        self._tensors, self._trusted, self._policy = tensors, trusted, policy
+
+    def find_class(self, module: str, name: str) -> Any:
+        if self._trusted:
+            return super().find_class(module, name)
+        self._policy.add_layer(module)
+        why = self._policy.name_problem(module, name)
+        if why is not None:
+            raise UnsafeExportError(_describe({why: [f"{module}.{name}"]}))
+        obj = super().find_class(module, name)
+        why = None if (module, name) in self._policy.allowed_names else self._policy.object_problem(obj, module, name)
+        if why is not None:
+            real = _qual(obj) if isinstance(obj, type) else (module, name)
+            raise UnsafeExportError(_describe({why: [".".join(real)]}))
+        return obj
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "tensor"):
+            raise pickle.UnpicklingError(f"load_learner: unknown persistent reference {pid!r} in the export")
+        _, key, cls, requires_grad, meta = pid
+        if key not in self._tensors:
+            raise ValueError(f"load_learner: the export's pickle refers to tensor {key!r}, missing from its weights")
+        t = self._tensors[key]
+        if cls is nn.Parameter:
+            return nn.Parameter(t, requires_grad=requires_grad)
+        if cls is not torch.Tensor:
+            if not (isinstance(cls, type) and issubclass(cls, torch.Tensor)):
+                raise UnsafeExportError(f"load_learner: tensor {key!r} claims the non-tensor type {cls!r}")
+            t = t.as_subclass(cls)
+            if meta:
+                t.__dict__.update(meta)
+        return t.requires_grad_(requires_grad) if t.is_floating_point() else t
+
+    def _checked_call(self, func: Any, args: tuple) -> None:
+        if self._trusted or isinstance(func, type):
+            return
+        mod, name = _qual(func)
+        if self._policy.explicit(func, mod, name) or (mod, name) in _CALLABLE_STDLIB or _callable_helper_ok(func, mod, name):
+            return
+        if func is getattr:  # tiers' transform methods pickle as getattr(TransformClass, "_encm")
+            if len(args) == 2 and isinstance(args[0], type) and isinstance(args[1], str) and not args[1].startswith("__"):
+                return
+        if mod == "tiers.train.io.by_value" and name == "_load_by_value":
+            what = args[0] if args and isinstance(args[0], str) else "code"
+            raise UnsafeExportError(
+                f"load_learner refused to restore {what}: it is stored by value in the export, and restoring it runs "
+                "code from the file. If you made this file (or trust who did), pass `trusted=True` to load_learner.")
+        raise UnsafeExportError(
+            f"load_learner refused to call {mod}.{name} while loading: only classes and rebuild helpers may be "
+            "called by a safe load. If you trust this file, pass `trusted=True` to load_learner."
+        )
+
+    def load_reduce(self) -> None:
+        args = self.stack[-1]
+        func = self.stack[-2]
+        self._checked_call(func, args)
+        super().load_reduce()
+
+    dispatch[pickle.REDUCE[0]] = load_reduce
+
+
+def policy(allowed: Iterable = ()) -> _Policy:
+    """The allow-list of a safe load, extended by `allowed` (objects or "module.name" strings)."""
+    return _Policy(allowed)
+
