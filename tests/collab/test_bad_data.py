@@ -62,3 +62,13 @@ def test_collab_from_csv_encoding(tmp_path):
     assert str(fn) in str(e.value) and "encoding=" in str(e.value)
     dls = CollabDataLoaders.from_csv(fn, encoding="latin-1", bs=8, seed=0)
     assert list(dls.classes["user"]) == ["#na#", "Amélie", "José", "Zoë"]
+
+
+def test_collab_dataset_type_and_nn_layers_default(ratings):
+    from tiers.collab import TabularCollab
+
+    dls = CollabDataLoaders.from_df(ratings, bs=32, seed=0)
+    assert isinstance(dls.train_ds, TabularCollab) and dls.train_ds.with_cont is False
+    learn = collab_learner(dls, n_factors=12, use_nn=True, y_range=(0, 5.5))
+    hidden = [m.out_features for m in learn.model.modules() if type(m).__name__ == "Linear"]
+    assert hidden == [12, 1]  # fastai: layers=[n_factors]

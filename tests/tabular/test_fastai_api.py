@@ -135,3 +135,26 @@ def test_star_imports_in_either_order_give_the_same_normalize(first, second):
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_transform_columns_in_place():
+    to = TabularPandas(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}), None, cont_names=["a", "b"])
+    to.transform(["a"], lambda s: s * 10)
+    assert to["a"].tolist() == [10.0, 20.0] and to["b"].tolist() == [3.0, 4.0]
+    to.transform(["b", "nope"], lambda s: -s, all_col=False)
+    assert to["b"].tolist() == [-3.0, -4.0]
+
+
+def test_from_df_takes_the_remaining_columns_as_continuous_and_test_dl_options():
+    from tiers.tabular import TabularDataLoaders
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"c": rng.choice(list("ab"), 60), "x": rng.normal(size=60), "z": rng.normal(size=60),
+                       "y": rng.choice(["p", "q"], 60)})
+    dls = TabularDataLoaders.from_df(df, procs=[Categorify, Normalize], cat_names="c", y_names="y", bs=8)
+    assert dls.train_ds.cont_names == ["x", "z"]
+    test = df.iloc[:4].drop(columns="y").copy()
+    dl = dls.test_dl(test, inplace=True)
+    assert test["x"].tolist() == pytest.approx(dl.dataset["x"].tolist()) and test["c"].dtype != object  # processed in place
+    again = dls.test_dl(test, process=False)  # already processed: taken as is
+    assert again.dataset["x"].tolist() == pytest.approx(test["x"].tolist())

@@ -27,7 +27,18 @@ from tiers.tabular.procs import Categorify
 from tiers.train.nn.layers import Embedding, sigmoid_range
 from tiers.train.nn.losses import MSELossFlat
 
-__all__ = ["CollabDataLoaders", "CollabLearner", "EmbeddingDotBias", "EmbeddingNN", "collab_learner"]
+__all__ = ["CollabDataLoaders", "CollabLearner", "EmbeddingDotBias", "EmbeddingNN", "TabularCollab", "collab_learner"]
+
+
+class TabularCollab(TabularPandas):
+    """A `TabularPandas` for collaborative filtering: no continuous inputs (`with_cont=False`), so batches are
+    `(user-item codes, ratings)`. `CollabDataLoaders.from_df` builds one."""
+
+    def __init__(self, df: pd.DataFrame, procs=None, cat_names=None, cont_names=None, y_names=None, y_block=None,
+                 splits=None, do_setup: bool = True, reduce_memory: bool = True, inplace: bool = False,
+                 with_cont: bool = False):
+        super().__init__(df, procs, cat_names, cont_names, y_names, y_block=y_block, splits=splits,
+                         do_setup=do_setup, reduce_memory=reduce_memory, inplace=inplace, with_cont=with_cont)
 
 
 class CollabDataLoaders(TabularDataLoaders):
@@ -66,8 +77,8 @@ class CollabDataLoaders(TabularDataLoaders):
         # ratings written as text ('4.5') are read as numbers; a word is refused naming the column and the rows
         _check_numeric(df, [rating_name], "rating", "CollabDataLoaders.from_df")
         df[rating_name] = df[rating_name].astype(np.float32)
-        to = TabularPandas(df, [Categorify], [user_name, item_name], [], rating_name, splits=splits,
-                           reduce_memory=False, with_cont=False)
+        to = TabularCollab(df, [Categorify], [user_name, item_name], [], rating_name, splits=splits,
+                           reduce_memory=False)
         dls = to.dataloaders(bs=bs, path=path, **kwargs)
         dls.__class__ = cls
         return dls
@@ -214,8 +225,8 @@ def collab_learner(dls, n_factors: int = 50, use_nn: bool = False, emb_szs: dict
                    layers: Sequence[int] | None = None, config: dict | None = None,
                    y_range: tuple[float, float] | None = None, loss_func=None, **kwargs) -> CollabLearner:
     """A `Learner` for the `CollabDataLoaders` `dls`: an `EmbeddingDotBias` with `n_factors` factors, or with
-    `use_nn` an `EmbeddingNN` (embedding widths from `emb_szs` or the rule, hidden `layers`, `config` for the
-    `TabularModel`). Predictions are squashed into `y_range` (e.g. `(0, 5.5)` for 0-5 stars) when given. The loss
+    `use_nn` an `EmbeddingNN` (embedding widths from `emb_szs` or the rule, hidden `layers` - default
+    `[n_factors]`, as fastai - and `config` for the `TabularModel`). Predictions are squashed into `y_range` (e.g. `(0, 5.5)` for 0-5 stars) when given. The loss
     is MSE unless `loss_func` is given; `kwargs` go to `Learner`.
 
     >>> learn = collab_learner(dls, n_factors=50, y_range=(0, 5.5))  # doctest: +SKIP
@@ -227,7 +238,7 @@ def collab_learner(dls, n_factors: int = 50, use_nn: bool = False, emb_szs: dict
     classes = {c: to.classes[c] for c in to.cat_names}
     if use_nn:
         config = dict(config or {})
-        model = EmbeddingNN(get_emb_sz(to, emb_szs), layers=[200, 100] if layers is None else list(layers),
+        model = EmbeddingNN(get_emb_sz(to, emb_szs), layers=[n_factors] if layers is None else list(layers),
                             y_range=y_range, **config)
         model.classes = classes
     else:

@@ -565,6 +565,15 @@ class TabularPandas(Tabular):
             df[yn] = np.asarray(list(self.vocab), dtype=object)[df[yn].to_numpy(np.int64)]
         return df
 
+    def transform(self, cols, f, all_col: bool = True) -> None:
+        """Apply `f` to the columns `cols` in place (`df[cols].transform(f)`); with `all_col=False`, columns that are
+        not in the frame are skipped instead of raising."""
+        cols = _listify(cols)
+        if not all_col:
+            cols = [c for c in cols if c in self.items.columns]
+        if cols:
+            self.items[cols] = self.items[cols].transform(f)
+
     def decode_row(self, row: pd.Series) -> pd.Series:
         "One processed row (`to.items.iloc[i]`) with its readable values."
         return self.decode(row.to_frame().T).iloc[0]

@@ -152,7 +152,8 @@ class TabularDataLoaders(DataLoaders):
                 y_names=None, y_block=None, valid_idx=None, bs: int = 64, shuffle_train: bool = True,
                 val_bs: int | None = None, device=None, reduce_memory: bool = True, **kwargs) -> TabularDataLoaders:
         """Loaders from `df`: `valid_idx` are the validation row positions (default: a random 20%, seed 42 - as in
-        fastai - when no index is given); `procs`, the column lists and `y_block` go to `TabularPandas`."""
+        fastai - when no index is given); `procs`, the column lists and `y_block` go to `TabularPandas`. Without
+        `cont_names`, every column not in `cat_names` or `y_names` is continuous (as fastai)."""
         need_frame(df, "TabularDataLoaders.from_df", then=", and list those names in cat_names, cont_names and y_names")
         if valid_idx is None:
             rng = np.random.default_rng(42)
@@ -162,7 +163,11 @@ class TabularDataLoaders(DataLoaders):
         mask = np.ones(len(df), dtype=bool)
         mask[valid_idx] = False
         splits = (np.flatnonzero(mask), np.sort(valid_idx))
-        cat_names, cont_names = _listify(cat_names), _listify(cont_names)
+        cat_names = _listify(cat_names)
+        if cont_names is None:  # fastai: every column that is neither categorical nor a target
+            ys = set(_listify(y_names))
+            cont_names = [c for c in df.columns if c not in set(cat_names) and c not in ys]
+        cont_names = _listify(cont_names)
         to = TabularPandas(df, procs, cat_names, cont_names, y_names, y_block=y_block, splits=splits,
                            reduce_memory=reduce_memory)
         return to.dataloaders(bs=bs, val_bs=val_bs, shuffle_train=shuffle_train, device=device, path=path, **kwargs)
@@ -177,16 +182,21 @@ class TabularDataLoaders(DataLoaders):
         df = read_csv(csv, "TabularDataLoaders.from_csv", encoding=encoding, skipinitialspace=skipinitialspace)
         return cls.from_df(df, **kwargs)
 
-    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, **kwargs):
+    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, process: bool = True,
+                inplace: bool = False, **kwargs):
         """A loader over the new rows `test_items`, processed with the training state of the procs (targets are
-        encoded when present and `with_labels`; otherwise batches hold inputs only)."""
+        encoded when present and `with_labels`; otherwise batches hold inputs only). `process=False` takes rows
+        that are already processed; `inplace` processes `test_items` itself instead of a copy (as fastai)."""
         src = self.train_ds
         need_frame(test_items, "test_dl", "test_items",
                    columns=src.input_cat_names + src.cont_names + (src.y_names if with_labels else []))
-        df = test_items if with_labels else test_items.drop(
-            columns=[c for c in src.y_names if c in test_items.columns])
-        to = src.new(df)
-        to.process()
+        drop = [] if with_labels else [c for c in src.y_names if c in test_items.columns]
+        df = test_items.drop(columns=drop) if drop and not inplace else test_items
+        if drop and inplace:
+            df.drop(columns=drop, inplace=True)
+        to = src.new(df, inplace=inplace)
+        if process:
+            to.process()
         kwargs.setdefault("shuffle", False)
         kwargs.setdefault("drop_last", False)
         return self.valid.new(to, **kwargs)
