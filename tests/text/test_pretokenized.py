@@ -168,10 +168,10 @@ def test_missing_texts_are_refused_with_their_rows_or_dropped_on_request(df, tmp
         DataBlock(blocks=TextBlock.from_df("text", is_lm=True), get_x=attrgetter("text")).databunch(bad, bs=8)
     with pytest.raises(TypeError, match="drop_missing is not available in a DataBlock"):
         TextBlock.from_df("text", drop_missing=True)
-    res, count = tokenize_df(bad, "text", drop_missing=True)
+    res, count = tokenize_df(bad, "text", drop_missing=True, n_workers=1)
     assert len(res) == 298 and 4 not in res.index and "nan" not in count and "none" not in count
     dls = TextDataLoaders.from_df(bad, text_col="text", label_col="label", valid_col="is_valid", bs=8,
-                                  drop_missing=True)
+                                  drop_missing=True, n_workers=1)
     assert len(dls.train_ds) + len(dls.valid_ds) == 298 and "nan" not in dls.vocab[0]
     many = df.copy()
     many.loc[:14, "text"] = None
@@ -180,9 +180,10 @@ def test_missing_texts_are_refused_with_their_rows_or_dropped_on_request(df, tmp
     bad.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(MissingTextError, match=r"^TextDataLoaders.from_csv\('.*bad\.csv'\): .*index 4, 17"):
         TextDataLoaders.from_csv(tmp_path, "bad.csv", text_col="text", label_col="label")
-    dls = TextDataLoaders.from_csv(tmp_path, "bad.csv", text_col="text", label_col="label", drop_missing=True)
+    dls = TextDataLoaders.from_csv(tmp_path, "bad.csv", text_col="text", label_col="label", drop_missing=True,
+                                   n_workers=1)
     assert len(dls.train_ds) + len(dls.valid_ds) == 298
-    dls = TextDataLoaders.from_df(df, text_col="text", label_col="label", bs=8)
+    dls = TextDataLoaders.from_df(df, text_col="text", label_col="label", bs=8, n_workers=1)
     with pytest.raises(MissingTextError, match=r"items 1 of 2 have no text"):
         dls.test_dl(["fine", None])
 
@@ -193,7 +194,7 @@ def test_from_csv_honours_the_encoding_and_names_the_file_on_a_decode_error(df, 
     with pytest.raises(UnicodeDecodeError, match=r"latin\.csv.*encoding='latin-1'"):
         TextDataLoaders.from_csv(tmp_path, "latin.csv", text_col="text", label_col="label")
     dls = TextDataLoaders.from_csv(tmp_path, "latin.csv", text_col="text", label_col="label", valid_col="is_valid",
-                                   encoding="latin-1", bs=8)
+                                   encoding="latin-1", bs=8, n_workers=1)
     assert {"très", "émouvant"} <= set(dls.vocab[0])
 
 
