@@ -91,3 +91,11 @@ def dependents_closure(layers: list[str] | set[str]) -> list[str]:
         if any(dep in found for dep in TIERS_DEPS[name]):
             found.add(name)
     return [name for name in LAYERS if name in found]
+
+# What each layer's tests need beyond the layer and its optional extras ("*": every layer). Installed by
+# tools/compat.py into the per-layer venvs, from the wheelhouse made from requirements/base.txt.
+TEST_REQUIREMENTS = {
+    "*": ["pytest", "hypothesis", "pytest-timeout"],
+    "pipeline": ["matplotlib", "pandas"],  # show_title on an axis / a Series (skipped without them)
+    "train": ["ipython", "scipy", "tensorboard"],
+}

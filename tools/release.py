@@ -112,20 +112,20 @@ def changed(root: Path = ROOT) -> dict[str, list[str]]:
         if layer in direct:
             result[layer] = [direct[layer]]
         else:
-            below = [d for d in direct if d in vv_deps(layer, root)]
+            below = [d for d in direct if d in vv_deps(layer, root, extras=True)]
             result[layer] = [f"depends on changed {', '.join(below) or 'layers'}"]
     return result
 
 
-def vv_deps(layer: str, root: Path = ROOT) -> set[str]:
-    """The tiers layers `layer` requires, directly or through them."""
+def vv_deps(layer: str, root: Path = ROOT, extras: bool = False) -> set[str]:
+    """The tiers layers `layer` requires, directly or through them (with `extras`: optional ones too)."""
     seen: set[str] = set()
-    todo = [s["name"] for s in vv.tiers_specs(layer, root)]
+    todo = [s["name"] for s in vv.tiers_specs(layer, root, required_only=not extras)]
     while todo:
         dep = todo.pop()
         if dep not in seen:
             seen.add(dep)
-            todo += [s["name"] for s in vv.tiers_specs(dep, root)]
+            todo += [s["name"] for s in vv.tiers_specs(dep, root, required_only=not extras)]
     return seen
 
 
@@ -288,6 +288,18 @@ def build(names: list[str], out: Path, root: Path = ROOT) -> None:
     for name in names:
         cmd = [sys.executable, "-m", "hatchling", "build", "-d", str(out.resolve())]
         subprocess.run(cmd, cwd=package_dir(name, root), check=True, stdout=subprocess.DEVNULL)
+
+
+def _submodules_of(layer: str, root: Path = ROOT) -> list[str]:
+    """Every module of a layer, by dotted name (what check-wheels imports)."""
+    src = package_dir(layer, root) / "src"
+    mods = []
+    for py in sorted((src / "tiers" / layer).rglob("*.py")):
+        parts = list(py.relative_to(src).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mods.append(".".join(parts))
+    return mods
 
 
 def main(argv: list[str] | None = None) -> None:

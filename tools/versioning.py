@@ -109,9 +109,13 @@ def write_version(layer: str, new: str, root: Path = ROOT) -> None:
         vf.write_text(_VERSION_RE.sub(f'__version__ = "{new}"', vf.read_text(), count=1))
 
 
-def tiers_specs(name: str, root: Path = ROOT) -> list[dict]:
-    """Every tiers-* requirement of a layer's pyproject (dependencies and extras): name, floor, cap."""
-    return [m.groupdict() for m in SPEC_RE.finditer(pyproject(name, root).read_text())]
+def tiers_specs(name: str, root: Path = ROOT, required_only: bool = False) -> list[dict]:
+    """Every tiers-* requirement of a layer's pyproject (dependencies and, unless `required_only`, optional
+    extras): name, extras, floor, cap."""
+    text = pyproject(name, root).read_text()
+    if required_only:
+        text = text.split("[project.optional-dependencies]")[0]
+    return [m.groupdict() for m in SPEC_RE.finditer(text)]
 
 
 def rewrite_spec(name: str, dep: str, floor: Version, root: Path = ROOT) -> bool:

@@ -25,7 +25,7 @@ def test_show_title_prints_without_ctx(capsys):
 
 
 def test_show_title_on_matplotlib_axis_appends_lines():
-    import matplotlib
+    matplotlib = pytest.importorskip("matplotlib", reason="tiers-pipeline draws on an axis only when given one")
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -40,7 +40,7 @@ def test_show_title_on_matplotlib_axis_appends_lines():
 
 
 def test_show_title_on_pandas_series_adds_labelled_entries():
-    import pandas as pd
+    pd = pytest.importorskip("pandas", reason="tiers-pipeline fills a Series only when given one")
 
     row = pd.Series({"category": "x"})
     row = Category("dog").show(ctx=row)  # label taken: a `_` is appended
