@@ -27,6 +27,7 @@ from tiers.vision import (
     models,
     show,
     targets,
+    utils,
     verify,
 )
 from tiers.vision.affine import *  # noqa: F403
@@ -43,12 +44,13 @@ from tiers.vision.model_parts import *  # noqa: F403
 from tiers.vision.models import *  # noqa: F403
 from tiers.vision.show import *  # noqa: F403
 from tiers.vision.targets import *  # noqa: F403
+from tiers.vision.utils import *  # noqa: F403
 from tiers.vision.verify import *  # noqa: F403
 
 __all__ = sorted({
     name
     for mod in (affine, augment, augment_pixel, core, data, data_samples, gan, item_tfms, learner, lighting, model_parts,
                 models,
-                show, targets, verify)
+                show, targets, utils, verify)
     for name in mod.__all__
 })
