@@ -333,3 +333,15 @@ def test_read_csv_honours_encoding_and_names_the_file_on_a_decode_error(tmp_path
         read_csv(f)
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         read_csv(tmp_path / "nope.csv")
+
+
+# ------------------------------------------------------------------ a training set smaller than bs
+
+
+def test_a_training_set_smaller_than_bs_keeps_its_short_batch():
+    dsets = Datasets(list(range(12)), splits=[list(range(10)), [10, 11]])
+    with pytest.warns(UserWarning, match="10 items, fewer than bs=64"):
+        dls = dsets.dataloaders(bs=64, device="cpu")
+    assert len(dls.train) == 1 and len(dls.train.one_batch()[0]) == 10  # not an epoch of zero steps
+    asked = dsets.dataloaders(bs=64, drop_last=True, device="cpu")  # an explicit request is kept
+    assert len(asked.train) == 0

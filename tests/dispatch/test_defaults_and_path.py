@@ -92,3 +92,14 @@ def test_patch_on_tiers_path_leaves_pathlib_alone(tmp_path):
         assert not hasattr(pathlib.Path, "write")
     finally:
         del Path.write
+
+
+def test_curried_operators_and_the_papers_L_listing():
+    from tiers.dispatch import add, eq, ge, gt, le, lt, mul, ne, sub, truediv
+
+    assert gt(4)(5) and not gt(4)(3) and gt(5, 4)  # one argument: a predicate on the other operand
+    assert lt(4)(3) and le(4)(4) and ge(4)(4) and eq(2)(2) and ne(2)(3)
+    assert add(1)(2) == 3 and sub(2)(5) == 3 and mul(3)(2) == 6 and truediv(2)(6) == 3
+    d = dict(a=1, b=-5, d=6, e=9).items()
+    assert L(d).itemgetter(1).map(abs).filter(gt(4)).sum() == 20
+    assert L(d).itemgetter(0) == ["a", "b", "d", "e"] and L([1j]).attrgetter("imag") == [1.0]
