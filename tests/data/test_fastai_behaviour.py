@@ -98,7 +98,7 @@ def test_dataloaders_item_tfms_are_added_for_those_loaders_only():
 
 def test_databunch_rejects_unknown_keywords_with_their_name():
     with pytest.raises(TypeError, match="bogus"):
-        _image_dblock().databunch(list(range(50)), bogus=1)
+        _image_dblock().databunch(list(range(50)), bs=10, bogus=1)
 
 
 # ------------------------------------------------------------------ DataLoaders.cuda() on a machine without CUDA

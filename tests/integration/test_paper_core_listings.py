@@ -1,5 +1,5 @@
-"""The paper's listings for the lowest layers (typedispatch, L, @patch, @delegates), run as written
-with only the imports changed."""
+"""The lowest layers' conveniences the paper describes (typedispatch, L, @patch, @delegates), exercised on examples of
+our own. The paper's listings themselves, as printed, run in test_paper_printed_core.py."""
 
 import inspect
 import numbers
@@ -11,23 +11,22 @@ from tiers.dispatch import L, delegates, patch, typedispatch
 from tiers.tensors import TensorImage
 
 
-def test_typedispatch_listing():
+def test_typedispatch_without_a_match_says_so():
     @typedispatch
     def f_td_test(x: numbers.Integral, y):
         return x + 1
 
     @typedispatch
-    def f_td_test(x: int, y: float):  # noqa: F811 -- a second registration, as in the paper
+    def f_td_test(x: int, y: float):  # noqa: F811 -- a second registration
         return x + y
 
-    assert f_td_test(3, 2.0) == 5.0  # the specialised (int, float) version
-    assert f_td_test(3, 2) == 4  # the generic Integral version
+    assert f_td_test(3, 2.0) == 5.0 and f_td_test(3, 2) == 4
     # fastcore returned the input unchanged when nothing matched; tiers says so instead.
     with pytest.raises(TypeError, match="str"):
         f_td_test("a", "b")
 
 
-def test_L_listing():
+def test_L_indexing_and_repr():
     t = L(range(12))
     assert t == list(range(12))
     assert t != list(range(11))
@@ -46,7 +45,7 @@ def test_L_listing():
     assert L("abcde") == ["abcde"]  # a string is one item, not a sequence of characters
 
 
-def test_patch_listing():
+def test_patch_on_a_tiers_tensor_class():
     @patch
     def brighter(self: TensorImage, by: float = 0.1):
         return self + by
@@ -57,7 +56,7 @@ def test_patch_listing():
     del TensorImage.brighter
 
 
-def test_delegates_listing():
+def test_delegates_on_a_function():
     def basic_conv(ni, nf, ks=3, stride=1, bias=True):
         return (ni, nf, ks, stride, bias)
 

@@ -1,8 +1,9 @@
-"""The paper's listings that extend the library from user code: a new optimizer built from steppers (LAMB) and a
-new metric (Dice), each written as in the paper and checked against tiers' own implementation.
+"""Extending the library from user code, checked against tiers' own implementations: fastai's LAMB written from
+steppers (trust ratio clamped at 10, as fastai's `lamb_step`) against `Lamb`, and the paper's Dice metric against
+`tiers.train.Dice`, step by step and inside a Learner.
 
-The four DataBlock listings live with their applications (tests/integration/test_vision_listings.py for MNIST,
-CamVid and COCO, test_text_listings.py for the text one).
+The paper's listings as printed (the LAMB stepper with its clamp at 1, the Dice class, the DataBlocks of 3.1 and
+the plain-PyTorch adoption of 3.2) run in test_paper_printed_core.py; the text DataBlock in test_text_listings.py.
 """
 
 from functools import partial
