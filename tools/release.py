@@ -197,6 +197,14 @@ def plan_release(layer: str, part: str, root: Path = ROOT) -> dict[str, tuple[st
         if name in plan or not requires & set(plan):
             continue
         v = vv.parse(read_version(name, root))
+        own_tag = last_tag(name, root)
+        if own_tag is not None:
+            from api_gate import check
+
+            found = check(name, own_tag, root)
+            if found:
+                raise SystemExit(f"tiers-{layer} {vv.fmt(new)} would re-release tiers-{name} as a patch, but its public "
+                                 f"API changed since {own_tag}; release it as breaking first:\n  " + "\n  ".join(found))
         plan[name] = (vv.fmt(v), vv.fmt(vv.bumped(v, "patch")))
     for name in plan:
         for dep, (_, dep_new) in plan.items():
