@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from tiers.dispatch import defaults
 from tiers.optim import Adam
-from tiers.tensors import L
+from tiers.tensors import L, to_device
+from tiers.train import plain_torch as _plain
 from tiers.train import predict as _predict
 from tiers.train.callbacks import distributed as _distributed
 from tiers.train.callbacks import fp16 as _fp16
@@ -83,16 +84,6 @@ def _listify(o: Any) -> list:
     if isinstance(o, (list, tuple, L)):
         return list(o)
     return [o]
-
-
-def _to_device(b: Any, device: torch.device) -> Any:
-    if isinstance(b, Tensor):
-        return b.to(device, non_blocking=True)
-    if isinstance(b, (tuple, list)):
-        return type(b)(_to_device(o, device) for o in b)
-    if isinstance(b, dict):
-        return {k: _to_device(v, device) for k, v in b.items()}
-    return b
 
 
 def _first_tensor(b: Any) -> Tensor | None:
@@ -168,8 +159,8 @@ class Learner:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Learner: model must be a torch.nn.Module, got {type(model).__name__}")
         self.state = LoopState()
-        self.dls, self.model = dls, model
-        self.path = Path(path) if path is not None else Path(getattr(dls, "path", "."))
+        self.dls, self.model = _plain.as_dataloaders(dls), model  # a (train, valid) tuple or a single torch loader too
+        self.path = Path(path) if path is not None else Path(getattr(self.dls, "path", "."))
         self.model_dir = Path(model_dir)
         self.loss_func = loss_func if loss_func is not None else self._default_loss()
         self.opt_func, self.splitter = opt_func, splitter
@@ -358,7 +349,7 @@ class Learner:
         kw = getattr(self.opt_func, "keywords", None) or {}
         if "lr" in kw:
             self.lr = kw["lr"]
-        self.opt = self.opt_func(self.splitter(self.model), lr=self.lr)
+        self.opt = _plain.as_opt_func(self.opt_func)(self.splitter(self.model), lr=self.lr)  # torch classes wrapped
         state = getattr(self.opt, "state", None)
         if state is None:
             return
@@ -590,7 +581,7 @@ class Learner:
         # `is_cpu` is a plain flag; building `t.device` to compare costs several times more.
         if (t.is_cpu if self._batch_on_cpu else t.device == dev):
             return b
-        return _to_device(b, dev)
+        return to_device(b, dev, non_blocking=True)
 
     def _split(self, b: Any) -> None:
         st = self.state
@@ -600,6 +591,8 @@ class Learner:
                 st.xb, st.yb = (b[0],), (b[1],)
             else:
                 st.xb, st.yb = tuple(b[:i]), tuple(b[i:])
+        elif isinstance(b, dict):
+            st.xb, st.yb = _plain.split_dict_batch(self, b)  # by DictBatch(inputs=, targets=), else refused
         else:
             st.xb, st.yb = (b,), ()
 
@@ -679,7 +672,8 @@ class Learner:
 
     def _do_epoch(self) -> None:
         self._do_epoch_train()
-        self._do_epoch_validate()
+        if _plain.has_loader(self.dls, 1):  # no validation loader: train only, the validation columns stay blank
+            self._do_epoch_validate()
 
     def _do_fit(self) -> None:
         st = self.state
@@ -731,6 +725,7 @@ class Learner:
             cbs = [*_listify(cbs), resume_cb]
         if not 0 <= start_epoch <= n_epoch:
             raise ValueError(f"fit: start_epoch={start_epoch} must be between 0 and n_epoch={n_epoch}")
+        _plain.check_train_steps(self.dls)  # a fit of zero training steps is refused before it starts
         with self.added_cbs(cbs):
             if reset_opt or self.opt is None:
                 self.create_opt()

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tiers.dispatch import class2attr
+from tiers.tensors import as_plain, find_bs, to_detach
 from tiers.train.events import _EVENT_SET, EVENT_NAMES, INNER_LOOP, _class_events
 from tiers.train.state import LOOP_ATTRS
 
@@ -33,16 +35,6 @@ __all__ = [
     "FetchPredsCallback",
     "before_batch_cb",
 ]
-
-
-def _snake_name(cls_name: str) -> str:
-    base = cls_name[: -len("Callback")] if cls_name.endswith("Callback") and cls_name != "Callback" else cls_name
-    out = []
-    for i, ch in enumerate(base):
-        if ch.isupper() and i and (not base[i - 1].isupper() or (i + 1 < len(base) and base[i + 1].islower())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out) or "callback"
 
 
 class Callback:
@@ -131,7 +123,7 @@ class Callback:
     @property
     def name(self) -> str:
         """Attribute name of this callback on the learner: snake_case class name without 'Callback'."""
-        return _snake_name(type(self).__name__)
+        return class2attr(self, "Callback")
 
     def __repr__(self) -> str:
         return type(self).__name__
@@ -143,18 +135,6 @@ class TrainEvalCallback(Callback):
     (`cbs=TrainEvalCallback`, `learn.remove_cb(TrainEvalCallback)`) runs unchanged; it handles no event."""
 
     order = -10
-
-
-def _plain(x: Any) -> Any:
-    if type(x) is Tensor:
-        return x
-    if isinstance(x, Tensor):
-        return x.as_subclass(Tensor)
-    if isinstance(x, (tuple, list)):
-        return type(x)(_plain(o) for o in x)
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    return x
 
 
 class CastToTensor(Callback):
@@ -173,12 +153,12 @@ class CastToTensor(Callback):
         xb = learn.xb
         for o in xb:
             if type(o) is not Tensor:
-                learn.xb = _plain(xb)
+                learn.xb = as_plain(xb)
                 break
         yb = learn.yb
         for o in yb:
             if type(o) is not Tensor:
-                learn.yb = _plain(yb)
+                learn.yb = as_plain(yb)
                 break
 
 
@@ -222,16 +202,16 @@ class GatherPredsCallback(Callback):
         """Store this batch's results on the CPU."""
         learn = self.learn
         if self.with_input:
-            self._inputs.append(_detach_cpu(learn.xb))
+            self._inputs.append(_to_cpu_detached(learn.xb))
         if not hasattr(learn, "pred") or learn.pred is None:
             return
         if self.with_preds:
             pred = learn.pred if self.act is None else self.act(learn.pred)
-            self._preds.append(_detach_cpu(pred))
+            self._preds.append(_to_cpu_detached(pred))
         if self.with_targs and learn.yb:
-            self._targets.append(_detach_cpu(learn.yb))
+            self._targets.append(_to_cpu_detached(learn.yb))
         if self.with_loss and learn.yb:
-            bs = _batch_size(learn.yb)
+            bs = find_bs(learn.yb)
             loss = learn.loss_grad if getattr(learn, "loss_grad", None) is not None else learn.loss
             loss = loss.detach().float().reshape(-1)
             if loss.numel() != bs:
@@ -280,24 +260,8 @@ def before_batch_cb(f: Callable[..., tuple[Any, Any]]) -> Callback:
 # ---------------------------------------------------------------- small helpers on nested batches
 
 
-def _detach_cpu(b: Any) -> Any:
-    if isinstance(b, Tensor):
-        return b.detach().cpu()
-    if isinstance(b, (tuple, list)):
-        return type(b)(_detach_cpu(o) for o in b)
-    if isinstance(b, dict):
-        return {k: _detach_cpu(v) for k, v in b.items()}
-    return b
-
-
-def _batch_size(b: Any) -> int:
-    if isinstance(b, Tensor):
-        return b.shape[0] if b.ndim else 1
-    if isinstance(b, (tuple, list)) and b:
-        return _batch_size(b[0])
-    if isinstance(b, dict) and b:
-        return _batch_size(next(iter(b.values())))
-    return 0
+def _to_cpu_detached(b: Any) -> Any:
+    return to_detach(b, cpu=True, gather=False)
 
 
 def _concat(items: list[Any], dim: int = 0) -> Any:

@@ -21,24 +21,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from tiers.tensors import num_distrib, rank_distrib
 from tiers.train.callbacks.core import Callback
 from tiers.train.io.persist import _unwrap
 
+# `rank_distrib`/`num_distrib` are tiers.tensors' (one definition: num_distrib is 0 outside distributed training,
+# as in fastai); re-exported here because distributed code reaches for them with the rest of this module.
 __all__ = ["rank_distrib", "num_distrib", "DistributedDL", "DistributedTrainer", "setup_distrib", "teardown_distrib"]
-
-
-def rank_distrib() -> int:
-    """This process's rank: from the process group when there is one, else `RANK` in the environment, else 0."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank()
-    return int(os.environ.get("RANK", 0))
-
-
-def num_distrib() -> int:
-    """How many processes train together: the process group's size, else `WORLD_SIZE`, else 1."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return int(os.environ.get("WORLD_SIZE", 1))
 
 
 class _DistribMixin:
@@ -103,7 +92,7 @@ def DistributedDL(dl: Any, rank: int | None = None, world_size: int | None = Non
         raise TypeError(f"DistributedDL needs a tiers DataLoader (with new/get_idxs), got {type(dl).__name__}; "
                         "wrap a torch DataLoader's dataset in tiers.data.DataLoader, or use a DistributedSampler")
     rank = rank_distrib() if rank is None else rank
-    world_size = num_distrib() if world_size is None else world_size
+    world_size = max(num_distrib(), 1) if world_size is None else world_size  # 0: not distributed, one process
     if not 0 <= rank < world_size:
         raise ValueError(f"DistributedDL: rank {rank} is not in [0, world_size={world_size})")
     if isinstance(dl, _DistribMixin):
@@ -140,7 +129,7 @@ class DistributedTrainer(Callback):
 
     def before_fit(self) -> None:
         learn = self.learn
-        self.world = num_distrib()
+        self.world = max(num_distrib(), 1)
         if self.world <= 1:
             return
         model = learn.model

@@ -13,13 +13,13 @@ Suggestion functions take `(lrs, losses, num_it)` and return `(suggested_lr, (lr
 import copy
 from collections import namedtuple
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from tiers.train.callbacks.schedule import ParamScheduler, SchedExp
 from tiers.train.events import CancelFitException, CancelValidException
+from tiers.train.metrics.base import _func_name
 
 __all__ = ["LRFinder", "minimum", "steep", "valley", "slide", "SuggestionMethod"]
 
@@ -139,12 +139,6 @@ class LRFinder(ParamScheduler):
         del self._model_state, self._opt_state
 
 
-def _fname(f: Callable) -> str:
-    while isinstance(f, partial):
-        f = f.func
-    return f.__name__
-
-
 def lr_find(
     learn: Any, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
     show_plot: bool = True, suggest_funcs: Sequence[Callable] | Callable | None = (minimum, steep, valley, slide),
@@ -178,7 +172,7 @@ def lr_find(
             f"lr_find: only {len(lrs)} usable points (the loss diverged almost at once, or num_it={num_it} is "
             "too small); lower end_lr or raise num_it"
         )
-    names = [_fname(f) for f in funcs]
+    names = [_func_name(f) for f in funcs]
     results = [f(lrs, losses, num_it) for f in funcs]
     if show_plot:
         rec.plot_lr_find(suggestions=[pt for _, pt in results], nms=names)

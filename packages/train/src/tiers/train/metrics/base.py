@@ -18,6 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tiers.dispatch import camel2snake
+from tiers.tensors import find_bs
+
 __all__ = [
     "Metric",
     "AvgMetric",
@@ -34,19 +37,10 @@ __all__ = [
 ]
 
 
-def _snake(name: str) -> str:
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
-
-
 def _func_name(func: Any) -> str:
     while isinstance(func, partial):
         func = func.func
-    return getattr(func, "__name__", None) or _snake(type(func).__name__)
+    return getattr(func, "__name__", None) or camel2snake(type(func).__name__)
 
 
 def _find_bs(yb: Any) -> int:
@@ -54,12 +48,10 @@ def _find_bs(yb: Any) -> int:
     if type(yb) is tuple and yb and isinstance(yb[0], Tensor):  # the Learner's own yb: the common case, fast
         t = yb[0]
         return t.shape[0] if t.ndim else 1
-    for t in yb if isinstance(yb, (tuple, list)) else (yb,):
-        if isinstance(t, Tensor):
-            return t.shape[0] if t.ndim else 1
-        if isinstance(t, (tuple, list)):
-            return _find_bs(t)
-    return 1
+    try:
+        return find_bs(yb)
+    except (TypeError, ValueError):  # a scalar target, or nothing: one item
+        return 1
 
 
 def _to_value(v: Any) -> Any:
@@ -104,7 +96,7 @@ class Metric:
     @property
     def name(self) -> str:
         """Name shown in the metrics table."""
-        return _snake(type(self).__name__)
+        return camel2snake(type(self).__name__)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name})"

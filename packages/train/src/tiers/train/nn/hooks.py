@@ -14,18 +14,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tiers.tensors import to_detach
 from tiers.train.nn.model_utils import flatten_model
 
 __all__ = ["Hook", "Hooks", "hook_output", "hook_outputs", "dummy_eval_hooks"]
 
 
 def _detach(o: Any, cpu: bool) -> Any:
-    if isinstance(o, Tensor):
-        o = o.detach()
-        return o.cpu() if cpu else o
-    if isinstance(o, (tuple, list)):
-        return type(o)(_detach(x, cpu) for x in o)
-    return o
+    return to_detach(o, cpu=cpu, gather=False)
 
 
 class Hook:
