@@ -141,8 +141,16 @@ class DataLoaders:
 
     @property
     def n_inp(self) -> int:
-        "How many elements of a batch are model inputs: the training loader's `n_inp`, else 1."
+        "How many elements of a batch are model inputs: the value set (`dls.n_inp = 2`), else the training loader's."
+        if self.__dict__.get("_n_inp") is not None:
+            return self.__dict__["_n_inp"]
         return getattr(self.train, "n_inp", None) or getattr(getattr(self.train, "dataset", None), "n_inp", 1)
+
+    @n_inp.setter
+    def n_inp(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"DataLoaders.n_inp must be a positive int (the number of inputs in a batch), got {n!r}")
+        self._n_inp = n
 
     def add_tfms(self, tfms, event: str, loaders=None) -> None:
         """Add the transforms `tfms` to the `event` pipeline (`after_item`, `before_batch` or `after_batch`) of the

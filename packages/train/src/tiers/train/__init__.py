@@ -10,7 +10,7 @@ Layout: `learner` (the Learner), `state` (the loop's state), `events` (event nam
 
 __version__ = "0.1.0"
 
-from tiers.train import callbacks, events, interpret, io, learner, metrics, nn, predict, state
+from tiers.train import callbacks, events, interpret, io, learner, metrics, nn, plain_torch, predict, state
 from tiers.train.callbacks import *  # noqa: F403
 from tiers.train.events import *  # noqa: F403
 from tiers.train.interpret import *  # noqa: F403
@@ -18,11 +18,12 @@ from tiers.train.io import *  # noqa: F403
 from tiers.train.learner import *  # noqa: F403
 from tiers.train.metrics import *  # noqa: F403
 from tiers.train.nn import *  # noqa: F403
+from tiers.train.plain_torch import *  # noqa: F403
 from tiers.train.predict import *  # noqa: F403
 from tiers.train.state import *  # noqa: F403
 
 __all__ = [
     name
-    for mod in (callbacks, events, interpret, io, learner, metrics, nn, predict, state)
+    for mod in (callbacks, events, interpret, io, learner, metrics, nn, plain_torch, predict, state)
     for name in mod.__all__
 ]

@@ -20,6 +20,7 @@ from torch.utils.data import RandomSampler
 
 from tiers.pipeline import Pipeline
 from tiers.train.callbacks.core import GatherPredsCallback
+from tiers.train.plain_torch import loss_activation
 
 __all__ = []
 
@@ -96,7 +97,8 @@ def get_preds(
     if not hasattr(dl, "__len__"):
         raise TypeError(f"get_preds: dl must be a loader (or list of batches) with a length, got {type(dl).__name__}")
     if act is None:
-        act = getattr(learn.loss_func, "activation", None) or _identity
+        # the loss's `activation`, or the known one of a torch loss (CrossEntropyLoss: softmax...), else raw outputs
+        act = loss_activation(learn.loss_func) or _identity
     cb = GatherPredsCallback(with_input=with_input, with_loss=with_loss, concat_dim=concat_dim, act=act)
     all_cbs = [*(cbs if isinstance(cbs, (list, tuple)) else ([] if cbs is None else [cbs])), cb]
     with learn.validation_context(cbs=all_cbs, inner=inner):

@@ -299,7 +299,10 @@ class ProgressCallback(Callback):
             "eval" if getattr(learn, "validating", False) else "fit"
         dls = getattr(learn, "dls", None)
         n_train = _len(getattr(dls, "train", None)) if dls is not None else None
-        n_valid = _len(getattr(dls, "valid", None)) if dls is not None else None
+        try:
+            n_valid = _len(dls.valid) if dls is not None else None
+        except (AttributeError, IndexError):  # no validation loader: the fit trains only
+            n_valid = None
         self._st = _State(mode, getattr(learn, "n_epoch", 1), getattr(learn, "_start_epoch", 0), n_train, n_valid)
         self._view = self._choose_view()
         self._handle, self._drawn = None, 0
