@@ -13,7 +13,7 @@ import torch
 
 from .hypers import HyperView, spread_values
 
-__all__ = ["as_param_groups"]
+__all__ = ["as_param_groups", "convert_params"]
 
 # Per-parameter flags that the Learner sets and that survive `clear_state`.
 _FLAG_KEYS = ("force_train", "do_wd")
@@ -61,6 +61,19 @@ def as_param_groups(params: Any) -> list[dict[str, Any]]:
     if kinds == {True}:
         return [{"params": list(o)} for o in items]
     return [{"params": items}]
+
+
+def convert_params(o: list) -> list:
+    """Layer groups as torch parameter groups, as fastai's splitters return them for a torch optimizer:
+    `[[a], [b, c]]` becomes `[{'params': [a]}, {'params': [b, c]}]`; dicts are kept as they are.
+
+    >>> convert_params([[1], {"params": [2], "lr": 0.1}])
+    [{'params': [1]}, {'params': [2], 'lr': 0.1}]
+    """
+    o = list(o)
+    if not o:
+        raise ValueError("convert_params: no parameter groups; pass one list (or group dict) per layer group.")
+    return [g if isinstance(g, dict) else {"params": g} for g in o]
 
 
 class _BaseOptimizer:
