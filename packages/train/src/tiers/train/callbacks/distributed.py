@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from tiers.tensors import num_distrib, rank_distrib
 from tiers.train.callbacks.core import Callback
-from tiers.train.io.persist import _unwrap
+from tiers.train.nn.model_utils import unwrap_model
 
 # `rank_distrib`/`num_distrib` are tiers.tensors' (one definition: num_distrib is 0 outside distributed training,
 # as in fastai); re-exported here because distributed code reaches for them with the rest of this module.
@@ -146,7 +146,7 @@ class DistributedTrainer(Callback):
     def after_fit(self) -> None:
         if "loaders" in self._saved:
             self.learn.dls.loaders = self._saved.pop("loaders")
-        self.learn.model = _unwrap(self.learn.model)
+        self.learn.model = unwrap_model(self.learn.model)
 
     def before_validate(self) -> None:
         self._seen = 0
@@ -190,7 +190,7 @@ def detach_distributed(self: Any) -> Any:
     if quiet is not None:
         self.logger = quiet[0]
         self.add_cbs(quiet[1])
-    self.model = _unwrap(self.model)
+    self.model = unwrap_model(self.model)
     return self
 
 

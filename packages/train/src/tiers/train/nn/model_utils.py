@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from tiers.train.nn.layers import init_default, norm_types
 
 __all__ = [
+    "unwrap_model",
     "params",
     "trainable_params",
     "norm_bias_params",
@@ -179,6 +180,11 @@ def num_features_model(m: nn.Module) -> int:
             sz *= 2
             if sz > 2048:
                 raise ValueError(f"num_features_model: {type(m).__name__} fails on {ch_in}x2048x2048 inputs") from e
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside a `DataParallel` / `DistributedDataParallel` wrapper (`.module`); any other model itself."""
+    return model.module if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else model
 
 
 def total_params(m: nn.Module) -> tuple[int, bool]:
