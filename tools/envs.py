@@ -205,19 +205,47 @@ def wheel_of(name: str, out: Path) -> Path:
     return found[-1]
 
 
+def wheel_requires(wheel: Path) -> list[str]:
+    """The Requires-Dist lines of a wheel's METADATA."""
+    import email
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as z:
+        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.message_from_bytes(z.read(meta)).get_all("Requires-Dist") or []
+
+
+def wheel_chain(layer: str, out: Path) -> list[Path]:
+    """The wheel of `layer` in `out` and those of the tiers-* it requires (no extras), by its metadata."""
+    from packaging.requirements import Requirement
+
+    found: dict[str, Path] = {}
+    todo = [layer]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found[name] = wheel_of(name, out)
+        for text in wheel_requires(found[name]):
+            req = Requirement(text)
+            if req.name.startswith("tiers-") and not (req.marker and not req.marker.evaluate({"extra": ""})):
+                todo.append(req.name[len("tiers-"):])
+    return list(found.values())
+
+
 def check_wheels(out: Path, names: list[str] | None = None, envs: Path = ENVS) -> dict[str, dict]:
     """Install each layer's wheel into a fresh venv WITHOUT system site-packages (torch from the shared folder
     only where the layer needs it), with the tiers wheels of `out` and third-party libraries from the index.
     Then: every module imports, the installed set is exactly the closure of what the layer declares, and a
     layer without torch in its requirements can not import it. Returns the measurements per layer."""
-    from release import _submodules_of, vv_deps
+    from release import _submodules_of
 
     failures, report = [], {}
     for layer in names or LAYERS:
         torch = needs_torch(layer)
         with tempfile.TemporaryDirectory(prefix=f"wheel-{layer}-", dir=envs if envs.exists() else None) as tmp:
             py = new_venv(Path(tmp) / "venv", torch, envs)
-            chain = [wheel_of(n, out) for n in sorted(vv_deps(layer)) + [layer]]
+            chain = wheel_chain(layer, out)
             try:
                 # the chain's wheels by path, so pip can take no tiers-* from an index
                 install_local(py, list(map(str, chain)), [out], envs)
