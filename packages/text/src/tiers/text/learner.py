@@ -29,6 +29,7 @@ from tiers.text.rules import BOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
 from tiers.text.transforms import Numericalize
 from tiers.train import CrossEntropyLossFlat, Learner, trainable_params
 from tiers.train.io.paths import learner_file
+from tiers.train.io.persist import save_state
 
 __all__ = [
     "match_embeds", "load_ignore_keys", "clean_raw_keys", "TextLearner", "LMLearner", "decode_spec_tokens",
@@ -134,10 +135,7 @@ class TextLearner(Learner):
     def save_encoder(self, file: str) -> Path:
         """Save the encoder's weights to `path/model_dir/file.pth` (an absolute path as it is; what `load_encoder`
         reads); returns the path."""
-        target = learner_file(self, file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self._encoder().state_dict(), target)
-        return target
+        return save_state(self, file, self._encoder().state_dict())  # atomic, rank 0 only, like learn.save
 
     def load_encoder(self, file: str, device: Any = None) -> "TextLearner":
         """Load encoder weights saved by `save_encoder` (e.g. from a fine-tuned language model), then `freeze`."""

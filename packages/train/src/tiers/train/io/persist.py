@@ -19,7 +19,7 @@ from torch import nn
 from tiers.dispatch.files import atomic_write
 from tiers.train.io.paths import learner_file, write_once
 
-__all__ = ["save_model", "load_model", "StateMismatchError", "learner_save", "learner_load", "check_model_state"]
+__all__ = ["save_model", "load_model", "StateMismatchError", "learner_save", "learner_load", "check_model_state", "save_state"]
 
 
 class StateMismatchError(ValueError, RuntimeError):
@@ -150,3 +150,14 @@ def learner_load(learn: Any, file: str | Path, device: Any = None, with_opt: boo
         learn._ensure_opt()
     load_model(learner_file(learn, file), learn.model, learn.opt if with_opt else None, device=device, strict=strict)
     return learn
+
+
+def save_state(learn: Any, file: str | Path, state: Any) -> Path:
+    """Write `state` (e.g. a part of the model's state dict) with `torch.save` to `file` under the one path rule,
+    atomically and on rank 0 only, like `learn.save` (text's `save_encoder` uses it). Returns the path."""
+
+    def write(path: Path) -> None:
+        with atomic_write(path) as f:
+            torch.save(state, f)
+
+    return write_once(learner_file(learn, file), write)
