@@ -48,11 +48,19 @@ _EXPORTING_SCRIPT = textwrap.dedent("""
     def first_of(o):
         return o[0]
 
+    class ScriptNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.lin(x) * 2
+
     g = torch.Generator().manual_seed(0)
     items = [[x, "pos" if x[0] > 0 else "neg"] for x in torch.randn(40, 3, generator=g)]
     dsets = Datasets(items, [[first_of], [lambda o: o[1], Categorize()]], splits=IndexSplitter(range(30, 40))(items))
     torch.manual_seed(0)
-    learn = Learner(dsets.dataloaders(bs=8), nn.Linear(3, 2), path=sys.argv[1])
+    learn = Learner(dsets.dataloaders(bs=8), ScriptNet(), path=sys.argv[1])
     print(learn.export("main.pkl"))
     print(learn.predict(items[0])[2].tolist())
 """)
@@ -80,7 +88,8 @@ def test_main_functions_and_lambdas_export_by_value_and_load_trusted_in_a_fresh_
     assert safe.stdout.startswith("REFUSED")
     msg = json.loads(safe.stdout.split(" ", 1)[1])
     # one message naming both pieces of code, and what trusted=True means
-    assert "first_of" in msg and "<lambda>" in msg and "trusted=True" in msg and "runs code" in msg
+    assert "first_of" in msg and "<lambda>" in msg and "class ScriptNet" in msg
+    assert "trusted=True" in msg and "runs code" in msg
     trusted = _run(_LOADING_SCRIPT, fname, 1)
     assert trusted.returncode == 0, trusted.stderr[-2000:]
     assert json.loads(trusted.stdout.strip().splitlines()[-1]) == pytest.approx(json.loads(want))

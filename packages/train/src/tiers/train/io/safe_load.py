@@ -9,7 +9,8 @@ that is how a crafted pickle runs code. The safe load therefore resolves only th
   names (`"PIL.Image.Image"`) and of module prefixes ending in `.*` (`"torchvision.models.*"`: classes of that
   package); that module is read (never executed beyond its import) for each layer the export names;
 - plain functions defined at the top level of the user's own modules (modules outside the standard library and
-  site-packages, e.g. a `get_y` in `my_project/labels.py`): referenced by name, never called while loading;
+  site-packages, e.g. a `get_y` in `my_project/labels.py`): referenced by name, never called while loading (the
+  module itself is imported, as any unpickling does; other installed packages are not even imported);
 - what the caller adds with `allowed=[obj or "module.name"]`.
 
 Lambdas and functions or classes of `__main__` are never safe: `export` stores them by value (see `by_value`),
@@ -18,6 +19,7 @@ names is checked, so a refusal names ALL the offending globals at once; the unpi
 again as it resolves it, and refuses to call anything but classes and known rebuild helpers.
 """
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -81,13 +83,14 @@ def _module_ok(mod: str) -> bool:
     return mod.startswith("tiers.") or mod.split(".", 1)[0] in _SAFE_ROOTS
 
 
-def _installed_roots() -> list[str]:
+@functools.cache
+def _installed_roots() -> tuple[str, ...]:
     # Folders of the standard library and of installed packages (of this environment and the base one).
     paths = set(site.getsitepackages()) | {site.getusersitepackages()}
     for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
         p = sysconfig.get_paths(vars=scheme_vars)
         paths |= {p["stdlib"], p["platstdlib"], p["purelib"], p["platlib"]}
-    return [os.path.realpath(p) for p in paths if p]
+    return tuple(os.path.realpath(p) for p in paths if p)
 
 
 def _user_module(mod: str) -> bool:
