@@ -69,6 +69,12 @@ def test_a_16bit_png_as_saved_by_a_scanner(tmp_path):
     assert wide_to_8bit(Image.open(fn)).mode == "L"
 
 
+def test_a_16bit_array_is_scaled_too():
+    arr = _gradient16()
+    t = ToTensor()(PILImageBW.create(arr))
+    assert np.abs(t[0, 0].numpy().astype(float) - np.linspace(0, 255, arr.shape[1])).max() <= 1.0
+
+
 def test_16bit_masks_keep_their_class_codes(tmp_path):
     codes = np.array([[0, 1, 2, 3]], dtype=np.uint16)
     fn = tmp_path / "mask.png"

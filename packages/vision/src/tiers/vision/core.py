@@ -186,6 +186,9 @@ class PILBase(Image.Image):
 
     @classmethod
     def _from_array(cls, x) -> Image.Image:
+        a = x.detach().cpu().as_subclass(Tensor).numpy() if isinstance(x, Tensor) and x.dtype != torch.uint8 else x
+        if isinstance(a, np.ndarray) and a.dtype == np.uint16 and (a.ndim == 2 or a.shape[-1] == 1):
+            return wide_to_8bit(Image.fromarray(a.reshape(a.shape[:2])))  # 16-bit grey: scaled, not clipped
         return to_image(x)
 
     def show(self, ctx=None, **kwargs: Any):
