@@ -21,13 +21,11 @@ at all). Wheels built from tags are cached in .tiers-envs/tag-wheels.
 from __future__ import annotations
 
 import argparse
-import email
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -101,13 +99,6 @@ def tag_wheel(tag: str, name: str, cache: Path, root: Path = ROOT) -> Path:
     return sorted(dest.glob("*.whl"))[-1]
 
 
-def wheel_extras(wheel: Path) -> list[str]:
-    with zipfile.ZipFile(wheel) as z:
-        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-        msg = email.message_from_bytes(z.read(meta))
-    return msg.get_all("Provides-Extra") or []
-
-
 def run_set(layer: str, pick: dict[str, str], out: Path, extras: bool, check: bool, pytest_args: list[str],
             cache: Path) -> tuple[int, str]:
     """One fresh venv with the wheels of `pick`; the wheel check if `check`; then the layer's tests."""
@@ -137,7 +128,7 @@ def run_set(layer: str, pick: dict[str, str], out: Path, extras: bool, check: bo
             (envs.site_packages(env) / envs.TORCH_PTH).write_text(str(envs.torch_base().resolve()) + "\n")
         specs = []
         for w in wheels.values():
-            ex = wheel_extras(w) if extras else []
+            ex = envs.wheel_extras(w) if extras else []
             specs.append(f"{w}[{','.join(ex)}]" if ex else str(w))
         envs.install_local(py, [*specs, *TEST_REQUIREMENTS["*"], *(TEST_REQUIREMENTS.get(layer, []) if extras else [])],
                            [out])

@@ -215,6 +215,16 @@ def wheel_requires(wheel: Path) -> list[str]:
         return email.message_from_bytes(z.read(meta)).get_all("Requires-Dist") or []
 
 
+def wheel_extras(wheel: Path) -> list[str]:
+    """The optional extras a wheel offers (Provides-Extra)."""
+    import email
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as z:
+        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.message_from_bytes(z.read(meta)).get_all("Provides-Extra") or []
+
+
 def wheel_chain(layer: str, out: Path) -> list[Path]:
     """The wheel of `layer` in `out` and those of the tiers-* it requires (no extras), by its metadata."""
     from packaging.requirements import Requirement
