@@ -165,6 +165,16 @@ def test_user_module_function_loads_safely_but_classes_need_allowed_all_named_at
     assert torch.equal(new2.predict(items[0])[2], learn2.predict(items[0])[2])
 
 
+def test_a_users_module_missing_in_the_loading_process_is_named(tmp_path, user_mod):
+    learn, _ = _learner(tmp_path, get_y=user_mod.label)
+    f = learn.export("fn.pkl")
+    code = "import sys; from tiers.train import load_learner; load_learner(sys.argv[1])"
+    r = _run(code, f, cwd=tmp_path)  # a fresh process without the project folder on its path
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError") and "user_mod_for_export.label" in last and "sys.path" in last
+
+
 class _Evil:
     def __reduce__(self):
         import os

@@ -93,24 +93,25 @@ def _installed_roots() -> tuple[str, ...]:
     return tuple(os.path.realpath(p) for p in paths if p)
 
 
-def _user_module(mod: str) -> bool:
-    """Whether `mod` is one of the user's own modules: found outside the stdlib and site-packages (not imported)."""
+def _module_kind(mod: str) -> str:
+    """"user" for one of the user's own modules (found outside the stdlib and site-packages), "missing" for a module
+    that cannot be found here, else "installed". The module is located, not imported."""
     top = mod.split(".", 1)[0]
     if mod == "__main__" or top in sys.stdlib_module_names or top in sys.builtin_module_names or top == "tiers":
-        return False
+        return "installed"
     try:
         spec = importlib.util.find_spec(top)
     except (ImportError, ValueError):
-        return False
+        return "missing"
     if spec is None:
-        return False
+        return "missing"
     where = spec.origin if spec.origin not in (None, "built-in", "frozen") else None
     if where is None and spec.submodule_search_locations:
         where = next(iter(spec.submodule_search_locations), None)
     if where is None:
-        return False
+        return "installed"
     where = os.path.realpath(where)
-    return not any(where == r or where.startswith(r + os.sep) for r in _installed_roots())
+    return "installed" if any(where == r or where.startswith(r + os.sep) for r in _installed_roots()) else "user"
 
 
 def _layer_safe_globals(layer: str) -> tuple[set[tuple[str, str]], tuple[str, ...]]:
@@ -147,7 +148,7 @@ class _Policy:
         self.layer_names: set[tuple[str, str]] = set()
         self.layer_prefixes: tuple[str, ...] = ()
         self._layers: set[str] = set()
-        self._user: dict[str, bool] = {}
+        self._kinds: dict[str, str] = {}
 
     def add_layer(self, module: str) -> None:
         """Read the safe globals declared by the tiers layer `module` belongs to (once per layer)."""
@@ -165,10 +166,15 @@ class _Policy:
     def _by_layer(self, mod: str, name: str) -> bool:
         return (mod, name) in self.layer_names or any(mod == p or mod.startswith(p + ".") for p in self.layer_prefixes)
 
+    def kind(self, mod: str) -> str:
+        """`_module_kind(mod)`, cached."""
+        if mod not in self._kinds:
+            self._kinds[mod] = _module_kind(mod)
+        return self._kinds[mod]
+
     def user(self, mod: str) -> bool:
-        if mod not in self._user:
-            self._user[mod] = _user_module(mod)
-        return self._user[mod]
+        """Whether `mod` is one of the user's own modules."""
+        return self.kind(mod) == "user"
 
     def name_problem(self, mod: str, name: str) -> str | None:
         """Why `mod.name` may not be resolved, judged by its name alone (None: it may be imported and checked)."""
@@ -180,7 +186,7 @@ class _Policy:
             return "deny"
         if (mod, name) in _SAFE_STDLIB or _module_ok(mod) or self._by_layer(mod, name) or self.user(mod):
             return None
-        return "other"
+        return "missing" if self.kind(mod) == "missing" else "other"
 
     def object_problem(self, obj: Any, mod: str, name: str) -> str | None:
         """Why the resolved `obj` (named `mod.name`) may not be used (None: it may)."""
@@ -248,6 +254,9 @@ def _describe(problems: dict[str, list[str]]) -> str:
         parts.append(f"code stored by value (lambdas, and functions or classes of the exporting script's __main__): "
                      f"{', '.join(problems['by_value'])}. A safe load never runs code from the file; restoring these "
                      "runs code from the file, which only `trusted=True` does")
+    if problems.get("missing"):
+        parts.append(f"globals of modules that cannot be found here: {', '.join(problems['missing'])} (install "
+                     "them, or add the folder of your own module to sys.path / PYTHONPATH, then load again)")
     if problems.get("main"):
         parts.append(f"defined in the exporting script's __main__: {', '.join(problems['main'])} (export again with "
                      "this version, which stores them by value, or define them in a module)")
@@ -261,9 +270,12 @@ def _describe(problems: dict[str, list[str]]) -> str:
                      f"tiers layers declare safe): {', '.join(problems['other'])}")
     names = [n for k in ("user_class", "other", "main", "deny") for n in problems.get(k, [])]
     hint = ", ".join(repr(n) for n in names[:6])
+    msg = "load_learner refused the export: it holds " + "; ".join(parts) + "."
+    if not names and not problems.get("by_value"):
+        return msg  # only modules missing here: neither allowed= nor trusted= would help
     fix = f"pass `allowed=[{hint}]` (or the objects themselves) to allow exactly these, or " if names else "pass "
-    return ("load_learner refused the export: it holds " + "; ".join(parts) + ". If you made this file (or trust "
-            f"who did), {fix}`trusted=True` to allow anything (trusted=True runs code from the file).")
+    return msg + (f" If you made this file (or trust who did), {fix}`trusted=True` to allow anything (trusted=True "
+                  "runs code from the file).")
 
 
 def check_globals(data: bytes, policy: _Policy, by_value: Iterable[str] = ()) -> None:
@@ -290,6 +302,8 @@ def check_globals(data: bytes, policy: _Policy, by_value: Iterable[str] = ()) ->
             why = policy.object_problem(obj, mod, name)
         if why is not None:
             problems.setdefault(why, []).append(f"{mod}.{name}")
+    if set(problems) == {"missing"}:  # nothing unsafe: code the export needs is not installed here
+        raise ModuleNotFoundError(_describe(problems), name=problems["missing"][0].split(".")[0])
     if problems:
         raise UnsafeExportError(_describe(problems))
 
@@ -319,6 +333,14 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE
         self._tensors, self._trusted, self._policy = tensors, trusted, policy
 
     def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._find_class(module, name)
+        except (ImportError, AttributeError) as e:
+            e.add_note(f"load_learner: the export refers to {module}.{name}, which this environment cannot import; "
+                       "install its package, or add the folder of your own module to sys.path, then load again")
+            raise
+
+    def _find_class(self, module: str, name: str) -> Any:
         if self._trusted:
             return super().find_class(module, name)
         self._policy.add_layer(module)
