@@ -67,7 +67,7 @@ def test_onnx_graph_takes_raw_uint8_images_and_matches_get_preds(tmp_path):
 
     learn, items = _learner(tmp_path)
     path = learn.export_onnx("classifier.onnx")
-    assert path == tmp_path / "classifier.onnx" and path.exists()
+    assert path == tmp_path / "models" / "classifier.onnx" and path.exists(), "the learner's path rule, as export"
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (inp,) = sess.get_inputs()
     assert inp.name == "x" and inp.type == "tensor(uint8)" and inp.shape[1:] == [3, 8, 8]
@@ -115,7 +115,7 @@ def test_onnx_refuses_a_batch_transform_it_cannot_export_and_writes_nothing(tmp_
     learn, _ = _learner(tmp_path, extra_tfms=[_Jitter()])
     with pytest.raises(ValueError, match=r"batch transform _Jitter changes validation inputs.*item_tfms"):
         learn.export_onnx("bad.onnx")
-    assert list(tmp_path.glob("*.onnx")) == [] and not list(tmp_path.glob("tmp*"))
+    assert list(tmp_path.rglob("*.onnx")) == [] and not list(tmp_path.rglob("tmp*"))
 
 
 @pytest.mark.slow
@@ -132,7 +132,7 @@ def test_onnx_missing_extra_is_named(tmp_path):
             learn.export_onnx("m.onnx")
         except ModuleNotFoundError as e:
             print("NOTES:", e.__notes__)
-        print("FILES:", sorted(p.name for p in Path({str(tmp_path)!r}).glob("*.onnx")))
+        print("FILES:", sorted(p.name for p in Path({str(tmp_path)!r}).rglob("*.onnx")))
     """
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=240,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -873,8 +873,8 @@ class Learner:
         return export_learner(self, fname, pickle_protocol)
 
     def export_onnx(self, fname: str | Path = "model.onnx", **kwargs: Any) -> Path:
-        """Write the model, with its input preprocessing and output activation, as ONNX to `self.path / fname` (extra
-        tiers-train[onnx]; what the graph takes and the options: `tiers.train.io.onnx.export_onnx`)."""
+        """Write the model, with its input preprocessing and output activation, as ONNX to `path/model_dir/fname`
+        (unless absolute; extra tiers-train[onnx]; what the graph takes, the options: `tiers.train.io.onnx`)."""
         from tiers.train.io.onnx import export_onnx  # onnx is an optional extra: imported only when exporting
 
         return export_onnx(self, fname, **kwargs)

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from tiers.data import IntToFloatTensor, Normalize
+from tiers.train.io.paths import learner_file, write_once
 
 __all__ = ["export_onnx", "onnx_inputs", "OnnxModel", "import_onnx_extra"]
 
@@ -264,17 +265,22 @@ def _input_names(n: int) -> list[str]:
 
 def export_onnx(learn, fname: str | os.PathLike = "model.onnx", dl=None, activation: bool = True,
                 opset: int | None = None, verify: bool = True, atol: float = 1e-4) -> Path:
-    """Write `learn.model` to `fname` (relative: under `learn.path`) as ONNX, with the validation input
-    preprocessing in the graph and the loss's activation at the end (module docstring: exactly what it takes).
+    """Write `learn.model` to `fname` as ONNX, with the validation input preprocessing in the graph and the loss's
+    activation at the end (module docstring: exactly what it takes).
 
-    The batch size is dynamic. With `verify`, onnxruntime runs the file on a validation batch and its outputs must
-    match PyTorch's within `atol`, else `RuntimeError` and no file is left behind. Returns the file's path.
+    `fname` follows the learner's one path rule (`tiers.train.io.paths`): relative to `learn.path / learn.model_dir`
+    unless absolute, `.onnx` added to a name without a suffix; in distributed training only rank 0 writes. The batch
+    size is dynamic. With `verify`, onnxruntime runs the file on a validation batch and its outputs must match
+    PyTorch's within `atol`, else `RuntimeError` and no file is left behind. Returns the file's path.
     """
     onnx, ort = import_onnx_extra()
     dl = dl if dl is not None else learn.dls.valid
-    fname = Path(fname)
-    if not fname.is_absolute():
-        fname = Path(learn.path) / fname
+    target = learner_file(learn, fname, suffix=".onnx")
+    return write_once(target, lambda t: _export(learn, t, dl, activation, opset, verify, atol, onnx, ort))
+
+
+def _export(learn, fname: Path, dl, activation: bool, opset: int | None, verify: bool, atol: float, onnx,
+            ort) -> Path:
     n_inp = int(getattr(learn.dls, "n_inp", 1) or 1)
     act = getattr(learn.loss_func, "activation", None) if activation else None
     if _is_tabular(dl):
