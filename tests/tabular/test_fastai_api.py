@@ -158,3 +158,26 @@ def test_from_df_takes_the_remaining_columns_as_continuous_and_test_dl_options()
     assert test["x"].tolist() == pytest.approx(dl.dataset["x"].tolist()) and test["c"].dtype != object  # processed in place
     again = dls.test_dl(test, process=False)  # already processed: taken as is
     assert again.dataset["x"].tolist() == pytest.approx(test["x"].tolist())
+
+
+def test_weighted_and_partial_dataloaders():
+    from tiers.tabular import TabPartialDL, TabWeightedDL
+
+    df = pd.DataFrame({"x": np.arange(100.0), "y": ["rare" if i < 5 else "common" for i in range(100)]})
+    to = TabularPandas(df, [Normalize], cont_names="x", y_names="y", splits=[list(range(80)), list(range(80, 100))])
+    wgts = np.where(df.y == "rare", 1.0, 0.0)  # one weight per row of the frame: only the rare rows are drawn
+    dls = to.weighted_dataloaders(wgts, bs=10)
+    assert isinstance(dls.train, TabWeightedDL) and type(dls.valid).__name__ == "TabDataLoader"
+    ys = torch.cat([b[-1] for b in dls.train])
+    assert len(ys) == 80 and set(ys.tolist()) == {list(to.vocab).index("rare")}
+    assert len(list(dls.valid)) == 2  # validation reads every row in order
+    assert dls.test_dl(df.iloc[:7].drop(columns="y")).n == 7  # other rows: no training weights
+    with pytest.raises(ValueError, match="every weight is 0"):
+        to.weighted_dataloaders(np.zeros(100))
+    with pytest.raises(ValueError, match="3 weights for 80 rows"):
+        to.weighted_dataloaders([1, 2, 3])
+    part = to.partial_dataloaders(partial_n=20, bs=8)
+    assert isinstance(part.train, TabPartialDL) and len(part.train) == 2
+    rows = torch.cat([b[0] for b in part.train])  # cats are empty: count with conts instead
+    assert rows.shape[0] == 16
+    assert len(torch.cat([b[1] for b in part.train]).unique()) == 16  # distinct rows, no replacement

@@ -590,16 +590,33 @@ class TabularPandas(Tabular):
         return None
 
     def dataloaders(self, bs: int = 64, val_bs: int | None = None, shuffle_train: bool = True, device=None,
-                    path=".", **kwargs):
-        "`TabularDataLoaders` over the splits (the training one shuffled, dropping its last partial batch)."
+                    path=".", dl_type=None, train_kwargs: dict | None = None, **kwargs):
+        """`TabularDataLoaders` over the splits (the training one shuffled, dropping its last partial batch);
+        `dl_type` (default `TabDataLoader`) and `train_kwargs` apply to the training loader."""
         from tiers.tabular.data import TabDataLoader, TabularDataLoaders
         dls = []
         for i in range(len(self.splits)):
             to = self.new(self.items.iloc[self.splits[i]], inplace=True)
             tr = i == 0
-            dls.append(TabDataLoader(to, bs=bs if tr or val_bs is None else val_bs, shuffle=tr and shuffle_train,
-                                     drop_last=tr and shuffle_train and len(to) > bs, **kwargs))
+            cls = (dl_type or TabDataLoader) if tr else TabDataLoader
+            extra = dict(train_kwargs or {}) if tr else {}
+            dls.append(cls(to, bs=bs if tr or val_bs is None else val_bs, shuffle=tr and shuffle_train,
+                           drop_last=tr and shuffle_train and len(to) > bs, **extra, **kwargs))
         return TabularDataLoaders(*dls, path=path, device=device)
+
+    def weighted_dataloaders(self, wgts, bs: int = 64, **kwargs):
+        """Loaders whose training loader draws rows with probability proportional to `wgts` (one weight per row of
+        the frame, or per training row), with replacement (`TabWeightedDL`); `kwargs` go to `dataloaders`."""
+        from tiers.tabular.data import TabWeightedDL
+        w = np.asarray(list(wgts) if not hasattr(wgts, "__array__") else wgts, dtype=float)
+        if w.ndim == 1 and len(w) == len(self.items) and len(w) != len(self.splits[0]):
+            w = w[self.splits[0]]  # one weight per row of the frame: keep the training rows'
+        return self.dataloaders(bs=bs, dl_type=TabWeightedDL, train_kwargs={"wgts": w}, **kwargs)
+
+    def partial_dataloaders(self, partial_n: int, bs: int = 64, **kwargs):
+        "Loaders whose training epochs use `partial_n` random rows (`TabPartialDL`); `kwargs` go to `dataloaders`."
+        from tiers.tabular.data import TabPartialDL
+        return self.dataloaders(bs=bs, dl_type=TabPartialDL, train_kwargs={"partial_n": partial_n}, **kwargs)
 
     def __getattr__(self, name: str):
         # procs by name (`to.categorify`, `to.normalize`) and columns as attributes (`to.age`), as in fastai

@@ -15,7 +15,7 @@ from tiers.data.show import show_table
 from tiers.tabular.core import TabularPandas, _listify, need_frame, read_csv
 from tiers.tensors.semantic import TensorCategory
 
-__all__ = ["TabDataLoader", "TabularDataLoaders"]
+__all__ = ["TabDataLoader", "TabWeightedDL", "TabPartialDL", "TabularDataLoaders"]
 
 
 def _show(df: pd.DataFrame, show: bool) -> pd.DataFrame | None:
@@ -134,6 +134,80 @@ class TabDataLoader(DataLoader):
             for i, c in enumerate(to.y_names or [f"y{i}" for i in range(out.shape[1])]):
                 df[f"{c}_pred"] = out[:, i]
         return _show(df, show)
+
+
+def _weights(wgts, n: int) -> np.ndarray:
+    w = np.ones(n) if wgts is None else np.asarray(list(wgts) if not hasattr(wgts, "__array__") else wgts, float)
+    if w.ndim != 1 or len(w) != n:
+        raise ValueError(f"TabWeightedDL: {w.size} weights for {n} rows; give one weight per training row.")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if len(bad):
+        raise ValueError(f"TabWeightedDL: weights must be finite and >= 0; rows {bad[:10].tolist()} have "
+                         f"{w[bad[:10]].tolist()}.")
+    if n and w.sum() == 0:
+        raise ValueError("TabWeightedDL: every weight is 0, so no row can be drawn; give some rows a weight > 0.")
+    return w / w.sum() if n else w
+
+
+class TabWeightedDL(TabDataLoader):
+    """A `TabDataLoader` that, when shuffling (training), draws each epoch's rows with replacement, row `i` with
+    probability `wgts[i] / sum(wgts)` (to oversample rare classes); without shuffling it reads rows in order."""
+
+    def __init__(self, dataset: TabularPandas, bs: int = 64, wgts=None, shuffle: bool = False, **kwargs):
+        self.wgts = _weights(wgts, len(dataset))
+        super().__init__(dataset, bs=bs, shuffle=shuffle, **kwargs)
+
+    def _new_kwargs(self) -> dict:
+        kw = super()._new_kwargs()
+        kw["wgts"] = self.wgts  # same rows: same weights (`new(other_dataset)` must pass its own, or uniform)
+        return kw
+
+    def new(self, dataset=None, cls=None, **kwargs):
+        if dataset is not None and dataset is not self.dataset and "wgts" not in kwargs:
+            kwargs["wgts"] = None  # other rows (test data, an empty export copy): uniform
+        return super().new(dataset, cls, **kwargs)
+
+    def sample(self):
+        if not self.shuffle or not self.n:
+            return super().sample()
+        g = torch.Generator().manual_seed(self.rng.getrandbits(63))
+        idxs = torch.multinomial(torch.as_tensor(self.wgts), self.n, replacement=True, generator=g)
+        chunks = list(idxs.split(self.bs))
+        if self.drop_last and chunks and len(chunks[-1]) < self.bs:
+            chunks = chunks[:-1]
+        return chunks
+
+
+class TabPartialDL(TabDataLoader):
+    """A `TabDataLoader` whose training epochs use `partial_n` random rows (without replacement): quick experiments
+    on a large table."""
+
+    def __init__(self, dataset: TabularPandas, bs: int = 64, partial_n: int | None = None, **kwargs):
+        if partial_n is not None and (not isinstance(partial_n, int | np.integer) or partial_n < 1):
+            raise ValueError(f"TabPartialDL: partial_n must be a positive int or None, got {partial_n!r}.")
+        self.partial_n = partial_n
+        super().__init__(dataset, bs=bs, **kwargs)
+
+    def _new_kwargs(self) -> dict:
+        kw = super()._new_kwargs()
+        kw["partial_n"] = self.partial_n
+        return kw
+
+    def sample(self):
+        if self.partial_n is None or not self.shuffle:
+            return super().sample()
+        g = torch.Generator().manual_seed(self.rng.getrandbits(63))
+        idxs = torch.randperm(self.n, generator=g)[: min(self.partial_n, self.n)]
+        chunks = list(idxs.split(self.bs))
+        if self.drop_last and chunks and len(chunks[-1]) < self.bs:
+            chunks = chunks[:-1]
+        return chunks
+
+    def __len__(self) -> int:
+        if self.partial_n is None or not self.shuffle:
+            return super().__len__()
+        k = min(self.partial_n, self.n)
+        return k // self.bs if self.drop_last else -(-k // self.bs)
 
 
 class TabularDataLoaders(DataLoaders):
