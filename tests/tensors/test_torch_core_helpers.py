@@ -182,3 +182,27 @@ def test_defaults_use_cuda_false_keeps_default_device_on_cpu(monkeypatch):
         monkeypatch.setattr(defaults, "use_cuda", True)  # demands an accelerator: there is none here
         with pytest.raises(RuntimeError, match="no CUDA"):
             default_device()
+
+
+def test_interp_1d_matches_numpy_inside_the_range():
+    from tiers.tensors import interp_1d
+
+    brks = torch.tensor([0.0, 1, 2, 4, 8, 64])
+    ys = torch.arange(6.0) / 5
+    pts = torch.tensor([0.2, 0.5, 0.8, 3, 5, 63])
+    torch.testing.assert_close(interp_1d(pts, brks, ys), torch.tensor(np.interp(pts, brks, ys), dtype=torch.float32))
+    assert interp_1d(torch.tensor([65.0]), brks, ys).item() > 1.0  # the last segment extended, as fastai's
+    with pytest.raises(ValueError, match="two points"):
+        interp_1d(pts, brks[:1], ys[:1])
+
+
+def test_pca_projects_on_the_main_directions():
+    from tiers.tensors import pca
+
+    g = torch.Generator().manual_seed(0)
+    direction = torch.tensor([3.0, 4.0]) / 5
+    x = torch.randn(200, 1, generator=g) * 5 * direction + torch.randn(200, 2, generator=g) * 0.1
+    p = pca(x, k=1)
+    assert p.shape == (200, 1)
+    centred = x - x.mean(0)
+    assert abs(torch.corrcoef(torch.stack([p[:, 0], centred @ direction]))[0, 1]) > 0.99

@@ -14,8 +14,8 @@ from tiers.dispatch import defaults, is_listy
 from tiers.tensors.base import tensor
 from tiers.tensors.convert import num_distrib, to_np
 
-__all__ = ["distrib_barrier", "find_device", "get_first", "ismin_torch", "item_find", "logit", "nested_reorder",
-           "notmax_torch", "np_func", "setup_cuda", "unsqueeze", "unsqueeze_"]
+__all__ = ["distrib_barrier", "find_device", "get_first", "interp_1d", "ismin_torch", "item_find", "logit",
+           "nested_reorder", "notmax_torch", "np_func", "pca", "setup_cuda", "unsqueeze", "unsqueeze_"]
 
 
 def item_find(x, idx=0):
@@ -94,6 +94,32 @@ def logit(x: Tensor) -> Tensor:
     """
     x = x.clamp(1e-7, 1 - 1e-7)
     return -(1 / x - 1).log()
+
+
+def interp_1d(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
+    """Piecewise-linear interpolation of the points (`xp`, `fp`) at `x`, like `np.interp` inside `xp`'s range (`xp`
+    increasing); beyond it the first or last segment is extended, as fastai's `Tensor.interp_1d` does.
+
+    >>> interp_1d(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 1.0, 2.0]), torch.tensor([0.0, 2.0, 3.0])).tolist()
+    [1.0, 4.0]
+    """
+    if len(xp) < 2 or len(xp) != len(fp):
+        raise ValueError(f"interp_1d needs at least two points and as many fp as xp, got {len(xp)} xp and {len(fp)} fp.")
+    slopes = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
+    incx = fp[:-1] - slopes * xp[:-1]
+    locs = ((x[:, None] >= xp[None, :]).long().sum(1) - 1).clamp(0, len(slopes) - 1)
+    return slopes[locs] * x + incx[locs]
+
+
+def pca(x: Tensor, k: int = 2) -> Tensor:
+    """`x` (samples by features) projected on its first `k` principal components (centred, by SVD).
+
+    >>> pca(torch.randn(10, 5), k=2).shape
+    torch.Size([10, 2])
+    """
+    x = x - x.mean(0)
+    u, _, _ = torch.linalg.svd(x.t(), full_matrices=False)
+    return x @ u[:, :k]
 
 
 def np_func(f: Callable) -> Callable:
