@@ -1,4 +1,4 @@
-"""Pipeline: order, split_idx, setup in order, decode/show, add/remove, attribute access, pickling, compiled plans."""
+"""Pipeline: order, split_idx, setup in order, decode/show, add/remove, attribute access, pickling, map_items."""
 
 import copy
 import pickle
@@ -98,7 +98,7 @@ def test_split_idx_propagates_and_can_change():
     assert pipe(1) == 2
     pipe.split_idx = None
     assert pipe(1) == 2
-    train_only.split_idx = None  # a Transform's own split_idx changing drops the compiled plans too
+    train_only.split_idx = None  # a Transform's own split_idx changing is seen by the next call
     assert pipe(1) == 4
 
 
@@ -270,16 +270,16 @@ def test_gather_attrs_several_values():
 def test_pickle_and_deepcopy_keep_setup_state():
     pipe = Pipeline([Categorize(), Double()], split_idx=1)
     pipe.setup(["x", "y"])
-    assert pipe(("y", 2.5)) == (2, 2.5)  # plans exist now; they are not pickled
+    assert pipe(("y", 2.5)) == (2, 2.5)
     for clone in (pickle.loads(pickle.dumps(pipe)), copy.deepcopy(pipe)):
         assert clone.vocab == ["x", "y"] and clone.split_idx == 1
         assert clone(("y", 2.5)) == (2, 2.5) and clone.decode((2, 2.5)) == ("y", 2.5)
 
 
-# -- compiled plans
+# -- changes seen by the next call
 
 
-def test_plans_see_functions_added_after_the_first_call():
+def test_functions_added_after_the_first_call_are_seen():
     class Late(Transform):
         def encodes(self, x: int):
             return x + 1
@@ -301,28 +301,39 @@ def test_plans_see_functions_added_after_the_first_call():
     assert pipe((1.0, 1)) == (-1.0, 2)
 
 
-def test_unrelated_changes_keep_plans():
-    a, b = Pipeline([AddOne()]), Pipeline([Double()])
-    a(1), b(1), a(1), b(1)  # a shape's second item compiles its plan
-    plans = b._run.plans
-    assert plans
-    Transform(lambda x: x)  # a new Transform with functions of its own: no Pipeline holds it yet
-    a.fs[0].split_idx = None  # a Transform of another Pipeline
-    assert b._run.plans is plans and plans and not a._run.plans
+def test_a_transforms_split_idx_set_after_the_first_call_is_seen():
+    t = AddOne()
+    pipe = Pipeline([t], split_idx=1)
+    assert pipe(1) == pipe(1) == 2 and pipe.map_items([1, 2]) == [2, 3]
+    t.split_idx = 0  # training only now: the validation Pipeline skips it from the next call on
+    assert pipe(1) == 1 and pipe.map_items([1, 2]) == [1, 2]
+    pipe.split_idx = 0
+    assert pipe(1) == 2 and pipe.map_items([1, 2]) == [2, 3]
 
 
-def test_plans_compile_on_a_shapes_second_item_and_are_bounded():
-    pipe = Pipeline([AddOne()])
-    pipe(1)
-    assert not pipe._run.plans  # a Pipeline called once pays nothing for compiling
-    pipe(2)
-    assert int in pipe._run.plans
-    for n in range(1, 80):  # many shapes: the number of plans stays bounded, results stay right
-        assert pipe((1,) * n) == (2,) * n and pipe((1,) * n) == (2,) * n
-    assert len(pipe._run.plans) <= 32
+def test_a_transform_with_its_own_call_is_called_even_on_a_split_it_skips():
+    "A random augmentation draws its parameters in `__call__`, even where it then skips: the Pipeline keeps that."
+
+    class Draw(Transform):
+        split_idx = 0
+
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self, x, split_idx=None, **kwargs):
+            self.calls += 1
+            return super().__call__(x, split_idx=split_idx, **kwargs)
+
+        def encodes(self, x: int):
+            return x + 100
+
+    d = Draw()
+    valid, train = Pipeline([d, AddOne()], split_idx=1), Pipeline([d, AddOne()], split_idx=0)
+    assert valid(1) == 2 and valid.map_items([1, 2]) == [2, 3] and d.calls == 3
+    assert train(1) == 102 and train.map_items([1]) == [102] and d.calls == 5
 
 
-def test_plans_follow_in_place_changes_to_fs():
+def test_in_place_changes_to_fs_are_seen():
     pipe = Pipeline([AddOne()])
     assert pipe(1) == pipe(1) == 2
     pipe.fs.append(Double())
@@ -342,7 +353,7 @@ def test_plans_follow_in_place_changes_to_fs():
     assert type(pickle.loads(pickle.dumps(pipe.fs))) is L
 
 
-def test_plan_resumes_when_a_result_type_changes():
+def test_a_result_type_that_changes_between_items():
     class Maybe(Transform):
         def encodes(self, x: int):
             return x if x > 0 else str(x)
@@ -361,20 +372,20 @@ def test_plan_resumes_when_a_result_type_changes():
     assert pipe((3, 4)) == (30, 40)
 
 
-def test_plan_handles_one_object_becoming_a_tuple():
+def test_one_object_becoming_a_tuple():
     split = Transform(lambda x: (x, x) if isinstance(x, int) else x)
     pipe = Pipeline([split, AddOne()])
     for _ in range(3):
         assert pipe(1) == (2, 2)
 
 
-def test_errors_inside_a_compiled_plan_name_the_transform():
+def test_errors_inside_a_pipeline_name_the_transform():
     class Inv(Transform):
         def encodes(self, x: int):
             return 10 // x
 
     pipe = Pipeline([AddOne(), Inv()])
-    assert pipe((1, 4)) == pipe((1, 4)) == (5, 2)  # compiled now
+    assert pipe((1, 4)) == pipe((1, 4)) == (5, 2)
     with pytest.raises(ZeroDivisionError, match=r"Inv.encodes raised ZeroDivisionError on element 0 of a 2-tuple"):
         pipe((-1, 4))
 
@@ -436,14 +447,15 @@ class Wobbly(Transform):
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(_items, min_size=1, max_size=8), st.sampled_from([None, 0, 1]))
-def test_compiled_pipeline_matches_transform_by_transform(xs, split):
+def test_pipeline_matches_transform_by_transform(xs, split):
     tfms = [Wobbly(), Shift(1), Neg(), Wobbly(), AddOne(split_idx=0), Double(split_idx=1)]
     pipe = Pipeline(tfms, split_idx=split)
-    for x in xs * 3:  # the second pass records plans, the third runs through them
+    for x in xs:
         assert pipe(x) == compose_tfms(x, pipe.fs, split_idx=split)
+    assert pipe.map_items(xs) == [compose_tfms(x, pipe.fs, split_idx=split) for x in xs]
 
 
-# ---- the loader's hot path: map_items, identity, plans kept across epochs ---------------------------------------
+# ---- the loader's hot path: map_items, identity ---------------------------------------
 class _Neg(Transform):
     def encodes(self, x: int):
         return -x
@@ -451,9 +463,35 @@ class _Neg(Transform):
 
 def test_map_items_equals_calling_on_each_item_including_new_shapes():
     p = Pipeline([_Neg(), Transform(str.upper)])
-    items = [(1, "a"), (2, "b"), 3, "c", (4, "d", 5), (6, "e")]  # shapes switch mid-list: plans switch too
-    for _ in range(3):  # the second pass compiles plans, the third runs them
+    items = [(1, "a"), (2, "b"), 3, "c", (4, "d", 5), (6, "e")]  # shapes switch mid-list
+    for _ in range(2):
         assert p.map_items(items) == [p(o) for o in items] == [(-1, "A"), (-2, "B"), -3, "C", (-4, "D", -5), (-6, "E")]
+
+
+def test_tuple_kinds_through_a_pipeline_match_transform_by_transform():
+    "Plain tuples (mapped in place across Transforms), tuple subclasses (kept), namedtuples (one object), mixed with"
+    "an ItemTransform and a Transform with its own __call__ between element-wise ones."
+    from collections import namedtuple
+
+    from tiers.pipeline import TitledTuple
+
+    class Own(Transform):
+        def __call__(self, x, split_idx=None, **kwargs):
+            return super().__call__(x, split_idx=split_idx, **kwargs)
+
+        def encodes(self, x: int):
+            return x * 3
+
+    P = namedtuple("P", "a b")
+    swap = ItemTransform(enc=lambda o: (o[1], o[0]) if isinstance(o, tuple) and len(o) == 2 else o)
+    pipe = Pipeline([AddOne(), swap, _Neg(), Own(), AddOne(), Double()])
+    items = [(1, 2), TitledTuple((1, 2)), P(1, 2), 5, (1, "a", 2.0), ("a", 1)]
+    expected = [compose_tfms(o, pipe.fs, split_idx=None) for o in items]
+    assert [pipe(o) for o in items] == expected == pipe.map_items(items)
+    assert [type(o) for o in pipe.map_items(items)] == [type(o) for o in expected]
+    assert type(pipe(TitledTuple((1, 2)))) is TitledTuple and pipe(TitledTuple((1, 2))) == (-16, -10)
+    assert expected[0] == (-16, -10)  # (2, 3) -> swapped (3, 2) -> (-3, -2) -> (-9, -6) -> (-8, -5) -> doubled
+    assert pipe(P(1, 2)) == expected[2] == (-10, -4)  # a namedtuple is one object: AddOne leaves it, swap splits it
 
 
 def test_map_items_with_an_item_transform():
@@ -467,17 +505,6 @@ def test_identity_says_whether_calling_changes_nothing():
     p = Pipeline()
     p.fs[0].encodes.add(lambda x: x * 2)  # the noop Transform gains a method: no longer an identity
     assert not p.identity
-
-
-def test_setting_the_same_split_idx_keeps_compiled_plans():
-    p = Pipeline([_Neg()])
-    for _ in range(3):
-        p((1, 2))
-    run = p._run
-    p.split_idx = None  # what a loader does every epoch
-    assert p._run is run
-    p.split_idx = 0
-    assert p._run is None and p((1, 2)) == (-1, -2)
 
 
 def test_map_items_when_a_result_type_changes_mid_list():

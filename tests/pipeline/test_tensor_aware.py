@@ -40,7 +40,7 @@ def test_tensor_types_survive_the_pipeline():
             return x.as_subclass(torch.Tensor) * 2
 
     pipe = Pipeline([Scale(), Scale()])
-    for _ in range(3):  # the plan recorded on the first call is reused
+    for _ in range(3):  # the same result on every call
         x = pipe((TensorImage(torch.ones(2)), torch.ones(2)))
         assert type(x[0]) is TensorImage and type(x[1]) is torch.Tensor
         assert x[0].sum() == 8

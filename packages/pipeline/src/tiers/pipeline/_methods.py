@@ -19,15 +19,6 @@ _MISSING = object()
 _RETAIN, _KEEP, _CAST = 0, 1, 2  # what to do with a method's result: keep the input's subclass, nothing, cast
 _PASS = (None, False, _KEEP, None, False)  # cache entry of a type no method matches
 _NO_RETAIN = (bool,)  # `True + 1` is an int on purpose; casting it back to bool would lose it
-_on_change: list = []  # callbacks run when what a call resolves to may change (Pipeline plans drop themselves)
-_ANY = None  # `_changed(_ANY)`: any Transform may be affected
-
-
-def _changed(tfm=_ANY):
-    "Tell the listeners that calls of `tfm` (of every Transform when None) may now resolve differently."
-    for f in _on_change:
-        f(tfm)
-
 
 def _callable_name(f) -> str:
     for o in (f, getattr(f, "func", None), type(f)):  # a function, a functools.partial, a callable object
@@ -119,7 +110,6 @@ class _TfmMethod:
         self.funcs: list = []  # own functions in registration order (for pickling and repr)
         self._takes_self: dict = {}
         self.cache: dict = {}
-        self.inst_ref = None  # weakref to the owning instance, for an instance-level dispatcher
         self._children = weakref.WeakSet()
         for p in self.parents:
             p._children.add(self)
@@ -131,12 +121,6 @@ class _TfmMethod:
         self.funcs.append(g)
         self._takes_self[g] = takes_self
         self._clear()
-        if not self.instance_level:
-            _changed()  # every subclass and instance may be affected
-        else:  # only the instance that owns this dispatcher (none yet while unpickling)
-            inst = self.inst_ref() if self.inst_ref is not None else None
-            if inst is not None:
-                _changed(inst)
         return f
 
     def _clear(self):
@@ -319,8 +303,6 @@ class _TfmMeta(type):
             getattr(cls, _HOT[k]).add(v)  # `MyTfm.encodes = f` extends the class, like `@MyTfm`
             return
         super().__setattr__(k, v)
-        if k == "split_idx":
-            _changed()
 
 
 def _first_anno(f):

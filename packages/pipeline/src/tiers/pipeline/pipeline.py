@@ -7,11 +7,9 @@ any other unknown attribute is looked up on the Transforms (`pipe.vocab`), which
 state a Transform learned.
 """
 
-import weakref
-
 from tiers.dispatch import L, camel2snake, noop
-from tiers.pipeline._plan import _MISS, Chain, is_plain
-from tiers.pipeline.transform import Transform
+from tiers.pipeline._methods import _RETAIN
+from tiers.pipeline.transform import Transform, _reraise
 
 __all__ = ["Pipeline", "mk_transform", "gather_attrs", "gather_attr_names"]
 
@@ -49,57 +47,59 @@ def gather_attr_names(o, nm: str) -> list:
     return sorted({k for t in getattr(o, nm) for k in dir(t) if not k.startswith("_")})
 
 
-class _Tfms(L):
-    """The `fs` of a Pipeline: an `L` whose in-place changes (append, insert, item assignment...) make the
-    Pipeline drop its compiled plans. Derived collections (slices, `map`...) are plain `L`s."""
-
-    def __new__(cls, items=None, owner=None):
-        return object.__new__(cls)  # not L.__new__, which hands back an existing L unchanged
-
-    def __init__(self, items=None, owner=None):
-        super().__init__(items)
-        self._owner = None if owner is None else weakref.ref(owner)
-
-    def _new(self, items, *args, **kwargs):
-        return L(items, *args, **kwargs)
-
-    def _changed(self):
-        p = self._owner() if self._owner is not None else None
-        if p is not None:
-            p.__dict__["_run"] = None
-
-    def __reduce__(self):
-        return (L, (list(self.items),))
+_TCALL, _TAPPLY, _finish = Transform.__call__, Transform._apply, Transform._finish
+_NOKW: dict = {}  # the keyword arguments of a Pipeline's calls: none (never written to)
+_ELEMENTWISE, _WHOLE, _OWN_CALL = 0, 1, 2
 
 
-def _mutator(name):
-    own = getattr(L, name, None)  # L's own method, else the list method L forwards to
+def _steps(fs, s) -> list:
+    """How to run each Transform of `fs` under split `s`, as `(kind, transform, dispatcher)`.
 
-    def f(self, *args, **kwargs):
-        try:
-            return own(self, *args, **kwargs) if own is not None else getattr(self.items, name)(*args, **kwargs)
-        finally:
-            self._changed()
+    A Transform using `Transform`'s own call has its `split_idx` checked here, once (left out when it skips `s`);
+    `_ELEMENTWISE` when it also maps tuples element by element the standard way, `_WHOLE` when its `_apply` is its
+    own (`ItemTransform`...). `_OWN_CALL`: a `__call__` of its own, called as is on every item, even on a split it
+    then skips (random augmentations draw their parameters there)."""
+    out = []
+    for t in fs:
+        c = type(t)
+        if c.__call__ is _TCALL:
+            ts = t.split_idx
+            if ts is None or ts == s:
+                out.append((_ELEMENTWISE if c._apply is _TAPPLY else _WHOLE, t, t._encm))
+        else:
+            out.append((_OWN_CALL, t, None))
+    return out
 
-    f.__name__ = name
-    f.__doc__ = f"`list.{name}` in place (the Pipeline recompiles its plans)."
-    return f
 
-
-for _name in ("__setitem__", "__delitem__", "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"):
-    setattr(_Tfms, _name, _mutator(_name))
-
-
-class _Opaque:
-    "A Transform a plan cannot compile (an ItemTransform, or one with its own `__call__`): called as it is."
-
-    __slots__ = ("t",)
-
-    def __init__(self, t):
-        self.t = t
-
-    def __call__(self, o, s):
-        return self.t(o, split_idx=s)
+def _run(steps, o, s):
+    """Apply `steps` to `o`. The interpreted hot path of every loader: a plain tuple met by consecutive element-wise
+    Transforms is mapped in place in one list (one tuple built at the end, not one per Transform), and each element
+    costs a cache lookup and its function, exactly as `Transform._apply` would run it."""
+    vals = None  # the elements of the plain tuple being mapped in place
+    for kind, t, m in steps:
+        if kind == _ELEMENTWISE:
+            if vals is None:
+                if type(o) is not tuple:  # one object, or a tuple subclass (kept by `_apply`)
+                    o = t._apply(m, o, _NOKW)
+                    continue
+                vals = list(o)
+            cache = m.cache
+            for i, x in enumerate(vals):
+                tx = type(x)
+                e = cache.get(tx) or m.fill(tx)
+                f = e[0]
+                if f is None:
+                    continue
+                try:
+                    r = f(t, x) if e[1] else f(x)
+                except Exception as exc:
+                    _reraise(exc, t, m, x, i, tuple(vals))
+                vals[i] = r if type(r) is tx and e[2] == _RETAIN else _finish(r, x, tx, e)
+            continue
+        if vals is not None:
+            o, vals = tuple(vals), None
+        o = t._apply(m, o, _NOKW) if kind == _WHOLE else t(o, split_idx=s)
+    return o if vals is None else tuple(vals)
 
 
 def _flatten(funcs):
@@ -143,8 +143,6 @@ class Pipeline:
     ((2, 'A'), (1, 'A'))
     """
 
-    _run = None  # compiled form of `fs`, rebuilt when `fs` or `split_idx` change
-
     def __init__(self, funcs=None, split_idx: int | None = None):
         self.split_idx = split_idx
         if funcs is None:
@@ -161,16 +159,8 @@ class Pipeline:
         return all(_is_identity(t) for t in self.fs)
 
     def __call__(self, o):
-        run = self._run
-        if run is None:
-            run = self._build()
-        if type(run) is Chain:  # the common case, a Pipeline of plain Transforms: try the plan used last first
-            r = run.last(o)
-            return run.run(o, self.split_idx) if r is _MISS else r
         s = self.split_idx
-        for seg in run:
-            o = seg(o, s)
-        return o
+        return _run(_steps(self.fs.items, s), o, s)
 
     def map_items(self, items) -> list:
         """`[self(o) for o in items]`, with the per-call overhead paid once: loaders call it on each batch's items.
@@ -178,57 +168,14 @@ class Pipeline:
         >>> Pipeline([Transform(lambda x: x + 1)]).map_items([1, 2, 3])
         [2, 3, 4]
         """
-        if type(items) is not list:
-            items = list(items)
-        run = self._run
-        if run is None:
-            run = self._build()
         s = self.split_idx
-        if type(run) is not Chain:
-            res = []
-            for o in items:
-                for seg in run:
-                    o = seg(o, s)
-                res.append(o)
-            return res
-        many = getattr(run.last, "many", None)
-        res = many(items) if many is not None else []  # the compiled loop takes the leading items of its shape
-        if len(res) == len(items):
-            return res
-        append, miss = res.append, _MISS
-        for o in items[len(res):] if res else items:
-            r = run.last(o)  # read each time: running a new input shape switches the plan
-            append(run.run(o, s) if r is miss else r)
-        return res
-
-    def _build(self):
-        "Group the Transforms into runs of plain ones (compiled per input type) and the others (called as they are)."
-        segs, cur = [], []
-        for t in self.fs:
-            if is_plain(t):
-                cur.append(t)
-                continue
-            if cur:
-                segs.append(Chain(cur))
-                cur = []
-            segs.append(_Opaque(t))
-        if cur:
-            segs.append(Chain(cur))
-        run = segs[0] if len(segs) == 1 and type(segs[0]) is Chain else tuple(segs)
-        self.__dict__["_run"] = run
-        return run
+        steps = _steps(self.fs.items, s)
+        return [_run(steps, o, s) for o in items]
 
     def __setattr__(self, k, v):
-        if k == "split_idx" and "split_idx" in self.__dict__ and self.__dict__["split_idx"] == v:
-            return  # loaders set it every epoch: keep the compiled plans
-        if k == "fs":
-            v = _Tfms(list(v), owner=self)
+        if k == "fs" and type(v) is not L:
+            v = L(list(v))
         super().__setattr__(k, v)
-        if k in ("fs", "split_idx"):
-            self.__dict__["_run"] = None
-
-    def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_run"}
 
     def decode(self, o, full: bool = True):
         """Run the Transforms' `decodes` last to first. With `full=False`, stop as soon as the object (or every

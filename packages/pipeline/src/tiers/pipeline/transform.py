@@ -15,8 +15,6 @@ type (`tiers.dispatch.TypeDispatch` rules: most specific class wins, unannotated
 Resolutions are cached per input type, so a call costs a dict lookup plus the method itself.
 """
 
-import weakref
-
 from tiers.dispatch import retain_type
 from tiers.pipeline._methods import (
     _CAST,
@@ -24,7 +22,6 @@ from tiers.pipeline._methods import (
     _NO_RETAIN,
     _RETAIN,
     _callable_name,
-    _changed,
     _first_anno,
     _TfmMeta,
     _TfmMethod,
@@ -112,11 +109,6 @@ class Transform(metaclass=_TfmMeta):
         if order is not None:
             self.order = order
 
-    def __setattr__(self, k, v):
-        super().__setattr__(k, v)
-        if k == "split_idx":
-            _changed(self)
-
     # -- instance-level methods
     def _own_method(self, name: str, fresh: bool = False) -> _TfmMethod:
         "This instance's own dispatcher for `name` (created on first use, linked to the class's)."
@@ -124,9 +116,7 @@ class Transform(metaclass=_TfmMeta):
         m = None if fresh else self.__dict__.get(hot)
         if m is None:
             m = _TfmMethod(name, type(self), (getattr(type(self), hot),), instance_level=True)
-            m.inst_ref = weakref.ref(self)
             self.__dict__[hot] = m
-            _changed(self)
         return m
 
     # -- calling
@@ -146,13 +136,27 @@ class Transform(metaclass=_TfmMeta):
         return self._apply(self._decm, x, kwargs)
 
     def _apply(self, m, x, kwargs):
+        # The hot path of every loader: the body of `_one` is inlined for tuple elements (a Python call per element
+        # costs as much as the dispatch), and the common result (the input's own type) skips `_finish`.
         c = type(x)
         if c is tuple or issubclass(c, tuple) and not hasattr(c, "_fields"):
             cache, out = m.cache, []
+            append = out.append
             for i, o in enumerate(x):
                 t = type(o)
                 e = cache.get(t) or m.fill(t)
-                out.append(o if e[0] is None else self._one(m, o, kwargs, i, x))  # unmatched: no call at all
+                f = e[0]
+                if f is None:  # unmatched: no call at all
+                    append(o)
+                    continue
+                try:
+                    if kwargs:
+                        r = f(self, o, **kwargs) if e[1] else f(o, **kwargs)
+                    else:
+                        r = f(self, o) if e[1] else f(o)
+                except Exception as exc:
+                    _reraise(exc, self, m, o, i, x)
+                append(r if type(r) is t and e[2] == _RETAIN else self._finish(r, o, t, e))
             return tuple(out) if c is tuple else retain_type(tuple(out), x)
         return self._one(m, x, kwargs)
 
@@ -169,7 +173,7 @@ class Transform(metaclass=_TfmMeta):
                 r = f(self, x) if e[1] else f(x)
         except Exception as exc:
             _reraise(exc, self, m, x, i, whole)
-        return self._finish(r, x, t, e)
+        return r if type(r) is t and e[2] == _RETAIN else self._finish(r, x, t, e)
 
     @staticmethod
     def _finish(r, x, t, e):
