@@ -92,6 +92,12 @@ def test_dataframe_like_accessors():
     to.conts = to.conts + 1
     assert to["n"].tolist() == [3.0, 5.0, 7.0, 9.0]
     assert to.decode_row(to.items.iloc[1])["c"] == "y"
+    dec = to.decode()  # fastai: a decoded copy of the TabularPandas
+    assert isinstance(dec, TabularPandas) and dec.items["c"].tolist() == ["x", "y", "z", "x"]
+    assert to["c"].tolist() == [1, 2, 3, 1]  # the original keeps its codes
+    tr = TabularPandas(df, [Categorify], "c", "n", "y", splits=[[0, 1], [2, 3]])
+    assert tr.train.decode()["c"].tolist() == ["x", "y"] and tr.valid.decode().items["c"].tolist() == ["#na#", "x"]
+    assert tr.valid.show(show=False)["c"].tolist() == ["#na#", "x"]  # z: not in the training rows
     shown = to.show(show=False)
     assert shown["c"].tolist() == ["x", "y", "z", "x"]
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

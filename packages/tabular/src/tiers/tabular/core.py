@@ -332,6 +332,19 @@ class _Subset(Tabular):
     def items(self) -> pd.DataFrame:
         return self.parent.items.iloc[self.idx]
 
+    def decode(self, df: pd.DataFrame | None = None):
+        "These rows decoded (a `TabularPandas`), or the processed frame `df` decoded (a DataFrame)."
+        if df is not None:
+            return self.parent.decode(df)
+        res = copy.copy(self.parent)
+        res.items = self.parent._decode_frame(self.items)
+        res.splits = [np.arange(len(res.items)), np.array([], dtype=np.int64)]
+        return res
+
+    def show(self, max_n: int = 10, show: bool = True):
+        "Print the first `max_n` of these rows decoded (`show=False` returns the DataFrame)."
+        return _root(self).new(self.items.iloc[:max_n], inplace=True).show(max_n, show)
+
     def _set_cols(self, names: list, v) -> None:
         cols = [self.parent.items.columns.get_loc(c) for c in names]
         self.parent.items.iloc[self.idx, cols] = v
@@ -555,9 +568,18 @@ class TabularPandas(Tabular):
                 ys = torch.from_numpy(_writable(self.items[self.y_names].to_numpy(np.float32)))
         return cats, conts, ys
 
-    def decode(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
-        "Readable values of the processed frame `df` (default: all rows): procs undone in reverse, targets named."
-        df = (self.items if df is None else df).copy()
+    def decode(self, df: pd.DataFrame | None = None) -> TabularPandas | pd.DataFrame:
+        """Readable values: with no argument, a copy of this `TabularPandas` whose frame is decoded (as fastai's
+        `to.decode()`: `to.decode().items`, `to.decode()['col']`); given a processed DataFrame `df`, that frame
+        decoded. Procs are undone in reverse order and class targets named."""
+        if df is None:
+            res = self.copy()
+            res.items = self._decode_frame(self.items)
+            return res
+        return self._decode_frame(df)
+
+    def _decode_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        df = df.copy()
         for p in reversed(self.procs):
             df = p.decode(df)
         if self.y_kind == "category" and self.y_names and self.y_names[0] in df.columns:
@@ -576,12 +598,12 @@ class TabularPandas(Tabular):
 
     def decode_row(self, row: pd.Series) -> pd.Series:
         "One processed row (`to.items.iloc[i]`) with its readable values."
-        return self.decode(row.to_frame().T).iloc[0]
+        return self._decode_frame(row.to_frame().T).iloc[0]
 
     def show(self, max_n: int = 10, show: bool = True) -> pd.DataFrame | None:
         "Print the first `max_n` rows decoded (`show=False` returns the DataFrame instead)."
         cols = [c for c in self.cat_names + self.cont_names + self.y_names if c in self.items.columns]
-        df = self.decode(self.items.iloc[:max_n])[cols]
+        df = self._decode_frame(self.items.iloc[:max_n])[cols]
         if not show:
             return df
         from tiers.data.show import show_table
