@@ -124,6 +124,8 @@ def run_set(layer: str, pick: dict[str, str], out: Path, extras: bool, check: bo
             r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, cwd=tmp)
             if r.returncode:
                 return 1, f"wheel check: a module does not import with only the declared dependencies:\n{r.stderr[-2000:]}"
+            print(f"wheel check ok: {', '.join(sorted(n for n in reach if n.startswith('tiers')))}; "
+                  f"{envs._size([envs.site_packages(env)]) / 1e6:.1f} MB beyond torch", flush=True)
         if torch and not envs.needs_torch(layer):  # an extra brings torch (pipeline[tensors]): reach the shared one
             (envs.site_packages(env) / envs.TORCH_PTH).write_text(str(envs.torch_base().resolve()) + "\n")
         specs = []

@@ -276,11 +276,23 @@ def _release(layer: str, part: str, root: Path, commit: bool) -> dict[str, str]:
 
 
 def tag_initial(root: Path = ROOT) -> list[str]:
-    """Tag every distribution at its current version (the first release of a repository with no tags)."""
+    """Tag every distribution at its current version (the first release of a repository with no tags). A
+    CHANGELOG heading `## <that version> (unreleased)` is dated first (in a commit of its own), so the next release
+    does not take those notes for its own."""
+    untagged = [name for name in DISTS if not tags(name, root)]
+    dated = []
+    for name in untagged:
+        log = package_dir(name, root) / "CHANGELOG.md"
+        version = read_version(name, root)
+        heading = re.compile(rf"^## {re.escape(version)} \(unreleased\)$", re.M | re.I)
+        if log.exists() and heading.search(log.read_text()):
+            _require_clean(root)
+            log.write_text(heading.sub(f"## {version} ({_dt.date.today().isoformat()})", log.read_text(), count=1))
+            dated.append(str(log.relative_to(root)))
+    if dated:
+        _git("commit", "-q", "-m", "release: date the first release's CHANGELOG entries", "--", *dated, root=root)
     made = []
-    for name in DISTS:
-        if tags(name, root):
-            continue
+    for name in untagged:
         t = tag_name(name, read_version(name, root))
         _git("tag", "-a", t, "-m", f"{name} {read_version(name, root)}", root=root)
         made.append(t)

@@ -94,7 +94,8 @@ def test_release_of_a_layer_rewrites_dependents_meta_pins_changelog_and_tags(tmp
     log = (repo / "packages/pipeline/CHANGELOG.md").read_text()
     entry = log.split("## 0.2.0 (")[1].split("\n## ")[0]
     assert "pipeline: a documented change for the release test" in entry and "(describe" not in entry
-    assert "unreleased" not in log.lower().split("## 0.2.0")[1][:40]
+    assert "First release." not in entry, "tag-initial dated 0.1.0's notes: they stay under 0.1.0"
+    assert re.search(r"^## 0\.1\.0 \(\d{4}-\d\d-\d\d\)$", log, re.M) and "unreleased" not in log.lower()
     data_entry = (repo / "packages/data/CHANGELOG.md").read_text().split("## 0.1.1 (")[1].split("\n## ")[0]
     assert "Requires tiers-pipeline>=0.2.0,<0.3" in data_entry
     notes = _tool(repo, "notes", "pipeline", "0.2.0").stdout
