@@ -67,6 +67,14 @@ def _check_float_target(tl, i: int) -> None:
         check_no_missing(tl, fs, f"target {i} (float values)")
 
 
+def _no_batches(dl) -> bool:
+    "Whether the loader `dl` has items but no batch (its length counted the way its class counts it)."
+    try:
+        return bool(dl.n) and len(dl) == 0
+    except TypeError:  # an unknown length: nothing to tell
+        return False
+
+
 class FilteredBase:
     "Shared by `TfmdLists` and `Datasets`: subsets from `splits`, and `dataloaders` over them."
 
@@ -117,19 +125,26 @@ class FilteredBase:
         dl_type = dl_type or self._dl_type
         val_kw = {k[4:]: v for k, v in kwargs.items() if k.startswith("val_")}
         kwargs = {k: v for k, v in kwargs.items() if not k.startswith("val_")}
+        auto_drop = drop_last is None and "drop_last" not in dl_kwargs[0]
         if drop_last is None:
             drop_last = shuffle
-            n_train = len(self.subset(0)) if n is None else n
-            if drop_last and bs is not None and 0 < n_train < bs:
-                # Dropping the last partial batch would leave no batch at all: an epoch of zero steps that trains
-                # nothing. Keep the short batch (an explicit drop_last=True is left as asked).
-                drop_last = False
-                warnings.warn(f"dataloaders: the training set has {n_train} items, fewer than bs={bs}; its one "
-                              "short batch is kept (drop_last=False) so an epoch is not empty. Pass a smaller bs "
-                              "to get several batches per epoch.", UserWarning, stacklevel=2)
         trn_kw = {**kwargs, "bs": bs, "shuffle": shuffle, "drop_last": drop_last, "n": n, "device": device,
                   **dl_kwargs[0]}
+        # With drop_last defaulted, the loader is first built without setting up its transforms, to see whether
+        # dropping the last partial batch leaves no batch at all (a training set smaller than bs): an epoch of zero
+        # steps trains nothing, so the short batch is kept. An explicit drop_last=True is left as asked.
+        defer = (auto_drop and trn_kw["drop_last"] and isinstance(dl_type, type) and issubclass(dl_type, TfmdDL)
+                 and trn_kw.get("do_setup", True))
+        if defer:
+            trn_kw["do_setup"] = False
         dl = dl_type(self.subset(0), **trn_kw)
+        if auto_drop and trn_kw["drop_last"] and _no_batches(dl):
+            dl.drop_last = False
+            warnings.warn(f"dataloaders: the training set has {dl.n} items, fewer than bs={bs}; its one short batch "
+                          "is kept (drop_last=False) so an epoch is not empty. Pass a smaller bs to get several "
+                          "batches per epoch.", UserWarning, stacklevel=2)
+        if defer:
+            dl.setup_tfms(verbose=bool(kwargs.get("verbose")))
         dls = [dl]
         for i in range(1, self.n_subsets):
             kw = {**kwargs, "bs": bs if val_bs is None else val_bs, "shuffle": val_shuffle, "n": None,

@@ -37,10 +37,14 @@ class TfmdDL(DataLoader):
         if self.device is not None:
             self.to(self.device)  # the state of the batch transforms (Normalize's statistics) follows the batches
         if do_setup:
-            for nm in _BATCH_TFMS:
-                if verbose:
-                    print(f"Setting up {nm}: {kwargs[nm]}")
-                kwargs[nm].setup(self)
+            self.setup_tfms(verbose)
+
+    def setup_tfms(self, verbose: bool = False) -> None:
+        "Set up the `after_item`, `before_batch` and `after_batch` pipelines on this loader, in that order."
+        for nm in _BATCH_TFMS:
+            if verbose:
+                print(f"Setting up {nm}: {getattr(self, nm)}")
+            getattr(self, nm).setup(self)
 
     def before_iter(self) -> None:
         "Give the transforms the dataset's `split_idx` (so training-only transforms skip validation data)."
