@@ -280,13 +280,14 @@ def tag_initial(root: Path = ROOT) -> list[str]:
     CHANGELOG heading `## <that version> (unreleased)` is dated first (in a commit of its own), so the next release
     does not take those notes for its own."""
     untagged = [name for name in DISTS if not tags(name, root)]
+    if untagged:
+        _require_clean(root)
     dated = []
     for name in untagged:
         log = package_dir(name, root) / "CHANGELOG.md"
         version = read_version(name, root)
         heading = re.compile(rf"^## {re.escape(version)} \(unreleased\)$", re.M | re.I)
         if log.exists() and heading.search(log.read_text()):
-            _require_clean(root)
             log.write_text(heading.sub(f"## {version} ({_dt.date.today().isoformat()})", log.read_text(), count=1))
             dated.append(str(log.relative_to(root)))
     if dated:
