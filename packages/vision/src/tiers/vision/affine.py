@@ -20,6 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "affine_grid",
+    "apply_perspective",
+    "mask_tensor",
     "affine_mat",
     "identity_mat",
     "flip_mat",
@@ -230,3 +233,35 @@ def transform_bboxes(boxes: Tensor, mat: Tensor, clip: bool = True) -> Tensor:
         out = out.clamp(-1, 1)
     pad = (boxes == 0).all(dim=-1, keepdim=True)
     return out.masked_fill(pad, 0.0)
+
+
+def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tensor:
+    """The sampling grid (bs, h, w, 2) of the affine matrices `theta` (bs, 2, 3) for an output of `size`
+    (bs, c, h, w): `torch.nn.functional.affine_grid`, as fastai names it."""
+    return F.affine_grid(theta, list(size), align_corners=align_corners)
+
+
+def apply_perspective(coords: Tensor, coeffs: Tensor) -> Tensor:
+    """`coords` (bs, ..., 2) moved by the homographies `coeffs`: (bs, 3, 3) as `find_coeffs` gives them, or fastai's
+    8 coefficients per item (bs, 8). Points sent to infinity (w = 0) leave the coordinates unchanged."""
+    sz = coords.shape
+    if coeffs.ndim == 2 and coeffs.shape[-1] == 8:
+        coeffs = torch.cat([coeffs, coeffs.new_ones(coeffs.shape[0], 1)], dim=1).view(-1, 3, 3)
+    pts = coords.reshape(sz[0], -1, 2)
+    hom = pts @ coeffs[..., :2].transpose(1, 2).to(pts.dtype) + coeffs[..., 2].unsqueeze(1).to(pts.dtype)
+    if (hom[..., 2] == 0).any():
+        return coords
+    return (hom[..., :2] / hom[..., 2:]).reshape(sz)
+
+
+def mask_tensor(x: Tensor, p: float = 0.5, neutral: float = 0.0, batch: bool = False) -> Tensor:
+    """Keep each element of `x` with probability `p`, else set it to `neutral` (with `batch`, the whole tensor at
+    once). Used to apply a random transform's parameters to only part of a batch; `x` is changed in place."""
+    if p == 1.0:
+        return x
+    if batch:
+        return x if float(torch.rand(())) < p else x.new_zeros(x.shape) + neutral
+    if neutral != 0:
+        x.add_(-neutral)
+    x.mul_(x.new_empty(x.shape).float().bernoulli_(p).to(x.dtype))
+    return x.add_(neutral) if neutral != 0 else x

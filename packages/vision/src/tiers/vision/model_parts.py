@@ -23,7 +23,7 @@ from tiers.vision.models.xresnet import XResNet
 
 __all__ = [
     "model_meta", "default_split", "has_pool_type", "cut_model", "create_body", "create_head", "add_head",
-    "pretrained_weights_path", "create_vision_model", "create_unet_model", "TorchvisionArch", "resolve_arch",
+    "pretrained_weights_path", "create_vision_model", "create_cnn_model", "create_unet_model", "TorchvisionArch", "resolve_arch",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2", "squeezenet1_0", "squeezenet1_1", "densenet121", "densenet161", "densenet169", "densenet201", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "alexnet",
 ]
 
@@ -407,6 +407,14 @@ def create_vision_model(arch: Callable, n_out: int, pretrained: bool = True, wei
     nf = num_features_model(nn.Sequential(*body.children())) if custom_head is None else None
     return add_head(body, nf, n_out, init, head=custom_head, concat_pool=concat_pool, pool=pool, lin_ftrs=lin_ftrs,
                     ps=ps, first_bn=first_bn, bn_final=bn_final, lin_first=lin_first, y_range=y_range)
+
+
+def create_cnn_model(*args: Any, **kwargs: Any) -> nn.Module:
+    """The old name of `create_vision_model` (same arguments); prefer `create_vision_model`."""
+    import warnings
+
+    warnings.warn("create_cnn_model has been renamed create_vision_model", DeprecationWarning, stacklevel=2)
+    return create_vision_model(*args, **kwargs)
 
 
 def create_unet_model(arch: Callable, n_out: int, img_size: tuple[int, int], pretrained: bool = True, weights=None,
