@@ -116,8 +116,14 @@ def test_every_loop_level_goes_through_the_one_event_wrapper():
     learn = Spy(make_dls(), Net(), loss_func=CrossEntropyLossFlat(), opt_func=SGD, default_cbs=False)
     learn.fit(1)
     assert kinds[:4] == ["fit", "epoch", "train", "batch"]
+    # backward/step have no handler here: their empty dispatch is skipped (the steps still run)
+    assert set(kinds) == {"fit", "epoch", "train", "validate", "batch"} and kinds.count("batch") == 4 + 2
+    kinds.clear()
+    steps = []
+    learn.add_cb(Callback(after_step=lambda self: steps.append(self.learn.iter)))
+    learn.fit(1)
     assert set(kinds) == {"fit", "epoch", "train", "validate", "batch", "backward", "step"}
-    assert kinds.count("batch") == 4 + 2 and kinds.count("step") == 4
+    assert kinds.count("step") == 4 and steps == [0, 1, 2, 3]
 
 
 def test_show_training_loop_lists_levels_events_and_handlers(capsys):

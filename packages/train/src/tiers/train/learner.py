@@ -399,6 +399,8 @@ class Learner:
                 if name not in INNER_LOOP or cb.run_valid:
                     valid[name].append((cb, f))
         self._ev = ({k: tuple(v) for k, v in valid.items()}, {k: tuple(v) for k, v in train.items()})
+        self._quiet_grad_step = not any(train[f"{w}_{k}"] for k in ("backward", "step")
+                                        for w in ("before", "after", "after_cancel"))
 
     def __call__(self, event_name: str | Iterable[str]) -> None:
         """Fire the event `event_name` (or each of a list of events) on the callbacks, in `order`."""
@@ -619,8 +621,19 @@ class Learner:
             self._run_handlers(h, "after_loss")
         if not st.training or not st.yb:
             return
-        self._with_events(self._backward, "backward", CancelBackwardException)
-        self._with_events(self._step, "step", CancelStepException)
+        if self._quiet_grad_step:
+            # No callback handles the backward/step events (the usual case): skip their empty dispatch.
+            try:
+                self._backward()
+            except CancelBackwardException:
+                pass
+            try:
+                self._step()
+            except CancelStepException:
+                pass
+        else:
+            self._with_events(self._backward, "backward", CancelBackwardException)
+            self._with_events(self._step, "step", CancelStepException)
         self.opt.zero_grad()
 
     def one_batch(self, i: int, b: Any) -> None:

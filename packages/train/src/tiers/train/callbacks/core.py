@@ -148,17 +148,17 @@ class CastToTensor(Callback):
 
     def before_batch(self) -> None:
         """Replace `xb` and `yb` with plain tensors (no copy)."""
-        learn = self.learn
-        # Written out rather than through a helper: this runs for every batch.
-        xb = learn.xb
+        st = self.learn.state
+        # Written out rather than through a helper, on the state's slots: this runs for every batch.
+        xb = st.xb
         for o in xb:
             if type(o) is not Tensor:
-                learn.xb = as_plain(xb)
+                st.xb = as_plain(xb)
                 break
-        yb = learn.yb
+        yb = st.yb
         for o in yb:
             if type(o) is not Tensor:
-                learn.yb = as_plain(yb)
+                st.yb = as_plain(yb)
                 break
 
 

@@ -135,11 +135,12 @@ class Recorder(Callback):
     def after_batch(self) -> None:
         """Record the batch: raw loss and lr when training, loss and metrics when validating."""
         learn = self.learn
-        if not learn.yb:
+        st = learn.state  # the loop state's slots directly: this runs for every batch
+        if not st.yb:
             return
-        if learn.training:
+        if st.training:
             pending = self._pending
-            pending.append(learn.loss)
+            pending.append(st.loss)
             if len(pending) >= _FLUSH_EVERY:
                 self._flush()
             grp = self._lr_group
