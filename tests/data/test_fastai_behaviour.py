@@ -345,3 +345,11 @@ def test_a_training_set_smaller_than_bs_keeps_its_short_batch():
     assert len(dls.train) == 1 and len(dls.train.one_batch()[0]) == 10  # not an epoch of zero steps
     asked = dsets.dataloaders(bs=64, drop_last=True, device="cpu")  # an explicit request is kept
     assert len(asked.train) == 0
+
+
+def test_nan_in_a_multi_column_regression_target_names_the_columns():
+    df = pd.DataFrame({"x": range(6), "h": [1.0, 2, 3, np.nan, 5, 6], "w": [1.0] * 6})
+    dblock = DataBlock(blocks=(TransformBlock, RegressionBlock(n_out=2)), get_x=ColReader("x"),
+                       get_y=ColReader(["h", "w"]))
+    with pytest.raises(MissingValueError, match=r"columns \['h', 'w'\].*rows \[3\].*dropna\(subset=\['h', 'w'\]\)"):
+        dblock.dataloaders(df, bs=2)

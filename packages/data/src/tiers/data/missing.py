@@ -41,13 +41,13 @@ def is_missing(o) -> bool:
     return type(o).__name__ in ("NAType", "NaTType")
 
 
-def _column_of(fs) -> str | None:
-    "The DataFrame column the first getter reads, when it is a single-column `ColReader`."
+def _column_of(fs):
+    "The DataFrame column a single-column `ColReader` among `fs` reads (a list of them for a multi-column one)."
     from tiers.data.getters import ColReader
 
     for f in fs:
-        if isinstance(f, ColReader) and len(f.cols) == 1:
-            return f.cols[0]
+        if isinstance(f, ColReader):
+            return f.cols[0] if len(f.cols) == 1 else list(f.cols)
     return None
 
 
@@ -55,7 +55,7 @@ def _values(tl, fs) -> list:
     "The items of the TfmdLists `tl` through the transforms `fs` (a whole DataFrame column at once when possible)."
     store = tl.items.items
     col = _column_of(fs[:1])
-    if col is not None and len(fs) == 1 and hasattr(store, "iloc") and not (
+    if col is not None and not isinstance(col, list) and len(fs) == 1 and hasattr(store, "iloc") and not (
             fs[0].pref or fs[0].suff or fs[0].label_delim is not None):
         ser = store.iloc[:, col] if isinstance(col, int) else store[col] if col in store else None
         if ser is not None:
@@ -81,9 +81,10 @@ def check_no_missing(tl, fs, what: str) -> None:
     rows = list(store.index[bad]) if hasattr(store, "index") and hasattr(store, "iloc") else bad
     show = rows[:10]
     more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
-    where = f" of column {col!r}" if col is not None else ""
+    where = "" if col is None else f" of columns {col}" if isinstance(col, list) else f" of column {col!r}"
     items = "" if hasattr(store, "iloc") else f"; items {[tl.items[i] for i in bad[:3]]}"
-    fix = (f"drop or fill those rows first (df.dropna(subset=[{col!r}]) or df[{col!r}].fillna(...))" if col is not None
+    cols = col if isinstance(col, list) else [col]
+    fix = (f"drop or fill those rows first (df.dropna(subset={cols!r}) or df[{cols!r}].fillna(...))" if col is not None
            else "drop those items (or fill their values) before building the DataLoaders")
     raise MissingValueError(f"{what}: {len(bad)} of {len(vals)} values{where} are missing (NaN or None), in rows "
                             f"{show}{more}{items}; training on them would give NaN losses or fail mid-epoch. {fix}.")
