@@ -157,3 +157,21 @@ def test_missing_tensorboard_names_the_extra():
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     assert "pip install 'tiers-train[tensorboard]'" in r.stdout, r.stdout
+
+
+@needs_tb
+def test_a_cancelled_validation_leaves_its_epoch_out_of_the_valid_scalars(tmp_path):
+    from tiers.train import Callback, CancelValidException
+
+    class SkipFirstValidation(Callback):
+        def before_validate(self):
+            if self.learn.epoch == 0:
+                raise CancelValidException()
+
+    learn = _learner(tmp_path)
+    learn.fit(2, 1e-2, cbs=[SkipFirstValidation(), TensorBoardCallback("runs", log_every_batch=False)])
+    acc = _events(tmp_path / "runs")
+    assert _scalars(acc, "epoch/train_loss")[0] == [0, 1]
+    steps, vals = _scalars(acc, "epoch/valid_loss")
+    assert steps == [1] and vals == pytest.approx([learn.recorder.history[1]["valid_loss"]], rel=1e-6)
+    assert _scalars(acc, "epoch/accuracy")[0] == [1]

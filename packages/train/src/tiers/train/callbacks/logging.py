@@ -333,11 +333,14 @@ class TensorBoardCallback(LoggerCallback):
 
 
 def _row_by_name(learn) -> dict[str, float]:
-    # The Recorder's latest epoch results by column name (a cancelled phase's columns are None: left out here).
-    hist = learn.recorder.history
-    row = hist[-1] if hist else {}
+    # This epoch's results by column name (the Recorder's `history`; a cancelled phase's columns are None there).
+    rec = learn.recorder
+    hist = getattr(rec, "history", None)
+    row = dict(hist[-1]) if hist else dict(zip(rec.metric_names, rec.log))
+    row.pop("epoch", None)
+    row.pop("time", None)
     return {k: float(v) for k, v in row.items()
-            if k not in ("epoch", "time") and v is not None and (isinstance(v, (int, float)) or hasattr(v, "__float__"))}
+            if v is not None and (isinstance(v, (int, float)) or hasattr(v, "__float__"))}
 
 
 def import_tensorboard():

@@ -193,7 +193,7 @@ def _image_steps(dl, n_inp: int, raw: tuple) -> list[list[nn.Module]]:
     # Replay the validation batch transforms one by one: each must leave the inputs alone or be one the graph knows.
     pipe = getattr(dl, "after_batch", None)
     fs = list(getattr(pipe, "fs", []) or [])
-    split_idx = getattr(pipe, "split_idx", 1)
+    split_idx = 1  # what runs at inference is the validation behaviour, whichever loader gave the sample
     steps: list[list[nn.Module]] = [[] for _ in range(n_inp)]
     b = raw
     for t in fs:
@@ -274,7 +274,10 @@ def export_onnx(learn, fname: str | os.PathLike = "model.onnx", dl=None, activat
     PyTorch's within `atol`, else `RuntimeError` and no file is left behind. Returns the file's path.
     """
     onnx, ort = import_onnx_extra()
-    dl = dl if dl is not None else learn.dls.valid
+    if dl is None:
+        dl = learn.dls.valid
+        if hasattr(dl, "__len__") and len(dl) == 0:  # no validation set: a training batch is as good a sample
+            dl = learn.dls.train
     target = learner_file(learn, fname, suffix=".onnx")
     return write_once(target, lambda t: _export(learn, t, dl, activation, opset, verify, atol, onnx, ort))
 
