@@ -30,8 +30,8 @@ def as_dataloaders(dls: Any) -> Any:
     """`dls` as a `tiers.data.DataLoaders`: one unchanged; a tuple or list of loaders, or a single loader, wrapped."""
     from tiers.data import DataLoaders
 
-    if isinstance(dls, DataLoaders) or hasattr(dls, "train") and hasattr(dls, "loaders"):
-        return dls
+    if isinstance(dls, DataLoaders) or hasattr(dls, "train"):
+        return dls  # a DataLoaders, or any object that has the loaders as `train`/`valid`
     if isinstance(dls, (tuple, list)):
         if not dls:
             raise ValueError("Learner: dls is an empty sequence; pass (train_loader, valid_loader) or a DataLoaders")
