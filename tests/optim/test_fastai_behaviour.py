@@ -1,6 +1,7 @@
 """fastai's documented behaviour of `Optimizer` (fastai.optimizer): what params it accepts, where `lr` comes from,
 which parameters `step` updates, and how `zero_grad` clears gradients."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -79,3 +80,13 @@ def test_wrappers_document_their_zero_grad_defaults():
     (q * 2).sum().backward()
     Lookahead(SGD([q], 0.1)).zero_grad()
     assert q.grad is not None and not q.grad.any()
+
+
+def test_lr_is_only_required_by_steppers_that_take_one():
+    def count_steps(p, **kwargs):
+        return {"n": kwargs.get("n", 0) + 1}
+
+    opt = Optimizer([torch.zeros(2)], count_steps)
+    assert opt.hypers == [{}]  # as fastai: no lr is invented
+    with pytest.raises(TypeError, match="learning rate for sgd_step"):
+        Optimizer([torch.zeros(2)], [count_steps, sgd_step])

@@ -90,8 +90,9 @@ def _missing_args(cb: Callable, kwargs: dict[str, Any]) -> list[str]:
 class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
     """Update `params` with the stats and steppers `cbs`, with hyper-parameters per parameter group.
 
-    `params` is `model.parameters()`, a list of lists (one group each, e.g. from a splitter) or torch-style
-    group dicts. `defaults` are the hypers (`lr=...` is required); each stepper's `.defaults` fill the rest.
+    `params` is `model.parameters()`, a single tensor, a list of lists (one group each, e.g. from a splitter) or
+    torch-style group dicts. `defaults` are the hypers (`lr=...` is required by steppers that take one, unless a
+    stepper's `.defaults` give it); each stepper's `.defaults` fill the rest.
     A hyper given as a list or slice is spread over the groups like `set_hyper`. `foreach=False` runs every
     stepper one parameter at a time (fastai's loop) instead of over runs of parameters; `cpu_chunk_numel`
     (attribute, default 2**17, `None` for whole groups) sets the size of those runs on CPU. Being a
@@ -114,9 +115,13 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
         for cb in cbs:
             hypers.update(_cb_defaults(cb))
         hypers.update(defaults)
-        if "lr" not in hypers:
+        # Only a stepper that takes `lr` without a default needs one (fastai builds optimizers of other steppers
+        # without it); say so now rather than at the first step.
+        needy = [_cb_name(cb) for cb in cbs if "lr" not in hypers and "lr" in _missing_args(cb, hypers)]
+        if needy:
             raise TypeError(
-                "Optimizer needs a learning rate: pass lr=..., e.g. Optimizer(params, cbs, lr=1e-3)"
+                f"Optimizer needs a learning rate for {', '.join(needy)}: pass lr=..., e.g. "
+                f"Optimizer(params, cbs, lr=1e-3)"
             )
         spread = {k: v for k, v in hypers.items() if isinstance(v, (list, slice))}
         self.cbs = cbs
