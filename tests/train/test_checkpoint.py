@@ -97,3 +97,21 @@ def test_resume_with_start_epoch_or_in_fine_tune_is_refused(tmp_path):
             learn.fine_tune(1, resume="ck")
         with pytest.raises(FileNotFoundError, match="nope"):
             learn.fit(2, resume="nope")
+
+
+def test_resume_takes_the_loop_counters_from_the_saved_loop_state(tmp_path):
+    # The checkpoint holds learn.state's counters; resume restores pct_train/train_iter from them (not re-derived).
+    learn = _learn(tmp_path)
+    with learn.no_logging(), learn.no_bar():
+        learn.fit(2, 1e-2, cbs=[CheckpointCallback("ck", every_n_batches=1), _stop_at(8)])
+    saved = learn.state.state_dict()
+    loop = load_checkpoint_state(tmp_path / "models" / "ck.pth")["loop"]
+    assert loop["train_iter"] == saved["train_iter"] == 8 and loop["pct_train"] == pytest.approx(saved["pct_train"])
+    seen = []
+    first = Callback(before_batch=lambda self: seen.append((self.learn.train_iter, self.learn.pct_train))
+                     if self.learn.training and not seen else None)
+    fresh = _learn(tmp_path)
+    with fresh.no_logging(), fresh.no_bar():
+        fresh.fit(2, 1e-2, resume="ck", cbs=first)
+    assert seen == [(8, pytest.approx(loop["pct_train"]))]  # the first batch after resume sees the saved counters
+    assert fresh.train_iter == 12 and fresh.pct_train == pytest.approx(1.0)

@@ -84,6 +84,7 @@ def save_checkpoint(self: Any, file: str | Path, batches_done: int | None = None
         "epoch": epoch,
         "batches_done": int(batches_done),
         "train_iter": int(self.train_iter),
+        "loop": self.state.state_dict(),  # the Learner's loop counters (pct_train...) as they were
         "rng": get_rng_states(),
         "epoch_rng": getattr(self, "_epoch_rng", None) if batches_done else get_rng_states(),
         "callbacks": _cb_states(self),
@@ -218,10 +219,13 @@ class _Resume(Callback):
         set_rng_states(st["epoch_rng"])
         learn._epoch_rng = st["epoch_rng"]
         learn.dl = _SkipLoader(learn.dl, k, st["rng"])
-        # Schedules read pct_train: advance it (and the counters) past the skipped batches.
-        step = 1.0 / (max(learn.n_iter, 1) * learn.n_epoch)
-        learn.pct_train += k * step
-        learn.train_iter = st["train_iter"]
+        # Schedules read pct_train: take it (and train_iter) from the saved loop state.
+        loop = st.get("loop")
+        if loop is not None and loop["n_epoch"] == learn.n_epoch:
+            learn.state.pct_train, learn.state.train_iter = loop["pct_train"], loop["train_iter"]
+        else:  # written before the loop state was saved, or resumed into a fit of another length
+            learn.pct_train += k / (max(learn.n_iter, 1) * learn.n_epoch)
+            learn.train_iter = st["train_iter"]
 
 
 def resume_callback(learn: Any, file: str | Path) -> tuple[Callback, int]:
