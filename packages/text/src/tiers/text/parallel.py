@@ -32,6 +32,7 @@ import pandas as pd
 
 from tiers.data import MissingColumnError
 from tiers.dispatch import L
+from tiers.dispatch.files import atomic_write_bytes
 from tiers.text.process_engine import check_workers, map_slices
 from tiers.text.rules import FLD, defaults
 from tiers.text.tokenizers import SpacyTokenizer, TokenizeWithRules
@@ -282,14 +283,7 @@ def _file_sig(f: Path) -> list:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)  # the one atomic writer (fsync, umask permissions, stale temps removed)
 
 
 def _read_meta(path: Path) -> str | None:

@@ -17,6 +17,7 @@ from PIL import Image
 
 from tiers.data import get_image_files
 from tiers.dispatch import L
+from tiers.dispatch.files import atomic_write_bytes
 from tiers.vision.verify import verify_image
 
 __all__ = ["resize_to", "resize_image", "resize_images", "download_images"]
@@ -100,9 +101,7 @@ def _suffix(url: str) -> str:
 def _fetch(url: str, fname: Path, timeout: float) -> None:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         data = r.read()
-    tmp = fname.with_name(fname.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, fname)  # a failed download leaves no half-written image behind
+    atomic_write_bytes(fname, data)  # a failed download leaves no half-written image behind
 
 
 def download_images(dest: str | os.PathLike, url_file: str | os.PathLike | None = None,
