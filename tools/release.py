@@ -308,7 +308,9 @@ def build(names: list[str], out: Path, root: Path = ROOT) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         cmd = [sys.executable, "-m", "hatchling", "build", "-d", str(out.resolve())]
-        subprocess.run(cmd, cwd=package_dir(name, root), check=True, stdout=subprocess.DEVNULL)
+        r = subprocess.run(cmd, cwd=package_dir(name, root), capture_output=True, text=True)
+        if r.returncode:
+            raise SystemExit(f"building {name} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
 
 
 def _submodules_of(layer: str, root: Path = ROOT) -> list[str]:
