@@ -81,6 +81,27 @@ def test_ctrl_c_twice_stops_at_once_and_says_the_step_may_be_partial():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_fit_ended_by_an_error_leaves_ctrl_c_working():
+    class Boom(Callback):
+        def after_batch(self):
+            raise ValueError("boom")
+
+    learn = _learner()
+    with pytest.raises(ValueError, match="boom"):
+        learn.fit(1, cbs=Boom())  # after_fit never runs: the fit's handler is still installed
+    with pytest.raises(KeyboardInterrupt) as info:  # outside any fit, Ctrl-C interrupts at once, as Python's does
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100):  # the handler runs at the next bytecode boundary
+            pass
+    assert not hasattr(info.value, "fit_interrupted")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(ValueError, match="boom"):
+        learn.fit(1, cbs=Boom())
+    other = _learner()  # another learner's fit still gets its Ctrl-C handling
+    with pytest.raises(KeyboardInterrupt, match="interrupted at epoch 1, batch 2: the model holds"):
+        other.fit(1, cbs=CtrlC(epoch=1, at=2))
+
+
 def test_a_handler_of_the_program_is_left_alone():
     seen = []
     old = signal.signal(signal.SIGINT, lambda *a: seen.append(a))

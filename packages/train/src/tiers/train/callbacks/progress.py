@@ -466,7 +466,12 @@ class ProgressCallback(Callback):
         if threading.current_thread() is not threading.main_thread():
             return
         try:
-            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            current = signal.getsignal(signal.SIGINT)
+            owner = getattr(current, "__self__", None)
+            if isinstance(owner, ProgressCallback) and owner is not self and not owner._running():
+                owner._disarm_sigint()  # left by a fit that ended with an error: put Python's handler back first
+                current = signal.getsignal(signal.SIGINT)
+            if current is not signal.default_int_handler:
                 return
             self._old_sigint = signal.signal(signal.SIGINT, self._on_sigint)
         except (ValueError, OSError):
@@ -481,11 +486,22 @@ class ProgressCallback(Callback):
                 pass
             self._old_sigint = None
 
+    def _running(self, frame: Any = None) -> bool:
+        """Whether this callback's learner is running (one of its methods is on the stack): a fit that ended with an
+        error never reached `after_fit`, so its handler may still be installed when it is not."""
+        f = frame if frame is not None else sys._getframe(1)
+        learn = self.learn
+        while f is not None:
+            if learn is not None and f.f_locals.get("self") is learn:
+                return True
+            f = f.f_back
+        return False
+
     def _on_sigint(self, signum: int, frame: Any) -> None:
         st = self._st
-        if st is None or st.end is not None:
-            self._disarm_sigint()
-            raise KeyboardInterrupt
+        if st is None or st.end is not None or not self._running(frame):
+            self._disarm_sigint()  # stale: behave as Python's own handler
+            signal.default_int_handler(signum, frame)
         if st.pending:  # a second Ctrl-C: the batch is taking too long, stop now
             self._interrupt(mid_step=True)
         st.pending = True
