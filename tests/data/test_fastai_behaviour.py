@@ -353,3 +353,9 @@ def test_nan_in_a_multi_column_regression_target_names_the_columns():
                        get_y=ColReader(["h", "w"]))
     with pytest.raises(MissingValueError, match=r"columns \['h', 'w'\].*rows \[3\].*dropna\(subset=\['h', 'w'\]\)"):
         dblock.dataloaders(df, bs=2)
+
+
+def test_summary_takes_the_same_extra_transforms_as_dataloaders(capsys):
+    _image_dblock().summary(list(range(50)), bs=4, batch_tfms=Normalize, device="cpu")
+    out = capsys.readouterr().out
+    assert "applying Normalize" in out and "No step failed." in out

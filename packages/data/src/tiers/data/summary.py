@@ -99,9 +99,14 @@ def summarize(dblock, source, bs: int = 4, show_batch: bool = False, **kwargs) -
     print(f"\nFinal sample: {_desc(sample)}")
 
     print("\nBuilding the DataLoaders (setting up item_tfms and batch_tfms)")
+    from tiers.data.block import _merge_tfms
+
+    # the summary of `dblock.dataloaders(source, item_tfms=..., batch_tfms=...)`: the same extra transforms
+    item_tfms = _merge_tfms(dblock.item_tfms, kwargs.pop("item_tfms", None))
+    batch_tfms = _merge_tfms(dblock.batch_tfms, kwargs.pop("batch_tfms", None))
     kw = {**dblock.dls_kwargs, **kwargs, "bs": bs}
-    dls = _step("building the DataLoaders", f"item_tfms={list(dblock.item_tfms)}, batch_tfms={list(dblock.batch_tfms)}",
-                lambda: dsets.dataloaders(after_item=dblock.item_tfms, after_batch=dblock.batch_tfms, **kw))
+    dls = _step("building the DataLoaders", f"item_tfms={list(item_tfms)}, batch_tfms={list(batch_tfms)}",
+                lambda: dsets.dataloaders(after_item=item_tfms, after_batch=batch_tfms, **kw))
     dl = dls.train
     samples = [train[i] for i in range(min(bs, len(train)))]
     print("\nApplying item_tfms to the first sample")
