@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tiers.dispatch.files import (
+    atomic_path,
     atomic_write,
     atomic_write_bytes,
     atomic_write_text,
@@ -176,3 +177,18 @@ def test_file_size_limit_says_disk_full_and_keeps_old_file(tmp_path):
     assert f"ERRNO {errno.EFBIG} FILENAME {target}" in r.stdout
     assert f"could not write {target}: file too large / disk full" in r.stdout
     assert target.read_bytes() == b"old" and _temps(tmp_path) == []
+
+
+def test_atomic_path_for_writers_that_need_a_name(tmp_path):
+    target = tmp_path / "out.csv"
+    atomic_write_bytes(target, b"old")
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.csv.") and not tmp.exists()
+        tmp.write_text("a,b\n1,2\n")
+    assert target.read_text() == "a,b\n1,2\n" and _temps(tmp_path) == []
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("writer failed")
+    assert target.read_text() == "a,b\n1,2\n" and _temps(tmp_path) == []
+    with pytest.raises(FileNotFoundError, match="left no file"), atomic_path(target):
+        pass

@@ -26,7 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "remove_stale_temps", "temp_path", "pid_alive"]
+__all__ = [
+    "atomic_write", "atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_stale_temps", "temp_path", "pid_alive",
+]
 
 # errno values meaning "no room": the file-size limit, a full disk, a full quota.
 _NO_ROOM = {errno.EFBIG, errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -205,6 +207,44 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
         cause = rec.error if rec.error is not None else e if isinstance(e, OSError) else None
         if cause is not None and cause.errno in _NO_ROOM:
             raise _no_room(path, cause) from e
+        if isinstance(e, Exception):
+            e.add_note(f"while writing {path} (through the temporary file {tmp.name}); the previous file, if any, is kept")
+        raise
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, fsync: bool = True) -> Iterator[Path]:
+    """A temporary path next to `path`, for writers that need a file name (`torch.onnx.export`, `df.to_csv`): on a
+    clean exit the file written there is fsynced and renamed over `path`; on an error it is deleted and the old
+    `path` kept. Same naming, stale-temp cleanup, permissions and "disk full" error as `atomic_write`."""
+    path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"could not write {path}: it is a folder; pass a file name in it", str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(errno.ENOENT, f"could not write {path}: the writer left no file at {tmp}", str(tmp))
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))  # replacing a file keeps its mode
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in _NO_ROOM:
+            raise _no_room(path, e) from e
         if isinstance(e, Exception):
             e.add_note(f"while writing {path} (through the temporary file {tmp.name}); the previous file, if any, is kept")
         raise
