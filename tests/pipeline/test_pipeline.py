@@ -247,10 +247,37 @@ def test_getitem_and_attribute_access():
     assert isinstance(pipe.add_one, L) and len(pipe.add_one) == 2
     assert pipe.vocab == ["a"]  # forwarded to the one Transform that has it
     assert "vocab" in dir(pipe) and "categorize" in dir(pipe)
-    with pytest.raises(AttributeError, match="none of its fs"):
+    with pytest.raises(AttributeError, match="none of its 3 Transforms has it"):
         pipe.nothing_has_this
     with pytest.raises(AttributeError):
         pipe._private
+
+
+def test_settings_of_every_transform_are_not_gathered():
+    "Bug: `pipe.order` gave `[0, 1]` (one per Transform), which nested once per Pipeline up to `dls.order`."
+    pipe = Pipeline([AddOne(), Double()])
+    for k in ("order", "name", "train_setup", "input_types", "encodes"):
+        with pytest.raises(AttributeError, match=f"{k!r}: it is a setting each Transform has"):
+            getattr(pipe, k)
+    assert not hasattr(pipe, "order") and "order" not in dir(pipe)
+    assert pipe.split_idx is None and pipe.fs[1].order == 1  # the Pipeline's own, and one Transform's
+
+
+def test_gathering_across_pipelines_raises_nothing_inside():
+    "A part that lacks the attribute is skipped without an exception: `dls.vocab` stays cheap (~1 us per exception)."
+
+    class Strict(Pipeline):
+        def __getattr__(self, k):
+            raise AssertionError(f"{k!r} was looked up through an exception")
+
+    class H:
+        def __init__(self, *fs):
+            self.fs = fs
+
+    cat = Categorize()
+    cat.setup(["b", "a"])
+    assert gather_attrs(H(Strict([AddOne()]), Strict([cat, Double()])), "vocab", "fs") == ["a", "b"]
+    assert gather_attrs(H(Strict([AddOne()]), Strict([cat])), "categorize", "fs") is cat
 
 
 def test_gather_attrs_several_values():

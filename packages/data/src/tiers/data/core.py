@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.missing import check_no_missing
 from tiers.data.tfmdl import TfmdDL
-from tiers.dispatch import L, coll_repr, ifnone, is_indexer, mask2idxs, tuplify
+from tiers.dispatch import GetAttr, L, coll_repr, ifnone, is_indexer, mask2idxs, tuplify
 from tiers.pipeline import Pipeline, gather_attr_names, gather_attrs
 
 __all__ = ["FilteredBase", "TfmdLists", "Datasets", "test_set", "decode_at", "show_at"]
@@ -170,11 +170,11 @@ class FilteredBase:
         return self.dataloaders(bs=bs, dl_type=PartialDL, dl_kwargs=[{"partial_n": partial_n}, *xtra], **kwargs)
 
 
-class TfmdLists(FilteredBase):
+class TfmdLists(GetAttr, FilteredBase):
     """`items` passed lazily through the Pipeline `tfms` when indexed: `tl[i]` is one transformed item, `tl[[i, j]]`
     or `tl[mask]` an `L` of them. `splits` (lists of indices, default: everything in training) define the subsets
     `tl.train`, `tl.valid`, `tl.subset(i)`; the transforms are set up on the training subset (`train_setup=True`).
-    Unknown attributes are looked up on the transforms (`tl.vocab`).
+    Unknown attributes are looked up on the Pipeline `tfms` (`GetAttr`), hence on its transforms (`tl.vocab`).
 
     >>> tl = TfmdLists(["a", "b", "a"], [str.upper], splits=[[0, 1], [2]])
     >>> tl[0], list(tl.valid)
@@ -277,18 +277,7 @@ class TfmdLists(FilteredBase):
         "Decode `o` and show it."
         return self.tfms.show(o, **kwargs)
 
-    def __getattr__(self, k: str):
-        tfms = self.__dict__.get("tfms")
-        if k.startswith("_") or tfms is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {k!r}")
-        try:
-            return getattr(tfms, k)
-        except AttributeError:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {k!r}, and none of its "
-                                 "transforms has it") from None
-
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | set(gather_attr_names(self.tfms, "fs")))
+    _default, _xtra = "tfms", None  # GetAttr: forward to the Pipeline (every public name)
 
     def __getstate__(self) -> dict:
         return dict(self.__dict__)

@@ -228,7 +228,9 @@ class DataLoaders:
         if name.startswith("_") or "loaders" not in self.__dict__ or not self.__dict__["loaders"]:
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
         train = self.__dict__["loaders"][0]
-        for o in (train, getattr(train, "dataset", None)):
+        # A tiers loader forwards to its dataset itself (asking the dataset again would walk it twice on a miss); a
+        # plain torch loader does not, so its dataset is asked next.
+        for o in (train,) if isinstance(train, DataLoader) else (train, getattr(train, "dataset", None)):
             if o is None:
                 continue
             try:

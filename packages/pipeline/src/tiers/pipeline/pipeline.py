@@ -7,7 +7,7 @@ any other unknown attribute is looked up on the Transforms (`pipe.vocab`), which
 state a Transform learned.
 """
 
-from tiers.dispatch import L, camel2snake, noop
+from tiers.dispatch import GetAttr, L, camel2snake, noop
 from tiers.pipeline._methods import _RETAIN
 from tiers.pipeline.transform import Transform, _reraise
 
@@ -26,18 +26,49 @@ def mk_transform(f) -> Transform:
     return Transform(f)
 
 
+_NONE = object()
+
+
+def _find(o, k: str):
+    """Attribute `k` of `o` as `getattr` would find it, forwarding included (a `GetAttr` component, a Pipeline's
+    Transforms), but `_NONE` on a miss instead of an exception: a gather over several parts pays for no
+    exception in the parts that lack `k` (raising and catching one costs ~1 us per level)."""
+    c = type(o)
+    if hasattr(c, k):  # a class attribute, method or property (no exception raised on a miss here)
+        return getattr(o, k)
+    d = getattr(o, "__dict__", None)
+    if d is not None and k in d:
+        return d[k]
+    if k[:1] == "_":
+        return _NONE
+    if c is Pipeline or isinstance(o, Pipeline):
+        return o._find(k)
+    if isinstance(o, GetAttr) and c.__getattr__ is GetAttr.__getattr__:
+        xtra = getattr(o, "_xtra", None)
+        if xtra is None or k in xtra:
+            comp = _find(o, o._default)
+            return _NONE if comp is _NONE or comp is None else _find(comp, k)
+        return _NONE
+    if hasattr(c, "__getattr__"):  # a forwarding of its own: ask it the ordinary way
+        return getattr(o, k, _NONE)
+    return _NONE
+
+
 def gather_attrs(o, k: str, nm: str):
     """Attribute `k` looked up on each object of `getattr(o, nm)`: the value when one has it (not None), an `L` of
-    the values when several do; AttributeError when none does. Used for `__getattr__` forwarding."""
+    the values, in order, when several do; AttributeError when none does. The `__getattr__` of objects made of
+    several parts (a Pipeline's Transforms, a Datasets' TfmdLists) forwards through it."""
     if k.startswith("_") or k == nm:
-        raise AttributeError(k)
+        raise AttributeError(f"{type(o).__name__!r} object has no attribute {k!r}", name=k, obj=o)
     objs = getattr(o, nm, None)
     if objs is None:
-        raise AttributeError(k)
-    res = [v for v in (getattr(t, k, None) for t in objs) if v is not None]
+        raise AttributeError(f"{type(o).__name__!r} object has no attribute {k!r}", name=k, obj=o)
+    res = [v for v in (_find(t, k) for t in objs) if v is not _NONE and v is not None]
     if not res:
         raise AttributeError(
-            f"{type(o).__name__!r} object has no attribute {k!r}, and none of its {nm} ({len(objs)} objects) has it"
+            f"{type(o).__name__!r} object has no attribute {k!r}, and none of its {nm} ({len(objs)} objects) has it",
+            name=k,
+            obj=o,
         )
     return res[0] if len(res) == 1 else L(res)
 
@@ -112,6 +143,23 @@ def _flatten(funcs):
 
 def _sort(fs) -> L:
     return L(sorted(fs, key=lambda t: getattr(t, "order", 0)))
+
+
+# What every Transform has as a setting of its own (`order`, `split_idx`, `name`, `setup`...): never gathered from
+# the Transforms, where "the" value of a Pipeline means nothing (it would be one value per Transform).
+_TFM_SETTINGS = frozenset(k for k in dir(Transform) if not k.startswith("_"))
+
+
+def _snake(c: type) -> str:
+    "The snake_case name of class `c` (`pipe.categorize`), kept on the class: the regex runs once per class."
+    n = c.__dict__.get("_tiers_snake_name")
+    if n is None:
+        n = camel2snake(c.__name__)
+        try:
+            type.__setattr__(c, "_tiers_snake_name", n)
+        except TypeError:  # a builtin or extension class
+            pass
+    return n
 
 
 def _is_tuple(o) -> bool:
@@ -282,19 +330,40 @@ class Pipeline:
         return self.fs[i]
 
     def __getattr__(self, k: str):
-        if k.startswith("_") or k == "fs":
-            raise AttributeError(k)
+        v = self._find(k) if k[:1] != "_" else _NONE
+        if v is not _NONE:
+            return v
+        if k in _TFM_SETTINGS:
+            raise AttributeError(
+                f"'Pipeline' object has no attribute {k!r}: it is a setting each Transform has (one value per "
+                f"Transform), not forwarded; read it on one Transform, e.g. `pipe.fs[0].{k}`",
+                name=k,
+                obj=self,
+            )
+        fs = self.__dict__.get("fs") or ()
+        raise AttributeError(
+            f"'Pipeline' object has no attribute {k!r}, and none of its {len(fs)} Transforms has it", name=k, obj=self
+        )
+
+    def _find(self, k: str):
+        "Forwarded attribute `k` (a Transform by snake_case class name, else gathered from the Transforms) or `_NONE`."
         fs = self.__dict__.get("fs")
         if fs is None:
-            raise AttributeError(k)
-        named = [f for f in fs if camel2snake(type(f).__name__) == k]
+            return _NONE
+        named = [f for f in fs.items if _snake(type(f)) == k]
         if named:
             return named[0] if len(named) == 1 else L(named)
-        return gather_attrs(self, k, "fs")
+        if k in _TFM_SETTINGS:
+            return _NONE
+        res = [v for v in (_find(t, k) for t in fs.items) if v is not _NONE and v is not None]
+        if not res:
+            return _NONE
+        return res[0] if len(res) == 1 else L(res)
 
     def __dir__(self):
-        names = {camel2snake(type(f).__name__) for f in self.__dict__.get("fs", ())}
-        return sorted(set(super().__dir__()) | names | set(gather_attr_names(self, "fs")))
+        fs = self.__dict__.get("fs", ())
+        names = {_snake(type(f)) for f in fs} | set(gather_attr_names(self, "fs")) - _TFM_SETTINGS
+        return sorted(set(super().__dir__()) | names)
 
     def __setstate__(self, state):
         self.__dict__.update(state)  # not through __setattr__/__getattr__: the object is half-built here
