@@ -248,7 +248,7 @@ class Net(torch.nn.Module):
         return F.log_softmax(x, dim=1)
 
 
-def test_plain_pytorch_listing_with_cuda_on_any_machine(offline):
+def test_plain_pytorch_listing_with_cuda_on_any_machine(offline, monkeypatch):
     from torchvision import datasets, transforms
 
     import tiers.data.dataloaders as dl_module
@@ -262,7 +262,7 @@ def test_plain_pytorch_listing_with_cuda_on_any_machine(offline):
                                                batch_size=64, shuffle=True)
     test_loader = torch.utils.data.DataLoader(datasets.ImageFolder(path / "valid", transform=transform),
                                               batch_size=1000)
-    dl_module._warned_no_cuda = False
+    monkeypatch.setattr(dl_module, "_warned_no_cuda", False)  # the once-per-process warning, for this test
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         ns = _run(PYTORCH_LISTING, train_loader=train_loader, test_loader=test_loader, Net=Net, epochs=1, lr=1e-3)
