@@ -359,3 +359,12 @@ def test_summary_takes_the_same_extra_transforms_as_dataloaders(capsys):
     _image_dblock().summary(list(range(50)), bs=4, batch_tfms=Normalize, device="cpu")
     out = capsys.readouterr().out
     assert "applying Normalize" in out and "No step failed." in out
+
+
+def test_get_empty_df_gives_n_empty_rows_to_fill():
+    from tiers.data import get_empty_df
+
+    rows = get_empty_df(3)
+    assert len(rows) == 3 and all(isinstance(r, pd.Series) and len(r) == 0 for r in rows)
+    rows[0]["label"] = "cat"
+    assert rows[0]["label"] == "cat"

@@ -63,7 +63,7 @@ from tiers.data.splitters import (
     TrainTestSplitter,
 )
 from tiers.data.summary import SummaryError
-from tiers.data.tables import read_csv
+from tiers.data.tables import get_empty_df, read_csv
 from tiers.data.tfmdl import TfmdDL
 from tiers.data.transforms import IntToFloatTensor, Normalize, ToTensor, broadcast_vec
 from tiers.dispatch import noop
@@ -75,7 +75,7 @@ __all__ = [
     "MaskSplitter", "MissingColumnError", "MissingValueError", "MultiCategorize", "MultiCategoryBlock", "Normalize", "OneHotEncode", "PartialDL", "RandomSplitter",
     "RandomSubsetSplitter", "RegexLabeller", "RegressionBlock", "RegressionSetup", "SkipItemException",
     "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "URLs", "UnknownLabelError", "UnsafeArchiveError", "WeightedDL", "batch_to_samples",
-    "broadcast_vec", "collate_error", "decode_at", "download_data", "fa_collate", "fa_convert", "get_c", "get_files", "get_grid",
+    "broadcast_vec", "collate_error", "decode_at", "download_data", "fa_collate", "fa_convert", "get_c", "get_empty_df", "get_files", "get_grid",
     "get_image_files", "get_text_files", "image_extensions", "is_missing", "load_checks", "noop", "one_hot", "one_hot_decode", "parent_label",
     "read_csv", "resolve_url", "show_at", "show_batch", "show_results", "test_set", "wrapped_table", "tiers_cfg", "tiers_home",
     "tiers_path", "untar_data",

@@ -1,9 +1,10 @@
-"""Reading tables from disk for the `from_csv` constructors: `read_csv` honours `encoding` and names the file when it
-cannot be decoded (pandas' own error says neither which file nor what to do)."""
+"""Tables: `read_csv` for the `from_csv` constructors (honours `encoding` and names the file when it cannot be
+decoded; pandas' own error says neither which file nor what to do), and `get_empty_df`, the empty rows a table of
+samples is filled in."""
 
 import os
 
-__all__ = ["read_csv"]
+__all__ = ["get_empty_df", "read_csv"]
 
 
 def read_csv(fname: str | os.PathLike, encoding: str | None = None, **kwargs):
@@ -32,3 +33,16 @@ def read_csv(fname: str | os.PathLike, encoding: str | None = None, **kwargs):
     except LookupError as e:
         raise LookupError(f"read_csv: unknown encoding {encoding!r} for {os.fspath(fname)!r}; use a Python codec "
                           "name such as 'utf-8', 'latin-1' or 'cp1252'.") from e
+
+
+def get_empty_df(n: int) -> list:
+    """`n` empty rows (pandas Series of an `n`-row DataFrame with no columns), the contexts `show_batch` fills
+    column by column when it prints samples as a table.
+
+    >>> [len(r) for r in get_empty_df(2)]
+    [0, 0]
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(index=range(n))
+    return [df.iloc[i] for i in range(n)]
