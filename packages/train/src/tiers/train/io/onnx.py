@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from tiers.data import IntToFloatTensor, Normalize
+from tiers.dispatch.files import atomic_path
 from tiers.train.io.paths import learner_file, write_once
 
 __all__ = ["export_onnx", "onnx_inputs", "OnnxModel", "import_onnx_extra"]
@@ -319,10 +319,8 @@ def _export(learn, fname: Path, dl, activation: bool, opset: int | None, verify:
         with torch.no_grad():
             ref = wrapper(*args)
         batch = torch.export.Dim("batch", min=1)
-        fname.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=fname.parent)
-        os.close(fd)
-        try:
+        with atomic_path(fname) as tmp_file:  # the one atomic writer: renamed over fname only once verified
+            tmp = str(tmp_file)
             with warnings.catch_warnings():
                 # several inputs share the one batch axis: the exporter says it keeps one name for it, as intended
                 warnings.filterwarnings("ignore", r".*axis name: batch will not be used", UserWarning)
@@ -350,10 +348,6 @@ def _export(learn, fname: Path, dl, activation: bool, opset: int | None, verify:
                     raise RuntimeError(f"export_onnx: onnxruntime's outputs differ from PyTorch's by {diff:.3g} "
                                        f"(> atol={atol}) on a validation batch; the file was not written. An op "
                                        "exports differently (report it), or pass a larger atol")
-            os.replace(tmp, fname)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     finally:
         model.to(device).train(was_training)
     return fname
