@@ -134,3 +134,8 @@ def test_notebook_view_final_states():
     search = _State("search", 1, 0, 32, 8)
     search.end = "stopped"
     assert notebook_view(search) == {"text/plain": ""}  # lr_find leaves nothing in a saved notebook
+    table_only = _state()
+    table_only.bars, table_only.names, table_only.rows = False, ["epoch", "time"], [["0", "00:01"]]
+    view = notebook_view(table_only)  # no_bar() in a notebook: the HTML table alone
+    assert "<progress" not in view["text/html"] and "<table" in view["text/html"]
+    assert view["text/plain"].splitlines()[0].split() == ["epoch", "time"]

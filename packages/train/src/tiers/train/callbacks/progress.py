@@ -114,7 +114,7 @@ class _State:
     """What the bars show: a fresh object for every fit, so nothing carries over from an interrupted one."""
 
     __slots__ = ("mode", "t0", "n_epoch", "start_epoch", "epoch", "n_train", "n_valid", "label", "n", "total",
-                 "p0", "loss", "validating", "rows", "names", "end", "end_line", "pending", "next")
+                 "p0", "loss", "validating", "rows", "names", "end", "end_line", "pending", "next", "bars")
 
     def __init__(self, mode: str, n_epoch: int, start_epoch: int, n_train: int | None, n_valid: int | None) -> None:
         self.mode, self.n_epoch, self.start_epoch = mode, n_epoch, start_epoch
@@ -127,6 +127,7 @@ class _State:
         self.end_line = ""
         self.pending = False  # Ctrl-C seen: stop at the end of the current batch
         self.next = 0.0  # earliest time of the next redraw
+        self.bars = True  # False: a notebook output with the table only
 
     def fit_frac(self) -> float:
         """Fraction of the whole fit done, counted in batches when the loaders have a length."""
@@ -212,7 +213,9 @@ def notebook_view(st: _State, now: float | None = None) -> dict[str, str]:
     ended and the table; `lr_find` and validation-only passes leave an empty output."""
     now = time.monotonic() if now is None else now
     html, text = [], []
-    if st.end is not None:
+    if not st.bars:
+        pass
+    elif st.end is not None:
         if st.mode != "fit":
             return {"text/plain": ""}
         epochs = max(st.n_epoch - st.start_epoch, 1)
@@ -270,11 +273,10 @@ class ProgressCallback(Callback):
         return self.file if self.file is not None else sys.stdout
 
     def _choose_view(self) -> str | None:
-        notebook = self.file is None and _in_notebook()
+        if self.file is None and _in_notebook():
+            return "notebook"  # the table is HTML there even without bars (`show_bar=False`, `no_bar()`)
         if self.show_bar is False:
             return None
-        if notebook:
-            return "notebook"
         if self.show_bar:
             return "terminal"
         isatty = getattr(self._bar_stream(), "isatty", None)
@@ -305,6 +307,7 @@ class ProgressCallback(Callback):
             n_valid = None
         self._st = _State(mode, getattr(learn, "n_epoch", 1), getattr(learn, "_start_epoch", 0), n_train, n_valid)
         self._view = self._choose_view()
+        self._st.bars = self.show_bar is not False
         self._handle, self._drawn = None, 0
         self._fill = "\u2588"
         if self._view == "terminal":
@@ -350,7 +353,7 @@ class ProgressCallback(Callback):
         st.n += 1
         if st.pending:
             self._interrupt()
-        if self._view is not None:
+        if self._view is not None and st.bars:
             now = time.monotonic()
             if now >= st.next:
                 if self.learn.training:
@@ -398,6 +401,8 @@ class ProgressCallback(Callback):
             return
         if view == "notebook" and self._handle is None and st.mode != "fit" and now - st.t0 < 0.5:
             return  # a short lr_find or get_preds in a notebook: no output at all
+        if view == "notebook" and not st.bars and not (force and st.rows):
+            return  # bars hidden: the output is the table, drawn when a row comes
         st.next = now + self.throttle
         if view == "terminal":
             self._term_write(terminal_line(st, self._width(), self._fill, now))
