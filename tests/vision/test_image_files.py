@@ -175,6 +175,16 @@ def test_image_dataloaders_verify_switch(tmp_path):
         ImageDataLoaders.from_name_re(tmp_path, fns, pat=r"^([a-z]+)_", verify="yes")
 
 
+def test_from_dblock_verify_leaves_the_users_datablock_alone(tmp_path):
+    fns = _images(tmp_path / "imgs", n=8)
+    _truncate(fns[5])
+    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files,
+                       get_y=lambda p: p.name.split("_")[0], splitter=RandomSplitter(seed=0), item_tfms=Resize(16))
+    with pytest.raises(BadImagesError, match=fns[5].name):
+        ImageDataLoaders.from_dblock(dblock, tmp_path / "imgs", verify=True)
+    assert dblock.get_items is get_image_files
+
+
 def test_segmentation_verify_switch(tmp_path):
     fns = _images(tmp_path / "imgs", n=6, fmt="png")
     (tmp_path / "labels").mkdir()

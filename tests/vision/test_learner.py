@@ -137,7 +137,11 @@ def test_pretrained_weights_come_from_the_cache(mnist_dls, tmp_path, monkeypatch
 
 def test_pretrained_without_cache_or_network_says_what_to_do(mnist_dls, tmp_path, monkeypatch):
     # An empty cache and no way out (every proxy refuses): a clear error naming the file to provide.
+    import urllib.request
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    # urlopen's global opener caches the proxies it sees first: let this test's dead proxy go with the test
+    monkeypatch.setattr(urllib.request, "_opener", None)
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.setenv(var, "http://127.0.0.1:9")
     monkeypatch.delenv("no_proxy", raising=False)

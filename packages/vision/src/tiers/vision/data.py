@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import os
 import re
@@ -103,6 +104,7 @@ class _VerifyingLoaders(DataLoaders):
         if verify:
             drop, where = verify == "drop", f"{cls.__name__}(verify={verify!r})"
             if dblock.get_items is not None and not isinstance(source, tuple):
+                dblock = copy.copy(dblock)  # the caller's DataBlock keeps its own get_items
                 dblock.get_items = verified(dblock.get_items, drop=drop)
             else:  # a list of files, or (files, labels) columns: check the files, keep the pairs together
                 items = list(zip(*source)) if isinstance(source, tuple) else list(source)

@@ -99,7 +99,8 @@ def _suffix(url: str) -> str:
 
 
 def _fetch(url: str, fname: Path, timeout: float) -> None:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    # A fresh opener reads the proxy settings of now (urlopen's global one keeps those of its first use).
+    with urllib.request.build_opener().open(url, timeout=timeout) as r:
         data = r.read()
     atomic_write_bytes(fname, data)  # a failed download leaves no half-written image behind
 
