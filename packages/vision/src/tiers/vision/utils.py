@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import urllib.request
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +98,8 @@ def _suffix(url: str) -> str:
 
 
 def _fetch(url: str, fname: Path, timeout: float) -> None:
+    import urllib.request  # here, not at import: it costs ~17 ms that most sessions never use
+
     # A fresh opener reads the proxy settings of now (urlopen's global one keeps those of its first use).
     with urllib.request.build_opener().open(url, timeout=timeout) as r:
         data = r.read()
