@@ -22,6 +22,8 @@ _CHILD = textwrap.dedent("""
     from tiers.train import load_learner
     torch.set_num_threads(1)
     fname, kind, arg = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    if len(sys.argv) > 4:  # the user's own module: the deployment script imports it, as it would its own code
+        __import__(sys.argv[4])
     assert not any(m.startswith(("tiers.vision", "tiers.text", "tiers.tabular", "tiers.collab")) for m in sys.modules)
     learn = load_learner(fname)
     if kind == "path":
@@ -48,7 +50,8 @@ def _fresh_predict(fname: Path, kind: str, arg, extra_path: Path | None = None) 
         import os
 
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(extra_path), os.environ.get("PYTHONPATH", "")]))
-    r = subprocess.run([sys.executable, "-c", _CHILD, str(fname), kind, json.dumps(arg)], capture_output=True,
+    extra = ["my_labels_mod"] if extra_path is not None else []
+    r = subprocess.run([sys.executable, "-c", _CHILD, str(fname), kind, json.dumps(arg), *extra], capture_output=True,
                        text=True, timeout=240, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])

@@ -1,6 +1,7 @@
 """Export of code that has no importable name (lambdas, functions and classes of `__main__`) by value, the safe
 load's refusals (all offending globals in one message), and user-module functions under the safe default."""
 
+import importlib
 import json
 import pickle
 import subprocess
@@ -154,6 +155,12 @@ def test_user_module_function_loads_safely_but_classes_need_allowed_all_named_at
     f = learn.export("fn.pkl")
     new = load_learner(f)  # a plain function of the user's own module: referenced by name, never called on load
     assert new.predict(items[0])[0] == learn.predict(items[0])[0]
+    # the same module, not imported by the loading process: never imported by the safe load itself
+    sys.modules.pop("user_mod_for_export")
+    with pytest.raises(UnsafeExportError, match=r"not imported: user_mod_for_export\.label.*`import user_mod_for_export`"):
+        load_learner(f)
+    user_mod = importlib.import_module("user_mod_for_export")
+    assert load_learner(f).predict(items[0])[0] == learn.predict(items[0])[0]
     learn2, _ = _learner(tmp_path, get_y=user_mod.label, model=nn.Sequential(user_mod.Net(), user_mod.Scale()))
     f2 = learn2.export("cls.pkl")
     with pytest.raises(UnsafeExportError) as info:
@@ -199,3 +206,27 @@ def test_crafted_exports_are_refused_before_anything_runs(tmp_path):
             z.writestr("learner.pkl", payload)
         with pytest.raises(UnsafeExportError, match=r"(posix|os)\.system"):
             load_learner(bad)
+
+
+def test_a_py_file_planted_next_to_the_export_is_never_imported(tmp_path):
+    import hashlib
+
+    learn, _ = _learner(tmp_path)
+    f = learn.export("ok.pkl")
+    with zipfile.ZipFile(f) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    marker = tmp_path / "ran"
+    (tmp_path / "planted_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\ndef f(x):\n    return x\n")
+    mod, name = b"planted_mod", b"f"
+    payload = b"\x80\x04\x8c" + bytes([len(mod)]) + mod + b"\x8c" + bytes([len(name)]) + name + b"\x93."
+    manifest = json.loads(parts["manifest.json"])
+    manifest["learner.pkl"] = hashlib.sha256(payload).hexdigest()
+    with zipfile.ZipFile(tmp_path / "planted.pkl", "w") as z:
+        z.writestr("manifest.json", json.dumps(manifest))
+        z.writestr("tensors.safetensors", parts["tensors.safetensors"])
+        z.writestr("learner.pkl", payload)
+    code = ("import sys\nfrom tiers.train import load_learner, UnsafeExportError\ntry:\n    load_learner(sys.argv[1])\n"
+            "except UnsafeExportError as e:\n    print('REFUSED', e)\n")
+    r = _run(code, "planted.pkl", cwd=tmp_path)  # the folder of the export is on sys.path ('' for -c)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "REFUSED" in r.stdout and "planted_mod.f" in r.stdout and not marker.exists()

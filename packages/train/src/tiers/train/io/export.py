@@ -143,7 +143,8 @@ def load_learner(
     """Load a learner written by `Learner.export` from `fname`, on the CPU when `cpu` (else the default device).
 
     Safe by default (see `tiers.train.io.safe_load`): tiers, torch, numpy, pandas, plain stdlib types, what tiers
-    layers declare safe and the top-level functions of your own modules are resolved; a class of your own module
+    layers declare safe and the top-level functions of your own modules (import them first) are resolved; a class
+    of your own module
     needs `allowed=[MyModel]` (or its dotted name); code stored by value (lambdas, `__main__` functions) and
     anything else needs `trusted=True`, which runs code from the file (only for files you made or trust).
     Every refused global is named in one `UnsafeExportError`; truncated or corrupted files raise `ValueError`.

@@ -9,8 +9,9 @@ that is how a crafted pickle runs code. The safe load therefore resolves only th
   names (`"PIL.Image.Image"`) and of module prefixes ending in `.*` (`"torchvision.models.*"`: classes of that
   package); that module is read (never executed beyond its import) for each layer the export names;
 - plain functions defined at the top level of the user's own modules (modules outside the standard library and
-  site-packages, e.g. a `get_y` in `my_project/labels.py`): referenced by name, never called while loading (the
-  module itself is imported, as any unpickling does; other installed packages are not even imported);
+  site-packages, e.g. a `get_y` in `my_project/labels.py`) that the loading process has already imported:
+  referenced by name, never called while loading. The safe load imports no module of the user's by itself (a
+  `.py` file planted next to the export would run), and no installed package beyond those listed here;
 - what the caller adds with `allowed=[obj or "module.name"]`.
 
 Lambdas and functions or classes of `__main__` are never safe: `export` stores them by value (see `by_value`),
@@ -184,8 +185,12 @@ class _Policy:
             return "main"
         if name.rsplit(".", 1)[-1] in _DENY_NAMES:
             return "deny"
-        if (mod, name) in _SAFE_STDLIB or _module_ok(mod) or self._by_layer(mod, name) or self.user(mod):
+        if (mod, name) in _SAFE_STDLIB or _module_ok(mod) or self._by_layer(mod, name):
             return None
+        if self.user(mod):
+            # Your own code is trusted once YOU import it: a safe load never imports a module of yours by itself
+            # (a .py file planted next to the export would run).
+            return None if mod in sys.modules else "not_imported"
         return "missing" if self.kind(mod) == "missing" else "other"
 
     def object_problem(self, obj: Any, mod: str, name: str) -> str | None:
@@ -260,6 +265,11 @@ def _describe(problems: dict[str, list[str]]) -> str:
     if problems.get("main"):
         parts.append(f"defined in the exporting script's __main__: {', '.join(problems['main'])} (export again with "
                      "this version, which stores them by value, or define them in a module)")
+    if problems.get("not_imported"):
+        mods = sorted({n.rsplit(".", 1)[0] for n in problems["not_imported"]})
+        parts.append(f"functions of your own modules that this process has not imported: "
+                     f"{', '.join(problems['not_imported'])} (a safe load never imports your modules by itself, "
+                     f"since a .py file next to the export would run: `import {', '.join(mods)}` first)")
     if problems.get("user_class"):
         parts.append(f"classes of your own modules, which run their code while loading: "
                      f"{', '.join(problems['user_class'])}")
@@ -292,9 +302,9 @@ def check_globals(data: bytes, policy: _Policy, by_value: Iterable[str] = ()) ->
             continue
         why = policy.name_problem(mod, name)
         if why is None and policy.user(mod) and (mod, name) not in policy.allowed_names:
-            # the user's own module: import it (as the load would) to tell a function from a class
+            # the user's own module (already imported): tell a function from a class
             try:
-                obj = getattr(importlib.import_module(mod), name.split(".")[0])
+                obj = getattr(sys.modules[mod], name.split(".")[0])  # imported by the user: nothing runs
                 for part in name.split(".")[1:]:
                     obj = getattr(obj, part)
             except (ImportError, AttributeError):
