@@ -34,6 +34,8 @@ def _find(o, k: str):
     Transforms), but `_NONE` on a miss instead of an exception: a gather over several parts pays for no
     exception in the parts that lack `k` (raising and catching one costs ~1 us per level)."""
     c = type(o)
+    if getattr(c, "__getattr__", None) is None:  # no forwarding (a Transform): the ordinary lookup raises nothing
+        return getattr(o, k, _NONE)
     if hasattr(c, k):  # a class attribute, method or property (no exception raised on a miss here)
         return getattr(o, k)
     d = getattr(o, "__dict__", None)
@@ -41,7 +43,7 @@ def _find(o, k: str):
         return d[k]
     if k[:1] == "_":
         return _NONE
-    if c is Pipeline or isinstance(o, Pipeline):
+    if isinstance(o, Pipeline):
         return o._find(k)
     if isinstance(o, GetAttr) and c.__getattr__ is GetAttr.__getattr__:
         xtra = getattr(o, "_xtra", None)
