@@ -76,7 +76,7 @@ def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | Non
                    pool: bool = True, lin_ftrs=None, ps: float = 0.5, first_bn: bool = True, bn_final: bool = False,
                    lin_first: bool = False, y_range=None, n_in: int | None = None, **kwargs: Any) -> Learner:
     """A `Learner` for `dls` with the body of `arch` (e.g. `resnet34`, `xresnet18`, or a name: `"resnet34"`) and a new
-    head. timm models work by name or function (`"convnext_tiny"`; extra `kwargs` go to `timm.create_model`; see
+    head. timm models work by name or function (`"convnext_atto"`; extra `kwargs` go to `timm.create_model`; see
     `tiers.vision.timm`, extra `tiers-vision[timm]`).
 
     `n_out` defaults to the data's number of classes and `n_in` to the channels of the data's images. With

@@ -1,4 +1,4 @@
-"""timm architectures in `vision_learner`: `vision_learner(dls, 'convnext_tiny', pretrained=False)`.
+"""timm architectures in `vision_learner`: `vision_learner(dls, 'convnext_atto', pretrained=False)`.
 
 Any timm model name (or a timm model constructor) builds a `TimmBody` plus a tiers head, with the parameter groups
 that discriminative learning rates and `freeze` need (early body, late body, head; from timm's own `group_matcher`).
