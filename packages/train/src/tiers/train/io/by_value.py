@@ -12,7 +12,7 @@ import pickle
 import types
 from typing import Any
 
-__all__ = ["needs_by_value", "describe"]
+__all__: list[str] = []  # the machinery of export / load_learner
 
 _EXTRA = "tiers-train[cloudpickle]"
 

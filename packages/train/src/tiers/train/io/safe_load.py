@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["UnsafeExportError", "SafeUnpickler", "referenced_globals", "check_globals"]
+__all__ = ["UnsafeExportError"]  # the rest is the machinery of load_learner
 
 # Module prefixes whose classes may be rebuilt and whose functions may be referenced (as values).
 _SAFE_ROOTS = {"torch", "numpy", "pandas"}  # and every `tiers.*` module
