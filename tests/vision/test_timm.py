@@ -130,7 +130,7 @@ def test_timm_bad_arguments_are_refused_clearly(pets_dls):
 
 
 @needs_timm
-def test_timm_pretrained_weights_load_through_timm(pets_dls, tmp_path):
+def test_timm_pretrained_weights_load_through_timm(pets_dls, mnist_path, tmp_path):
     # timm's own loader with a local file (what an offline user does): the body holds the file's values, the learner
     # starts frozen and the batches get the statistics the weights were trained with.
     import timm
@@ -150,6 +150,14 @@ def test_timm_pretrained_weights_load_through_timm(pets_dls, tmp_path):
     torch.testing.assert_close(norms[0].std.flatten().cpu(), torch.tensor(cfg["std"]))
     trainable = {n.split(".")[0] for n, p in learn.model.named_parameters() if p.requires_grad and p.ndim > 1}
     assert trainable == {"1"}, "pretrained: frozen, only the head trains"
+    # one-channel images: timm adapts the pretrained first conv (RGB weights summed), the rest is loaded as is
+    grey = ImageDataLoaders.from_folder(mnist_path, bs=8, device="cpu", img_cls=PILImageBW)
+    bw = vision_learner(grey, "resnet10t", pretrained=True, pretrained_cfg_overlay=dict(file=str(f)))
+    first = bw.model[0].model.conv1[0].weight
+    assert first.shape[1] == 1
+    torch.testing.assert_close(first, ref.conv1[0].weight.sum(dim=1, keepdim=True))
+    torch.testing.assert_close(bw.model[0].model.layer2[0].conv1.weight, ref.layer2[0].conv1.weight)
+    assert not any(isinstance(t, Normalize) for t in grey.train.after_batch.fs), "RGB statistics do not fit 1 channel"
 
 
 def _run(code: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
