@@ -50,6 +50,18 @@ def test_show_table_prints_pandas_layout_when_it_fits_and_wraps_when_not(monkeyp
     assert out.getvalue() == df.assign(text=["a", "b"]).to_string() + "\n"  # fits: pandas' own layout
 
 
+def test_show_table_splits_too_many_columns_into_blocks_that_fit(monkeypatch):
+    df = pd.DataFrame({f"column_{i}": [f"value-{i}-{j} long words here" for j in range(3)] for i in range(8)})
+    monkeypatch.setenv("COLUMNS", "60")
+    out = io.StringIO()
+    show_table(df, file=out)
+    text = out.getvalue()
+    assert max(map(len, text.splitlines())) <= 60
+    assert all(f"column_{i}" in text for i in range(8)) and text.count("\n\n") >= 1  # blocks, one under the other
+    words = text.split()
+    assert all(f"value-{i}-{j}" in words for i in range(8) for j in range(3))  # every cell is there
+
+
 @pytest.mark.parametrize("table", [False, True])
 def test_loader_show_methods_return_nothing(table, capsys):
     import matplotlib

@@ -91,19 +91,39 @@ def in_notebook() -> bool:
 
 def show_table(df, file=None) -> None:
     """Show DataFrame `df`: as an HTML table in a Jupyter notebook (with the wrapped text as its plain-text form, for
-    front ends without HTML), else printed to `file` (stdout by default): pandas' own layout when it fits the
-    terminal's width, `wrapped_table` (long cells wrapped) when it does not. Returns nothing, so it can end a notebook
-    cell without an echo."""
+    front ends without HTML), else printed to `file` (stdout by default) at the terminal's width: pandas' own layout
+    when it fits, long cells wrapped (`wrapped_table`) when it does not, and a table with too many columns for the
+    width split into blocks of columns, one under the other. Returns nothing, so it can end a notebook cell without
+    an echo."""
     if file is None and in_notebook():
         from IPython.display import display
 
         display({"text/html": df.to_html(), "text/plain": wrapped_table(df, 100)}, raw=True)
         return
-    width = shutil.get_terminal_size((120, 24)).columns
+    print(_fit_table(df, shutil.get_terminal_size((120, 24)).columns), file=file or sys.stdout)
+
+
+def _widest(text: str) -> int:
+    return max(map(len, text.splitlines()), default=0)
+
+
+def _fit_table(df, width: int) -> str:
+    """`df` as text at most `width` wide where possible: pandas' layout, else long cells wrapped (`wrapped_table`),
+    else the columns split into blocks stacked one under the other, each block wrapped (too many columns)."""
     text = df.to_string()
-    if max(map(len, text.splitlines()), default=0) > width:
-        text = wrapped_table(df, width)
-    print(text, file=file or sys.stdout)
+    if _widest(text) <= width:
+        return text
+    text = wrapped_table(df, width)
+    if _widest(text) <= width or df.shape[1] < 2:
+        return text
+    blocks, group = [], []
+    for col in range(df.shape[1]):
+        if group and _widest(wrapped_table(df.iloc[:, group + [col]], width)) > width:
+            blocks.append(group)
+            group = []
+        group.append(col)
+    blocks.append(group)
+    return "\n\n".join(wrapped_table(df.iloc[:, g], width) for g in blocks)
 
 
 def wrapped_table(df, width: int = 120, min_col: int = 12) -> str:
