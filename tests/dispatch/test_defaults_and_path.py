@@ -103,3 +103,14 @@ def test_curried_operators_and_the_papers_L_listing():
     d = dict(a=1, b=-5, d=6, e=9).items()
     assert L(d).itemgetter(1).map(abs).filter(gt(4)).sum() == 20
     assert L(d).itemgetter(0) == ["a", "b", "d", "e"] and L([1j]).attrgetter("imag") == [1.0]
+
+
+def test_L_torch_methods_say_what_they_need_without_the_tensors_layer():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom tiers.dispatch import L\nassert 'torch' not in sys.modules\n"
+            "try:\n    L([1], [2]).stack()\nexcept AttributeError as e:\n    print(e)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "needs tensors" in res.stdout and "tiers-tensors" in res.stdout

@@ -306,6 +306,29 @@ class L(GetAttr):
         """`item.<k>` (or `item[k]` for dicts) for each item, `default` when missing."""
         return self._new([o.get(k, default) if isinstance(o, dict) else getattr(o, k, default) for o in self])
 
+    # ---- methods that need torch: `tiers.tensors` registers them when it is imported (as higher layers register
+    # typedispatch methods), so this layer stays standard-library only and there is one `L` class.
+    _tensor_ops: dict = {}
+
+    def _tensor_op(self, name: str):
+        f = L._tensor_ops.get(name)
+        if f is None:
+            raise AttributeError(f"L.{name} needs tensors: import tiers.tensors (pip install tiers-tensors), which "
+                                 "provides it.")
+        return f
+
+    def tensored(self):
+        """Each item as a torch tensor (`tiers.tensors.tensor`); needs `tiers.tensors`."""
+        return self._tensor_op("tensored")(self)
+
+    def stack(self, dim: int = 0):
+        """The items, as tensors, stacked along a new dimension `dim` (`torch.stack`); needs `tiers.tensors`."""
+        return self._tensor_op("stack")(self, dim)
+
+    def cat(self, dim: int = 0):
+        """The items, as tensors, concatenated along dimension `dim` (`torch.cat`); needs `tiers.tensors`."""
+        return self._tensor_op("cat")(self, dim)
+
     def itemgetter(self, *idxs):
         """`itemgot` under the name the paper's listings use: `L(d.items()).itemgetter(1)`."""
         return self.itemgot(*idxs)

@@ -1,9 +1,9 @@
-"""Collections that know about tensors: `L` with `tensored`/`stack`/`cat`, `concat` of tensors, arrays or lists,
-and `Chunks`, a virtual concatenation of sequences (the language-model loader reads its stream through it).
+"""Collections that know about tensors: `L.tensored()`, `L.stack()` and `L.cat()`, `concat` of tensors, arrays or
+lists, and `Chunks`, a virtual concatenation of sequences (the language-model loader reads its stream through it).
 
-`tiers.dispatch.L` is standard-library only, so the methods that need torch live on this subclass, exported under
-the same name by `tiers.tensors` (and every `all` star import from this layer up). Nothing is patched onto the
-dispatch layer's class: an `L` made by dispatch-only code gets these methods with `L(that_l).stack()`.
+`tiers.dispatch.L` is standard-library only: it declares `tensored`/`stack`/`cat` and this module registers their
+torch implementations when `tiers.tensors` is imported (the way higher layers register typedispatch methods), so
+there is one `L` class and every `L`, whoever made it, has them. Nothing foreign is patched.
 """
 
 from __future__ import annotations
@@ -15,33 +15,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tiers.dispatch import L as _L
-from tiers.dispatch import retain_type
+from tiers.dispatch import L, retain_type
 from tiers.tensors.base import tensor
 
 __all__ = ["L", "Chunks", "concat"]
 
 
-class L(_L):
-    """`tiers.dispatch.L` plus the methods that need torch: `tensored()`, `stack(dim)` and `cat(dim)`.
+def _tensored(items: L) -> L:
+    return items.map(tensor)
 
-    >>> L([1, 2], [3, 4]).stack().tolist()
-    [[1, 2], [3, 4]]
-    >>> L([1, 2], [3]).cat().tolist()
-    [1, 2, 3]
-    """
 
-    def tensored(self) -> L:
-        "Each item as a tensor (see `tensor`)."
-        return self.map(tensor)
+def _stack(items: L, dim: int = 0) -> Tensor:
+    return torch.stack(list(_tensored(items)), dim=dim)
 
-    def stack(self, dim: int = 0) -> Tensor:
-        "The items, as tensors, stacked along a new dimension `dim` (all must have the same shape)."
-        return torch.stack(list(self.tensored()), dim=dim)
 
-    def cat(self, dim: int = 0) -> Tensor:
-        "The items, as tensors, concatenated along the existing dimension `dim`."
-        return torch.cat(list(self.tensored()), dim=dim)
+def _cat(items: L, dim: int = 0) -> Tensor:
+    return torch.cat(list(_tensored(items)), dim=dim)
+
+
+L._tensor_ops.update(tensored=_tensored, stack=_stack, cat=_cat)
 
 
 def concat(*ls):
@@ -59,7 +51,7 @@ def concat(*ls):
         return retain_type(torch.cat(ls), it)
     if isinstance(it, np.ndarray):
         return np.concatenate(ls)
-    res = itertools.chain.from_iterable(_L(o) for o in ls)
+    res = itertools.chain.from_iterable(L(o) for o in ls)
     return type(it)(res) if type(it) in (list, tuple) else L(res)
 
 
