@@ -32,6 +32,7 @@ import time
 from html import escape
 from typing import IO, Any
 
+from tiers.data.show import in_notebook as _in_notebook
 from tiers.train.callbacks.core import Callback
 
 __all__ = ["ProgressCallback"]
@@ -80,15 +81,6 @@ def _fmt(v: Any) -> str:
     if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
         return _fmt(v.item())
     return str(v)
-
-
-def _in_notebook() -> bool:
-    # A Jupyter kernel has imported IPython and runs a ZMQ shell (Colab's and VS Code's subclass it); never import
-    # IPython ourselves.
-    ipython = sys.modules.get("IPython")
-    get = getattr(ipython, "get_ipython", None)
-    shell = get() if get is not None else None
-    return any(c.__name__ == "ZMQInteractiveShell" for c in type(shell).__mro__)
 
 
 def _clock(t: float | None) -> str:
