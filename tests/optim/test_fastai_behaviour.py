@@ -49,7 +49,7 @@ def test_step_updates_every_tensor_that_has_a_grad_even_without_requires_grad():
 
 
 def test_parameters_frozen_by_freeze_to_are_not_stepped_by_a_stale_grad():
-    a, b = torch.ones(2, requires_grad=True), torch.ones(2, requires_grad=True)
+    a, b = nn.Parameter(torch.ones(2)), nn.Parameter(torch.ones(2))
     opt = SGD([[a], [b]], 0.1)
     opt.freeze()
     a.grad, b.grad = torch.ones(2), torch.ones(2)

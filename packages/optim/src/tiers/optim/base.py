@@ -131,12 +131,7 @@ class _BaseOptimizer:
         return [(p, pl, self.state[p], h) for pl, h in sel for p in pl if not with_grad or p.grad is not None]
 
     def _set_require_grad(self, rg: bool, p: torch.Tensor) -> None:
-        train = rg or bool(self.state.get(p, {}).get("force_train", False))
-        p.requires_grad_(train)
-        # Remember what freezing turned off: `step` skips those even if they hold a stale gradient, while a tensor
-        # the user made without requires_grad but gave a `.grad` is still updated (as fastai and torch do).
-        frozen = self.__dict__.setdefault("_frozen_ids", set())
-        (frozen.discard if train else frozen.add)(id(p))
+        p.requires_grad_(rg or bool(self.state.get(p, {}).get("force_train", False)))
 
     def freeze_to(self, n: int) -> None:
         """Freeze the groups before `n` and unfreeze the rest (a negative `n` counts from the end).

@@ -181,7 +181,8 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
         """Update every parameter that has a gradient (`p.grad` set), as fastai and torch do, even a tensor made
         without `requires_grad`; returns `closure()`'s loss when given one.
 
-        Parameters frozen by `freeze`/`freeze_to` are never updated, even if they still hold a stale gradient.
+        `nn.Parameter`s with `requires_grad=False` (frozen by `freeze`/`freeze_to` or by hand) are never updated,
+        even if they still hold a stale gradient.
         On CPU the steppers run over runs of about `cpu_chunk_numel` values at a time (each stepper over the
         run before the next), so a parameter's moments stay in cache between steppers: about twice as fast
         as whole-group passes on a 10M-parameter model, with the same results.
@@ -230,9 +231,11 @@ class Optimizer(_BaseOptimizer, torch.optim.Optimizer):
 
     def _batches(self) -> list[ParamBatch]:
         batches = []
-        frozen = self.__dict__.get("_frozen_ids", ())
         for i, g in enumerate(self.param_groups):
-            ps = [p for p in g["params"] if p.grad is not None and (p.requires_grad or id(p) not in frozen)]
+            # A Parameter with requires_grad off is frozen (by freeze_to, or by hand): never stepped, even with a
+            # stale zeroed gradient. A plain tensor given a `.grad` is stepped, as fastai and torch do.
+            ps = [p for p in g["params"]
+                  if p.grad is not None and (p.requires_grad or not isinstance(p, torch.nn.Parameter))]
             for p in ps:
                 if p.grad.is_sparse:
                     raise RuntimeError(
