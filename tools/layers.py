@@ -97,5 +97,5 @@ def dependents_closure(layers: list[str] | set[str]) -> list[str]:
 TEST_REQUIREMENTS = {
     "*": ["pytest", "hypothesis", "pytest-timeout"],
     "pipeline": ["matplotlib", "pandas"],  # show_title on an axis / a Series (skipped without them)
-    "train": ["ipython", "scipy", "tensorboard"],
+    "train": ["ipython", "scipy", "torchvision"],  # reference values (scipy), a torchvision model to export
 }
