@@ -192,3 +192,11 @@ def test_atomic_path_for_writers_that_need_a_name(tmp_path):
     assert target.read_text() == "a,b\n1,2\n" and _temps(tmp_path) == []
     with pytest.raises(FileNotFoundError, match="left no file"), atomic_path(target):
         pass
+
+
+def test_a_folder_that_cannot_be_made_names_the_target(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    target = tmp_path / "afile" / "sub" / "m.pth"  # its parent would have to be a folder inside a file
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(target, b"data")
+    assert any(f"could not write {target}" in n for n in info.value.__notes__)

@@ -178,11 +178,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
         path = Path(os.path.realpath(path))
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, f"could not write {path}: it is a folder; pass a file name in it", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
     tmp = temp_path(path)
-    # 0o666 then the umask, as open() does (mkstemp would give 0600)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
+        # 0o666 then the umask, as open() does (mkstemp would give 0600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as e:
+        if e.errno in _NO_ROOM:
+            raise _no_room(path, e) from e
+        e.add_note(f"could not write {path}: its folder cannot be created or written to; the previous file, if any, "
+                   "is kept")
+        raise
     try:
         with contextlib.suppress(OSError):
             os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))  # replacing a file keeps its mode, as open("w") does
