@@ -280,6 +280,26 @@ def test_gathering_across_pipelines_raises_nothing_inside():
     assert gather_attrs(H(Strict([AddOne()]), Strict([cat])), "categorize", "fs") is cat
 
 
+def test_gather_counts_a_part_whose_property_raises_attribute_error_as_a_miss():
+    class Lazy:
+        @property
+        def vocab(self):
+            raise AttributeError("not set up yet")
+
+        def __getattr__(self, k):
+            raise AttributeError(k)
+
+    class H:
+        def __init__(self, *fs):
+            self.fs = fs
+
+    cat = Categorize()
+    cat.setup(["a"])
+    assert gather_attrs(H(Lazy(), cat), "vocab", "fs") == ["a"]
+    with pytest.raises(AttributeError, match="none of its fs"):
+        gather_attrs(H(Lazy()), "vocab", "fs")
+
+
 def test_gather_attrs_several_values():
     class H:
         def __init__(self, *fs):

@@ -37,7 +37,7 @@ def _find(o, k: str):
     if getattr(c, "__getattr__", None) is None:  # no forwarding (a Transform): the ordinary lookup raises nothing
         return getattr(o, k, _NONE)
     if hasattr(c, k):  # a class attribute, method or property (no exception raised on a miss here)
-        return getattr(o, k)
+        return getattr(o, k, _NONE)  # a property raising AttributeError counts as a miss, as for `getattr`
     d = getattr(o, "__dict__", None)
     if d is not None and k in d:
         return d[k]
@@ -51,9 +51,7 @@ def _find(o, k: str):
             comp = _find(o, o._default)
             return _NONE if comp is _NONE or comp is None else _find(comp, k)
         return _NONE
-    if hasattr(c, "__getattr__"):  # a forwarding of its own: ask it the ordinary way
-        return getattr(o, k, _NONE)
-    return _NONE
+    return getattr(o, k, _NONE)  # a forwarding of its own: ask it the ordinary way
 
 
 def gather_attrs(o, k: str, nm: str):
