@@ -139,3 +139,16 @@ def test_notebook_view_final_states():
     view = notebook_view(table_only)  # no_bar() in a notebook: the HTML table alone
     assert "<progress" not in view["text/html"] and "<table" in view["text/html"]
     assert view["text/plain"].splitlines()[0].split() == ["epoch", "time"]
+
+
+def test_table_rows_fit_a_narrow_terminal(monkeypatch):
+    from tiers.train import error_rate
+
+    monkeypatch.setenv("COLUMNS", "56")
+    out = _TTY()
+    learn = _learner(out, metrics=[accuracy, error_rate])
+    learn.fit(2)
+    lines = [ln.rsplit("\r", 1)[-1] for ln in out.getvalue().split("\n") if ln.rsplit("\r", 1)[-1]]
+    assert lines[0] == "epoch train_loss valid_loss accuracy error_rate time"  # one space: two would not fit
+    assert len(lines) == 3 and max(map(len, lines)) <= 55
+    assert [ln.index("0.") for ln in lines[1:]] == [lines[0].index("train_loss")] * 2  # columns line up

@@ -106,7 +106,8 @@ class _State:
     """What the bars show: a fresh object for every fit, so nothing carries over from an interrupted one."""
 
     __slots__ = ("mode", "t0", "n_epoch", "start_epoch", "epoch", "n_train", "n_valid", "label", "n", "total",
-                 "p0", "loss", "validating", "rows", "names", "end", "end_line", "pending", "next", "bars")
+                 "p0", "loss", "validating", "rows", "names", "end", "end_line", "pending", "next", "bars",
+                 "widths", "sep")
 
     def __init__(self, mode: str, n_epoch: int, start_epoch: int, n_train: int | None, n_valid: int | None) -> None:
         self.mode, self.n_epoch, self.start_epoch = mode, n_epoch, start_epoch
@@ -120,6 +121,8 @@ class _State:
         self.pending = False  # Ctrl-C seen: stop at the end of the current batch
         self.next = 0.0  # earliest time of the next redraw
         self.bars = True  # False: a notebook output with the table only
+        self.widths: list[int] = []  # the text table's column widths, set by its first row
+        self.sep = 2
 
     def fit_frac(self) -> float:
         """Fraction of the whole fit done, counted in batches when the loaders have a length."""
@@ -195,8 +198,16 @@ def _html_table(names: list[str], rows: list[list[str]]) -> str:
     return f'<table border="1" class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _row_text(cells: list[str], names: list[str]) -> str:
-    return "  ".join(c.ljust(max(len(n), 8)) for c, n in zip(cells, names)).rstrip()
+def _table_widths(names: list[str], cells: list[str], width: int | None) -> tuple[list[int], int]:
+    """Column widths and separator of the text table, from its header and first row: two spaces between columns, one
+    when that is too wide for the terminal."""
+    widths = [max(len(n), len(c)) for n, c in zip(names, cells)]
+    sep = 2 if width is None or sum(widths) + 2 * (len(widths) - 1) < width else 1
+    return widths, sep
+
+
+def _row_text(cells: list[str], widths: list[int], sep: int = 2) -> str:
+    return (" " * sep).join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
 
 
 def notebook_view(st: _State, now: float | None = None) -> dict[str, str]:
@@ -226,7 +237,8 @@ def notebook_view(st: _State, now: float | None = None) -> dict[str, str]:
         text.append(pass_line)
     if st.rows:
         html.append(_html_table(st.names, st.rows))
-        text += [_row_text(st.names, st.names)] + [_row_text(r, st.names) for r in st.rows]
+        widths = st.widths or _table_widths(st.names, st.rows[0], None)[0]
+        text += [_row_text(st.names, widths, st.sep)] + [_row_text(r, widths, st.sep) for r in st.rows]
     return {"text/html": "".join(html), "text/plain": "\n".join(text)}
 
 
@@ -543,8 +555,10 @@ class ProgressCallback(Callback):
             # A cancelled phase leaves its columns out; keep time in the last column.
             cells = cells[:-1] + [""] * (len(names) - len(cells)) + cells[-1:]
         first = st is None or not st.rows
+        widths, sep = (st.widths, st.sep) if not first else \
+            _table_widths(names, cells, self._width() if self._view == "terminal" else None)
         if st is not None:
-            st.names = list(names)
+            st.names, st.widths, st.sep = list(names), widths, sep
             st.rows.append(cells)
         if self._view == "notebook":
             self._draw(force=True)
@@ -552,8 +566,8 @@ class ProgressCallback(Callback):
         self._term_clear()  # the row must not start on the bar's line
         out = self._table_stream()
         if first:
-            print(_row_text(list(names), list(names)), file=out, flush=True)
-        print(_row_text(cells, list(names)), file=out, flush=True)
+            print(_row_text(list(names), widths, sep), file=out, flush=True)
+        print(_row_text(cells, widths, sep), file=out, flush=True)
 
 
 def _num(v: Any) -> float | None:
