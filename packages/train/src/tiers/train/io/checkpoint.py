@@ -195,11 +195,12 @@ class _Resume(Callback):
 
     def before_fit(self) -> None:
         learn, st = self.learn, self.state
-        dev = learn._model_device()
+        dev = next(iter(learn.model.parameters()), torch.empty(0)).device
         check_model_state(self.file, learn.model, st["model"])  # nothing changes if the checkpoint does not fit
         _unwrap(learn.model).load_state_dict({k: v.to(dev) for k, v in st["model"].items()})
         if st["opt"] is not None:
-            learn._ensure_opt()
+            if learn.opt is None:
+                learn.create_opt()
             learn.opt.load_state_dict(st["opt"])
         states = st["callbacks"]
         for cb in learn.cbs:

@@ -145,9 +145,9 @@ def learner_load(learn: Any, file: str | Path, device: Any = None, with_opt: boo
     """`learn.load`: the state saved by `learner_save` from `file` (same path rule), onto `device` (default the
     data's), all or nothing (see `load_model`). Returns `learn`."""
     if device is None:
-        device = learn._data_device()
-    if with_opt:
-        learn._ensure_opt()
+        device = getattr(learn.dls, "device", None)
+    if with_opt and learn.opt is None:
+        learn.create_opt()
     load_model(learner_file(learn, file), learn.model, learn.opt if with_opt else None, device=device, strict=strict)
     return learn
 
