@@ -2,6 +2,8 @@
 torch optimizer classes, several inputs, probabilities from a user's own torch loss, and fits that would run zero
 training steps."""
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
@@ -64,6 +66,10 @@ def test_torch_optimizer_class_is_wrapped():
         _fit(learn, 1)
         assert _changed(w, learn.model)
         assert isinstance(learn.opt.opt, opt)
+    learn = Learner((DataLoader(DS, 16), DataLoader(DS, 16)), nn.Linear(4, 2), loss_func=nn.CrossEntropyLoss(),
+                    opt_func=partial(torch.optim.SGD, momentum=0.9))
+    _fit(learn, 1)
+    assert isinstance(learn.opt.opt, torch.optim.SGD) and learn.opt.opt.param_groups[0]["momentum"] == 0.9
 
 
 class DictDS(Dataset):
