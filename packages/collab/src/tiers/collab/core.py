@@ -70,6 +70,13 @@ class CollabDataLoaders(TabularDataLoaders):
             if c not in ratings.columns:
                 raise MissingColumnError(f"CollabDataLoaders.from_df: {kind}={c!r} is not a column of ratings "
                                          f"(columns: {cols}); pass one of them.")
+        for kind, c in (("user", user_name), ("item", item_name)):
+            miss = ratings[c].isna().to_numpy()
+            if miss.any():  # they would all share the untrained '#na#' embedding and train it on unrelated ratings
+                rows = list(ratings.index[miss][:10])
+                raise ValueError(f"CollabDataLoaders.from_df: {kind} column {c!r} is missing (NaN/None) in "
+                                 f"{int(miss.sum())} rows {rows}{' ...' if miss.sum() > 10 else ''}; drop those rows "
+                                 f"(ratings.dropna(subset=[{c!r}])) or fill in the ids.")
         perm = np.random.default_rng(seed).permutation(len(ratings))
         n_valid = int(valid_pct * len(ratings))
         splits = (np.sort(perm[n_valid:]), np.sort(perm[:n_valid]))

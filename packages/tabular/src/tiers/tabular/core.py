@@ -67,6 +67,30 @@ def _rows(df: pd.DataFrame, mask, n: int = 10) -> str:
     return f"{idx[:n]}{more}"
 
 
+def _check_cont(df: pd.DataFrame, c: str, where: str) -> None:
+    """Raise a clear error for a continuous column `c` of `df` that a model cannot read: dates (with the
+    `add_datepart` fix), words (naming the values and their rows), infinities (naming the rows)."""
+    col = df[c]
+    if pd.api.types.is_bool_dtype(col):
+        return
+    if pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
+        raise TypeError(f"{where}: continuous column {c!r} holds dates ({col.dtype}), which are not numbers; expand "
+                        f"it into numeric parts with add_datepart(df, {c!r}) and use those columns instead.")
+    if not pd.api.types.is_numeric_dtype(col):
+        num = pd.to_numeric(col, errors="coerce")
+        bad = num.isna() & col.notna()
+        vals = list(dict.fromkeys(col[bad].astype(str)))[:5]
+        shown = f" values that are not numbers: {vals} (rows {_rows(df, bad)});" if vals else ""
+        raise TypeError(f"{where}: continuous column {c!r} has dtype {col.dtype}, which is not numeric;{shown} "
+                        f"move it to cat_names or convert it (pd.to_numeric(df[{c!r}], errors='coerce') turns "
+                        "such values into NaN for FillMissing).")
+    inf = np.isinf(col.to_numpy(dtype=np.float64, na_value=np.nan))
+    if inf.any():  # Normalize and every weight would turn NaN
+        raise ValueError(f"{where}: continuous column {c!r} holds infinite values in rows {_rows(df, inf)}; "
+                         f"replace them, e.g. df[{c!r}] = df[{c!r}].replace([np.inf, -np.inf], np.nan) (FillMissing "
+                         "then fills them), or drop those rows.")
+
+
 def _check_numeric(df: pd.DataFrame, names: Sequence[str], kind: str, where: str) -> None:
     """Make the columns `names` of `df` numeric in place: numbers written as text ('35') are converted, and anything
     else (a word, a date) raises `ValueError` naming the column, the values and their rows."""
@@ -388,10 +412,13 @@ class TabularPandas(Tabular):
         if both:
             raise ValueError(f"TabularPandas: columns {sorted(both)} are in both cat_names and cont_names; "
                              "put each column in one list.")
+        leak = [c for c in self.y_names if c in self.cat_names or c in self.cont_names]
+        if leak:  # the model would read the answer from its input: a perfect score on garbage
+            raise ValueError(f"TabularPandas: target column(s) {leak} are also in "
+                             f"{'cat_names' if leak[0] in self.cat_names else 'cont_names'}, so the model would be "
+                             "given the answer as an input; remove them from cat_names/cont_names.")
         for c in self.cont_names:
-            if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])):
-                raise TypeError(f"TabularPandas: continuous column {c!r} has dtype {df[c].dtype}, which is not "
-                                f"numeric; move it to cat_names or convert it (pd.to_numeric(df[{c!r}])).")
+            _check_cont(df, c, "TabularPandas")
         if reduce_memory:
             from tiers.tabular.utils import df_shrink_dtypes
             # Only the columns we use are shrunk; text categorical columns become `category` (hashed once, so

@@ -234,6 +234,11 @@ class TabularDataLoaders(DataLoaders):
             valid_idx = rng.permutation(len(df))[: int(0.2 * len(df))]
         valid_idx = np.asarray(_listify(valid_idx) if not hasattr(valid_idx, "__array__") else valid_idx,
                                dtype=np.int64)
+        out = valid_idx[(valid_idx < 0) | (valid_idx >= len(df))]
+        if len(out):
+            raise IndexError(f"TabularDataLoaders.from_df: valid_idx holds row positions outside 0..{len(df) - 1} "
+                             f"(the frame has {len(df)} rows): {sorted(set(out.tolist()))[:10]}; valid_idx are "
+                             "positions (0-based, like iloc), not index labels.")
         mask = np.ones(len(df), dtype=bool)
         mask[valid_idx] = False
         splits = (np.flatnonzero(mask), np.sort(valid_idx))

@@ -323,6 +323,16 @@ def language_model_learner(dls: Any, arch: Callable = AWD_LSTM, config: dict | N
     return learn
 
 
+def _refuse_one_class(dls: Any, n_out: int) -> None:
+    "Refuse labels of a single class: cross-entropy over one output is always 0, so nothing would be learned."
+    v = getattr(dls, "vocab", None)
+    labels = v[1] if isinstance(v, list | tuple | L) and len(v) == 2 else None  # [text vocab, label vocab]
+    if n_out == 1 and labels is not None and len(labels) == 1 and not isinstance(labels[0], list | tuple):
+        raise ValueError(f"text_classifier_learner: the labels hold one class only ({labels[0]!r}), so a classifier "
+                         "has nothing to learn (its loss is always 0); check the label column and the split, or pass "
+                         "n_out= and a loss for a one-output model.")
+
+
 def text_classifier_learner(dls: Any, arch: Callable = AWD_LSTM, seq_len: int = 72, config: dict | None = None,
                             backwards: bool = False, pretrained: bool = True, drop_mult: float = 0.5,
                             n_out: int | None = None, lin_ftrs: Sequence[int] | None = None,
@@ -337,6 +347,7 @@ def text_classifier_learner(dls: Any, arch: Callable = AWD_LSTM, seq_len: int = 
     vocab = _get_text_vocab(dls)
     if n_out is None:
         n_out = get_c(dls)
+        _refuse_one_class(dls, n_out)
     if not n_out:
         raise ValueError("text_classifier_learner: could not infer the number of classes from the loaders; pass n_out.")
     meta = model_meta[arch] if arch in model_meta else {}

@@ -179,7 +179,10 @@ class PILBase(Image.Image):
             if im.mode in WIDE_MODES and cls._scale_wide:
                 im = wide_to_8bit(im)
             im = im.convert(mode)
-        return cls._wrap(im)
+        out = cls._wrap(im)
+        if isinstance(fn, (str, os.PathLike)):
+            out.filename = str(fn)  # as Pillow's opened images have it: later checks (mask codes) name the file
+        return out
 
     # what `create` accepts, for `Transform(PILImage.create)` to say where raw inputs enter (`learn.predict('x.jpg')`)
     create.__func__.input_types = (str, os.PathLike, bytes, bytearray, io.IOBase, Image.Image, Tensor, np.ndarray)

@@ -85,6 +85,13 @@ def _check_label_func(label_func: Callable, where: str) -> None:
                          "define it with def at module level")
 
 
+def _col_name(df, c):
+    "The name of column `c` of `df` when `c` is a position (an int that is not itself a column label)."
+    if isinstance(c, int) and c not in df.columns and -df.shape[1] <= c < df.shape[1]:
+        return df.columns[c]
+    return c
+
+
 def _first_file(item):
     "The image path of an item: itself, or the first element of a (file, label) pair."
     return item[0] if isinstance(item, tuple | list) else item
@@ -208,6 +215,9 @@ class ImageDataLoaders(_VerifyingLoaders):
             kept = {str(f) for f in check_images(fns, drop=verify == "drop",
                                                  where=f"{cls.__name__}.from_df(verify={verify!r})")}
             df = df[[f in kept for f in fns]]
+        # Positions become the columns' names, so an error about a column (a missing label...) names it.
+        fn_col = _col_name(df, fn_col)
+        label_col = [_col_name(df, c) for c in label_col] if is_listy(label_col) else _col_name(df, label_col)
         if y_block is None:
             multi = (is_listy(label_col) and len(label_col) > 1) or label_delim is not None
             y_block = MultiCategoryBlock if multi else CategoryBlock

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
@@ -17,6 +18,7 @@ from torch import Tensor
 from tiers.dispatch import L
 from tiers.pipeline import DisplayedTransform, ItemTransform, Transform
 from tiers.tensors import TensorBBox, TensorImageBase, TensorMask, TensorMultiCategory, TensorPoint
+from tiers.vision.core import PILMask
 
 __all__ = ["AddMaskCodes", "PointScaler", "LabeledBBox", "BBoxLabeler", "clip_remove_empty", "bb_pad",
            "TensorPointCreate", "TensorBBoxCreate"]
@@ -34,6 +36,20 @@ class AddMaskCodes(Transform):
         self.codes = None if codes is None else list(codes)
         if self.codes is not None:
             self.vocab, self.c = self.codes, len(self.codes)
+
+    def encodes(self, o: PILMask):
+        # A code past the last class fails deep in the loss (torch's bare "Target 7 is out of bounds") or, on a GPU,
+        # as a device assert; with codes given, name the mask and the values here instead.
+        if self.codes is not None:
+            vals = np.unique(np.asarray(o))
+            bad = vals[vals >= len(self.codes)]
+            if len(bad):
+                where = getattr(o, "filename", None) or "a mask"
+                raise ValueError(f"MaskBlock: {where} holds class code(s) {bad.tolist()[:10]}, but codes lists "
+                                 f"{len(self.codes)} classes (0..{len(self.codes) - 1}: {self.codes[:10]}); give "
+                                 "codes= one name per value used in the masks, or fix the mask (e.g. 255 for "
+                                 "'void' pixels must be mapped to a class).")
+        return o
 
     def decodes(self, o: TensorMask):
         if self.codes is not None:
