@@ -293,3 +293,19 @@ def test_tta_averages_augmented_passes_and_blends_with_beta():
     assert dsets.split_idx is None  # the dataset's split is put back
     with pytest.raises(TypeError, match="set_split_idx"):
         learner().tta()
+
+
+def test_predictions_fetched_inside_a_training_batch_leave_train_mode_on():
+    modes = []
+
+    class FetchMidEpoch(Callback):
+        def after_batch(self):
+            if self.learn.training and self.learn.iter == 1:
+                self.learn.get_preds(inner=True)
+                modes.append((self.learn.model.training, self.learn.training))
+
+    learn = learner(cbs=FetchMidEpoch())
+    seen = []
+    learn.add_cb(Callback(before_batch=lambda self: seen.append(self.learn.model.training) if self.learn.training else None))
+    learn.fit(1)
+    assert modes == [(True, True)] and seen == [True] * 4

@@ -60,7 +60,7 @@ from tiers.train.metrics.base import mk_metric
 from tiers.train.nn.loss_choice import loss_for_batch
 from tiers.train.nn.model_utils import norm_bias_params, trainable_params
 from tiers.train.nn.summary import ModelSummary, learner_summary
-from tiers.train.state import LOOP_ATTRS, LoopState
+from tiers.train.state import LoopState
 
 __all__ = ["Learner"]
 
@@ -244,8 +244,6 @@ class Learner:
                 found = model.__dict__.get(members)
                 if found is not None and name in found:
                     return found[name]
-            if name in LOOP_ATTRS:  # unreachable through the properties; kept for a clear message in subclasses
-                return getattr(d["state"], name)
             if hasattr(model, name):
                 raise AttributeError(
                     f"Learner has no attribute {name!r}; the model has one, but a Learner only forwards the model's "
@@ -760,13 +758,14 @@ class Learner:
         with self.lock, self.added_cbs(cbs), self.no_logging():
             if inner:
                 # Inside a fit: keep the fit's own state and keep recorder/progress out of this pass.
-                snap = st.snapshot()
+                snap, model_training = st.snapshot(), self.model.training
                 st.validating = True
                 try:
                     with self.removed_cbs([c for c in self.cbs if c.remove_on_fetch]):
                         yield self
                 finally:
                     st.restore(snap)
+                    self.model.train(model_training)  # a fetch from a training batch must not leave eval mode on
                 return
             old_training, old_validating = st.training, st.validating
             st.validating, st.training = True, False
