@@ -265,7 +265,7 @@ class ProgressCallback(Callback):
         self._st: _State | None = None
         self._view: str | None = None  # "terminal", "notebook" or None (no bar)
         self._handle: Any = None
-        self._drawn = 0  # length of the terminal line on screen (0: none)
+        self._drawn = self._drawn_max = 0  # length of the terminal line on screen (0: none), the longest since wiped
         self._old_logger: Any = None
         self._old_sigint: Any = None
 
@@ -312,7 +312,7 @@ class ProgressCallback(Callback):
         self._st = _State(mode, getattr(learn, "n_epoch", 1), getattr(learn, "_start_epoch", 0), n_train, n_valid)
         self._view = self._choose_view()
         self._st.bars = self.show_bar is not False
-        self._handle, self._drawn = None, 0
+        self._handle, self._drawn, self._drawn_max = None, 0, 0
         self._fill = "\u2588"
         if self._view == "terminal":
             enc = (getattr(self._bar_stream(), "encoding", None) or "utf-8").lower().replace("-", "")
@@ -425,11 +425,12 @@ class ProgressCallback(Callback):
         pad = " " * max(self._drawn - len(line), 0)  # blank what a longer previous line left
         self._write(self._bar_stream(), "\r" + line + pad + ("\r" + line if pad else ""))
         self._drawn = len(line)
+        self._drawn_max = max(self._drawn_max, self._drawn)
 
     def _term_clear(self) -> None:
-        if self._drawn:  # two more blanks: a `^C` the terminal echoed after the line
-            self._write(self._bar_stream(), "\r" + " " * (self._drawn + 2) + "\r")
-            self._drawn = 0
+        if self._drawn:  # the longest line since the last wipe, and two more blanks: a `^C` the terminal echoed
+            self._write(self._bar_stream(), "\r" + " " * (self._drawn_max + 2) + "\r")
+            self._drawn = self._drawn_max = 0
 
     @staticmethod
     def _write(stream: IO[str], s: str) -> None:
