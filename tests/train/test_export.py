@@ -57,6 +57,17 @@ def test_round_trip_predict_matches(tmp_path):
     assert list(new.dls.vocab) == ["neg", "pos"]
 
 
+def test_fastai_style_load_from_path_finds_the_export_with_a_warning(tmp_path):
+    # fastai code: learn.export(); load_learner(learn.path/'export.pkl')
+    learn, items = _learner(tmp_path)
+    learn.export()
+    with pytest.warns(UserWarning, match=r"no file at .*export\.pkl; loading .*models/export\.pkl"):
+        new = load_learner(learn.path / "export.pkl")
+    assert new.predict(items[100])[0] == learn.predict(items[100])[0]
+    with pytest.raises(FileNotFoundError, match="no file at"):
+        load_learner(learn.path / "other.pkl")
+
+
 def test_custom_model_needs_allowed(tmp_path):
     learn, items = _learner(tmp_path, TinyNet())
     path = learn.export(tmp_path / "e.pkl")

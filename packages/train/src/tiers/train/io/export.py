@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import pickle
+import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -155,7 +156,14 @@ def load_learner(
 
     fname = Path(fname)
     if not fname.exists():
-        raise _not_found(fname)
+        moved = fname.parent / "models" / fname.name
+        if not moved.is_file():
+            raise _not_found(fname)
+        # fastai code loads `learn.path/'export.pkl'`; tiers' one path rule puts the export under model_dir.
+        # Load it, and say where it really was so the user can update the path.
+        warnings.warn(f"load_learner: no file at {fname}; loading {moved}, where `export` writes it "
+                      f"(learn.path / learn.model_dir)", stacklevel=2)
+        fname = moved
     if fname.is_dir():
         # export writes to <path>/models/: list the exports there too
         found = sorted(str(p.relative_to(fname)) for p in [*fname.glob("*.pkl"), *fname.glob("models/*.pkl")])
