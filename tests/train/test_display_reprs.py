@@ -24,10 +24,9 @@ def _learner() -> Learner:
 
 
 def test_model_summary_reads_as_its_table_at_the_prompt_and_in_ipython():
-    from IPython.lib.pretty import pretty
-
     s = _learner().summary()
     assert repr(s) == str(s) and repr(s).startswith("Sequential (input batch") and "\n" in repr(s)
+    pretty = pytest.importorskip("IPython.lib.pretty").pretty  # IPython is only there where the host has it
     assert pretty(s) == str(s)  # IPython's display of a str subclass would otherwise be the quoted, escaped string
 
 
