@@ -11,7 +11,7 @@ __all__ = ["Defaults", "defaults"]
 class Defaults(SimpleNamespace):
     """Library-wide settings, read when they are used (so changing one affects what is built afterwards):
 
-    - `cpus`: CPUs this process may use (worker counts default to it);
+    - `cpus`: CPUs this process may use, at most 16 as in fastai (worker counts default to it);
     - `lr`: the learning rate `Learner` uses when none is given (1e-3, as fastai);
     - `callbacks`: callback classes (or instances) every new `Learner` gets on top of its own defaults;
     - `use_cuda`: `None` picks the device automatically (CUDA, then MPS, then CPU), `False` keeps tiers on the CPU,
@@ -31,4 +31,4 @@ class Defaults(SimpleNamespace):
         return "defaults(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
-defaults = Defaults(cpus=num_cpus(), lr=1e-3, callbacks=[], use_cuda=None, benchmark=True, activation=None)
+defaults = Defaults(cpus=min(16, num_cpus()), lr=1e-3, callbacks=[], use_cuda=None, benchmark=True, activation=None)

@@ -11,13 +11,13 @@ tokens. They are applied in list order, so a user adds or removes a rule by edit
 
 import html
 import operator
-import os
 import re
 import sys
 from functools import cache
-from types import SimpleNamespace
 
 import numpy as np
+
+from tiers.dispatch import defaults
 
 __all__ = [
     "UNK", "PAD", "BOS", "EOS", "FLD", "TK_REP", "TK_WREP", "TK_UP", "TK_MAJ", "text_spec_tok",
@@ -303,15 +303,12 @@ text_proc_rules = [fix_html, replace_rep, replace_wrep, spec_add_spaces, rm_usel
 text_postproc_rules = [replace_space]
 
 
-def _n_cpus() -> int:
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:
-        n = os.cpu_count() or 1
-    return max(1, min(16, n))
 
 
-# fastai's `defaults` for text: tokenizers read the rules from here when none are given, at call time, so
-# `defaults.text_proc_rules = [...]` changes the default for everything created afterwards.
-defaults = SimpleNamespace(text_spec_tok=text_spec_tok, text_proc_rules=text_proc_rules,
-                           text_postproc_rules=text_postproc_rules, cpus=_n_cpus())
+# fastai's `defaults` for text live on the one library-wide `defaults` (tiers.dispatch): tokenizers read the
+# rules from there when none are given, at call time, so `defaults.text_proc_rules = [...]` changes the default
+# for everything created afterwards. Only missing settings are filled in (a user's earlier choice stays).
+for _name, _value in (("text_spec_tok", text_spec_tok), ("text_proc_rules", text_proc_rules),
+                      ("text_postproc_rules", text_postproc_rules)):
+    if not hasattr(defaults, _name):
+        setattr(defaults, _name, _value)
