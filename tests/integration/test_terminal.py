@@ -16,6 +16,8 @@ import pytest
 
 pyte = pytest.importorskip("pyte")
 
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")]
+
 COLS, ROWS = 60, 24
 
 SCRIPT = r'''
