@@ -1,22 +1,20 @@
 """A short fit under a real pseudo-terminal 60 columns wide, its output replayed through a terminal emulator (pyte):
 what the user's screen and scrollback hold afterwards, and what one Ctrl-C (a real ^C typed on the terminal) prints."""
 
-import fcntl
 import os
-import pty
 import re
 import select
 import signal
 import struct
 import sys
-import termios
 import time
 
 import pytest
 
 pyte = pytest.importorskip("pyte")
+fcntl, pty, termios = (pytest.importorskip(m) for m in ("fcntl", "pty", "termios"))  # POSIX pseudo-terminals
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")]
+pytestmark = pytest.mark.slow
 
 COLS, ROWS = 60, 24
 
