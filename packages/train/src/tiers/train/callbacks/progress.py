@@ -364,14 +364,6 @@ class ProgressCallback(Callback):
                     st.loss = _num(self.learn.smooth_loss)
                 self._draw(now=now)
 
-    def after_train(self) -> None:
-        """Show the training pass complete."""
-        self._draw(force=True)
-
-    def after_validate(self) -> None:
-        """Show the validation pass complete."""
-        self._draw(force=True)
-
     def after_cancel_fit(self) -> None:
         """A callback stopped the fit (early stopping, lr_find's end): remembered for the final state."""
         if self._st is not None:
