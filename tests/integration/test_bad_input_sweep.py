@@ -296,6 +296,28 @@ def v_single_channel_model_rgb_data(d, url):
     Learner(dls, _tiny_cnn(2, n_in=1), loss_func=CrossEntropyLossFlat()).fit(1, 1e-2)
 
 
+def v_valid_class_not_in_train(d, url):
+    from tiers.vision import ImageDataLoaders
+    _folder(d, n=3)
+    _img(d / "valid" / "bird" / "bird_0.png")
+    dls = ImageDataLoaders.from_folder(d, bs=4)
+    _all_batches(dls)
+
+
+def v_name_re_not_matching_some_files(d, url):
+    from tiers.vision import ImageDataLoaders
+    fns = [_img(d / f"{c}_{i}.png") for c in ("cat", "dog") for i in range(5)] + [_img(d / "IMG0042.png")]
+    dls = ImageDataLoaders.from_name_re(d, fns, pat=r"^([a-z]+)_\d+.png$", bs=4, seed=0)
+    _all_batches(dls)
+
+
+def v_one_class_only(d, url):
+    from tiers.vision import ImageDataLoaders, vision_learner, xresnet18
+    _folder(d, n=3, classes=("cat",))
+    dls = ImageDataLoaders.from_folder(d, bs=4)
+    _fit(vision_learner(dls, xresnet18, pretrained=False))
+
+
 # ================================================================================================ text cases
 def _texts(n=40, seed=0):
     import random
@@ -509,6 +531,17 @@ def tab_inf_in_cont_column(d, url):
     _tab_fit(_tab(df))
 
 
+def tab_one_class_target(d, url):
+    df = _tab_frame()
+    df["y"] = "yes"
+    _tab_fit(_tab(df))
+
+
+def tab_test_dl_missing_column(d, url):
+    dls = _tab(_tab_frame())
+    dls.test_dl(_tab_frame().drop(columns=["age", "y"]))
+
+
 # ================================================================================================ collab cases
 def _ratings(n=300, seed=0):
     import numpy as np
@@ -561,6 +594,10 @@ def c_nan_user_id(d, url):
 def c_wrong_column_names(d, url):
     from tiers.collab import CollabDataLoaders
     CollabDataLoaders.from_df(_ratings(), user_name="userId", item_name="movie", rating_name="rating")
+
+
+def c_one_item(d, url):
+    _collab_fit(_ratings().assign(movie=100))
 
 
 # ================================================================================================ train cases
@@ -839,6 +876,9 @@ CASES = [
     Case(v_bboxes_outside_image, EITHER, ("b",)),
     Case(v_predict_on_a_text_file, E, ("not_a_picture.png",)),
     Case(v_single_channel_model_rgb_data, E, ("channel", ("model", "forward")), xfail=XF_MODEL),
+    Case(v_valid_class_not_in_train, E, ("bird",)),
+    Case(v_name_re_not_matching_some_files, E, ("IMG0042.png",)),
+    Case(v_one_class_only, E, ("cat", "class")),
     # text
     Case(t_empty_texts, EITHER, (("[3, 11]", "3, 11"),)),
     Case(t_none_and_nan_texts, E, ("text", ("[3, 11]", "3, 11"))),
@@ -864,6 +904,8 @@ CASES = [
     Case(tab_nan_regression_target, E, ("'y'", "[4, 9]")),
     Case(tab_missing_cat_column, E, ("shape",)),
     Case(tab_inf_in_cont_column, EITHER, ("size", ("inf", "infinite"))),
+    Case(tab_one_class_target, E, ("'y'", "yes")),
+    Case(tab_test_dl_missing_column, E, ("age",)),
     # collab
     Case(c_unknown_ids_at_predict, OK),
     Case(c_string_ratings, E, ("rating", "four stars")),
@@ -871,6 +913,7 @@ CASES = [
     Case(c_one_user, EITHER, ("user",)),
     Case(c_nan_user_id, E, ("user", ("[2, 30]", "2, 30"))),
     Case(c_wrong_column_names, E, ("userId",)),
+    Case(c_one_item, EITHER, ("movie",)),
     # train
     Case(tr_bs_larger_than_dataset_drop_last, E, (("drop_last",), ("16", "bs"))),
     Case(tr_lr_zero, EITHER, ("lr",), xfail=XF_LR),

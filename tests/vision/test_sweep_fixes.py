@@ -4,6 +4,7 @@ the loss as torch's bare "Target 7 is out of bounds", and a missing label in `fr
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from tiers.vision import ImageDataLoaders, SegmentationDataLoaders
@@ -53,3 +54,18 @@ def test_from_df_errors_name_the_label_column(tmp_path):
     df.loc[4, "label"] = "cat"
     dls = ImageDataLoaders.from_df(df, path=tmp_path, bs=4, seed=0)  # positions still work: 0 and 1 by default
     assert list(dls.vocab) == ["cat", "dog"]
+
+
+def test_vision_learner_refuses_labels_of_one_class(tmp_path):
+    from tiers.vision import vision_learner, xresnet18
+
+    for i in range(4):
+        _img(tmp_path / "train" / "cat" / f"c{i}.png")
+        _img(tmp_path / "valid" / "cat" / f"v{i}.png")
+    dls = ImageDataLoaders.from_folder(tmp_path, bs=4)
+    with pytest.raises(ValueError, match=r"vision_learner: the labels hold one class only \('cat'\)"):
+        vision_learner(dls, xresnet18, pretrained=False)
+    _img(tmp_path / "train" / "dog" / "d0.png")
+    _img(tmp_path / "valid" / "dog" / "d1.png")
+    learn = vision_learner(ImageDataLoaders.from_folder(tmp_path, bs=4), xresnet18, pretrained=False)
+    assert learn.model.eval()(torch.zeros(1, 3, 16, 16)).shape == (1, 2)

@@ -33,6 +33,15 @@ def _n_out(dls) -> int:
     return get_c(dls)
 
 
+def _refuse_one_class(learn, n_out: int, where: str) -> None:
+    "Refuse single-label data of one class: cross-entropy over one output is always 0, so nothing would be learned."
+    if n_out == 1 and isinstance(learn.loss_func, CrossEntropyLossFlat):
+        vocab = list(getattr(learn.dls, "vocab", None) or [])
+        raise ValueError(f"{where}: the labels hold one class only ({vocab[0] if vocab else '?'!r}), so a "
+                         "classifier has nothing to learn (its loss is always 0); check the labels (the folders or "
+                         "the label function) and the split, or pass n_out= and loss_func= for a one-output model.")
+
+
 def _n_in(dls, n_in: int | None) -> int:
     if n_in is not None:
         return n_in
@@ -92,7 +101,8 @@ def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | Non
     use_timm = _timm.is_timm_arch(arch, kwargs)
     arch = resolve_arch(arch) if isinstance(arch, str) and not use_timm else arch  # a name, as fastai takes timm names
     meta = None if use_timm else _meta(arch)
-    n_out = n_out if n_out is not None else _n_out(dls)
+    n_out_given = n_out is not None
+    n_out = n_out if n_out_given else _n_out(dls)
     n_in = _n_in(dls, n_in)
     build = _timm.create_timm_model if use_timm else create_vision_model
     model = build(arch, n_out, pretrained=pretrained, weights=weights, cut=cut, n_in=n_in, init=init,
@@ -100,9 +110,12 @@ def vision_learner(dls, arch: Callable, normalize: bool = True, n_out: int | Non
                   ps=ps, first_bn=first_bn, bn_final=bn_final, lin_first=lin_first, y_range=y_range, **kwargs)
     if use_timm:
         model, meta = model
-    return _finish(dls, model, arch, meta, normalize, n_out, pretrained, n_in, loss_func=loss_func,
-                   opt_func=opt_func, lr=lr, splitter=splitter, cbs=cbs, metrics=metrics, path=path,
-                   model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn, moms=moms)
+    learn = _finish(dls, model, arch, meta, normalize, n_out, pretrained, n_in, loss_func=loss_func,
+                    opt_func=opt_func, lr=lr, splitter=splitter, cbs=cbs, metrics=metrics, path=path,
+                    model_dir=model_dir, wd=wd, wd_bn_bias=wd_bn_bias, train_bn=train_bn, moms=moms)
+    if not n_out_given and loss_func is None:
+        _refuse_one_class(learn, n_out, "vision_learner")
+    return learn
 
 
 def cnn_learner(*args: Any, **kwargs: Any) -> Learner:
