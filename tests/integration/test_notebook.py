@@ -33,6 +33,14 @@ def tiny_cnn():
                          nn.BatchNorm2d(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))
 learn = Learner(dls, tiny_cnn(), metrics=accuracy)"""
 
+ERROR = """\
+class Broken(Callback):
+    "A bug in a callback: the fit stops with an error in the second batch."
+    def after_batch(self):
+        if self.iter == 1:
+            raise ValueError("a bug in a callback")
+learn.fit(2, 1e-3, cbs=Broken())"""
+
 INTERRUPT = """\
 class CtrlC(Callback):
     "Presses Ctrl-C (a real SIGINT to this kernel) during the third batch of the second epoch."
@@ -70,6 +78,7 @@ CELLS = {
     "L": "L(range(100))",
     "tabular": TABULAR,
     "text": TEXT,
+    "error": ERROR,
     "interrupted": INTERRUPT,
     "next_fit": "learn.fit(1, 1e-3)",
 }
@@ -85,7 +94,7 @@ def executed(tmp_path_factory):
     for name, src in CELLS.items():
         cell = nbformat.v4.new_code_cell(src.format(data=str(tmp / name)) if "{data" in src else src)
         cell.metadata["name"] = name
-        if name == "interrupted":
+        if name in ("interrupted", "error"):
             cell.metadata["tags"] = ["raises-exception"]  # the interrupted fit's cell ends with its error
         nb.cells.append(cell)
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "TIERS_DEBUG")}  # the kernel's own inline
@@ -204,3 +213,12 @@ def test_interrupt_is_one_line_and_the_next_fit_has_its_own_output(executed):
     assert _kinds(nxt) == ["display_data"], nxt
     assert nxt[0].data["text/plain"].startswith("epoch 1/1") and nxt[0].data["text/html"].count("<tr>") == 2
     assert not _stale_bar(_texts(outs)) and not _stale_bar(_texts(nxt))
+
+
+def test_a_fit_stopped_by_an_error_keeps_where_it_stopped(executed):
+    outs = executed["error"]
+    assert [o.output_type for o in outs] == ["display_data", "error"], outs
+    assert outs[1].ename == "ValueError" and len(outs[1].traceback) > 1  # a real bug keeps its traceback
+    text = outs[0].data["text/plain"]
+    # finished when the cell ended: no frozen frame of a running bar in the saved notebook
+    assert text.startswith("stopped by an error at epoch 1, batch 2") and not _stale_bar(text), text

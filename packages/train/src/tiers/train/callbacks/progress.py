@@ -321,6 +321,29 @@ class ProgressCallback(Callback):
             self._old_logger = learn.logger
             learn.logger = self._write_row
         self._arm_sigint()
+        self._watch_cell()
+
+    def _watch_cell(self) -> None:
+        """Under IPython, finish this fit's output when its cell ends, if the fit did not (an error stopped it): a
+        saved notebook then shows where it stopped, not a frozen frame, and Ctrl-C is Python's own again at once.
+        The hook removes itself after one cell."""
+        ipython = sys.modules.get("IPython")
+        get = getattr(ipython, "get_ipython", None)
+        shell = get() if get is not None else None
+        events = getattr(shell, "events", None)
+        if events is None:
+            return
+        st = self._st
+
+        def after_cell(*args: Any) -> None:
+            try:
+                events.unregister("post_run_cell", after_cell)
+            except ValueError:
+                pass
+            if self._st is st and st.end is None:
+                self._finish_stale()
+
+        events.register("post_run_cell", after_cell)
 
     def before_epoch(self) -> None:
         """Follow the epoch number."""
@@ -453,7 +476,9 @@ class ProgressCallback(Callback):
         finish its bar where it is, so the new fit starts fresh (in a notebook, in its own cell)."""
         st = self._st
         if st is not None and st.end is None:
-            st.end, st.end_line = "stopped", f"stopped at epoch {st.epoch + 1}, batch {st.n}"
+            batch = st.n + 1  # the batch that was running: its end was never counted
+            where = f"epoch {st.epoch + 1}, batch {batch}" if st.mode == "fit" else f"batch {batch}"
+            st.end, st.end_line = "stopped", f"stopped by an error at {where}"
             try:
                 self._finish()
             except Exception:  # the old output may be gone (a closed stream, a restarted front end)
