@@ -318,6 +318,18 @@ def v_one_class_only(d, url):
     _fit(vision_learner(dls, xresnet18, pretrained=False))
 
 
+def v_folder_that_does_not_exist(d, url):
+    from tiers.vision import ImageDataLoaders
+    ImageDataLoaders.from_folder(d / "no_such_dataset", bs=4)
+
+
+def v_empty_valid_folder(d, url):
+    from tiers.vision import ImageDataLoaders
+    _folder(d, n=3, layout=("train",))
+    (d / "valid" / "cat").mkdir(parents=True)
+    _fit(_image_learner(ImageDataLoaders.from_folder(d, bs=4)))
+
+
 # ================================================================================================ text cases
 def _texts(n=40, seed=0):
     import random
@@ -407,6 +419,11 @@ def t_nan_labels(d, url):
     df = _text_frame()
     df.loc[[5, 6], "label"] = None
     TextDataLoaders.from_df(df, text_col="text", label_col="label", bs=8, seed=0, n_workers=0)
+
+
+def t_missing_label_column(d, url):
+    from tiers.text import TextDataLoaders
+    TextDataLoaders.from_df(_text_frame(), text_col="text", label_col="sentiment", n_workers=0)
 
 
 def t_missing_text_column(d, url):
@@ -534,6 +551,13 @@ def tab_inf_in_cont_column(d, url):
 def tab_one_class_target(d, url):
     df = _tab_frame()
     df["y"] = "yes"
+    _tab_fit(_tab(df))
+
+
+def tab_duplicate_column_names(d, url):
+    import pandas as pd
+    df = _tab_frame()
+    df = pd.concat([df, df[["size"]]], axis=1)  # two columns named 'size'
     _tab_fit(_tab(df))
 
 
@@ -859,7 +883,7 @@ CASES = [
     Case(v_layout_no_train_valid, E, ("train", ("cat", "dog", "valid_pct"))),
     Case(v_layout_passed_train_folder, E, ("train", "valid")),
     Case(v_empty_folder, E, ("imgs",)),
-    Case(v_empty_class_folders, E, ("v_empty_class_folders", ("no items", "no image"))),
+    Case(v_empty_class_folders, E, ("v_empty_class_folders/train", ("no items", "no image"))),
     Case(v_text_file_as_jpg, E, ("notes_really_text.jpg",)),
     Case(v_zero_byte_file, E, ("empty_zero.png",)),
     Case(v_truncated_jpeg, E, ("cut_short.jpg",)),
@@ -879,6 +903,8 @@ CASES = [
     Case(v_valid_class_not_in_train, E, ("bird",)),
     Case(v_name_re_not_matching_some_files, E, ("IMG0042.png",)),
     Case(v_one_class_only, E, ("cat", "class")),
+    Case(v_folder_that_does_not_exist, E, ("no_such_dataset",)),
+    Case(v_empty_valid_folder, E, ("v_empty_valid_folder/valid", "no image")),
     # text
     Case(t_empty_texts, EITHER, (("[3, 11]", "3, 11"),)),
     Case(t_none_and_nan_texts, E, ("text", ("[3, 11]", "3, 11"))),
@@ -889,6 +915,7 @@ CASES = [
     Case(t_non_utf8_csv, E, ("latin_reviews.csv", "encoding")),
     Case(t_nan_labels, E, ("label", ("[5, 6]", "5, 6"))),
     Case(t_missing_text_column, E, ("review",)),
+    Case(t_missing_label_column, E, ("sentiment",)),
     Case(t_lm_corpus_smaller_than_batch, EITHER, (("bs", "seq_len"),)),
     # tabular
     Case(tab_nan_in_cat_and_cont, OK),
@@ -906,6 +933,7 @@ CASES = [
     Case(tab_inf_in_cont_column, EITHER, ("size", ("inf", "infinite"))),
     Case(tab_one_class_target, E, ("'y'", "yes")),
     Case(tab_test_dl_missing_column, E, ("age",)),
+    Case(tab_duplicate_column_names, E, ("size", "duplicate")),
     # collab
     Case(c_unknown_ids_at_predict, OK),
     Case(c_string_ratings, E, ("rating", "four stars")),

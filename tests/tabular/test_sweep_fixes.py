@@ -54,3 +54,11 @@ def test_a_date_column_among_continuous_ones_points_to_add_datepart():
 def test_valid_idx_out_of_range_names_the_positions():
     with pytest.raises(IndexError, match=r"valid_idx holds row positions outside 0\.\.59.*\[500, 501\]"):
         _dls(_frame(), valid_idx=[3, 5, 500, 501])
+
+
+def test_duplicate_column_names_are_named():
+    df = _frame()
+    df = pd.concat([df, df[["size"]]], axis=1)
+    with pytest.raises(ValueError, match=r"several columns named \['size'\]"):
+        _dls(df)
+    _dls(df.loc[:, ~df.columns.duplicated()])  # the fix the message gives works

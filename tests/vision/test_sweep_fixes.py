@@ -69,3 +69,14 @@ def test_vision_learner_refuses_labels_of_one_class(tmp_path):
     _img(tmp_path / "valid" / "dog" / "d1.png")
     learn = vision_learner(ImageDataLoaders.from_folder(tmp_path, bs=4), xresnet18, pretrained=False)
     assert learn.model.eval()(torch.zeros(1, 3, 16, 16)).shape == (1, 2)
+
+
+def test_from_folder_with_an_empty_valid_folder_names_it(tmp_path):
+    for i in range(3):
+        _img(tmp_path / "train" / "cat" / f"c{i}.png")
+        _img(tmp_path / "train" / "dog" / f"d{i}.png")
+    (tmp_path / "valid" / "cat").mkdir(parents=True)
+    with pytest.raises(ValueError, match=rf"no images in {tmp_path / 'valid'} .*valid_pct="):
+        ImageDataLoaders.from_folder(tmp_path, bs=2)
+    _img(tmp_path / "valid" / "cat" / "deep.PNG")  # any depth, any case of the extension
+    assert len(ImageDataLoaders.from_folder(tmp_path, bs=2).valid_ds) == 1

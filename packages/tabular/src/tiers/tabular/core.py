@@ -407,6 +407,11 @@ class TabularPandas(Tabular):
         for kind, names in (("cat_names", self.cat_names), ("cont_names", self.cont_names),
                             ("y_names", self.y_names)):
             check_columns(df, names, kind)
+        used = set(self.cat_names + self.cont_names + self.y_names)
+        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()] if c in used})
+        if dup:  # df[c] would be a DataFrame, and pandas fails deep inside with no column named
+            raise ValueError(f"TabularPandas: the DataFrame has several columns named {dup}; give each column a "
+                             "distinct name (df.columns) or drop the duplicate (df.loc[:, ~df.columns.duplicated()]).")
         self.input_cat_names = list(self.cat_names)  # before procs add columns such as `<col>_na`
         both = set(self.cat_names) & set(self.cont_names)
         if both:

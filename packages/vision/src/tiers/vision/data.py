@@ -35,6 +35,7 @@ from tiers.data import (
     RegressionBlock,
     TransformBlock,
     get_image_files,
+    image_extensions,
     parent_label,
 )
 from tiers.dispatch import is_listy, using_attr
@@ -83,6 +84,14 @@ def _check_label_func(label_func: Callable, where: str) -> None:
     if sys.platform == "win32" and isinstance(label_func, types.LambdaType) and label_func.__name__ == "<lambda>":
         raise ValueError(f"{where}: label_func is a lambda, which worker processes cannot receive on Windows; "
                          "define it with def at module level")
+
+
+def _has_image(folder: Path) -> bool:
+    "Whether `folder` holds an image file at any depth (stops at the first: a large dataset is not listed twice)."
+    for _, _, files in os.walk(folder, followlinks=True):
+        if any(os.path.splitext(f)[1].lower() in image_extensions for f in files):
+            return True
+    return False
 
 
 def _col_name(df, c):
@@ -153,6 +162,11 @@ class ImageDataLoaders(_VerifyingLoaders):
                         hint = f" (its folders: {', '.join(found[:8]) or 'none'}{', ...' if len(found) > 8 else ''})"
                     raise FileNotFoundError(f"ImageDataLoaders.from_folder: no folder {path / sub}{hint}; pass "
                                             "train=/valid= with your folder names, or valid_pct= to split at random")
+            for sub in (train, valid):  # else "empty validation set, use a larger valid_pct": wrong for folders
+                if not _has_image(path / sub):
+                    raise ValueError(f"ImageDataLoaders.from_folder: no images in {path / sub} (the {sub} folder "
+                                     "holds no image files in its label folders); put images there, or pass "
+                                     "valid_pct= to split all images under the path at random")
             splitter = GrandparentSplitter(train_name=train, valid_name=valid)
             get_items = partial(get_image_files, folders=[train, valid])
         else:
