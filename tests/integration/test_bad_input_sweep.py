@@ -330,6 +330,22 @@ def v_empty_valid_folder(d, url):
     _fit(_image_learner(ImageDataLoaders.from_folder(d, bs=4)))
 
 
+def v_label_func_returns_none(d, url):
+    from tiers.vision import ImageDataLoaders
+    fns = [_img(d / f"{c}_{i}.png") for c in ("cat", "dog") for i in range(5)] + [_img(d / "odd_one.png")]
+    labels = {f.name: f.name.split("_")[0] if "_" in f.stem and not f.stem.startswith("odd") else None for f in fns}
+    dls = ImageDataLoaders.from_path_func(d, fns, lambda o: labels[o.name], bs=4, seed=0)
+    _all_batches(dls)
+
+
+def v_test_dl_with_a_missing_file(d, url):
+    from tiers.vision import ImageDataLoaders
+    _folder(d, n=3)
+    dls = ImageDataLoaders.from_folder(d, bs=4)
+    learn = _image_learner(dls)
+    learn.get_preds(dl=dls.test_dl([d / "train" / "cat" / "cat_train_0.png", d / "gone_missing.png"]))
+
+
 # ================================================================================================ text cases
 def _texts(n=40, seed=0):
     import random
@@ -439,6 +455,18 @@ def t_lm_corpus_smaller_than_batch(d, url):
     cfg = dict(emb_sz=8, n_hid=8, n_layers=1, pad_token=1, output_p=0.0, hidden_p=0.0, input_p=0.0,
                embed_p=0.0, weight_p=0.0, tie_weights=True, out_bias=True, bidir=False)
     _fit(language_model_learner(dls, AWD_LSTM, config=cfg, pretrained=False))
+
+
+def t_predict_on_none(d, url):
+    from tiers.text import TextDataLoaders
+    dls = TextDataLoaders.from_df(_text_frame(), text_col="text", label_col="label", bs=8, seed=0, n_workers=0)
+    _text_learner(dls).predict(None)
+
+
+def t_lm_all_texts_empty(d, url):
+    from tiers.text import TextDataLoaders
+    df = _text_frame(12).assign(text="")
+    TextDataLoaders.from_df(df, text_col="text", is_lm=True, bs=4, seq_len=8, seed=0, n_workers=0)
 
 
 # ================================================================================================ tabular cases
@@ -558,6 +586,18 @@ def tab_duplicate_column_names(d, url):
     import pandas as pd
     df = _tab_frame()
     df = pd.concat([df, df[["size"]]], axis=1)  # two columns named 'size'
+    _tab_fit(_tab(df))
+
+
+def tab_predict_missing_column(d, url):
+    learn = _tab_fit(_tab(_tab_frame()))
+    learn.predict({"colour": "red", "size": 0.3})
+
+
+def tab_integer_target_many_values(d, url):
+    import numpy as np
+    df = _tab_frame(200)
+    df["y"] = (df["size"] * 1000 + 50_000).round().astype(np.int64)  # a price in whole euros
     _tab_fit(_tab(df))
 
 
@@ -793,6 +833,23 @@ def d_html_page_as_archive(d, url):
     untar_data(f"{url}/data/html_set.tgz", retries=0)
 
 
+def d_http_500(d, url):
+    from tiers.data import download_data
+    _home(d)
+    download_data(f"{url}/data/server_error.tgz", fname=d / "out.tgz", retries=0)
+
+
+def d_connection_refused(d, url):
+    import socket
+
+    from tiers.data import download_data
+    _home(d)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    download_data(f"http://127.0.0.1:{port}/refused_set.tgz", fname=d / "out.tgz", retries=0, timeout=5)
+
+
 # ================================================================================================ persistence cases
 def _saved_learner(d):
     learn = _learner(_xy_dls(), path=d)
@@ -850,6 +907,27 @@ def p_load_learner_truncated_export(d, url):
     load_learner(fn)
 
 
+def p_save_into_read_only_folder(d, url):
+    learn = _saved_learner(d)
+    ro = d / "locked"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):  # root ignores the mode: make the target a file's child instead
+            (d / "plain_file").write_text("x")
+            learn.save(d / "plain_file" / "locked_weights")
+        else:
+            learn.save(ro / "locked_weights")
+    finally:
+        ro.chmod(0o700)
+
+
+def p_export_over_a_folder(d, url):
+    learn = _saved_learner(d)
+    (d / "taken_export.pkl").mkdir()
+    learn.export(d / "taken_export.pkl")
+
+
 # ================================================================================================ the table
 @dataclass
 class Case:
@@ -905,6 +983,8 @@ CASES = [
     Case(v_one_class_only, E, ("cat", "class")),
     Case(v_folder_that_does_not_exist, E, ("no_such_dataset",)),
     Case(v_empty_valid_folder, E, ("v_empty_valid_folder/valid", "no image")),
+    Case(v_label_func_returns_none, E, ("odd_one.png",)),
+    Case(v_test_dl_with_a_missing_file, E, ("gone_missing.png",)),
     # text
     Case(t_empty_texts, EITHER, (("[3, 11]", "3, 11"),)),
     Case(t_none_and_nan_texts, E, ("text", ("[3, 11]", "3, 11"))),
@@ -917,6 +997,8 @@ CASES = [
     Case(t_missing_text_column, E, ("review",)),
     Case(t_missing_label_column, E, ("sentiment",)),
     Case(t_lm_corpus_smaller_than_batch, EITHER, (("bs", "seq_len"),)),
+    Case(t_predict_on_none, E, (("None", "none"),)),
+    Case(t_lm_all_texts_empty, E, (("token", "empty", "no text"),)),
     # tabular
     Case(tab_nan_in_cat_and_cont, OK),
     Case(tab_all_nan_column, EITHER, ("age",)),
@@ -933,6 +1015,8 @@ CASES = [
     Case(tab_inf_in_cont_column, EITHER, ("size", ("inf", "infinite"))),
     Case(tab_one_class_target, E, ("'y'", "yes")),
     Case(tab_test_dl_missing_column, E, ("age",)),
+    Case(tab_predict_missing_column, E, ("age",)),
+    Case(tab_integer_target_many_values, EITHER, ("'y'", "RegressionBlock")),
     Case(tab_duplicate_column_names, E, ("size", "duplicate")),
     # collab
     Case(c_unknown_ids_at_predict, OK),
@@ -964,6 +1048,8 @@ CASES = [
     Case(d_archive_absolute_member, E, ("abs_evil.txt",)),
     Case(d_checksum_mismatch, E, ("good_set", ("sha256", "checksum"))),
     Case(d_html_page_as_archive, E, ("html_set",)),
+    Case(d_http_500, E, ("server_error.tgz", "500")),
+    Case(d_connection_refused, E, ("refused_set.tgz", ("refused", "connect"))),
     # persistence
     Case(p_load_truncated_pth, E, ("weights.pth",)),
     Case(p_load_into_other_architecture, E, (("small.pth", "shape", "missing", "unexpected"),)),
@@ -971,6 +1057,8 @@ CASES = [
     Case(p_load_learner_of_text_file, E, ("notes_export.pkl",)),
     Case(p_load_learner_missing_file, E, ("nowhere_export.pkl",)),
     Case(p_load_learner_truncated_export, E, ("cut_export.pkl",)),
+    Case(p_save_into_read_only_folder, E, ("locked_weights",)),
+    Case(p_export_over_a_folder, E, ("taken_export.pkl",)),
 ]
 _PREFIX = {"v_": "vision", "t_": "text", "tab_": "tabular", "c_": "collab", "tr_": "train", "d_": "download",
            "p_": "persistence"}
@@ -990,6 +1078,9 @@ def served_files() -> dict[str, bytes]:
             "/data/evil_set.tgz": _tgz({"evil_set/ok.txt": b"ok", "../evil.txt": b"pwned"}),
             "/data/abs_set.tgz": _tgz({"abs_set/ok.txt": b"ok", "/tmp/abs_evil.txt": b"pwned"}),
             "/data/html_set.tgz": b"<html><body>Please log in</body></html>"}
+
+
+SERVED_STATUS = {"/data/server_error.tgz": 500}
 
 
 # ================================================================================================ child runner
@@ -1102,6 +1193,7 @@ if pytest is not None and os.environ.get("_SWEEP_CHILD") is None:
             if group not in _RESULTS:
                 if group == "download":
                     server.files.update(served_files())
+                    server.status.update(SERVED_STATUS)
                 _RESULTS[group] = run_group(group, str(tmp_path_factory.mktemp(f"sweep_{group}")), server.url)
             return _RESULTS[group]
         return get
@@ -1136,6 +1228,9 @@ if __name__ == "__main__":
 
     class _H(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path in SERVED_STATUS:
+                self.send_error(SERVED_STATUS[self.path])
+                return
             data = FILES.get(self.path)
             if data is None:
                 self.send_error(404)

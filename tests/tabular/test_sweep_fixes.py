@@ -62,3 +62,14 @@ def test_duplicate_column_names_are_named():
     with pytest.raises(ValueError, match=r"several columns named \['size'\]"):
         _dls(df)
     _dls(df.loc[:, ~df.columns.duplicated()])  # the fix the message gives works
+
+
+def test_an_integer_target_with_unseen_values_points_to_regression():
+    from tiers.data import RegressionBlock
+
+    df = _frame(200)
+    df["y"] = (df["size"] * 1000 + 50_000).round().astype(np.int64)  # a price in whole euros
+    with pytest.raises(ValueError, match=r"'y' holds numbers \(\d+ distinct.*y_block=RegressionBlock\(\)"):
+        _dls(df)
+    dls = _dls(df, y_block=RegressionBlock())  # the fix the message gives works
+    assert dls.train_ds.y_kind == "regression"

@@ -543,11 +543,17 @@ class TabularPandas(Tabular):
         if pd.api.types.is_integer_dtype(col) and len(col) and col.min() >= 0 and list(self.vocab) == list(
                 range(len(self.vocab))):
             return  # already codes 0..c-1 of themselves
-        codes = pd.Categorical(col, categories=list(self.vocab)).codes
+        # -1 for labels not in the vocab (pd.Categorical with unknown values is deprecated: it will raise its own error)
+        codes = pd.Index(list(self.vocab)).get_indexer(col)
         if (codes < 0).any():
             bad = sorted(set(col[codes < 0].astype(str)))[:10]
+            hint = ""
+            if pd.api.types.is_numeric_dtype(col):  # integers read as classes: usually a quantity to predict
+                hint = (f" Column {yn!r} holds numbers ({len(self.vocab)} distinct in the training rows), so it was "
+                        "taken as classes; to predict the number, pass y_block=RegressionBlock() (or convert it with "
+                        f"df[{yn!r}].astype('float32')).")
             raise ValueError(f"TabularPandas: target labels {bad} of column {yn!r} do not occur in the training "
-                             f"rows (classes: {list(self.vocab)[:20]}); add such rows to the training split.")
+                             f"rows (classes: {list(self.vocab)[:20]}); add such rows to the training split.{hint}")
         self.items[yn] = codes.astype(np.int64)
 
     def process(self) -> TabularPandas:
