@@ -89,10 +89,13 @@ def test_activation_stats_and_color_dim(tmp_path):
     assert ((ls["near_zero"] >= 0) & (ls["near_zero"] <= 1)).all()
     h = stats.hist(1)
     assert h.shape == (40, 12) and (h >= 0).all()
-    ax = stats.color_dim(1)
-    ax.figure.savefig(tmp_path / "color_dim.png")
+    import matplotlib.pyplot as plt
+
+    assert stats.color_dim(1) is None  # drawn once, nothing for a notebook to echo
+    plt.gcf().savefig(tmp_path / "color_dim.png")
     assert (tmp_path / "color_dim.png").stat().st_size > 1000
-    stats.plot_layer_stats(0).savefig(tmp_path / "layer0.png")
+    assert stats.plot_layer_stats(0) is None
+    stats.plot_layer_stats(0, return_fig=True).savefig(tmp_path / "layer0.png")
     with pytest.raises(IndexError, match="out of range"):
         stats.layer_stats(9)
     with pytest.raises(ValueError, match="with_hist"):

@@ -132,8 +132,9 @@ class ActivationStats(HookCallback):
         if not -n <= idx < n:
             raise IndexError(f"ActivationStats: layer index {idx} out of range; {n} layers were hooked")
 
-    def plot_layer_stats(self, idx: int) -> Any:
-        """Plot mean, std and % near zero of layer `idx` over training; returns the matplotlib figure."""
+    def plot_layer_stats(self, idx: int, return_fig: bool = False) -> Any:
+        """Plot mean, std and % near zero of layer `idx` over training; returns the matplotlib figure with
+        `return_fig=True` only (a returned figure would show twice at the end of a notebook cell)."""
         import matplotlib.pyplot as plt
 
         st = self.layer_stats(idx)
@@ -141,10 +142,11 @@ class ActivationStats(HookCallback):
         for ax, (k, v) in zip(axs, st.items()):
             ax.plot(v.numpy())
             ax.set_title(k)
-        return fig
+        return fig if return_fig else None
 
     def color_dim(self, idx: int, figsize: tuple[float, float] = (10, 5), ax: Any = None) -> Any:
-        """The colorful dimension chart of layer `idx`: its activation histogram (y) over batches (x)."""
+        """The colorful dimension chart of layer `idx`: its activation histogram (y) over batches (x), on `ax` (a new
+        figure by default). Returns nothing (no `<Axes>` text after the chart in a notebook)."""
         import matplotlib.pyplot as plt
 
         h = self.hist(idx)
@@ -154,5 +156,4 @@ class ActivationStats(HookCallback):
         ax.set_xlabel("batch")
         ax.set_ylabel("activation histogram bin")
         ax.set_title(f"layer {idx}")
-        return ax
 
