@@ -85,8 +85,11 @@ def resolve(layer: str, mode: str, extras: bool = True, root: Path = ROOT) -> di
 
 
 def tag_wheel(tag: str, name: str, cache: Path, root: Path = ROOT) -> Path:
-    """The wheel of distribution `name` as it was at `tag`, built once."""
-    dest = cache / tag
+    """The wheel of distribution `name` as it was at `tag`, built once (cached by tag AND commit: a tag name can be
+    made again elsewhere, e.g. in a release simulation sharing the cache)."""
+    commit = subprocess.run(["git", "rev-parse", f"{tag}^{{commit}}"], cwd=root, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    dest = cache / f"{tag}-{commit[:12]}"
     found = sorted(dest.glob("*.whl"))
     if found:
         return found[-1]
@@ -171,7 +174,7 @@ def main(argv: list[str]) -> int:
     results = []
     for layer in layers:
         done: dict[tuple, str] = {}
-        variants = [(True, m) for m in modes] + ([(False, "tree")] if layer in BARE_RUN else [])
+        variants = [(True, m) for m in modes] + ([(False, modes[0])] if layer in BARE_RUN and modes else [])
         for extras, mode in variants:
             pick = resolve(layer, mode, extras)
             key = (extras, tuple(sorted(pick.items())))

@@ -178,3 +178,24 @@ def test_api_gate_and_a_breaking_release_leave_pip_only_tested_combinations(tmp_
     # and no untested mix resolves at all
     assert resolve("tiers-train==0.1.1", "tiers-dispatch==2.0.0") is None
     assert resolve("tiers-pipeline==0.1.2", "tiers-dispatch==1.0.0") is None
+
+
+@pytest.mark.slow
+def test_compat_runs_a_layer_against_the_floor_built_from_its_tag(tmp_path):
+    """The minimum-version job for real: after a release, a lower layer whose working tree moved on is installed
+    from the wheel built from its tag, and the layer's tests run against it in a fresh venv."""
+    import envs
+
+    repo = _clone(tmp_path)
+    _tool(repo, "tag-initial")
+    readme = repo / "packages/dispatch/README.md"
+    readme.write_text(readme.read_text() + "\nUnreleased work after the tag.\n")
+    _git(repo, "commit", "-q", "-am", "dispatch: unreleased work")
+    env = {**os.environ, "TIERS_ENVS": str(envs.ENVS)}  # the shared torch folder and wheelhouse
+    r = subprocess.run([sys.executable, "tools/compat.py", "pipeline", "--modes", "min,latest",
+                        "--out", str(tmp_path / "dist"), "--", "-q", "-p", "no:cacheprovider"],
+                       cwd=repo, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "tiers-pipeline [min] with dispatch@tiers-dispatch-v0.1.0, tensors@tree" in r.stdout
+    assert "tiers-pipeline [latest]: same wheels as [min]" in r.stdout
+    assert r.stdout.count(" passed") == 2, r.stdout  # with the extras (tensors), and without
