@@ -1211,6 +1211,20 @@ if pytest is not None and os.environ.get("_SWEEP_CHILD") is None:
         want = {"error": "a", "ok": "b", "either": "ab"}[case.expect]
         assert got in want, f"{name}: outcome {got!r}, wanted {want!r}\n{json.dumps(res, indent=1)[:3500]}"
 
+    def test_classify_tells_the_outcomes_apart():
+        "The sweep's judge: a hang, a raw internal error or a quiet return where an error was due never pass."
+        need = Case(d_http_404, E, ("missing_set.tgz",))
+        either = Case(tab_all_nan_column, EITHER, ("age",))
+        err = {"outcome": "raised", "type": "ValueError", "tiers_raised": True}
+        assert classify(need, {**err, "msg": "no file missing_set.tgz"}) == "a"
+        assert classify(need, {**err, "msg": "something failed"}) == "u"
+        assert classify(need, {**err, "type": "IndexError", "tiers_raised": False, "msg": "missing_set.tgz"}) == "d"
+        assert classify(need, {**err, "tiers_raised": False, "msg": "bare torch text"}) == "d"
+        assert classify(need, {"outcome": "returned"}) == "c"
+        assert classify(either, {"outcome": "returned"}) == "b"
+        assert classify(either, {"outcome": "silent", "msg": "NaN weights"}) == "c"
+        assert classify(either, {"outcome": "hang"}) == classify(either, None) == "d"
+
     @pytest.mark.slow
     def test_sweep_totals(results):
         "Across the sweep: no silent wrong result, no crash or hang, at most two errors that do not name the thing."
