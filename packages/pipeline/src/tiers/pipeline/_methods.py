@@ -19,6 +19,18 @@ _MISSING = object()
 _RETAIN, _KEEP, _CAST = 0, 1, 2  # what to do with a method's result: keep the input's subclass, nothing, cast
 _PASS = (None, False, _KEEP, None, False)  # cache entry of a type no method matches
 _NO_RETAIN = (bool,)  # `True + 1` is an int on purpose; casting it back to bool would lose it
+# How many times something that decides how a Pipeline runs its Transforms has changed: a dispatcher gained a
+# function, a Transform's `split_idx` (or dispatcher, or class) was set, a Transform class attribute was set. A
+# Pipeline keeps what it worked out (`pipeline._Route`) with the count it saw and works it out again when the count
+# moved: one comparison per call, and nothing to notify (no listener, no registry of Pipelines). These are set-up
+# events (class bodies, constructors, `@MyTfm def encodes`), not per-item ones.
+_CHANGES = [0]
+
+
+def _changed() -> None:
+    "Count a change that may alter how a Pipeline runs its Transforms (see `_CHANGES`)."
+    _CHANGES[0] += 1
+
 
 def _callable_name(f) -> str:
     for o in (f, getattr(f, "func", None), type(f)):  # a function, a functools.partial, a callable object
@@ -121,6 +133,7 @@ class _TfmMethod:
         self.funcs.append(g)
         self._takes_self[g] = takes_self
         self._clear()
+        _changed()
         return f
 
     def _clear(self):
@@ -303,6 +316,11 @@ class _TfmMeta(type):
             getattr(cls, _HOT[k]).add(v)  # `MyTfm.encodes = f` extends the class, like `@MyTfm`
             return
         super().__setattr__(k, v)
+        _changed()  # `MyTfm.split_idx = 0`, a patched `__call__`...: how Pipelines run it may change
+
+    def __delattr__(cls, k):
+        super().__delattr__(k)
+        _changed()
 
 
 def _first_anno(f):

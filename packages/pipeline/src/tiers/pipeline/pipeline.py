@@ -7,8 +7,10 @@ any other unknown attribute is looked up on the Transforms (`pipe.vocab`), which
 state a Transform learned.
 """
 
+from types import MethodType
+
 from tiers.dispatch import GetAttr, L, camel2snake, noop
-from tiers.pipeline._methods import _RETAIN
+from tiers.pipeline._methods import _CAST, _CHANGES, _RETAIN
 from tiers.pipeline.transform import Transform, _reraise
 
 __all__ = ["Pipeline", "mk_transform", "gather_attrs", "gather_attr_names"]
@@ -78,58 +80,216 @@ def gather_attr_names(o, nm: str) -> list:
     return sorted({k for t in getattr(o, nm) for k in dir(t) if not k.startswith("_")})
 
 
-_TCALL, _TAPPLY, _finish = Transform.__call__, Transform._apply, Transform._finish
+# ---- how a Pipeline runs its Transforms: routes, runs and plans (interpreted; no generated code) -----------------
+#
+# A call resolves, for each Transform, which function an element's type dispatches to and how to treat its result.
+# For a given input shape (a plain tuple's element types, or one object's type) that work is the same on every call,
+# so a Pipeline records it once, as a *plan*: the list of (element, function, type it returns) in the order the
+# ordinary path calls them (Transform by Transform, element by element), leaving out the elements a Transform does
+# not match. A call with a known shape then costs a few type comparisons (the plan used last) or a dict lookup, and,
+# per function, a call and a type check. When a result's type differs from the recorded one, the item is finished
+# the ordinary way from that point (nothing runs twice). What the plans rely on (the Transforms, their `split_idx`
+# and dispatchers) is checked on each call by one comparison with `_methods._CHANGES` plus one with the list of
+# Transforms (`fs`, which may change in place).
+
+_TCALL, _TAPPLY, _TONE, _finish = Transform.__call__, Transform._apply, Transform._one, Transform._finish
 _NOKW: dict = {}  # the keyword arguments of a Pipeline's calls: none (never written to)
 _ELEMENTWISE, _WHOLE, _OWN_CALL = 0, 1, 2
+_FIN = object()  # a plan's "result type" for a step whose result `_finish` changes: never a type, so always checked
+_UNPLANNED = object()  # plan of an input shape that always runs the ordinary way (a tuple subclass...)
+_MAX_PLANS = 64  # input shapes planned per run of Transforms; more run the ordinary way
 
 
 def _steps(fs, s) -> list:
     """How to run each Transform of `fs` under split `s`, as `(kind, transform, dispatcher)`.
 
     A Transform using `Transform`'s own call has its `split_idx` checked here, once (left out when it skips `s`);
-    `_ELEMENTWISE` when it also maps tuples element by element the standard way, `_WHOLE` when its `_apply` is its
-    own (`ItemTransform`...). `_OWN_CALL`: a `__call__` of its own, called as is on every item, even on a split it
-    then skips (random augmentations draw their parameters there)."""
+    `_ELEMENTWISE` when it also maps tuples element by element the standard way, `_WHOLE` when its `_apply` (or
+    `_one`, `_finish`) is its own (`ItemTransform`...). `_OWN_CALL`: a `__call__` of its own, called as is on every
+    item, even on a split it then skips (random augmentations draw their parameters there)."""
     out = []
     for t in fs:
         c = type(t)
         if c.__call__ is _TCALL:
             ts = t.split_idx
             if ts is None or ts == s:
-                out.append((_ELEMENTWISE if c._apply is _TAPPLY else _WHOLE, t, t._encm))
+                plain = c._apply is _TAPPLY and c._one is _TONE and c._finish is _finish
+                out.append((_ELEMENTWISE if plain else _WHOLE, t, t._encm))
         else:
             out.append((_OWN_CALL, t, None))
     return out
 
 
-def _run(steps, o, s):
-    """Apply `steps` to `o`. The interpreted hot path of every loader: a plain tuple met by consecutive element-wise
-    Transforms is mapped in place in one list (one tuple built at the end, not one per Transform), and each element
-    costs a cache lookup and its function, exactly as `Transform._apply` would run it."""
+class _Run:
+    """Consecutive element-wise Transforms of a Pipeline (`steps`: `(transform, dispatcher)` pairs) and their plans
+    by input shape. The plan used last for a pair, `(type 0, type 1, plan)`, and for one object, `(type, plan)`, are
+    kept apart too: `Pipeline.__call__` checks them with type comparisons instead of building a key to look up. Each
+    is one tuple, replaced whole: a thread never pairs one plan with another plan's types."""
+
+    __slots__ = ("steps", "plans", "last2", "last1")
+
+    def __init__(self, steps: list):
+        self.steps, self.plans = steps, {}
+        self.last2, self.last1 = (None, None, ()), (None, ())  # None is never a type: no last plan yet
+
+
+class _Route:
+    """How a Pipeline runs under split `s`: its stages in order (a `_Run`, or a `(kind, transform, dispatcher)` step
+    for the others), `run` when one `_Run` is all of it. Valid while `_CHANGES` is `gen` and the Pipeline's `fs`
+    holds the Transforms of `snap` (`fsd` is the `__dict__` of that `L`: its list as it is now, changed in place or
+    not, without the cost of attribute lookups on objects that forward attributes)."""
+
+    __slots__ = ("snap", "fsd", "gen", "s", "stages", "run")
+
+    def __init__(self, fs, s):
+        self.snap, self.fsd, self.gen, self.s = list(fs.items), fs.__dict__, _CHANGES[0], s
+        self.stages = []
+        for kind, t, m in _steps(self.snap, s):
+            if kind != _ELEMENTWISE:
+                self.stages.append((kind, t, m))
+            elif self.stages and type(self.stages[-1]) is _Run:
+                self.stages[-1].steps.append((t, m))
+            else:
+                self.stages.append(_Run([(t, m)]))
+        one = len(self.stages) == 1 and type(self.stages[0]) is _Run
+        self.run = self.stages[0] if one else None
+
+
+class _NoRoute:
+    "What a Pipeline's `_route` is before its first call: never valid."
+
+    gen, fsd, snap = -1, {"items": None}, ()
+
+
+def _run_route(r: _Route, o):
+    "Apply the stages of route `r` to `o`."
+    for st in r.stages:
+        if type(st) is _Run:
+            o = _apply_run(st, o)
+        else:
+            kind, t, m = st
+            o = t._apply(m, o, _NOKW) if kind == _WHOLE else t(o, split_idx=r.s)
+    return o
+
+
+def _apply_run(run: _Run, o):
+    """Apply the element-wise Transforms of `run` to `o` by the plan of its shape (recorded on first sight)."""
+    c = type(o)
+    if c is tuple:
+        n = len(o)
+        if n == 2:  # the usual (input, target): a key without building an iterator
+            a, b = o
+            key = (type(a), type(b))
+        elif n == 1:
+            key = (type(o[0]),)
+        else:
+            key = tuple(map(type, o))
+    else:
+        key = c
+    plan = run.plans.get(key)
+    if plan is None:
+        return _trace(run, o, key)
+    if plan is _UNPLANNED:
+        return _generic(run.steps, o)
+    if c is not tuple:
+        run.last1 = (c, plan)
+    elif n == 2:
+        run.last2 = (*key, plan)
+    return _replay(run, plan, [*o] if c is tuple else [o], o, c is tuple)
+
+
+def _replay(run: _Run, plan: tuple, vals: list, o, as_tuple: bool):
+    "Run `plan` (of `run`) on `vals`, the elements of `o` (or `[o]`): `Pipeline.__call__` holds a copy of this loop."
+    for i, f, rt, meta in plan:
+        x = vals[i]
+        try:
+            y = f(x)
+        except Exception as exc:
+            _reraise(exc, meta[3], meta[4], x, *((i, o) if as_tuple else (None, None)))
+        if type(y) is not rt:
+            if rt is _FIN and type(y) is meta[7]:
+                y = _finish(y, x, meta[6], meta[5])
+            else:
+                return _resume(run, meta, y, x, vals, as_tuple)
+        vals[i] = y
+    return tuple(vals) if as_tuple else vals[0]
+
+
+def _trace(run: _Run, o, key):
+    """Apply `run` to `o` the ordinary way, recording the plan of inputs of types `key`: per function called, in
+    order, `(element, function, type it returned, meta)` (`_FIN` as the type when `_finish` changed the result)."""
+    c, plans = type(o), run.plans
+    as_tuple = c is tuple
+    if len(plans) >= _MAX_PLANS:
+        return _generic(run.steps, o)
+    if not as_tuple and issubclass(c, tuple) and not hasattr(c, "_fields"):  # `_apply` maps it and keeps its type
+        plans[key] = _UNPLANNED
+        return _generic(run.steps, o)
+    vals, ops, last = [*o] if as_tuple else [o], [], len(run.steps) - 1
+    for j, (t, m) in enumerate(run.steps):
+        cache = m.cache
+        for i, x in enumerate(vals):
+            tx = type(x)
+            e = cache.get(tx) or m.fill(tx)
+            f = e[0]
+            if f is None:
+                continue
+            try:
+                r = f(t, x) if e[1] else f(x)
+            except Exception as exc:
+                _reraise(exc, t, m, x, *((i, tuple(vals)) if as_tuple else (None, None)))
+            y = r if type(r) is tx and e[2] == _RETAIN else _finish(r, x, tx, e)
+            vals[i] = y
+            if f is noop and not e[1] and e[2] != _CAST:  # returned its input: nothing to record
+                continue
+            meta = (len(ops), i, j, t, m, e, tx, type(r))
+            ops.append((i, MethodType(f, t) if e[1] else f, type(r) if y is r else _FIN, meta))
+        v = vals[0]
+        if not as_tuple and j < last and isinstance(v, tuple) and not hasattr(type(v), "_fields"):
+            # one object became a tuple: the next Transforms map over it, which a one-object plan cannot say
+            plans[key] = _UNPLANNED
+            return _generic(run.steps[j + 1 :], v)
+    plans[key] = tuple(ops)
+    return tuple(vals) if as_tuple else vals[0]
+
+
+def _resume(run: _Run, meta, y, x, vals: list, as_tuple: bool):
+    """Finish an item after the step of `meta` returned `y`, of a type its plan did not record: that result gets the
+    ordinary treatment, then the rest of the item runs the ordinary way."""
+    _, i, j, t, m, e, tx, _ = meta
+    vals[i] = y if type(y) is tx and e[2] == _RETAIN else _finish(y, x, tx, e)
+    if as_tuple:
+        whole = tuple(vals)
+        for i2 in range(i + 1, len(vals)):  # the same Transform on the elements after it
+            vals[i2] = t._one(m, vals[i2], _NOKW, i2, whole)
+        o = tuple(vals)
+    else:
+        o = vals[0]
+    return _generic(run.steps[j + 1 :], o)
+
+
+def _generic(steps, o):
+    """Apply element-wise `steps` (`(transform, dispatcher)` pairs) to `o` the ordinary way, exactly as calling each
+    Transform in turn: a plain tuple is mapped in place in one list, one tuple built at the end."""
     vals = None  # the elements of the plain tuple being mapped in place
-    for kind, t, m in steps:
-        if kind == _ELEMENTWISE:
-            if vals is None:
-                if type(o) is not tuple:  # one object, or a tuple subclass (kept by `_apply`)
-                    o = t._apply(m, o, _NOKW)
-                    continue
-                vals = list(o)
-            cache = m.cache
-            for i, x in enumerate(vals):
-                tx = type(x)
-                e = cache.get(tx) or m.fill(tx)
-                f = e[0]
-                if f is None:
-                    continue
-                try:
-                    r = f(t, x) if e[1] else f(x)
-                except Exception as exc:
-                    _reraise(exc, t, m, x, i, tuple(vals))
-                vals[i] = r if type(r) is tx and e[2] == _RETAIN else _finish(r, x, tx, e)
-            continue
-        if vals is not None:
-            o, vals = tuple(vals), None
-        o = t._apply(m, o, _NOKW) if kind == _WHOLE else t(o, split_idx=s)
+    for t, m in steps:
+        if vals is None:
+            if type(o) is not tuple:  # one object, or a tuple subclass (kept by `_apply`)
+                o = t._apply(m, o, _NOKW)
+                continue
+            vals = [*o]
+        cache = m.cache
+        for i, x in enumerate(vals):
+            tx = type(x)
+            e = cache.get(tx) or m.fill(tx)
+            f = e[0]
+            if f is None:
+                continue
+            try:
+                r = f(t, x) if e[1] else f(x)
+            except Exception as exc:
+                _reraise(exc, t, m, x, i, tuple(vals))
+            vals[i] = r if type(r) is tx and e[2] == _RETAIN else _finish(r, x, tx, e)
     return o if vals is None else tuple(vals)
 
 
@@ -206,9 +366,49 @@ class Pipeline:
         calling it per item."""
         return all(_is_identity(t) for t in self.fs)
 
+    _route = _NoRoute  # how calls run (`_Route`), worked out again on the first call after a change
+
+    def _current_route(self) -> _Route:
+        r = self._route
+        if r.gen != _CHANGES[0] or r.fsd["items"] != r.snap:
+            r = self.__dict__["_route"] = _Route(self.fs, self.split_idx)
+        return r
+
     def __call__(self, o):
-        s = self.split_idx
-        return _run(_steps(self.fs.items, s), o, s)
+        r = self._route
+        if r.gen != _CHANGES[0] or r.fsd["items"] != r.snap:  # what `_current_route` checks, inlined
+            r = self._current_route()
+        run = r.run
+        if run is None:
+            return _run_route(r, o)
+        # `_apply_run(run, o)` with the plan used last, inlined (a call costs as much as a step here)
+        c = type(o)
+        if c is tuple:
+            if len(o) != 2:
+                return _apply_run(run, o)
+            a, b = o
+            ta, tb, plan = run.last2
+            if type(a) is not ta or type(b) is not tb:
+                return _apply_run(run, o)
+            vals = [a, b]
+        else:
+            t1, plan = run.last1
+            if c is not t1:
+                return _apply_run(run, o)
+            vals = [o]
+        for i, f, rt, meta in plan:
+            x = vals[i]
+            try:
+                y = f(x)
+            except Exception as exc:
+                _reraise(exc, meta[3], meta[4], x, *((i, o) if c is tuple else (None, None)))
+            if type(y) is not rt:
+                if rt is _FIN and type(y) is meta[7]:
+                    y = _finish(y, x, meta[6], meta[5])
+                else:
+                    return _resume(run, meta, y, x, vals, c is tuple)
+            vals[i] = y
+        return tuple(vals) if c is tuple else vals[0]
 
     def map_items(self, items) -> list:
         """`[self(o) for o in items]`, with the per-call overhead paid once: loaders call it on each batch's items.
@@ -216,13 +416,35 @@ class Pipeline:
         >>> Pipeline([Transform(lambda x: x + 1)]).map_items([1, 2, 3])
         [2, 3, 4]
         """
-        s = self.split_idx
-        steps = _steps(self.fs.items, s)
-        return [_run(steps, o, s) for o in items]
+        r = self._current_route()
+        run = r.run
+        if run is None:
+            return [_run_route(r, o) for o in items]
+        out = []
+        append = out.append
+        for o in items:  # the plan used last, checked as in `__call__`
+            c = type(o)
+            if c is tuple:
+                if len(o) == 2:
+                    a, b = o
+                    ta, tb, plan = run.last2
+                    if type(a) is ta and type(b) is tb:
+                        append(_replay(run, plan, [a, b], o, True))
+                        continue
+            else:
+                t1, plan = run.last1
+                if c is t1:
+                    append(_replay(run, plan, [o], o, False))
+                    continue
+            append(_apply_run(run, o))
+        return out
 
     def __setattr__(self, k, v):
         if k == "fs" and type(v) is not L:
             v = L(list(v))
+        d = self.__dict__
+        if k == "fs" or k == "split_idx" and d.get(k, _NONE) != v:
+            d.pop("_route", None)
         super().__setattr__(k, v)
 
     def decode(self, o, full: bool = True):
@@ -364,6 +586,11 @@ class Pipeline:
         fs = self.__dict__.get("fs", ())
         names = {_snake(type(f)) for f in fs} | set(gather_attr_names(self, "fs")) - _TFM_SETTINGS
         return sorted(set(super().__dir__()) | names)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_route", None)  # worked out again on the first call
+        return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)  # not through __setattr__/__getattr__: the object is half-built here

@@ -18,6 +18,7 @@ Resolutions are cached per input type, so a call costs a dict lookup plus the me
 from tiers.dispatch import retain_type
 from tiers.pipeline._methods import (
     _CAST,
+    _CHANGES,
     _HOT,
     _NO_RETAIN,
     _RETAIN,
@@ -30,38 +31,20 @@ from tiers.pipeline._methods import (
 __all__ = ["Transform", "InplaceTransform", "DisplayedTransform", "ItemTransform", "compose_tfms"]
 
 
-class _ReadableKeyError(KeyError):
-    "A KeyError re-raised with where it happened: its message prints as written (KeyError's own str() quotes it)."
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
 def _reraise(exc, tfm, m, x, i, whole, where=None):
-    "Raise `exc` again, same type, with a message naming the Transform, the method, the element and its type."
-    if getattr(exc, "_tiers_tfm_context", False):  # a nested Transform already said where
+    """Raise `exc` again, the same object (type, `args`, `errno`, `filename`... untouched), with a note (PEP 678)
+    naming the Transform, the method, the element and its type."""
+    if getattr(exc, "_tiers_tfm_noted", False):  # a nested Transform already said where
         raise exc
     if where is None:
         where = "the item (not a tuple)" if whole is None else f"element {i} of a {len(whole)}-tuple"
     name = getattr(tfm, "_name", None) or type(tfm).__name__  # not a DisplayedTransform's long name
-    plain_key = type(exc) is KeyError and len(exc.args) == 1 and isinstance(exc.args[0], str)
-    text = exc.args[0] if plain_key else exc  # KeyError's str() quotes and escapes its message
-    msg = (
-        f"{name}.{m.name} raised {type(exc).__name__} on {where}, of type {type(x).__qualname__}: {text} "
-        f"(the original exception is chained above)"
-    )
-    try:
-        new = _ReadableKeyError(msg) if plain_key else type(exc)(msg)
-        new.__dict__.update(getattr(exc, "__dict__", {}))
-    except Exception:  # an exception class whose constructor wants more than a message
-        new = None
-    if new is None:
-        if hasattr(exc, "add_note"):
-            exc.add_note(msg)
-        exc._tiers_tfm_context = True
-        raise exc
-    new._tiers_tfm_context = True
-    raise new.with_traceback(exc.__traceback__) from exc
+    exc.add_note(f"{name}.{m.name} raised {type(exc).__name__} on {where}, of type {type(x).__qualname__}")
+    exc._tiers_tfm_noted = True  # every exception has a __dict__ (BaseException's)
+    raise exc
+
+
+_WATCHED = frozenset({"split_idx", "__class__", "_encm", "_decm", "_setm"})  # settings a Pipeline's route relies on
 
 
 class Transform(metaclass=_TfmMeta):
@@ -109,6 +92,16 @@ class Transform(metaclass=_TfmMeta):
         if order is not None:
             self.order = order
 
+    def __setattr__(self, k, v):
+        object.__setattr__(self, k, v)
+        if k in _WATCHED:  # a Pipeline holding this Transform must see it from its next call on
+            _CHANGES[0] += 1
+
+    def __delattr__(self, k):
+        object.__delattr__(self, k)
+        if k in _WATCHED:
+            _CHANGES[0] += 1
+
     # -- instance-level methods
     def _own_method(self, name: str, fresh: bool = False) -> _TfmMethod:
         "This instance's own dispatcher for `name` (created on first use, linked to the class's)."
@@ -117,6 +110,7 @@ class Transform(metaclass=_TfmMeta):
         if m is None:
             m = _TfmMethod(name, type(self), (getattr(type(self), hot),), instance_level=True)
             self.__dict__[hot] = m
+            _CHANGES[0] += 1
         return m
 
     # -- calling
