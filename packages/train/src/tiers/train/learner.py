@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from tiers.dispatch import defaults
 from tiers.optim import Adam
 from tiers.tensors import L, to_device
+from tiers.train import checks as _checks
 from tiers.train import plain_torch as _plain
 from tiers.train import predict as _predict
 from tiers.train.callbacks import distributed as _distributed
@@ -70,6 +71,10 @@ _LEVELS = {k: (f"before_{k}", f"after_cancel_{k}", f"after_{k}") for k in ("fit"
 # What `learn.<name>` may read from the model when the Learner has no such attribute: only the model's own
 # children, parameters and buffers (fastai's `learn.fc`), never its methods (`train`, `to`, `state_dict`...).
 _MODEL_MEMBERS = ("_modules", "_parameters", "_buffers")
+
+
+# Callbacks that deal with a NaN/inf training loss themselves: the loop's own check (a NonFiniteLossError) stays off.
+_NAN_CBS = (_training.TerminateOnNaNCallback, _lr_finder.LRFinder)
 
 
 def _make_default_cbs() -> list[Callback]:
@@ -200,6 +205,8 @@ class Learner:
     validating = _state_attr("validating", "True during a validation-only pass (`validate`, `get_preds`).")
     pct_train = _state_attr("pct_train", "Fraction of the fit's training batches done (schedules read it).")
     train_iter = _state_attr("train_iter", "Training batches done in this fit.")
+    _check_first_batch = False  # set by fit: its first batch goes through checks.check_loss_inputs
+    _check_nan = False  # set by fit: a non-finite training loss stops it (checks.check_finite_loss)
 
     @property
     def metrics(self) -> L:
@@ -597,7 +604,11 @@ class Learner:
             st.xb, st.yb = (b,), ()
 
     def _backward(self) -> None:
-        self.state.loss_grad.backward()
+        try:
+            self.state.loss_grad.backward()
+        except Exception as e:
+            _checks.annotate_backward_error(e, self.state.loss_grad)  # a loss that is not a scalar names its reduction
+            raise
 
     def _step(self) -> None:
         self.opt.step()
@@ -605,12 +616,23 @@ class Learner:
     def _do_one_batch(self) -> None:
         st = self.state
         ev = self._ev[st.training]
-        st.pred = self.model(*st.xb)
+        try:
+            st.pred = self.model(*st.xb)
+        except Exception as e:
+            _checks.annotate_forward_error(e, self.model, st.xb)  # try/except: no cost unless it raised
+            raise
         h = ev["after_pred"]
         if h:
             self._run_handlers(h, "after_pred")
         if st.yb:
-            st.loss_grad = self.loss_func(st.pred, *st.yb)
+            if self._check_first_batch:  # the first batch of a fit: shapes that would broadcast, labels beyond n_out
+                self._check_first_batch = False
+                _checks.check_loss_inputs(self.loss_func, st.pred, st.yb)
+            try:
+                st.loss_grad = self.loss_func(st.pred, *st.yb)
+            except Exception as e:
+                _checks.annotate_loss_error(e, self.loss_func, st.pred, st.yb)
+                raise
             # A detached view for logging (no copy: this runs every batch). A callback that rescales the
             # loss for backward should assign a new loss_grad rather than modify it in place.
             st.loss = st.loss_grad.detach()
@@ -619,6 +641,8 @@ class Learner:
             self._run_handlers(h, "after_loss")
         if not st.training or not st.yb:
             return
+        if self._check_nan:  # before backward and step (CPU only: on a GPU reading the value would sync each batch)
+            _checks.check_finite_loss(st.loss_grad, st.epoch, st.iter)
         if self._quiet_grad_step:
             # No callback handles the backward/step events (the usual case): skip their empty dispatch.
             try:
@@ -737,6 +761,7 @@ class Learner:
         if not 0 <= start_epoch <= n_epoch:
             raise ValueError(f"fit: start_epoch={start_epoch} must be between 0 and n_epoch={n_epoch}")
         _plain.check_train_steps(self.dls)  # a fit of zero training steps is refused before it starts
+        _checks.check_lr(self.lr if lr is None else lr)  # nan/inf/negative refused, 0 warns
         with self.added_cbs(cbs):
             if reset_opt or self.opt is None:
                 self.create_opt()
@@ -745,7 +770,9 @@ class Learner:
                 self.opt.set_hypers(wd=wd)
             self.opt.set_hypers(lr=self.lr if lr is None else lr)
             self._start_epoch = start_epoch
+            self._check_first_batch = True
             self._begin(n_epoch)
+            self._check_nan = self._batch_on_cpu and not any(isinstance(c, _NAN_CBS) for c in self.cbs)
             self._with_events(self._do_fit, "fit", CancelFitException, self._end_cleanup)
 
     # ------------------------------------------------------------------ validation

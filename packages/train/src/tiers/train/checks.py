@@ -1,0 +1,231 @@
+"""Checks the training loop runs so that bad settings and bad batches fail loudly instead of training on garbage.
+
+Pure functions, called by `Learner`:
+
+- `check_lr` (start of `fit`): a NaN, infinite or negative learning rate is refused; lr=0 warns (it trains nothing).
+- `check_loss_inputs` (first batch of a fit): an elementwise loss (MSE, L1, BCE...) given an output and a target
+  of different shapes that broadcast (`(bs, 1)` and `(bs,)` silently become `(bs, bs)`) is refused, and so is a
+  class label that the model's output has no class for.
+- `check_finite_loss` (every training batch, before backward and step): a NaN/inf loss stops the fit while the
+  weights are still those of the last finite step.
+- `annotate_forward_error`, `annotate_loss_error`, `annotate_backward_error`: an error raised by the model, the
+  loss or backward keeps its type, args and traceback and gets a note (PEP 678) saying where it happened, the
+  shapes and dtypes involved and the likely fix. They cost nothing unless something raised.
+"""
+
+import math
+import re
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tiers.train.events import CANCEL_EXCEPTIONS
+
+__all__ = [
+    "NonFiniteLossError", "annotate_backward_error", "annotate_forward_error", "annotate_loss_error",
+    "check_finite_loss", "check_loss_inputs", "check_lr", "describe",
+]
+
+# Losses that compare output and target element by element (a shape difference broadcasts silently).
+_ELEMENTWISE_MODULES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss)
+_ELEMENTWISE_FUNCS = (F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss, F.binary_cross_entropy,
+                      F.binary_cross_entropy_with_logits)
+# Losses that take class indices as targets (the class scores on dim 1, or on dim 0 for one unbatched item).
+_CLASS_MODULES = (nn.CrossEntropyLoss, nn.NLLLoss)
+_CLASS_FUNCS = (F.cross_entropy, F.nll_loss)
+_NOTED = "_tiers_loop_note"  # set on an exception once noted, so nested Learners do not note it twice
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the fit stopped before that batch's backward and step."""
+
+
+def describe(o: Any) -> str:
+    """`o` in a few words for an error message: a tensor's shape and dtype, a tuple of them, or its type."""
+    if isinstance(o, Tensor):
+        return f"shape {tuple(o.shape)} {str(o.dtype).removeprefix('torch.')}"
+    if isinstance(o, (tuple, list)):
+        if len(o) == 1:
+            return describe(o[0])
+        return "(" + ", ".join(describe(x) for x in o) + ")"
+    return type(o).__name__
+
+
+def loss_name(loss_func: Any) -> str:
+    """A readable name for a loss function, module or wrapper."""
+    if isinstance(loss_func, nn.Module) or not callable(loss_func) or not hasattr(loss_func, "__name__"):
+        return type(loss_func).__name__
+    return loss_func.__name__
+
+
+def _lr_values(lr: Any) -> list[float]:
+    if isinstance(lr, slice):
+        return [v for v in (lr.start, lr.stop) if v is not None]
+    if isinstance(lr, Tensor):
+        return [float(v) for v in lr.detach().flatten().tolist()]
+    if isinstance(lr, (list, tuple)) or (hasattr(lr, "tolist") and hasattr(lr, "ndim")):
+        vals = lr.tolist() if hasattr(lr, "tolist") else lr
+        vals = vals if isinstance(vals, list) else [vals]
+        return [v for x in vals for v in _lr_values(x)]
+    return [lr]
+
+
+def check_lr(lr: Any, where: str = "fit") -> None:
+    """Refuse a learning rate that is NaN, infinite, negative or not a number (`lr` may be a number, a slice, a
+    list/array/tensor of per-group values, or None for the default); warn when every value is 0 (nothing trains)."""
+    if lr is None:
+        return
+    vals = _lr_values(lr)
+    for v in vals:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"{where}: lr={lr!r} is not a number (expected a float, a slice of floats, or one float "
+                            "per parameter group)")
+        if not math.isfinite(v):
+            raise ValueError(f"{where}: lr={lr!r} is not a finite number, so the first step would turn every weight "
+                             "into nan; pass a positive learning rate such as lr=1e-3 (learn.lr_find() suggests one)")
+        if v < 0:
+            raise ValueError(f"{where}: lr={lr!r} is negative, which would climb the loss instead of descending it; "
+                             "pass a positive learning rate such as lr=1e-3 (learn.lr_find() suggests one)")
+    if vals and all(v == 0 for v in vals):
+        warnings.warn(f"{where}: lr={lr!r} is 0, so training will not change the weights; pass a positive learning "
+                      "rate such as lr=1e-3 (learn.lr_find() suggests one)", UserWarning, stacklevel=3)
+
+
+def check_finite_loss(loss: Tensor, epoch: int, batch: int) -> None:
+    """Raise `NonFiniteLossError` when the (scalar) training `loss` of `epoch`/`batch` is NaN or infinite.
+
+    Called before backward and step, so the model keeps the weights of the last finite step. A loss that is not a
+    scalar is left to backward (which refuses it with its own note)."""
+    if loss.ndim or math.isfinite(loss.detach()):
+        return
+    raise NonFiniteLossError(
+        f"the training loss is {float(loss)} at epoch {epoch}, batch {batch}: the fit stopped before this batch's "
+        "backward and step, so the weights are those of the last finite step. Likely fixes: a lower learning rate "
+        "(learn.lr_find() suggests one); check the inputs and targets for NaN/inf (torch.isfinite(x).all()); clip "
+        "the gradients (cbs=GradientClip(1.0)). A callback can skip such batches itself by raising "
+        "CancelBatchException in after_loss.")
+
+
+def _class_dim(loss_func: Any, pred: Tensor) -> int | None:
+    # The dim of the class scores for a loss that takes class indices, None for any other loss.
+    func = getattr(loss_func, "func", None)  # tiers' flattened losses (CrossEntropyLossFlat) wrap a torch loss
+    if isinstance(func, _CLASS_MODULES) and isinstance(getattr(loss_func, "axis", None), int):
+        return loss_func.axis
+    if isinstance(loss_func, _CLASS_MODULES) or loss_func in _CLASS_FUNCS:
+        return 1 if pred.ndim >= 2 else 0
+    return None
+
+
+def check_loss_inputs(loss_func: Callable, pred: Any, yb: tuple) -> None:
+    """Check the first batch of a fit before its loss: refuse what a loss would silently get wrong.
+
+    An elementwise loss (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss and their functional
+    forms) given an output and a target of different shapes that broadcast: torch would compare every output with
+    every target. A class-index loss (CrossEntropyLoss, NLLLoss, CrossEntropyLossFlat) given a label the output has no
+    class for. Raises ValueError naming the loss, both shapes and the fix."""
+    if not isinstance(pred, Tensor) or len(yb) != 1 or not isinstance(yb[0], Tensor):
+        return
+    targ, name = yb[0], loss_name(loss_func)
+    if isinstance(loss_func, _ELEMENTWISE_MODULES) or loss_func in _ELEMENTWISE_FUNCS:
+        if pred.shape != targ.shape:
+            try:
+                out = torch.broadcast_shapes(pred.shape, targ.shape)
+            except RuntimeError:
+                return  # torch refuses it itself (and annotate_loss_error explains)
+            raise ValueError(
+                f"loss {name}: the model's output has shape {tuple(pred.shape)} but the target has shape "
+                f"{tuple(targ.shape)}; the loss would broadcast them to {tuple(out)} and compare every output with "
+                "every target. Use the flattened loss (e.g. MSELossFlat(), L1LossFlat(), BCEWithLogitsLossFlat()), or "
+                "make the shapes equal (squeeze the output's last dim, or unsqueeze the target).")
+        return
+    dim = _class_dim(loss_func, pred)
+    if dim is None or targ.is_floating_point() or targ.is_complex() or not pred.is_floating_point() or not targ.numel():
+        return
+    if not -pred.ndim <= dim < pred.ndim:
+        return
+    n, dim = pred.shape[dim], dim % pred.ndim
+    ignore = getattr(loss_func, "ignore_index", getattr(getattr(loss_func, "func", None), "ignore_index", -100))
+    valid = targ[targ != ignore]
+    if not valid.numel():
+        return
+    lo, hi = int(valid.min()), int(valid.max())  # one sync, on the first batch of a fit only
+    if hi >= n or lo < 0:
+        bad = hi if hi >= n else lo
+        raise ValueError(
+            f"loss {name}: the model's output has shape {tuple(pred.shape)}, i.e. {n} class{'es' * (n != 1)} on dim {dim}, but a "
+            f"target label is {bad} (labels must be 0..{n - 1}): the model has {n} output{'s' * (n != 1)} but a label is {bad}; check "
+            "n_out (the model's last layer) against the number of classes / the vocab.")
+
+
+def _once(e: BaseException) -> bool:
+    # True the first time an exception is seen here (cancel exceptions are the loop's control flow: never noted).
+    if isinstance(e, CANCEL_EXCEPTIONS) or getattr(e, _NOTED, False):
+        return False
+    try:
+        setattr(e, _NOTED, True)
+    except AttributeError:
+        return False
+    return True
+
+
+_CHANNELS = re.compile(r"expected input\[([^\]]*)\] to have (\d+) channels, but got (\d+) channels")
+_MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
+
+
+def annotate_forward_error(e: BaseException, model: nn.Module, xb: tuple) -> None:
+    """Add a note to `e`, raised by `model`'s forward on inputs `xb`: where it happened, the inputs' shapes and
+    dtypes, and the likely fix for the usual mismatches (input channels, input features)."""
+    if not _once(e):
+        return
+    note = f"raised in the model's forward ({type(model).__name__}) on a batch of {describe(xb)}"
+    msg = str(e)
+    m = _CHANNELS.search(msg)
+    if m:
+        want, got = m.group(2), m.group(3)
+        note += (f": the model's first layer expects {want} channel{'s' * (want != '1')} but the batch has {got}; "
+                 f"build the model with n_in={got} (or a first layer with {got} input channels)")
+        if want == "1":
+            note += ", or convert the images to one channel (PILImageBW in the ImageBlock: ImageBlock(cls=PILImageBW))"
+    m = _MATMUL.search(msg)
+    if m:
+        note += (f": a linear layer expects {m.group(3)} input features but gets {m.group(2)}; check the model's "
+                 "input size (n_in / in_features) against the data's features")
+    e.add_note(note)
+
+
+def annotate_loss_error(e: BaseException, loss_func: Any, pred: Any, yb: tuple) -> None:
+    """Add a note to `e`, raised by the loss: the loss, the output's and target's shapes and dtypes, and the likely
+    fix (labels beyond the model's outputs, float targets for cross-entropy, output and target of other sizes)."""
+    if not _once(e):
+        return
+    name = loss_name(loss_func)
+    note = f"raised in the loss {name} on the model's output of {describe(pred)} and a target of {describe(yb)}"
+    msg = str(e)
+    targ = yb[0] if len(yb) == 1 and isinstance(yb[0], Tensor) else None
+    m = re.search(r"Target (-?\d+) is out of bounds", msg)
+    if m and isinstance(pred, Tensor):
+        dim = _class_dim(loss_func, pred)
+        n = pred.shape[dim] if dim is not None and -pred.ndim <= dim < pred.ndim else "fewer"
+        note += (f": the model has {n} outputs but a label is {m.group(1)}; check n_out (the model's last layer) "
+                 "against the number of classes / the vocab")
+    elif targ is not None and targ.is_floating_point() and ("Long" in msg or "dtype" in msg or "scalar type" in msg):
+        note += (f": this loss takes class indices, i.e. an integer (torch.long) target, but the target is "
+                 f"{str(targ.dtype).removeprefix('torch.')}; for class labels convert them (.long(), or a "
+                 "CategoryBlock), for a regression target use MSELossFlat()")
+    elif "batch_size" in msg or "size" in msg or "shape" in msg:
+        note += (": the loss expects an output of shape (batch, n_classes) for class targets, or the target's shape "
+                 "for an elementwise loss; check the model's last layers (a missing Flatten, an extra dim, a view) "
+                 "and n_out")
+    e.add_note(note)
+
+
+def annotate_backward_error(e: BaseException, loss: Any) -> None:
+    """Add a note to `e`, raised by backward: a loss that is not a scalar needs a reduction."""
+    if not isinstance(loss, Tensor) or not loss.ndim or not _once(e):
+        return
+    e.add_note(f"backward needs a scalar loss, but the loss returned a tensor of shape {tuple(loss.shape)}: use "
+               "reduction='mean' (or 'sum') in the loss, or reduce it in your loss function")
