@@ -103,7 +103,7 @@ def check_finite_loss(loss: Tensor, epoch: int, batch: int) -> None:
     if loss.ndim or math.isfinite(loss.detach()):
         return
     raise NonFiniteLossError(
-        f"the training loss is {float(loss)} at epoch {epoch}, batch {batch}: the fit stopped before this batch's "
+        f"the training loss is {float(loss.detach())} at epoch {epoch}, batch {batch}: the fit stopped before this batch's "
         "backward and step, so the weights are those of the last finite step. Likely fixes: a lower learning rate "
         "(learn.lr_find() suggests one); check the inputs and targets for NaN/inf (torch.isfinite(x).all()); clip "
         "the gradients (cbs=GradientClip(1.0)). A callback can skip such batches itself by raising "
