@@ -123,6 +123,21 @@ def test_nan_loss_stops_the_fit_before_its_step_keeping_the_last_finite_weights(
     assert _same(seen[-1], after)
 
 
+def test_on_a_gpu_the_nan_check_rides_on_the_values_the_recorder_reads():
+    # The GPU path run on CPU: the loop's per-batch check off, the Recorder's on (as fit sets them for a CUDA model).
+    x = torch.randn(32, 4)
+    x[19, 1] = float("nan")
+
+    def as_on_gpu(self):
+        self.learn._check_nan, self.learn._check_nan_late = False, True
+
+    learn = _learner(_dls(x, torch.arange(32) % 2), cbs=Callback(before_fit=as_on_gpu))
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at training batch 2 of the fit \(epoch 0\).*\d+ steps? later"):
+        learn.fit(3, 1e-2)
+    assert learn.epoch == 0 and not learn._check_nan_late  # stopped in the first epoch, raised once
+    _ = learn.recorder.losses  # reading the record afterwards does not raise again
+
+
 def test_a_callback_can_skip_nan_batches_itself_and_terminate_on_nan_still_stops_quietly():
     x = torch.randn(32, 4)
     x[3, 0] = float("nan")

@@ -7,7 +7,8 @@ Pure functions, called by `Learner`:
   of different shapes that broadcast (`(bs, 1)` and `(bs,)` silently become `(bs, bs)`) is refused, and so is a
   class label that the model's output has no class for.
 - `check_finite_loss` (every training batch, before backward and step): a NaN/inf loss stops the fit while the
-  weights are still those of the last finite step.
+  weights are still those of the last finite step. On a GPU, `check_recorded_losses` checks the losses the Recorder
+  reads in bulk instead (no device sync per batch), a few steps late.
 - `annotate_forward_error`, `annotate_loss_error`, `annotate_backward_error`: an error raised by the model, the
   loss or backward keeps its type, args and traceback and gets a note (PEP 678) saying where it happened, the
   shapes and dtypes involved and the likely fix. They cost nothing unless something raised.
@@ -27,7 +28,7 @@ from tiers.train.events import CANCEL_EXCEPTIONS
 
 __all__ = [
     "NonFiniteLossError", "annotate_backward_error", "annotate_forward_error", "annotate_loss_error",
-    "check_finite_loss", "check_loss_inputs", "check_lr", "describe",
+    "check_finite_loss", "check_loss_inputs", "check_lr", "check_recorded_losses", "describe",
 ]
 
 # Losses that compare output and target element by element (a shape difference broadcasts silently).
@@ -100,14 +101,34 @@ def check_finite_loss(loss: Tensor, epoch: int, batch: int) -> None:
 
     Called before backward and step, so the model keeps the weights of the last finite step. A loss that is not a
     scalar is left to backward (which refuses it with its own note)."""
-    if loss.ndim or math.isfinite(loss.detach()):
+    if loss.ndim or math.isfinite(loss.item()):
         return
     raise NonFiniteLossError(
-        f"the training loss is {float(loss.detach())} at epoch {epoch}, batch {batch}: the fit stopped before this batch's "
+        f"the training loss is {loss.item()} at epoch {epoch}, batch {batch}: the fit stopped before this batch's "
         "backward and step, so the weights are those of the last finite step. Likely fixes: a lower learning rate "
         "(learn.lr_find() suggests one); check the inputs and targets for NaN/inf (torch.isfinite(x).all()); clip "
         "the gradients (cbs=GradientClip(1.0)). A callback can skip such batches itself by raising "
         "CancelBatchException in after_loss.")
+
+
+def check_recorded_losses(learn: Any, vals: list[float], first: int) -> None:
+    """Raise `NonFiniteLossError` when one of `vals` (training losses the Recorder just read, the first being training
+    batch `first` of the fit) is NaN or infinite.
+
+    The GPU form of `check_finite_loss`: reading a loss each batch would make the CPU wait for the GPU, so the check
+    rides on the values the Recorder copies in bulk anyway (at a progress redraw, every 512 batches, at the end of a
+    pass). It stops the fit soon after, not before the step; it raises once (`learn._check_nan_late` goes off)."""
+    bad = next((i for i, v in enumerate(vals) if not math.isfinite(v)), None)
+    if bad is None:
+        return
+    learn._check_nan_late = False
+    later = len(vals) - bad - 1
+    raise NonFiniteLossError(
+        f"the training loss is {vals[bad]} at training batch {first + bad} of the fit (epoch {learn.epoch}); on a GPU "
+        "the loss is checked where the Recorder reads it (no device sync per batch), so the fit stopped "
+        f"{later} step{'s' * (later != 1)} later and the weights are probably no longer finite: reload the last checkpoint. "
+        "Likely fixes: a lower learning rate (learn.lr_find() suggests one); check the inputs and targets for NaN/inf "
+        "(torch.isfinite(x).all()); clip the gradients (cbs=GradientClip(1.0)).")
 
 
 def _class_dim(loss_func: Any, pred: Tensor) -> int | None:

@@ -207,6 +207,7 @@ class Learner:
     train_iter = _state_attr("train_iter", "Training batches done in this fit.")
     _check_first_batch = False  # set by fit: its first batch goes through checks.check_loss_inputs
     _check_nan = False  # set by fit: a non-finite training loss stops it (checks.check_finite_loss)
+    _check_nan_late = False  # the same on a GPU, where the Recorder reads the losses (checks.check_recorded_losses)
 
     @property
     def metrics(self) -> L:
@@ -773,6 +774,7 @@ class Learner:
             self._check_first_batch = True
             self._begin(n_epoch)
             self._check_nan = self._batch_on_cpu and not any(isinstance(c, _NAN_CBS) for c in self.cbs)
+            self._check_nan_late = not self._batch_on_cpu and not any(isinstance(c, _NAN_CBS) for c in self.cbs)
             self._with_events(self._do_fit, "fit", CancelFitException, self._end_cleanup)
 
     # ------------------------------------------------------------------ validation
