@@ -199,7 +199,8 @@ def _apply_run(run: _Run, o):
 
 
 def _replay(run: _Run, plan: tuple, vals: list, o, as_tuple: bool):
-    "Run `plan` (of `run`) on `vals`, the elements of `o` (or `[o]`): `Pipeline.__call__` holds a copy of this loop."
+    """Run `plan` (of `run`) on `vals`, the elements of `o` (or `[o]`). `Pipeline.__call__` and `map_items` hold a
+    copy of this loop for pairs and single objects (kept in two variables instead of a list)."""
     for i, f, rt, meta in plan:
         x = vals[i]
         try:
@@ -381,34 +382,37 @@ class Pipeline:
         run = r.run
         if run is None:
             return _run_route(r, o)
-        # `_apply_run(run, o)` with the plan used last, inlined (a call costs as much as a step here)
-        c = type(o)
-        if c is tuple:
+        # `_apply_run(run, o)` with the plan used last, inlined (a call costs as much as a step here); a pair's
+        # elements, or the one object, are held in `a`, `b` rather than a list
+        if type(o) is tuple:
             if len(o) != 2:
                 return _apply_run(run, o)
             a, b = o
             ta, tb, plan = run.last2
             if type(a) is not ta or type(b) is not tb:
                 return _apply_run(run, o)
-            vals = [a, b]
+            pair = True
         else:
             t1, plan = run.last1
-            if c is not t1:
+            if type(o) is not t1:
                 return _apply_run(run, o)
-            vals = [o]
+            a, b, pair = o, None, False
         for i, f, rt, meta in plan:
-            x = vals[i]
+            x = b if i else a
             try:
                 y = f(x)
             except Exception as exc:
-                _reraise(exc, meta[3], meta[4], x, *((i, o) if c is tuple else (None, None)))
+                _reraise(exc, meta[3], meta[4], x, *((i, o) if pair else (None, None)))
             if type(y) is not rt:
                 if rt is _FIN and type(y) is meta[7]:
                     y = _finish(y, x, meta[6], meta[5])
                 else:
-                    return _resume(run, meta, y, x, vals, c is tuple)
-            vals[i] = y
-        return tuple(vals) if c is tuple else vals[0]
+                    return _resume(run, meta, y, x, [a, b] if pair else [a], pair)
+            if i:
+                b = y
+            else:
+                a = y
+        return (a, b) if pair else a
 
     def map_items(self, items) -> list:
         """`[self(o) for o in items]`, with the per-call overhead paid once: loaders call it on each batch's items.
@@ -422,21 +426,41 @@ class Pipeline:
             return [_run_route(r, o) for o in items]
         out = []
         append = out.append
-        for o in items:  # the plan used last, checked as in `__call__`
-            c = type(o)
-            if c is tuple:
-                if len(o) == 2:
-                    a, b = o
-                    ta, tb, plan = run.last2
-                    if type(a) is ta and type(b) is tb:
-                        append(_replay(run, plan, [a, b], o, True))
-                        continue
+        for o in items:  # the body of `__call__` after its route check
+            if type(o) is tuple:
+                if len(o) != 2:
+                    append(_apply_run(run, o))
+                    continue
+                a, b = o
+                ta, tb, plan = run.last2
+                if type(a) is not ta or type(b) is not tb:
+                    append(_apply_run(run, o))
+                    continue
+                pair = True
             else:
                 t1, plan = run.last1
-                if c is t1:
-                    append(_replay(run, plan, [o], o, False))
+                if type(o) is not t1:
+                    append(_apply_run(run, o))
                     continue
-            append(_apply_run(run, o))
+                a, b, pair = o, None, False
+            for i, f, rt, meta in plan:
+                x = b if i else a
+                try:
+                    y = f(x)
+                except Exception as exc:
+                    _reraise(exc, meta[3], meta[4], x, *((i, o) if pair else (None, None)))
+                if type(y) is not rt:
+                    if rt is _FIN and type(y) is meta[7]:
+                        y = _finish(y, x, meta[6], meta[5])
+                    else:
+                        append(_resume(run, meta, y, x, [a, b] if pair else [a], pair))
+                        break
+                if i:
+                    b = y
+                else:
+                    a = y
+            else:
+                append((a, b) if pair else a)
         return out
 
     def __setattr__(self, k, v):
