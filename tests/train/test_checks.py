@@ -23,6 +23,7 @@ from tiers.train.checks import (
     check_finite_loss,
     check_loss_inputs,
     check_lr,
+    check_recorded_losses,
 )
 from tiers.train.events import CancelBatchException
 
@@ -129,7 +130,7 @@ def test_on_a_gpu_the_nan_check_rides_on_the_values_the_recorder_reads():
     x[19, 1] = float("nan")
 
     def as_on_gpu(self):
-        self.learn._check_nan, self.learn._check_nan_late = False, True
+        self.learn._check_nan, self.learn._check_nan_late = False, check_recorded_losses
 
     learn = _learner(_dls(x, torch.arange(32) % 2), cbs=Callback(before_fit=as_on_gpu))
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at training batch 2 of the fit \(epoch 0\).*\d+ steps? later"):

@@ -26,10 +26,8 @@ from torch import Tensor, nn
 
 from tiers.train.events import CANCEL_EXCEPTIONS
 
-__all__ = [
-    "NonFiniteLossError", "annotate_backward_error", "annotate_forward_error", "annotate_loss_error",
-    "check_finite_loss", "check_loss_inputs", "check_lr", "check_recorded_losses", "describe",
-]
+# The Learner's own checks, imported as `tiers.train.checks` (not part of the star surface).
+__all__: list[str] = []
 
 # Losses that compare output and target element by element (a shape difference broadcasts silently).
 _ELEMENTWISE_MODULES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss)
@@ -117,11 +115,11 @@ def check_recorded_losses(learn: Any, vals: list[float], first: int) -> None:
 
     The GPU form of `check_finite_loss`: reading a loss each batch would make the CPU wait for the GPU, so the check
     rides on the values the Recorder copies in bulk anyway (at a progress redraw, every 512 batches, at the end of a
-    pass). It stops the fit soon after, not before the step; it raises once (`learn._check_nan_late` goes off)."""
+    pass). It stops the fit soon after, not before the step; it raises once (`learn._check_nan_late` goes None)."""
     bad = next((i for i, v in enumerate(vals) if not math.isfinite(v)), None)
     if bad is None:
         return
-    learn._check_nan_late = False
+    learn._check_nan_late = None
     later = len(vals) - bad - 1
     raise NonFiniteLossError(
         f"the training loss is {vals[bad]} at training batch {first + bad} of the fit (epoch {learn.epoch}); on a GPU "

@@ -207,7 +207,7 @@ class Learner:
     train_iter = _state_attr("train_iter", "Training batches done in this fit.")
     _check_first_batch = False  # set by fit: its first batch goes through checks.check_loss_inputs
     _check_nan = False  # set by fit: a non-finite training loss stops it (checks.check_finite_loss)
-    _check_nan_late = False  # the same on a GPU, where the Recorder reads the losses (checks.check_recorded_losses)
+    _check_nan_late: Callable | None = None  # the same on a GPU, called by the Recorder on the losses it reads
 
     @property
     def metrics(self) -> L:
@@ -263,6 +263,7 @@ class Learner:
         state = dict(self.__dict__)
         state.pop("lock", None)
         state["_ev"] = ({}, {})
+        state.pop("_lv", None)  # rebuilt with _ev on unpickling
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -405,6 +406,9 @@ class Learner:
                 if name not in INNER_LOOP or cb.run_valid:
                     valid[name].append((cb, f))
         self._ev = ({k: tuple(v) for k, v in valid.items()}, {k: tuple(v) for k, v in train.items()})
+        # Per mode and loop level, (before, after_cancel, after) names and their handler tuples: `_with_events`
+        # then reads one entry per level instead of formatting or looking up three events.
+        self._lv = tuple({k: (*names, *(ev[n] for n in names)) for k, names in _LEVELS.items()} for ev in self._ev)
         self._quiet_grad_step = not any(train[f"{w}_{k}"] for k in ("backward", "step")
                                         for w in ("before", "after", "after_cancel"))
 
@@ -556,20 +560,16 @@ class Learner:
         # The one event wrapper of every loop level: before_X, the body, after_cancel_X when the body raises
         # CancelXException, then after_X (and `final`, e.g. the end-of-fit cleanup). The handler table is read
         # once: the mode never changes inside a level's own events.
-        before, cancel, after = _LEVELS[kind]
-        ev = self._ev[self.state.training]
+        before, cancel, after, h_before, h_cancel, h_after = self._lv[self.state.training][kind]
         try:
-            h = ev[before]
-            if h:
-                self._run_handlers(h, before)
+            if h_before:
+                self._run_handlers(h_before, before)
             f()
         except ex:
-            h = ev[cancel]
-            if h:
-                self._run_handlers(h, cancel)
-        h = ev[after]
-        if h:
-            self._run_handlers(h, after)
+            if h_cancel:
+                self._run_handlers(h_cancel, cancel)
+        if h_after:
+            self._run_handlers(h_after, after)
         if final is not None:
             final()
 
@@ -773,8 +773,9 @@ class Learner:
             self._start_epoch = start_epoch
             self._check_first_batch = True
             self._begin(n_epoch)
-            self._check_nan = self._batch_on_cpu and not any(isinstance(c, _NAN_CBS) for c in self.cbs)
-            self._check_nan_late = not self._batch_on_cpu and not any(isinstance(c, _NAN_CBS) for c in self.cbs)
+            handled = any(isinstance(c, _NAN_CBS) for c in self.cbs)  # these deal with a NaN loss themselves
+            self._check_nan = self._batch_on_cpu and not handled
+            self._check_nan_late = None if self._batch_on_cpu or handled else _checks.check_recorded_losses
             self._with_events(self._do_fit, "fit", CancelFitException, self._end_cleanup)
 
     # ------------------------------------------------------------------ validation

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from tiers.train.callbacks.core import Callback
-from tiers.train.checks import check_recorded_losses
 from tiers.train.metrics.base import AvgLoss, AvgSmoothLoss, Metric
 
 __all__ = ["Recorder", "format_time"]
@@ -81,8 +80,9 @@ class Recorder(Callback):
             ema = ema * beta + v * (1 - beta)
             out.append(ema / (1 - beta**n))
         self._ema, self._n = ema, n
-        if getattr(self.learn, "_check_nan_late", False):  # a GPU fit: NaN checked where the values are read anyway
-            check_recorded_losses(self.learn, vals, n - len(vals))
+        late_check = getattr(self.learn, "_check_nan_late", None)
+        if late_check is not None:  # a GPU fit: NaN checked where the values are read anyway (the Learner's check)
+            late_check(self.learn, vals, n - len(vals))
 
     @property
     def losses(self) -> list[float]:
