@@ -370,6 +370,7 @@ class Pipeline:
     _route = _NoRoute  # how calls run (`_Route`), worked out again on the first call after a change
 
     def _current_route(self) -> _Route:
+        "The route calls take now: the one kept, or a new one when something it relied on changed."
         r = self._route
         if r.gen != _CHANGES[0] or r.fsd["items"] != r.snap:
             r = self.__dict__["_route"] = _Route(self.fs, self.split_idx)
