@@ -104,6 +104,9 @@ def _first_tensor(b: Any) -> Tensor | None:
     return None
 
 
+_SEQ = (tuple, list)
+
+
 def _noop(*args: Any, **kwargs: Any) -> None:
     return None
 
@@ -177,6 +180,7 @@ class Learner:
         self._batch_device: torch.device | None = None
         self._batch_on_cpu = True
         self._n_inp = 1
+        self._cpu_pairs = True
         self._start_epoch = 0
         self._loop_step = _LoopStep(self)
         self._step_size = 0.0
@@ -665,8 +669,7 @@ class Learner:
         st.iter = i
         # The usual batch, `(x, y)` of CPU tensors for a CPU model, is split here: `_set_device` and `_split` would
         # do the same through two more calls per batch.
-        x = b[0] if type(b) in (tuple, list) and len(b) == 2 and self._n_inp == 1 else None
-        if self._batch_on_cpu and isinstance(x, Tensor) and x.is_cpu:
+        if self._cpu_pairs and type(b) in _SEQ and len(b) == 2 and isinstance(x := b[0], Tensor) and x.is_cpu:
             st.xb, st.yb = (x,), (b[1],)
         else:
             self._split(self._set_device(b))
@@ -726,6 +729,7 @@ class Learner:
                 self.loss_func.to(dev)
         self._batch_device = self._model_device()
         self._batch_on_cpu = self._batch_device.type == "cpu"
+        self._cpu_pairs = self._batch_on_cpu and self._n_inp == 1  # one_batch's fast split applies
 
     def _begin(self, n_epoch: int) -> None:
         # Start of a fit or of a validation-only pass: counters reset, model and loss on the data's device.

@@ -68,10 +68,13 @@ class Recorder(Callback):
         if not self._pending:
             return
         pending = self._pending
-        if all(t.ndim == 0 for t in pending):
-            vals = torch.stack(pending).float().cpu().tolist()
-        else:  # a loss left unreduced: its mean is what gets smoothed
-            vals = torch.stack([t.float().mean() for t in pending]).cpu().tolist()
+        try:  # scalar losses (the usual case) stack into one 1-d tensor: no per-loss check
+            stacked = torch.stack(pending)
+        except RuntimeError:  # losses of several shapes
+            stacked = None
+        if stacked is None or stacked.ndim > 1:  # a loss left unreduced: its mean is what gets smoothed
+            stacked = torch.stack([t.float().mean() for t in pending])
+        vals = stacked.float().cpu().tolist()
         self._pending.clear()
         beta, ema, n = self.beta, self._ema, self._n
         out = self._losses
