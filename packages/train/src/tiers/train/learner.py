@@ -564,16 +564,29 @@ class Learner:
         # The one event wrapper of every loop level: before_X, the body, after_cancel_X when the body raises
         # CancelXException, then after_X (and `final`, e.g. the end-of-fit cleanup). The handler table is read
         # once: the mode never changes inside a level's own events.
+        # The before/after handler loops are `_run_handlers` written out: this runs several times per batch.
         before, cancel, after, h_before, h_cancel, h_after = self._lv[self.state.training][kind]
         try:
-            if h_before:
-                self._run_handlers(h_before, before)
+            for cb, fn in h_before:
+                if cb.run:
+                    try:
+                        fn()
+                    except CANCEL_EXCEPTIONS:
+                        raise
+                    except Exception as e:
+                        reraise_in_callback(e, cb, before)
             f()
         except ex:
             if h_cancel:
                 self._run_handlers(h_cancel, cancel)
-        if h_after:
-            self._run_handlers(h_after, after)
+        for cb, fn in h_after:
+            if cb.run:
+                try:
+                    fn()
+                except CANCEL_EXCEPTIONS:
+                    raise
+                except Exception as e:
+                    reraise_in_callback(e, cb, after)
         if final is not None:
             final()
 
@@ -828,6 +841,7 @@ class Learner:
         """One-cycle policy: lr warms up (cosine) from `lr_max/div` to `lr_max` over `pct_start` of training,
         then anneals to `lr_max/div_final`; momentum goes the opposite way (`moms`, default `learn.moms`).
         `lr_max` may be a slice for discriminative learning rates. `start_epoch` and `resume` are `fit`'s."""
+        _checks.check_lr(lr_max, "fit_one_cycle")
         _schedule.fit_one_cycle(self, n_epoch, lr_max, div, div_final, pct_start, wd, moms, cbs, reset_opt, start_epoch, resume)
 
     def fit_flat_cos(
@@ -835,6 +849,7 @@ class Learner:
         cbs: Any = None, reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
     ) -> None:
         """Flat lr for `pct_start` of training, then cosine annealing to `lr/div_final` (`start_epoch`, `resume`: see `fit`)."""
+        _checks.check_lr(lr, "fit_flat_cos")
         _schedule.fit_flat_cos(self, n_epoch, lr, div_final, pct_start, wd, cbs, reset_opt, start_epoch, resume)
 
     def fit_sgdr(
@@ -843,6 +858,7 @@ class Learner:
     ) -> None:
         """SGD with warm restarts: `n_cycles` cosine cycles from `lr_max` to 0, the i-th lasting
         `cycle_len * cycle_mult**i` epochs. `start_epoch` and `resume` are `fit`'s."""
+        _checks.check_lr(lr_max, "fit_sgdr")
         _schedule.fit_sgdr(self, n_cycles, cycle_len, lr_max, cycle_mult, cbs, reset_opt, wd, start_epoch, resume)
 
     def fine_tune(
@@ -851,6 +867,7 @@ class Learner:
     ) -> None:
         """Transfer learning: `freeze_epochs` one-cycle epochs on the head only, then unfreeze and train
         `epochs` more with discriminative lrs `slice(base_lr/2/lr_mult, base_lr/2)`."""
+        _checks.check_lr(base_lr, "fine_tune")
         _schedule.fine_tune(self, epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, **kwargs)
 
     def lr_find(

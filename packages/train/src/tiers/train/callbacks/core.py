@@ -24,6 +24,8 @@ from tiers.tensors import as_plain, find_bs, to_detach
 from tiers.train.events import _EVENT_SET, EVENT_NAMES, INNER_LOOP, _class_events
 from tiers.train.state import LOOP_ATTRS
 
+_PLAIN_TYPES = frozenset({Tensor})  # what CastToTensor leaves alone
+
 # Learner attributes that are not loop state: a callback assigning one keeps it as its own (with a warning).
 _LEARNER_OWN = frozenset("model opt loss_func dls cbs metrics opt_func splitter path model_dir lr wd".split())
 
@@ -149,17 +151,11 @@ class CastToTensor(Callback):
     def before_batch(self) -> None:
         """Replace `xb` and `yb` with plain tensors (no copy)."""
         st = self.learn.state
-        # Written out rather than through a helper, on the state's slots: this runs for every batch.
-        xb = st.xb
-        for o in xb:
-            if type(o) is not Tensor:
-                st.xb = as_plain(xb)
-                break
-        yb = st.yb
-        for o in yb:
-            if type(o) is not Tensor:
-                st.yb = as_plain(yb)
-                break
+        # On the state's slots, and the type test in C (a set test over `map(type, ...)`): this runs for every batch.
+        if not _PLAIN_TYPES.issuperset(map(type, st.xb)):
+            st.xb = as_plain(st.xb)
+        if not _PLAIN_TYPES.issuperset(map(type, st.yb)):
+            st.yb = as_plain(st.yb)
 
 
 class GatherPredsCallback(Callback):
