@@ -94,6 +94,18 @@ def test_fit_refuses_nan_lr_before_any_step():
         learn.fit(1, -0.1)
 
 
+@pytest.mark.parametrize("method,kw", [("fit_one_cycle", {"lr_max": float("nan")}), ("fit_flat_cos", {"lr": -1.0}),
+                                       ("fine_tune", {"base_lr": float("inf")})])
+def test_the_schedules_refuse_a_bad_lr_naming_themselves(method, kw):
+    learn = _learner(_cls_dls())
+    before = _weights(learn.model)
+    with pytest.raises(ValueError, match=rf"{method}: .*lr=(nan|-1.0|inf) is"):
+        getattr(learn, method)(1, **kw)
+    assert _same(before, _weights(learn.model))
+    with pytest.raises(ValueError, match="fit_sgdr: lr=nan"):
+        learn.fit_sgdr(1, 1, lr_max=float("nan"))
+
+
 def test_fit_with_zero_lr_warns_naming_lr():
     learn = _learner(_cls_dls())
     with pytest.warns(UserWarning, match="lr=0.0 is 0"):
