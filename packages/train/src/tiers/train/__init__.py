@@ -10,8 +10,9 @@ Layout: `learner` (the Learner), `state` (the loop's state), `events` (event nam
 
 __version__ = "0.1.0"
 
-from tiers.train import callbacks, events, interpret, io, learner, metrics, nn, plain_torch, predict, state
+from tiers.train import callbacks, checks, events, interpret, io, learner, metrics, nn, plain_torch, predict, state
 from tiers.train.callbacks import *  # noqa: F403
+from tiers.train.checks import *  # noqa: F403
 from tiers.train.events import *  # noqa: F403
 from tiers.train.interpret import *  # noqa: F403
 from tiers.train.io import *  # noqa: F403
@@ -24,6 +25,6 @@ from tiers.train.state import *  # noqa: F403
 
 __all__ = [
     name
-    for mod in (callbacks, events, interpret, io, learner, metrics, nn, plain_torch, predict, state)
+    for mod in (callbacks, checks, events, interpret, io, learner, metrics, nn, plain_torch, predict, state)
     for name in mod.__all__
 ]

@@ -26,8 +26,8 @@ from torch import Tensor, nn
 
 from tiers.train.events import CANCEL_EXCEPTIONS
 
-# The Learner's own checks, imported as `tiers.train.checks` (not part of the star surface).
-__all__: list[str] = []
+# The Learner's own checks live in `tiers.train.checks`; only the error a user may catch is exported.
+__all__ = ["NonFiniteLossError"]
 
 # Losses that compare output and target element by element (a shape difference broadcasts silently).
 _ELEMENTWISE_MODULES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss, nn.BCEWithLogitsLoss)
