@@ -40,9 +40,10 @@ def require(module: str, *, dist: str, extra: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
-        missing = e.name or module.split(".")[0]
         lib = module.split(".")[0]
-        via = "" if missing.split(".")[0] == lib else f" (needed by {lib})"
+        # the library, not the submodule asked for: `sys.modules["matplotlib"] = None` reports "matplotlib.pyplot"
+        missing = (e.name or lib).split(".")[0]
+        via = "" if missing == lib else f" (needed by {lib})"
         raise MissingExtraError(
             f"{what} needs {missing}{via}, which is not installed: it comes with the optional extra "
             f"{dist}[{extra}]. Install it with: {fix}", name=missing, dist=dist, extra=extra, what=what) from e
