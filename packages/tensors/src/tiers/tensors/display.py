@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from tiers.dispatch.extras import require
+
 __all__ = ["make_cross_image", "show_image", "show_image_batch", "show_images", "show_titled_image", "subplots"]
 
 
@@ -38,7 +40,7 @@ def show_image(im, ax=None, figsize=None, title=None, ctx=None, cmap=None, **kwa
 
     >>> ax = show_image(torch.rand(3, 8, 8), title="noise")  # doctest: +SKIP
     """
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", dist="tiers-tensors", extra="plots", what="show_image")
 
     im = _to_displayable(im)
     ax = ax if ax is not None else ctx
@@ -62,7 +64,7 @@ def subplots(
 ):
     """`plt.subplots` with a figure size derived from `imsize` inches per image when `figsize` is None; returns
     `(fig, axs)` with `axs` always a 2-d NumPy array of axes."""
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", dist="tiers-tensors", extra="plots", what="subplots")
 
     if figsize is None:
         figsize = (ncols * imsize, nrows * imsize + (0.6 if suptitle else 0))

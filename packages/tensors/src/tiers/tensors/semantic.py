@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tiers.dispatch.extras import require
 from tiers.tensors.base import TensorBase, tensor
 from tiers.tensors.display import show_image
 
@@ -87,7 +88,7 @@ class TensorPoint(TensorBase):
 
     def show(self, ctx=None, **kwargs):
         """Scatter the points on the matplotlib axis `ctx` (a new one when None) and return it."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-tensors", extra="plots", what="TensorPoint.show")
 
         if ctx is None:
             _, ctx = plt.subplots(figsize=kwargs.pop("figsize", None))
@@ -110,8 +111,8 @@ class TensorBBox(TensorPoint):
 
     def show(self, ctx=None, **kwargs):
         """Draw each box as an unfilled rectangle on `ctx` (a new axis when None) and return it."""
-        import matplotlib.patches as patches
-        import matplotlib.pyplot as plt
+        patches = require("matplotlib.patches", dist="tiers-tensors", extra="plots", what="TensorBBox.show")
+        plt = require("matplotlib.pyplot", dist="tiers-tensors", extra="plots", what="TensorBBox.show")
 
         if ctx is None:
             _, ctx = plt.subplots(figsize=kwargs.pop("figsize", None))
