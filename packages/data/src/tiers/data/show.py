@@ -16,6 +16,7 @@ import textwrap
 from torch import Tensor
 
 from tiers.dispatch import L, typedispatch
+from tiers.dispatch.extras import require
 from tiers.pipeline import show_title
 from tiers.tensors import TensorImageBase
 
@@ -26,7 +27,7 @@ def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize
              imsize: float = 3, return_fig: bool = False):
     """A grid of `n` matplotlib axes (`nrows` x `ncols`, square-ish by default, `imsize` inches each); the extra
     axes are hidden. Returns the flat list of axes (and the figure when `return_fig`)."""
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", dist="tiers-data", extra="plots", what="get_grid (show_batch/show_results)")
 
     n = max(int(n), 1)
     if nrows is None and ncols is None:
@@ -50,7 +51,7 @@ def _default_ctxs(samples, n: int):
     first = samples[0][0] if isinstance(samples[0], tuple) and len(samples[0]) else samples[0]
     if isinstance(first, TensorImageBase):
         return get_grid(n), False
-    import pandas as pd
+    pd = require("pandas", dist="tiers-data", extra="plots", what="show_batch/show_results (tables)")
 
     return [pd.Series(dtype=object) for _ in range(n)], True
 
@@ -74,7 +75,7 @@ def _show_all(columns, ctxs, n: int, **kwargs) -> list:
 
 
 def _print_table(ctxs) -> None:
-    import pandas as pd
+    pd = require("pandas", dist="tiers-data", extra="plots", what="show_batch/show_results (tables)")
 
     show_table(pd.DataFrame(list(ctxs)))
 

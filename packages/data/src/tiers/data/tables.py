@@ -4,6 +4,8 @@ samples is filled in."""
 
 import os
 
+from tiers.dispatch.extras import require
+
 __all__ = ["get_empty_df", "read_csv"]
 
 
@@ -17,7 +19,7 @@ def read_csv(fname: str | os.PathLike, encoding: str | None = None, **kwargs):
     >>> read_csv(f, encoding="latin-1")["name"][0]
     'café'
     """
-    import pandas as pd
+    pd = require("pandas", dist="tiers-data", extra="plots", what="read_csv")
 
     if not os.path.isfile(fname):
         raise FileNotFoundError(f"read_csv: no file at {os.fspath(fname)!r}" +
@@ -42,7 +44,7 @@ def get_empty_df(n: int) -> list:
     >>> [len(r) for r in get_empty_df(2)]
     [0, 0]
     """
-    import pandas as pd
+    pd = require("pandas", dist="tiers-data", extra="plots", what="get_empty_df")
 
     df = pd.DataFrame(index=range(n))
     return [df.iloc[i] for i in range(n)]

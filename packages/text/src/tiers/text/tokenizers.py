@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from tiers.dispatch.extras import require
 from tiers.text.rules import (
     _caps_maj_lower,
     _caps_then_maj,
@@ -141,7 +142,7 @@ class SentencePieceTokenizer:
             self._load()
 
     def _load(self) -> None:
-        import sentencepiece as spm
+        spm = require("sentencepiece", dist="tiers-text", extra="sentencepiece", what="SentencePieceTokenizer")
 
         if not Path(self.sp_model).is_file():
             raise FileNotFoundError(f"SentencePieceTokenizer: sp_model {self.sp_model!r} does not exist; "
@@ -159,7 +160,7 @@ class SentencePieceTokenizer:
 
     def train(self, texts: Sequence[str]) -> str:
         """Train (or reuse from the cache) a model on `texts`; return the path of the `.model` file."""
-        import sentencepiece as spm
+        spm = require("sentencepiece", dist="tiers-text", extra="sentencepiece", what="SentencePieceTokenizer")
 
         texts = [t for t in texts if t.strip()]
         if not texts:

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tiers.dispatch.extras import require
+
 __all__ = [
     "SHAPE_CODES",
     "DIGIT_NAMES",
@@ -64,7 +66,8 @@ def _mark_done(path: Path) -> Path:
 
 def _digits():
     # scikit-learn ships the 1797 8x8 digits inside its wheel, so this never touches the network.
-    from sklearn.datasets import load_digits
+    load_digits = require("sklearn.datasets", dist="tiers-vision", extra="samples",
+                          what="the sample datasets built from scikit-learn's digits (make_mnist_tiny, ...)").load_digits
 
     d = load_digits()
     return d.images.astype(np.float32), d.target.astype(np.int64)
