@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tiers.dispatch.extras import require
 from tiers.train.learner import Learner
 
 __all__ = ["Interpretation", "ClassificationInterpretation"]
@@ -69,7 +70,7 @@ class Interpretation:
         """Show the `k` items with the largest losses: their input (as an image when it looks like one, else its
         values), prediction, target, loss and predicted probability. Returns the matplotlib figure with
         `return_fig=True` only (a returned figure would show twice at the end of a notebook cell)."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="Interpretation.plot_top_losses")
 
         losses, idx = self.top_losses(k, largest)
         x = _first(self.inputs)
@@ -121,7 +122,7 @@ class ClassificationInterpretation(Interpretation):
                               return_fig: bool = False) -> Any:
         """Plot the confusion matrix (rows normalised to 1 when `normalize`); returns the matplotlib figure with
         `return_fig=True` only (a returned figure would show twice at the end of a notebook cell)."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="ClassificationInterpretation.plot_confusion_matrix")
 
         cm = self.confusion_matrix().float()
         if normalize:

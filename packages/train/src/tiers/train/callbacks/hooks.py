@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tiers.dispatch.extras import require
 from tiers.train.callbacks.core import Callback
 from tiers.train.nn.hooks import Hooks
 from tiers.train.nn.model_utils import flatten_model, has_children
@@ -135,7 +136,7 @@ class ActivationStats(HookCallback):
     def plot_layer_stats(self, idx: int, return_fig: bool = False) -> Any:
         """Plot mean, std and % near zero of layer `idx` over training; returns the matplotlib figure with
         `return_fig=True` only (a returned figure would show twice at the end of a notebook cell)."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="ActivationStats.plot_layer_stats")
 
         st = self.layer_stats(idx)
         fig, axs = plt.subplots(1, 3, figsize=(12, 3))
@@ -147,7 +148,7 @@ class ActivationStats(HookCallback):
     def color_dim(self, idx: int, figsize: tuple[float, float] = (10, 5), ax: Any = None) -> Any:
         """The colorful dimension chart of layer `idx`: its activation histogram (y) over batches (x), on `ax` (a new
         figure by default). Returns nothing (no `<Axes>` text after the chart in a notebook)."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="ActivationStats.color_dim")
 
         h = self.hist(idx)
         if ax is None:

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from tiers.dispatch.extras import require
 from tiers.train.callbacks.core import Callback
 
 __all__ = ["LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback"]
@@ -81,7 +82,7 @@ class CSVLogger(Callback):
 
     def read_log(self) -> Any:
         """The CSV file as a pandas DataFrame."""
-        import pandas as pd
+        pd = require("pandas", dist="tiers-train", extra="pandas", what="CSVLogger.read_log")
 
         return pd.read_csv(self.path)
 
@@ -135,7 +136,7 @@ class ShowGraphCallback(Callback):
 
     def after_epoch(self) -> None:
         """Redraw the losses."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="ShowGraphCallback")
 
         rec = self.learn.recorder
         losses = rec.losses
@@ -290,7 +291,7 @@ class TensorBoardCallback(LoggerCallback):
     def _add_preds(self, step: int) -> None:
         # show_results' figure for one validation batch, predicted here (get_preds inside a fit would reset the
         # loop's state); layers that draw no figure (tables) have nothing to send.
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="TensorBoardCallback(log_preds=True)")
         import torch
 
         learn = self.learn
@@ -344,11 +345,6 @@ def _row_by_name(learn) -> dict[str, float]:
 
 
 def import_tensorboard():
-    """The `tensorboard` package; a missing one raises `ModuleNotFoundError` with a note naming the extra."""
-    try:
-        import tensorboard
-    except ImportError as e:
-        e.add_note("TensorBoardCallback needs the optional extra tiers-train[tensorboard]: "
-                   "pip install 'tiers-train[tensorboard]' (or pip install tensorboard)")
-        raise
-    return tensorboard
+    """The `tensorboard` package; a missing one raises `MissingExtraError` (a `ModuleNotFoundError`) naming the
+    extra tiers-train[tensorboard]."""
+    return require("tensorboard", dist="tiers-train", extra="tensorboard", what="TensorBoardCallback")

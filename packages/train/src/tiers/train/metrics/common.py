@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tiers.dispatch.extras import require
 from tiers.train.metrics.base import (
     AccumMetric,
     ActivationType,
@@ -71,8 +72,7 @@ __all__ = [
 def _skm(name: str) -> Any:
     # Resolved at compute time so that importing tiers.train never imports scikit-learn.
     def call(*args: Any, **kwargs: Any) -> Any:
-        import sklearn.metrics as skm
-
+        skm = require("sklearn.metrics", dist="tiers-train", extra="sklearn", what=f"the scikit-learn metric {name}")
         return getattr(skm, name)(*args, **kwargs)
 
     call.__name__ = name
