@@ -208,16 +208,16 @@ def compose(*funcs, order: str | None = None):
     >>> compose(lambda x: x + 1, lambda x: x * 2)(3)
     8
     """
-    funcs = listify(funcs)
-    if not funcs:
+    fs = listify(funcs)
+    if not fs:
         return noop
-    if len(funcs) == 1:
-        return funcs[0]
+    if len(fs) == 1:
+        return fs[0]
     if order is not None:
-        funcs = sorted(funcs, key=lambda o: getattr(o, order, 0))
+        fs = sorted(fs, key=lambda o: getattr(o, order, 0))
 
     def _inner(x, *args, **kwargs):
-        for f in funcs:
+        for f in fs:
             x = f(x, *args, **kwargs)
         return x
 
@@ -322,6 +322,7 @@ def chunked(it, chunk_sz: int | None = None, drop_last: bool = False, n_chunks: 
     if n_chunks is not None:
         it = list(it)
         chunk_sz = max(-(-len(it) // n_chunks), 1)
+    assert chunk_sz is not None  # exactly one of the two was given (checked above)
     if chunk_sz < 1:
         raise ValueError(f"chunked: chunk_sz={chunk_sz} must be at least 1")
     src = iter(it)
@@ -345,7 +346,7 @@ def _unique(items) -> list:
     try:
         return list(dict.fromkeys(items))
     except TypeError:  # unhashable items
-        out = []
+        out: list = []
         for o in items:
             if not any(equals(o, p) for p in out):
                 out.append(o)
@@ -364,7 +365,7 @@ def groupby(x, key, val=noop) -> dict:
     {2: ['aa', 'cc'], 1: ['b']}
     """
     key, val = _getter(key), _getter(val)
-    res = {}
+    res: dict = {}
     for o in x:
         res.setdefault(key(o), []).append(val(o))
     return res
@@ -427,5 +428,5 @@ def annotations(o) -> dict:
     if not isinstance(o, type) and not callable(o):
         o = type(o)
     if isinstance(o, type):
-        o = o.__init__
+        o = o.__init__  # type: ignore[misc]  # the class's own __init__ is the one wanted
     return dict(getattr(o, "__annotations__", {}) or {})

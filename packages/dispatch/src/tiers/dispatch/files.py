@@ -24,7 +24,7 @@ import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 __all__ = [
     "atomic_write", "atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_stale_temps", "temp_path", "pid_alive",
@@ -92,7 +92,7 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     """Delete the temporary files of `path` left by dead processes of this host; returns those deleted."""
     path = Path(path)
     pat = re.compile(rf"\.{re.escape(_stem(path.name))}\.([0-9a-f]{{8}})-(\d+)-[0-9a-f]{{8}}\.tmp")
-    host, removed = _host_tag(), []
+    host, removed = _host_tag(), list[Path]()
     try:
         names = os.listdir(path.parent)
     except OSError:
@@ -119,7 +119,8 @@ class _Recorder:
     # Passes writes to the real file and remembers the first OSError: torch.save swallows its file's write errors
     # and raises its own "enforce fail" RuntimeError later, which would hide a full disk.
     def __init__(self, f: IO) -> None:
-        self._f, self.error = f, None
+        self._f: IO = f
+        self.error: OSError | None = None
 
     def write(self, b: Any) -> int:
         try:
@@ -200,7 +201,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str | N
         raise
     rec = _Recorder(f)
     try:
-        yield rec
+        yield cast(IO, rec)  # duck-typed: forwards every other attribute to the real file
         rec.flush()
         if fsync:
             os.fsync(f.fileno())

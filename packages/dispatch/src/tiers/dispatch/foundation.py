@@ -5,6 +5,7 @@ import functools
 import itertools
 import operator
 import reprlib
+from typing import Any
 
 from tiers.dispatch import basics
 from tiers.dispatch.attrs import GetAttr
@@ -111,7 +112,7 @@ class L(GetAttr):
     """
 
     _default = "items"
-    __hash__ = None  # mutable, like list
+    __hash__ = None  # type: ignore[assignment]  # mutable, like list
 
     def __new__(cls, items=None, *rest, use_list=False, match=None):
         if isinstance(items, cls) and not rest and not use_list and match is None:
@@ -340,6 +341,7 @@ class L(GetAttr):
     def sorted(self, key=None, reverse: bool = False, cmp=None):
         """A sorted copy; `key` is a callable, an attribute name (str) or an item index (int); `cmp` an old-style
         comparison function."""
+        k: Any
         if isinstance(key, str):
             k = operator.attrgetter(key)
         elif isinstance(key, int) and not isinstance(key, bool):

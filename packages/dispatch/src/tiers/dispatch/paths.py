@@ -13,7 +13,7 @@ import pathlib
 __all__ = ["Path"]
 
 
-class Path(type(pathlib.Path())):  # the concrete class (PosixPath/WindowsPath): pathlib.Path can't be subclassed on 3.10/3.11
+class Path(type(pathlib.Path())):  # type: ignore[misc]  # the concrete class (PosixPath/WindowsPath): pathlib.Path can't be subclassed on 3.10/3.11
     """A `pathlib.Path` that can also list itself (`ls`), write a file making its folder (`mk_write`), read JSON
     (`read_json`) and give itself relative to another folder (`relpath`). Everything made from it (`p / "x"`,
     `p.parent`, `p.iterdir()`) is one too. It pickles as a plain `pathlib.Path`, so saved objects need no tiers.

@@ -398,7 +398,7 @@ class TypeDispatch:
         return {"funcs": self.funcs, "rets": list(self._rets.values()), "bases": self.bases}
 
     def __setstate__(self, state: dict):
-        self.__init__(bases=state["bases"])
+        self.__init__(bases=state["bases"])  # type: ignore[misc]  # unpickling: rebuild the caches in place
         self.funcs.update(state["funcs"])
         self._rets = {id(f): (f, r) for f, r in state["rets"]}
 
