@@ -122,7 +122,7 @@ class _TfmMethod:
         self.funcs: list = []  # own functions in registration order (for pickling and repr)
         self._takes_self: dict = {}
         self.cache: dict = {}
-        self._children = weakref.WeakSet()
+        self._children: weakref.WeakSet[_TfmMethod] = weakref.WeakSet()
         for p in self.parents:
             p._children.add(self)
 

@@ -8,6 +8,7 @@ state a Transform learned.
 """
 
 from types import MethodType
+from typing import Any, cast
 
 from tiers.dispatch import GetAttr, L, camel2snake, noop
 from tiers.pipeline._methods import _CAST, _CHANGES, _RETAIN
@@ -16,7 +17,7 @@ from tiers.pipeline.transform import Transform, _reraise
 __all__ = ["Pipeline", "mk_transform", "gather_attrs", "gather_attr_names"]
 
 
-def mk_transform(f) -> Transform:
+def mk_transform(f) -> "Transform | Pipeline":
     """`f` as a Transform: a Transform or Pipeline is returned as is, a Transform class is instantiated with no
     arguments, any other callable becomes `Transform(f)` (its annotation decides what it applies to)."""
     if isinstance(f, type) and issubclass(f, Transform):
@@ -129,8 +130,9 @@ class _Run:
     __slots__ = ("steps", "plans", "last2", "last1")
 
     def __init__(self, steps: list):
-        self.steps, self.plans = steps, {}
-        self.last2, self.last1 = (None, None, ()), (None, ())  # None is never a type: no last plan yet
+        self.steps, self.plans = steps, dict[Any, Any]()
+        self.last2: tuple = (None, None, ())  # None is never a type: no last plan yet
+        self.last1: tuple = (None, ())
 
 
 class _Route:
@@ -175,6 +177,7 @@ def _run_route(r: _Route, o):
 def _apply_run(run: _Run, o):
     """Apply the element-wise Transforms of `run` to `o` by the plan of its shape (recorded on first sight)."""
     c = type(o)
+    key: Any
     if c is tuple:
         n = len(o)
         if n == 2:  # the usual (input, target): a key without building an iterator
@@ -226,7 +229,7 @@ def _trace(run: _Run, o, key):
     if not as_tuple and issubclass(c, tuple) and not hasattr(c, "_fields"):  # `_apply` maps it and keeps its type
         plans[key] = _UNPLANNED
         return _generic(run.steps, o)
-    vals, ops, last = [*o] if as_tuple else [o], [], len(run.steps) - 1
+    vals, ops, last = [*o] if as_tuple else [o], list[Any](), len(run.steps) - 1
     for j, (t, m) in enumerate(run.steps):
         cache = m.cache
         for i, x in enumerate(vals):
@@ -367,7 +370,7 @@ class Pipeline:
         calling it per item."""
         return all(_is_identity(t) for t in self.fs)
 
-    _route = _NoRoute  # how calls run (`_Route`), worked out again on the first call after a change
+    _route = cast(_Route, _NoRoute)  # how calls run (`_Route`), worked out again on the first call after a change
 
     def _current_route(self) -> _Route:
         "The route calls take now: the one kept, or a new one when something it relied on changed."
@@ -425,7 +428,7 @@ class Pipeline:
         run = r.run
         if run is None:
             return [_run_route(r, o) for o in items]
-        out = []
+        out: list = []
         append = out.append
         for o in items:  # the body of `__call__` after its route check
             if type(o) is tuple:
@@ -521,8 +524,8 @@ class Pipeline:
 
     def _applied_by(self, items) -> bool:
         "Whether `items` holds this Pipeline (so indexing it applies the Transforms the Pipeline holds now)."
-        d = getattr(items, "__dict__", None)
-        return bool(d) and any(v is self for v in d.values())
+        d: dict = getattr(items, "__dict__", None) or {}
+        return any(v is self for v in d.values())
 
     def _stage(self, items, t):
         "`items` as Transform `t` makes them, by the rules of `setup`."

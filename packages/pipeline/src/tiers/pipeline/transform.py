@@ -71,6 +71,9 @@ class Transform(metaclass=_TfmMeta):
     input_types = None
     _name = None
     _as_item = False
+    _encm: _TfmMethod  # set on every class by _TfmMeta (encodes/decodes/setups)
+    _decm: _TfmMethod
+    _setm: _TfmMethod
     _extensible = False  # `@Transform def encodes(...)` makes a Transform instead of changing every Transform
 
     def __init__(self, enc=None, dec=None, split_idx: int | None = None, order: int | None = None):
