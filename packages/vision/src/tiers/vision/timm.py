@@ -19,23 +19,20 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from tiers.dispatch.extras import require
 from tiers.train import params
 from tiers.vision.model_parts import add_head, cut_model, default_split, resolve_arch
 
 __all__ = ["TimmBody", "create_timm_model", "is_timm_arch", "timm_split", "import_timm"]
 
-_EXTRA = "pip install 'tiers-vision[timm]'"
+_EXTRA = 'pip install "tiers-vision[timm]"'
 _PREFIX = "timm/"
 
 
 def import_timm():
-    """The `timm` module; a missing timm raises `ModuleNotFoundError` with a note naming the extra to install."""
-    try:
-        import timm
-    except ImportError as e:
-        e.add_note(f"timm architectures need the optional extra tiers-vision[timm]: {_EXTRA}")
-        raise
-    return timm
+    """The `timm` module; a missing timm raises `MissingExtraError` (a `ModuleNotFoundError`) naming the extra
+    tiers-vision[timm] and the command that installs it."""
+    return require("timm", dist="tiers-vision", extra="timm", what="timm architectures")
 
 
 def _timm_entry_name(arch: Callable) -> str | None:
@@ -147,7 +144,7 @@ def timm_split(m: nn.Module) -> list[list[nn.Parameter]]:
     matcher = getattr(inner, "group_matcher", None)
     if getattr(body, "cut", True) or matcher is None:
         return default_split(m)
-    from timm.models import group_parameters
+    group_parameters = require("timm.models", dist="tiers-vision", extra="timm", what="timm_split").group_parameters
 
     groups = list(group_parameters(inner, matcher(coarse=True)).values())
     if len(groups) < 2:
@@ -171,7 +168,7 @@ def _weights_error(name: str, timm, err: BaseException) -> RuntimeError:
     except Exception:  # noqa: BLE001 - a name timm has no config for: the generic advice below still holds
         cfg = None
     if cfg is not None and getattr(cfg, "hf_hub_id", None):
-        from huggingface_hub import constants
+        constants = require("huggingface_hub", dist="tiers-vision", extra="timm", what="timm pretrained weights").constants
 
         where = (f" timm reads them from the Hugging Face cache ({constants.HF_HUB_CACHE}, repo {cfg.hf_hub_id}; "
                  "HF_HOME moves it) before the network.")

@@ -12,6 +12,8 @@ import pickle
 import types
 from typing import Any
 
+from tiers.dispatch.extras import require
+
 __all__: list[str] = []  # the machinery of export / load_learner
 
 _EXTRA = "tiers-train[cloudpickle]"
@@ -37,13 +39,12 @@ def describe(obj: Any) -> str:
 
 def _cloudpickle(obj: Any) -> Any:
     try:
-        import cloudpickle
-    except ImportError as e:
-        raise ModuleNotFoundError(
-            f"export: the {describe(obj)} has no importable name (a lambda, or defined in __main__ or inside a "
-            f"function), so the export must store it by value, which needs cloudpickle: pip install '{_EXTRA}'. "
-            "Or define it at the top level of a module and import it from there.", name="cloudpickle") from e
-    return cloudpickle
+        return require("cloudpickle", dist="tiers-train", extra="cloudpickle",
+                       what=f"export of the {describe(obj)}, which has no importable name (a lambda, or defined in "
+                            "__main__ or inside a function) and so is stored by value,")
+    except ModuleNotFoundError as e:
+        e.add_note("Or define it at the top level of a module and import it from there.")
+        raise
 
 
 def reduce_by_value(obj: Any, seen: list[str]) -> tuple:
@@ -59,5 +60,5 @@ def _load_by_value(desc: str, blob: bytes) -> Any:
     try:
         return pickle.loads(blob)
     except ImportError as e:
-        e.add_note(f"while restoring the {desc} stored by value; restoring it needs cloudpickle: pip install '{_EXTRA}'")
+        e.add_note(f'while restoring the {desc} stored by value; restoring it needs cloudpickle: pip install "{_EXTRA}"')
         raise

@@ -36,24 +36,23 @@ import torch
 from torch import Tensor, nn
 
 from tiers.data import IntToFloatTensor, Normalize
+from tiers.dispatch.extras import require
 from tiers.dispatch.files import atomic_path
 from tiers.train.io.paths import learner_file, write_once
 
 __all__ = ["export_onnx", "onnx_inputs", "OnnxModel", "import_onnx_extra"]
 
-_EXTRA = "pip install 'tiers-train[onnx]'"
+_EXTRA = 'pip install "tiers-train[onnx]"'
 
 
 def import_onnx_extra():
     """`(onnx, onnxruntime)`, after checking onnxscript (torch.onnx.export needs it); a missing one raises
-    `ModuleNotFoundError` with a note naming the extra to install."""
-    try:
-        import onnx
-        import onnxruntime
-        import onnxscript  # noqa: F401 - torch.onnx.export's exporter imports it; fail here, with the extra named
-    except ImportError as e:
-        e.add_note(f"ONNX export needs the optional extra tiers-train[onnx] (onnx, onnxruntime, onnxscript): {_EXTRA}")
-        raise
+    `MissingExtraError` (a `ModuleNotFoundError`) naming the extra tiers-train[onnx] and the command that installs it."""
+    what = "ONNX export (learn.export_onnx)"
+    onnx = require("onnx", dist="tiers-train", extra="onnx", what=what)
+    onnxruntime = require("onnxruntime", dist="tiers-train", extra="onnx", what=what)
+    # torch.onnx.export's exporter imports onnxscript: a missing one fails here, with the extra named
+    require("onnxscript", dist="tiers-train", extra="onnx", what=what)
     return onnx, onnxruntime
 
 
