@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tiers.dispatch.extras import require
 from tiers.train.callbacks.core import Callback
 from tiers.train.metrics.base import AvgLoss, AvgSmoothLoss, Metric
 
@@ -208,7 +209,7 @@ class Recorder(Callback):
     def plot_loss(self, skip_start: int = 5, with_valid: bool = True, log: bool = False, show_epochs: bool = False, ax: Any = None) -> Any:
         """Plot smoothed training loss per batch (from batch `skip_start`) and validation loss per epoch, on `ax` (a new
         figure by default). Returns nothing, so a notebook cell ending with it shows the plot and no `<Axes>` text."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="Recorder.plot_loss")
 
         losses = self.losses
         if not losses:
@@ -234,7 +235,7 @@ class Recorder(Callback):
                    return_fig: bool = False) -> Any:
         """Plot the hyper-parameters a `ParamScheduler` set, one panel per key; returns the figure with `return_fig=True`
         only (a returned figure would show twice at the end of a notebook cell)."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="Recorder.plot_sched")
 
         if not self.hps:
             raise ValueError("plot_sched: no schedule recorded; train with a ParamScheduler (fit_one_cycle, fit_flat_cos...)")
@@ -252,7 +253,7 @@ class Recorder(Callback):
     def plot_lr_find(self, skip_end: int = 5, suggestions: Any = None, nms: list[str] | None = None) -> Any:
         """Plot loss against learning rate (log scale) from `lr_find`, marking suggested lrs. Returns nothing (no `<Axes>`
         text after the plot in a notebook)."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="Recorder.plot_lr_find")
 
         lrs = self.lrs if skip_end == 0 else self.lrs[:-skip_end]
         losses = self.losses if skip_end == 0 else self.losses[:-skip_end]
