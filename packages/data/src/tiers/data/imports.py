@@ -9,7 +9,6 @@ and `import tiers.vision.all` should stay cheap for code that never touches them
 
 import collections
 import functools
-import importlib
 import itertools
 import json
 import math
@@ -28,6 +27,7 @@ import torch.nn.functional as F  # noqa: N812 (the name every PyTorch listing us
 from torch import Tensor, nn
 
 from tiers.dispatch import Path
+from tiers.dispatch.extras import require
 
 __all__ = ["F", "Path", "Tensor", "attrgetter", "itemgetter", "nn", "np", "partial", "pd", "plt", "torch",
            "collections", "functools", "itertools", "json", "math", "numbers", "os", "random", "re"]
@@ -42,7 +42,9 @@ class _LazyModule(ModuleType):
         self.__dict__["_lazy_name"] = name
 
     def _load(self) -> ModuleType:
-        return importlib.import_module(self.__dict__["_lazy_name"])
+        # pandas and matplotlib are tiers-data's `plots` extra: a missing one names it
+        name = self.__dict__["_lazy_name"]
+        return require(name, dist="tiers-data", extra="plots", what="the `pd`/`plt` names of tiers.data.all")
 
     def __getattr__(self, attr: str):
         if attr.startswith("__") and attr.endswith("__") and attr not in ("__version__", "__path__", "__file__"):
