@@ -68,7 +68,7 @@ class Lookahead(torch.optim.Optimizer):
 
     @param_lists.setter
     def param_lists(self, v: list[list[torch.Tensor]]) -> None:
-        self.opt.param_lists = v
+        self.opt.param_lists = v  # type: ignore[attr-defined]  # duck-typed: tiers optimizers have it
         self._slow = {}
 
     def _params(self) -> list[torch.Tensor]:

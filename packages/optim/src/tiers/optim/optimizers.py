@@ -4,6 +4,7 @@ Defaults follow fastai: `mom` is the first-moment factor (Adam's beta1), `sqr_mo
 `eps=1e-5` for the Adam family, and `decouple_wd=True` (AdamW-style decay; `False` gives L2 regularization).
 """
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -173,7 +174,7 @@ def Lamb(
     """
     _check("Lamb", lr=(lr, 0, float("inf")), mom=(mom, 0, 1), sqr_mom=(sqr_mom, 0, 1), eps=(eps, 0, 1))
     _check_level("Lamb", level)
-    cbs = [partial(average_grad, dampening=True), average_sqr_grad, step_stat]
+    cbs: list[Callable[..., Any]] = [partial(average_grad, dampening=True), average_sqr_grad, step_stat]
     cbs = cbs + [lamb_step] if decouple_wd else [l2_reg, *cbs, partial(lamb_step, decouple_wd=False)]
     return Optimizer(params, cbs, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd, level=level)
 

@@ -7,7 +7,7 @@ kernels in the same order, so both paths give bit-identical results. Averages st
 """
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -74,7 +74,7 @@ def _buffers(b: ParamBatch, k: str) -> list[torch.Tensor]:
 
 
 def _grads(b: ParamBatch) -> list[torch.Tensor]:
-    return [p.grad for p in b.params]
+    return cast(list[torch.Tensor], [p.grad for p in b.params])  # parameters being stepped have a gradient
 
 
 def debias(mom: float, damp: float, step: int) -> float:
@@ -100,12 +100,13 @@ def _weight_decay_foreach(batches: list[ParamBatch]) -> None:
             torch._foreach_mul_(ps, 1 - lr * wd)
 
 
-weight_decay.defaults = dict(wd=0.0)
-weight_decay.foreach = _weight_decay_foreach
+weight_decay.defaults = dict(wd=0.0)  # type: ignore[attr-defined]  # stepper metadata lives on the function
+weight_decay.foreach = _weight_decay_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def l2_reg(p: torch.Tensor, lr: float, wd: float, do_wd: bool = True, **kwargs: Any) -> None:
     """L2 regularization: add `wd * p` to the gradient (in place), unless `do_wd` is False."""
+    assert p.grad is not None  # the optimizer steps only parameters that have a gradient
     if do_wd and wd != 0:
         p.grad.add_(p, alpha=wd)
 
@@ -115,17 +116,18 @@ def _l2_reg_foreach(batches: list[ParamBatch]) -> None:
         wd = _hyper(b, "wd", "l2_reg")
         ps = [p for p, st in zip(b.params, b.states) if _flag(st, b.hypers, "do_wd")]
         if wd != 0 and ps:
-            torch._foreach_add_([p.grad for p in ps], ps, alpha=wd)
+            torch._foreach_add_(cast(list[torch.Tensor], [p.grad for p in ps]), ps, alpha=wd)
 
 
-l2_reg.defaults = dict(wd=0.0)
-l2_reg.foreach = _l2_reg_foreach
+l2_reg.defaults = dict(wd=0.0)  # type: ignore[attr-defined]  # stepper metadata lives on the function
+l2_reg.foreach = _l2_reg_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def average_grad(
     p: torch.Tensor, mom: float, dampening: bool = False, grad_avg: torch.Tensor | None = None, **kwargs: Any
 ) -> dict[str, torch.Tensor]:
     """Stat `grad_avg`: `mom*grad_avg + grad`, or with `dampening` `mom*grad_avg + (1-mom)*grad`."""
+    assert p.grad is not None  # the optimizer steps only parameters that have a gradient
     if grad_avg is None:
         grad_avg = _zeros(p)
     if dampening:
@@ -146,8 +148,8 @@ def _average_grad_foreach(batches: list[ParamBatch]) -> None:
             torch._foreach_add_(avgs, grads)
 
 
-average_grad.defaults = dict(mom=0.9)
-average_grad.foreach = _average_grad_foreach
+average_grad.defaults = dict(mom=0.9)  # type: ignore[attr-defined]  # stepper metadata lives on the function
+average_grad.foreach = _average_grad_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def average_sqr_grad(
@@ -160,6 +162,7 @@ def average_sqr_grad(
     """Stat `sqr_avg`: `sqr_mom*sqr_avg + (1-sqr_mom)*grad**2` (without `dampening`, `+ grad**2`)."""
     if sqr_avg is None:
         sqr_avg = _zeros(p)
+    assert p.grad is not None  # the optimizer steps only parameters that have a gradient
     sqr_avg.mul_(sqr_mom).addcmul_(p.grad, p.grad, value=1 - sqr_mom if dampening else 1.0)
     return {"sqr_avg": sqr_avg}
 
@@ -173,8 +176,8 @@ def _average_sqr_grad_foreach(batches: list[ParamBatch]) -> None:
         torch._foreach_addcmul_(sqrs, grads, grads, value=value)
 
 
-average_sqr_grad.defaults = dict(sqr_mom=0.99)
-average_sqr_grad.foreach = _average_sqr_grad_foreach
+average_sqr_grad.defaults = dict(sqr_mom=0.99)  # type: ignore[attr-defined]  # stepper metadata lives on the function
+average_sqr_grad.foreach = _average_sqr_grad_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def step_stat(p: torch.Tensor, step: int = 0, **kwargs: Any) -> dict[str, int]:
@@ -188,11 +191,12 @@ def _step_stat_foreach(batches: list[ParamBatch]) -> None:
             st["step"] = st.get("step", 0) + 1
 
 
-step_stat.foreach = _step_stat_foreach
+step_stat.foreach = _step_stat_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def sgd_step(p: torch.Tensor, lr: float, **kwargs: Any) -> None:
     """Plain SGD: `p -= lr * grad`."""
+    assert p.grad is not None  # the optimizer steps only parameters that have a gradient
     p.add_(p.grad, alpha=-lr)
 
 
@@ -201,7 +205,7 @@ def _sgd_step_foreach(batches: list[ParamBatch]) -> None:
         torch._foreach_add_(b.params, _grads(b), alpha=-_hyper(b, "lr", "sgd_step"))
 
 
-sgd_step.foreach = _sgd_step_foreach
+sgd_step.foreach = _sgd_step_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def momentum_step(p: torch.Tensor, lr: float, grad_avg: torch.Tensor, **kwargs: Any) -> None:
@@ -215,7 +219,7 @@ def _momentum_step_foreach(batches: list[ParamBatch]) -> None:
         torch._foreach_add_(b.params, avgs, alpha=-_hyper(b, "lr", "momentum_step"))
 
 
-momentum_step.foreach = _momentum_step_foreach
+momentum_step.foreach = _momentum_step_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def rms_prop_step(
@@ -228,20 +232,22 @@ def rms_prop_step(
 ) -> None:
     """RMSProp: `p -= lr * g / (sqrt(sqr_avg) + eps)`, with `g` the gradient or, if present, `grad_avg`."""
     denom = sqr_avg.sqrt().add_(eps)
+    assert p.grad is not None  # the optimizer steps only parameters that have a gradient
     p.addcdiv_(p.grad if grad_avg is None else grad_avg, denom, value=-lr)
 
 
 def _rms_prop_step_foreach(batches: list[ParamBatch]) -> None:
     for b in batches:
         sqrs = _state(b, "sqr_avg", "rms_prop_step", "average_sqr_grad")
-        nums = [p.grad if st.get("grad_avg") is None else st["grad_avg"] for p, st in zip(b.params, b.states)]
+        nums = cast(list[torch.Tensor], [p.grad if st.get("grad_avg") is None else st["grad_avg"]
+                                         for p, st in zip(b.params, b.states)])
         denoms = torch._foreach_sqrt(sqrs)
         torch._foreach_add_(denoms, _hyper(b, "eps", "rms_prop_step"))
         torch._foreach_addcdiv_(b.params, nums, denoms, value=-_hyper(b, "lr", "rms_prop_step"))
 
 
-rms_prop_step.defaults = dict(eps=1e-8)
-rms_prop_step.foreach = _rms_prop_step_foreach
+rms_prop_step.defaults = dict(eps=1e-8)  # type: ignore[attr-defined]  # stepper metadata lives on the function
+rms_prop_step.foreach = _rms_prop_step_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def adam_step(
@@ -272,7 +278,7 @@ def _adam_step_foreach(batches: list[ParamBatch]) -> None:
         torch._foreach_addcdiv_(b.params, avgs, denoms, [-lr / (1 - mom**s) for s in steps])
 
 
-adam_step.foreach = _adam_step_foreach
+adam_step.foreach = _adam_step_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def _radam_terms(mom: float, sqr_mom: float, step: int) -> tuple[float, float, float | None]:
@@ -334,7 +340,7 @@ def _radam_step_foreach(batches: list[ParamBatch]) -> None:
             torch._foreach_addcdiv_(rect_p, rect_avg, denoms, values)
 
 
-radam_step.foreach = _radam_step_foreach
+radam_step.foreach = _radam_step_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 
 def qhadam_step(
@@ -355,6 +361,7 @@ def qhadam_step(
     `p -= lr * ((1-nu_1)*g + nu_1*m_hat) / (sqrt((1-nu_2)*g**2 + nu_2*v_hat) + eps)`.
     """
     bc1, bc2 = 1 - mom**step, 1 - sqr_mom**step
+    assert p.grad is not None  # the optimizer steps only parameters that have a gradient
     num = grad_avg.div(bc1).mul_(nu_1).add_(p.grad, alpha=1 - nu_1)
     denom = sqr_avg.div(bc2).mul_(nu_2).addcmul_(p.grad, p.grad, value=1 - nu_2).sqrt_().add_(eps)
     p.addcdiv_(num, denom, value=-lr)

@@ -6,7 +6,7 @@ output unit of a layer) or `'model'` (all parameters of every group whose `level
 norms need every parameter at once, so they exist only on the group path (`Optimizer(..., foreach=True)`).
 """
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -81,6 +81,7 @@ def larc_layer_lr(
     Computed from the gradient before any weight decay is applied, so put it first in the cbs.
     """
     level = _per_param_level(level, "larc_layer_lr")
+    assert p.grad is not None  # the optimizer steps only parameters that have a gradient
     return {"local_lr": _larc_lr(_norm(p, level), _norm(p.grad, level), lr, trust_coeff, wd, eps, clip)}
 
 
@@ -89,7 +90,7 @@ def _larc_layer_lr_foreach(batches: list[ParamBatch]) -> None:
     pooled = [b for b in batches if _check_level(b.hypers.get("level", "layer"), who) == "model"]
     if pooled:
         model_p = _pooled_norm([p for b in pooled for p in b.params])
-        model_g = _pooled_norm([p.grad for b in pooled for p in b.params])
+        model_g = _pooled_norm(cast(list[torch.Tensor], [p.grad for b in pooled for p in b.params]))
     for b in batches:
         lr, tc = _hyper(b, "lr", who), _hyper(b, "trust_coeff", who)
         wd, eps = _hyper(b, "wd", who), _hyper(b, "eps", who)
@@ -98,12 +99,13 @@ def _larc_layer_lr_foreach(batches: list[ParamBatch]) -> None:
             if level == "model":
                 st["local_lr"] = _larc_lr(model_p, model_g, lr, tc, wd, eps, clip)
             else:
+                assert p.grad is not None  # the optimizer steps only parameters that have a gradient
                 st["local_lr"] = _larc_lr(_norm(p, level), _norm(p.grad, level), lr, tc, wd, eps, clip)
 
 
-larc_layer_lr.defaults = dict(trust_coeff=0.02, wd=0.0, eps=1e-8)
-larc_layer_lr.foreach = _larc_layer_lr_foreach
-larc_layer_lr.needs_all_params = lambda hypers: hypers.get("level", "layer") == "model"
+larc_layer_lr.defaults = dict(trust_coeff=0.02, wd=0.0, eps=1e-8)  # type: ignore[attr-defined]  # stepper metadata lives on the function
+larc_layer_lr.foreach = _larc_layer_lr_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
+larc_layer_lr.needs_all_params = lambda hypers: hypers.get("level", "layer") == "model"  # type: ignore[attr-defined]  # stepper metadata lives on the function
 
 larc_layer = larc_layer_lr
 
@@ -120,6 +122,7 @@ def larc_step(
     The buffer accumulates the trust-scaled steps, as in the paper, so no `average_grad` is needed; with L2
     weight decay (`l2_reg` before it) the gradient already holds `wd*p`.
     """
+    assert p.grad is not None  # the optimizer steps only parameters that have a gradient
     scaled = p.grad * local_lr
     if not mom:
         p.sub_(scaled)
@@ -205,5 +208,5 @@ def _lamb_step_foreach(batches: list[ParamBatch]) -> None:
             p.addcmul_(update, trust.to(p.device), value=-lr)
 
 
-lamb_step.foreach = _lamb_step_foreach
-lamb_step.needs_all_params = lambda hypers: hypers.get("level", "layer") == "model"
+lamb_step.foreach = _lamb_step_foreach  # type: ignore[attr-defined]  # stepper metadata lives on the function
+lamb_step.needs_all_params = lambda hypers: hypers.get("level", "layer") == "model"  # type: ignore[attr-defined]  # stepper metadata lives on the function

@@ -24,7 +24,7 @@ pytorch_hp_map = {
 }
 
 
-def _default_map(opt_type: type) -> dict[str, str]:
+def _default_map(opt_type: Callable[..., Any]) -> dict[str, str]:
     hp_map = dict(pytorch_hp_map)
     # Only RMSprop's `alpha` is a squared-gradient factor (ASGD's `alpha` is a decay power).
     if not (isinstance(opt_type, type) and issubclass(opt_type, torch.optim.RMSprop)):
@@ -36,6 +36,7 @@ def _split_kwargs(
     opt: Callable, kwargs: dict[str, Any], hp_map: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split `kwargs` into the constructor's own keywords (fastai names translated) and those to set afterwards."""
+    sig: Mapping[str, inspect.Parameter]
     try:
         sig = inspect.signature(opt).parameters
     except (TypeError, ValueError):
