@@ -132,6 +132,8 @@ class SentencePieceTokenizer:
         if model_type not in ("unigram", "bpe", "char", "word"):
             raise ValueError(f"SentencePieceTokenizer: model_type={model_type!r} is not one of "
                              "'unigram', 'bpe', 'char', 'word'.")
+        # fail at construction, not after the corpus is read and the DataLoaders half built
+        require("sentencepiece", dist="tiers-text", extra="sentencepiece", what="SentencePieceTokenizer")
         self.lang, self.vocab_sz, self.max_vocab_sz, self.model_type = lang, vocab_sz, max_vocab_sz, model_type
         self.special_toks = list(defaults.text_spec_tok if special_toks is None else special_toks)
         self.char_coverage = char_coverage if char_coverage is not None else (0.99999 if lang in eu_langs else 0.9998)
