@@ -126,8 +126,10 @@ class ShowGraphCallback(Callback):
     run_valid = False
 
     def before_fit(self) -> None:
-        """Nothing to plot in a validation-only pass."""
+        """Nothing to plot in a validation-only pass; without matplotlib, fail before the first epoch, not after it."""
         self.run = not getattr(self.learn, "validating", False)
+        if self.run:
+            require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="ShowGraphCallback")
         self.nb_batches: list[int] = []
 
     def after_train(self) -> None:
