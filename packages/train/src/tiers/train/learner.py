@@ -22,6 +22,7 @@ package README).
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from math import isfinite as _isfinite
 from pathlib import Path
 from typing import Any
 
@@ -413,6 +414,8 @@ class Learner:
         # Per mode and loop level, (before, after_cancel, after) names and their handler tuples: `_with_events`
         # then reads one entry per level instead of formatting or looking up three events.
         self._lv = tuple({k: (*names, *(ev[n] for n in names)) for k, names in _LEVELS.items()} for ev in self._ev)
+        cls = type(self)
+        self._inline_grad_step = cls._backward is Learner._backward and cls._step is Learner._step
         self._quiet_grad_step = not any(train[f"{w}_{k}"] for k in ("backward", "step")
                                         for w in ("before", "after", "after_cancel"))
 
@@ -659,18 +662,35 @@ class Learner:
             self._run_handlers(h, "after_loss")
         if not st.training or not st.yb:
             return
-        if self._check_nan:  # before backward and step (CPU only: on a GPU reading the value would sync each batch)
-            _checks.check_finite_loss(st.loss_grad, st.epoch, st.iter)
+        lg = st.loss_grad
+        # Before backward and step (CPU only: on a GPU reading the value would sync each batch). The finite test is
+        # `check_finite_loss`'s own, written out (this runs every batch); it raises through that function.
+        if self._check_nan and not lg.ndim and not _isfinite(lg.item()):
+            _checks.check_finite_loss(lg, st.epoch, st.iter)
         if self._quiet_grad_step:
-            # No callback handles the backward/step events (the usual case): skip their empty dispatch.
-            try:
-                self._backward()
-            except CancelBackwardException:
-                pass
-            try:
-                self._step()
-            except CancelStepException:
-                pass
+            # No callback handles the backward/step events (the usual case): skip their empty dispatch, and, unless
+            # a subclass overrides `_backward`/`_step`, their calls (these are their bodies).
+            if self._inline_grad_step:
+                try:
+                    lg.backward()
+                except CancelBackwardException:
+                    pass
+                except Exception as e:
+                    _checks.annotate_backward_error(e, lg)
+                    raise
+                try:
+                    self.opt.step()
+                except CancelStepException:
+                    pass
+            else:
+                try:
+                    self._backward()
+                except CancelBackwardException:
+                    pass
+                try:
+                    self._step()
+                except CancelStepException:
+                    pass
         else:
             self._with_events(self._backward, "backward", CancelBackwardException)
             self._with_events(self._step, "step", CancelStepException)
@@ -690,9 +710,22 @@ class Learner:
 
     def all_batches(self) -> None:
         """Run every batch of `self.dl`."""
-        one_batch = self.one_batch
-        for i, b in enumerate(self.state.dl):
-            one_batch(i, b)
+        st = self.state
+        if not self._cpu_pairs or "one_batch" in self.__dict__ or type(self).one_batch is not Learner.one_batch:
+            one_batch = self.one_batch
+            for i, b in enumerate(st.dl):
+                one_batch(i, b)
+            return
+        # `one_batch` written out (it is not overridden, and the batches are for a CPU model): one call per batch
+        # fewer. The same steps in the same order; the batch level still goes through `_with_events`.
+        with_events, do_one_batch = self._with_events, self._do_one_batch
+        for i, b in enumerate(st.dl):
+            st.iter = i
+            if type(b) in _SEQ and len(b) == 2 and isinstance(x := b[0], Tensor) and x.is_cpu:
+                st.xb, st.yb = (x,), (b[1],)
+            else:
+                self._split(self._set_device(b))
+            with_events(do_one_batch, "batch", CancelBatchException)
 
     def _set_dl(self, dl: Any) -> None:
         st = self.state
