@@ -12,6 +12,7 @@ import itertools
 import operator
 import random
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, cast
 
 import torch
 from torch.utils.data import DataLoader as _TorchDataLoader
@@ -109,7 +110,8 @@ def _stream(dataset):
 
 def _worker_init(worker_id: int) -> None:
     info = get_worker_info()
-    dl = info.dataset.dl
+    assert info is not None  # torch calls this in a worker process
+    dl = cast(Any, info.dataset).dl  # the _MapBatches/_IterBatches wrapping the loader
     # Torch already seeded `random`, numpy and torch from the loader's generator; one thread per worker avoids
     # oversubscribing the cores the workers share.
     torch.set_num_threads(1)
@@ -178,7 +180,7 @@ class DataLoader(ShowBatchMixin):
         self.device, self.offs, self.seed = device, 0, seed
         self._n = n
         self.rng = random.Random(seed if seed is not None else random.getrandbits(64))
-        self._torch_dl = None
+        self._torch_dl: _TorchDataLoader | None = None
 
     # ---- size ------------------------------------------------------------------------------------------------
     @property
@@ -214,9 +216,10 @@ class DataLoader(ShowBatchMixin):
         "Draw this epoch's random generator `self.rng` from the previous one (called at the start of each epoch)."
         self.rng = random.Random(self.rng.getrandbits(64))
 
-    def get_idxs(self) -> Sequence:
+    def get_idxs(self) -> Iterable:
         "The indices of this epoch's items (`None`s for iterable data), cut to `n`, shuffled when `shuffle`."
         n = self.n
+        idxs: Iterable
         if self.indexed:
             if n is None:
                 raise TypeError(f"Cannot list the items of {type(self.dataset).__name__}: it has __getitem__ but no "
@@ -369,7 +372,7 @@ class DataLoader(ShowBatchMixin):
     def _torch_loader(self, chunks: list | None):
         # Workers are seeded from this generator, itself seeded from the epoch's `rng`: reproducible under a seed.
         worker_seed = self.rng.getrandbits(63)
-        kw = dict(batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory, timeout=self.timeout,
+        kw: dict[str, Any] = dict(batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory, timeout=self.timeout,
                   worker_init_fn=_worker_init, collate_fn=_identity, pin_memory_device=self.pin_memory_device,
                   prefetch_factor=self.prefetch_factor, generator=torch.Generator())
         if self.indexed and _default_method(self, "create_batches"):
@@ -381,7 +384,7 @@ class DataLoader(ShowBatchMixin):
                 owner.__dict__["_torch_dl"] = None
                 tdl = _TorchDataLoader(_MapBatches(owner), sampler=_ChunkSampler(),
                                        persistent_workers=self.persistent_workers, **kw)
-            tdl.sampler.chunks = chunks
+            cast(_ChunkSampler, tdl.sampler).chunks = chunks
             self._torch_dl = tdl if self.persistent_workers else None
         else:
             tdl = _TorchDataLoader(_IterBatches(self, chunks), **kw)

@@ -1,6 +1,9 @@
 """From batches back to samples: `batch_to_samples`, and the decoding and showing every loader offers
 (`decode`, `decode_batch`, `show_batch`, `show_results`), which `TfmdDL` refines with its transforms' types."""
 
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
 from torch import Tensor
 
 from tiers.dispatch import L, detuplify
@@ -37,6 +40,18 @@ def _decoder(f):
 
 class ShowBatchMixin:
     "Decoding and showing batches, for any loader with `after_batch`, `after_item`, `before_batch` and a dataset."
+
+    if TYPE_CHECKING:  # supplied by the loader this is mixed into
+        dataset: Any
+        before_batch: Any
+        after_item: Any
+        after_batch: Any
+        bs: int | None
+        one_batch: Callable[[], Any]
+        get_idxs: Callable[[], Iterable]
+
+        @property
+        def n_inp(self) -> int: ...
 
     def decode(self, b):
         "Undo `after_batch` on the batch `b` (when it can be undone) and move it to the CPU."

@@ -2,7 +2,7 @@
 weights (to oversample rare classes), `PartialDL` uses a random part of the data each epoch (quick experiments on a
 large dataset). `Datasets.weighted_dataloaders` / `partial_dataloaders` use them for the training set."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ class WeightedDL(TfmdDL):
         self.wgts = w / w.sum() if n else w
         super().__init__(dataset, bs=bs, **kwargs)
 
-    def get_idxs(self) -> Sequence:
+    def get_idxs(self) -> Iterable:
         "`n` indices drawn with replacement according to the weights (in order when not shuffling)."
         if not self.shuffle or not self.n:
             return super().get_idxs()
@@ -55,7 +55,7 @@ class PartialDL(TfmdDL):
             raise ValueError(f"PartialDL: partial_n must be a positive int or None, got {partial_n!r}.")
         self.partial_n = min(int(partial_n), self.n) if partial_n is not None and self.n is not None else partial_n
 
-    def get_idxs(self) -> Sequence:
+    def get_idxs(self) -> Iterable:
         "`partial_n` distinct random indices (every index, as usual, when `partial_n` is None)."
         if self.partial_n is None:
             return super().get_idxs()

@@ -30,7 +30,7 @@ class IntToFloatTensor(DisplayedTransform):
     def encodes(self, o: TensorImage):
         return o.float().div_(self.div)
 
-    def encodes(self, o: TensorMask):  # noqa: F811 (one method per type)
+    def encodes(self, o: TensorMask):  # type: ignore[no-redef]  # noqa: F811 (one method per type)
         return o.long() // self.div_mask
 
     def decodes(self, o: TensorImage):
