@@ -10,6 +10,7 @@ import contextlib
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.missing import check_no_missing
@@ -80,6 +81,9 @@ class FilteredBase:
 
     _dl_type = TfmdDL
     _dbunch_type = DataLoaders
+    if TYPE_CHECKING:  # supplied by the subclass (TfmdLists, Datasets; `splits` is an attribute of one, a property
+        # of the other, so it stays undeclared)
+        def subset(self, i: int) -> Any: ...
 
     def __init__(self, *args, dl_type=None, **kwargs):
         # For subclasses written for fastai (tabular collections), which pass their loader class this way.
@@ -158,7 +162,7 @@ class FilteredBase:
         `i` of the training subset with probability proportional to `wgts[i]` (one weight per training item)."""
         from tiers.data.sampling import WeightedDL
 
-        xtra = [{} for _ in range(self.n_subsets - 1)]
+        xtra: list[dict] = [{} for _ in range(self.n_subsets - 1)]
         return self.dataloaders(bs=bs, dl_type=WeightedDL, dl_kwargs=[{"wgts": wgts}, *xtra], **kwargs)
 
     def partial_dataloaders(self, partial_n: int, bs: int = 64, **kwargs) -> DataLoaders:
@@ -166,7 +170,7 @@ class FilteredBase:
         random (the validation loaders use everything)."""
         from tiers.data.sampling import PartialDL
 
-        xtra = [{} for _ in range(self.n_subsets - 1)]
+        xtra: list[dict] = [{} for _ in range(self.n_subsets - 1)]
         return self.dataloaders(bs=bs, dl_type=PartialDL, dl_kwargs=[{"partial_n": partial_n}, *xtra], **kwargs)
 
 
@@ -417,7 +421,7 @@ def test_set(dsets: Datasets | TfmdLists, test_items, rm_tfms=None, with_labels:
     raise TypeError(f"test_set needs a Datasets or a TfmdLists, got a {type(dsets).__name__}.")
 
 
-test_set.__test__ = False  # its name starts with "test": keep pytest from collecting it where it is imported
+test_set.__test__ = False  # type: ignore[attr-defined]  # its name starts with "test": keep pytest from collecting it where it is imported
 
 
 def decode_at(o: Datasets | TfmdLists, idx: int):
