@@ -218,7 +218,7 @@ def encodes(self, to: Tabular):
     return to
 
 
-@Normalize
+@Normalize  # type: ignore[no-redef]  # one function per type (dispatched)
 def encodes(self, df: pd.DataFrame):  # noqa: F811
     "A standardised copy of the DataFrame `df` (its continuous columns)."
     df = df.copy()
@@ -234,7 +234,7 @@ def decodes(self, to: Tabular):
     return res
 
 
-@Normalize
+@Normalize  # type: ignore[no-redef]  # one function per type (dispatched)
 def decodes(self, df: pd.DataFrame):  # noqa: F811
     "`df` (processed values) with the continuous columns mapped back to their original scale."
     return _denorm_frame(self, df.copy())

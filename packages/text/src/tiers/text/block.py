@@ -260,7 +260,7 @@ def show_batch(x: TensorText, y, samples, ctxs=None, max_n: int = 10, trunc_at: 
     return show_batch[object](x, y, samples, ctxs=ctxs, max_n=max_n, **kwargs)
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def show_batch(x: LMTensorText, y, samples, ctxs=None, max_n: int = 10, trunc_at: int = 150, **kwargs):  # noqa: F811
     """Show language-model samples as a table: the text and the (shifted) target text."""
     samples = L(tuple(_truncate(o, trunc_at) for o in s) for s in samples)

@@ -126,27 +126,27 @@ class Tokenizer(Transform):
     def encodes(self, o: str):
         return self._tokenize1(o)
 
-    def encodes(self, o: list | L):  # noqa: F811 (pre-tokenized: kept as it is, never tokenized again)
+    def encodes(self, o: list | L):  # type: ignore[no-redef]  # noqa: F811 (pre-tokenized: kept as it is, never tokenized again)
         if not all(map(_is_str, o)):
             bad = next(t for t in o if not isinstance(t, str))
             raise TypeError(f"Tokenizer: a token list holds {type(bad).__name__} {bad!r}; tokens must be strings "
                             "(a text to tokenize is a str; a pre-tokenized text is a list of str).")
         return o
 
-    def encodes(self, o: np.ndarray):  # noqa: F811
+    def encodes(self, o: np.ndarray):  # type: ignore[no-redef]  # noqa: F811
         return self.encodes(L(o.tolist()) if o.ndim == 1 else o.tolist())
 
-    def encodes(self, o: float):  # noqa: F811
+    def encodes(self, o: float):  # type: ignore[no-redef]  # noqa: F811
         if math.isnan(o):
             raise MissingTextError("Tokenizer: the text is missing (NaN); it would be tokenized as the word 'nan'. "
                                    "Remove or fill missing texts (df.dropna(subset=[text column])) first.")
         return self._tokenize1(str(o))
 
-    def encodes(self, o: NoneType):  # noqa: F811
+    def encodes(self, o: NoneType):  # type: ignore[no-redef,nonetype-type]  # noqa: F811
         raise MissingTextError("Tokenizer: the text is None; it would be tokenized as the word 'None'. Remove or fill "
                                "missing texts (df.dropna(subset=[text column])) first.")
 
-    def encodes(self, o: Path):  # noqa: F811 (one dispatched method per input type)
+    def encodes(self, o: Path):  # type: ignore[no-redef]  # noqa: F811 (one dispatched method per input type)
         if self.mode == "folder" and o.is_relative_to(self.path):
             tok_file = self.output_dir / o.relative_to(self.path)
             if tok_file.is_file():

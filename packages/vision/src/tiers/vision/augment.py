@@ -117,7 +117,7 @@ class AffineCoordTfm(RandTransform):
                               self.align_corners)
         return type(x)(out, **x.__dict__)
 
-    def encodes(self, x: TensorMask):  # noqa: F811
+    def encodes(self, x: TensorMask):  # type: ignore[no-redef]  # noqa: F811
         if self._identity:
             return x
         plain = x.as_subclass(Tensor)
@@ -136,13 +136,13 @@ class AffineCoordTfm(RandTransform):
             return dict(x.__dict__)
         return {**x.__dict__, "img_size": (self.size[1], self.size[0])}
 
-    def encodes(self, x: TensorPoint):  # noqa: F811
+    def encodes(self, x: TensorPoint):  # type: ignore[no-redef]  # noqa: F811
         if self._identity:
             return x
         out = transform_points(x.as_subclass(Tensor).reshape(x.shape[0], -1, 2), self.mat).reshape(x.shape)
         return type(x)(out, **self._img_size(x))
 
-    def encodes(self, x: TensorBBox):  # noqa: F811
+    def encodes(self, x: TensorBBox):  # type: ignore[no-redef]  # noqa: F811
         if self._identity:
             return x
         out = transform_bboxes(x.as_subclass(Tensor).reshape(x.shape[0], -1, 4), self.mat).reshape(x.shape)

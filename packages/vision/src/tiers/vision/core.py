@@ -296,7 +296,7 @@ def encodes(self, o: PILBase):
     return o._tensor_cls(image2tensor(o))
 
 
-@ToTensor
+@ToTensor  # type: ignore[no-redef]  # one function per type (dispatched)
 def encodes(self, o: PILMask):  # noqa: F811
     return o._tensor_cls(image2tensor(o)[0])
 

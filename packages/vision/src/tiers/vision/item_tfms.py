@@ -196,15 +196,15 @@ class FlipItem(RandTransform):
     def encodes(self, x: Image.Image):
         return x.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
 
-    def encodes(self, x: TensorImageBase):  # noqa: F811
+    def encodes(self, x: TensorImageBase):  # type: ignore[no-redef]  # noqa: F811
         return x.flip(-1)
 
-    def encodes(self, x: TensorPoint):  # noqa: F811
+    def encodes(self, x: TensorPoint):  # type: ignore[no-redef]  # noqa: F811
         p = x.clone()
         p[..., 0] = -p[..., 0]
         return p
 
-    def encodes(self, x: TensorBBox):  # noqa: F811
+    def encodes(self, x: TensorBBox):  # type: ignore[no-redef]  # noqa: F811
         b = x.clone().reshape(-1, 4)
         b[:, [0, 2]] = -x.reshape(-1, 4)[:, [2, 0]]
         return b.reshape(x.shape)
@@ -245,7 +245,7 @@ class DihedralItem(RandTransform):
             x = x.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
         return x
 
-    def encodes(self, x: TensorImageBase):  # noqa: F811
+    def encodes(self, x: TensorImageBase):  # type: ignore[no-redef]  # noqa: F811
         k = self.k
         if k & 4:
             x = x.transpose(-1, -2)
@@ -255,13 +255,13 @@ class DihedralItem(RandTransform):
             x = x.flip(-2)
         return x
 
-    def encodes(self, x: TensorPoint):  # noqa: F811
+    def encodes(self, x: TensorPoint):  # type: ignore[no-redef]  # noqa: F811
         p = _dihedral_pts(x.reshape(-1, 2), self.k).reshape(x.shape)
         if self.k & 4 and getattr(x, "img_size", None) is not None:
             p.img_size = tuple(x.img_size)[::-1]
         return p
 
-    def encodes(self, x: TensorBBox):  # noqa: F811
+    def encodes(self, x: TensorBBox):  # type: ignore[no-redef]  # noqa: F811
         corners = x.reshape(-1, 2, 2)  # (x0,y0), (x1,y1)
         p = _dihedral_pts(corners, self.k)
         lo, hi = p.min(dim=1).values, p.max(dim=1).values

@@ -153,7 +153,7 @@ def default_loss(targ: PILMask):
     return CrossEntropyLossFlat(axis=1)
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def default_loss(targ: PILImage):  # noqa: F811
     """Image targets (image-to-image tasks): `MSELossFlat()`."""
     return MSELossFlat()

@@ -102,7 +102,7 @@ def show_batch(x: TensorImage, y, samples, ctxs=None, max_n: int = 10, nrows: in
     return _generic_batch(x, y, samples, ctxs, max_n, **kwargs)
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def show_batch(x: TensorImage, y: TensorImage, samples, ctxs=None, max_n: int = 10, nrows: int | None = None,  # noqa: F811
                ncols: int | None = None, figsize=None, **kwargs):
     """Input and target images side by side (image-to-image tasks)."""
@@ -123,7 +123,7 @@ def show_results(x: TensorImage, y, samples, outs, ctxs=None, max_n: int = 10, n
     return _generic_results(x, y, samples, outs, ctxs, max_n, **kwargs)
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def show_results(x: TensorImage, y: TensorCategory, samples, outs, ctxs=None, max_n: int = 10,  # noqa: F811
                  nrows: int | None = None, ncols: int | None = None, figsize=None, **kwargs):
     """Images titled with target and prediction; the prediction is green when right and red when wrong."""
@@ -137,7 +137,7 @@ def show_results(x: TensorImage, y: TensorCategory, samples, outs, ctxs=None, ma
             for s, o, c in zip(samples[:n], outs[:n], ctxs)]
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def show_results(x: TensorImage, y: TensorMask | TensorPoint | TensorBBox, samples, outs, ctxs=None,  # noqa: F811
                  max_n: int = 6, nrows: int | None = None, ncols: int = 1, figsize=None, **kwargs):
     """Two columns, target then prediction, each drawn over the input image."""
@@ -152,7 +152,7 @@ def show_results(x: TensorImage, y: TensorMask | TensorPoint | TensorBBox, sampl
     return ctxs
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def show_results(x: TensorImage, y: TensorImage, samples, outs, ctxs=None, max_n: int = 10, figsize=None,  # noqa: F811
                  **kwargs):
     """Three columns: input, target and predicted images."""

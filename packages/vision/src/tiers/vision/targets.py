@@ -113,7 +113,7 @@ class PointScaler(Transform):
         self.sz = _wh(x)
         return x
 
-    def encodes(self, x: TensorPoint):  # noqa: F811
+    def encodes(self, x: TensorPoint):  # type: ignore[no-redef]  # noqa: F811
         w, h = self._size(x)
         p = x.as_subclass(Tensor).reshape(-1, 2).float()
         if self.y_first:
@@ -123,7 +123,7 @@ class PointScaler(Transform):
         return type(x)(p.reshape(*x.shape[:-1], 2) if x.shape[-1] == 2 else p.reshape(x.shape),
                        **{**x.__dict__, "img_size": (w, h)})
 
-    def decodes(self, x: TensorPoint):  # noqa: F811
+    def decodes(self, x: TensorPoint):  # type: ignore[no-redef]  # noqa: F811
         w, h = self._size(x)
         p = x.as_subclass(Tensor).float()
         p = (p.reshape(*p.shape[:-1], -1, 2) + 1) * p.new_tensor([w / 2, h / 2])

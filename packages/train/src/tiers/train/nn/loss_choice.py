@@ -27,19 +27,19 @@ def default_loss(targ: TensorCategory):
     return CrossEntropyLossFlat()
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def default_loss(targ: TensorMultiCategory):  # noqa: F811
     """Multi-label classification: `BCEWithLogitsLossFlat()`."""
     return BCEWithLogitsLossFlat()
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def default_loss(targ: TensorMask):  # noqa: F811
     """Segmentation masks of class codes: `CrossEntropyLossFlat(axis=1)` (classes on the channel axis)."""
     return CrossEntropyLossFlat(axis=1)
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def default_loss(targ: Tensor):  # noqa: F811
     """A plain tensor: integers are class indices (cross entropy), floats are regression (MSE), bools multi-label."""
     if targ.dtype == torch.bool:
@@ -49,25 +49,25 @@ def default_loss(targ: Tensor):  # noqa: F811
     return CrossEntropyLossFlat()
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def default_loss(targ: numbers.Integral):  # noqa: F811
     """A Python or NumPy integer label: cross entropy."""
     return CrossEntropyLossFlat()
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def default_loss(targ: numbers.Real):  # noqa: F811
     """A Python float target: MSE."""
     return MSELossFlat()
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def default_loss(targ: np.ndarray):  # noqa: F811
     """A NumPy array: decided like the tensor it becomes."""
     return default_loss(torch.from_numpy(np.asarray(targ)))
 
 
-@typedispatch
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
 def default_loss(targ: np.generic):  # noqa: F811
     """A NumPy scalar: decided like the tensor it becomes."""
     return default_loss(torch.as_tensor(targ))
