@@ -54,8 +54,11 @@ def valley(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> tuple[
             if losses_a[i] < losses_a[j] and run[j] + 1 > run[i]:
                 run[i] = run[j] + 1
     end = int(np.argmax(run))
-    start = max(end - run[end] + 1, 0)
-    i = start + (end - start) // 2
+    # fastai's placement: the valley counts from one point before its first member, and the
+    # suggestion sits a third plus a sixth of the way in (about halfway), rounded down per part.
+    start = end - run[end]
+    third = (end - start) / 3
+    i = min(max(start + int(third) + int(third / 2), 0), n - 1)
     return float(lrs[i]), (float(lrs[i]), float(losses_a[i]))
 
 
@@ -73,11 +76,12 @@ def slide(
     r = n - 1
     left = max(r - lr_diff, 0)
     candidate = lrs_a[left]
-    while left > 0 and abs(grad[r] - grad[left]) > thresh:
+    while left >= 0 and abs(grad[r] - grad[left]) > thresh:
         candidate = lrs_a[left]
         r, left = r - 1, left - 1
     lr = float(candidate) * adjust_value
-    loss_at = float(np.interp(np.log10(lr), np.log10(lrs_a), losses_a))
+    # The loss shown with the suggestion is the recorded one at the nearest lr (as fastai plots it).
+    loss_at = float(losses_a[int(np.argmin(np.abs(lrs_a - lr)))])
     return lr, (lr, loss_at)
 
 

@@ -11,7 +11,18 @@ from torch.distributions.beta import Beta
 
 from tiers.train.callbacks.core import Callback
 
-__all__ = ["MixHandler", "MixUp", "CutMix"]
+__all__ = ["MixHandler", "MixUp", "CutMix", "reduce_loss"]
+
+
+def reduce_loss(loss: Tensor, reduction: str | None = "mean") -> Tensor:
+    """Reduce a per-sample `loss` by `reduction` ('mean', 'sum', or 'none'/None to keep it)."""
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction in ("none", None):
+        return loss
+    raise ValueError(f"reduce_loss: reduction={reduction!r} must be 'mean', 'sum' or 'none'")
 
 
 def _lerp_loss(loss_func: Any, pred: Any, y: Tensor, y1: Tensor, lam: Tensor) -> Tensor:

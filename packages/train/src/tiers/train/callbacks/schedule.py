@@ -19,7 +19,7 @@ import numpy as np
 
 from tiers.train.callbacks.core import Callback
 
-__all__ = ["sched_lin", "sched_cos", "sched_no", "sched_exp", "SchedLin", "SchedCos", "SchedNo", "SchedExp", "SchedPoly", "combine_scheds", "combined_cos", "ParamScheduler"]
+__all__ = ["sched_lin", "sched_cos", "sched_no", "sched_exp", "SchedLin", "SchedCos", "SchedNo", "SchedExp", "SchedPoly", "combine_scheds", "combined_cos", "ParamScheduler", "annealer"]
 
 
 def _arr(v: Any) -> Any:
@@ -56,6 +56,16 @@ class _Annealer:
 
     def __repr__(self) -> str:
         return f"{self.name}({self.start}, {self.end})"
+
+
+def annealer(f: Callable[[Any, Any, float], Any]) -> Callable[[Any, Any], Callable[[float], Any]]:
+    """Decorator: turn `f(start, end, pos)` into a schedule factory `f(start, end) -> (pos -> value)`."""
+
+    def make(start: Any, end: Any) -> Callable[[float], Any]:
+        return _Annealer(f, start, end, getattr(f, "__name__", "annealer"))
+
+    make.__name__, make.__doc__ = getattr(f, "__name__", "annealer"), f.__doc__
+    return make
 
 
 def SchedLin(start: Any, end: Any) -> Callable[[float], Any]:

@@ -10,9 +10,50 @@ import torch
 from torch import Tensor, nn
 
 from tiers.train.callbacks.core import Callback
-from tiers.train.events import CancelBatchException, CancelFitException
+from tiers.train.events import (
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelValidException,
+)
+from tiers.train.nn.model_utils import bn_types
 
-__all__ = ["GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast"]
+__all__ = ["GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast", "ShortEpochCallback",
+           "set_bn_eval", "BnFreeze"]
+
+
+class ShortEpochCallback(Callback):
+    """Run only the first `pct` of each training epoch (and of validation, when `short_valid`): quick smoke runs."""
+
+    def __init__(self, pct: float = 0.01, short_valid: bool = True) -> None:
+        if not 0 <= pct <= 1:
+            raise ValueError(f"ShortEpochCallback: pct={pct!r} must be in [0, 1]")
+        self.pct, self.short_valid = pct, short_valid
+
+    def after_batch(self) -> None:
+        if not self.n_iter or self.iter / self.n_iter < self.pct:
+            return
+        if self.training:
+            raise CancelEpochException
+        if self.short_valid:
+            raise CancelValidException
+
+
+def set_bn_eval(m: nn.Module, use_eval: bool = True) -> None:
+    """Put every batchnorm layer of `m` whose parameters are frozen into eval mode (train mode if not `use_eval`)."""
+    for child in m.children():
+        if isinstance(child, bn_types):
+            p = next(iter(child.parameters()), None)
+            if p is not None and not p.requires_grad:
+                child.train(not use_eval)
+        set_bn_eval(child, use_eval)
+
+
+class BnFreeze(Callback):
+    """Keep frozen batchnorm layers in eval mode while training, so their running statistics stay fixed."""
+
+    def before_train(self) -> None:
+        set_bn_eval(self.model)
 
 
 def _samples_in(b: Any) -> int:

@@ -32,6 +32,8 @@ __all__ = [
     "APScoreBinary",
     "BalancedAccuracy",
     "BrierScore",
+    "BrierScoreMulti",
+    "MatthewsCorrCoefMulti",
     "CohenKappa",
     "F1Score",
     "FBeta",
@@ -226,6 +228,24 @@ def FBetaMulti(beta: float, thresh: float = 0.5, sigmoid: bool = True, labels: A
         "fbeta_score", thresh, sigmoid, beta=beta, labels=labels, pos_label=pos_label, average=average,
         sample_weight=sample_weight,
     )
+
+
+def BrierScoreMulti(thresh: float = 0.5, sigmoid: bool = True, sample_weight: Any = None, pos_label: Any = None) -> AccumMetric:
+    """sklearn's `brier_score_loss` of the thresholded per-label 0/1 calls (multi-label), as fastai computes it.
+
+    sklearn reads the 2-d calls as per-row class probabilities (and warns that rows don't sum to one).
+    """
+    return _multi("brier_score_loss", thresh, sigmoid, sample_weight=sample_weight, pos_label=pos_label)
+
+
+def MatthewsCorrCoefMulti(thresh: float = 0.5, sigmoid: bool = True, sample_weight: Any = None) -> AccumMetric:
+    """Matthews correlation coefficient over every (item, label) call of a multi-label problem.
+
+    sklearn's `matthews_corrcoef` refuses multi-label indicators, so the calls are flattened into one
+    binary problem (fastai 2.8 passes the 2-d arrays and raises).
+    """
+    act = ActivationType.Sigmoid if sigmoid else ActivationType.No
+    return skm_to_fastai(_skm("matthews_corrcoef"), thresh=thresh, activation=act, flatten=True, sample_weight=sample_weight)
 
 
 def HammingLossMulti(thresh: float = 0.5, sigmoid: bool = True, sample_weight: Any = None) -> AccumMetric:

@@ -33,6 +33,7 @@ __all__ = [
     "model_sizes",
     "num_features_model",
     "total_params",
+    "has_params",
     "bn_types",
 ]
 
@@ -190,3 +191,8 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 def total_params(m: nn.Module) -> tuple[int, bool]:
     """Number of parameter values in `m` and whether the first one is trainable."""
     return sum(p.numel() for p in m.parameters()), bool(requires_grad(m))
+
+
+def has_params(m: nn.Module) -> bool:
+    """Whether `m` (or any of its children) holds at least one parameter."""
+    return next(iter(m.parameters()), None) is not None
