@@ -488,3 +488,14 @@ def test_set_bn_eval_and_bn_freeze():
     with learn2.no_logging(), learn2.no_bar():
         learn2.fit(1)
     assert not torch.equal(bn2.running_mean, torch.zeros(8))  # without BnFreeze the statistics move
+
+
+def test_save_model_every_epoch_period(tmp_path):
+    from tiers.train.all import SaveModelCallback
+
+    learn = _learn([SaveModelCallback(every_epoch=2, fname="m")])
+    learn.path = tmp_path
+    with learn.no_logging(), learn.no_bar():
+        learn.fit(4)
+    # fastai saves epochs 0 and 2 of 4: the period only, not the final epoch as well
+    assert sorted(p.name for p in (tmp_path / learn.model_dir).iterdir()) == ["m_0.pth", "m_2.pth"]

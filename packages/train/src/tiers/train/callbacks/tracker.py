@@ -117,7 +117,8 @@ class SaveModelCallback(TrackerCallback):
     def after_epoch(self) -> None:
         """Save on improvement, or on schedule with `every_epoch`."""
         if self.every_epoch:
-            if (self.epoch % int(self.every_epoch)) == 0 or self.epoch == self.n_epoch - 1:
+            # fastai's period: epochs 0, k, 2k... only (the last epoch is not added; use at_end for it)
+            if (self.epoch % int(self.every_epoch)) == 0:
                 self.last_saved = self.learn.save(f"{self.fname}_{self.epoch}", with_opt=self.with_opt)
             return
         super().after_epoch()
