@@ -10,8 +10,9 @@ model gives an "average" user (the item bias plus a tiny dot product, squashed i
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ class CollabDataLoaders(TabularDataLoaders):
     """Loaders for collaborative filtering: batches are `(user-item codes [bs, 2], ratings [bs, 1])`."""
 
     @classmethod
-    def from_df(cls, ratings: pd.DataFrame, valid_pct: float = 0.2, user_name: str | None = None,
+    def from_df(cls, ratings: pd.DataFrame, valid_pct: float = 0.2, user_name: str | None = None,  # type: ignore[override]  # fastai's collab signature, not tabular's
                 item_name: str | None = None, rating_name: str | None = None, seed: int | None = None,
                 bs: int = 64, path: str | Path = ".", **kwargs) -> CollabDataLoaders:
         """Loaders from the `ratings` frame (default columns: the first three, user, item, rating), with a random
@@ -91,13 +92,13 @@ class CollabDataLoaders(TabularDataLoaders):
         return dls
 
     @classmethod
-    def from_csv(cls, csv: str | Path, encoding: str | None = None, **kwargs) -> CollabDataLoaders:
+    def from_csv(cls, csv: str | Path, encoding: str | None = None, **kwargs) -> CollabDataLoaders:  # type: ignore[override]  # fastai's collab signature, not tabular's
         "Loaders from the CSV file `csv` (text in `encoding`, default UTF-8); `kwargs` go to `from_df`."
         csv = Path(csv)
         kwargs.setdefault("path", csv.parent)
         return cls.from_df(read_csv(csv, "CollabDataLoaders.from_csv", encoding=encoding), **kwargs)
 
-    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, **kwargs):
+    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, **kwargs):  # type: ignore[override]  # fastai's collab signature, not tabular's
         """A loader over new (user, item) rows. Users or items absent from the training rows have no learned
         embedding (they get the untrained `'#na#'` one): a `UserWarning` names them, once per call."""
         to = self.train_ds
@@ -128,6 +129,8 @@ class _Analysis:
     "Bias and factor lookup by user or item name, through the loaders' vocabularies (`classes`)."
 
     classes: dict | None = None
+    if TYPE_CHECKING:  # supplied by the nn.Module this is mixed into
+        def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
 
     def _get_idx(self, arr, is_item: bool = True) -> Tensor:
         if self.classes is None:
@@ -221,7 +224,7 @@ class CollabLearner(TabularLearner):
     def pca_items(self, items: Sequence, n_components: int = 3) -> Tensor:
         """The item factors of `items` projected on their first `n_components` principal components
         (`[len(items), n_components]`), for plotting items by what the model learned about them."""
-        w = self.model.weight(list(items), is_item=True).float()
+        w = cast("EmbeddingDotBias | EmbeddingNN", self.model).weight(list(items), is_item=True).float()
         w = w - w.mean(0, keepdim=True)
         k = min(n_components, *w.shape)
         _, _, v = torch.linalg.svd(w, full_matrices=False)
@@ -243,6 +246,7 @@ def collab_learner(dls, n_factors: int = 50, use_nn: bool = False, emb_szs: dict
     if not isinstance(to, TabularPandas) or len(to.cat_names) != 2:
         raise TypeError(f"collab_learner needs CollabDataLoaders (user and item columns), got {type(dls).__name__}.")
     classes = {c: to.classes[c] for c in to.cat_names}
+    model: EmbeddingNN | EmbeddingDotBias
     if use_nn:
         config = dict(config or {})
         model = EmbeddingNN(get_emb_sz(to, emb_szs), layers=[n_factors] if layers is None else list(layers),
