@@ -80,3 +80,32 @@ def test_a_cancelled_backward_or_step_skips_only_that_step_on_the_quiet_path():
     learn.fit(1)
     assert torch.equal(_weights(learn), before)  # no step taken, the fit completed
     assert learn.state.train_iter == 3 and len(learn.recorder.values) == 1
+
+
+def test_the_batch_is_counted_after_after_cancel_batch_and_before_every_after_batch_handler():
+    from tiers.train import Callback, CancelBatchException
+
+    seen = []
+
+    class Watch(Callback):
+        order = -100  # runs before the Recorder: still sees the batch counted
+
+        def before_batch(self):
+            if self.learn.training and self.learn.iter == 1:
+                raise CancelBatchException()
+
+        def after_cancel_batch(self):
+            seen.append(("cancel", self.learn.train_iter))
+
+        def after_batch(self):
+            if self.learn.training:
+                seen.append(("after", self.learn.train_iter, round(self.learn.pct_train, 6)))
+
+    learn = _learn()
+    learn.fit(1, cbs=Watch())
+    assert seen == [("after", 1, 0.333333), ("cancel", 1), ("after", 2, 0.666667), ("after", 3, 1.0)]
+    # firing the event by hand still runs the loop's own step first, as listed by show_training_loop
+    learn.state.training = True
+    before = learn.state.train_iter
+    learn("after_batch")
+    assert learn.state.train_iter == before + 1

@@ -413,7 +413,13 @@ class Learner:
         self._ev = ({k: tuple(v) for k, v in valid.items()}, {k: tuple(v) for k, v in train.items()})
         # Per mode and loop level, (before, after_cancel, after) names and their handler tuples: `_with_events`
         # then reads one entry per level instead of formatting or looking up three events.
-        self._lv = tuple({k: (*names, *(ev[n] for n in names)) for k, names in _LEVELS.items()} for ev in self._ev)
+        self._lv = tuple({k: (*names, *(ev[n] for n in names), False) for k, names in _LEVELS.items()} for ev in self._ev)
+        # Training's batch level: the loop's own first after_batch handler (`_LoopStep`, counting the batch) is
+        # written out in `_with_events` (the last field says so); `_ev` keeps it for `learn("after_batch")` and
+        # `show_training_loop`. Same place in the order: after after_cancel_batch, before every callback's after_batch.
+        *head, h_after, _ = self._lv[1]["batch"]
+        if h_after and h_after[0][0] is self._loop_step:
+            self._lv[1]["batch"] = (*head, h_after[1:], True)
         cls = type(self)
         self._inline_grad_step = cls._backward is Learner._backward and cls._step is Learner._step
         self._quiet_grad_step = not any(train[f"{w}_{k}"] for k in ("backward", "step")
@@ -568,7 +574,8 @@ class Learner:
         # CancelXException, then after_X (and `final`, e.g. the end-of-fit cleanup). The handler table is read
         # once: the mode never changes inside a level's own events.
         # The before/after handler loops are `_run_handlers` written out: this runs several times per batch.
-        before, cancel, after, h_before, h_cancel, h_after = self._lv[self.state.training][kind]
+        st = self.state
+        before, cancel, after, h_before, h_cancel, h_after, count = self._lv[st.training][kind]
         try:
             for cb, fn in h_before:
                 if cb.run:
@@ -582,6 +589,9 @@ class Learner:
         except ex:
             if h_cancel:
                 self._run_handlers(h_cancel, cancel)
+        if count:  # a training batch: `_advance` written out (it runs every batch)
+            st.pct_train += self._step_size
+            st.train_iter += 1
         for cb, fn in h_after:
             if cb.run:
                 try:
