@@ -499,3 +499,34 @@ def test_save_model_every_epoch_period(tmp_path):
         learn.fit(4)
     # fastai saves epochs 0 and 2 of 4: the period only, not the final epoch as well
     assert sorted(p.name for p in (tmp_path / learn.model_dir).iterdir()) == ["m_0.pth", "m_2.pth"]
+
+
+def test_optim_metric_finds_the_best_threshold():
+    from tiers.train.all import optim_metric
+
+    def acc_t(p, t, thresh=0.5):
+        return ((p > thresh) == t).float().mean()
+
+    p, t = torch.tensor([0.1, 0.3, 0.35, 0.6, 0.8]), torch.tensor([0, 0, 1, 1, 1]).bool()
+    best, x = optim_metric(acc_t, "thresh", (0, 1), get_x=True)(p, t)
+    assert best == pytest.approx(1.0) and 0.3 <= x < 0.35  # at 0.5 the accuracy is only 0.8
+    f = optim_metric(lambda p, t, a: (a - 0.37) ** 2, "a", (0, 1), do_neg=False, get_x=True)
+    assert f(p, t)[1] == pytest.approx(0.37, abs=0.01)
+    assert optim_metric(acc_t, "thresh", (0, 1)).__name__ == "opt_acc_t"
+    with pytest.raises(ValueError, match="bounds"):
+        optim_metric(acc_t, "thresh", (1, 0))
+
+
+def test_jit_activation_names_and_layer_info():
+    from tiers.train.all import MishJit, MishJitAutoFn, SwishJit, layer_info, module_summary
+
+    x = torch.linspace(-3, 3, 7)
+    assert torch.allclose(MishJit()(x), x * F.softplus(x).tanh()) and torch.allclose(MishJitAutoFn()(x), MishJit()(x))
+    assert torch.allclose(SwishJit()(x), x * x.sigmoid())
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    m[2].weight.requires_grad_(False)
+    m[2].bias.requires_grad_(False)
+    info = layer_info(m, torch.randn(5, 3))
+    assert [(n, p, t, tuple(s), b) for n, p, t, s, b in info] == [
+        ("Linear", 16, True, (5, 4), True), ("ReLU", 0, None, (5, 4), True), ("Linear", 5, False, (5, 1), True)]
+    assert "Total params: 21" in module_summary(m, torch.randn(5, 3))

@@ -7,6 +7,8 @@ when a scikit-learn-backed metric is computed.
 >>> learn_metrics = [accuracy, F1Score(average="macro"), RocAuc()]
 """
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,7 @@ __all__ = [
     "BalancedAccuracy",
     "BrierScore",
     "BrierScoreMulti",
+    "optim_metric",
     "MatthewsCorrCoefMulti",
     "CohenKappa",
     "F1Score",
@@ -457,3 +460,56 @@ class Perplexity(AvgLoss):
 
 
 perplexity = Perplexity()
+
+
+def _bounded_argmin(f: Callable[[float], float], lo: float, hi: float, xatol: float) -> tuple[float, float]:
+    # Golden-section search on [lo, hi] down to an interval of `xatol`: f is assumed unimodal there.
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = lo, hi
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = f(c), f(d)
+    while b - a > xatol:
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = f(d)
+    return (c, fc) if fc <= fd else (d, fd)
+
+
+def optim_metric(
+    f: Callable[..., Any], argname: str, bounds: tuple[float, float], tol: float = 0.01, do_neg: bool = True,
+    get_x: bool = False,
+) -> Callable[[Any, Any], Any]:
+    """Wrap metric `f(preds, targs, **kw)` so that it reports its best value over `argname` in `bounds`.
+
+    The argument (a threshold, say) is searched to within `tol`; `do_neg` maximises instead of minimising;
+    with `get_x` the wrapped metric returns `(best value, best argument)`.
+    """
+    lo, hi = (float(b) for b in bounds)
+    if not lo < hi:
+        raise ValueError(f"optim_metric: bounds={bounds!r} must be (low, high) with low < high")
+
+    def opt_metric(preds: Any, targs: Any) -> Any:
+        def score(x: float) -> float:
+            v = float(f(preds, targs, **{argname: x}))
+            return -v if do_neg else v
+
+        # A grid first (metrics of a threshold are step functions, not unimodal), then a golden-section
+        # refinement around the best grid point.
+        n = min(101, max(3, math.ceil((hi - lo) / tol) + 1))
+        grid = np.linspace(lo, hi, n)
+        vals = [score(float(g)) for g in grid]
+        i = int(np.argmin(vals))
+        step = (hi - lo) / (n - 1)
+        x, fx = _bounded_argmin(score, max(lo, grid[i] - step), min(hi, grid[i] + step), tol)
+        if vals[i] < fx:
+            x, fx = float(grid[i]), vals[i]
+        best = -fx if do_neg else fx
+        return (best, float(x)) if get_x else best
+
+    opt_metric.__name__ = f"opt_{getattr(f, '__name__', 'metric')}"
+    return opt_metric

@@ -44,6 +44,9 @@ __all__ = [
     "Embedding",
     "Mish",
     "Swish",
+    "MishJit",
+    "MishJitAutoFn",
+    "SwishJit",
     "norm_types",
 ]
 
@@ -437,3 +440,15 @@ class Embedding(nn.Embedding):
 
 Mish = nn.Mish
 Swish = nn.SiLU
+
+
+class MishJit(nn.Mish):
+    """fastai's TorchScript Mish: here torch's fused `nn.Mish` (torch.jit is deprecated; same values and gradients)."""
+
+
+class MishJitAutoFn(nn.Mish):
+    """fastai's memory-saving Mish: here torch's fused `nn.Mish`, which already keeps only the input for backward."""
+
+
+class SwishJit(nn.SiLU):
+    """fastai's TorchScript Swish: here torch's fused `nn.SiLU` (same values and gradients)."""

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from tiers.train.nn.hooks import Hooks
 from tiers.train.nn.model_utils import flatten_model
 
-__all__ = ["ModelSummary", "model_summary"]
+__all__ = ["ModelSummary", "model_summary", "layer_info", "module_summary"]
 
 
 def _macs(m: nn.Module, out: Any, bs: int) -> int:
@@ -112,3 +112,37 @@ def learner_summary(self: Any) -> ModelSummary:
         res.rows, res.total_params, res.trainable_params, res.total_macs)
     return out
 
+
+
+def _model_of(learn_or_model: Any) -> nn.Module:
+    return learn_or_model if isinstance(learn_or_model, nn.Module) else learn_or_model.model
+
+
+def layer_info(learn: Any, *xb: Tensor) -> list[tuple]:
+    """One `(layer name, parameter count, trainable, output shape, same batch size)` tuple per leaf layer of
+    `learn.model` (or a module), from one no-grad eval pass on `xb`. `trainable` is None for a layer without parameters."""
+    model = _model_of(learn)
+    leaves = flatten_model(model)
+    bs = xb[0].shape[0] if xb and isinstance(xb[0], Tensor) and xb[0].dim() else None
+    with Hooks(leaves, lambda m, i, o: o) as hs:
+        training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                model(*xb)
+        finally:
+            model.train(training)
+        outs = hs.stored
+    res = []
+    for m, o in zip(leaves, outs):
+        ps = list(m.parameters(recurse=False))
+        shape = o.shape if isinstance(o, Tensor) else None
+        same_bs = bool(shape is not None and len(shape) and shape[0] == bs)
+        res.append((type(m).__name__, sum(p.numel() for p in ps), None if not ps else any(p.requires_grad for p in ps),
+                    shape, same_bs))
+    return res
+
+
+def module_summary(learn: Any, *xb: Tensor) -> ModelSummary:
+    """The layer table of `learn.model` (or a module) on inputs `xb`, without the learner's details."""
+    return model_summary(_model_of(learn), *xb)
