@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -170,7 +171,7 @@ def _mk_proc(p) -> TabularProc | Transform:
     # A Transform is a proc when it has tabular behaviour registered (`Normalize` does: tiers.tabular.procs);
     # one that would pass the table through unchanged (an image transform) is refused, not silently skipped.
     ok = isinstance(p, TabularProc) or (isinstance(p, Transform) and
-                                        type(p).encodes.resolve(TabularPandas) is not None)
+                                        type(p).encodes.resolve(TabularPandas) is not None)  # type: ignore[attr-defined]  # set by Transform's metaclass
     if not ok:
         raise TypeError(f"TabularPandas: procs must be TabularProc classes or instances (Categorify, FillMissing, "
                         f"Normalize), or Transforms with tabular encodes; got {p!r}.")
@@ -261,41 +262,41 @@ class Tabular:
         "The categorical columns."
         return self.items[self.cat_names]
 
+    @cats.setter
+    def cats(self, v) -> None:
+        self._set_cols(self.cat_names, v)
+
     @property
     def conts(self) -> pd.DataFrame:
         "The continuous columns."
         return self.items[self.cont_names]
+
+    @conts.setter
+    def conts(self, v) -> None:
+        self._set_cols(self.cont_names, v)
 
     @property
     def ys(self) -> pd.DataFrame:
         "The target columns."
         return self.items[self.y_names]
 
+    @ys.setter
+    def ys(self, v) -> None:
+        self._set_cols(self.y_names, v)
+
     @property
     def xs(self) -> pd.DataFrame:
         "The input columns (categorical then continuous)."
         return self.items[self.cat_names + self.cont_names]
 
+    @xs.setter
+    def xs(self, v) -> None:
+        self._set_cols(self.cat_names + self.cont_names, v)
+
     @property
     def y(self) -> pd.Series:
         "The first target column."
         return self.items[self.y_names[0]]
-
-    @cats.setter
-    def cats(self, v) -> None:
-        self._set_cols(self.cat_names, v)
-
-    @conts.setter
-    def conts(self, v) -> None:
-        self._set_cols(self.cont_names, v)
-
-    @ys.setter
-    def ys(self, v) -> None:
-        self._set_cols(self.y_names, v)
-
-    @xs.setter
-    def xs(self, v) -> None:
-        self._set_cols(self.cat_names + self.cont_names, v)
 
     def _set_cols(self, names: list, v) -> None:
         self.items[names] = v
@@ -381,7 +382,7 @@ class _Subset(Tabular):
 
 
 def _root(to: Tabular) -> TabularPandas:
-    return to.parent if isinstance(to, _Subset) else to
+    return to.parent if isinstance(to, _Subset) else cast(TabularPandas, to)
 
 
 class TabularPandas(Tabular):
@@ -428,8 +429,8 @@ class TabularPandas(Tabular):
             from tiers.tabular.utils import df_shrink_dtypes
             # Only the columns we use are shrunk; text categorical columns become `category` (hashed once, so
             # Categorify maps category codes instead of strings) without the cost of counting distinct values.
-            used = self.cat_names + self.cont_names
-            dtypes = df_shrink_dtypes(df[[c for c in used if c not in self.cat_names]], obj2cat=False)
+            shrunk = self.cat_names + self.cont_names
+            dtypes = df_shrink_dtypes(df[[c for c in shrunk if c not in self.cat_names]], obj2cat=False)
             for c in self.cat_names:
                 if pd.api.types.is_object_dtype(df[c]) or pd.api.types.is_string_dtype(df[c]):
                     dtypes[c] = "category"
@@ -450,7 +451,7 @@ class TabularPandas(Tabular):
         self.y_block, self.with_cont = y_block, with_cont
         self.procs = Procs(_mk_proc(p) for p in sorted(_listify(procs), key=lambda p: getattr(p, "order", 0)))
         self.y_kind = _y_kind(y_block, df[self.y_names]) if self.y_names else None
-        self.vocab = None
+        self.vocab: CategoryMap | None = None  # the target's classes, once set up
         self.classes: dict[str, CategoryMap] = {}
         if do_setup:
             self.setup()
@@ -538,6 +539,7 @@ class TabularPandas(Tabular):
                                  "weight into NaN. Drop those rows (df.dropna(subset=[...])) or fill them first.")
 
     def _encode_y(self) -> None:
+        assert self.vocab is not None  # set by setup before the target is encoded
         yn = self.y_names[0]
         col = self.items[yn]
         if pd.api.types.is_integer_dtype(col) and len(col) and col.min() >= 0 and list(self.vocab) == list(
@@ -622,6 +624,7 @@ class TabularPandas(Tabular):
             df = p.decode(df)
         if self.y_kind == "category" and self.y_names and self.y_names[0] in df.columns:
             yn = self.y_names[0]
+            assert self.vocab is not None  # a category target has its vocab once set up
             df[yn] = np.asarray(list(self.vocab), dtype=object)[df[yn].to_numpy(np.int64)]
         return df
 

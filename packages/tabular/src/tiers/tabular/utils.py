@@ -4,6 +4,7 @@ categorical and continuous (`cont_cat_split`), and shrinking dtypes (`df_shrink`
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,7 @@ def cont_cat_split(df: pd.DataFrame, max_card: int = 20, dep_var: str | list | N
 
 
 def _smallest_int(lo, hi, int2uint: bool):
-    types = ([np.uint8, np.uint16, np.uint32, np.uint64] if int2uint and lo >= 0 else []) + \
+    types: list[Any] = ([np.uint8, np.uint16, np.uint32, np.uint64] if int2uint and lo >= 0 else []) + \
         [np.int8, np.int16, np.int32, np.int64]
     for t in types:
         info = np.iinfo(t)
@@ -124,10 +125,10 @@ def df_shrink_dtypes(df: pd.DataFrame, skip: list | None = None, obj2cat: bool =
                      int2uint: bool = False) -> dict:
     """The smaller dtypes `df_shrink` would give each column: floats to float32, integers to the smallest type that
     holds their range, object columns to `category` when `obj2cat` and fewer than half the values are distinct."""
-    skip = set(skip or [])
-    res = {}
+    skipped = set(skip or [])
+    res: dict[str, Any] = {}
     for c in df.columns:
-        if c in skip:
+        if c in skipped:
             continue
         col = df[c]
         dt = col.dtype
