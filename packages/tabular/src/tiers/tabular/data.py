@@ -4,6 +4,7 @@ work), and `TabularDataLoaders` makes them from a DataFrame or CSV and shows bat
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ class TabDataLoader(DataLoader):
                             "with TabularPandas(df, procs, cat_names, cont_names, y_names).")
         kwargs.pop("indexed", None)
         super().__init__(dataset, bs=bs, shuffle=shuffle, drop_last=drop_last, indexed=True, **kwargs)
-        self._tensors = None
+        self._tensors: tuple | None = None
 
     @property
     def tensors(self) -> tuple:
@@ -87,7 +88,7 @@ class TabDataLoader(DataLoader):
         return (*xs, y)
 
     def new(self, dataset=None, cls=None, **kwargs) -> TabDataLoader:
-        res = super().new(dataset, cls, **kwargs)
+        res = cast(TabDataLoader, super().new(dataset, cls, **kwargs))
         if dataset is None or dataset is self.dataset:
             res._tensors = self._tensors
         return res

@@ -77,7 +77,7 @@ class TabularModel(nn.Module):
         self.n_emb, self.n_cont = sum(nf for _, nf in emb_szs), n_cont
         sizes = [self.n_emb + n_cont, *layers, out_sz]
         mk_act = (lambda: act_cls) if isinstance(act_cls, nn.Module) else act_cls
-        blocks = [LinBnDrop(sizes[i], sizes[i + 1], bn=use_bn and (i != len(sizes) - 2 or bn_final),
+        blocks: list[nn.Module] = [LinBnDrop(sizes[i], sizes[i + 1], bn=use_bn and (i != len(sizes) - 2 or bn_final),
                             p=p, act=mk_act() if i < len(sizes) - 2 else None, lin_first=lin_first)
                   for i, p in enumerate([*ps, 0.0])]
         if y_range is not None:
