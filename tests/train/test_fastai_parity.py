@@ -530,3 +530,35 @@ def test_jit_activation_names_and_layer_info():
     assert [(n, p, t, tuple(s), b) for n, p, t, s, b in info] == [
         ("Linear", 16, True, (5, 4), True), ("ReLU", 0, None, (5, 4), True), ("Linear", 5, False, (5, 1), True)]
     assert "Total params: 21" in module_summary(m, torch.randn(5, 3))
+
+
+def _bleu_by_hand(preds, targs):
+    # corpus BLEU from its definition: clipped n-gram precisions (n=1..4), geometric mean, brevity penalty
+    from collections import Counter
+
+    corr, cnt, pl, tl = [0] * 4, [0] * 4, 0, 0
+    for p, t in zip(preds, targs):
+        pl, tl = pl + len(p), tl + len(t)
+        for n in range(1, 5):
+            pc = Counter(tuple(p[i : i + n]) for i in range(len(p) - n + 1))
+            tc = Counter(tuple(t[i : i + n]) for i in range(len(t) - n + 1))
+            cnt[n - 1] += sum(pc.values())
+            corr[n - 1] += sum(min(c, tc[g]) for g, c in pc.items())
+    bp = math.exp(1 - tl / pl) if pl < tl else 1.0
+    return bp * math.prod(c / k for c, k in zip(corr, cnt)) ** 0.25
+
+
+def test_corpus_bleu_metric():
+    from tiers.train.all import CorpusBLEUMetric
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.randint(0, 6, (3, 12), generator=g)
+    ids = t.clone()
+    ids[0, 3] = (t[0, 3] + 1) % 6
+    ids[1, 7:] = 0
+    ids[2, ::4] = 5
+    m = CorpusBLEUMetric(vocab_sz=6)
+    got = _accum(m, F.one_hot(ids, 6).float(), t, bs=2)
+    assert got == pytest.approx(_bleu_by_hand(ids.tolist(), t.tolist()))
+    assert 0 < got < 1 and m.name == "corpus_bleu"
+    assert _accum(CorpusBLEUMetric(), F.one_hot(t, 6).float(), t) == pytest.approx(1.0)  # perfect predictions

@@ -8,6 +8,7 @@ when a scikit-learn-backed metric is computed.
 """
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "BrierScore",
     "BrierScoreMulti",
     "optim_metric",
+    "CorpusBLEUMetric",
     "MatthewsCorrCoefMulti",
     "CohenKappa",
     "F1Score",
@@ -513,3 +515,52 @@ def optim_metric(
 
     opt_metric.__name__ = f"opt_{getattr(f, '__name__', 'metric')}"
     return opt_metric
+
+
+class CorpusBLEUMetric(Metric):
+    """Corpus-level BLEU (Papineni et al. 2002) of the argmax token predictions against the targets, n-grams 1 to 4.
+
+    Clipped n-gram matches and n-gram counts are summed over every sequence of the pass, and the geometric
+    mean of the four precisions is scaled by the brevity penalty `exp(1 - target_len / pred_len)` when the
+    predictions are shorter. Any precision of zero gives 0. `vocab_sz` is kept for fastai's signature
+    (n-grams are keyed by their token ids, so no vocabulary size is needed).
+    """
+
+    def __init__(self, vocab_sz: int = 5000, axis: int = -1) -> None:
+        self.vocab_sz, self.axis = vocab_sz, axis
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the n-gram tallies and lengths."""
+        self.pred_len, self.targ_len = 0, 0
+        self.corrects, self.counts = [0] * 4, [0] * 4
+
+    def accumulate(self, learn: Any) -> None:
+        """Add each sequence of the batch: `pred` is (bs, seq_len, vocab) scores, `yb[0]` is (bs, seq_len) ids."""
+        pred = learn.pred.argmax(dim=self.axis) if learn.pred.dim() > learn.yb[0].dim() else learn.pred
+        for p, t in zip(pred.tolist(), learn.yb[0].tolist()):
+            p = p if isinstance(p, list) else [p]
+            t = t if isinstance(t, list) else [t]
+            self.pred_len += len(p)
+            self.targ_len += len(t)
+            for n in range(1, 5):
+                pc = Counter(tuple(p[i : i + n]) for i in range(len(p) - n + 1))
+                tc = Counter(tuple(t[i : i + n]) for i in range(len(t) - n + 1))
+                self.counts[n - 1] += sum(pc.values())
+                self.corrects[n - 1] += sum(min(c, tc[g]) for g, c in pc.items())
+
+    @property
+    def value(self) -> float | None:
+        """BLEU in [0, 1] (None before any batch)."""
+        if self.pred_len == 0:
+            return None
+        precs = [c / max(k, 1) for c, k in zip(self.corrects, self.counts)]
+        if min(precs) == 0:
+            return 0.0
+        penalty = math.exp(1 - self.targ_len / self.pred_len) if self.pred_len < self.targ_len else 1.0
+        return penalty * math.prod(precs) ** 0.25
+
+    @property
+    def name(self) -> str:
+        """Shown as `corpus_bleu`, as in fastai."""
+        return "corpus_bleu"
