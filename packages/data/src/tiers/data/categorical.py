@@ -51,6 +51,9 @@ class CategoryMap(L):
     (['cat', 'dog'], 1)
     """
 
+    o2i: dict
+    add_na: bool
+
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
 

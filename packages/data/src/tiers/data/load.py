@@ -49,7 +49,7 @@ class _ChunkSampler:
     "The batch plan torch's loader iterates: reassigned each epoch, so a persistent worker pool can be reused."
 
     def __init__(self):
-        self.chunks: list = []
+        self.chunks: list | None = []
 
     def __iter__(self):
         return iter(self.chunks)

@@ -1,6 +1,8 @@
 """`TfmdDL`: a `DataLoader` whose `after_item`, `before_batch` and `after_batch` are Pipelines of transforms, and
 which can decode and show its batches."""
 
+from typing import cast
+
 from tiers.data.load import DataLoader
 from tiers.data.samples import _is_column
 from tiers.dispatch import L, retain_types
@@ -116,7 +118,7 @@ class TfmdDL(DataLoader):
     def new(self, dataset=None, cls: type | None = None, **kwargs) -> "TfmdDL":
         "A loader like this one (see `DataLoader.new`) whose transforms are already set up."
         kwargs.setdefault("do_setup", False)
-        res = super().new(dataset, cls, **kwargs)
+        res = cast(TfmdDL, super().new(dataset, cls, **kwargs))
         for a in ("_n_inp", "_types"):
             if a in self.__dict__:
                 res.__dict__[a] = self.__dict__[a]
