@@ -562,3 +562,19 @@ def test_corpus_bleu_metric():
     assert got == pytest.approx(_bleu_by_hand(ids.tolist(), t.tolist()))
     assert 0 < got < 1 and m.name == "corpus_bleu"
     assert _accum(CorpusBLEUMetric(), F.one_hot(t, 6).float(), t) == pytest.approx(1.0)  # perfect predictions
+
+
+def test_activation_stats_layer_stats_is_a_3_by_batches_array():
+    from tiers.train.all import ActivationStats
+
+    cb = ActivationStats()
+    learn = _learn([cb])
+    with learn.no_logging(), learn.no_bar():
+        learn.fit(1)
+    ls = cb.layer_stats(0)
+    assert np.asarray(ls).shape == (3, 8)  # rows mean, std, near_zero over 8 training batches, as in fastai
+    means = [b[0]["mean"] for b in cb.stats]
+    assert np.allclose(np.asarray(ls)[0], means) and torch.equal(ls["mean"], ls[0].as_subclass(torch.Tensor))
+    assert np.allclose(ls["near_zero"], [b[0]["near_zero"] for b in cb.stats])
+    with pytest.raises(KeyError, match="median"):
+        ls["median"]

@@ -15,7 +15,7 @@ from tiers.train.callbacks.core import Callback
 from tiers.train.nn.hooks import Hooks
 from tiers.train.nn.model_utils import flatten_model, has_children
 
-__all__ = ["HookCallback", "ActivationStats"]
+__all__ = ["HookCallback", "ActivationStats", "LayerStats"]
 
 
 class HookCallback(Callback):
@@ -77,6 +77,27 @@ class HookCallback(Callback):
         return state
 
 
+class LayerStats(Tensor):
+    """`ActivationStats.layer_stats`: a (3, batches) tensor of mean, std and near-zero fraction, rows also by name."""
+
+    names = ("mean", "std", "near_zero")
+
+    def __getitem__(self, key: Any) -> Tensor:
+        if isinstance(key, str):
+            if key not in self.names:
+                raise KeyError(f"LayerStats: {key!r} is not one of {self.names}")
+            return self.as_subclass(Tensor)[self.names.index(key)]
+        return super().__getitem__(key)
+
+    def keys(self) -> tuple[str, ...]:
+        """The row names: mean, std, near_zero."""
+        return self.names
+
+    def items(self) -> list[tuple[str, Tensor]]:
+        """(name, series) per row, like a dict's items."""
+        return [(k, self[k]) for k in self.names]
+
+
 class ActivationStats(HookCallback):
     """Record per training batch the mean, std, fraction near zero and a histogram of each hooked layer's output.
 
@@ -114,10 +135,12 @@ class ActivationStats(HookCallback):
                 if any(s is not None for s in st):
                     self.stats.append(st)
 
-    def layer_stats(self, idx: int) -> dict[str, Tensor]:
-        """The `mean`, `std` and `near_zero` series (one value per recorded batch) of hooked layer `idx`."""
+    def layer_stats(self, idx: int) -> "LayerStats":
+        """The `mean`, `std` and `near_zero` series (one value per recorded batch) of hooked layer `idx`: a
+        (3, batches) tensor, rows in that order as in fastai, whose rows can also be read by name (`["mean"]`)."""
         self._check_idx(idx)
-        return {k: torch.tensor([b[idx][k] for b in self.stats]) for k in ("mean", "std", "near_zero")}
+        rows = [[float(b[idx][k]) for b in self.stats] for k in LayerStats.names]
+        return torch.tensor(rows).as_subclass(LayerStats)
 
     def hist(self, idx: int) -> Tensor:
         """The histograms of layer `idx` over time, as a (bins, batches) tensor of log(1+count)."""
@@ -141,7 +164,7 @@ class ActivationStats(HookCallback):
         st = self.layer_stats(idx)
         fig, axs = plt.subplots(1, 3, figsize=(12, 3))
         for ax, (k, v) in zip(axs, st.items()):
-            ax.plot(v.numpy())
+            ax.plot(v.as_subclass(Tensor).numpy())
             ax.set_title(k)
         return fig if return_fig else None
 
