@@ -10,7 +10,19 @@ Layout: `learner` (the Learner), `state` (the loop's state), `events` (event nam
 
 __version__ = "0.1.0"
 
-from tiers.train import callbacks, checks, events, interpret, io, learner, metrics, nn, plain_torch, predict, state
+from tiers.train import (
+    callbacks,
+    checks,
+    events,
+    interpret,
+    io,
+    learner,
+    metrics,
+    nn,
+    plain_torch,
+    predict,
+    state,
+)
 from tiers.train.callbacks import *  # noqa: F403
 from tiers.train.checks import *  # noqa: F403
 from tiers.train.events import *  # noqa: F403
