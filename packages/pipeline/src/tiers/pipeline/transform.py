@@ -15,6 +15,8 @@ type (`tiers.dispatch.TypeDispatch` rules: most specific class wins, unannotated
 Resolutions are cached per input type, so a call costs a dict lookup plus the method itself.
 """
 
+from typing import Any
+
 from tiers.dispatch import retain_type
 from tiers.pipeline._methods import (
     _CAST,
@@ -65,11 +67,11 @@ class Transform(metaclass=_TfmMeta):
     ((2, 'a', 2.0), 1)
     """
 
-    split_idx = None
+    split_idx: int | None = None
     order = 0
-    train_setup = None
-    input_types = None
-    _name = None
+    train_setup: bool | None = None
+    input_types: Any = None  # a type or a tuple of types
+    _name: str | None = None
     _as_item = False
     _encm: _TfmMethod  # set on every class by _TfmMeta (encodes/decodes/setups)
     _decm: _TfmMethod

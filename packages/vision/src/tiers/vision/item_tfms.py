@@ -99,7 +99,7 @@ class RandTransform(DisplayedTransform):
     `before_call` may also be passed as an argument.
     """
 
-    split_idx = 0
+    split_idx: int | None = 0
     _draw_attrs = frozenset({"do", "pcts", "tl", "win", "final_size", "k"})  # per-call draws, not settings
 
     def __init__(self, p: float = 1.0, nm: str | None = None, before_call=None, **kwargs: Any) -> None:
