@@ -578,3 +578,21 @@ def test_activation_stats_layer_stats_is_a_3_by_batches_array():
     assert np.allclose(ls["near_zero"], [b[0]["near_zero"] for b in cb.stats])
     with pytest.raises(KeyError, match="median"):
         ls["median"]
+
+
+def test_gradient_clip_runs_at_fastai_order():
+    from tiers.train.all import Callback, GradientClip, MixedPrecision
+
+    assert MixedPrecision.order < GradientClip.order == 11
+    norms = []
+
+    class Spy(Callback):
+        order = 12  # a callback after fastai's GradientClip sees the clipped gradients
+
+        def before_step(self):
+            norms.append(torch.cat([p.grad.flatten() for p in self.model.parameters()]).norm().item())
+
+    learn = _learn([GradientClip(max_norm=0.5), Spy()])
+    with learn.no_logging(), learn.no_bar():
+        learn.fit(1)
+    assert len(norms) == 8 and max(norms) == pytest.approx(0.5, rel=1e-4)

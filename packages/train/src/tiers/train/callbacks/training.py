@@ -115,7 +115,7 @@ class GradientAccumulation(Callback):
 class GradientClip(Callback):
     """Clip the gradients' total `norm_type` norm to `max_norm` before each step (after unscaling in fp16)."""
 
-    order = 20
+    order = 11  # fastai's: right after MixedPrecision (10) unscales the gradients in before_step
 
     def __init__(self, max_norm: float = 1.0, norm_type: float = 2.0) -> None:
         if not max_norm > 0:
