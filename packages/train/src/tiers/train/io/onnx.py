@@ -71,6 +71,9 @@ class _Div(nn.Module):
 
 class _Norm(nn.Module):
     # Normalize: (x - mean) / std with the learner's statistics.
+    mean: Tensor  # buffers
+    std: Tensor
+
     def __init__(self, mean: Tensor, std: Tensor):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean).detach().float().cpu().clone())
@@ -82,9 +85,18 @@ class _Norm(nn.Module):
 
 class _TabularPrep(nn.Module):
     # The procs that run before batching, folded into the graph: FillMissing (values and `_na` codes) and Normalize.
+    fill: Tensor  # buffers
+    has_fill: Tensor
+    mean: Tensor
+    std: Tensor
+    na_src: Tensor
+    na_true: Tensor
+    na_false: Tensor
+    order: Tensor
+
     def __init__(self, spec: dict):
         super().__init__()
-        f32 = dict(dtype=torch.float32)
+        f32: dict[str, Any] = dict(dtype=torch.float32)
         self.register_buffer("fill", torch.tensor(spec["fill"], **f32))
         self.register_buffer("has_fill", torch.tensor(spec["has_fill"], dtype=torch.bool))
         self.register_buffer("mean", torch.tensor(spec["mean"], **f32))
