@@ -596,3 +596,13 @@ def test_gradient_clip_runs_at_fastai_order():
     with learn.no_logging(), learn.no_bar():
         learn.fit(1)
     assert len(norms) == 8 and max(norms) == pytest.approx(0.5, rel=1e-4)
+
+
+def test_tracker_callbacks_run_in_fastai_order():
+    from tiers.train.all import EarlyStoppingCallback, ReduceLROnPlateau, SaveModelCallback, TrackerCallback
+
+    cbs = [EarlyStoppingCallback(), ReduceLROnPlateau(), SaveModelCallback()]
+    learn = _learn(cbs)
+    names = [type(c).__name__ for c in sorted(learn.cbs, key=lambda c: c.order) if isinstance(c, TrackerCallback)]
+    # fastai: SaveModelCallback 61, ReduceLROnPlateau 62, EarlyStoppingCallback 63, whatever the order given
+    assert names == ["SaveModelCallback", "ReduceLROnPlateau", "EarlyStoppingCallback"]

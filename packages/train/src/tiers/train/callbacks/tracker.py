@@ -78,6 +78,8 @@ class TrackerCallback(Callback):
 class EarlyStoppingCallback(TrackerCallback):
     """Stop training when `monitor` has not improved for `patience` epochs."""
 
+    order = TrackerCallback.order + 3  # last of the trackers (fastai: 63): the others see the final epoch first
+
     def __init__(
         self, monitor: str = "valid_loss", comp: Callable | None = None, min_delta: float = 0.0, patience: int = 1,
         reset_on_fit: bool = True,
@@ -103,6 +105,8 @@ class SaveModelCallback(TrackerCallback):
     At the end of the fit the best model is loaded back (unless `every_epoch` or `at_end`, which
     saves the final model instead). Files go to `learn.path/learn.model_dir` via `learn.save`.
     """
+
+    order = TrackerCallback.order + 1  # fastai: 61, so the best epoch is saved before EarlyStoppingCallback stops
 
     def __init__(
         self, monitor: str = "valid_loss", comp: Callable | None = None, min_delta: float = 0.0, fname: str = "model",
@@ -136,6 +140,8 @@ class SaveModelCallback(TrackerCallback):
 
 class ReduceLROnPlateau(TrackerCallback):
     """Divide the learning rate of every group by `factor` when `monitor` has not improved for `patience` epochs (not below `min_lr`)."""
+
+    order = TrackerCallback.order + 2  # fastai: 62, between SaveModelCallback and EarlyStoppingCallback
 
     def __init__(
         self, monitor: str = "valid_loss", comp: Callable | None = None, min_delta: float = 0.0, patience: int = 1,
