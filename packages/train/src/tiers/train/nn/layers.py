@@ -145,10 +145,10 @@ class SequentialEx(Module):
     def forward(self, x: Tensor) -> Tensor:
         res = x
         for layer in self.layers:
-            res.orig = x
+            res.orig = x  # type: ignore[attr-defined]  # the block input rides on the tensor (fastai SequentialEx)
             nres = layer(res)
             # Drop the reference so the input is not kept alive by the output tensor.
-            res.orig = None
+            res.orig = None  # type: ignore[attr-defined]  # the block input rides on the tensor (fastai SequentialEx)
             res = nres
         return res
 
@@ -178,14 +178,14 @@ class MergeLayer(Module):
         self.dense = dense
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([x, x.orig], dim=1) if self.dense else x + x.orig
+        return torch.cat([x, x.orig], dim=1) if self.dense else x + x.orig  # type: ignore[attr-defined]  # the block input rides on the tensor (fastai SequentialEx)
 
 
 class ProdLayer(Module):
     """Inside a `SequentialEx`: `x * x.orig` (used for squeeze-excitation gates)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x * x.orig
+        return x * x.orig  # type: ignore[attr-defined]  # the block input rides on the tensor (fastai SequentialEx)
 
 
 class Cat(nn.ModuleList):

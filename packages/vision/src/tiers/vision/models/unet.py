@@ -88,8 +88,8 @@ class ResizeToOrig(Module):
         self.mode = mode
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.orig.shape[-2:] != x.shape[-2:]:
-            x = F.interpolate(x, x.orig.shape[-2:], mode=self.mode)
+        if x.orig.shape[-2:] != x.shape[-2:]:  # type: ignore[attr-defined]  # the block input rides on the tensor (fastai SequentialEx)
+            x = F.interpolate(x, x.orig.shape[-2:], mode=self.mode)  # type: ignore[attr-defined]  # the block input rides on the tensor (fastai SequentialEx)
         return x
 
 
