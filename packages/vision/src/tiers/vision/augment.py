@@ -179,7 +179,7 @@ class _Cycling:
     def __init__(self, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
                  align_corners: bool = True) -> None:
         self.count = 0
-        super().__init__(p=1.0, draw=self._next, size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
+        super().__init__(p=1.0, draw=self._next, size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)  # type: ignore[call-arg]  # a mixin: the next class in the MRO takes these
 
     def _next(self, x: Tensor) -> float:
         self.count += 1
@@ -296,11 +296,11 @@ class RandomResizedCropGPU(AffineCoordTfm):
         h, w = x.shape[-2:]
         lo, hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         if split_idx == 1:
-            r = min(max(w / h, self.ratio[0]), self.ratio[1])
-            wf, hf = (min(1.0, r * h / w), 1.0) if w / h >= r else (1.0, min(1.0, w / (r * h)))
-            wf, hf = torch.full((bs,), wf * self.valid_scale), torch.full((bs,), hf * self.valid_scale)
+            rv = min(max(w / h, self.ratio[0]), self.ratio[1])
+            fw, fh = (min(1.0, rv * h / w), 1.0) if w / h >= rv else (1.0, min(1.0, w / (rv * h)))
+            wt, ht = torch.full((bs,), fw * self.valid_scale), torch.full((bs,), fh * self.valid_scale)
             half = torch.full((bs,), 0.5)
-            return crop_mat(wf, hf, half, half).to(x.device)
+            return crop_mat(wt, ht, half, half).to(x.device)
         n = 1 if self.batch else bs
         area = _uniform(n, self.min_scale, self.max_scale, x)
         r = torch.exp(_uniform(n, lo, hi, x))
@@ -351,7 +351,7 @@ def aug_transforms(mult: float = 1.0, do_flip: bool = True, flip_vert: bool = Fa
     ['Flip', 'Brightness']
     """
     res: list = []
-    kw = dict(size=size if min_scale == 1.0 else None, mode=mode, pad_mode=pad_mode, batch=batch,
+    kw: dict[str, Any] = dict(size=size if min_scale == 1.0 else None, mode=mode, pad_mode=pad_mode, batch=batch,
               align_corners=align_corners)
     max_rotate, max_lighting, max_warp = max_rotate * mult, max_lighting * mult, max_warp * mult
     if min_scale != 1.0:
