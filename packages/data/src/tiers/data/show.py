@@ -117,7 +117,8 @@ def _fit_table(df, width: int) -> str:
     text = wrapped_table(df, width)
     if _widest(text) <= width or df.shape[1] < 2:
         return text
-    blocks, group = [], []
+    blocks: list = []
+    group: list = []
     for col in range(df.shape[1]):
         if group and _widest(wrapped_table(df.iloc[:, group + [col]], width)) > width:
             blocks.append(group)

@@ -353,7 +353,8 @@ def load_tokenized_csv(fname: str | os.PathLike) -> tuple[pd.DataFrame, Counter]
 def _tok_files_batch(twr: TokenizeWithRules, encoding: str, batch: Sequence[tuple[str, str]]
                      ) -> tuple[list[int], Counter]:
     texts = [Path(src).read_text(encoding=encoding) for src, _ in batch]
-    lengths, count = [], Counter()
+    lengths: list = []
+    count: Counter = Counter()
     for (_, dst), toks in zip(batch, twr(texts)):
         # Token files are space-separated, so a space inside a token is written as the post-rule's `▁`.
         Path(dst).write_text(" ".join(t.replace(" ", "▁") for t in toks), encoding="utf-8")
@@ -427,7 +428,7 @@ def _swap_in(tmp: Path, output_dir: Path) -> None:
 def _text_files(path: Path, extensions: Iterable[str], folders: Iterable[str] | None) -> list[Path]:
     exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
     folders = None if folders is None else set(folders)
-    res = []
+    res: list = []
     for root, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         r = Path(root)

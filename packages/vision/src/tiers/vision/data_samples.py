@@ -241,7 +241,8 @@ def make_coco_tiny(dest: str | os.PathLike | None = None, n_images: int = 30, si
     h, w = size
     (path / "train").mkdir(parents=True, exist_ok=True)
     cats = [{"id": c, "name": SHAPE_CODES[c].lower()} for c in range(1, len(SHAPE_CODES))]
-    images, annots = [], []
+    images: list = []
+    annots: list = []
     for i in range(n_images):
         # Shapes drawn later cover earlier ones; keep them apart by retrying so every box stays visible.
         for _ in range(20):

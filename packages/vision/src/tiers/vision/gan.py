@@ -206,7 +206,8 @@ class GANTrainer(Callback):
         if not isinstance(gan, GANModule):
             raise TypeError(f"GANTrainer needs a GANModule as the model, got {type(gan).__name__}; use GANLearner")
         self.generator, self.critic = gan.generator, gan.critic
-        self.crit_losses, self.gen_losses = [], []
+        self.crit_losses: list = []
+        self.gen_losses: list = []
         self.gen_loss.reset()
         self.crit_loss.reset()
         self.switch(self.gen_first)
