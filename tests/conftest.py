@@ -2,6 +2,11 @@
 127.0.0.1 for download tests, and an isolated `TIERS_HOME` with the mirror settings cleared."""
 
 import http.server
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -71,3 +76,55 @@ def home(tmp_path, monkeypatch):
     for var in ("TIERS_DATA_URL", "TIERS_MODEL_URL", "TIERS_CHECKS"):
         monkeypatch.delenv(var, raising=False)
     return h
+
+
+# Missing optional extras: a fresh interpreter in which some libraries cannot be imported (tests/<layer>/
+# test_missing_extras.py). `run_without(blocked, code, *argv)` runs `code` (which records with `attempt(key, f)`)
+# and returns its `out` dict; `check_extra(err, lib, feature, dist, extra)` checks one recorded error.
+PRELUDE = """
+import json, sys
+for name in BLOCKED:
+    sys.modules[name] = None
+out = {}
+
+def attempt(key, f):
+    try:
+        f()
+        out[key] = None
+    except ModuleNotFoundError as e:
+        out[key] = [type(e).__name__, e.name, str(e)]
+"""
+EPILOGUE = """
+out["loaded"] = sorted(m for m in BLOCKED if sys.modules.get(m) is not None)
+print("RESULT", json.dumps(out))
+"""
+
+
+def _run_without(blocked: tuple[str, ...], code: str, *args: str) -> dict:
+    """Run `code` in a fresh interpreter where the modules `blocked` cannot be imported; its `out` dict back."""
+    src = f"BLOCKED = {blocked!r}\n" + PRELUDE + textwrap.dedent(code) + EPILOGUE
+    r = subprocess.run([sys.executable, "-c", src, *args], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.split("RESULT", 1)[1])
+
+
+def _check_extra(err, lib: str, feature: str, dist: str, extra: str) -> None:
+    """`err` is the MissingExtraError of `feature` for `lib`, naming `dist[extra]` and the command."""
+    assert err is not None, f"{feature} ran without {lib}"
+    kind, name, msg = err
+    assert kind == "MissingExtraError" and name == lib, err
+    assert feature in msg and f"needs {lib}" in msg and f"{dist}[{extra}]" in msg, msg
+    assert msg.endswith(f'pip install "{dist}[{extra}]"'), msg
+
+
+@pytest.fixture(scope="session")
+def run_without():
+    """`_run_without`: run code in a fresh interpreter with some libraries blocked (see above)."""
+    return _run_without
+
+
+@pytest.fixture(scope="session")
+def check_extra():
+    """`_check_extra`: a recorded error is the MissingExtraError naming the extra and the pip command."""
+    return _check_extra
