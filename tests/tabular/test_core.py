@@ -111,6 +111,23 @@ def test_integer_columns_decode_to_the_same_integers():
     np.testing.assert_allclose(dec.hours.to_numpy(), df.hours.to_numpy(), rtol=1e-5)
 
 
+def test_whole_number_float_columns_decode_without_storage_noise():
+    # a column of integers with a missing value is float64 in pandas; float32 storage used to decode 16 as 16.000000055
+    rng = np.random.default_rng(0)
+    edu = rng.integers(1, 17, 300).astype(np.float64)
+    edu[[3, 50]] = np.nan
+    big = rng.integers(10_000, 1_000_000, 300).astype(np.float64)
+    df = pd.DataFrame({"edu": edu, "big": big, "frac": rng.normal(0, 1, 300), "y": rng.integers(0, 2, 300)})
+    to = TabularPandas(df, [FillMissing, Normalize], cont_names=["edu", "big", "frac"], y_names="y")
+    dec = to.decode().items
+    seen = ~np.isnan(edu)
+    assert (dec.edu.to_numpy()[seen] == edu[seen]).all() and (dec.big.to_numpy() == big).all()
+    filled = dec.edu.to_numpy()[~seen]
+    assert np.allclose(filled, np.nanmedian(edu[:240]), atol=1e-4) or np.allclose(filled, np.nanmedian(edu), atol=1e-4)
+    np.testing.assert_allclose(dec.frac.to_numpy(), df.frac.to_numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(dec.frac.to_numpy(), np.rint(dec.frac.to_numpy()))  # real fractions untouched
+
+
 def test_targets_category_and_regression(frame):
     to = _to(frame)
     assert to.y_kind == "category" and list(to.vocab) == ["hi", "lo"]

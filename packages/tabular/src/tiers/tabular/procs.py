@@ -183,10 +183,13 @@ def setups(self, to: Tabular):
     training rows."""
     self.means, self.stds = {}, {}
     self.int_cols = set()  # integer columns decode back to integers (an age is 46, not 45.999998)
+    self.whole_cols = set()  # float columns of whole numbers (integers with a NaN) decode to whole numbers too
     for c in to.cont_names:
+        col = to.train_col(c).to_numpy(np.float64, na_value=np.nan)
         if _int_col(to.items[c].dtype):
             self.int_cols.add(c)
-        col = to.train_col(c).to_numpy(np.float64, na_value=np.nan)
+        elif np.isfinite(col).any() and np.array_equal(col[np.isfinite(col)], np.rint(col[np.isfinite(col)])):
+            self.whole_cols.add(c)
         self.means[c] = float(np.nanmean(col))
         self.stds[c] = float(np.nanstd(col, ddof=0)) + _EPS
 
@@ -207,7 +210,14 @@ def _denorm_frame(self, df: pd.DataFrame) -> pd.DataFrame:
             v = df[c].to_numpy(np.float64) * self.stds[c] + m
             ints = c in getattr(self, "int_cols", ())
             # int64, not the stored (maybe downcast) dtype: a decoded prediction input may lie outside its range
-            df[c] = np.rint(v).astype(np.int64) if ints and np.isfinite(v).all() else v
+            if ints and np.isfinite(v).all():
+                v = np.rint(v).astype(np.int64)
+            elif ints or c in getattr(self, "whole_cols", ()):
+                # float32 storage noise removed (16.0, not 16.000000055); a real fraction (a filled median of
+                # 38.5) and NaN stay as they are
+                r = np.rint(v)
+                v = np.where(np.abs(v - r) <= 1e-5 * np.maximum(1.0, np.abs(v)), r, v)
+            df[c] = v
     return df
 
 
