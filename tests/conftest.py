@@ -10,6 +10,12 @@ import textwrap
 import threading
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check values, not speed: on a shared 2-core CI machine generation and each example can be slow
+# for reasons outside tiers (another job on the cores), so neither a deadline nor the too_slow check applies.
+settings.register_profile("tiers", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tiers")
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch import Tensor
@@ -71,6 +71,8 @@ def test_tensor_from_pandas():
     assert tensor(df["a"]).tolist() == [1.0, 2.0]
 
 
+# Generation speed depends on the machine's load (a busy CI core made it fail a health check), not on tiers.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(arrays(st.sampled_from([np.float32, np.int64, np.int32, np.uint8, np.bool_]), st.integers(0, 4)))
 def test_property_tensor_matches_array(a):
     t = tensor(a)
