@@ -68,6 +68,16 @@ class TrackerCallback(Callback):
             setattr(self, k, v)
         self._restored = True
 
+    def _out_of_patience(self) -> bool:
+        """Track this epoch, then count epochs without improvement in `self.wait`: True once it reaches
+        `self.patience` (subclasses with a patience: early stopping, lr reduction)."""
+        TrackerCallback.after_epoch(self)
+        if self.new_best:
+            self.wait = 0
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
     def _reset_wanted(self) -> bool:
         if getattr(self, "_restored", False):
             self._restored = False
@@ -89,12 +99,7 @@ class EarlyStoppingCallback(TrackerCallback):
 
     def after_epoch(self) -> None:
         """Count epochs without improvement; stop at `patience`."""
-        super().after_epoch()
-        if self.new_best:
-            self.wait = 0
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
+        if self._out_of_patience():
             self.learn.logger(f"No improvement since epoch {self.epoch - self.wait}: early stopping")
             raise CancelFitException()
 
@@ -154,12 +159,7 @@ class ReduceLROnPlateau(TrackerCallback):
 
     def after_epoch(self) -> None:
         """Lower the lr after `patience` epochs without improvement."""
-        super().after_epoch()
-        if self.new_best:
-            self.wait = 0
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
+        if self._out_of_patience():
             self.wait = 0
             old = [g["lr"] for g in self.learn.opt.param_groups]
             for g in self.learn.opt.param_groups:

@@ -14,6 +14,19 @@ from tiers.train.nn.model_utils import flatten_model
 __all__ = ["ModelSummary", "model_summary", "layer_info", "module_summary"]
 
 
+
+def _leaf_outputs(model: nn.Module, leaves: list, xb: tuple) -> list:
+    "The output of each of `leaves` for one eval-mode, no-grad forward of `model` on `xb` (its mode restored)."
+    with Hooks(leaves, lambda m, i, o: o) as hs:
+        training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                model(*xb)
+        finally:
+            model.train(training)
+        return hs.stored
+
 def _macs(m: nn.Module, out: Any, bs: int) -> int:
     # Multiply-accumulates per item: each output element of a Linear/Conv costs one MAC per weight it reads.
     if not isinstance(out, Tensor) or bs == 0:
@@ -56,15 +69,7 @@ def model_summary(model: nn.Module, *xb: Tensor, title: str | None = None) -> Mo
     parameter count, whether it trains, and multiply-accumulate count (Linear and Conv, per item)."""
     leaves = flatten_model(model)
     bs = xb[0].shape[0] if xb and isinstance(xb[0], Tensor) and xb[0].dim() else 1
-    with Hooks(leaves, lambda m, i, o: o) as hs:
-        training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                model(*xb)
-        finally:
-            model.train(training)
-        outs = hs.stored
+    outs = _leaf_outputs(model, leaves, xb)
     rows = []
     for m, o in zip(leaves, outs):
         ps = list(m.parameters(recurse=False))
@@ -124,15 +129,7 @@ def layer_info(learn: Any, *xb: Tensor) -> list[tuple]:
     model = _model_of(learn)
     leaves = flatten_model(model)
     bs = xb[0].shape[0] if xb and isinstance(xb[0], Tensor) and xb[0].dim() else None
-    with Hooks(leaves, lambda m, i, o: o) as hs:
-        training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                model(*xb)
-        finally:
-            model.train(training)
-        outs = hs.stored
+    outs = _leaf_outputs(model, leaves, xb)
     res = []
     for m, o in zip(leaves, outs):
         ps = list(m.parameters(recurse=False))
