@@ -94,10 +94,40 @@ class SuggestionMethod:
     Steep = staticmethod(steep)
 
 
+class _Saved:
+    # What a fit changes and an lr search must put back: weights and buffers, each module's train/eval mode, the
+    # optimizer's state (moments, step counts, hypers), the loop's state and the callbacks' `run` flags. Kept in
+    # memory (nothing written under model_dir, so nothing to clean up when the search is interrupted).
+
+    def __init__(self, learn: Any) -> None:
+        self.model = copy.deepcopy(learn.model.state_dict())
+        self.modes = [m.training for m in learn.model.modules()]
+        self.opt = copy.deepcopy(learn.opt.state_dict())
+        self.loop = learn.state.snapshot()
+        self.runs = [(cb, cb.run) for cb in learn.cbs]
+
+    def restore(self, learn: Any, loop: bool = True) -> None:
+        learn.opt.zero_grad()
+        learn.model.load_state_dict(self.model)
+        for m, mode in zip(learn.model.modules(), self.modes):
+            m.training = mode
+        learn.opt.load_state_dict(self.opt)
+        if loop:
+            learn.state.restore(self.loop)
+            for cb, run in self.runs:
+                cb.run = run
+
+
 class LRFinder(ParamScheduler):
     """Callback behind `lr_find`: exponential lr from `start_lr` to `end_lr` over `num_it` batches,
     no validation, stops when the smoothed loss exceeds 4x its best (`stop_div`); restores model and
-    optimizer state after fit."""
+    optimizer state after fit.
+
+    Passed to `fit` by hand it restores them in `after_fit`, which an error or Ctrl-C skips; `learn.lr_find()`
+    restores them (and the loop's state) however the search ends."""
+
+    _saved: _Saved | None = None
+    _restores = True  # False under `lr_find`, which puts everything back itself once the fit is over, however it ended
 
     def __init__(self, start_lr: Any = 1e-7, end_lr: Any = 10, num_it: int = 100, stop_div: bool = True) -> None:
         if isinstance(start_lr, (list, tuple)) != isinstance(end_lr, (list, tuple)):
@@ -108,9 +138,8 @@ class LRFinder(ParamScheduler):
     def before_fit(self) -> None:
         """Snapshot model and optimizer in memory."""
         super().before_fit()
-        learn = self.learn
-        self._model_state = copy.deepcopy(learn.model.state_dict())
-        self._opt_state = copy.deepcopy(learn.opt.state_dict())
+        if self._restores:
+            self._saved = _Saved(self.learn)
         self.best_loss = float("inf")
 
     def before_batch(self) -> None:
@@ -126,7 +155,7 @@ class LRFinder(ParamScheduler):
             self.best_loss = loss
         if self.stop_div and (loss > 4 * self.best_loss or loss != loss):  # loss != loss: NaN
             raise CancelFitException()
-        if self.learn.train_iter >= self.num_it:  # TrainEvalCallback (order -10) already counted this batch
+        if self.learn.train_iter >= self.num_it:  # the loop already counted this batch
             raise CancelFitException()
 
     def before_validate(self) -> None:
@@ -134,13 +163,11 @@ class LRFinder(ParamScheduler):
         raise CancelValidException()
 
     def after_fit(self) -> None:
-        """Put model and optimizer back."""
+        """Put model and optimizer back (the fit is still ending: the loop's own state is left to it)."""
         super().after_fit()
-        learn = self.learn
-        learn.opt.zero_grad()
-        learn.model.load_state_dict(self._model_state)
-        learn.opt.load_state_dict(self._opt_state)
-        del self._model_state, self._opt_state
+        saved, self._saved = self._saved, None
+        if saved is not None:
+            saved.restore(self.learn, loop=False)
 
 
 def lr_find(
@@ -149,14 +176,22 @@ def lr_find(
 ) -> Any:
     """Mock-train with an exponentially growing lr, restore the weights, and suggest learning rates.
 
-    Returns a namedtuple with one field per suggestion function (e.g. `.valley`), or None when
+    Weights and buffers, train/eval modes, the optimizer's state and the loop's state are put back however the
+    search ends (an error or Ctrl-C is then re-raised); the recorder keeps what the search recorded. Returns a namedtuple with one field per suggestion function (e.g. `.valley`), or None when
     `suggest_funcs` is None. `show_plot` draws loss against lr with the suggestions marked.
     """
     learn._ensure_opt()
     n_epoch = num_it // max(len(learn.dls.train), 1) + 1
     cb = LRFinder(start_lr, end_lr, num_it, stop_div)
-    with learn.no_logging():
-        learn.fit(n_epoch, cbs=cb)
+    cb._restores = False
+    # Saved before the fit and put back after it, whatever ends it (the search's own stop, another callback's
+    # CancelFitException even in before_fit, an error, Ctrl-C): the Learner is left as it was, then errors propagate.
+    saved = _Saved(learn)
+    try:
+        with learn.no_logging():
+            learn.fit(n_epoch, cbs=cb)
+    finally:
+        saved.restore(learn)
     rec = learn.recorder
     if suggest_funcs is None:
         if show_plot:

@@ -544,13 +544,12 @@ class ProgressCallback(Callback):
     def _interrupt(self, mid_step: bool = False) -> None:
         st = self._st
         where = self._where()
-        if mid_step:
+        if st.mode == "search":  # lr_find puts weights and optimizer back however the search ends (lr_finder.py)
+            msg = f"{where}: the model's weights and the optimizer's state are back to those from before lr_find"
+        elif mid_step:
             msg = f"{where}, in the middle of a batch (Ctrl-C twice): the weights may be partly updated"
         elif st.mode == "eval":
             msg = f"{where}: the model's weights are unchanged"
-        elif st.mode == "search":
-            msg = (f"{where}: the model holds the weights of that step, not the ones from before lr_find; load saved "
-                   "weights or create the Learner again")
         else:
             msg = f"{where}: the model holds the weights of the last completed step"
             if st.validating:
