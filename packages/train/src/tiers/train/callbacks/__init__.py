@@ -29,4 +29,34 @@ from tiers.train.callbacks.schedule import *  # noqa: F403
 from tiers.train.callbacks.tracker import *  # noqa: F403
 from tiers.train.callbacks.training import *  # noqa: F403
 
-__all__ = [name for mod in (core, progress, recorder, schedule, lr_finder, tracker, training, mixup, fp16, distributed, logging, hooks) for name in mod.__all__]
+# Literal, so type checkers read it; tests/train/test_all_lists.py checks it is the union of the modules' `__all__`.
+# ruff: noqa: F405  (every name here comes from the star imports above, on purpose)
+__all__ = [
+    # core
+    "Callback", "TrainEvalCallback", "CastToTensor", "GatherPredsCallback", "FetchPredsCallback",
+    "before_batch_cb",
+    # progress
+    "ProgressCallback",
+    # recorder
+    "Recorder", "format_time",
+    # schedule
+    "sched_lin", "sched_cos", "sched_no", "sched_exp", "SchedLin", "SchedCos", "SchedNo", "SchedExp",
+    "SchedPoly", "combine_scheds", "combined_cos", "ParamScheduler", "annealer",
+    # lr_finder
+    "LRFinder", "minimum", "steep", "valley", "slide", "SuggestionMethod",
+    # tracker
+    "TrackerCallback", "EarlyStoppingCallback", "SaveModelCallback", "ReduceLROnPlateau",
+    # training
+    "GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast", "ShortEpochCallback",
+    "set_bn_eval", "BnFreeze",
+    # mixup
+    "MixHandler", "MixUp", "CutMix", "reduce_loss",
+    # fp16
+    "MixedPrecision", "get_amp_dtype",
+    # distributed
+    "rank_distrib", "num_distrib", "DistributedDL", "DistributedTrainer", "setup_distrib", "teardown_distrib",
+    # logging
+    "LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback",
+    # hooks
+    "HookCallback", "ActivationStats", "LayerStats",
+]
