@@ -7,10 +7,14 @@ the validation set.
 """
 
 import contextlib
+import operator
+import os
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+import torch
 
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.missing import check_no_missing
@@ -79,13 +83,17 @@ def _no_batches(dl) -> bool:
 class FilteredBase:
     "Shared by `TfmdLists` and `Datasets`: subsets from `splits`, and `dataloaders` over them."
 
-    _dl_type = TfmdDL
-    _dbunch_type = DataLoaders
-    if TYPE_CHECKING:  # supplied by the subclass (TfmdLists, Datasets; `splits` is an attribute of one, a property
-        # of the other, so it stays undeclared)
+    _dl_type: Callable[..., TfmdDL] = TfmdDL
+    _dbunch_type: Callable[..., DataLoaders] = DataLoaders
+    if TYPE_CHECKING:  # supplied by the subclass (TfmdLists, Datasets)
         def subset(self, i: int) -> Any: ...
 
-    def __init__(self, *args, dl_type=None, **kwargs):
+        # Read-only here: an attribute of TfmdLists, a property of Datasets (declared only for the type checker: a
+        # property on this class would shadow TfmdLists' attribute).
+        @property
+        def splits(self) -> list[list[int]]: ...
+
+    def __init__(self, *args: Any, dl_type: Callable[..., TfmdDL] | None = None, **kwargs: Any):
         # For subclasses written for fastai (tabular collections), which pass their loader class this way.
         super().__init__(*args, **kwargs)
         if dl_type is not None:
@@ -97,12 +105,12 @@ class FilteredBase:
         return len(self.splits)
 
     @property
-    def train(self):
+    def train(self) -> Any:
         "The training subset (`subset(0)`)."
         return self.subset(0)
 
     @property
-    def valid(self):
+    def valid(self) -> Any:
         "The validation subset (`subset(1)`)."
         return self.subset(1)
 
@@ -112,8 +120,9 @@ class FilteredBase:
         return L(i for i, c in counts.items() if c > 1)
 
     def dataloaders(self, bs: int = 64, shuffle: bool = True, val_shuffle: bool = False, n: int | None = None,
-                    path=".", dl_type=None, dl_kwargs: list | None = None, device=None, drop_last: bool | None = None,
-                    val_bs: int | None = None, **kwargs) -> DataLoaders:
+                    path: str | os.PathLike = ".", dl_type: Callable[..., TfmdDL] | None = None,
+                    dl_kwargs: list[dict] | None = None, device: str | torch.device | None = None,
+                    drop_last: bool | None = None, val_bs: int | None = None, **kwargs: Any) -> DataLoaders:
         """`DataLoaders` over the subsets: the training loader (`shuffle`, `drop_last` defaulting to `shuffle`, but
         to False, with a warning, when the training set is smaller than `bs`: dropping would leave no batch) is
         built first and the others are `new` copies of it (no shuffling, `val_bs`); keyword arguments prefixed
@@ -157,7 +166,7 @@ class FilteredBase:
             dls.append(dl.new(self.subset(i), **kw))
         return self._dbunch_type(*dls, path=path, device=device)
 
-    def weighted_dataloaders(self, wgts, bs: int = 64, **kwargs) -> DataLoaders:
+    def weighted_dataloaders(self, wgts: Sequence[float] | None, bs: int = 64, **kwargs: Any) -> DataLoaders:
         """`dataloaders` whose training loader is a `WeightedDL`: each epoch draws its items with replacement, item
         `i` of the training subset with probability proportional to `wgts[i]` (one weight per training item)."""
         from tiers.data.sampling import WeightedDL
@@ -165,7 +174,7 @@ class FilteredBase:
         xtra: list[dict] = [{} for _ in range(self.n_subsets - 1)]
         return self.dataloaders(bs=bs, dl_type=WeightedDL, dl_kwargs=[{"wgts": wgts}, *xtra], **kwargs)
 
-    def partial_dataloaders(self, partial_n: int, bs: int = 64, **kwargs) -> DataLoaders:
+    def partial_dataloaders(self, partial_n: int, bs: int = 64, **kwargs: Any) -> DataLoaders:
         """`dataloaders` whose training loader is a `PartialDL`: each epoch uses `partial_n` training items drawn at
         random (the validation loaders use everything)."""
         from tiers.data.sampling import PartialDL
@@ -185,9 +194,11 @@ class TfmdLists(GetAttr, FilteredBase):
     ('A', ['A'])
     """
 
-    def __init__(self, items, tfms=None, use_list: bool | None = None, do_setup: bool = True,
-                 split_idx: int | None = None, train_setup: bool = True, splits=None, types=None,
-                 verbose: bool = False, dl_type=None):
+    splits: list[list[int]]
+
+    def __init__(self, items: Iterable[Any], tfms: Any = None, use_list: bool | None = None, do_setup: bool = True,
+                 split_idx: int | None = None, train_setup: bool = True, splits: Sequence[Any] | None = None,
+                 types: list | None = None, verbose: bool = False, dl_type: Callable[..., TfmdDL] | None = None):
         self.items = L(items, use_list=use_list)
         n = len(self.items)
         self.splits = [list(range(n)), []] if splits is None else [_split_list(s, n) for s in splits]
@@ -225,11 +236,11 @@ class TfmdLists(GetAttr, FilteredBase):
         items = store.iloc[self.splits[i]] if hasattr(store, "iloc") else self.items[self.splits[i]]
         return self._new(items, split_idx=i)
 
-    def _new(self, items, split_idx: int | None = None, **kwargs) -> "TfmdLists":
+    def _new(self, items: Iterable[Any], split_idx: int | None = None, **kwargs: Any) -> "TfmdLists":
         return type(self)(items, tfms=self.tfms, do_setup=False, types=self.types,
                           split_idx=ifnone(split_idx, self.split_idx), dl_type=self._dl_type, **kwargs)
 
-    def new(self, items, split_idx: int | None = None, **kwargs) -> "TfmdLists":
+    def new(self, items: Iterable[Any], split_idx: int | None = None, **kwargs: Any) -> "TfmdLists":
         "A TfmdLists over other `items` with the same (already set up) transforms."
         return self._new(items, split_idx=split_idx, **kwargs)
 
@@ -257,7 +268,7 @@ class TfmdLists(GetAttr, FilteredBase):
             x = f(x, split_idx=self.split_idx)
         self.types.append(type(x))
 
-    def infer_idx(self, x) -> int:
+    def infer_idx(self, x: Any) -> int:
         "The position in the Pipeline where an object like `x` enters (how many transforms to skip for it)."
         if not self.types:
             return 0
@@ -269,15 +280,15 @@ class TfmdLists(GetAttr, FilteredBase):
         raise TypeError(f"An input of type {type(x).__name__} fits no step of {self.tfms}: the steps take "
                         f"{', '.join(names)}. Pass an item of one of those types (e.g. Path(x) for a file name).")
 
-    def infer(self, x):
+    def infer(self, x: Any) -> Any:
         "Apply the transforms from the step where `x` fits (see `infer_idx`)."
         return Pipeline(list(self.tfms.fs)[self.infer_idx(x):], split_idx=self.split_idx)(x)
 
-    def decode(self, o, **kwargs):
+    def decode(self, o: Any, **kwargs: Any) -> Any:
         "Run the transforms' decodes on `o`."
         return self.tfms.decode(o, **kwargs)
 
-    def show(self, o, **kwargs):
+    def show(self, o: Any, **kwargs: Any) -> Any:
         "Decode `o` and show it."
         return self.tfms.show(o, **kwargs)
 
@@ -303,7 +314,8 @@ class Datasets(FilteredBase):
     (('CAT', 3), 1)
     """
 
-    def __init__(self, items=None, tfms=None, tls=None, n_inp: int | None = None, dl_type=None, **kwargs):
+    def __init__(self, items: Iterable[Any] | None = None, tfms: Any = None, tls: Iterable[TfmdLists] | None = None,
+                 n_inp: int | None = None, dl_type: Callable[..., TfmdDL] | None = None, **kwargs: Any):
         built = tls is None  # made here from items: check their targets (given tls were checked by their maker)
         if tls is None:
             if items is None:
@@ -344,7 +356,7 @@ class Datasets(FilteredBase):
         self.__dict__.update(state)
 
     @property
-    def splits(self) -> list:
+    def splits(self) -> list[list[int]]:
         "The index lists of the subsets."
         return self.tls[0].splits
 
@@ -354,17 +366,17 @@ class Datasets(FilteredBase):
         return self.tls[0].tfms.split_idx
 
     @property
-    def items(self):
+    def items(self) -> L:
         "The items (shared by every TfmdLists)."
         return self.tls[0].items
 
     @items.setter
-    def items(self, v) -> None:
+    def items(self, v: Iterable[Any]) -> None:
         for tl in self.tls:
             tl.items = L(v, use_list=None)  # keeps a DataFrame or array as one collection of rows
 
     @contextlib.contextmanager
-    def set_split_idx(self, i: int):
+    def set_split_idx(self, i: int) -> Iterator["Datasets"]:
         "Context manager: apply the transforms as for split `i` inside the block."
         old = [tl.tfms.split_idx for tl in self.tls]
         try:
@@ -383,11 +395,11 @@ class Datasets(FilteredBase):
         "The same transforms over no items (what export keeps)."
         return type(self)(tls=[tl.new_empty() for tl in self.tls], n_inp=self.n_inp, dl_type=self._dl_type)
 
-    def decode(self, o, full: bool = True):
+    def decode(self, o: Sequence[Any], full: bool = True) -> tuple:
         "Decode each element of the tuple `o` with its TfmdLists."
         return tuple(tl.decode(x, full=full) for x, tl in zip(o, tuplify(self.tls, match=o)))
 
-    def show(self, o, ctx=None, **kwargs):
+    def show(self, o: Sequence[Any], ctx: Any = None, **kwargs: Any) -> Any:
         "Decode each element of `o` and show them on the same `ctx`."
         for x, tl in zip(o, self.tls):
             ctx = tl.show(x, ctx=ctx, **kwargs)
@@ -397,7 +409,8 @@ class Datasets(FilteredBase):
         return f"{type(self).__name__}: {coll_repr(self, 3)}"
 
 
-def test_set(dsets: Datasets | TfmdLists, test_items, rm_tfms=None, with_labels: bool = False):
+def test_set(dsets: Datasets | TfmdLists, test_items: Collection[Any], rm_tfms: int | Sequence[int] | None = None,
+             with_labels: bool = False) -> Datasets | TfmdLists:
     """A collection over `test_items` with the transforms of `dsets` applied as for validation (`split_idx=1`);
     without labels only the input pipelines are kept. The leading transforms that `test_items` do not need (for
     example opening a file when the items are already images) are skipped, found from the items' type unless
@@ -415,21 +428,30 @@ def test_set(dsets: Datasets | TfmdLists, test_items, rm_tfms=None, with_labels:
     if isinstance(dsets, TfmdLists):
         tl = dsets._new(test_items, split_idx=1)
         if len(test_items):
-            j = dsets.infer_idx(L(test_items)[0]) if rm_tfms is None else rm_tfms
+            j = dsets.infer_idx(L(test_items)[0]) if rm_tfms is None else _one_count(rm_tfms)
             tl.tfms.fs = L(list(tl.tfms.fs)[j:])
         return tl
     raise TypeError(f"test_set needs a Datasets or a TfmdLists, got a {type(dsets).__name__}.")
 
 
+def _one_count(rm_tfms: int | Sequence[int]) -> int:
+    "The `rm_tfms` of a TfmdLists: one count, for its one pipeline."
+    if not isinstance(rm_tfms, Sequence):
+        with contextlib.suppress(TypeError):
+            return operator.index(rm_tfms)  # a NumPy integer too
+    raise TypeError(f"test_set: rm_tfms={rm_tfms!r}, but a TfmdLists has one pipeline: pass one int, the number of "
+                    "its leading transforms to skip (a list, one count per pipeline, is for a Datasets).")
+
+
 test_set.__test__ = False  # type: ignore[attr-defined]  # its name starts with "test": keep pytest from collecting it where it is imported
 
 
-def decode_at(o: Datasets | TfmdLists, idx: int):
+def decode_at(o: Datasets | TfmdLists, idx: int) -> Any:
     "Item `idx` of `o`, transformed then decoded."
     return o.decode(o[idx])
 
 
-def show_at(o: Datasets | TfmdLists, idx: int, **kwargs):
+def show_at(o: Datasets | TfmdLists, idx: int, **kwargs: Any) -> Any:
     "Show item `idx` of `o`."
     return o.show(o[idx], **kwargs)
 

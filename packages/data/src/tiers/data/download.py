@@ -24,6 +24,7 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Literal, overload
 
 from tiers.dispatch.files import pid_alive
 
@@ -348,6 +349,16 @@ def merge_checks(url: str, found: list[tuple[str, dict]]) -> dict | None:
 def _gone(e: BaseException) -> bool:
     cause = e.__cause__
     return isinstance(cause, urllib.error.HTTPError) and cause.code in (404, 410)
+
+
+@overload
+def fetch_registry(url: str, folder: Path, label: str, optional: Literal[False] = False, timeout: float = 30,
+                   retries: int = 3) -> Path: ...
+
+
+@overload
+def fetch_registry(url: str, folder: Path, label: str, optional: bool = False, timeout: float = 30,
+                   retries: int = 3) -> Path | None: ...
 
 
 def fetch_registry(url: str, folder: Path, label: str, optional: bool = False, timeout: float = 30,

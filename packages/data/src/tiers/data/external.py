@@ -271,9 +271,9 @@ def _registries(cfg: dict, base, mirrors: list[str], timeout: float = 30, retrie
         found.append((label, read_registry(path, label, fix)))
     for root in dict.fromkeys(mirrors):
         label = f"{root}checks.json (the mirror's own registry)"
-        path = fetch_registry(root + "checks.json", home / "registries", label, True, timeout, retries)
-        if path is not None:
-            found.append((label, read_registry(path, label, "fix it on the mirror, or serve {} there")))
+        served = fetch_registry(root + "checks.json", home / "registries", label, True, timeout, retries)
+        if served is not None:  # None: the mirror has no registry (404/410)
+            found.append((label, read_registry(served, label, "fix it on the mirror, or serve {} there")))
     return found
 
 

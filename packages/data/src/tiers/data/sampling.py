@@ -2,7 +2,8 @@
 weights (to oversample rare classes), `PartialDL` uses a random part of the data each epoch (quick experiments on a
 large dataset). `Datasets.weighted_dataloaders` / `partial_dataloaders` use them for the training set."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,8 @@ class WeightedDL(TfmdDL):
     [3, 3, 3, 3]
     """
 
-    def __init__(self, dataset=None, bs: int | None = None, wgts=None, **kwargs):
+    def __init__(self, dataset: Any = None, bs: int | None = None, wgts: Sequence[float] | np.ndarray | None = None,
+                 **kwargs: Any):
         n = len(dataset)
         w = np.ones(n) if wgts is None else np.asarray(list(wgts) if not hasattr(wgts, "__array__") else wgts,
                                                        dtype=float)
@@ -49,18 +51,28 @@ class PartialDL(TfmdDL):
     """A `TfmdDL` whose epochs use `partial_n` items drawn at random without replacement (all of them when
     `partial_n` is None or larger than the dataset); its length counts those items' batches."""
 
-    def __init__(self, dataset=None, bs: int | None = None, partial_n: int | None = None, **kwargs):
+    def __init__(self, dataset: Any = None, bs: int | None = None, partial_n: int | None = None, **kwargs: Any):
         super().__init__(dataset, bs=bs, **kwargs)
         if partial_n is not None and (not isinstance(partial_n, int | np.integer) or partial_n < 1):
             raise ValueError(f"PartialDL: partial_n must be a positive int or None, got {partial_n!r}.")
+        if partial_n is not None and self.n is None:
+            raise ValueError(self._unsized(partial_n))
         self.partial_n = min(int(partial_n), self.n) if partial_n is not None and self.n is not None else partial_n
 
     def get_idxs(self) -> Iterable:
         "`partial_n` distinct random indices (every index, as usual, when `partial_n` is None)."
         if self.partial_n is None:
             return super().get_idxs()
+        n = self.n
+        if n is None:  # refused by the constructor; reached only when `n` was unset afterwards
+            raise ValueError(self._unsized(self.partial_n))
         g = torch.Generator().manual_seed(self.rng.getrandbits(63))
-        return torch.randperm(self.n, generator=g)[: self.partial_n].tolist()
+        return torch.randperm(n, generator=g)[: self.partial_n].tolist()
+
+    def _unsized(self, partial_n: int) -> str:
+        return (f"PartialDL: partial_n={partial_n} draws items from a dataset of known size, but this "
+                f"{type(self.dataset).__name__} has no len() (and no n= was given); pass a dataset with __len__ and "
+                "__getitem__ (a list, a Datasets), pass n=, or leave partial_n=None.")
 
     def __len__(self) -> int:
         if self.partial_n is None:

@@ -30,12 +30,10 @@ def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize
     plt = require("matplotlib.pyplot", dist="tiers-data", extra="plots", what="get_grid (show_batch/show_results)")
 
     n = max(int(n), 1)
-    if nrows is None and ncols is None:
-        ncols = math.ceil(math.sqrt(n))
+    if ncols is None:
+        ncols = math.ceil(math.sqrt(n)) if nrows is None else math.ceil(n / nrows)
     if nrows is None:
         nrows = math.ceil(n / ncols)
-    if ncols is None:
-        ncols = math.ceil(n / nrows)
     figsize = figsize or (ncols * imsize, nrows * imsize)
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     axs = [ax for row in axs for ax in row]
