@@ -10,6 +10,7 @@ torch.Size([4, 10, 8])
 
 import warnings
 from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -64,7 +65,7 @@ class WeightDropout(nn.Module):
             setattr(self.module, name, w.data.clone())
         if isinstance(self.module, nn.RNNBase):
             # Flattening would try to re-register our plain tensors as parameters.
-            self.module.flatten_parameters = _do_nothing
+            self.module.flatten_parameters = _do_nothing  # type: ignore[method-assign]  # on this instance only
 
     def _setweights(self) -> None:
         for name in self.layer_names:
@@ -72,7 +73,7 @@ class WeightDropout(nn.Module):
             w = F.dropout(raw, p=self.weight_p, training=True) if self.training and self.weight_p else raw * 1.0
             setattr(self.module, name, w)
 
-    def forward(self, *args):
+    def forward(self, *args: Any) -> Any:
         self._setweights()
         with warnings.catch_warnings():
             # cuDNN warns that the dropped-out weights are not one contiguous chunk; that is expected here.
@@ -83,8 +84,9 @@ class WeightDropout(nn.Module):
         """Put plain copies of the raw weights back in the wrapped module."""
         for name in self.layer_names:
             setattr(self.module, name, getattr(self, f"{name}_raw").data.clone())
-        if hasattr(self.module, "reset"):
-            self.module.reset()
+        reset = getattr(self.module, "reset", None)  # torch types any attribute of a Module as Tensor | Module
+        if reset is not None:
+            reset()
 
     def __getstate__(self) -> dict:
         # The module holds the last forward's weights, which are attached to the autograd graph and cannot be
@@ -120,6 +122,7 @@ class AWD_LSTM(nn.Module):
     """
 
     initrange = 0.1
+    hidden: list[tuple[Tensor, Tensor]]  # (h, c) of each layer, set by reset()
 
     def __init__(self, vocab_sz: int, emb_sz: int, n_hid: int, n_layers: int, pad_token: int = 1,
                  hidden_p: float = 0.2, input_p: float = 0.6, embed_p: float = 0.1, weight_p: float = 0.5,
@@ -180,7 +183,7 @@ class AWD_LSTM(nn.Module):
     def reset(self) -> None:
         """Zero the hidden state (call between independent sequences)."""
         for r in self.rnns:
-            r.reset()
+            cast(WeightDropout, r).reset()  # built by _one_rnn
         self.hidden = [(self._one_hidden(i), self._one_hidden(i)) for i in range(self.n_layers)]
 
 
@@ -203,15 +206,17 @@ def _params(*ms: nn.Module) -> list[nn.Parameter]:
 def awd_lstm_lm_split(model: nn.Module) -> list[list[nn.Parameter]]:
     """Parameter groups of an AWD-LSTM language model for discriminative learning rates: one per LSTM layer, then
     the embedding with the (tied) decoder."""
-    enc = model[0]
+    seq = cast(nn.Sequential, model)  # get_language_model's SequentialRNN(AWD_LSTM, LinearDecoder)
+    enc = cast(AWD_LSTM, seq[0])
     groups = [_params(rnn, dp) for rnn, dp in zip(enc.rnns, enc.hidden_dps)]
-    return groups + [_params(enc.encoder, enc.encoder_dp, model[1])]
+    return groups + [_params(enc.encoder, enc.encoder_dp, seq[1])]
 
 
 def awd_lstm_clas_split(model: nn.Module) -> list[list[nn.Parameter]]:
     """Parameter groups of an AWD-LSTM classifier: the embedding, one per LSTM layer, then the head; so `freeze_to(-1)`
     trains the head only and `freeze_to(-2)` adds the last LSTM layer (gradual unfreezing)."""
-    enc = model[0].module
+    seq = cast(nn.Sequential, model)  # get_text_classifier's SequentialRNN(SentenceEncoder(AWD_LSTM), head)
+    enc = cast(AWD_LSTM, seq[0].module)
     groups = [_params(enc.encoder, enc.encoder_dp)]
     groups += [_params(rnn, dp) for rnn, dp in zip(enc.rnns, enc.hidden_dps)]
-    return groups + [_params(model[1])]
+    return groups + [_params(seq[1])]

@@ -9,10 +9,10 @@
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -132,7 +132,10 @@ def _check_cols(df: pd.DataFrame, where: str, source: str, text_col: Any = 0, la
                                      "one of them.")
 
 
-def _as(cls: type, dls: DataLoaders) -> DataLoaders:
+_DLs = TypeVar("_DLs", bound=DataLoaders)
+
+
+def _as(cls: type[_DLs], dls: DataLoaders) -> _DLs:
     return cls(*dls.loaders, path=dls.path, device=dls.device)
 
 
@@ -172,8 +175,8 @@ class TextDataLoaders(DataLoaders):
             splitter = GrandparentSplitter(train_name=train, valid_name=valid) if valid_pct is None else \
                 RandomSplitter(valid_pct, seed=seed)
         folders = [train, valid] if valid_pct is None else None
-        blocks = [TextBlock.from_folder(path, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm, folders=folders,
-                                        n_workers=n_workers)]
+        blocks: list[TransformBlock] = [TextBlock.from_folder(path, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm,
+                                                              folders=folders, n_workers=n_workers)]
         if not is_lm:
             blocks.append(CategoryBlock(vocab=vocab))
         get_items = partial(get_text_files, folders=folders) if folders is not None else get_text_files
@@ -209,8 +212,10 @@ class TextDataLoaders(DataLoaders):
         _check_cols(df, "TextDataLoaders.from_df", "the DataFrame", text_col, label_col, valid_col, is_lm)
         text_names = _text_cols(df, text_col if is_listy(text_col) else [text_col], "TextDataLoaders.from_df")
         df = missing_texts(df, text_names, "TextDataLoaders.from_df", drop=drop_missing)
-        blocks = [TextBlock.from_df(text_col, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm,
-                                    tok_text_col=tok_text_col, n_workers=n_workers)]
+        # (blocks, or functions making one: DataBlock calls those)
+        blocks: list[TransformBlock | Callable[..., TransformBlock]] = [
+            TextBlock.from_df(text_col, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm, tok_text_col=tok_text_col,
+                              n_workers=n_workers)]
         if not is_lm:
             if y_block is None:
                 multi = (is_listy(label_col) and len(label_col) > 1) or label_delim is not None

@@ -58,7 +58,7 @@ class RNNRegularizer(Callback):
         if not self.learn.training or (not self.alpha and not self.beta):
             return
         rnn = self._rnn()
-        if rnn is None or rnn.out is None:
+        if rnn is None or rnn.out is None or rnn.raw_out is None:  # (after_pred sets both or neither)
             return
         extra = 0.0
         if self.alpha:

@@ -14,7 +14,7 @@ import urllib.error
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ from tiers.dispatch import L
 from tiers.text.awdlstm import AWD_LSTM
 from tiers.text.callbacks import rnn_cbs
 from tiers.text.loaders import _find_tokenizer
-from tiers.text.models import get_language_model, get_text_classifier, model_meta
+from tiers.text.models import SequentialRNN, get_language_model, get_text_classifier, model_meta
 from tiers.text.rules import BOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
 from tiers.text.transforms import Numericalize
 from tiers.train import CrossEntropyLossFlat, Learner, trainable_params
@@ -129,7 +129,12 @@ class TextLearner(Learner):
         self.add_cbs(rnn_cbs(alpha=alpha, beta=beta))
 
     def _encoder(self, model: nn.Module | None = None) -> nn.Module:
-        encoder = (self.model if model is None else model)[0]
+        m = self.model if model is None else model
+        if not hasattr(m, "__getitem__"):
+            raise TypeError(f"TextLearner: the model is a {type(m).__name__}, which has no parts to take the encoder "
+                            "from; the encoder methods need (encoder, head) parts, as get_language_model and "
+                            "get_text_classifier build (a SequentialRNN).")
+        encoder = cast(nn.Sequential, m)[0]  # indexable, checked above
         return getattr(encoder, "module", encoder)  # a classifier's SentenceEncoder wraps the AWD_LSTM
 
     def save_encoder(self, file: str) -> Path:
@@ -200,7 +205,8 @@ class LMLearner(TextLearner):
     def get_preds(self, *args: Any, concat_dim: int = 1, **kwargs: Any) -> tuple:
         """Predictions as `Learner.get_preds`, batches joined along the sequence (dim 1): row `r` of the result is
         the `r`-th contiguous part of the stream, whatever the length of the last batch."""
-        return super().get_preds(*args, concat_dim=concat_dim, **kwargs)
+        kwargs["concat_dim"] = concat_dim
+        return super().get_preds(*args, **kwargs)
 
     def _text_tfms(self) -> tuple[Any, Numericalize]:
         ds = self.dls.train_ds
@@ -213,9 +219,10 @@ class LMLearner(TextLearner):
                             "(TextDataLoaders or TextBlock).")
         return tok, num
 
-    def predict(self, text: str, n_words: int = 1, no_unk: bool = True, temperature: float = 1.0,
-                min_p: float | None = None, no_bar: bool = False, decoder: Callable = decode_spec_tokens,
-                only_last_word: bool = False) -> str:
+    # fastai's API: a language model's predict continues a text (Learner.predict predicts one item)
+    def predict(self, text: str, n_words: int = 1, no_unk: bool = True,  # type: ignore[override]
+                temperature: float = 1.0, min_p: float | None = None, no_bar: bool = False,
+                decoder: Callable = decode_spec_tokens, only_last_word: bool = False) -> str:
         """Continue `text` with `n_words` tokens sampled from the model (softmax at `temperature`; tokens below
         probability `min_p` excluded; never `xxunk` when `no_unk`) and return the decoded text.
 
@@ -225,14 +232,15 @@ class LMLearner(TextLearner):
         if temperature <= 0:
             raise ValueError(f"predict: temperature={temperature} must be > 0.")
         tok, num = self._text_tfms()
-        vocab = num.vocab
         ids = num(tok(text)).tolist()
+        vocab = num.vocab
+        assert vocab is not None  # num() above raised otherwise
         model = self.model
         device = next(model.parameters()).device
         banned = [i for i, w in enumerate(vocab) if w in (PAD, "xxfake") or (no_unk and w == UNK)]
         was_training = model.training
         model.eval()
-        model.reset()
+        _reset(model)
         try:
             with torch.no_grad():
                 inp = torch.tensor([ids], device=device)
@@ -252,10 +260,17 @@ class LMLearner(TextLearner):
                     ids.append(idx)
                     inp = torch.tensor([[idx]], device=device)
         finally:
-            model.reset()
+            _reset(model)
             model.train(was_training)
         tokens = [vocab[i] for i in ids if vocab[i] not in (BOS, PAD)]
         return tok.sep.join(decoder(tokens))
+
+
+def _reset(model: nn.Module) -> None:
+    # The hidden state of a recurrent model (SequentialRNN.reset); a model without one has nothing to reset.
+    reset = getattr(model, "reset", None)
+    if callable(reset):
+        reset()
 
 
 def _unreachable(e: BaseException) -> str | None:
@@ -266,12 +281,11 @@ def _unreachable(e: BaseException) -> str | None:
         e = e.__cause__
     if isinstance(e, urllib.error.HTTPError | DownloadError):
         return None
-    if isinstance(e, urllib.error.URLError):
-        e = e.reason
-    return (e.strerror or str(e) or type(e).__name__) if isinstance(e, OSError) else None
+    why: str | BaseException = e.reason if isinstance(e, urllib.error.URLError) else e
+    return (why.strerror or str(why) or type(why).__name__) if isinstance(why, OSError) else None
 
 
-def _pretrained_files(meta: dict, backwards: bool, arch: Any) -> list[Path] | None:
+def _pretrained_files(meta: dict, backwards: bool, arch: Any) -> tuple[Path, Path] | None:
     from tiers.data import resolve_url
 
     url = meta.get("url_bwd" if backwards else "url")
@@ -293,11 +307,11 @@ def _pretrained_files(meta: dict, backwards: bool, arch: Any) -> list[Path] | No
             f"The pretrained model {url} could not be downloaded from {resolve_url(url)}: {e} Point TIERS_MODEL_URL "
             "(or model_url in the tiers config) at a server that has it, set model_meta[arch]['url'] (or 'url_bwd') "
             "to another address, or pass pretrained=False.") from e
-    fnames = [next(iter(sorted(model_path.glob(f"**/*.{ext}"))), None) for ext in ("pth", "pkl")]
-    if None in fnames:
+    wgts, vocab = (next(iter(sorted(model_path.glob(f"**/*.{ext}"))), None) for ext in ("pth", "pkl"))
+    if wgts is None or vocab is None:
         raise FileNotFoundError(f"The pretrained model at {str(model_path)!r} (from {url}) lacks a .pth weights file "
                                 "or a .pkl vocabulary; remove it to download again.")
-    return fnames
+    return wgts, vocab
 
 
 def language_model_learner(dls: Any, arch: Callable = AWD_LSTM, config: dict | None = None, drop_mult: float = 1.0,
@@ -307,13 +321,20 @@ def language_model_learner(dls: Any, arch: Callable = AWD_LSTM, config: dict | N
     architecture's parameter groups. With `pretrained`, the weights come from the architecture's URL (WikiText-103
     for AWD-LSTM, downloaded once) or from `pretrained_fnames` (`(weights, vocab)` names in `path/model_dir`, without
     extension), and the embeddings are mapped to this vocabulary. `kwargs` go to the Learner (`metrics`...)."""
+    if pretrained_fnames is not None and (isinstance(pretrained_fnames, str | os.PathLike)
+                                          or len(pretrained_fnames) != 2):
+        raise ValueError(f"language_model_learner: pretrained_fnames={pretrained_fnames!r} must name two files, the "
+                         "weights and the vocabulary, without extension, in path/model_dir: e.g. "
+                         "pretrained_fnames=('lm_wgts', 'lm_vocab') for lm_wgts.pth and lm_vocab.pkl.")
     vocab = _get_text_vocab(dls)
     meta = model_meta[arch] if arch in model_meta else {}
     model = get_language_model(arch, len(vocab), config=config, drop_mult=drop_mult)
     learn = LMLearner(dls, model, loss_func=kwargs.pop("loss_func", CrossEntropyLossFlat()),
                       splitter=kwargs.pop("splitter", meta.get("split_lm") or trainable_params), **kwargs)
+    fnames: tuple[Path, Path] | None
     if pretrained_fnames is not None:
-        fnames = [learn.path / learn.model_dir / f"{fn}.{ext}" for fn, ext in zip(pretrained_fnames, ("pth", "pkl"))]
+        wgts_fn, vocab_fn = pretrained_fnames
+        fnames = (learn.path / learn.model_dir / f"{wgts_fn}.pth", learn.path / learn.model_dir / f"{vocab_fn}.pkl")
     elif pretrained:
         fnames = _pretrained_files(meta, backwards, arch)
     else:
@@ -358,6 +379,6 @@ def text_classifier_learner(dls: Any, arch: Callable = AWD_LSTM, seq_len: int = 
     if pretrained:
         fnames = _pretrained_files(meta, backwards, arch)
         if fnames is not None:
-            learn.load_pretrained(*fnames, model=learn.model[0])
+            learn.load_pretrained(*fnames, model=cast(SequentialRNN, learn.model)[0])  # get_text_classifier's
             learn.freeze()
     return learn

@@ -3,8 +3,9 @@ of similar lengths batched together, padded by `Pad_Chunk`), with the padding fu
 """
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
 import torch
 
@@ -99,12 +100,12 @@ class Pad_Chunk(Transform):
         super().__init__(**kwargs)
         self.pad_idx, self.pad_first, self.seq_len, self.strip, self.n_inp = pad_idx, pad_first, seq_len, decode, n_inp
 
-    def __call__(self, b: Any, split_idx: int | None = None, **kwargs: Any) -> Any:
-        if isinstance(b, list) and b and isinstance(b[0], tuple):
-            return pad_input_chunk(b, self.n_inp, self.pad_idx, self.pad_first, self.seq_len)
-        if isinstance(b, TensorText):
-            return b
-        return super().__call__(b, split_idx=split_idx, **kwargs)
+    def __call__(self, x: Any, split_idx: int | None = None, **kwargs: Any) -> Any:
+        if isinstance(x, list) and x and isinstance(x[0], tuple):
+            return pad_input_chunk(x, self.n_inp, self.pad_idx, self.pad_first, self.seq_len)
+        if isinstance(x, TensorText):
+            return x
+        return super().__call__(x, split_idx=split_idx, **kwargs)
 
     def decodes(self, o: TensorText):
         return o[o != self.pad_idx] if self.strip else o
@@ -121,10 +122,10 @@ class Pad_Input(Transform):
         super().__init__(**kwargs)
         self.pad_idx, self.pad_fields, self.pad_first, self.backwards = pad_idx, pad_fields, pad_first, backwards
 
-    def __call__(self, b: Any, split_idx: int | None = None, **kwargs: Any) -> Any:
-        if isinstance(b, list) and b and isinstance(b[0], tuple):
-            return pad_input(b, self.pad_idx, self.pad_fields, self.pad_first, self.backwards)
-        return super().__call__(b, split_idx=split_idx, **kwargs)
+    def __call__(self, x: Any, split_idx: int | None = None, **kwargs: Any) -> Any:
+        if isinstance(x, list) and x and isinstance(x[0], tuple):
+            return pad_input(x, self.pad_idx, self.pad_fields, self.pad_first, self.backwards)
+        return super().__call__(x, split_idx=split_idx, **kwargs)
 
     def decodes(self, o: TensorText):
         return o[o != self.pad_idx]
@@ -142,20 +143,31 @@ class LMDataLoader(TfmdDL):
     compatibility).
     """
 
+    bs: int  # checked in __init__: the stream is cut into bs rows (bs=None, no batching, has no meaning here)
+
     def __init__(self, dataset: Any, lens: Sequence[int] | None = None, cache: int = 2, bs: int = 64,
                  seq_len: int = 72, num_workers: int = 0, **kwargs: Any):
         if not isinstance(seq_len, int) or seq_len < 1:
             raise ValueError(f"LMDataLoader: seq_len={seq_len!r} must be a positive int.")
+        try:
+            rows = operator.index(bs)  # numpy integers are fine
+        except TypeError:
+            rows = 0
+        if rows < 1:
+            raise ValueError(f"LMDataLoader: bs={bs!r} must be a positive int: the token stream is cut into bs rows "
+                             "(bs=None, no batching, has no meaning for a language model).")
         kwargs.pop("n", None)  # the number of items follows from the size of the corpus
         self.seq_len, self.cache = seq_len, cache
-        self._docs = kwargs.pop("_docs", None)
-        self.lens = list(lens) if lens is not None else _get_lengths(dataset)
-        if self.lens is None:
+        self._docs: tuple[torch.Tensor, torch.Tensor] | None = kwargs.pop("_docs", None)
+        known = list(lens) if lens is not None else _get_lengths(dataset)
+        if known is None:
             self._docs = self._read_docs(dataset)
-            self.lens = (self._docs[1][1:] - self._docs[1][:-1]).tolist()
-        self._x = self._y = None
+            known = (self._docs[1][1:] - self._docs[1][:-1]).tolist()
+        self.lens: list[int] = known
+        self._x: torch.Tensor | None = None
+        self._y: torch.Tensor | None = None
         self.doc_order: list[int] | None = None
-        self._set_sizes(bs)
+        self._set_sizes(rows)
         super().__init__(dataset, bs=bs, num_workers=num_workers, **kwargs)
         self.n = self.n_batches * bs
 
@@ -198,14 +210,14 @@ class LMDataLoader(TfmdDL):
         self._x = stream[:n].view(self.bs, self.bl)  # (bs, bl): row r is the r-th contiguous part of the stream
         self._y = stream[1:n + 1].view(self.bs, self.bl)
 
-    def shuffle_fn(self, idxs: Sequence[int]) -> Sequence[int]:
+    def shuffle_fn(self, idxs: Sequence[int]) -> list[int]:
         """Put the documents in a new random order (the stream is rebuilt); the items keep their order."""
         # Shuffling re-orders the documents (then the stream is rebuilt), not the items: items must stay in order
         # for the rows to be contiguous from one batch to the next.
         g = torch.Generator().manual_seed(self.rng.getrandbits(63))
         self.doc_order = torch.randperm(len(self.lens), generator=g).tolist()
         self._make_rows()  # here, in the main process, so worker processes start with the epoch's stream
-        return idxs
+        return idxs if isinstance(idxs, list) else list(idxs)  # a list already when called by get_idxs
 
     def before_iter(self) -> None:
         """Build the token stream (once) before an epoch, in the main process."""
@@ -217,22 +229,29 @@ class LMDataLoader(TfmdDL):
         """Item `seq`: row `seq % bs` of batch `seq // bs`, as `(input, target shifted by one)`."""
         if seq is None:
             seq = 0
-        if seq >= self.n:
-            raise IndexError(f"LMDataLoader: item {seq} is past the {self.n} items of this loader.")
+        n = self.n
+        assert n is not None  # set from the corpus in __init__ (and _make_rows), never None here
+        if seq >= n:
+            raise IndexError(f"LMDataLoader: item {seq} is past the {n} items of this loader.")
         if self._x is None:
             self._make_rows()
+        x, y = self._x, self._y
+        assert x is not None and y is not None  # _make_rows built them
         k, r = divmod(seq, self.bs)
         sl = self.last_len if k == self.n_batches - 1 else self.seq_len
         st = k * self.seq_len
-        return LMTensorText(self._x[r, st:st + sl]), TensorText(self._y[r, st:st + sl])
+        return LMTensorText(x[r, st:st + sl]), TensorText(y[r, st:st + sl])
 
-    def new(self, dataset: Any = None, seq_len: int | None = None, **kwargs: Any) -> "LMDataLoader":
+    # fastai's signature: the second parameter is seq_len (DataLoader.new's `cls` is still accepted by keyword).
+    def new(self, dataset: Any = None, seq_len: int | None = None,  # type: ignore[override]
+            **kwargs: Any) -> "LMDataLoader":
         """A loader like this one (over `dataset`, default the same, sharing its cached documents)."""
         same = dataset is None
         kwargs.setdefault("lens", self.lens if same else None)
         if same and self._docs is not None:
             kwargs["_docs"] = self._docs
-        return super().new(dataset=dataset, seq_len=self.seq_len if seq_len is None else seq_len, **kwargs)
+        res = super().new(dataset=dataset, seq_len=self.seq_len if seq_len is None else seq_len, **kwargs)
+        return cast(LMDataLoader, res)  # of this class unless `cls` says otherwise
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
@@ -264,7 +283,7 @@ class SortedDL(TfmdDL):
         self.res = list(res)
         self.idx_max = max(range(len(self.res)), key=self.res.__getitem__) if self.res else 0
 
-    def get_idxs(self) -> Sequence[int]:
+    def get_idxs(self) -> Iterable[int]:
         """The epoch's item order: bucketed at random when shuffling, else longest first."""
         idxs = super().get_idxs()
         if self.shuffle:
@@ -290,11 +309,11 @@ class SortedDL(TfmdDL):
         # The first batch holds the longest item; the last (maybe partial, dropped with drop_last) stays last.
         return batches[0] + [i for k in order for i in middle[k]] + batches[-1]
 
-    def new(self, dataset: Any = None, **kwargs: Any) -> "SortedDL":
+    def new(self, dataset: Any = None, cls: type | None = None, **kwargs: Any) -> "SortedDL":
         """A loader like this one (over `dataset`, default the same; `val_res` gives the sort keys of a new one)."""
         res = kwargs.pop("val_res", None)
         if res is None and dataset is None:
             res = self.res
         kwargs.setdefault("sort_func", self.sort_func)
         kwargs.setdefault("seq_len", self.seq_len)
-        return super().new(dataset=dataset, res=res, **kwargs)
+        return cast(SortedDL, super().new(dataset=dataset, cls=cls, res=res, **kwargs))  # this class unless `cls`

@@ -58,7 +58,11 @@ class LinearDecoder(nn.Module):
         if bias:
             self.decoder.bias.data.zero_()
         if tie_encoder is not None:
-            self.decoder.weight = tie_encoder.weight
+            weight = tie_encoder.weight
+            if not isinstance(weight, nn.Parameter):
+                raise TypeError(f"LinearDecoder: tie_encoder ({type(tie_encoder).__name__}) has no weight parameter to "
+                                "tie the decoder to; pass the embedding (nn.Embedding), or tie_encoder=None.")
+            self.decoder.weight = weight
 
     def forward(self, inp: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         dp_inp = self.output_dp(inp)
@@ -145,7 +149,8 @@ class SentenceEncoder(nn.Module):
         if not unstarted.any() or hidden is None:
             return
         keep = (~unstarted).to(hidden[0][0].dtype)[None, :, None]
-        self.module.hidden = [(h * keep, c * keep) for h, c in hidden]
+        # (torch types any Module attribute as Tensor | Module; the encoder's hidden state is a list of (h, c))
+        self.module.hidden = [(h * keep, c * keep) for h, c in hidden]  # type: ignore[assignment]
 
 
 def masked_concat_pool(output: Tensor, mask: Tensor, bptt: int | None = None) -> Tensor:
@@ -194,7 +199,7 @@ class PoolingLinearClassifier(nn.Module):
             raise ValueError(f"PoolingLinearClassifier: {len(ps)} dropout values ps={list(ps)} for {len(dims) - 1} "
                              f"layers (dims={list(dims)}); give one per layer.")
         acts = [nn.ReLU(inplace=True) for _ in range(len(dims) - 2)] + [None]
-        layers = [_lin_bn_drop(i, o, p, a) for i, o, p, a in zip(dims[:-1], dims[1:], ps, acts)]
+        layers: list[nn.Module] = [_lin_bn_drop(i, o, p, a) for i, o, p, a in zip(dims[:-1], dims[1:], ps, acts)]
         if y_range is not None:
             layers.append(_SigmoidRange(*y_range))
         self.bptt, self.layers = bptt, nn.Sequential(*layers)

@@ -215,10 +215,11 @@ def tokenize_df(df: pd.DataFrame, text_cols: Any, n_workers: int | None = None,
     df = missing_texts(df, names, "tokenize_df", drop=drop_missing)
     mark_fields = len(names) > 1 if mark_fields is None else mark_fields
     pre = {c: _column_tokens(df, c, "tokenize_df") for c in names}
-    if all(v is None for v in pre.values()):
+    given = {c: v for c, v in pre.items() if v is not None}  # the columns that hold token lists
+    if not given:
         outputs = tokenize_texts(_join_texts(df[names], mark_fields), n_workers, rules, tok, post_rules)
-    elif all(v is not None for v in pre.values()):
-        outputs = [[t for i, c in enumerate(names, start=1) for t in ([FLD, str(i)] if mark_fields else []) + pre[c][r]]
+    elif len(given) == len(pre):
+        outputs = [[t for i, c in enumerate(names, start=1) for t in ([FLD, str(i)] if mark_fields else []) + given[c][r]]
                    for r in range(len(df))]
     else:
         raise TypeError(f"tokenize_df: the text columns {[c for c in names if pre[c] is not None]!r} hold token lists "
@@ -376,19 +377,19 @@ def tokenize_files(files: Sequence[str | os.PathLike], path: str | os.PathLike, 
     """
     n_workers = _check_workers(n_workers, "tokenize_files")
     path, output_dir = Path(path), Path(output_dir)
-    files = [Path(f) for f in files]
+    paths = [Path(f) for f in files]
     if output_names is None:
-        output_names = [f.relative_to(path).as_posix() if f.is_relative_to(path) else f.name for f in files]
-    if len(output_names) != len(files):
-        raise ValueError(f"tokenize_files: {len(output_names)} output_names for {len(files)} files; give one per file.")
+        output_names = [f.relative_to(path).as_posix() if f.is_relative_to(path) else f.name for f in paths]
+    if len(output_names) != len(paths):
+        raise ValueError(f"tokenize_files: {len(output_names)} output_names for {len(paths)} files; give one per file.")
     if tok is None:
         tok = SpacyTokenizer()
-    inputs = [[str(n), *_file_sig(f)] for f, n in zip(files, output_names)]
+    inputs = [[str(n), *_file_sig(f)] for f, n in zip(paths, output_names)]
     fp = _fingerprint(tok, rules, post_rules, {"files": inputs, "encoding": encoding})
     if skip_if_exists and output_dir.is_dir() and _read_meta(output_dir / _fn_meta) == fp:
         return output_dir
     if hasattr(tok, "setup"):
-        tok.setup([f.read_text(encoding=encoding) for f in files], rules)
+        tok.setup([f.read_text(encoding=encoding) for f in paths], rules)
     twr = TokenizeWithRules(tok, rules, post_rules)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.tmp"))
@@ -396,7 +397,7 @@ def tokenize_files(files: Sequence[str | os.PathLike], path: str | os.PathLike, 
         dsts = [tmp / n for n in output_names]
         for d in {d.parent for d in dsts}:
             d.mkdir(parents=True, exist_ok=True)
-        pairs = [(str(f), str(d)) for f, d in zip(files, dsts)]
+        pairs = [(str(f), str(d)) for f, d in zip(paths, dsts)]
         lengths_list: list[int] = []
         count: Counter = Counter()
         work = functools.partial(_tok_files_batch, twr, encoding)

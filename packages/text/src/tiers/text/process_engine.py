@@ -17,6 +17,9 @@ Why it is shaped this way (each point was measured on a 2-core machine, tokenizi
   `RuntimeError` rather than leaving the caller waiting.
 """
 
+# The annotations name ForkContext, which Windows lacks: kept as strings, never evaluated.
+from __future__ import annotations
+
 import gc
 import multiprocessing as mp
 import multiprocessing.connection as mp_connection
@@ -26,7 +29,8 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from multiprocessing.process import BaseProcess
+from typing import Any, cast
 
 __all__ = ["map_slices", "mp_context", "check_workers"]
 
@@ -37,12 +41,14 @@ _PIPE_BYTES = 1 << 20
 _F_SETPIPE_SZ = 1031
 
 
-def mp_context() -> mp.context.BaseContext:
+def mp_context() -> mp.context.ForkContext | mp.context.SpawnContext:
     """`fork` where it is available and safe (Linux and other Unixes except macOS), else `spawn`.
 
     fork starts workers in milliseconds and lets them inherit an already-built tokenizer; under spawn the items and
     the function are pickled to each worker (a `SpacyTokenizer` rebuilds itself there)."""
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() and sys.platform != "darwin" else "spawn")
+    if "fork" in mp.get_all_start_methods() and sys.platform != "darwin":
+        return mp.get_context("fork")
+    return mp.get_context("spawn")
 
 
 def check_workers(n_workers: int | None, where: str, default: int) -> int:
@@ -134,8 +140,8 @@ class _Workers:
         self.where = where
         ctx = mp_context()
         self.next_start = ctx.Value("q", 0)
-        self.procs: list = []
-        self.live: dict = {}
+        self.procs: list[BaseProcess] = []
+        self.live: dict[mp_connection.Connection, BaseProcess] = {}
         for _ in range(n_workers - 1):
             r, w = ctx.Pipe(duplex=False)
             _grow_pipe(w)
@@ -148,7 +154,9 @@ class _Workers:
             self.live[r] = p
 
     def receive(self, done: dict, block: bool) -> None:
-        for c in mp_connection.wait(list(self.live), timeout=None if block else 0):
+        # wait returns the ready ones among the objects given: our pipes' read ends
+        ready = cast(list[mp_connection.Connection], mp_connection.wait(list(self.live), timeout=None if block else 0))
+        for c in ready:
             try:
                 msg = pickle.loads(c.recv_bytes())
             except EOFError:

@@ -164,17 +164,18 @@ def _case_classes() -> tuple[str, str]:
 
     def cls(chars: list[str]) -> str:
         # Ranges of consecutive code points keep the pattern short and fast to compile.
-        out, start, prev = [], None, None
+        out: list[str] = []
+        run: tuple[int, int] | None = None  # the first and last code points of the range being built
         for c in chars:
             o = ord(c)
-            if prev is not None and o == prev + 1:
-                prev = o
+            if run is not None and o == run[1] + 1:
+                run = (run[0], o)
                 continue
-            if start is not None:
-                out.append(_range(start, prev))
-            start = prev = o
-        if start is not None:
-            out.append(_range(start, prev))
+            if run is not None:
+                out.append(_range(*run))
+            run = (o, o)
+        if run is not None:
+            out.append(_range(*run))
         return "".join(out)
 
     return cls(up), cls(low)

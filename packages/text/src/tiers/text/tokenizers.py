@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from tiers.dispatch.extras import require
 from tiers.text.rules import (
@@ -52,6 +52,12 @@ class BaseTokenizer:
         return f"{type(self).__name__}(split_char={self.split_char!r})"
 
 
+class _SpacyTok(Protocol):
+    # What this module uses of a spaCy pipeline's tokenizer (every one `spacy.blank` builds has it).
+    def __call__(self, text: str) -> Any: ...
+    def pipe(self, texts: Iterable[str], batch_size: int = ...) -> Iterator[Any]: ...
+
+
 class SpacyTokenizer:
     """Tokenize with a blank spaCy pipeline for `lang` (rules only, no model download), `buf_sz` texts at a time.
 
@@ -75,13 +81,23 @@ class SpacyTokenizer:
         except (ImportError, KeyError) as e:
             raise ValueError(f"SpacyTokenizer: spaCy has no language {self.lang!r} ({e}); "
                              "pass an ISO code spaCy supports, such as 'en', 'fr' or 'xx'.") from e
+        # Every tokenizer spacy.blank builds has `pipe`: the rule-based one, and the DummyTokenizer subclasses of the
+        # languages that segment with another library (zh, ja, ko, th, vi).
+        tokenizer = cast(_SpacyTok, nlp.tokenizer)
         # Special cases switch off part of spaCy's tokenizer cache (about 4x slower), so register only the special
         # tokens this language's rules would split.
         for w in self.special_toks:
-            if [t.text for t in nlp.tokenizer(w)] != [w]:
-                nlp.tokenizer.add_special_case(w, [{ORTH: w}])
+            if [t.text for t in tokenizer(w)] != [w]:
+                add_special_case = getattr(tokenizer, "add_special_case", None)
+                if add_special_case is None:
+                    raise ValueError(
+                        f"SpacyTokenizer: spaCy's {self.lang!r} tokenizer ({type(tokenizer).__name__}) splits the "
+                        f"special token {w!r} and cannot be told to keep it whole (it has no rule-based special "
+                        "cases), so the special tokens would be lost; use SentencePieceTokenizer(lang=...) for this "
+                        "language, or pass special_toks= that it keeps whole.")
+                add_special_case(w, [{ORTH: w}])
         # The tokenizer alone: a blank pipeline has no components, so nlp.pipe would only add overhead.
-        self._tokenizer, self._strings, self._orth = nlp.tokenizer, nlp.vocab.strings, ORTH
+        self._tokenizer, self._strings, self._orth = tokenizer, nlp.vocab.strings, ORTH
         self._texts: dict[int, str] = {}
 
     def _words(self, doc) -> list[str]:
@@ -93,7 +109,7 @@ class SpacyTokenizer:
             for i, t in enumerate(toks):
                 if t is None:
                     toks[i] = self._texts[hs[i]] = self._strings[hs[i]]
-        return toks
+        return cast(list[str], toks)  # every None was filled above
 
     def __call__(self, items: Iterable[str]) -> Iterator[list[str]]:
         return (self._words(doc) for doc in self._tokenizer.pipe(map(str, items), batch_size=self.buf_sz))
@@ -139,17 +155,17 @@ class SentencePieceTokenizer:
         self.char_coverage = char_coverage if char_coverage is not None else (0.99999 if lang in eu_langs else 0.9998)
         self.cache_dir = Path(cache_dir)
         self.sp_model = None if sp_model is None else str(sp_model)
-        self.tok = None
+        self.tok: Any = None  # a sentencepiece.SentencePieceProcessor once loaded
         if self.sp_model is not None:
-            self._load()
+            self._load(self.sp_model)
 
-    def _load(self) -> None:
+    def _load(self, sp_model: str) -> None:
         spm = require("sentencepiece", dist="tiers-text", extra="sentencepiece", what="SentencePieceTokenizer")
 
-        if not Path(self.sp_model).is_file():
-            raise FileNotFoundError(f"SentencePieceTokenizer: sp_model {self.sp_model!r} does not exist; "
+        if not Path(sp_model).is_file():
+            raise FileNotFoundError(f"SentencePieceTokenizer: sp_model {sp_model!r} does not exist; "
                                     "train one with setup(texts) or pass the path of a .model file.")
-        self.tok = spm.SentencePieceProcessor(model_file=self.sp_model)
+        self.tok = spm.SentencePieceProcessor(model_file=sp_model)
 
     def _get_vocab_sz(self, texts: Sequence[str]) -> int:
         # A vocabulary that grows with the corpus (a quarter of its distinct words), large enough to hold every
@@ -199,7 +215,7 @@ class SentencePieceTokenizer:
         if self.tok is None:
             f = _compose(as_rules(defaults.text_proc_rules if rules is None else rules))
             self.sp_model = self.train([f(str(t)) for t in items])
-            self._load()
+            self._load(self.sp_model)
         return {"sp_model": self.sp_model}
 
     def __call__(self, items: Iterable[str]) -> Iterator[list[str]]:
@@ -225,7 +241,7 @@ class SentencePieceTokenizer:
         self.__dict__.update(state)
         self.tok = None
         if self.sp_model is not None:
-            self._load()
+            self._load(self.sp_model)
 
     def __repr__(self) -> str:
         return f"SentencePieceTokenizer(model_type={self.model_type!r}, vocab_sz={self.vocab_sz}, sp_model={self.sp_model!r})"
@@ -301,7 +317,7 @@ class TokenizeWithRules:
         return {"tok": self.tok, "rules": self.rules, "post_rules": self.post_rules}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(**state)
+        type(self).__init__(self, **state)
 
 
 def tokenize1(text: str, tok: Any, rules: Sequence[Callable] | None = None,

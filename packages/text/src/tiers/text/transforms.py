@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import NoneType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,13 @@ class Tokenizer(Transform):
 
     # (NoneType stays out: these types are pickled with the loaders, and an export must load safely)
     input_types = (str, list, L, tuple, Path, np.ndarray, float)
+    # Set by `from_df` only:
+    text_cols: Any
+    tok_text_col: str
+    kwargs: dict[str, Any]
+    # Set by `from_folder` only:
+    path: Path
+    output_dir: Path
 
     def __init__(self, tok: Any, rules: Sequence[Callable] | None = None, counter: Counter | None = None,
                  lengths: dict | None = None, mode: str | None = None, sep: str = " ",
@@ -67,7 +74,7 @@ class Tokenizer(Transform):
         self.tok, self.counter, self.lengths, self.mode, self.sep = tok, counter, lengths, mode, sep
         self.rules = as_rules(defaults.text_proc_rules if rules is None else rules, "rules")
         self.post_rules = as_rules(defaults.text_postproc_rules if post_rules is None else post_rules, "post_rules")
-        self._twr = None
+        self._twr: TokenizeWithRules | None = None
 
     @classmethod
     def from_df(cls, text_cols: Any, tok: Any = None, rules: Sequence[Callable] | None = None, sep: str = " ",
@@ -134,7 +141,8 @@ class Tokenizer(Transform):
         return o
 
     def encodes(self, o: np.ndarray):  # type: ignore[no-redef]  # noqa: F811
-        return self.encodes(L(o.tolist()) if o.ndim == 1 else o.tolist())
+        # encodes is dispatched on the type at runtime: the `list | L` method takes this (mypy sees the first only).
+        return self.encodes(L(o.tolist()) if o.ndim == 1 else o.tolist())  # type: ignore[arg-type]
 
     def encodes(self, o: float):  # type: ignore[no-redef]  # noqa: F811
         if math.isnan(o):
@@ -208,7 +216,7 @@ class Numericalize(Transform):
                  special_toks: Sequence[str] | None = None):
         super().__init__()
         self.min_freq, self.max_vocab, self.special_toks = min_freq, max_vocab, special_toks
-        self.vocab = None
+        self.vocab: list[str] | None = None
         if vocab is not None:
             self._set_vocab(vocab)
 
@@ -234,6 +242,9 @@ class Numericalize(Transform):
 
     def decodes(self, o: TensorText):
         vocab = self.vocab
+        if vocab is None:
+            raise RuntimeError("Numericalize has no vocabulary to decode with: pass vocab=... or set it up on "
+                               "tokenized texts first.")
         return L([vocab[i] for i in o.view(-1).tolist()])
 
     def __repr__(self) -> str:
@@ -242,4 +253,4 @@ class Numericalize(Transform):
 
 def reverse_text(x: TensorText) -> TensorText:
     """Reverse a sequence of token ids (for backwards language models)."""
-    return x.flip(0)
+    return cast(TensorText, x.flip(0))  # flip keeps the tensor's subclass
