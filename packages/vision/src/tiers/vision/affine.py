@@ -14,6 +14,8 @@ the randomness lives in the Transforms of `tiers.vision.augment` and these funct
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +58,7 @@ def affine_mat(*rows: list) -> Tensor:
     return torch.stack([torch.stack([col(e) for e in r], dim=1) for r in rows], dim=1)
 
 
-def identity_mat(bs: int, device=None, dtype=torch.float32) -> Tensor:
+def identity_mat(bs: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
     """`bs` identity matrices, shape (bs, 3, 3)."""
     return torch.eye(3, device=device, dtype=dtype).expand(bs, 3, 3).clone()
 
@@ -195,14 +197,14 @@ def sample_with_mat(x: Tensor, mat: Tensor, size: tuple[int, int] | None = None,
     if pad_mode not in ("reflection", "border", "zeros"):
         raise ValueError(f"pad_mode={pad_mode!r} is not one of 'reflection', 'border', 'zeros'")
     is_mask = x.ndim == 3
-    size = tuple(size) if size is not None else tuple(x.shape[-2:])
-    grid = mat_grid(mat.to(torch.float32), size, align_corners)
+    hw = cast("tuple[int, int]", tuple(size) if size is not None else tuple(x.shape[-2:]))  # (h, w): a pair by signature, or the input's last two dims
+    grid = mat_grid(mat.to(torch.float32), hw, align_corners)
     if is_mask:
         out = F.grid_sample(x[:, None].float(), grid, mode="nearest", padding_mode=pad_mode,
                             align_corners=align_corners)
         return out[:, 0].to(x.dtype)
     src = x if x.is_floating_point() else x.float()
-    src = _prefilter(src, mat, size)
+    src = _prefilter(src, mat, hw)
     if src.dtype != grid.dtype:
         grid = grid.to(src.dtype)
     return F.grid_sample(src, grid, mode=mode, padding_mode=pad_mode, align_corners=align_corners)
@@ -235,7 +237,7 @@ def transform_bboxes(boxes: Tensor, mat: Tensor, clip: bool = True) -> Tensor:
     return out.masked_fill(pad, 0.0)
 
 
-def affine_grid(theta: Tensor, size, align_corners: bool | None = None) -> Tensor:
+def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None = None) -> Tensor:
     """The sampling grid (bs, h, w, 2) of the affine matrices `theta` (bs, 2, 3) for an output of `size`
     (bs, c, h, w): `torch.nn.functional.affine_grid`, as fastai names it."""
     return F.affine_grid(theta, list(size), align_corners=align_corners)

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
 
 from tiers.tensors import TensorBBox, TensorImage, TensorMask, TensorPoint
-from tiers.vision._draws import _draw, _first_tensor, _uniform
+from tiers.vision._draws import Draw, _draw, _first_tensor, _uniform
 from tiers.vision.affine import (
     crop_mat,
     dihedral_mat,
@@ -74,7 +74,7 @@ class AffineCoordTfm(RandTransform):
     split_idx = None
     _draw_attrs = frozenset({"do", "mat", "split", "mat_fs"})
 
-    def __init__(self, mat_fs: Sequence[Callable] | None = None, size=None, mode: str = "bilinear",
+    def __init__(self, mat_fs: Sequence[Callable] | None = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear",
                  pad_mode: str = PadMode.Reflection, mode_mask: str = "nearest", align_corners: bool = True,
                  **kwargs: Any) -> None:
         if mode not in _MODES:
@@ -92,7 +92,7 @@ class AffineCoordTfm(RandTransform):
             self.size = tfm.size
         return self
 
-    def before_call(self, b, split_idx):
+    def before_call(self, b: Any, split_idx: int | None) -> None:
         self.do = True
         self.split = split_idx
         x = _first_tensor(b)
@@ -108,7 +108,7 @@ class AffineCoordTfm(RandTransform):
             (self.mat == identity_mat(bs, x.device)).all())
 
     def _out_size(self, x: Tensor) -> tuple[int, int]:
-        return tuple(self.size) if self.size is not None else tuple(x.shape[-2:])
+        return cast("tuple[int, int]", tuple(self.size) if self.size is not None else tuple(x.shape[-2:]))
 
     def encodes(self, x: TensorImage):
         if self._identity:
@@ -162,7 +162,7 @@ class _train_only:
 class Flip(AffineCoordTfm):
     """Flip left-right with probability `p` per item; `draw` forces the choice (1 flips, 0 does not)."""
 
-    def __init__(self, p: float = 0.5, draw=None, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
+    def __init__(self, p: float = 0.5, draw: Draw = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
                  align_corners: bool = True, batch: bool = False) -> None:
         self.flip_p, self.draw, self.batch = p, draw, batch
         super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
@@ -176,7 +176,7 @@ class _Cycling:
     # Mixed in before Flip or Dihedral: always applies, and the n-th call draws (n - 1) % _period for the batch.
     _period: int
 
-    def __init__(self, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
+    def __init__(self, size: int | tuple[int, int] | None = None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
                  align_corners: bool = True) -> None:
         self.count = 0
         super().__init__(p=1.0, draw=self._next, size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)  # type: ignore[call-arg]  # a mixin: the next class in the MRO takes these
@@ -198,7 +198,7 @@ class Dihedral(AffineCoordTfm):
     `draw` forces the symmetry index (0..7; 0 is the identity).
     """
 
-    def __init__(self, p: float = 0.5, draw=None, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
+    def __init__(self, p: float = 0.5, draw: Draw = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
                  align_corners: bool = True, batch: bool = False) -> None:
         self.dihedral_p, self.draw, self.batch = p, draw, batch
         super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
@@ -221,7 +221,7 @@ class Rotate(AffineCoordTfm):
     Non-square images turn in pixel space (no shear).
     """
 
-    def __init__(self, max_deg: float = 10.0, p: float = 0.5, draw=None, size=None, mode: str = "bilinear",
+    def __init__(self, max_deg: float = 10.0, p: float = 0.5, draw: Draw = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear",
                  pad_mode: str = PadMode.Reflection, align_corners: bool = True, batch: bool = False) -> None:
         self.max_deg, self.rotate_p, self.draw, self.batch = max_deg, p, draw, batch
         super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
@@ -237,8 +237,8 @@ class Zoom(AffineCoordTfm):
     `draw` forces the factor, `draw_x`/`draw_y` the centre (0..1 across the image).
     """
 
-    def __init__(self, min_zoom: float = 1.0, max_zoom: float = 1.1, p: float = 0.5, draw=None, draw_x=None,
-                 draw_y=None, size=None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
+    def __init__(self, min_zoom: float = 1.0, max_zoom: float = 1.1, p: float = 0.5, draw: Draw = None, draw_x: Draw = None,
+                 draw_y: Draw = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
                  batch: bool = False, align_corners: bool = True) -> None:
         if min_zoom <= 0 or max_zoom < min_zoom:
             raise ValueError(f"Zoom: need 0 < min_zoom <= max_zoom, got {min_zoom}, {max_zoom}")
@@ -259,7 +259,7 @@ class Warp(AffineCoordTfm):
     A homography, so it joins the affine matrices in the same single resampling.
     """
 
-    def __init__(self, magnitude: float = 0.2, p: float = 0.5, draw_x=None, draw_y=None, size=None,
+    def __init__(self, magnitude: float = 0.2, p: float = 0.5, draw_x: Draw = None, draw_y: Draw = None, size: int | tuple[int, int] | None = None,
                  mode: str = "bilinear", pad_mode: str = PadMode.Reflection, batch: bool = False,
                  align_corners: bool = True) -> None:
         self.magnitude, self.warp_p, self.draw_x, self.draw_y, self.batch = magnitude, p, draw_x, draw_y, batch
@@ -281,7 +281,7 @@ class RandomResizedCropGPU(AffineCoordTfm):
     Composed with the other geometric transforms, the crop costs no extra resampling.
     """
 
-    def __init__(self, size, min_scale: float = 0.08, ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    def __init__(self, size: int | tuple[int, int], min_scale: float = 0.08, ratio: tuple[float, float] = (3 / 4, 4 / 3),
                  mode: str = "bilinear", valid_scale: float = 1.0, max_scale: float = 1.0, mode_mask: str = "nearest",
                  pad_mode: str = PadMode.Reflection, align_corners: bool = True, batch: bool = False) -> None:
         if not 0 < min_scale <= max_scale <= 1:
@@ -338,7 +338,7 @@ def setup_aug_tfms(tfms: Sequence) -> list:
 
 def aug_transforms(mult: float = 1.0, do_flip: bool = True, flip_vert: bool = False, max_rotate: float = 10.0,
                    min_zoom: float = 1.0, max_zoom: float = 1.1, max_lighting: float = 0.2, max_warp: float = 0.2,
-                   p_affine: float = 0.75, p_lighting: float = 0.75, xtra_tfms: Sequence | None = None, size=None,
+                   p_affine: float = 0.75, p_lighting: float = 0.75, xtra_tfms: Sequence | None = None, size: int | tuple[int, int] | None = None,
                    mode: str = "bilinear", pad_mode: str = PadMode.Reflection, align_corners: bool = True,
                    batch: bool = False, min_scale: float = 1.0) -> list:
     """The standard batch augmentation: flip (or dihedral with `flip_vert`), warp, rotate, zoom, brightness, contrast.

@@ -6,15 +6,18 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from tiers.tensors import TensorImage
-from tiers.vision._draws import _draw, _first_tensor, _uniform
+from tiers.vision._draws import Draw, _draw, _first_tensor, _uniform
 from tiers.vision.item_tfms import RandTransform
 from tiers.vision.lighting import apply_lighting, cutout_gaussian, hue_mat, saturation_mat
+
+if TYPE_CHECKING:
+    from tiers.data import Normalize
 
 __all__ = ["LightingTfm", "Brightness", "Contrast", "Saturation", "Hue", "RandomErasing", "norm_apply_denorm"]
 
@@ -42,7 +45,7 @@ class LightingTfm(RandTransform):
         self.fs += tfm.fs
         return self
 
-    def before_call(self, b, split_idx):
+    def before_call(self, b: Any, split_idx: int | None) -> None:
         self.do = True
         x = _first_tensor(b)
         bright, contrast, color = None, None, None
@@ -77,8 +80,9 @@ def _log_uniform(max_lighting: float, x: Tensor, n: int) -> Tensor:
 
 class _MaxLighting(LightingTfm):
     # Brightness, Contrast and Saturation: each defines its lighting function `_f`, of strength `max_lighting`.
+    _f: Callable[[Tensor], dict]
 
-    def __init__(self, max_lighting: float = 0.2, p: float = 0.75, draw=None, batch: bool = False) -> None:
+    def __init__(self, max_lighting: float = 0.2, p: float = 0.75, draw: Draw = None, batch: bool = False) -> None:
         if not 0 <= max_lighting < 1:
             raise ValueError(f"{type(self).__name__}: max_lighting={max_lighting} must be in [0, 1)")
         self.max_lighting, self.light_p, self.draw, self.batch = max_lighting, p, draw, batch
@@ -113,7 +117,7 @@ class Saturation(_MaxLighting):
 class Hue(LightingTfm):
     """Hue: turn colours about the grey axis by up to `max_hue` of a full turn either way, probability `p`."""
 
-    def __init__(self, max_hue: float = 0.1, p: float = 0.75, draw=None, batch: bool = False) -> None:
+    def __init__(self, max_hue: float = 0.1, p: float = 0.75, draw: Draw = None, batch: bool = False) -> None:
         self.max_hue, self.light_p, self.draw, self.batch = max_hue, p, draw, batch
         super().__init__([self._f])
 
@@ -163,6 +167,6 @@ class RandomErasing(RandTransform):
         return type(x)(out, **x.__dict__)
 
 
-def norm_apply_denorm(x: Tensor, f: Callable[[Tensor], Tensor], nrm) -> Tensor:
+def norm_apply_denorm(x: Tensor, f: Callable[[Tensor], Tensor], nrm: Normalize) -> Tensor:
     """Apply `f` to a normalised batch `x` in pixel space: decode with `nrm` (a `Normalize`), `f`, encode again."""
     return nrm(f(nrm.decode(x)))

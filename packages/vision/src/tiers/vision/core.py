@@ -12,7 +12,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -21,6 +21,10 @@ from torch import Tensor
 
 from tiers.data import ToTensor
 from tiers.tensors import TensorImage, TensorImageBW, TensorMask, show_image
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "imagenet_stats",
@@ -48,7 +52,7 @@ BILINEAR = Image.Resampling.BILINEAR
 NEAREST = Image.Resampling.NEAREST
 
 
-def to_image(x) -> Image.Image:
+def to_image(x: Image.Image | Tensor | ArrayLike) -> Image.Image:
     """A PIL image from an image, a CHW (or HW) tensor or an HWC (or HW) array; floats are taken as 0..1."""
     if isinstance(x, Image.Image):
         return x
@@ -81,8 +85,9 @@ def load_image(fn: str | os.PathLike | io.IOBase, mode: str | None = None) -> Im
     A 16-bit or 32-bit grey image (Pillow modes `I;16`, `I`, `F`) converted to an 8-bit `mode` is scaled to 0..255
     (see `wide_to_8bit`) instead of being clipped at 255."""
     where = "<bytes>" if isinstance(fn, io.IOBase) else str(fn)
+    im: Image.Image
     try:
-        im = Image.open(fn)
+        im = Image.open(fn)  # type: ignore[arg-type]  # Pillow reads any binary file object; its stub wants IO[bytes]
         im.load()
     except FileNotFoundError as e:
         raise FileNotFoundError(f"load_image: no image file at {fn!s}; check the path and the getter that made it") from e
@@ -122,7 +127,7 @@ def wide_to_8bit(im: Image.Image) -> Image.Image:
     return Image.fromarray(out, mode="L")
 
 
-def image2tensor(img) -> Tensor:
+def image2tensor(img: Image.Image | ArrayLike) -> Tensor:
     """A uint8 CHW tensor from a PIL image or an HWC/HW array (HW gives 1HW).
 
     One copy of the pixels (Pillow's buffer is read-only); the result is a channels-first view of it.
@@ -144,6 +149,7 @@ class PILBase(Image.Image):
     _tensor_cls: type = TensorImage
     _show_args: dict[str, Any] = {"cmap": "viridis"}
     _scale_wide: bool = True  # 16-bit grey pixels are intensities, scaled to 0..255 (not for masks: class codes)
+    filename: str  # set by `create` from a path, as Pillow's opened images have it
 
     @classmethod
     def _wrap(cls, im: Image.Image) -> PILBase:
@@ -151,7 +157,7 @@ class PILBase(Image.Image):
         im.load()
         out = im._new(im.im)
         out.__class__ = cls
-        return out
+        return cast(PILBase, out)  # its class was just set to `cls`
 
     @classmethod
     def create(cls, fn, **kwargs: Any):
@@ -185,7 +191,9 @@ class PILBase(Image.Image):
         return out
 
     # what `create` accepts, for `Transform(PILImage.create)` to say where raw inputs enter (`learn.predict('x.jpg')`)
-    create.__func__.input_types = (str, os.PathLike, bytes, bytearray, io.IOBase, Image.Image, Tensor, np.ndarray)
+    # (in the class body `create` is the classmethod object; mypy sees the function, which has no `__func__`)
+    create.__func__.input_types = (str, os.PathLike, bytes, bytearray, io.IOBase, Image.Image, Tensor,  # type: ignore[attr-defined]
+                                   np.ndarray)
 
     @classmethod
     def _from_array(cls, x) -> Image.Image:
@@ -194,7 +202,7 @@ class PILBase(Image.Image):
             return wide_to_8bit(Image.fromarray(a.reshape(a.shape[:2])))  # 16-bit grey: scaled, not clipped
         return to_image(x)
 
-    def show(self, ctx=None, **kwargs: Any):
+    def show(self, ctx: Axes | None = None, **kwargs: Any) -> Axes:  # type: ignore[override]  # draws on an axis, unlike Pillow's viewer
         """Draw on matplotlib axis `ctx` (a new one when None) and return it; `kwargs` go to `show_image`."""
         return show_image(self, ctx=ctx, **{**self._show_args, **kwargs})
 

@@ -18,7 +18,7 @@ import types
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tiers.data import (
     CategoryBlock,
@@ -39,7 +39,7 @@ from tiers.data import (
     parent_label,
 )
 from tiers.dispatch import is_listy, using_attr
-from tiers.vision.core import PILImage, PILMask
+from tiers.vision.core import PILBase, PILImage, PILMask
 from tiers.vision.targets import (
     AddMaskCodes,
     BBoxLabeler,
@@ -50,11 +50,19 @@ from tiers.vision.targets import (
 )
 from tiers.vision.verify import check_images, verified
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+# What `item_tfms=`/`batch_tfms=` take: a transform (any callable) or a list of them.
+Tfms = Callable | Sequence[Callable] | None
+# What `y_block=` takes: a block, or a function making one (`CategoryBlock`, `MultiCategoryBlock`...).
+YBlock = TransformBlock | Callable[..., TransformBlock] | None
+
 __all__ = ["ImageBlock", "MaskBlock", "PointBlock", "BBoxBlock", "BBoxLblBlock", "ImageDataLoaders",
            "SegmentationDataLoaders"]
 
 
-def ImageBlock(cls: type = PILImage) -> TransformBlock:
+def ImageBlock(cls: type[PILBase] = PILImage) -> TransformBlock:
     """Images read with `cls.create` (`PILImage` for RGB, `PILImageBW` for grey), turned into float batches."""
     return TransformBlock(type_tfms=cls.create, batch_tfms=IntToFloatTensor)
 
@@ -110,18 +118,20 @@ class _VerifyingLoaders(DataLoaders):
     "`from_dblock` with `verify`: every image is read once before the loaders are built (see `verified`)."
 
     @classmethod
-    def from_dblock(cls, dblock, source, path: str | os.PathLike = ".", verify: bool | str = False,
-                    **kwargs: Any) -> DataLoaders:
-        """`DataLoaders.from_dblock`; `verify=True` first checks that every image reads (raising `BadImagesError`
+    def from_dblock(cls, dblock: DataBlock, source: Any, path: str | os.PathLike = ".", bs: int = 64,
+                    val_bs: int | None = None, shuffle: bool = True, device: Any = None, *,
+                    verify: bool | str = False, **kwargs: Any) -> DataLoaders:
+        """`DataLoaders.from_dblock` (same arguments); `verify=True` first checks that every image reads (raising `BadImagesError`
         naming the unreadable ones), `verify='drop'` leaves those out with a warning."""
         if verify not in (False, True, "drop"):
             raise ValueError(f"{cls.__name__}: verify={verify!r}; use False, True (refuse unreadable images) or "
                              "'drop' (leave them out with a warning)")
         if verify:
             drop, where = verify == "drop", f"{cls.__name__}(verify={verify!r})"
-            if dblock.get_items is not None and not isinstance(source, tuple):
+            get_items = dblock.get_items
+            if get_items is not None and not isinstance(source, tuple):
                 dblock = copy.copy(dblock)  # the caller's DataBlock keeps its own get_items
-                dblock.get_items = verified(dblock.get_items, drop=drop)
+                dblock.get_items = verified(get_items, drop=drop)
             else:  # a list of files, or (files, labels) columns: check the files, keep the pairs together
                 items = list(zip(*source)) if isinstance(source, tuple) else list(source)
                 files = [_first_file(o) for o in items]
@@ -129,7 +139,8 @@ class _VerifyingLoaders(DataLoaders):
                 if len(kept) < len({str(f) for f in files}):
                     items = [o for o in items if str(_first_file(o)) in kept]
                     source = tuple(map(list, zip(*items))) if isinstance(source, tuple) else items
-        return super().from_dblock(dblock, source, path=path, **kwargs)
+        return super().from_dblock(dblock, source, path=path, bs=bs, val_bs=val_bs, shuffle=shuffle, device=device,
+                                   **kwargs)
 
 
 class ImageDataLoaders(_VerifyingLoaders):
@@ -144,7 +155,7 @@ class ImageDataLoaders(_VerifyingLoaders):
     @classmethod
     def from_folder(cls, path: str | os.PathLike, train: str = "train", valid: str = "valid",
                     valid_pct: float | None = None, seed: int | None = None, vocab: Sequence | None = None,
-                    item_tfms=None, batch_tfms=None, img_cls: type = PILImage, **kwargs: Any) -> DataLoaders:
+                    item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage, **kwargs: Any) -> DataLoaders:
         """Images in `path/train/<label>/` and `path/valid/<label>/` (ImageNet style); with `valid_pct`, all images
         under `path` split at random instead."""
         path = Path(path)
@@ -168,7 +179,7 @@ class ImageDataLoaders(_VerifyingLoaders):
                                      "holds no image files in its label folders); put images there, or pass "
                                      "valid_pct= to split all images under the path at random")
             splitter = GrandparentSplitter(train_name=train, valid_name=valid)
-            get_items = partial(get_image_files, folders=[train, valid])
+            get_items: Callable[..., Any] = partial(get_image_files, folders=[train, valid])
         else:
             splitter = RandomSplitter(valid_pct, seed=seed)
             get_items = get_image_files
@@ -178,7 +189,7 @@ class ImageDataLoaders(_VerifyingLoaders):
 
     @classmethod
     def from_path_func(cls, path: str | os.PathLike, fnames: Sequence, label_func: Callable, valid_pct: float = 0.2,
-                       seed: int | None = None, item_tfms=None, batch_tfms=None, img_cls: type = PILImage,
+                       seed: int | None = None, item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage,
                        **kwargs: Any) -> DataLoaders:
         """Images `fnames`, labelled by `label_func(path_of_image)`, `valid_pct` of them for validation."""
         dblock = DataBlock(blocks=(ImageBlock(img_cls), CategoryBlock), splitter=RandomSplitter(valid_pct, seed=seed),
@@ -212,10 +223,10 @@ class ImageDataLoaders(_VerifyingLoaders):
         return cls.from_name_func(path, fnames, RegexLabeller(pat), **kwargs)
 
     @classmethod
-    def from_df(cls, df, path: str | os.PathLike = ".", valid_pct: float = 0.2, seed: int | None = None,
+    def from_df(cls, df: pd.DataFrame, path: str | os.PathLike = ".", valid_pct: float = 0.2, seed: int | None = None,
                 fn_col: int | str = 0, folder: str | None = None, suff: str = "", label_col: int | str | list = 1,
-                label_delim: str | None = None, y_block=None, valid_col: int | str | None = None, item_tfms=None,
-                batch_tfms=None, img_cls: type = PILImage, **kwargs: Any) -> DataLoaders:
+                label_delim: str | None = None, y_block: YBlock = None, valid_col: int | str | None = None, item_tfms: Tfms = None,
+                batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage, **kwargs: Any) -> DataLoaders:
         """Images named in column `fn_col` of `df` (relative to `path/folder`, plus `suff`), labels in `label_col`.
 
         Several label columns or a `label_delim` mean multi-label; `valid_col` (booleans) chooses the validation
@@ -231,7 +242,7 @@ class ImageDataLoaders(_VerifyingLoaders):
             df = df[[f in kept for f in fns]]
         # Positions become the columns' names, so an error about a column (a missing label...) names it.
         fn_col = _col_name(df, fn_col)
-        label_col = [_col_name(df, c) for c in label_col] if is_listy(label_col) else _col_name(df, label_col)
+        label_col = [_col_name(df, c) for c in cast(list, label_col)] if is_listy(label_col) else _col_name(df, label_col)
         if y_block is None:
             multi = (is_listy(label_col) and len(label_col) > 1) or label_delim is not None
             y_block = MultiCategoryBlock if multi else CategoryBlock
@@ -242,7 +253,8 @@ class ImageDataLoaders(_VerifyingLoaders):
         return cls.from_dblock(dblock, df, path=path, **kwargs)
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike, csv_fname: str = "labels.csv", header="infer",
+    def from_csv(cls, path: str | os.PathLike, csv_fname: str = "labels.csv",
+                 header: int | Sequence[int] | str | None = "infer",
                  delimiter: str | None = None, quoting: int = csv.QUOTE_MINIMAL, encoding: str | None = None,
                  **kwargs: Any) -> DataLoaders:
         """`from_df` on the CSV file `path/csv_fname` (image names relative to `path`; text in `encoding`, default
@@ -263,7 +275,7 @@ class ImageDataLoaders(_VerifyingLoaders):
 
     @classmethod
     def from_lists(cls, path: str | os.PathLike, fnames: Sequence, labels: Sequence, valid_pct: float = 0.2,
-                   seed: int | None = None, y_block=None, item_tfms=None, batch_tfms=None, img_cls: type = PILImage,
+                   seed: int | None = None, y_block: YBlock = None, item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage,
                    **kwargs: Any) -> DataLoaders:
         """Images `fnames` with `labels` (one per image): lists of labels mean multi-label, floats regression."""
         if len(fnames) != len(labels):
@@ -289,7 +301,7 @@ class SegmentationDataLoaders(_VerifyingLoaders):
     @classmethod
     def from_label_func(cls, path: str | os.PathLike, fnames: Sequence, label_func: Callable,
                         valid_pct: float = 0.2, seed: int | None = None, codes: Sequence[str] | None = None,
-                        item_tfms=None, batch_tfms=None, img_cls: type = PILImage, **kwargs: Any) -> DataLoaders:
+                        item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage, **kwargs: Any) -> DataLoaders:
         """Images `fnames`, the mask of each at `label_func(image_path)`; `codes` names the mask's classes.
 
         >>> SegmentationDataLoaders.from_label_func(path, fnames, lambda o: path/'labels'/f'{o.stem}_P{o.suffix}',

@@ -11,9 +11,9 @@ images, e.g. `DataBlock(blocks=(TransformBlock, ImageBlock), get_x=generate_nois
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +35,9 @@ from tiers.train import (
     init_default,
 )
 from tiers.vision.show import get_grid
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "GANModule", "basic_critic", "AddChannels", "basic_generator", "DenseResBlock", "gan_critic", "GANLoss",
@@ -104,7 +107,7 @@ def basic_generator(out_size: int, n_channels: int, in_sz: int = 100, n_features
     return nn.Sequential(*layers)
 
 
-_conv_args = dict(act_cls=partial(nn.LeakyReLU, negative_slope=0.2), norm_type=NormType.Spectral)
+_conv_args: dict[str, Any] = dict(act_cls=partial(nn.LeakyReLU, negative_slope=0.2), norm_type=NormType.Spectral)
 
 
 def _conv(ni: int, nf: int, ks: int = 3, stride: int = 1, self_attention: bool = False, **kwargs: Any) -> nn.Module:
@@ -138,13 +141,14 @@ class GANLoss(GANModule):
         self.gen_loss_func, self.crit_loss_func, self.gan_model = gen_loss_func, crit_loss_func, gan_model
         self.gen_loss, self.crit_loss = torch.zeros(()), torch.zeros(())
 
-    def generator(self, output: Tensor, target: Tensor) -> Tensor:
+    # fastai's design: a GANLoss is a GANModule whose `generator`/`critic` are the two losses, not submodules
+    def generator(self, output: Tensor, target: Tensor) -> Tensor:  # type: ignore[override]
         """Loss of the generator's `output`: what the critic thinks of it (plus any loss against `target`)."""
         fake_pred = self.gan_model.critic(output)
         self.gen_loss = self.gen_loss_func(fake_pred, output, target)
         return self.gen_loss
 
-    def critic(self, real_pred: Tensor, input: Tensor) -> Tensor:
+    def critic(self, real_pred: Tensor, input: Tensor) -> Tensor:  # type: ignore[override]
         """Loss of the critic: its scores `real_pred` on real images against its scores on fakes made from `input`."""
         with torch.no_grad():
             fake = self.gan_model.generator(input)
@@ -320,16 +324,19 @@ class GANDiscriminativeLR(Callback):
 class InvisibleTensor(TensorBase):
     """A tensor that shows as nothing (GAN noise inputs in `show_batch`)."""
 
-    def show(self, ctx=None, **kwargs: Any):
+    def show(self, ctx: Axes | None = None, **kwargs: Any) -> Axes | None:
+        """Draw nothing: return `ctx` as it is."""
         return ctx
 
 
-def generate_noise(fn, size: int = 100) -> InvisibleTensor:
+def generate_noise(fn: Any, size: int = 100) -> InvisibleTensor:
     """A noise vector of `size` normal values, whatever the item `fn` (a getter for GAN inputs)."""
     return InvisibleTensor(torch.randn(size))
 
 
-def gan_loss_from_func(loss_gen: Callable, loss_crit: Callable, weights_gen: tuple[float, float] | None = None):
+def gan_loss_from_func(
+    loss_gen: Callable, loss_crit: Callable, weights_gen: tuple[float, float] | None = None
+) -> tuple[Callable[[Tensor, Tensor, Tensor], Tensor], Callable[[Tensor, Tensor], Tensor]]:
     """GAN losses from a generator loss (output vs target) and a critic loss (scores vs 1 real / 0 fake).
 
     The generator's loss weighs fooling the critic and `loss_gen` by `weights_gen` (default 1, 1).
@@ -359,10 +366,10 @@ class GANLearner(Learner):
     """A `Learner` for a GAN: `generator` and `critic` in a `GANModule`, their losses in a `GANLoss`, and the
     `GANTrainer` plus a switcher (default `FixedGANSwitcher()`) as callbacks; reports `gen_loss` and `crit_loss`."""
 
-    def __init__(self, dls, generator: nn.Module, critic: nn.Module, gen_loss_func: Callable,
+    def __init__(self, dls: Any, generator: nn.Module, critic: nn.Module, gen_loss_func: Callable,
                  crit_loss_func: Callable, switcher: Callback | None = None, gen_first: bool = False,
-                 switch_eval: bool = True, show_img: bool = True, clip: float | None = None, cbs=None, metrics=None,
-                 **kwargs: Any) -> None:
+                 switch_eval: bool = True, show_img: bool = True, clip: float | None = None,
+                 cbs: Callback | type | Iterable | None = None, metrics: Any = None, **kwargs: Any) -> None:
         gan = GANModule(generator, critic)
         loss_func = GANLoss(gen_loss_func, crit_loss_func, gan)
         trainer = GANTrainer(clip=clip, switch_eval=switch_eval, gen_first=gen_first, show_img=show_img)
@@ -374,11 +381,11 @@ class GANLearner(Learner):
     def from_learners(cls, gen_learn: Learner, crit_learn: Learner, switcher: Callback | None = None,
                       weights_gen: tuple[float, float] | None = None, **kwargs: Any) -> GANLearner:
         """A GANLearner from a generator learner and a critic learner, combining their losses."""
-        losses = gan_loss_from_func(gen_learn.loss_func, crit_learn.loss_func, weights_gen=weights_gen)
-        return cls(gen_learn.dls, gen_learn.model, crit_learn.model, *losses, switcher=switcher, **kwargs)
+        loss_g, loss_c = gan_loss_from_func(gen_learn.loss_func, crit_learn.loss_func, weights_gen=weights_gen)
+        return cls(gen_learn.dls, gen_learn.model, crit_learn.model, loss_g, loss_c, switcher=switcher, **kwargs)
 
     @classmethod
-    def wgan(cls, dls, generator: nn.Module, critic: nn.Module, switcher: Callback | None = None,
+    def wgan(cls, dls: Any, generator: nn.Module, critic: nn.Module, switcher: Callback | None = None,
              clip: float = 0.01, switch_eval: bool = False, **kwargs: Any) -> GANLearner:
         """A Wasserstein GAN: critic loss `mean(real) - mean(fake)`, weights clipped to `clip`, 5 critic batches
         per generator batch by default (use an optimizer without momentum, e.g. RMSProp, as the paper does)."""

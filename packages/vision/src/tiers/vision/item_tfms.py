@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,7 +56,8 @@ class ResizeMethod:
 
 
 _PAD_MODES = (PadMode.Zeros, PadMode.Border, PadMode.Reflection)
-_NP_PAD = {PadMode.Zeros: "constant", PadMode.Border: "edge", PadMode.Reflection: "symmetric"}
+_NP_PAD: dict[str, Literal["constant", "edge", "symmetric"]] = {
+    PadMode.Zeros: "constant", PadMode.Border: "edge", PadMode.Reflection: "symmetric"}
 
 
 def _hw(size) -> tuple[int, int]:
@@ -102,26 +104,27 @@ class RandTransform(DisplayedTransform):
     split_idx: int | None = 0
     _draw_attrs = frozenset({"do", "pcts", "tl", "win", "final_size", "k"})  # per-call draws, not settings
 
-    def __init__(self, p: float = 1.0, nm: str | None = None, before_call=None, **kwargs: Any) -> None:
+    def __init__(self, p: float = 1.0, nm: str | None = None,
+                 before_call: Callable[[Any, int | None], None] | None = None, **kwargs: Any) -> None:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"{type(self).__name__}: p={p} is not a probability in [0, 1]")
         self.p = p
         if before_call is not None:
-            self.before_call = before_call
+            self.before_call = before_call  # type: ignore[method-assign, assignment]  # a per-instance hook, as documented above
         super().__init__(**kwargs)
 
     def _state(self) -> dict:
         return {k: v for k, v in super()._state().items() if k not in self._draw_attrs}
 
-    def before_call(self, b, split_idx: int | None) -> None:
+    def before_call(self, b: Any, split_idx: int | None) -> None:
         """Draw whether to apply this call: `self.do`."""
         self.do = self.p == 1.0 or random.random() < self.p
 
-    def __call__(self, b, split_idx: int | None = None, **kwargs: Any):
+    def __call__(self, x: Any, split_idx: int | None = None, **kwargs: Any) -> Any:
         if self.split_idx is not None and self.split_idx != split_idx:
-            return b
-        self.before_call(b, split_idx)
-        return super().__call__(b, split_idx=split_idx, **kwargs) if self.do else b
+            return x
+        self.before_call(x, split_idx)
+        return super().__call__(x, split_idx=split_idx, **kwargs) if self.do else x
 
 
 # ---------------------------------------------------------------------------------------------- crop and pad
@@ -140,8 +143,9 @@ def _pad_image(im: Image.Image, box: tuple[int, int, int, int], pad_mode: str) -
     return Image.fromarray(a, mode=im.mode), (x0 + left, y0 + top, x1 + left, y1 + top)
 
 
-def crop_pad(x, size: tuple[int, int], tl: tuple[int, int] | None = None, pad_mode: str = PadMode.Zeros,
-             resize_to: tuple[int, int] | None = None, resample: int | None = None):
+def crop_pad(x: Image.Image | TensorPoint, size: tuple[int, int], tl: tuple[int, int] | None = None,
+             pad_mode: str = PadMode.Zeros, resize_to: tuple[int, int] | None = None,
+             resample: int | None = None) -> Image.Image | TensorPoint:
     """Cut the window of `size` (h, w) whose top-left corner is `tl` (row, col) out of `x`, then resize it.
 
     `tl=None` centres the window. A window reaching outside the image is filled by `pad_mode`. `resize_to`
@@ -230,7 +234,7 @@ class DihedralItem(RandTransform):
     def __init__(self, p: float = 1.0) -> None:
         super().__init__(p=p)
 
-    def before_call(self, b, split_idx):
+    def before_call(self, b: Any, split_idx: int | None) -> None:
         super().before_call(b, split_idx)
         self.k = random.randint(0, 7)
 
@@ -247,18 +251,19 @@ class DihedralItem(RandTransform):
 
     def encodes(self, x: TensorImageBase):  # type: ignore[no-redef]  # noqa: F811
         k = self.k
+        out: torch.Tensor = x  # flips and transposes keep the subclass (and its metadata)
         if k & 4:
-            x = x.transpose(-1, -2)
+            out = out.transpose(-1, -2)
         if k & 1:
-            x = x.flip(-1)
+            out = out.flip(-1)
         if k & 2:
-            x = x.flip(-2)
-        return x
+            out = out.flip(-2)
+        return out
 
     def encodes(self, x: TensorPoint):  # type: ignore[no-redef]  # noqa: F811
         p = _dihedral_pts(x.reshape(-1, 2), self.k).reshape(x.shape)
         if self.k & 4 and getattr(x, "img_size", None) is not None:
-            p.img_size = tuple(x.img_size)[::-1]
+            p.img_size = tuple(x.img_size)[::-1]  # type: ignore[attr-defined]  # img_size: per-instance metadata, not declared on the tensor class
         return p
 
     def encodes(self, x: TensorBBox):  # type: ignore[no-redef]  # noqa: F811
@@ -267,7 +272,7 @@ class DihedralItem(RandTransform):
         lo, hi = p.min(dim=1).values, p.max(dim=1).values
         out = type(x)(torch.cat([lo, hi], dim=1).reshape(x.shape), **x.__dict__)
         if self.k & 4 and getattr(x, "img_size", None) is not None:
-            out.img_size = tuple(x.img_size)[::-1]
+            out.img_size = tuple(x.img_size)[::-1]  # type: ignore[attr-defined]  # img_size: per-instance metadata, not declared on the tensor class
         return out
 
 
@@ -279,7 +284,7 @@ class CropPad(DisplayedTransform):
 
     order = 0
 
-    def __init__(self, size, pad_mode: str = PadMode.Zeros) -> None:
+    def __init__(self, size: int | tuple[int, int], pad_mode: str = PadMode.Zeros) -> None:
         self.size, self.pad_mode = _hw(size), _check_pad(pad_mode)
         super().__init__()
 
@@ -293,11 +298,11 @@ class RandomCrop(RandTransform):
     split_idx = None
     order = 1
 
-    def __init__(self, size, pad_mode: str = PadMode.Zeros) -> None:
+    def __init__(self, size: int | tuple[int, int], pad_mode: str = PadMode.Zeros) -> None:
         self.size, self.pad_mode = _hw(size), _check_pad(pad_mode)
         super().__init__()
 
-    def before_call(self, b, split_idx):
+    def before_call(self, b: Any, split_idx: int | None) -> None:
         self.do = True
         oh, ow = _item_hw(b)
         h, w = self.size
@@ -321,7 +326,7 @@ class Resize(RandTransform):
     split_idx = None
     order = 1
 
-    def __init__(self, size, method: str = ResizeMethod.Crop, pad_mode: str = PadMode.Reflection,
+    def __init__(self, size: int | tuple[int, int], method: str = ResizeMethod.Crop, pad_mode: str = PadMode.Reflection,
                  resamples: tuple[int, int] = (BILINEAR, NEAREST), **kwargs: Any) -> None:
         if method not in (ResizeMethod.Crop, ResizeMethod.Pad, ResizeMethod.Squish):
             raise ValueError(f"Resize: method={method!r} is not 'crop', 'pad' or 'squish' (see ResizeMethod)")
@@ -329,7 +334,7 @@ class Resize(RandTransform):
         self.resamples = resamples
         super().__init__(**kwargs)
 
-    def before_call(self, b, split_idx):
+    def before_call(self, b: Any, split_idx: int | None) -> None:
         self.do = True
         self.pcts = (0.5, 0.5) if split_idx != 0 else (random.random(), random.random())
 
@@ -360,7 +365,7 @@ class RandomResizedCrop(RandTransform):
     split_idx = None
     order = 1
 
-    def __init__(self, size, min_scale: float = 0.08, ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    def __init__(self, size: int | tuple[int, int], min_scale: float = 0.08, ratio: tuple[float, float] = (3 / 4, 4 / 3),
                  resamples: tuple[int, int] = (BILINEAR, NEAREST), val_xtra: float = 0.14, max_scale: float = 1.0,
                  **kwargs: Any) -> None:
         if not 0 < min_scale <= max_scale <= 1:
@@ -369,7 +374,7 @@ class RandomResizedCrop(RandTransform):
         self.ratio, self.resamples, self.val_xtra = ratio, resamples, val_xtra
         super().__init__(**kwargs)
 
-    def before_call(self, b, split_idx):
+    def before_call(self, b: Any, split_idx: int | None) -> None:
         self.do = True
         oh, ow = _item_hw(b)
         self.final_size = self.size

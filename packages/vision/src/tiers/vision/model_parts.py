@@ -10,7 +10,7 @@ import inspect
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -80,10 +80,12 @@ def resolve_arch(arch: Callable | str) -> Callable:
         return _arch_named(arch)
     if isinstance(arch, TorchvisionArch):
         return arch.resolve()
-    if isinstance(getattr(arch, "func", None), TorchvisionArch):
+    func = getattr(arch, "func", None)
+    if isinstance(func, TorchvisionArch):
         import functools
 
-        return functools.partial(arch.func.resolve(), *arch.args, **arch.keywords)
+        part = cast("functools.partial[Any]", arch)  # what has a `func` (and args, keywords): a partial
+        return functools.partial(func.resolve(), *part.args, **part.keywords)
     return arch
 
 
@@ -112,33 +114,46 @@ alexnet = TorchvisionArch("alexnet")
 # ---------------------------------------------------------------------------------------------- model metadata
 
 
+def _seq(m: nn.Module) -> nn.Sequential:
+    # The models these splitters get are `nn.Sequential(body, head)` whose bodies are Sequentials too (built here).
+    return cast(nn.Sequential, m)
+
+
 def default_split(m: nn.Module) -> list[list[nn.Parameter]]:
     """Two parameter groups: the body `m[0]` and everything after it (the head)."""
-    return [params(m[0]), params(m[1:])]
+    return [params(_seq(m)[0]), params(_seq(m)[1:])]
 
 
 def _resnet_split(m: nn.Module) -> list[list[nn.Parameter]]:
-    return [params(m[0][:6]), params(m[0][6:]), params(m[1:])]
+    body = _seq(_seq(m)[0])
+    return [params(body[:6]), params(body[6:]), params(_seq(m)[1:])]
 
 
 def _xresnet_split(m: nn.Module) -> list[list[nn.Parameter]]:
-    return [params(m[0][:3]), params(m[0][3:]), params(m[1:])]
+    body = _seq(_seq(m)[0])
+    return [params(body[:3]), params(body[3:]), params(_seq(m)[1:])]
+
+
+def _features_split(m: nn.Module, at: int) -> list[list[nn.Parameter]]:
+    # torchvision models whose body is `features`: its layers before `at`, from `at` on, then the head
+    features = _seq(_seq(_seq(m)[0])[0])
+    return [params(features[:at]), params(features[at:]), params(_seq(m)[1:])]
 
 
 def _squeezenet_split(m: nn.Module) -> list[list[nn.Parameter]]:
-    return [params(m[0][0][:5]), params(m[0][0][5:]), params(m[1:])]
+    return _features_split(m, 5)
 
 
 def _densenet_split(m: nn.Module) -> list[list[nn.Parameter]]:
-    return [params(m[0][0][:7]), params(m[0][0][7:]), params(m[1:])]
+    return _features_split(m, 7)
 
 
 def _vgg_split(m: nn.Module) -> list[list[nn.Parameter]]:
-    return [params(m[0][0][:22]), params(m[0][0][22:]), params(m[1:])]
+    return _features_split(m, 22)
 
 
 def _alexnet_split(m: nn.Module) -> list[list[nn.Parameter]]:
-    return [params(m[0][0][:6]), params(m[0][0][6:]), params(m[1:])]
+    return _features_split(m, 6)
 
 
 _default_meta = {"cut": None, "split": default_split}
@@ -246,7 +261,8 @@ def _update_first_layer(model: nn.Module, n_in: int, pretrained: bool) -> None:
     if found is None or n_in == found[2].in_channels:
         return
     parent, attr, conv = found
-    new = nn.Conv2d(n_in, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+    # (torch types a conv's own kernel_size/stride/padding/dilation tuple[int, ...]; its constructor wants pairs)
+    new = nn.Conv2d(n_in, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,  # type: ignore[arg-type]
                     conv.groups, conv.bias is not None, conv.padding_mode)
     if pretrained:
         with torch.no_grad():
@@ -260,6 +276,7 @@ def _update_first_layer(model: nn.Module, n_in: int, pretrained: bool) -> None:
                 k = min(n_in, w.shape[1])
                 new.weight[:, :k] = w[:, :k]
             if conv.bias is not None:
+                assert new.bias is not None  # built with bias=True just above
                 new.bias.copy_(conv.bias)
     setattr(parent, attr, new)
 
@@ -323,12 +340,18 @@ def _init_head(m: nn.Module, init: Callable | None) -> None:
                 nn.init.zeros_(mod.bias)
 
 
-def add_head(body: nn.Module, nf: int, n_out: int, init: Callable | None = nn.init.kaiming_normal_,
-             head: nn.Module | None = None, concat_pool: bool = True, pool: bool = True, lin_ftrs=None,
-             ps: float = 0.5, first_bn: bool = True, bn_final: bool = False, lin_first: bool = False,
-             y_range=None) -> nn.Sequential:
-    """`nn.Sequential(body, head)` with `head` (default `create_head(nf, n_out, ...)`, initialised with `init`)."""
+def add_head(body: nn.Module, nf: int | None, n_out: int, init: Callable | None = nn.init.kaiming_normal_,
+             head: nn.Module | None = None, concat_pool: bool = True, pool: bool = True,
+             lin_ftrs: Sequence[int] | None = None, ps: float | Sequence[float] = 0.5, first_bn: bool = True,
+             bn_final: bool = False, lin_first: bool = False,
+             y_range: tuple[float, float] | None = None) -> nn.Sequential:
+    """`nn.Sequential(body, head)` with `head` (default `create_head(nf, n_out, ...)`, initialised with `init`).
+
+    `nf` (the body's output features) is needed only to build the default head; None when `head` is given."""
     if head is None:
+        if nf is None:
+            raise TypeError("add_head: nf=None; give the number of features the body outputs (e.g. "
+                             "num_features_model(body)) or pass head= with your own head")
         head = create_head(nf, n_out, concat_pool=concat_pool, pool=pool, lin_ftrs=lin_ftrs, ps=ps,
                            first_bn=first_bn, bn_final=bn_final, lin_first=lin_first, y_range=y_range)
         _init_head(head, init)
@@ -354,7 +377,7 @@ def _tv_weights(arch: Callable, weights):
     return weights
 
 
-def pretrained_weights_path(arch: Callable, weights=None) -> Path | None:
+def pretrained_weights_path(arch: Callable, weights: Any = None) -> Path | None:
     """Where torch hub caches the ImageNet weights of torchvision constructor `arch` (None when it has none)."""
     w = _tv_weights(arch, weights)
     if w is None:
@@ -369,11 +392,15 @@ def _accepts(f: Callable, name: str) -> bool:
         return False
 
 
-def _build(arch: Callable, pretrained: bool, weights) -> nn.Module:
+def _is_xresnet_class(f: Callable) -> bool:
+    return isinstance(f, type) and issubclass(f, XResNet)
+
+
+def _build(arch: Callable, pretrained: bool, weights: Any) -> nn.Module:
     "The model `arch` builds, with pretrained weights when asked (from the cache; clear error when unavailable)."
     arch = resolve_arch(arch)
     name = getattr(arch, "__name__", None) or getattr(getattr(arch, "func", None), "__name__", repr(arch))
-    if _meta(arch).get("split") is _xresnet_split or (isinstance(arch, type) and issubclass(arch, XResNet)):
+    if _meta(arch).get("split") is _xresnet_split or _is_xresnet_class(arch):
         if pretrained:
             raise ValueError(f"{name} has no pretrained weights; pass pretrained=False to train it from scratch")
         return arch()
@@ -395,11 +422,12 @@ def _build(arch: Callable, pretrained: bool, weights) -> nn.Module:
         ) from e
 
 
-def create_vision_model(arch: Callable, n_out: int, pretrained: bool = True, weights=None, cut=None, n_in: int = 3,
+def create_vision_model(arch: Callable, n_out: int, pretrained: bool = True, weights: Any = None,
+                        cut: int | Callable | None = None, n_in: int = 3,
                         init: Callable | None = nn.init.kaiming_normal_, custom_head: nn.Module | None = None,
-                        concat_pool: bool = True, pool: bool = True, lin_ftrs=None, ps: float = 0.5,
-                        first_bn: bool = True, bn_final: bool = False, lin_first: bool = False,
-                        y_range=None) -> nn.Sequential:
+                        concat_pool: bool = True, pool: bool = True, lin_ftrs: Sequence[int] | None = None,
+                        ps: float | Sequence[float] = 0.5, first_bn: bool = True, bn_final: bool = False,
+                        lin_first: bool = False, y_range: tuple[float, float] | None = None) -> nn.Sequential:
     """`nn.Sequential(body, head)`: the body of `arch` (cut per `model_meta`) and a new head for `n_out` outputs."""
     meta = _meta(arch)
     model = _build(arch, pretrained, weights)
@@ -417,10 +445,11 @@ def create_cnn_model(*args: Any, **kwargs: Any) -> nn.Module:
     return create_vision_model(*args, **kwargs)
 
 
-def create_unet_model(arch: Callable, n_out: int, img_size: tuple[int, int], pretrained: bool = True, weights=None,
-                      cut=None, n_in: int = 3, **kwargs: Any) -> DynamicUnet:
+def create_unet_model(arch: Callable, n_out: int, img_size: tuple[int, int], pretrained: bool = True,
+                      weights: Any = None, cut: int | Callable | None = None, n_in: int = 3,
+                      **kwargs: Any) -> DynamicUnet:
     """A `DynamicUnet` on the body of `arch` for `n_out` classes; `kwargs` go to `DynamicUnet`."""
     meta = _meta(arch)
     model = _build(arch, pretrained, weights)
     body = create_body(model, n_in, pretrained, cut if cut is not None else meta["cut"])
-    return DynamicUnet(body, n_out, tuple(img_size), **kwargs)
+    return DynamicUnet(body, n_out, cast("tuple[int, int]", tuple(img_size)), **kwargs)  # a list or Size too

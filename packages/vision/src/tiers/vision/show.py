@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from torch import Tensor
@@ -13,11 +13,16 @@ import tiers.data  # noqa: F401  (registers the generic show_batch/show_results 
 from tiers.dispatch import typedispatch
 from tiers.tensors import TensorBBox, TensorCategory, TensorImage, TensorMask, TensorPoint, subplots
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 __all__ = ["get_grid", "draw_boxes", "show_batch", "show_results"]
 
 
-def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize=None, double: bool = False,
-             title: str | None = None, return_fig: bool = False, flatten: bool = True, **kwargs: Any):
+def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize: tuple[float, float] | None = None,
+             double: bool = False, title: str | None = None, return_fig: bool = False, flatten: bool = True,
+             **kwargs: Any) -> list[Axes] | np.ndarray | tuple[Figure, list[Axes] | np.ndarray]:
     """A grid of at least `n` matplotlib axes (nearly square unless `nrows`/`ncols` are given); returns the first `n`.
 
     `double` doubles the columns (input and target side by side), `title` goes above the figure, `flatten=False`
@@ -46,12 +51,12 @@ def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize
     return (fig, axs) if return_fig else axs
 
 
-def _colour(label: str, palette: Sequence) -> Any:
+def _colour(label: str, palette: Any) -> Any:
     return palette[sum(map(ord, label)) % len(palette)]
 
 
-def draw_boxes(boxes: Tensor | np.ndarray, labels: Sequence[str] | None = None, ctx=None, color: str | None = None,
-               linewidth: float = 2, fontsize: float = 9, **kwargs: Any):
+def draw_boxes(boxes: Tensor | np.ndarray, labels: Sequence[str] | None = None, ctx: Axes | None = None,
+               color: str | None = None, linewidth: float = 2, fontsize: float = 9, **kwargs: Any) -> Axes:
     """Draw boxes (n, 4) of pixel x0, y0, x1, y1 on matplotlib axis `ctx`, each captioned with its label.
 
     Boxes get a dark outline so they read on light and dark images; labels pick a stable colour each unless
@@ -60,13 +65,14 @@ def draw_boxes(boxes: Tensor | np.ndarray, labels: Sequence[str] | None = None, 
     import matplotlib.patches as patches
     import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     if ctx is None:
         _, ctx = plt.subplots(figsize=kwargs.pop("figsize", None))
     kwargs.pop("figsize", None)
     kwargs.pop("title", None)
     b = boxes.detach().cpu().float().reshape(-1, 4).tolist() if isinstance(boxes, Tensor) else np.reshape(boxes, (-1, 4)).tolist()
-    palette = plt.get_cmap("tab10").colors
+    palette = cast(ListedColormap, plt.get_cmap("tab10")).colors  # tab10 is a listed (discrete) colormap
     outline = [pe.Stroke(linewidth=linewidth + 2, foreground="black"), pe.Normal()]
     for i, (x0, y0, x1, y1) in enumerate(b):
         lbl = None if labels is None else str(labels[i])

@@ -8,7 +8,8 @@ same count by `bb_pad`, with all-zero boxes of label `pad_idx`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +20,11 @@ from tiers.dispatch import L
 from tiers.pipeline import DisplayedTransform, ItemTransform, Transform
 from tiers.tensors import TensorBBox, TensorImageBase, TensorMask, TensorMultiCategory, TensorPoint
 from tiers.vision.core import PILMask
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from tiers.train import MSELossFlat
 
 __all__ = ["AddMaskCodes", "PointScaler", "LabeledBBox", "BBoxLabeler", "clip_remove_empty", "bb_pad",
            "TensorPointCreate", "TensorBBoxCreate"]
@@ -31,7 +37,7 @@ class AddMaskCodes(Transform):
     2
     """
 
-    def __init__(self, codes=None) -> None:
+    def __init__(self, codes: Sequence[str] | None = None) -> None:
         super().__init__()
         self.codes = None if codes is None else list(codes)
         if self.codes is not None:
@@ -53,7 +59,7 @@ class AddMaskCodes(Transform):
 
     def decodes(self, o: TensorMask):
         if self.codes is not None:
-            o.codes = self.codes
+            o.codes = self.codes  # type: ignore[attr-defined]  # codes: per-instance metadata, not declared on TensorMask
         return o
 
 
@@ -79,11 +85,11 @@ class PointScaler(Transform):
         self.do_scale, self.y_first = do_scale, y_first
         self.sz: tuple[int, int] | None = None
 
-    def __call__(self, x, split_idx: int | None = None, **kwargs: Any):
+    def __call__(self, x: Any, split_idx: int | None = None, **kwargs: Any) -> Any:
         self.sz = None  # the size of THIS item's image, grabbed when the image element goes by
         return super().__call__(x, split_idx=split_idx, **kwargs)
 
-    def decode(self, x, split_idx: int | None = None, **kwargs: Any):
+    def decode(self, x: Any, split_idx: int | None = None, **kwargs: Any) -> Any:
         self.sz = None
         return super().decode(x, split_idx=split_idx, **kwargs)
 
@@ -139,11 +145,11 @@ class LabeledBBox(L):
         return self[0]
 
     @property
-    def lbl(self):
+    def lbl(self) -> list:
         """The labels, one per box."""
         return self[1]
 
-    def show(self, ctx=None, **kwargs: Any):
+    def show(self, ctx: Axes | None = None, **kwargs: Any) -> Axes:
         """Draw each box not labelled `#na#` (padding) with its label on `ctx`; returns `ctx`."""
         from tiers.vision.show import draw_boxes
 
@@ -232,7 +238,7 @@ class TensorPointCreate(DisplayedTransform):
         return TensorPoint.create(o)
 
     @property
-    def loss_func(self):
+    def loss_func(self) -> MSELossFlat:
         from tiers.train import MSELossFlat
 
         return MSELossFlat()

@@ -14,8 +14,9 @@ timm's model of the same name (`'timm/resnet34'`), or pass timm keyword argument
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, cast
 
 from torch import Tensor, nn
 
@@ -29,7 +30,7 @@ _EXTRA = 'pip install "tiers-vision[timm]"'
 _PREFIX = "timm/"
 
 
-def import_timm():
+def import_timm() -> ModuleType:
     """The `timm` module; a missing timm raises `MissingExtraError` (a `ModuleNotFoundError`) naming the extra
     tiers-vision[timm] and the command that installs it."""
     return require("timm", dist="tiers-vision", extra="timm", what="timm architectures")
@@ -74,6 +75,7 @@ def is_timm_arch(arch: Any, timm_kwargs: dict | None = None) -> bool:
     `'timm/<name>'`, or any name with `timm_kwargs`, which only timm takes) when timm knows it. An unknown name raises
     `ValueError` (with timm's closest names); `timm_kwargs` for a non-timm architecture raise `TypeError`.
     """
+    timm_kwargs = timm_kwargs or {}
     if isinstance(arch, str):
         if arch.startswith(_PREFIX) or arch.startswith("hf-hub:") or arch.startswith("hf_hub:"):
             import_timm()
@@ -120,27 +122,30 @@ class TimmBody(nn.Module):
         channels_first = str(getattr(model, "output_fmt", "NCHW")).upper().endswith("NCHW")
         self.cut = cut is not None
         self.needs_pool = self.cut or (cfg.get("pool_size") is not None and channels_first)
-        self.model = cut_model(model, cut) if self.cut else model
+        self.model = cut_model(model, cut) if cut is not None else model
+        tm: Any = model  # a timm model: `num_features`, `forward_features`... are not nn.Module's
+        self.num_features: int | None
         if self.cut:
             self.num_features = None
         elif self.needs_pool:
-            self.num_features = int(model.num_features)
+            self.num_features = int(tm.num_features)
         else:
-            self.num_features = int(getattr(model, "head_hidden_size", None) or model.num_features)
+            self.num_features = int(getattr(tm, "head_hidden_size", None) or tm.num_features)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.cut:
             return self.model(x)
-        feats = self.model.forward_features(x)
-        return feats if self.needs_pool else self.model.forward_head(feats, pre_logits=True)
+        tm: Any = self.model  # the timm model itself (not cut): timm's forward_features/forward_head
+        feats = tm.forward_features(x)
+        return feats if self.needs_pool else tm.forward_head(feats, pre_logits=True)
 
 
 def timm_split(m: nn.Module) -> list[list[nn.Parameter]]:
     """Three parameter groups for `nn.Sequential(TimmBody, head)`: the first half of the body's blocks (stem
     included), the second half (final norm included), the head. The blocks are timm's own coarse groups
     (`group_matcher`); a body without them splits as body and head."""
-    body = m[0]
-    inner = getattr(body, "model", None)
+    body = cast(nn.Sequential, m)[0]  # nn.Sequential(TimmBody, head), as create_timm_model builds it
+    inner: Any = getattr(body, "model", None)
     matcher = getattr(inner, "group_matcher", None)
     if getattr(body, "cut", True) or matcher is None:
         return default_split(m)
@@ -153,14 +158,14 @@ def timm_split(m: nn.Module) -> list[list[nn.Parameter]]:
     half = len(groups) // 2
     early = [named[n] for g in groups[:half] for n in g]
     late = [named[n] for g in groups[half:] for n in g]
-    return [early, late, params(m[1:])]
+    return [early, late, params(cast(nn.Sequential, m)[1:])]
 
 
 def _display_name(arch: Any) -> str:
     return arch if isinstance(arch, str) else getattr(getattr(arch, "func", arch), "__name__", repr(arch))
 
 
-def _weights_error(name: str, timm, err: BaseException) -> RuntimeError:
+def _weights_error(name: str, timm: ModuleType, err: BaseException) -> RuntimeError:
     # Say where timm looked, so an offline user can put the file there (or point timm at a local file).
     where = ""
     try:
@@ -185,9 +190,9 @@ def _weights_error(name: str, timm, err: BaseException) -> RuntimeError:
 def create_timm_model(arch: str | Callable, n_out: int, pretrained: bool = True, cut: int | Callable | None = None,
                       n_in: int = 3, init: Callable | None = nn.init.kaiming_normal_,
                       custom_head: nn.Module | None = None, concat_pool: bool = True, pool: bool = True,
-                      lin_ftrs=None, ps: float = 0.5, first_bn: bool = True, bn_final: bool = False,
-                      lin_first: bool = False, y_range=None, weights=None,
-                      **kwargs: Any) -> tuple[nn.Sequential, dict]:
+                      lin_ftrs: Sequence[int] | None = None, ps: float | Sequence[float] = 0.5, first_bn: bool = True,
+                      bn_final: bool = False, lin_first: bool = False, y_range: tuple[float, float] | None = None,
+                      weights: Any = None, **kwargs: Any) -> tuple[nn.Sequential, dict]:
     """`(nn.Sequential(TimmBody, head), meta)` for timm model `arch` (a name or a model function) and `n_out` outputs.
 
     `kwargs` go to `timm.create_model` (or to the function); timm adapts the first conv to `n_in` channels (its
@@ -205,7 +210,7 @@ def create_timm_model(arch: str | Callable, n_out: int, pretrained: bool = True,
         if entry is not None:
             model = timm.create_model(entry, **build_kw)
         else:
-            model = arch(**build_kw)
+            model = cast(Callable[..., nn.Module], arch)(**build_kw)  # not a name: those always have an entry
     except (OSError, RuntimeError) as e:  # huggingface_hub's offline errors are OSErrors, torch hub's URLError too
         if not pretrained:
             raise

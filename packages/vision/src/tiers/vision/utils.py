@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -36,8 +37,8 @@ def resize_to(img: Image.Image, targ_sz: int, use_min: bool = False) -> tuple[in
 
 def resize_image(file: str | os.PathLike, dest: str | os.PathLike, src: str | os.PathLike = ".",
                  max_size: int | None = None, n_channels: int = 3, ext: str | None = None,
-                 img_format: str | None = None, resample=Image.Resampling.BILINEAR, resume: bool = False,
-                 **kwargs) -> Path | None:
+                 img_format: str | None = None, resample: int | None = Image.Resampling.BILINEAR, resume: bool = False,
+                 **kwargs: Any) -> Path | None:
     """Write image `src/file` to `dest/file`, shrunk so that no side exceeds `max_size` and converted to RGB when
     `n_channels=3`; an image already small enough (with the right channels) is copied. `ext` changes the suffix,
     `img_format` and `kwargs` go to `Image.save`; `resume` skips files already in `dest`. An unreadable image is
@@ -58,7 +59,7 @@ def resize_image(file: str | os.PathLike, dest: str | os.PathLike, src: str | os
         channels = 1 if np.asarray(img).ndim == 2 else np.asarray(img).shape[2]
         too_big = max_size is not None and (img.height > max_size or img.width > max_size)
         if too_big or channels != n_channels:
-            out = img.resize(resize_to(img, max_size), resample=resample) if too_big else img
+            out = img.resize(resize_to(img, max_size), resample=resample) if too_big and max_size is not None else img
             if n_channels == 3:
                 out = out.convert("RGB")
             out.save(dest_fname, img_format, **kwargs)
@@ -69,8 +70,8 @@ def resize_image(file: str | os.PathLike, dest: str | os.PathLike, src: str | os
 
 def resize_images(path: str | os.PathLike, max_workers: int | None = None, max_size: int | None = None,
                   recurse: bool = False, dest: str | os.PathLike = ".", n_channels: int = 3, ext: str | None = None,
-                  img_format: str | None = None, resample=Image.Resampling.BILINEAR, resume: bool | None = None,
-                  **kwargs) -> L:
+                  img_format: str | None = None, resample: int | None = Image.Resampling.BILINEAR,
+                  resume: bool | None = None, **kwargs: Any) -> L:
     """`resize_image` on every image under `path` (its sub-folders too when `recurse`), written below `dest` with the
     same relative paths, on `max_workers` threads. Returns the written paths."""
     path, dest = Path(path), Path(dest)

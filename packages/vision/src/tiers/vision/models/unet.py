@@ -16,7 +16,7 @@ torch.Size([2, 3, 40, 52])
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -114,7 +114,7 @@ class DynamicUnet(SequentialEx):
         if not isinstance(encoder, nn.Sequential):
             raise TypeError(f"DynamicUnet: encoder must be an nn.Sequential of layers, got {type(encoder).__name__}; "
                             "build one with create_body(model)")
-        img_size = tuple(img_size)
+        img_size = cast("tuple[int, int]", tuple(img_size))  # a list or torch.Size pair becomes the tuple compared below
         sizes = model_sizes(encoder, size=img_size)
         idxs = list(reversed(_size_change_idxs(sizes)))
         if not idxs:
