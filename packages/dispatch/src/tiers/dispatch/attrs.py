@@ -3,11 +3,13 @@ arguments as attributes in one line) and `add_props` (numbered properties such a
 
 import functools
 import sys
+from collections.abc import Callable, Iterable
+from typing import Any
 
 __all__ = ["GetAttr", "delegate_attr", "custom_dir", "store_attr", "add_props"]
 
 
-def custom_dir(c, add) -> list:
+def custom_dir(c: object, add: Iterable[str]) -> list[str]:
     """`dir(c)` (the object's own attributes) plus the names in `add`, sorted and without duplicates."""
     return sorted(set(object.__dir__(c)) | set(add))
 
@@ -60,7 +62,7 @@ class GetAttr:
         self.__dict__.update(data)
 
 
-def delegate_attr(self, k: str, to: str):
+def delegate_attr(self: object, k: str, to: str) -> Any:
     """For use inside a custom `__getattr__`: `getattr(self.<to>, k)` for non-dunder `k`, else AttributeError."""
     if k.startswith("_") or k == to:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {k!r}", name=k, obj=self)
@@ -80,7 +82,8 @@ def _split_names(names) -> list:
     return list(names)
 
 
-def store_attr(names=None, self=None, but="", cast: bool = False, store_args: bool | None = None, **attrs):
+def store_attr(names: str | Iterable[str] | None = None, self: Any = None, but: str | Iterable[str] = "",
+               cast: bool = False, store_args: bool | None = None, **attrs: Any) -> None:
     """Store the calling function's arguments as attributes of `self` (the caller's first argument unless given):
     all of them by default (or the class's `__slots__`), or just `names` ("a,b" or a list), minus `but`. Extra
     `attrs` are stored too. With `cast`, values are converted with the class's `__init__` annotations. The stored
@@ -126,7 +129,8 @@ def store_attr(names=None, self=None, but="", cast: bool = False, store_args: bo
             self.__stored_args__[k] = v
 
 
-def add_props(f, g=None, n: int = 2) -> tuple:
+def add_props(f: Callable[[int, Any], Any], g: Callable[[int, Any, Any], Any] | None = None,
+              n: int = 2) -> tuple[property, ...]:
     """`n` properties whose getter is `f(i, self)` for i in 0..n-1 (and setter `g(i, self, value)`), the fastai
     argument order: `train, valid = add_props(lambda i, self: self.loaders[i])` in a class body."""
     return tuple(property(functools.partial(f, i), None if g is None else functools.partial(g, i)) for i in range(n))

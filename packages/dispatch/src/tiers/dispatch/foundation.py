@@ -5,7 +5,8 @@ import functools
 import itertools
 import operator
 import reprlib
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sized
+from typing import Any, SupportsIndex, cast
 
 from tiers.dispatch import basics
 from tiers.dispatch.attrs import GetAttr
@@ -14,7 +15,7 @@ from tiers.dispatch.basics import equals, is_array, is_coll, is_iter, listify, n
 __all__ = ["L", "coll_repr", "is_bool", "is_indexer", "mask2idxs", "cycle", "zip_cycle"]
 
 
-def coll_repr(c, max_n: int = 10) -> str:
+def coll_repr(c: Collection[Any], max_n: int = 10) -> str:
     """A short repr of a collection: `[1, 2, 3]`, or `(#1000) [0, 1, ..., 9, ...]` when it is longer than 6 items.
 
     >>> coll_repr(range(20), 3)
@@ -27,7 +28,7 @@ def coll_repr(c, max_n: int = 10) -> str:
     return f"(#{n}) [{body}]" if n > 6 else f"[{body}]"
 
 
-def is_bool(x) -> bool:
+def is_bool(x: object) -> bool:
     """True for Python and NumPy/torch booleans (duck-typed on the dtype name)."""
     return type(x) is bool or "bool" in str(getattr(x, "dtype", ""))
 
@@ -37,7 +38,7 @@ def _to_index_list(idx):
     return idx.tolist() if hasattr(idx, "tolist") and not isinstance(idx, (list, tuple)) else idx
 
 
-def mask2idxs(mask) -> list:
+def mask2idxs(mask: Iterable[Any]) -> list[int]:
     """Convert a boolean mask (or pass through a list of ints) to a list of integer indices.
 
     >>> mask2idxs([True, False, True])
@@ -49,17 +50,17 @@ def mask2idxs(mask) -> list:
     return [int(i) for i in mask]
 
 
-def is_indexer(idx) -> bool:
+def is_indexer(idx: object) -> bool:
     """True when `idx` selects one element (an int or rank-0 integer array), False for slices, masks and lists."""
     return hasattr(idx, "__index__") and not isinstance(idx, bool) and getattr(idx, "ndim", 0) == 0
 
 
-def cycle(o):
+def cycle(o: Collection[Any] | None) -> Iterator[Any]:
     """Cycle over `o` forever; an empty or None `o` cycles over `[None]`."""
     return itertools.cycle(o) if o is not None and len(o) > 0 else itertools.cycle([None])
 
 
-def zip_cycle(x, *args):
+def zip_cycle(x: Iterable[Any], *args: Collection[Any] | None) -> Iterator[tuple[Any, ...]]:
     """`zip(x, *args)` where every argument after `x` is cycled, so the length is `len(x)`."""
     return zip(x, *map(cycle, args))
 
@@ -119,7 +120,8 @@ class L(GetAttr):
             return items
         return super().__new__(cls)
 
-    def __init__(self, items=None, *rest, use_list: bool | None = False, match=None):
+    def __init__(self, items: Any = None, *rest: Any, use_list: bool | None = False,
+                 match: int | Sized | None = None):
         if items is self and not rest:
             return  # L(an_L): __new__ handed back the existing object
         if use_list is None and not rest and is_array(items):
@@ -127,7 +129,7 @@ class L(GetAttr):
         else:
             self.items = listify(items, *rest, use_list=bool(use_list), match=match)
 
-    def _new(self, items, *args, **kwargs):
+    def _new(self, items: Any, *args: Any, **kwargs: Any) -> "L":
         "A new collection of the same class (subclasses with other constructors override this)."
         return type(self)(items, *args, **kwargs)
 
@@ -252,93 +254,94 @@ class L(GetAttr):
         return self.__dict__
 
     # list methods (explicit for speed and docs; other list methods are forwarded to `items`)
-    def append(self, o):
+    def append(self, o: Any) -> None:
         """Append `o` in place."""
         self.items.append(o)
 
-    def extend(self, o):
+    def extend(self, o: Any) -> None:
         """Append the elements of `o` (listified) in place."""
         self.items.extend(listify(o))
 
-    def copy(self):
+    def copy(self) -> "L":
         """A shallow copy."""
         return self._new(list(self.items))
 
     # functional methods
     @_Curryable
-    def map(self, f, *args, **kwargs):
+    def map(self, f: Callable[..., Any] | str | Mapping[Any, Any], *args: Any, **kwargs: Any) -> "L":
         """`f` applied to each item (extra args bound); `f` may be a format string or a mapping.
         `L.map(f)` on the class returns a function of a collection."""
         g = _mk_func(f, args, kwargs)
         return self._new(list(map(g, self)))
 
-    def starmap(self, f, *args, **kwargs):
+    def starmap(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> "L":
         """`f(*item, *args, **kwargs)` for each item."""
         return self._new([f(*o, *args, **kwargs) for o in self])
 
-    def filter(self, f=noop, negate: bool = False, **kwargs):
+    def filter(self, f: Callable[..., Any] = noop, negate: bool = False, **kwargs: Any) -> "L":
         """The items for which `f(item, **kwargs)` is truthy (falsy with `negate`)."""
         return self._new([o for o in self if bool(f(o, **kwargs)) != negate])
 
-    def argwhere(self, f, negate: bool = False, **kwargs):
+    def argwhere(self, f: Callable[..., Any], negate: bool = False, **kwargs: Any) -> "L":
         """The indices of the items for which `f` is truthy (falsy with `negate`)."""
         return self._new([i for i, o in enumerate(self) if bool(f(o, **kwargs)) != negate])
 
-    def argfirst(self, f, negate: bool = False):
+    def argfirst(self, f: Callable[[Any], Any], negate: bool = False) -> int | None:
         """The index of the first item for which `f` is truthy, None if there is none."""
         return next((i for i, o in enumerate(self) if bool(f(o)) != negate), None)
 
-    def first(self, f=None, negate: bool = False):
+    def first(self, f: Callable[..., Any] | None = None, negate: bool = False) -> Any:
         """The first item (the first matching `f` when given), None if there is none."""
         return basics.first(self, f, negate)
 
-    def last(self, f=None, negate: bool = False):
+    def last(self, f: Callable[..., Any] | None = None, negate: bool = False) -> Any:
         """The last item (the last matching `f` when given), None if there is none."""
         return basics.last(self, f, negate)
 
-    def itemgot(self, *idxs):
+    def itemgot(self, *idxs: Any) -> "L":
         """`item[i0][i1]...` for each item: `L([(1, 2), (3, 4)]).itemgot(1)` is `[2, 4]`."""
         x = self
         for idx in idxs:
             x = x._new([o[idx] for o in x])
         return x
 
-    def attrgot(self, k: str, default=None):
+    def attrgot(self, k: str, default: Any = None) -> "L":
         """`item.<k>` (or `item[k]` for dicts) for each item, `default` when missing."""
         return self._new([o.get(k, default) if isinstance(o, dict) else getattr(o, k, default) for o in self])
 
     # ---- methods that need torch: `tiers.tensors` registers them when it is imported (as higher layers register
     # typedispatch methods), so this layer stays standard-library only and there is one `L` class.
-    _tensor_ops: dict = {}
+    _tensor_ops: dict[str, Callable[..., Any]] = {}
 
-    def _tensor_op(self, name: str):
+    def _tensor_op(self, name: str) -> Callable[..., Any]:
         f = L._tensor_ops.get(name)
         if f is None:
             raise AttributeError(f"L.{name} needs tensors: import tiers.tensors (pip install tiers-tensors), which "
                                  "provides it.")
         return f
 
-    def tensored(self):
+    def tensored(self) -> "L":
         """Each item as a torch tensor (`tiers.tensors.tensor`); needs `tiers.tensors`."""
         return self._tensor_op("tensored")(self)
 
-    def stack(self, dim: int = 0):
+    def stack(self, dim: int = 0) -> Any:  # a torch.Tensor (this layer does not import torch)
         """The items, as tensors, stacked along a new dimension `dim` (`torch.stack`); needs `tiers.tensors`."""
         return self._tensor_op("stack")(self, dim)
 
-    def cat(self, dim: int = 0):
+    def cat(self, dim: int = 0) -> Any:  # a torch.Tensor (this layer does not import torch)
         """The items, as tensors, concatenated along dimension `dim` (`torch.cat`); needs `tiers.tensors`."""
         return self._tensor_op("cat")(self, dim)
 
-    def itemgetter(self, *idxs):
+    def itemgetter(self, *idxs: Any) -> "L":
         """`itemgot` under the name the paper's listings use: `L(d.items()).itemgetter(1)`."""
         return self.itemgot(*idxs)
 
-    def attrgetter(self, k: str, default=None):
+    def attrgetter(self, k: str, default: Any = None) -> "L":
         """`attrgot` under its older fastcore name."""
         return self.attrgot(k, default)
 
-    def sorted(self, key=None, reverse: bool = False, cmp=None):
+    def sorted(self, key: Callable[[Any], Any] | str | int | None = None, reverse: bool = False,
+               cmp: Callable[[Any, Any], int] | None = None) -> "L":
         """A sorted copy; `key` is a callable, an attribute name (str) or an item index (int); `cmp` an old-style
         comparison function."""
         k: Any
@@ -354,82 +357,84 @@ class L(GetAttr):
             k = functools.cmp_to_key(cmp)
         return self._new(sorted(self, key=k, reverse=reverse))
 
-    def unique(self, sort: bool = False):
+    def unique(self, sort: bool = False) -> "L":
         """The distinct items in first-seen order (sorted with `sort`)."""
         return self._new(basics.uniqueify(list(self), sort=sort))
 
-    def val2idx(self) -> dict:
+    def val2idx(self) -> dict[Any, int]:
         """`{item: index}`."""
         return basics.val2idx(self)
 
-    def enumerate(self):
+    def enumerate(self) -> "L":
         """`(index, item)` pairs."""
         return self._new(list(enumerate(self)))
 
-    def renumerate(self):
+    def renumerate(self) -> "L":
         """`(item, index)` pairs."""
         return self._new([(o, i) for i, o in enumerate(self)])
 
-    def zip(self, cycled: bool = False):
+    def zip(self, cycled: bool = False) -> "L":
         """Transpose: `L([[1, 2], [3, 4]]).zip()` is `[(1, 3), (2, 4)]` (`cycled` repeats the shorter ones)."""
         return self._new(list((zip_cycle if cycled else zip)(*self)))
 
-    def zipwith(self, *rest, cycled: bool = False):
+    def zipwith(self, *rest: Iterable[Any], cycled: bool = False) -> "L":
         """`zip(self, *rest)` as an L of tuples."""
         return self._new([self, *rest]).zip(cycled=cycled)
 
-    def map_zip(self, f, *args, cycled: bool = False, **kwargs):
+    def map_zip(self, f: Callable[..., Any], *args: Any, cycled: bool = False, **kwargs: Any) -> "L":
         """`f(*t)` for each tuple `t` of `self.zip()`."""
         return self.zip(cycled=cycled).starmap(f, *args, **kwargs)
 
-    def map_zipwith(self, f, *rest, cycled: bool = False, **kwargs):
+    def map_zipwith(self, f: Callable[..., Any], *rest: Iterable[Any], cycled: bool = False, **kwargs: Any) -> "L":
         """`f(a, b...)` over `zip(self, *rest)`."""
         return self.zipwith(*rest, cycled=cycled).starmap(f, **kwargs)
 
-    def map_dict(self, f=noop, *args, **kwargs) -> dict:
+    def map_dict(self, f: Callable[..., Any] = noop, *args: Any, **kwargs: Any) -> dict[Any, Any]:
         """`{item: f(item)}`."""
         return {k: f(k, *args, **kwargs) for k in self}
 
-    def map_first(self, f=noop, g=noop, *args, **kwargs):
+    def map_first(self, f: Callable[..., Any] = noop, g: Callable[..., Any] = noop, *args: Any, **kwargs: Any) -> Any:
         """The first truthy-under-`g` value of `f(item)`, None if none."""
         return basics.first(self.map(f, *args, **kwargs), g)
 
-    def concat(self):
+    def concat(self) -> "L":
         """Concatenate the items (each listified) one level: `L([[1], [2, 3]]).concat()` is `[1, 2, 3]`."""
         return self._new([o for x in self for o in listify(x)])
 
-    def flatten(self):
+    def flatten(self) -> "L":
         """Flatten nested lists/tuples/Ls completely."""
         return self._new(list(basics.flatten(self)))
 
-    def flatmap(self, f, *args, **kwargs):
+    def flatmap(self, f: Callable[..., Any] | str | Mapping[Any, Any], *args: Any, **kwargs: Any) -> "L":
         """`map` then `concat`."""
         return self.map(f, *args, **kwargs).concat()
 
-    def reduce(self, f, initial=None):
+    def reduce(self, f: Callable[[Any, Any], Any], initial: Any = None) -> Any:
         """`functools.reduce(f, self[, initial])`."""
         return functools.reduce(f, self) if initial is None else functools.reduce(f, self, initial)
 
-    def sum(self):
+    def sum(self) -> Any:
         """Sum of the items (0 when empty)."""
         return self.reduce(operator.add, 0)
 
-    def product(self):
+    def product(self) -> Any:
         """Product of the items (1 when empty)."""
         return self.reduce(operator.mul, 1)
 
-    def partition(self, f=noop, **kwargs):
+    def partition(self, f: Callable[..., Any] = noop, **kwargs: Any) -> tuple["L", "L"]:
         """`(items where f is truthy, the others)`."""
-        a, b = [], []
+        a: list[Any] = []
+        b: list[Any] = []
         for o in self:
             (a if f(o, **kwargs) else b).append(o)
         return self._new(a), self._new(b)
 
-    def groupby(self, key, val=noop) -> dict:
+    def groupby(self, key: Callable[[Any], Any] | int | str,
+                val: Callable[[Any], Any] | int | str = noop) -> dict[Any, "L"]:
         """`{key(item): L of val(item)}`; `key`/`val` may be an item index (int) or attribute name (str)."""
         return {k: self._new(v) for k, v in basics.groupby(self, key, val).items()}
 
-    def shuffle(self):
+    def shuffle(self) -> "L":
         """A shuffled copy (uses the `random` module's global generator, so `random.seed` makes it repeatable)."""
         import random
 
@@ -437,66 +442,65 @@ class L(GetAttr):
         random.shuffle(it)
         return self._new(it)
 
-    def cycle(self):
+    def cycle(self) -> Iterator[Any]:
         """An endless iterator over the items."""
         return cycle(self)
 
-    def takewhile(self, f):
+    def takewhile(self, f: Callable[[Any], Any]) -> "L":
         """The leading items for which `f` is truthy."""
         return self._new(list(itertools.takewhile(f, self)))
 
-    def dropwhile(self, f):
+    def dropwhile(self, f: Callable[[Any], Any]) -> "L":
         """The items after the leading run for which `f` is truthy."""
         return self._new(list(itertools.dropwhile(f, self)))
 
-    def accumulate(self, f=operator.add, initial=None):
+    def accumulate(self, f: Callable[[Any, Any], Any] = operator.add, initial: Any = None) -> "L":
         """Running results of `f` (running sums by default)."""
         return self._new(list(itertools.accumulate(self, f, initial=initial)))
 
-    def pairwise(self):
+    def pairwise(self) -> "L":
         """Consecutive pairs: `[(a, b), (b, c), ...]`."""
         return self._new(list(zip(self.items, self.items[1:])))
 
-    def batched(self, n: int):
+    def batched(self, n: int) -> "L":
         """Tuples of `n` consecutive items (the last may be shorter)."""
         if n < 1:
             raise ValueError(f"L.batched: n={n} must be at least 1")
         it = list(self)
         return self._new([tuple(it[i : i + n]) for i in range(0, len(it), n)])
 
-    def compress(self, selectors):
+    def compress(self, selectors: Iterable[Any]) -> "L":
         """The items whose matching selector is truthy."""
         return self._new(list(itertools.compress(self, selectors)))
 
-    def permutations(self, r: int | None = None):
+    def permutations(self, r: int | None = None) -> "L":
         """All length-`r` permutations, as tuples."""
         return self._new(list(itertools.permutations(self, r)))
 
-    def combinations(self, r: int):
+    def combinations(self, r: int) -> "L":
         """All length-`r` combinations, as tuples."""
         return self._new(list(itertools.combinations(self, r)))
 
-    def setattrs(self, attr: str, val):
+    def setattrs(self, attr: str, val: Any) -> None:
         """Set `item.<attr> = val` on every item."""
         for o in self:
             setattr(o, attr, val)
 
     # constructors
     @classmethod
-    def range(cls, a, b=None, step=None):
+    def range(cls, a: SupportsIndex | Sized, b: SupportsIndex | None = None, step: SupportsIndex | None = None) -> "L":
         """`L(range(...))`; `a` may also be a collection, meaning `range(len(a))`."""
-        if is_coll(a):
-            a = len(a)
-        args = (a,) if b is None else (a, b) if step is None else (a, b, step)
+        n = len(cast(Sized, a)) if is_coll(a) else cast(SupportsIndex, a)  # is_coll: what `len` accepts
+        args = (n,) if b is None else (n, b) if step is None else (n, b, step)
         return cls(range(*args))
 
     @classmethod
-    def split(cls, s: str, sep=None, maxsplit: int = -1):
+    def split(cls, s: str, sep: str | None = None, maxsplit: int = -1) -> "L":
         """`L(s.split(sep, maxsplit))`."""
         return cls(s.split(sep, maxsplit))
 
     @classmethod
-    def splitlines(cls, s: str, keepends: bool = False):
+    def splitlines(cls, s: str, keepends: bool = False) -> "L":
         """`L(s.splitlines(keepends))`."""
         return cls(s.splitlines(keepends))
 
