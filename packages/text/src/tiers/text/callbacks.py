@@ -5,7 +5,8 @@ from tiers.train import Callback
 __all__ = ["ModelResetter", "RNNCallback", "RNNRegularizer", "rnn_cbs"]
 
 
-def _reset(model) -> None:
+def _reset(model: object) -> None:
+    # A recurrent model resets its hidden state; a model without `reset` has none to reset.
     r = getattr(model, "reset", None)
     if callable(r):
         r()

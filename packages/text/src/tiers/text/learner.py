@@ -22,7 +22,7 @@ from torch import nn
 from tiers.data import DownloadError, URLs, untar_data
 from tiers.dispatch import L
 from tiers.text.awdlstm import AWD_LSTM
-from tiers.text.callbacks import rnn_cbs
+from tiers.text.callbacks import _reset, rnn_cbs
 from tiers.text.loaders import _find_tokenizer
 from tiers.text.models import SequentialRNN, get_language_model, get_text_classifier, model_meta
 from tiers.text.rules import BOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
@@ -240,7 +240,7 @@ class LMLearner(TextLearner):
         banned = [i for i, w in enumerate(vocab) if w in (PAD, "xxfake") or (no_unk and w == UNK)]
         was_training = model.training
         model.eval()
-        _reset(model)
+        _reset(model)  # the hidden state of a recurrent model; one without (no `reset`) has nothing to reset
         try:
             with torch.no_grad():
                 inp = torch.tensor([ids], device=device)
@@ -264,13 +264,6 @@ class LMLearner(TextLearner):
             model.train(was_training)
         tokens = [vocab[i] for i in ids if vocab[i] not in (BOS, PAD)]
         return tok.sep.join(decoder(tokens))
-
-
-def _reset(model: nn.Module) -> None:
-    # The hidden state of a recurrent model (SequentialRNN.reset); a model without one has nothing to reset.
-    reset = getattr(model, "reset", None)
-    if callable(reset):
-        reset()
 
 
 def _unreachable(e: BaseException) -> str | None:
