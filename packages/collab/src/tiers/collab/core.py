@@ -10,9 +10,9 @@ model gives an "average" user (the item bias plus a tiny dot product, squashed i
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,12 @@ from tiers.tabular.procs import Categorify
 from tiers.train.nn.layers import Embedding, sigmoid_range
 from tiers.train.nn.losses import MSELossFlat
 
+if TYPE_CHECKING:
+    from tiers.data.block import TransformBlock
+    from tiers.pipeline import Transform
+    from tiers.tabular.core import TabularProc
+    from tiers.tabular.data import TabDataLoader
+
 __all__ = ["CollabDataLoaders", "CollabLearner", "EmbeddingDotBias", "EmbeddingNN", "TabularCollab", "collab_learner"]
 
 
@@ -35,9 +41,13 @@ class TabularCollab(TabularPandas):
     """A `TabularPandas` for collaborative filtering: no continuous inputs (`with_cont=False`), so batches are
     `(user-item codes, ratings)`. `CollabDataLoaders.from_df` builds one."""
 
-    def __init__(self, df: pd.DataFrame, procs=None, cat_names=None, cont_names=None, y_names=None, y_block=None,
-                 splits=None, do_setup: bool = True, reduce_memory: bool = True, inplace: bool = False,
-                 with_cont: bool = False):
+    def __init__(self, df: pd.DataFrame,
+                 procs: TabularProc | Transform | type | Iterable[TabularProc | Transform | type] | None = None,
+                 cat_names: str | Sequence[str] | None = None, cont_names: str | Sequence[str] | None = None,
+                 y_names: str | Sequence[str] | None = None,
+                 y_block: TransformBlock | Callable[[], TransformBlock] | None = None,
+                 splits: Sequence[Sequence[int] | np.ndarray] | None = None, do_setup: bool = True,
+                 reduce_memory: bool = True, inplace: bool = False, with_cont: bool = False) -> None:
         super().__init__(df, procs, cat_names, cont_names, y_names, y_block=y_block, splits=splits,
                          do_setup=do_setup, reduce_memory=reduce_memory, inplace=inplace, with_cont=with_cont)
 
@@ -48,7 +58,7 @@ class CollabDataLoaders(TabularDataLoaders):
     @classmethod
     def from_df(cls, ratings: pd.DataFrame, valid_pct: float = 0.2, user_name: str | None = None,  # type: ignore[override]  # fastai's collab signature, not tabular's
                 item_name: str | None = None, rating_name: str | None = None, seed: int | None = None,
-                bs: int = 64, path: str | Path = ".", **kwargs) -> CollabDataLoaders:
+                bs: int = 64, path: str | Path = ".", **kwargs: Any) -> CollabDataLoaders:
         """Loaders from the `ratings` frame (default columns: the first three, user, item, rating), with a random
         `valid_pct` of the rows (drawn with `seed`) for validation.
 
@@ -89,16 +99,17 @@ class CollabDataLoaders(TabularDataLoaders):
                            reduce_memory=False)
         dls = to.dataloaders(bs=bs, path=path, **kwargs)
         dls.__class__ = cls
-        return dls
+        return cast(CollabDataLoaders, dls)  # its class is now `cls`
 
     @classmethod
-    def from_csv(cls, csv: str | Path, encoding: str | None = None, **kwargs) -> CollabDataLoaders:  # type: ignore[override]  # fastai's collab signature, not tabular's
+    def from_csv(cls, csv: str | Path, encoding: str | None = None, **kwargs: Any) -> CollabDataLoaders:  # type: ignore[override]  # fastai's collab signature, not tabular's
         "Loaders from the CSV file `csv` (text in `encoding`, default UTF-8); `kwargs` go to `from_df`."
         csv = Path(csv)
         kwargs.setdefault("path", csv.parent)
         return cls.from_df(read_csv(csv, "CollabDataLoaders.from_csv", encoding=encoding), **kwargs)
 
-    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, **kwargs):  # type: ignore[override]  # fastai's collab signature, not tabular's
+    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms: int | Sequence[int] | None = None,  # type: ignore[override]  # fastai's collab signature, not tabular's
+                with_labels: bool = False, **kwargs: Any) -> TabDataLoader:
         """A loader over new (user, item) rows. Users or items absent from the training rows have no learned
         embedding (they get the untrained `'#na#'` one): a `UserWarning` names them, once per call."""
         to = self.train_ds
@@ -153,7 +164,7 @@ class EmbeddingDotBias(_Analysis, nn.Module):
     torch.Size([2])
     """
 
-    def __init__(self, n_factors: int, n_users: int, n_items: int, y_range: tuple[float, float] | None = None):
+    def __init__(self, n_factors: int, n_users: int, n_items: int, y_range: tuple[float, float] | None = None) -> None:
         super().__init__()
         self.y_range = y_range
         self.u_weight, self.i_weight = Embedding(n_users, n_factors), Embedding(n_items, n_factors)
@@ -198,7 +209,7 @@ class EmbeddingNN(_Analysis, TabularModel):
     torch.Size([2, 1])
     """
 
-    def __init__(self, emb_szs: Sequence[tuple[int, int]], layers: Sequence[int], **kwargs):
+    def __init__(self, emb_szs: Sequence[tuple[int, int]], layers: Sequence[int], **kwargs: Any) -> None:
         super().__init__(emb_szs=emb_szs, n_cont=0, out_sz=1, layers=layers, **kwargs)
 
     def forward(self, x_cat: Tensor, x_cont: Tensor | None = None) -> Tensor:
@@ -217,7 +228,8 @@ class EmbeddingNN(_Analysis, TabularModel):
 class CollabLearner(TabularLearner):
     """A `Learner` for collaborative filtering, with the analysis helpers of its model and `pca_items`."""
 
-    def predict(self, row, rm_type_tfms=None, with_input: bool = False):
+    def predict(self, row: pd.Series | pd.DataFrame | dict, rm_type_tfms: Any = None,
+                with_input: bool = False) -> tuple:
         "Predict one (user, item) row (a Series or one-row DataFrame): `(row with the rating, rating, rating)`."
         return super().predict(row, rm_type_tfms, with_input)
 
@@ -231,9 +243,10 @@ class CollabLearner(TabularLearner):
         return w @ v[:k].T
 
 
-def collab_learner(dls, n_factors: int = 50, use_nn: bool = False, emb_szs: dict | None = None,
+def collab_learner(dls: CollabDataLoaders, n_factors: int = 50, use_nn: bool = False, emb_szs: dict | None = None,
                    layers: Sequence[int] | None = None, config: dict | None = None,
-                   y_range: tuple[float, float] | None = None, loss_func=None, **kwargs) -> CollabLearner:
+                   y_range: tuple[float, float] | None = None, loss_func: Callable | None = None,
+                   **kwargs: Any) -> CollabLearner:
     """A `Learner` for the `CollabDataLoaders` `dls`: an `EmbeddingDotBias` with `n_factors` factors, or with
     `use_nn` an `EmbeddingNN` (embedding widths from `emb_szs` or the rule, hidden `layers` - default
     `[n_factors]`, as fastai - and `config` for the `TabularModel`). Predictions are squashed into `y_range` (e.g. `(0, 5.5)` for 0-5 stars) when given. The loss

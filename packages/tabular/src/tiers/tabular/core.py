@@ -4,8 +4,9 @@ state is learned on the training rows only and then applied to every row (valida
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
-from typing import cast
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -15,10 +16,14 @@ from tiers.data.categorical import Categorize, CategoryMap, MultiCategorize, Reg
 from tiers.dispatch import L, camel2snake
 from tiers.pipeline import Transform
 
+if TYPE_CHECKING:
+    from tiers.data.block import TransformBlock
+    from tiers.tabular.data import TabDataLoader, TabularDataLoaders
+
 __all__ = ["TabularPandas", "Tabular", "TabularProc", "Procs", "check_columns", "need_frame", "read_csv"]
 
 
-def _listify(o) -> list:
+def _listify(o: Any) -> list:
     if o is None:
         return []
     if isinstance(o, str) or not isinstance(o, Iterable):
@@ -31,7 +36,7 @@ def _writable(a: np.ndarray) -> np.ndarray:
     return np.require(a, requirements=("C", "W"))
 
 
-def need_frame(o, where: str, arg: str = "df", columns: Sequence[str] | None = None, then: str = "") -> None:
+def need_frame(o: object, where: str, arg: str = "df", columns: Sequence[str] | None = None, then: str = "") -> None:
     """Raise `TypeError` unless `o` is a DataFrame, saying what it is and how to make one: a numpy array needs column
     names (`columns`, the ones a caller expects, else `[...]`); `then` is said after the fix.
 
@@ -108,11 +113,9 @@ def _check_numeric(df: pd.DataFrame, names: Sequence[str], kind: str, where: str
         df[c] = num
 
 
-def read_csv(csv, where: str, encoding: str | None = None, **kwargs) -> pd.DataFrame:
+def read_csv(csv: str | Path, where: str, encoding: str | None = None, **kwargs: Any) -> pd.DataFrame:
     """`pandas.read_csv(csv, encoding=encoding, **kwargs)`, with errors that name the file: a missing file, and text
     that is not valid in `encoding` (default UTF-8) says which encoding to try."""
-    from pathlib import Path
-
     csv = Path(csv)
     if not csv.exists():
         raise FileNotFoundError(f"{where}: {csv} does not exist.")
@@ -152,11 +155,11 @@ class TabularProc:
         "Undo this step on a DataFrame of processed values (default: unchanged)."
         return df
 
-    def decode(self, o):
+    def decode(self, o: pd.DataFrame | Tabular) -> pd.DataFrame | TabularPandas:
         """Undo this step on `o`: a DataFrame of processed values, or a `TabularPandas` (a decoded copy is returned,
         `o` is left as it is)."""
         if isinstance(o, Tabular):
-            res = o.copy()
+            res = cast(TabularPandas, o).copy()  # a row subset has `copy` too: it forwards to its TabularPandas
             res.items = self.decodes(res.items)
             return res
         return self.decodes(o.copy())
@@ -166,7 +169,7 @@ class TabularProc:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in state.items())})"
 
 
-def _mk_proc(p) -> TabularProc | Transform:
+def _mk_proc(p: Any) -> TabularProc | Transform:
     p = p() if isinstance(p, type) else p
     # A Transform is a proc when it has tabular behaviour registered (`Normalize` does: tiers.tabular.procs);
     # one that would pass the table through unchanged (an image transform) is refused, not silently skipped.
@@ -178,7 +181,7 @@ def _mk_proc(p) -> TabularProc | Transform:
     return p
 
 
-def _proc_name(p) -> str:
+def _proc_name(p: object) -> str:
     return camel2snake(type(p).__name__)
 
 
@@ -202,7 +205,7 @@ class Procs(list):
         res = super().__getitem__(i)
         return Procs(res) if isinstance(i, slice) else res
 
-    def decode(self, o):
+    def decode(self, o: pd.DataFrame | Tabular) -> pd.DataFrame | Tabular:
         "Undo every proc on `o` (a DataFrame or a `TabularPandas`), last one first."
         for p in reversed(self):
             o = p.decode(o)
@@ -263,7 +266,7 @@ class Tabular:
         return self.items[self.cat_names]
 
     @cats.setter
-    def cats(self, v) -> None:
+    def cats(self, v: Any) -> None:  # anything `DataFrame.__setitem__` takes
         self._set_cols(self.cat_names, v)
 
     @property
@@ -272,7 +275,7 @@ class Tabular:
         return self.items[self.cont_names]
 
     @conts.setter
-    def conts(self, v) -> None:
+    def conts(self, v: Any) -> None:  # anything `DataFrame.__setitem__` takes
         self._set_cols(self.cont_names, v)
 
     @property
@@ -281,7 +284,7 @@ class Tabular:
         return self.items[self.y_names]
 
     @ys.setter
-    def ys(self, v) -> None:
+    def ys(self, v: Any) -> None:  # anything `DataFrame.__setitem__` takes
         self._set_cols(self.y_names, v)
 
     @property
@@ -290,7 +293,7 @@ class Tabular:
         return self.items[self.cat_names + self.cont_names]
 
     @xs.setter
-    def xs(self, v) -> None:
+    def xs(self, v: Any) -> None:  # anything `DataFrame.__setitem__` takes
         self._set_cols(self.cat_names + self.cont_names, v)
 
     @property
@@ -322,7 +325,7 @@ class Tabular:
         return self.ys
 
     @property
-    def loc(self):
+    def loc(self) -> Any:  # pandas' `_LocIndexer` (pandas ships no types here)
         "Label-based access to the processed frame (`to.loc[rows, cols]`, pandas' `.loc`)."
         return self.items.loc
 
@@ -400,9 +403,13 @@ class TabularPandas(Tabular):
     ['#na#', 'x', 'y']
     """
 
-    def __init__(self, df: pd.DataFrame, procs=None, cat_names=None, cont_names=None, y_names=None, y_block=None,
-                 splits=None, do_setup: bool = True, reduce_memory: bool = True, inplace: bool = False,
-                 with_cont: bool = True):
+    def __init__(self, df: pd.DataFrame,
+                 procs: TabularProc | Transform | type | Iterable[TabularProc | Transform | type] | None = None,
+                 cat_names: str | Sequence[str] | None = None, cont_names: str | Sequence[str] | None = None,
+                 y_names: str | Sequence[str] | None = None,
+                 y_block: TransformBlock | Callable[[], TransformBlock] | None = None,
+                 splits: Sequence[Sequence[int] | np.ndarray] | None = None, do_setup: bool = True,
+                 reduce_memory: bool = True, inplace: bool = False, with_cont: bool = True) -> None:
         need_frame(df, "TabularPandas", then=", and list those names in cat_names, cont_names and y_names")
         self.cat_names, self.cont_names, self.y_names = _listify(cat_names), _listify(cont_names), _listify(y_names)
         for kind, names in (("cat_names", self.cat_names), ("cont_names", self.cont_names),
@@ -440,14 +447,14 @@ class TabularPandas(Tabular):
         n = len(df)
         if splits is None:
             splits = (np.arange(n), np.array([], dtype=np.int64))
-        splits = [np.asarray(list(s) if not hasattr(s, "__array__") else s, dtype=np.int64) for s in splits]
-        for i, s in enumerate(splits):
+        parts = [np.asarray(list(s) if not hasattr(s, "__array__") else s, dtype=np.int64) for s in splits]
+        for i, s in enumerate(parts):
             if len(s) and (s.min() < 0 or s.max() >= n):
                 raise IndexError(f"TabularPandas: split {i} holds row positions outside 0..{n - 1}; splits are "
                                  "positions (0-based, like iloc), not index labels.")
-        if len(splits[0]) == 0:
+        if len(parts[0]) == 0:
             raise ValueError("TabularPandas: the training split is empty; procs need training rows to learn from.")
-        self.splits = splits
+        self.splits = parts
         self.y_block, self.with_cont = y_block, with_cont
         self.procs = Procs(_mk_proc(p) for p in sorted(_listify(procs), key=lambda p: getattr(p, "order", 0)))
         self.y_kind = _y_kind(y_block, df[self.y_names]) if self.y_names else None
@@ -628,7 +635,7 @@ class TabularPandas(Tabular):
             df[yn] = np.asarray(list(self.vocab), dtype=object)[df[yn].to_numpy(np.int64)]
         return df
 
-    def transform(self, cols, f, all_col: bool = True) -> None:
+    def transform(self, cols: str | Sequence[str], f: Callable[..., Any] | str, all_col: bool = True) -> None:
         """Apply `f` to the columns `cols` in place (`df[cols].transform(f)`); with `all_col=False`, columns that are
         not in the frame are skipped instead of raising."""
         cols = _listify(cols)
@@ -652,11 +659,15 @@ class TabularPandas(Tabular):
         show_table(df)  # an HTML DataFrame in a notebook, width-aware text in a terminal
         return None
 
-    def dataloaders(self, bs: int = 64, val_bs: int | None = None, shuffle_train: bool = True, device=None,
-                    path=".", dl_type=None, train_kwargs: dict | None = None, **kwargs):
+    def dataloaders(self, bs: int = 64, val_bs: int | None = None, shuffle_train: bool = True,
+                    device: str | torch.device | None = None, path: str | Path = ".",
+                    dl_type: type[TabDataLoader] | None = None, train_kwargs: dict | None = None,
+                    **kwargs: Any) -> TabularDataLoaders:
         """`TabularDataLoaders` over the splits (the training one shuffled, dropping its last partial batch);
         `dl_type` (default `TabDataLoader`) and `train_kwargs` apply to the training loader."""
-        from tiers.tabular.data import TabDataLoader, TabularDataLoaders
+        from tiers.tabular.data import TabDataLoader, TabularDataLoaders, _no_bs
+        if bs is None:  # `len(to) > bs` below would fail with an unrelated TypeError
+            raise _no_bs("TabularPandas.dataloaders")
         dls = []
         for i in range(len(self.splits)):
             to = self.new(self.items.iloc[self.splits[i]], inplace=True)
@@ -667,7 +678,7 @@ class TabularPandas(Tabular):
                            drop_last=tr and shuffle_train and len(to) > bs, **extra, **kwargs))
         return TabularDataLoaders(*dls, path=path, device=device)
 
-    def weighted_dataloaders(self, wgts, bs: int = 64, **kwargs):
+    def weighted_dataloaders(self, wgts: Sequence[float] | np.ndarray, bs: int = 64, **kwargs: Any) -> TabularDataLoaders:
         """Loaders whose training loader draws rows with probability proportional to `wgts` (one weight per row of
         the frame, or per training row), with replacement (`TabWeightedDL`); `kwargs` go to `dataloaders`."""
         from tiers.tabular.data import TabWeightedDL
@@ -676,7 +687,7 @@ class TabularPandas(Tabular):
             w = w[self.splits[0]]  # one weight per row of the frame: keep the training rows'
         return self.dataloaders(bs=bs, dl_type=TabWeightedDL, train_kwargs={"wgts": w}, **kwargs)
 
-    def partial_dataloaders(self, partial_n: int, bs: int = 64, **kwargs):
+    def partial_dataloaders(self, partial_n: int, bs: int = 64, **kwargs: Any) -> TabularDataLoaders:
         "Loaders whose training epochs use `partial_n` random rows (`TabPartialDL`); `kwargs` go to `dataloaders`."
         from tiers.tabular.data import TabPartialDL
         return self.dataloaders(bs=bs, dl_type=TabPartialDL, train_kwargs={"partial_n": partial_n}, **kwargs)

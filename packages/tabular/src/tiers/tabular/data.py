@@ -3,8 +3,9 @@ work), and `TabularDataLoaders` makes them from a DataFrame or CSV and shows bat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,18 @@ from tiers.data.show import show_table
 from tiers.tabular.core import TabularPandas, _listify, need_frame, read_csv
 from tiers.tensors.semantic import TensorCategory
 
+if TYPE_CHECKING:
+    from tiers.data.block import TransformBlock
+    from tiers.pipeline import Transform
+    from tiers.tabular.core import TabularProc
+
 __all__ = ["TabDataLoader", "TabWeightedDL", "TabPartialDL", "TabularDataLoaders"]
+
+
+def _no_bs(where: str) -> ValueError:
+    # bs=None means "no batching" to a DataLoader; these loaders build every batch by indexing rows, so they need one.
+    return ValueError(f"{where}: bs=None is not supported: a tabular loader builds each batch by indexing rows; "
+                      "pass bs=<rows per batch>, e.g. bs=64.")
 
 
 def _show(df: pd.DataFrame, show: bool) -> pd.DataFrame | None:
@@ -39,13 +51,21 @@ class TabDataLoader(DataLoader):
     """
 
     def __init__(self, dataset: TabularPandas, bs: int = 64, shuffle: bool = False, drop_last: bool = False,
-                 **kwargs):
+                 **kwargs: Any) -> None:
         if not isinstance(dataset, TabularPandas):
             raise TypeError(f"TabDataLoader needs a TabularPandas dataset, got {type(dataset).__name__}; build one "
                             "with TabularPandas(df, procs, cat_names, cont_names, y_names).")
         kwargs.pop("indexed", None)
         super().__init__(dataset, bs=bs, shuffle=shuffle, drop_last=drop_last, indexed=True, **kwargs)
+        if self.bs is None:
+            raise _no_bs(type(self).__name__)
         self._tensors: tuple | None = None
+
+    @property
+    def _bs(self) -> int:
+        bs = self.bs
+        assert bs is not None  # refused in __init__
+        return bs
 
     @property
     def tensors(self) -> tuple:
@@ -58,25 +78,30 @@ class TabDataLoader(DataLoader):
     def n_inp(self) -> int:
         return 2 if self.dataset.with_cont else 1
 
-    def sample(self):
-        "This epoch's batches as tensors of row positions (a random permutation when `shuffle`)."
+    def _rows(self) -> int:
         n = self.n
+        assert n is not None  # a TabularPandas always has a length (`n` is `len(dataset)` unless given)
+        return n
+
+    def sample(self) -> list[torch.Tensor]:
+        "This epoch's batches as tensors of row positions (a random permutation when `shuffle`)."
+        n = self._rows()
         if self.shuffle:
             g = torch.Generator().manual_seed(self.rng.getrandbits(63))
             idxs = torch.randperm(n, generator=g)
         else:
             idxs = torch.arange(n)
-        chunks = list(idxs.split(self.bs))
-        if self.drop_last and chunks and len(chunks[-1]) < self.bs:
+        chunks = list(idxs.split(self._bs))
+        if self.drop_last and chunks and len(chunks[-1]) < self._bs:
             chunks = chunks[:-1]
         return chunks
 
-    def create_batches(self, samps):
+    def create_batches(self, samps: Iterable[torch.Tensor]) -> Iterator[tuple[torch.Tensor, ...]]:
         "Yield one batch per chunk of row positions."
         for idx in samps:
             yield self.do_batch(idx)
 
-    def do_batch(self, idx):
+    def do_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
         "The batch of rows `idx`: each tensor indexed once."
         cats, conts, ys = self.tensors
         xs = (cats[idx], conts[idx]) if self.dataset.with_cont else (cats[idx],)
@@ -87,7 +112,7 @@ class TabDataLoader(DataLoader):
             y = y.as_subclass(TensorCategory)
         return (*xs, y)
 
-    def new(self, dataset=None, cls=None, **kwargs) -> TabDataLoader:
+    def new(self, dataset: TabularPandas | None = None, cls: type | None = None, **kwargs: Any) -> TabDataLoader:
         res = cast(TabDataLoader, super().new(dataset, cls, **kwargs))
         if dataset is None or dataset is self.dataset:
             res._tensors = self._tensors
@@ -99,7 +124,7 @@ class TabDataLoader(DataLoader):
         return state
 
     # ---- display ---------------------------------------------------------------------------------------------
-    def decode_rows(self, b, max_n: int = 9) -> pd.DataFrame:
+    def decode_rows(self, b: Sequence[torch.Tensor], max_n: int = 9) -> pd.DataFrame:
         "The first `max_n` rows of batch `b` as a readable DataFrame (procs undone, classes named)."
         to = self.dataset
         n_in = self.n_inp
@@ -116,14 +141,17 @@ class TabDataLoader(DataLoader):
                 data.update({c: y[:, i] for i, c in enumerate(to.y_names)})
         return to.decode(pd.DataFrame(data))
 
-    def show_batch(self, b=None, max_n: int = 10, ctxs=None, show: bool = True, unique: bool = False, **kwargs):
+    def show_batch(self, b: Sequence[torch.Tensor] | None = None, max_n: int = 10, ctxs: Any = None, show: bool = True,
+                   unique: bool = False, **kwargs: Any) -> pd.DataFrame | None:
         "Print the first `max_n` rows of batch `b` (default: one batch) decoded; `show=False` returns the frame."
         b = self.one_batch() if b is None else b
         return _show(self.decode_rows(b, max_n), show)
 
-    def show_results(self, b, out, max_n: int = 10, show: bool = True, **kwargs):
-        """Print the rows of batch `b` with the decoded predictions `out` in `<target>_pred` columns (class names
-        for classification); `show=False` returns the frame."""
+    def show_results(self, b: Sequence[torch.Tensor], out: Any, max_n: int = 10, ctxs: Any = None, show: bool = True,
+                     **kwargs: Any) -> pd.DataFrame | None:
+        """Print the rows of batch `b` with the decoded predictions `out` (a tensor, or a tuple whose first item is
+        one) in `<target>_pred` columns (class names for classification); `show=False` returns the frame. `ctxs` is
+        the `DataLoader.show_results` signature's and unused: a table has no plot contexts."""
         df = self.decode_rows(b, max_n)
         to = self.dataset
         out = out[0] if isinstance(out, (tuple, list)) else out
@@ -137,7 +165,7 @@ class TabDataLoader(DataLoader):
         return _show(df, show)
 
 
-def _weights(wgts, n: int) -> np.ndarray:
+def _weights(wgts: Sequence[float] | np.ndarray | None, n: int) -> np.ndarray:
     w = np.ones(n) if wgts is None else np.asarray(list(wgts) if not hasattr(wgts, "__array__") else wgts, float)
     if w.ndim != 1 or len(w) != n:
         raise ValueError(f"TabWeightedDL: {w.size} weights for {n} rows; give one weight per training row.")
@@ -154,7 +182,8 @@ class TabWeightedDL(TabDataLoader):
     """A `TabDataLoader` that, when shuffling (training), draws each epoch's rows with replacement, row `i` with
     probability `wgts[i] / sum(wgts)` (to oversample rare classes); without shuffling it reads rows in order."""
 
-    def __init__(self, dataset: TabularPandas, bs: int = 64, wgts=None, shuffle: bool = False, **kwargs):
+    def __init__(self, dataset: TabularPandas, bs: int = 64, wgts: Sequence[float] | np.ndarray | None = None,
+                 shuffle: bool = False, **kwargs: Any) -> None:
         self.wgts = _weights(wgts, len(dataset))
         super().__init__(dataset, bs=bs, shuffle=shuffle, **kwargs)
 
@@ -163,18 +192,19 @@ class TabWeightedDL(TabDataLoader):
         kw["wgts"] = self.wgts  # same rows: same weights (`new(other_dataset)` must pass its own, or uniform)
         return kw
 
-    def new(self, dataset=None, cls=None, **kwargs):
+    def new(self, dataset: TabularPandas | None = None, cls: type | None = None, **kwargs: Any) -> TabDataLoader:
         if dataset is not None and dataset is not self.dataset and "wgts" not in kwargs:
             kwargs["wgts"] = None  # other rows (test data, an empty export copy): uniform
         return super().new(dataset, cls, **kwargs)
 
-    def sample(self):
-        if not self.shuffle or not self.n:
+    def sample(self) -> list[torch.Tensor]:
+        n = self._rows()
+        if not self.shuffle or not n:
             return super().sample()
         g = torch.Generator().manual_seed(self.rng.getrandbits(63))
-        idxs = torch.multinomial(torch.as_tensor(self.wgts), self.n, replacement=True, generator=g)
-        chunks = list(idxs.split(self.bs))
-        if self.drop_last and chunks and len(chunks[-1]) < self.bs:
+        idxs = torch.multinomial(torch.as_tensor(self.wgts), n, replacement=True, generator=g)
+        chunks = list(idxs.split(self._bs))
+        if self.drop_last and chunks and len(chunks[-1]) < self._bs:
             chunks = chunks[:-1]
         return chunks
 
@@ -183,7 +213,7 @@ class TabPartialDL(TabDataLoader):
     """A `TabDataLoader` whose training epochs use `partial_n` random rows (without replacement): quick experiments
     on a large table."""
 
-    def __init__(self, dataset: TabularPandas, bs: int = 64, partial_n: int | None = None, **kwargs):
+    def __init__(self, dataset: TabularPandas, bs: int = 64, partial_n: int | None = None, **kwargs: Any) -> None:
         if partial_n is not None and (not isinstance(partial_n, int | np.integer) or partial_n < 1):
             raise ValueError(f"TabPartialDL: partial_n must be a positive int or None, got {partial_n!r}.")
         self.partial_n = partial_n
@@ -194,21 +224,22 @@ class TabPartialDL(TabDataLoader):
         kw["partial_n"] = self.partial_n
         return kw
 
-    def sample(self):
+    def sample(self) -> list[torch.Tensor]:
         if self.partial_n is None or not self.shuffle:
             return super().sample()
+        n = self._rows()
         g = torch.Generator().manual_seed(self.rng.getrandbits(63))
-        idxs = torch.randperm(self.n, generator=g)[: min(self.partial_n, self.n)]
-        chunks = list(idxs.split(self.bs))
-        if self.drop_last and chunks and len(chunks[-1]) < self.bs:
+        idxs = torch.randperm(n, generator=g)[: min(self.partial_n, n)]
+        chunks = list(idxs.split(self._bs))
+        if self.drop_last and chunks and len(chunks[-1]) < self._bs:
             chunks = chunks[:-1]
         return chunks
 
     def __len__(self) -> int:
         if self.partial_n is None or not self.shuffle:
             return super().__len__()
-        k = min(self.partial_n, self.n)
-        return k // self.bs if self.drop_last else -(-k // self.bs)
+        k = min(self.partial_n, self._rows())
+        return k // self._bs if self.drop_last else -(-k // self._bs)
 
 
 class TabularDataLoaders(DataLoaders):
@@ -223,9 +254,14 @@ class TabularDataLoaders(DataLoaders):
     """
 
     @classmethod
-    def from_df(cls, df: pd.DataFrame, path: str | Path = ".", procs=None, cat_names=None, cont_names=None,
-                y_names=None, y_block=None, valid_idx=None, bs: int = 64, shuffle_train: bool = True,
-                val_bs: int | None = None, device=None, reduce_memory: bool = True, **kwargs) -> TabularDataLoaders:
+    def from_df(cls, df: pd.DataFrame, path: str | Path = ".",
+                procs: TabularProc | Transform | type | Iterable[TabularProc | Transform | type] | None = None,
+                cat_names: str | Sequence[str] | None = None, cont_names: str | Sequence[str] | None = None,
+                y_names: str | Sequence[str] | None = None,
+                y_block: TransformBlock | Callable[[], TransformBlock] | None = None,
+                valid_idx: Sequence[int] | np.ndarray | None = None, bs: int = 64, shuffle_train: bool = True,
+                val_bs: int | None = None, device: str | torch.device | None = None, reduce_memory: bool = True,
+                **kwargs: Any) -> TabularDataLoaders:
         """Loaders from `df`: `valid_idx` are the validation row positions (default: a random 20%, seed 42 - as in
         fastai - when no index is given); `procs`, the column lists and `y_block` go to `TabularPandas`. Without
         `cont_names`, every column not in `cat_names` or `y_names` is continuous (as fastai)."""
@@ -254,7 +290,7 @@ class TabularDataLoaders(DataLoaders):
 
     @classmethod
     def from_csv(cls, csv: str | Path, skipinitialspace: bool = True, encoding: str | None = None,
-                 **kwargs) -> TabularDataLoaders:
+                 **kwargs: Any) -> TabularDataLoaders:
         """Loaders from the CSV file `csv` (read with `pandas.read_csv` in `encoding`, default UTF-8); `kwargs` go
         to `from_df`."""
         csv = Path(csv)
@@ -262,8 +298,9 @@ class TabularDataLoaders(DataLoaders):
         df = read_csv(csv, "TabularDataLoaders.from_csv", encoding=encoding, skipinitialspace=skipinitialspace)
         return cls.from_df(df, **kwargs)
 
-    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms=None, with_labels: bool = False, process: bool = True,
-                inplace: bool = False, **kwargs):
+    def test_dl(self, test_items: pd.DataFrame, rm_type_tfms: int | Sequence[int] | None = None,
+                with_labels: bool = False, process: bool = True, inplace: bool = False,
+                **kwargs: Any) -> TabDataLoader:
         """A loader over the new rows `test_items`, processed with the training state of the procs (targets are
         encoded when present and `with_labels`; otherwise batches hold inputs only). `process=False` takes rows
         that are already processed; `inplace` processes `test_items` itself instead of a copy (as fastai)."""

@@ -4,6 +4,7 @@ and a `predict` that takes a DataFrame row."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,10 +14,14 @@ from tiers.tabular.model import TabularModel, get_emb_sz
 from tiers.train.learner import Learner
 from tiers.train.nn.losses import CrossEntropyLossFlat, MSELossFlat
 
+if TYPE_CHECKING:
+    from tiers.tabular.core import TabularPandas
+    from tiers.tabular.data import TabularDataLoaders
+
 __all__ = ["TabularLearner", "tabular_learner"]
 
 
-def _one_row(row, to) -> pd.DataFrame:
+def _one_row(row: object, to: TabularPandas) -> pd.DataFrame:
     "`row` (a Series, a `{column: value}` dict or a one-row DataFrame) as a one-row DataFrame, or a clear error."
     inputs = to.input_cat_names + to.cont_names
     if isinstance(row, dict):
@@ -44,7 +49,8 @@ class TabularLearner(Learner):
     """A `Learner` for tabular data whose `predict` takes one row (a `pandas.Series`, a `{column: value}` dict or a
     one-row DataFrame)."""
 
-    def predict(self, row: pd.Series | pd.DataFrame | dict, rm_type_tfms=None, with_input: bool = False) -> tuple:
+    def predict(self, row: pd.Series | pd.DataFrame | dict, rm_type_tfms: Any = None,
+                with_input: bool = False) -> tuple:
         """Predict `row` (a Series, a `{column: value}` dict or a one-row DataFrame): `(the row processed and decoded
         with the prediction in the target columns, the decoded prediction (class index or values), the raw prediction
         (probabilities or values))`."""
@@ -61,16 +67,16 @@ class TabularLearner(Learner):
             dec[0], preds[0]
 
 
-def _n_out(dls) -> int:
+def _n_out(dls: TabularDataLoaders) -> int:
     to = dls.train_ds
     if to.y_kind == "category":
         return len(to.vocab)
     return len(to.y_names)
 
 
-def tabular_learner(dls, layers: Sequence[int] | None = None, emb_szs: dict | None = None,
+def tabular_learner(dls: TabularDataLoaders, layers: Sequence[int] | None = None, emb_szs: dict | None = None,
                     config: dict | None = None, n_out: int | None = None, y_range: tuple[float, float] | None = None,
-                    loss_func: Callable | None = None, **kwargs) -> TabularLearner:
+                    loss_func: Callable | None = None, **kwargs: Any) -> TabularLearner:
     """A `Learner` with a `TabularModel` for the `TabularDataLoaders` `dls`: hidden `layers` (default `[200, 100]`),
     embedding widths from `emb_szs` (column -> width) or the rule, `config` (`tabular_config(...)`) for the model,
     `n_out` outputs (default: the number of classes, or of target columns), outputs squashed into `y_range`. The loss

@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from tiers.train.nn.layers import Embedding, LinBnDrop, SigmoidRange
+
+if TYPE_CHECKING:
+    from tiers.tabular.core import TabularPandas
+    from tiers.tabular.data import TabularDataLoaders
 
 __all__ = ["TabularModel", "emb_sz_rule", "get_emb_sz", "tabular_config"]
 
@@ -22,7 +27,7 @@ def emb_sz_rule(n_cat: int) -> int:
     return min(600, round(1.6 * n_cat**0.56))
 
 
-def get_emb_sz(to, sz_dict: dict | None = None) -> list[tuple[int, int]]:
+def get_emb_sz(to: TabularPandas | TabularDataLoaders, sz_dict: dict | None = None) -> list[tuple[int, int]]:
     """`(n_classes, width)` for each categorical column of `to` (a `TabularPandas` or its loaders), the width from
     `sz_dict[col]` when given, else `emb_sz_rule`."""
     sz_dict = sz_dict or {}
@@ -36,7 +41,7 @@ def get_emb_sz(to, sz_dict: dict | None = None) -> list[tuple[int, int]]:
     return res
 
 
-def tabular_config(**kwargs) -> dict:
+def tabular_config(**kwargs: Any) -> dict:
     """Keyword arguments for `TabularModel` given to `tabular_learner(config=...)`: `ps`, `embed_p`, `y_range`,
     `use_bn`, `bn_final`, `bn_cont`, `act_cls`, `lin_first`."""
     allowed = {"ps", "embed_p", "y_range", "use_bn", "bn_final", "bn_cont", "act_cls", "lin_first"}
@@ -61,7 +66,7 @@ class TabularModel(nn.Module):
                  ps: float | Sequence[float] | None = None, embed_p: float = 0.0,
                  y_range: tuple[float, float] | None = None, use_bn: bool = True, bn_final: bool = False,
                  bn_cont: bool = True, act_cls: Callable[[], nn.Module] | nn.Module = nn.ReLU,
-                 lin_first: bool = True):
+                 lin_first: bool = True) -> None:
         super().__init__()
         layers = list(layers)
         if ps is None:

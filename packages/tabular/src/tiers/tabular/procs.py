@@ -11,7 +11,7 @@ import pandas as pd
 
 from tiers.data.categorical import CategoryMap
 from tiers.data.transforms import Normalize
-from tiers.tabular.core import Tabular, TabularProc
+from tiers.tabular.core import Tabular, TabularPandas, TabularProc, _Subset
 
 __all__ = ["Categorify", "FillMissing", "FillStrategy", "Normalize"]
 
@@ -46,7 +46,7 @@ class Categorify(TabularProc):
 
     order = 1
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.classes: dict[str, CategoryMap] = {}
 
     def setups(self, to) -> None:
@@ -173,11 +173,22 @@ class FillMissing(TabularProc):
 _EPS = 1e-7
 
 
-def _int_col(dt) -> bool:
+def _train_col(to: Tabular, c: str) -> pd.Series:
+    # The tabular `setups` dispatches on `Tabular`, so a row subset (`to.train`) reaches it too: its training rows
+    # are its TabularPandas's. Any other `Tabular` has no training rows to learn from.
+    root = to.parent if isinstance(to, _Subset) else to
+    if not isinstance(root, TabularPandas):
+        raise TypeError(f"Normalize.setup: got a {type(to).__name__}, not a TabularPandas, so there are no training "
+                        "rows to learn the means and stds from; pass a TabularPandas (TabularPandas(df, "
+                        "procs=[Normalize], cont_names=[...])).")
+    return root.train_col(c)
+
+
+def _int_col(dt: object) -> bool:
     return pd.api.types.is_integer_dtype(dt) and not pd.api.types.is_extension_array_dtype(dt)
 
 
-@Normalize
+@Normalize  # type: ignore[arg-type]  # the Transform metaclass registers the function on the class; mypy sees a constructor call
 def setups(self, to: Tabular):
     """Learn `means` and `stds` (population std, ddof=0, plus 1e-7, as fastai) of the continuous columns from the
     training rows."""
@@ -185,7 +196,7 @@ def setups(self, to: Tabular):
     self.int_cols = set()  # integer columns decode back to integers (an age is 46, not 45.999998)
     self.whole_cols = set()  # float columns of whole numbers (integers with a NaN) decode to whole numbers too
     for c in to.cont_names:
-        col = to.train_col(c).to_numpy(np.float64, na_value=np.nan)
+        col = _train_col(to, c).to_numpy(np.float64, na_value=np.nan)
         if _int_col(to.items[c].dtype):
             self.int_cols.add(c)
         elif np.isfinite(col).any() and np.array_equal(col[np.isfinite(col)], np.rint(col[np.isfinite(col)])):
