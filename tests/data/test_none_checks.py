@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from tiers.data import DataLoaders, PartialDL, TfmdLists
+from tiers.data import DataLoaders, Normalize, PartialDL, TfmdLists
 from tiers.data import test_set as make_test_set
+from tiers.tensors import TensorImage
 
 
 class _Unsized:
@@ -63,3 +64,16 @@ def test_test_set_of_a_tfmdlists_takes_one_count():
     # Before: a list (one count per pipeline, the Datasets form) failed with "slice indices must be integers".
     with pytest.raises(TypeError, match=r"rm_tfms=\[1\].*one int"):
         make_test_set(tl, ["x"], rm_tfms=[1])
+
+
+def test_normalize_without_statistics_says_how_to_get_them():
+    # Before: `x - None`, a TypeError naming neither Normalize nor the fix (no setup ran, or the first element of
+    # the batch it was set up on was not an image, so it computed no statistics).
+    x = TensorImage(torch.rand(2, 3, 4, 4))
+    for f in (Normalize(), Normalize(mean=torch.zeros(1, 3, 1, 1))):
+        with pytest.raises(ValueError, match=r"Normalize has no statistics .*from_stats"):
+            f(x)
+        with pytest.raises(ValueError, match="Normalize has no statistics"):
+            f.decode(x)
+    f = Normalize.from_stats([0.5] * 3, [0.25] * 3, cuda=False)
+    assert torch.allclose(f(x), (x - 0.5) / 0.25) and torch.allclose(f.decode(f(x)), x)

@@ -3,9 +3,10 @@ and a `DataBlock` says how to get the items, split them and read each element, t
 `DataLoaders` (section 4.7 of the paper)."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from types import FunctionType, LambdaType
+from typing import Any
 
 from tiers.data.categorical import (
     Categorize,
@@ -24,13 +25,18 @@ from tiers.pipeline import ItemTransform, Pipeline, Transform
 
 __all__ = ["TransformBlock", "CategoryBlock", "MultiCategoryBlock", "RegressionBlock", "DataBlock"]
 
+# Transforms as the block and loader arguments take them: one transform (a function, a Transform or a Transform
+# class), a list of them, or None.
+_Tfms = Callable[..., Any] | Iterable[Callable[..., Any]] | None
+
 
 class TransformBlock:
     """What one element of an item is: the `type_tfms` that make it (after its getter), the `item_tfms` and
     `batch_tfms` it needs in the loader (`ToTensor` always comes first), and optionally the loader class `dl_type`
     and keyword arguments `dls_kwargs` for the loaders."""
 
-    def __init__(self, type_tfms=None, item_tfms=None, batch_tfms=None, dl_type=None, dls_kwargs: dict | None = None):
+    def __init__(self, type_tfms: _Tfms = None, item_tfms: _Tfms = None, batch_tfms: _Tfms = None,
+                 dl_type: Callable[..., TfmdDL] | None = None, dls_kwargs: dict | None = None):
         self.type_tfms = L(type_tfms)
         self.item_tfms = L([ToTensor]) + L(item_tfms)
         self.batch_tfms = L(batch_tfms)
@@ -41,12 +47,12 @@ class TransformBlock:
         return f"TransformBlock(type_tfms={list(self.type_tfms)})"
 
 
-def CategoryBlock(vocab=None, sort: bool = True, add_na: bool = False) -> TransformBlock:
+def CategoryBlock(vocab: Iterable[Any] | None = None, sort: bool = True, add_na: bool = False) -> TransformBlock:
     "A single-label classification target: `Categorize` (vocabulary learned from the training labels)."
     return TransformBlock(type_tfms=Categorize(vocab=vocab, sort=sort, add_na=add_na))
 
 
-def MultiCategoryBlock(encoded: bool = False, vocab=None, add_na: bool = False) -> TransformBlock:
+def MultiCategoryBlock(encoded: bool = False, vocab: Iterable[Any] | None = None, add_na: bool = False) -> TransformBlock:
     """A multi-label target: a list of labels (`MultiCategorize` + `OneHotEncode`), or, with `encoded`, labels
     already one-hot encoded (then `vocab` names the columns)."""
     tfm = EncodedMultiCategorize(vocab=vocab) if encoded else [MultiCategorize(vocab=vocab, add_na=add_na),
@@ -110,14 +116,18 @@ class DataBlock:
     (3, TensorCategory(1))
     """
 
-    get_items = splitter = get_x = get_y = None
-    blocks = (TransformBlock, TransformBlock)
-    dl_type = TfmdDL
+    get_items: Callable[..., Any] | None = None
+    splitter: Callable[..., Any] | None = None
+    get_x: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None
+    get_y: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None
+    blocks: Sequence[TransformBlock | Callable[..., TransformBlock]] = (TransformBlock, TransformBlock)
+    dl_type: Callable[..., TfmdDL] = TfmdDL
     _methods = ("get_items", "splitter", "get_x", "get_y")
     _hint = "To chain several functions in one getter, wrap them in a Pipeline([f, g])."
 
-    def __init__(self, blocks=None, dl_type=None, getters=None, n_inp: int | None = None, item_tfms=None,
-                 batch_tfms=None, **kwargs):
+    def __init__(self, blocks: Iterable[TransformBlock | Callable[..., TransformBlock]] | None = None,
+                 dl_type: Callable[..., TfmdDL] | None = None, getters: Iterable[Callable[..., Any]] | None = None,
+                 n_inp: int | None = None, item_tfms: _Tfms = None, batch_tfms: _Tfms = None, **kwargs: Any):
         for k in self._methods:
             if k in kwargs:
                 setattr(self, k, kwargs.pop(k))
@@ -165,14 +175,16 @@ class DataBlock:
             self.getters[self.n_inp:] = list(gy)
         self.new(item_tfms, batch_tfms)
 
-    def new(self, item_tfms=None, batch_tfms=None) -> "DataBlock":
+    def new(self, item_tfms: _Tfms = None, batch_tfms: _Tfms = None) -> "DataBlock":
         "Set the extra `item_tfms` and `batch_tfms` (merged with the blocks' own); returns `self`."
         self.item_tfms = _merge_tfms(self.default_item_tfms, item_tfms)
         self.batch_tfms = _merge_tfms(self.default_batch_tfms, batch_tfms)
         return self
 
     @classmethod
-    def from_columns(cls, blocks=None, getters=None, get_items: Callable | None = None, **kwargs) -> "DataBlock":
+    def from_columns(cls, blocks: Iterable[TransformBlock | Callable[..., TransformBlock]] | None = None,
+                     getters: Iterable[Callable[..., Any]] | None = None, get_items: Callable | None = None,
+                     **kwargs: Any) -> "DataBlock":
         "A DataBlock for items that are tuples (or rows) whose columns are, in order, the elements of the blocks."
         from tiers.data.getters import ItemGetter
 
@@ -224,7 +236,7 @@ class DataBlock:
                 seen[i] = k
         return splits
 
-    def datasets(self, source, verbose: bool = False) -> Datasets:
+    def datasets(self, source: Any, verbose: bool = False) -> Datasets:
         "The `Datasets` for `source`: items from `get_items`, split by `splitter`, read by the getters and blocks."
         self.source = source
         items = self._items(source)
@@ -236,8 +248,8 @@ class DataBlock:
         return Datasets(items, tfms=self._combine_type_tfms(), splits=splits, dl_type=self.dl_type, n_inp=self.n_inp,
                         verbose=verbose)
 
-    def dataloaders(self, source, path=".", verbose: bool = False, item_tfms=None, batch_tfms=None,
-                    **kwargs) -> DataLoaders:
+    def dataloaders(self, source: Any, path: str | os.PathLike = ".", verbose: bool = False, item_tfms: _Tfms = None,
+                    batch_tfms: _Tfms = None, **kwargs: Any) -> DataLoaders:
         """`DataLoaders` for `source`: the `datasets`, with the item and batch transforms in the loaders. `item_tfms`
         and `batch_tfms` given here are added to the block's own for these loaders only (a transform class, such as
         `batch_tfms=Normalize`, is instantiated; `Normalize()` then takes its statistics from a batch). `kwargs`
@@ -256,8 +268,9 @@ class DataBlock:
 
     databunch = dataloaders  # the name used in the paper's listings
 
-    def weighted_dataloaders(self, source, wgts=None, bs: int = 64, verbose: bool = False, item_tfms=None,
-                             batch_tfms=None, **kwargs) -> DataLoaders:
+    def weighted_dataloaders(self, source: Any, wgts: Iterable[float] | None = None, bs: int = 64,
+                             verbose: bool = False, item_tfms: _Tfms = None, batch_tfms: _Tfms = None,
+                             **kwargs: Any) -> DataLoaders:
         """`dataloaders` whose training loader draws items with replacement, with probabilities proportional to
         `wgts`: one weight per item of `source` (as `get_items` lists them), of which the training items' are used
         (None: uniform)."""
@@ -272,7 +285,7 @@ class DataBlock:
                                           after_batch=_merge_tfms(self.batch_tfms, batch_tfms),
                                           **{**self.dls_kwargs, **kwargs, "verbose": verbose})
 
-    def summary(self, source, bs: int = 4, show_batch: bool = False, **kwargs) -> None:
+    def summary(self, source: Any, bs: int = 4, show_batch: bool = False, **kwargs: Any) -> None:
         """Print, step by step, how one item of `source` goes through every stage (getting the items, splitting,
         each getter and type transform, each item transform, collation, each batch transform). When a step fails,
         the error is raised again with the stage and the transform named."""

@@ -7,7 +7,9 @@ regression) so the training layer can pick a loss by dispatching on it; this lay
 
 import warnings
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -15,6 +17,9 @@ from torch import Tensor
 from tiers.dispatch import L, is_listy
 from tiers.pipeline import Category, DisplayedTransform, MultiCategory, TitledFloat, TitledTuple
 from tiers.tensors import TensorCategory, TensorMultiCategory, tensor
+
+if TYPE_CHECKING:
+    from tiers.data.dataloaders import DataLoaders
 
 __all__ = ["UnknownLabelError", "CategoryMap", "Categorize", "MultiCategorize", "OneHotEncode", "EncodedMultiCategorize",
            "RegressionSetup", "get_c", "one_hot", "one_hot_decode"]
@@ -57,15 +62,16 @@ class CategoryMap(L):
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
 
-    def __init__(self, col, sort: bool = True, add_na: bool = False, strict: bool = False):
+    def __init__(self, col: Iterable[Any], sort: bool = True, add_na: bool = False, strict: bool = False):
         if isinstance(col, CategoryMap):
             super().__init__(list(col.items), use_list=True)
             self.o2i, self.add_na = (defaultdict(int, col.o2i) if col.add_na else dict(col.o2i)), col.add_na
             return
         if _is_categorical(col):
-            items = list(col.cat.categories)
+            ser: Any = col  # a pandas categorical Series (pandas has no type information here)
+            items = list(ser.cat.categories)
             if strict:
-                present = set(col.dropna().unique())
+                present = set(ser.dropna().unique())
                 items = [o for o in items if o in present]
         else:
             col = col if hasattr(col, "unique") else L(col, use_list=True)
@@ -88,11 +94,11 @@ class CategoryMap(L):
     def _new(self, items, *args, **kwargs):
         return L(items, *args, **kwargs)
 
-    def map_objs(self, objs) -> list:
+    def map_objs(self, objs: Iterable[Any]) -> list:
         "The indices of the values `objs`."
         return [self.o2i[_key(o)] for o in objs]
 
-    def map_ids(self, ids) -> list:
+    def map_ids(self, ids: Iterable[Any]) -> list:
         "The values at indices `ids`."
         return [self.items[int(i)] for i in ids]
 
@@ -117,7 +123,7 @@ class Categorize(DisplayedTransform):
 
     order = 1
 
-    def __init__(self, vocab=None, sort: bool = True, add_na: bool = False):
+    def __init__(self, vocab: Iterable[Any] | None = None, sort: bool = True, add_na: bool = False):
         self.sort, self.add_na = sort, add_na
         self.vocab = None if vocab is None else CategoryMap(vocab, sort=sort, add_na=add_na)
 
@@ -170,7 +176,7 @@ class MultiCategorize(Categorize):
     c = None  # the OneHotEncode after it carries the number of classes, so `dls.c` finds one value
     refuses_missing = False  # a list of labels; a missing cell reads as no labels
 
-    def __init__(self, vocab=None, add_na: bool = False):
+    def __init__(self, vocab: Iterable[Any] | None = None, add_na: bool = False):
         super().__init__(vocab=vocab, add_na=add_na, sort=vocab is None)
 
     def setups(self, dsets):
@@ -197,7 +203,7 @@ class MultiCategorize(Categorize):
         return MultiCategory([self.vocab[int(i)] for i in o])
 
 
-def one_hot(x, c: int) -> Tensor:
+def one_hot(x: int | Iterable[int] | Tensor, c: int) -> Tensor:
     "A float vector of length `c` with ones at the indices `x`."
     res = torch.zeros(c)
     idx = x if isinstance(x, Tensor) else torch.tensor(list(L(x)), dtype=torch.long)
@@ -212,7 +218,7 @@ def one_hot(x, c: int) -> Tensor:
     return res
 
 
-def one_hot_decode(x, vocab=None) -> L:
+def one_hot_decode(x: Iterable[Any], vocab: Sequence[Any] | None = None) -> L:
     "The indices (or the `vocab` entries) where the one-hot vector `x` is on (above 0.5)."
     idxs = [i for i, v in enumerate(x) if float(v) > 0.5]
     return L(vocab[i] for i in idxs) if vocab is not None else L(idxs)
@@ -258,7 +264,7 @@ class EncodedMultiCategorize(Categorize):
     c = Categorize.c
     refuses_missing = False  # one-hot vectors are checked by their own getter, not as labels
 
-    def __init__(self, vocab):
+    def __init__(self, vocab: Iterable[Any] | None):
         super().__init__(vocab=vocab, sort=False)
 
     def setups(self, dsets):
@@ -303,7 +309,7 @@ def _int_c(c) -> int | None:
     return cs[-1] if cs else None
 
 
-def get_c(dls) -> int:
+def get_c(dls: "DataLoaders") -> int:
     """The number of model outputs a task needs: `dls.c` (found on the targets' transforms), else `c` of the
     training loader's `after_item` transforms (an item transform that knows the output size, e.g. of points), else
     the length of `dls.vocab` (its last element when it holds one vocabulary per target)."""

@@ -166,7 +166,7 @@ class FilteredBase:
             dls.append(dl.new(self.subset(i), **kw))
         return self._dbunch_type(*dls, path=path, device=device)
 
-    def weighted_dataloaders(self, wgts: Sequence[float] | None, bs: int = 64, **kwargs: Any) -> DataLoaders:
+    def weighted_dataloaders(self, wgts: Iterable[float] | None, bs: int = 64, **kwargs: Any) -> DataLoaders:
         """`dataloaders` whose training loader is a `WeightedDL`: each epoch draws its items with replacement, item
         `i` of the training subset with probability proportional to `wgts[i]` (one weight per training item)."""
         from tiers.data.sampling import WeightedDL

@@ -24,7 +24,7 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Literal, overload
+from typing import Literal, TextIO, overload
 
 from tiers.dispatch.files import pid_alive
 
@@ -43,7 +43,7 @@ class Progress:
     """A one-line progress bar on `stream` (stderr), redrawn at most 10 times a second; silent when `enabled` is
     False, or by default when the stream is not a terminal."""
 
-    def __init__(self, total: int | None, desc: str = "", stream=None, enabled: bool | None = None):
+    def __init__(self, total: int | None, desc: str = "", stream: TextIO | None = None, enabled: bool | None = None):
         self.stream = stream or sys.stderr
         isatty = getattr(self.stream, "isatty", lambda: False)
         self.enabled = isatty() if enabled is None else enabled

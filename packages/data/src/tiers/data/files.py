@@ -4,17 +4,22 @@ import mimetypes
 import os
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from tiers.dispatch import L, Path
 
 __all__ = ["get_files", "FileGetter", "image_extensions", "get_image_files", "ImageGetter", "get_text_files",
            "parent_label", "RegexLabeller"]
 
+# `extensions` and `folders` arguments: one name, several, or None (all)
+_Names = str | Iterable[str] | None
+_Folders = str | os.PathLike | Iterable[str | os.PathLike] | None
+
 image_extensions: set[str] = {k for k, v in mimetypes.types_map.items() if v.startswith("image/")} | {
     ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def _norm_exts(extensions) -> set[str] | None:
+def _norm_exts(extensions: _Names) -> set[str] | None:
     if extensions is None:
         return None
     if isinstance(extensions, str):
@@ -27,7 +32,7 @@ def _files_in(p: Path, names: Iterable[str], exts: set[str] | None) -> list[Path
             if not f.startswith(".") and (exts is None or os.path.splitext(f)[1].lower() in exts)]
 
 
-def get_files(path: str | Path, extensions=None, recurse: bool = True, folders=None,
+def get_files(path: str | os.PathLike, extensions: _Names = None, recurse: bool = True, folders: _Folders = None,
               followlinks: bool = True) -> L:
     """All files under `path` with one of the `extensions` (case-insensitive; all files when None), searching
     subfolders when `recurse` (only the top-level subfolders named in `folders`, when given, plus the top level itself
@@ -57,7 +62,7 @@ def get_files(path: str | Path, extensions=None, recurse: bool = True, folders=N
     return L(res)
 
 
-def FileGetter(suf: str = "", extensions=None, recurse: bool = True, folders=None) -> Callable:
+def FileGetter(suf: str = "", extensions: _Names = None, recurse: bool = True, folders: _Folders = None) -> Callable:
     "A function that returns `get_files(path/suf, extensions, recurse, folders)` for the `path` it gets."
 
     def _inner(o, extensions=extensions, recurse=recurse, folders=folders):
@@ -66,12 +71,12 @@ def FileGetter(suf: str = "", extensions=None, recurse: bool = True, folders=Non
     return _inner
 
 
-def get_image_files(path: str | Path, recurse: bool = True, folders=None) -> L:
+def get_image_files(path: str | os.PathLike, recurse: bool = True, folders: _Folders = None) -> L:
     "All image files under `path` (by extension; see `image_extensions`)."
     return get_files(path, extensions=image_extensions, recurse=recurse, folders=folders)
 
 
-def ImageGetter(suf: str = "", recurse: bool = True, folders=None) -> Callable:
+def ImageGetter(suf: str = "", recurse: bool = True, folders: _Folders = None) -> Callable:
     "A function that returns the image files under `path/suf` for the `path` it gets."
 
     def _inner(o, recurse=recurse, folders=folders):
@@ -80,13 +85,15 @@ def ImageGetter(suf: str = "", recurse: bool = True, folders=None) -> Callable:
     return _inner
 
 
-def get_text_files(path: str | Path, recurse: bool = True, folders=None) -> L:
+def get_text_files(path: str | os.PathLike, recurse: bool = True, folders: _Folders = None) -> L:
     "All `.txt` files under `path`."
     return get_files(path, extensions=[".txt"], recurse=recurse, folders=folders)
 
 
-def parent_label(o) -> str:
+def parent_label(o: Any) -> str:
     "The name of the folder holding the file `o` (`pets/cat/1.jpg` -> `cat`)."
+    # `o: Any`, not `str | PathLike`: used as a getter, this function becomes a Transform that dispatches on its first
+    # annotation, so a narrower one would pass other items through unchanged (as labels) instead of failing.
     return Path(o).parent.name
 
 

@@ -1,7 +1,9 @@
 """Getters that read part of an item: `ItemGetter`, `AttrGetter` and `ColReader` (DataFrame rows, namedtuples)."""
 
 import os
+from collections.abc import Hashable, Iterable
 from pathlib import Path
+from typing import Any
 
 from tiers.dispatch import L
 from tiers.pipeline import ItemTransform
@@ -25,7 +27,7 @@ class ItemGetter(ItemTransform):
 
     _retain = False
 
-    def __init__(self, i):
+    def __init__(self, i: Any):
         self.i = i
 
     def encodes(self, x):
@@ -40,7 +42,7 @@ class AttrGetter(ItemTransform):
 
     _retain = False
 
-    def __init__(self, nm: str, default=None):
+    def __init__(self, nm: str, default: Any = None):
         self.nm, self.default = nm, default
 
     def encodes(self, x):
@@ -63,7 +65,8 @@ class ColReader(ItemTransform):
 
     _retain = False
 
-    def __init__(self, cols, pref: str | Path = "", suff: str = "", label_delim: str | None = None):
+    def __init__(self, cols: Hashable | Iterable[Hashable], pref: str | Path = "", suff: str = "",
+                 label_delim: str | None = None):
         self.cols = L(cols)
         self.pref = str(pref) + os.path.sep if isinstance(pref, Path) else pref
         self.suff, self.label_delim = suff, label_delim

@@ -3,12 +3,17 @@ at the first step, and a missing class label only fails mid-epoch, so both are r
 (and the DataFrame column they were read from)."""
 
 import math
+from collections.abc import Callable, Sequence
 from numbers import Number
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import Tensor
 
 from tiers.dispatch import L
+
+if TYPE_CHECKING:
+    from tiers.data.core import TfmdLists
 
 __all__ = ["MissingValueError", "is_missing"]
 
@@ -17,7 +22,7 @@ class MissingValueError(ValueError):
     "A target (label or regression value) is missing (NaN or None) in some rows."
 
 
-def is_missing(o) -> bool:
+def is_missing(o: Any) -> bool:
     """Whether `o` is, or holds, a missing value: None, a float NaN, pandas' NA/NaT, or a NaN inside a list, tuple,
     NumPy array or tensor.
 
@@ -69,7 +74,7 @@ def _values(tl, fs) -> list:
     return out
 
 
-def check_no_missing(tl, fs, what: str) -> None:
+def check_no_missing(tl: "TfmdLists", fs: Sequence[Callable[..., Any]], what: str) -> None:
     """Raise `MissingValueError` when an item of `tl` is missing after the transforms `fs` (the steps before the one
     that needs values): name the rows (DataFrame index labels, else positions), the items and the column."""
     vals = _values(tl, fs)

@@ -1,8 +1,8 @@
 """From batches back to samples: `batch_to_samples`, and the decoding and showing every loader offers
 (`decode`, `decode_batch`, `show_batch`, `show_results`), which `TfmdDL` refines with its transforms' types."""
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from torch import Tensor
 
@@ -19,7 +19,7 @@ def _is_column(o) -> bool:
     return isinstance(o, list) and not any(isinstance(x, Tensor | tuple | list) for x in o)
 
 
-def batch_to_samples(b, max_n: int = 9) -> L:
+def batch_to_samples(b: Tensor | Sequence[Any], max_n: int = 9) -> L:
     """Turn a batch into a list of (at most `max_n`) samples with the same structure as the batch, keeping types.
 
     >>> import torch
@@ -53,7 +53,7 @@ class ShowBatchMixin:
         @property
         def n_inp(self) -> int: ...
 
-    def decode(self, b):
+    def decode(self, b: Any) -> Any:
         "Undo `after_batch` on the batch `b` (when it can be undone) and move it to the CPU."
         return to_cpu(_decoder(self.after_batch)(b))
 
@@ -67,7 +67,7 @@ class ShowBatchMixin:
 
         return L(f(s) for s in batch_to_samples(b, max_n=max_n))
 
-    def decode_batch(self, b, max_n: int = 9, full: bool = True) -> L:
+    def decode_batch(self, b: Any, max_n: int = 9, full: bool = True) -> L:
         "Decode the batch `b` into (at most `max_n`) samples, through the item transforms and the dataset."
         return self._decode_batch(self.decode(b), max_n, full)
 
@@ -80,7 +80,8 @@ class ShowBatchMixin:
             b, its = [b], L((o,) for o in its)
         return detuplify(b[: self.n_inp]), detuplify(b[self.n_inp:]), its
 
-    def show_batch(self, b=None, max_n: int = 9, ctxs=None, show: bool = True, unique: bool = False, **kwargs):
+    def show_batch(self, b: Any = None, max_n: int = 9, ctxs: Sequence[Any] | None = None, show: bool = True,
+                   unique: bool = False, **kwargs: Any) -> tuple | None:
         """Show (at most `max_n`) samples of the batch `b` (default: `one_batch()`); with `unique`, the same item
         `max_n` times (to see random augmentations). With `show=False`, return `(inputs, targets, samples)`; when
         shown, return nothing (a notebook cell ending with it shows the figure or table once, no list of axes)."""
@@ -102,17 +103,21 @@ class ShowBatchMixin:
         if not show:
             return self._pre_show_batch(b, max_n=max_n)
         show_batch(*self._pre_show_batch(b, max_n=max_n), ctxs=ctxs, max_n=max_n, **kwargs)
+        return None
 
-    def show_results(self, b, out, max_n: int = 9, ctxs=None, show: bool = True, **kwargs):
+    def show_results(self, b: Any, out: Any, max_n: int = 9, ctxs: Sequence[Any] | None = None, show: bool = True,
+                     **kwargs: Any) -> tuple | None:
         """Show the samples of batch `b` next to the decoded model outputs `out` (predictions as the targets' types).
         With `show=False`, return `(inputs, targets, samples, outputs)`; when shown, return nothing."""
         from tiers.data.show import show_results
 
-        x, y, its = self.show_batch(b, max_n=max_n, show=False)
+        # with show=False, show_batch returns the (inputs, targets, samples) it would show
+        x, y, its = cast(tuple, self.show_batch(b, max_n=max_n, show=False))
         outs = tuple(out) if isinstance(out, tuple | list) else (out,)
         b_out = type(b)(tuple(b[: self.n_inp]) + outs) if isinstance(b, tuple) else (*b[: self.n_inp], *outs)
-        x1, y1, outs_its = self.show_batch(b_out, max_n=max_n, show=False)
+        x1, y1, outs_its = cast(tuple, self.show_batch(b_out, max_n=max_n, show=False))
         res = (x, x1, None, None) if its is None else (x, y, its, L(o[self.n_inp:] for o in outs_its))
         if not show:
             return res
         show_results(*res, ctxs=ctxs, max_n=max_n, **kwargs)
+        return None

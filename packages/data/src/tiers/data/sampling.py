@@ -2,7 +2,7 @@
 weights (to oversample rare classes), `PartialDL` uses a random part of the data each epoch (quick experiments on a
 large dataset). `Datasets.weighted_dataloaders` / `partial_dataloaders` use them for the training set."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ class WeightedDL(TfmdDL):
     [3, 3, 3, 3]
     """
 
-    def __init__(self, dataset: Any = None, bs: int | None = None, wgts: Sequence[float] | np.ndarray | None = None,
+    def __init__(self, dataset: Any = None, bs: int | None = None, wgts: Iterable[float] | None = None,
                  **kwargs: Any):
         n = len(dataset)
         w = np.ones(n) if wgts is None else np.asarray(list(wgts) if not hasattr(wgts, "__array__") else wgts,

@@ -12,6 +12,7 @@ import math
 import shutil
 import sys
 import textwrap
+from typing import TYPE_CHECKING, Any, TextIO
 
 from torch import Tensor
 
@@ -20,11 +21,14 @@ from tiers.dispatch.extras import require
 from tiers.pipeline import show_title
 from tiers.tensors import TensorImageBase
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["show_batch", "show_results", "get_grid", "wrapped_table", "show_table", "in_notebook"]
 
 
-def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize=None, title: str | None = None,
-             imsize: float = 3, return_fig: bool = False):
+def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize: tuple[float, float] | None = None,
+             title: str | None = None, imsize: float = 3, return_fig: bool = False) -> list | tuple[Any, list]:
     """A grid of `n` matplotlib axes (`nrows` x `ncols`, square-ish by default, `imsize` inches each); the extra
     axes are hidden. Returns the flat list of axes (and the figure when `return_fig`)."""
     plt = require("matplotlib.pyplot", dist="tiers-data", extra="plots", what="get_grid (show_batch/show_results)")
@@ -88,7 +92,7 @@ def in_notebook() -> bool:
     return any(c.__name__ == "ZMQInteractiveShell" for c in type(shell).__mro__)
 
 
-def show_table(df, file=None) -> None:
+def show_table(df: "pd.DataFrame", file: TextIO | None = None) -> None:
     """Show DataFrame `df`: as an HTML table in a Jupyter notebook (with the wrapped text as its plain-text form, for
     front ends without HTML), else printed to `file` (stdout by default) at the terminal's width: pandas' own layout
     when it fits, long cells wrapped (`wrapped_table`) when it does not, and a table with too many columns for the
@@ -126,7 +130,7 @@ def _fit_table(df, width: int) -> str:
     return "\n\n".join(wrapped_table(df.iloc[:, g], width) for g in blocks)
 
 
-def wrapped_table(df, width: int = 120, min_col: int = 12) -> str:
+def wrapped_table(df: "pd.DataFrame", width: int = 120, min_col: int = 12) -> str:
     """`df` as plain text no wider than `width`: the widest columns are narrowed (not below `min_col`) and their
     cells wrapped over several lines, so long texts (a review, a token stream) stay readable in a terminal.
 

@@ -5,7 +5,7 @@ from torch's global generator, so `set_seed` (or `torch.manual_seed`) makes it r
 """
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -72,7 +72,8 @@ def _allocate(class_counts: list[int], total: int) -> list[int]:
     return alloc
 
 
-def TrainTestSplitter(test_size: float | int = 0.2, random_state: int | None = None, stratify=None,
+def TrainTestSplitter(test_size: float | int = 0.2, random_state: int | None = None,
+                      stratify: Iterable[Hashable] | None = None,
                       train_size: float | int | None = None, shuffle: bool = True) -> Callable:
     """Split items into train and test sets as scikit-learn's `train_test_split` does (`test_size` and `train_size`
     as fractions or counts; a fractional test size rounds up), optionally keeping the class proportions of the
@@ -128,7 +129,7 @@ def TrainTestSplitter(test_size: float | int = 0.2, random_state: int | None = N
     return _inner
 
 
-def IndexSplitter(valid_idx) -> Callable:
+def IndexSplitter(valid_idx: Iterable[int]) -> Callable:
     "Put the items at positions `valid_idx` in the validation set and the rest in the training set."
     valid_idx = [int(i) for i in valid_idx]
 
@@ -163,7 +164,8 @@ def _names(o) -> set:
     return {o} if isinstance(o, str) else set(o)
 
 
-def GrandparentSplitter(train_name: str | Sequence[str] = "train", valid_name: str | Sequence[str] = "valid"):
+def GrandparentSplitter(train_name: str | Sequence[str] = "train",
+                        valid_name: str | Sequence[str] = "valid") -> Callable:
     """Split file paths by the name of their grandparent folder (`train/cat/1.jpg` -> `train`); items under neither
     name are left out."""
     train_names, valid_names = _names(train_name), _names(valid_name)
@@ -209,7 +211,7 @@ def FileSplitter(fname: str | Path) -> Callable:
     return _inner
 
 
-def ColSplitter(col: str | int = "is_valid", on=None) -> Callable:
+def ColSplitter(col: str | int = "is_valid", on: Hashable | Iterable[Hashable] | None = None) -> Callable:
     """Split a DataFrame by its column `col`: rows where it is true go to the validation set (or, with `on`, rows
     whose value is `on` or in `on`)."""
 

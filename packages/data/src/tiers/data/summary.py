@@ -1,9 +1,14 @@
 """`DataBlock.summary`: one item followed through every stage, with the failing stage and transform named."""
 
+from typing import TYPE_CHECKING, Any
+
 from torch import Tensor
 
 from tiers.dispatch import L
 from tiers.pipeline import Transform
+
+if TYPE_CHECKING:
+    from tiers.data.block import DataBlock
 
 __all__ = ["SummaryError"]
 
@@ -58,7 +63,7 @@ def _getter_names(dblock) -> list[str]:
     return names
 
 
-def summarize(dblock, source, bs: int = 4, show_batch: bool = False, **kwargs) -> None:
+def summarize(dblock: "DataBlock", source: Any, bs: int = 4, show_batch: bool = False, **kwargs: Any) -> None:
     "Print the step-by-step report of `DataBlock.summary` (see there)."
     from tiers.data.block import _fname
 

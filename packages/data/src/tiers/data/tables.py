@@ -3,13 +3,17 @@ decoded; pandas' own error says neither which file nor what to do), and `get_emp
 samples is filled in."""
 
 import os
+from typing import TYPE_CHECKING, Any
 
 from tiers.dispatch.extras import require
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["get_empty_df", "read_csv"]
 
 
-def read_csv(fname: str | os.PathLike, encoding: str | None = None, **kwargs):
+def read_csv(fname: str | os.PathLike, encoding: str | None = None, **kwargs: Any) -> "pd.DataFrame":
     """`pandas.read_csv(fname, encoding=encoding, **kwargs)` (UTF-8 when `encoding` is None). A file that is not in
     that encoding raises `UnicodeDecodeError` naming the file, the byte position and the fix (`encoding="latin-1"`
     for a Windows/Excel export, for instance); a missing file raises `FileNotFoundError` naming it.

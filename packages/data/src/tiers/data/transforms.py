@@ -1,6 +1,9 @@
 """Generic tensor transforms: `ToTensor`, `IntToFloatTensor`, `Normalize` (and `broadcast_vec`)."""
 
+from collections.abc import Sequence
+
 import torch
+from torch import Tensor
 
 from tiers.data.load import DataLoader
 from tiers.dispatch import L
@@ -37,7 +40,7 @@ class IntToFloatTensor(DisplayedTransform):
         return (o.clamp(0.0, 1.0) * self.div).long() if self.div else o
 
 
-def broadcast_vec(dim: int, ndim: int, *t, cuda: bool = True) -> list:
+def broadcast_vec(dim: int, ndim: int, *t: float | Sequence[float] | Tensor, cuda: bool = True) -> list[Tensor]:
     """Each of `t` as a tensor shaped to broadcast along dimension `dim` of an `ndim`-dimensional batch (on the
     default device when `cuda`).
 
@@ -59,13 +62,16 @@ class Normalize(DisplayedTransform):
     order = 99
     parameters = L("mean", "std")
 
-    def __init__(self, mean=None, std=None, axes: tuple = (0, 2, 3)):
+    def __init__(self, mean: Tensor | float | None = None, std: Tensor | float | None = None,
+                 axes: tuple = (0, 2, 3)):
         self.mean, self.std, self.axes = mean, std, axes
 
     @classmethod
-    def from_stats(cls, mean, std, dim: int = 1, ndim: int = 4, cuda: bool = True) -> "Normalize":
+    def from_stats(cls, mean: float | Sequence[float] | Tensor, std: float | Sequence[float] | Tensor, dim: int = 1,
+                   ndim: int = 4, cuda: bool = True) -> "Normalize":
         "A Normalize for per-channel statistics `mean` and `std` (channels on dimension `dim` of `ndim`)."
-        return cls(*broadcast_vec(dim, ndim, mean, std, cuda=cuda))
+        mean_t, std_t = broadcast_vec(dim, ndim, mean, std, cuda=cuda)
+        return cls(mean_t, std_t)
 
     def setups(self, dl: DataLoader):
         if self.mean is None or self.std is None:
@@ -77,14 +83,25 @@ class Normalize(DisplayedTransform):
             self.mean = x.mean(self.axes, keepdim=True)
             self.std = x.std(self.axes, keepdim=True) + 1e-7
 
+    def _stats(self) -> tuple[Tensor | float, Tensor | float]:
+        mean, std = self.mean, self.std
+        if mean is None or std is None:
+            unset = " and ".join(k for k, v in (("mean", mean), ("std", std)) if v is None)
+            raise ValueError(f"Normalize has no statistics to apply ({unset} not set): pass mean and std "
+                             "(Normalize.from_stats(mean, std) for per-channel values), or set it up on a loader "
+                             "whose first batch element is an image, from which it computes them.")
+        return mean, std
+
     def encodes(self, x: TensorImage):
-        return (x - self.mean) / self.std
+        mean, std = self._stats()
+        return (x - mean) / std
 
     def decodes(self, x: TensorImage):
+        mean, std = self._stats()
         f = to_cpu if x.device.type == "cpu" else (lambda o: o)
-        return x * f(self.std) + f(self.mean)
+        return x * f(std) + f(mean)
 
-    def to(self, device) -> "Normalize":
+    def to(self, device: str | torch.device) -> "Normalize":
         "Move `mean` and `std` to `device`."
         for a in self.parameters:
             v = getattr(self, a)
