@@ -5,6 +5,8 @@ forwarded `**kwargs` in the signature), `funcs_kwargs` (methods replaceable thro
 import builtins
 import functools
 import types
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast, overload
 
 from tiers.dispatch.typedispatch import anno_types
 
@@ -13,8 +15,11 @@ __all__ = [
     "method", "FixSigMeta", "PrePostInitMeta",
 ]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+_C = TypeVar("_C", bound=type)
 
-def copy_func(f):
+
+def copy_func(f: _F) -> _F:
     """A copy of function `f` (same code, globals, defaults, closure and attributes), so patching it onto several
     classes gives each its own `__qualname__`."""
     if not isinstance(f, types.FunctionType):
@@ -27,11 +32,12 @@ def copy_func(f):
     fn.__annotations__ = dict(f.__annotations__)
     fn.__qualname__ = f.__qualname__
     fn.__doc__, fn.__module__ = f.__doc__, f.__module__
-    return fn
+    return cast(_F, fn)  # a function, as `f` is
 
 
-def patch_to(cls, as_prop: bool = False, cls_method: bool = False, static_method: bool = False,
-             set_prop: bool = False, nm: str | None = None):
+def patch_to(cls: type | tuple[type, ...] | list[type], as_prop: bool = False, cls_method: bool = False,
+             static_method: bool = False, set_prop: bool = False,
+             nm: str | None = None) -> Callable[[Callable[..., Any]], Any]:
     """Decorator adding the function to `cls` (or to each class of a tuple) under its name (or `nm`): as a
     method, a property (`as_prop`), a property setter (`set_prop`), a classmethod (`cls_method`) or a staticmethod
     (`static_method`). A replaced attribute is kept as `_orig_<name>`. The decorated module name keeps what it
@@ -43,6 +49,7 @@ def patch_to(cls, as_prop: bool = False, cls_method: bool = False, static_method
     >>> A().double(2)
     4
     """
+    clss: tuple[type, ...]
     if isinstance(cls, type):
         clss = (cls,)
     elif isinstance(cls, (tuple, list)) and cls and all(isinstance(c, type) for c in cls):
@@ -96,8 +103,14 @@ def _first_param_classes(f, where: str):
     return anno_types(anno, f"{where}: annotation of {f.__qualname__}")
 
 
-def patch(f=None, *, as_prop: bool = False, cls_method: bool = False, static_method: bool = False,
-          set_prop: bool = False):
+@overload
+def patch(f: Callable[..., Any], *, as_prop: bool = False, cls_method: bool = False, static_method: bool = False,
+          set_prop: bool = False) -> Any: ...
+@overload
+def patch(f: None = None, *, as_prop: bool = False, cls_method: bool = False, static_method: bool = False,
+          set_prop: bool = False) -> Callable[[Callable[..., Any]], Any]: ...
+def patch(f: Callable[..., Any] | None = None, *, as_prop: bool = False, cls_method: bool = False,
+          static_method: bool = False, set_prop: bool = False) -> Any:
     """Decorator adding `f` to the class named by its first parameter's annotation (`self: A`; `A | B` patches
     both). Options as in `patch_to`; with `cls_method` the annotated first parameter is the class itself.
 
@@ -115,7 +128,8 @@ def patch(f=None, *, as_prop: bool = False, cls_method: bool = False, static_met
                     set_prop=set_prop)(f)
 
 
-def delegates(to=None, keep: bool = False, but=None, sort_args: bool = False):
+def delegates(to: Callable[..., Any] | None = None, keep: bool = False, but: Iterable[str] | None = None,
+              sort_args: bool = False) -> Callable[[_F], _F]:
     """Decorator replacing `**kwargs` in a function's (or class's `__init__`'s) displayed signature by the
     keyword parameters with defaults of `to` (default: the base class's `__init__`), so `inspect.signature`, IDEs
     and docs show them. `keep` keeps `**kwargs` too; `but` lists names to leave out.
@@ -128,7 +142,7 @@ def delegates(to=None, keep: bool = False, but=None, sort_args: bool = False):
     """
     import inspect
 
-    but = set(but or ())
+    skip = set(but or ())
 
     def _f(f):
         if to is None:
@@ -156,7 +170,7 @@ def delegates(to=None, keep: bool = False, but=None, sort_args: bool = False):
         added = {
             k: v.replace(kind=inspect.Parameter.KEYWORD_ONLY)
             for k, v in to_params.items()
-            if v.default is not inspect.Parameter.empty and k not in sigd and k not in but
+            if v.default is not inspect.Parameter.empty and k not in sigd and k not in skip
             and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)
         }
         if sort_args:
@@ -175,7 +189,7 @@ def delegates(to=None, keep: bool = False, but=None, sort_args: bool = False):
     return _f
 
 
-def use_kwargs_dict(keep: bool = False, **kwargs):
+def use_kwargs_dict(keep: bool = False, **kwargs: Any) -> Callable[[_F], _F]:
     """Decorator replacing `**kwargs` in the signature by the given keyword parameters and defaults."""
     import inspect
 
@@ -196,12 +210,12 @@ def use_kwargs_dict(keep: bool = False, **kwargs):
     return _f
 
 
-def use_kwargs(names, keep: bool = False):
+def use_kwargs(names: Iterable[str], keep: bool = False) -> Callable[[_F], _F]:
     """Decorator replacing `**kwargs` in the signature by keyword parameters `names`, each defaulting to None."""
     return use_kwargs_dict(keep=keep, **{n: None for n in names})
 
 
-def method(f):
+def method(f: Callable[..., Any]) -> "types.MethodType | _MethodMarker":
     """Mark `f` to become a method bound to the instance (see `funcs_kwargs(as_method=True)`)."""
     return f if isinstance(f, types.MethodType) else _MethodMarker(f)
 
@@ -213,7 +227,11 @@ class _MethodMarker:
         self.f = f
 
 
-def funcs_kwargs(as_method=False):
+@overload
+def funcs_kwargs(as_method: _C) -> _C: ...
+@overload
+def funcs_kwargs(as_method: bool = False) -> Callable[[_C], _C]: ...
+def funcs_kwargs(as_method: bool | type = False) -> Callable[..., Any]:
     """Class decorator: every name in `cls._methods` may be passed to `__init__` as a keyword argument, which
     replaces that method on the instance (bound to it when `as_method=True`). The names show in
     `inspect.signature(cls)`. Usable as `@funcs_kwargs` or `@funcs_kwargs(as_method=True)`.

@@ -9,6 +9,11 @@ by other code has no `ls`: wrap it, `Path(p).ls()`.
 import json
 import os
 import pathlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tiers.dispatch.foundation import L
 
 __all__ = ["Path"]
 
@@ -24,7 +29,8 @@ class Path(type(pathlib.Path())):  # type: ignore[misc]  # the concrete class (P
     (['a.csv', 'b.txt'], ['a.csv'])
     """
 
-    def ls(self, n_max: int | None = None, file_type: str | None = None, file_exts=None):
+    def ls(self, n_max: int | None = None, file_type: str | None = None,
+           file_exts: str | Iterable[str] | None = None) -> "L":
         """The entries of this folder as an `L` of `Path`s, sorted by name; at most `n_max` of them, only those
         with a suffix in `file_exts` (a string or a list) or a MIME type starting with `file_type` (`"image"`)."""
         from tiers.dispatch.foundation import L
@@ -48,11 +54,11 @@ class Path(type(pathlib.Path())):  # type: ignore[misc]  # the concrete class (P
         if mode is not None:
             os.chmod(self, mode)
 
-    def read_json(self, encoding: str | None = "utf8"):
+    def read_json(self, encoding: str | None = "utf8") -> Any:
         "The JSON document this file holds."
         return json.loads(self.read_text(encoding=encoding))
 
-    def relpath(self, start=None) -> "Path":
+    def relpath(self, start: str | os.PathLike[str] | None = None) -> "Path":
         "This path relative to `start` (default: the current folder), `..` allowed."
         return type(self)(os.path.relpath(self, pathlib.Path.cwd() if start is None else start))
 

@@ -4,7 +4,12 @@ A transform that receives a `TensorImage` and returns what `torch` gives back (a
 `TensorImage`; `retain_type` does that cast, duck-typed so this layer imports neither torch nor numpy.
 """
 
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
 __all__ = ["retain_type", "retain_types"]
+
+_T = TypeVar("_T")
 
 # builtins whose instances refuse `__class__` assignment; their subclasses are built with `typ(new)`
 _BUILTIN = (int, float, complex, str, bytes, tuple, frozenset, list, dict, set, bytearray)
@@ -46,7 +51,7 @@ def _copy_meta(res, old):
     return res
 
 
-def retain_type(new, old=None, typ=None):
+def retain_type(new: _T, old: Any = None, typ: type | None = None) -> _T:
     """`new` cast to `typ` (default: `type(old)`) when `new`'s type is a parent of it, else `new` unchanged.
 
     Tensors are cast with `as_subclass` and get `old`'s `__dict__` metadata copied over (keys `new` lacks); arrays
@@ -76,7 +81,7 @@ def retain_type(new, old=None, typ=None):
     return res
 
 
-def retain_types(new, old=None, typs=None):
+def retain_types(new: _T, old: Any = None, typs: type | Sequence[Any] | None = None) -> _T:
     """`retain_type` applied recursively over tuples and lists: item `i` of `new` follows item `i` of `old` (or of
     `typs`, a matching nested sequence of classes). The container itself keeps `old`'s type when that is a
     subclass of `new`'s.
@@ -94,13 +99,14 @@ def retain_types(new, old=None, typs=None):
     items = [
         retain_types(x, None if olds is None else olds[i], None if tseq is None else tseq[i]) for i, x in enumerate(new)
     ]
-    t = type(new)
+    t: type = type(new)
     if old is not None and isinstance(old, t):
         t = type(old)
     elif isinstance(typs, type) and issubclass(typs, t):
         t = typs
-    if hasattr(t, "_make"):  # namedtuple
-        return t._make(items)
+    make = getattr(t, "_make", None)
+    if make is not None:  # namedtuple
+        return make(items)
     try:
         return t(items)
     except TypeError:

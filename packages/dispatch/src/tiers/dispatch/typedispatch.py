@@ -20,8 +20,12 @@ lookup plus the call itself.
 import sys
 import types
 import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 __all__ = ["TypeDispatch", "DispatchReg", "typedispatch", "anno_types", "Missing"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class _AnyType:
@@ -97,7 +101,7 @@ def _is_union(a) -> bool:
     return typing is not None and getattr(a, "__origin__", None) is typing.Union
 
 
-def anno_types(a, where: str = "annotation") -> tuple:
+def anno_types(a: Any, where: str = "annotation") -> tuple[Any, ...]:
     """The tuple of classes an annotation stands for: `int | str` -> `(int, str)`, `Optional[int]` -> `(int, NoneType)`,
     `list[int]` -> `(list,)`, an old-style tuple `(A, B)` -> `(A, B)`, unannotated or `Any` -> the "any" marker.
 
@@ -228,14 +232,15 @@ class TypeDispatch:
     ('int', 'obj,str')
     """
 
-    def __init__(self, funcs=(), bases=()):
+    def __init__(self, funcs: Callable[..., Any] | Iterable[Callable[..., Any]] = (),
+                 bases: Iterable["TypeDispatch"] = ()):
         if callable(funcs):
             funcs = (funcs,)
         self.funcs: dict = {}  # (ann1, ann2) -> function, in registration order
         self._rets: dict = {}  # function id -> return annotation
         self._cache: dict = {}  # (t1, t2) -> function | None
         self._cache1: dict = {}  # t1 -> function | None, for one-argument calls (t2 = Missing)
-        self._children = weakref.WeakSet()
+        self._children: weakref.WeakSet[TypeDispatch] = weakref.WeakSet()
         self.bases = tuple(bases)
         for b in self.bases:
             if not isinstance(b, TypeDispatch):
@@ -245,7 +250,7 @@ class TypeDispatch:
             self.add(f)
 
     # registration
-    def add(self, f):
+    def add(self, f: _F) -> _F:
         """Register `f` under the annotations of its first two parameters (a union registers each member); a later
         function with identical annotations replaces the earlier one. Returns `f`."""
         if not callable(f):
@@ -321,7 +326,7 @@ class TypeDispatch:
             r = _cmp(c[1], d[1], c[3], d[3])
         return r == -1
 
-    def resolve(self, t1: type, t2: type = Missing):
+    def resolve(self, t1: type, t2: type = Missing) -> Callable[..., Any] | None:
         """The function the types `(t1, t2)` dispatch to, or None when nothing matches (TypeError when ambiguous).
         Leaving out `t2` asks for a one-argument call (see `Missing`)."""
         try:
@@ -373,7 +378,7 @@ class TypeDispatch:
             raise self._no_match(args)
         return f(*args, **kwargs)
 
-    def returns(self, x):
+    def returns(self, x: Any) -> type | None:
         """The class named by the return annotation of the function `type(x)` dispatches to: `-> list[int]` gives
         `list`; None when unannotated, annotated with a union or a non-class, or when nothing matches."""
         f = self.resolve(type(x))
@@ -405,7 +410,7 @@ class TypeDispatch:
     def __contains__(self, f) -> bool:
         return f in self.funcs.values()
 
-    def first(self):
+    def first(self) -> Callable[..., Any] | None:
         """The first function registered on this dispatcher (or its first base), None when empty."""
         for f in self.funcs.values():
             return f

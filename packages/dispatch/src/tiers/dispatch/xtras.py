@@ -6,6 +6,9 @@ import functools
 import itertools
 import operator
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, overload
 
 from tiers.dispatch.attrs import GetAttr
 from tiers.dispatch.basics import compose, noop
@@ -15,6 +18,9 @@ __all__ = [
     "fastuple", "Inf", "Stateful", "ContextManagers", "working_directory", "ReindexCollection", "round_multiple",
     "save_pickle", "load_pickle", "join_path_file", "nested_attr", "getcallable", "maps", "instantiate",
 ]
+
+_T = TypeVar("_T")
+_Tup = TypeVar("_Tup", bound=tuple[Any, ...])
 
 
 def _cycled(args):
@@ -44,46 +50,46 @@ class fastuple(tuple):
                 x = (x,)
         return super().__new__(cls, x)
 
-    def _op(self, op, *args):
+    def _op(self, op: Callable[[Any, Any], Any], *args: Any) -> "fastuple":
         return type(self)(tuple(map(lambda *xs: functools.reduce(op, xs), self, *_cycled(args))))
 
-    def add(self, *args):
+    def add(self, *args: Any) -> "fastuple":
         """Element-wise sum with each argument (scalar or sequence)."""
         return self._op(operator.add, *args)
 
-    def mul(self, *args):
+    def mul(self, *args: Any) -> "fastuple":
         """Element-wise product with each argument (scalar or sequence)."""
         return self._op(operator.mul, *args)
 
-    def max(self, *args):
+    def max(self, *args: Any) -> "fastuple":
         """Element-wise maximum with each argument."""
         return self._op(max, *args)
 
-    def min(self, *args):
+    def min(self, *args: Any) -> "fastuple":
         """Element-wise minimum with each argument."""
         return self._op(min, *args)
 
-    def eq(self, other):
+    def eq(self, other: Any) -> "fastuple":
         """Element-wise `==`."""
         return self._op(operator.eq, other)
 
-    def ne(self, other):
+    def ne(self, other: Any) -> "fastuple":
         """Element-wise `!=`."""
         return self._op(operator.ne, other)
 
-    def lt(self, other):
+    def lt(self, other: Any) -> "fastuple":
         """Element-wise `<`."""
         return self._op(operator.lt, other)
 
-    def le(self, other):
+    def le(self, other: Any) -> "fastuple":
         """Element-wise `<=`."""
         return self._op(operator.le, other)
 
-    def gt(self, other):
+    def gt(self, other: Any) -> "fastuple":
         """Element-wise `>`."""
         return self._op(operator.gt, other)
 
-    def ge(self, other):
+    def ge(self, other: Any) -> "fastuple":
         """Element-wise `>=`."""
         return self._op(operator.ge, other)
 
@@ -140,7 +146,7 @@ class Stateful:
 
     _stateattrs: tuple = ()
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         self._init_state()
         super().__init__(*args, **kwargs)
 
@@ -160,7 +166,7 @@ class ContextManagers(GetAttr):
 
     _default = "default"
 
-    def __init__(self, mgrs):
+    def __init__(self, mgrs: Iterable[contextlib.AbstractContextManager[Any]]):
         self.default = L(mgrs)
         self.stack = contextlib.ExitStack()
 
@@ -174,7 +180,7 @@ class ContextManagers(GetAttr):
 
 
 @contextlib.contextmanager
-def working_directory(path):
+def working_directory(path: str | os.PathLike[str]) -> Iterator[None]:
     """Context manager running its body with `path` as the current directory, restoring the previous one."""
     prev = os.getcwd()
     os.chdir(path)
@@ -190,7 +196,8 @@ class ReindexCollection(GetAttr):
 
     _default = "coll"
 
-    def __init__(self, coll, idxs=None, cache=None, tfm=noop):
+    def __init__(self, coll: Sequence[Any], idxs: Iterable[int] | None = None, cache: int | None = None,
+                 tfm: Callable[[Any], Any] = noop):
         self.coll, self.idxs, self.tfm = coll, (list(range(len(coll))) if idxs is None else list(idxs)), tfm
         self.cache = cache
         self._cache: dict = {}
@@ -214,22 +221,28 @@ class ReindexCollection(GetAttr):
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
-    def reindex(self, idxs):
+    def reindex(self, idxs: Iterable[int]) -> None:
         """Read the collection in the order `idxs` from now on."""
         self.idxs = list(idxs)
 
-    def shuffle(self):
+    def shuffle(self) -> None:
         """Shuffle the index order in place (the `random` module's global generator)."""
         import random
 
         random.shuffle(self.idxs)
 
-    def cache_clear(self):
+    def cache_clear(self) -> None:
         """Empty the item cache."""
         self._cache.clear()
 
 
-def round_multiple(x, mult: int, round_down: bool = False):
+@overload
+def round_multiple(x: int, mult: int, round_down: bool = False) -> int: ...
+@overload
+def round_multiple(x: float, mult: int, round_down: bool = False) -> float: ...
+@overload
+def round_multiple(x: _Tup, mult: int, round_down: bool = False) -> _Tup: ...
+def round_multiple(x: float | tuple[Any, ...], mult: int, round_down: bool = False) -> float | tuple[Any, ...]:
     """`x` rounded to the nearest multiple of `mult` (down with `round_down`); works element-wise on tuples.
 
     >>> round_multiple(10, 8), round_multiple(10, 8, round_down=True), round_multiple((10, 17), 8)
@@ -241,7 +254,7 @@ def round_multiple(x, mult: int, round_down: bool = False):
     return type(x)(_f(o) for o in x) if isinstance(x, tuple) else _f(x)
 
 
-def save_pickle(fn, o):
+def save_pickle(fn: str | os.PathLike[str], o: Any) -> None:
     """Pickle `o` to the file `fn` (highest protocol)."""
     import pickle
 
@@ -249,7 +262,7 @@ def save_pickle(fn, o):
         pickle.dump(o, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def load_pickle(fn):
+def load_pickle(fn: str | os.PathLike[str]) -> Any:
     """Load a pickled object from the file `fn` (only load files you trust: unpickling can run code)."""
     import pickle
 
@@ -257,10 +270,12 @@ def load_pickle(fn):
         return pickle.load(f)
 
 
-def join_path_file(file, path, ext: str = ""):
+@overload
+def join_path_file(file: str | Path, path: str | os.PathLike[str], ext: str = "") -> Path: ...
+@overload
+def join_path_file(file: _T, path: str | os.PathLike[str], ext: str = "") -> _T: ...
+def join_path_file(file: Any, path: str | os.PathLike[str], ext: str = "") -> Any:
     """`Path(path)/f"{file}{ext}"`, creating `path` if needed; an absolute or path-like `file` is returned as is."""
-    from pathlib import Path
-
     if not isinstance(file, (str, Path)):
         return file
     path = Path(path)
@@ -268,7 +283,7 @@ def join_path_file(file, path, ext: str = ""):
     return path / f"{file}{ext}"
 
 
-def nested_attr(o, attr: str, default=None):
+def nested_attr(o: object, attr: str, default: Any = None) -> Any:
     """`o.a.b.c` for `attr="a.b.c"`, `default` when any link is missing."""
     try:
         for a in attr.split("."):
@@ -278,12 +293,12 @@ def nested_attr(o, attr: str, default=None):
     return o
 
 
-def getcallable(o, attr: str):
+def getcallable(o: object, attr: str) -> Callable[..., Any]:
     """`getattr(o, attr)`, or `noop` when `o` has no such attribute (calling an optional hook)."""
     return getattr(o, attr, noop)
 
 
-def maps(*args, retain=noop):
+def maps(*args: Any, retain: Callable[[Any, Any], Any] = noop) -> Iterator[Any]:
     """Map the composition of the leading functions over the last argument: `maps(f, g, xs)` yields
     `retain(g(f(x)), x)` for each x."""
     f = compose(*args[:-1])
@@ -294,6 +309,6 @@ def maps(*args, retain=noop):
     return map(_f, args[-1])
 
 
-def instantiate(t):
+def instantiate(t: type[_T] | _T) -> _T:
     """`t()` when `t` is a class, else `t` (accept a class or an instance)."""
     return t() if isinstance(t, type) else t
