@@ -124,6 +124,20 @@ class _LoopStep:
         return "Learner (advance train_iter, pct_train)"
 
 
+def _cast_noop_on_plain(cb: Any) -> bool:
+    # A `CastToTensor` whose before_batch is the class's own: it does nothing to a batch of plain tensors.
+    return (isinstance(cb, CastToTensor) and type(cb).before_batch is CastToTensor.before_batch
+            and "before_batch" not in cb.__dict__)
+
+
+def _batch_plan(ev: dict[str, tuple], batch_level: tuple) -> tuple:
+    # One mode's handlers of the batch level, as `_run_batches` reads them once per batch (see `_invalidate_cbs`).
+    h_before, h_cancel, h_after, count = batch_level[3], batch_level[4], batch_level[5], batch_level[6]
+    # CastToTensor first (no handler before it could have changed the batch): skipped on plain tensors.
+    h_plain = h_before[1:] if h_before and _cast_noop_on_plain(h_before[0][0]) else h_before
+    return h_before, h_plain, ev["after_pred"], ev["after_loss"], h_cancel, h_after, count
+
+
 def _state_attr(name: str, doc: str) -> property:
     def fget(self: "Learner") -> Any:
         return getattr(self.state, name)
@@ -269,6 +283,7 @@ class Learner:
         state.pop("lock", None)
         state["_ev"] = ({}, {})
         state.pop("_lv", None)  # rebuilt with _ev on unpickling
+        state.pop("_bp", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -421,9 +436,12 @@ class Learner:
         if h_after and h_after[0][0] is self._loop_step:
             self._lv[1]["batch"] = (*head, h_after[1:], True)
         cls = type(self)
-        self._inline_grad_step = cls._backward is Learner._backward and cls._step is Learner._step
+        self._inline_grad_step = cls._backward is _BACKWARD and cls._step is _STEP
         self._quiet_grad_step = not any(train[f"{w}_{k}"] for k in ("backward", "step")
                                         for w in ("before", "after", "after_cancel"))
+        # The batch plan of `_run_batches`, per mode: (before_batch handlers, the same for a batch of two plain
+        # tensors, after_pred, after_loss, after_cancel_batch, after_batch (the callbacks'), count the batch?).
+        self._bp = tuple(_batch_plan(ev, lv["batch"]) for ev, lv in zip(self._ev, self._lv))
 
     def __call__(self, event_name: str | Iterable[str]) -> None:
         """Fire the event `event_name` (or each of a list of events) on the callbacks, in `order`."""
@@ -677,34 +695,38 @@ class Learner:
         # `check_finite_loss`'s own, written out (this runs every batch); it raises through that function.
         if self._check_nan and not lg.ndim and not _isfinite(lg.item()):
             _checks.check_finite_loss(lg, st.epoch, st.iter)
+        if self._quiet_grad_step and self._inline_grad_step:
+            # No callback handles the backward/step events and nothing overrides `_backward`/`_step` (the usual
+            # case): their bodies, without the empty dispatch and two calls.
+            try:
+                lg.backward()
+            except CancelBackwardException:
+                pass
+            except Exception as e:
+                _checks.annotate_backward_error(e, lg)
+                raise
+            try:
+                self.opt.step()
+            except CancelStepException:
+                pass
+        else:
+            self._grad_step()
+        self.opt.zero_grad()
+
+    def _grad_step(self) -> None:
+        # Backward then step, each through its events (or, when no callback handles them, straight to the methods).
         if self._quiet_grad_step:
-            # No callback handles the backward/step events (the usual case): skip their empty dispatch, and, unless
-            # a subclass overrides `_backward`/`_step`, their calls (these are their bodies).
-            if self._inline_grad_step:
-                try:
-                    lg.backward()
-                except CancelBackwardException:
-                    pass
-                except Exception as e:
-                    _checks.annotate_backward_error(e, lg)
-                    raise
-                try:
-                    self.opt.step()
-                except CancelStepException:
-                    pass
-            else:
-                try:
-                    self._backward()
-                except CancelBackwardException:
-                    pass
-                try:
-                    self._step()
-                except CancelStepException:
-                    pass
+            try:
+                self._backward()
+            except CancelBackwardException:
+                pass
+            try:
+                self._step()
+            except CancelStepException:
+                pass
         else:
             self._with_events(self._backward, "backward", CancelBackwardException)
             self._with_events(self._step, "step", CancelStepException)
-        self.opt.zero_grad()
 
     def one_batch(self, i: int, b: Any) -> None:
         """Run batch `b` (index `i`) through the model, loss and (when training) backward and step."""
@@ -721,21 +743,98 @@ class Learner:
     def all_batches(self) -> None:
         """Run every batch of `self.dl`."""
         st = self.state
-        if not self._cpu_pairs or "one_batch" in self.__dict__ or type(self).one_batch is not Learner.one_batch:
-            one_batch = self.one_batch
-            for i, b in enumerate(st.dl):
-                one_batch(i, b)
+        d = self.__dict__
+        cls = type(self)
+        # Overrides (a subclass, an instance attribute, or a patch of Learner itself) take the general path.
+        if (self._cpu_pairs and cls.one_batch is _ONE_BATCH and cls._with_events is _WITH_EVENTS
+                and cls._do_one_batch is _DO_ONE_BATCH and "one_batch" not in d and "_with_events" not in d
+                and "_do_one_batch" not in d):
+            self._run_batches(st.dl)
             return
-        # `one_batch` written out (it is not overridden, and the batches are for a CPU model): one call per batch
-        # fewer. The same steps in the same order; the batch level still goes through `_with_events`.
-        with_events, do_one_batch = self._with_events, self._do_one_batch
+        one_batch = self.one_batch
         for i, b in enumerate(st.dl):
+            one_batch(i, b)
+
+    def _run_batches(self, dl: Iterable) -> None:
+        # `all_batches` in the usual case (a CPU model with one input; nothing overrides `one_batch`, `_with_events`
+        # or `_do_one_batch`): `one_batch` -> `_with_events(_do_one_batch, "batch")` written out as one loop, with the
+        # same events in the same order, the same state and the same errors. The handlers are read per batch from
+        # the batch plan (`_bp`, rebuilt when callbacks change) where the general path reads them, so a handler that
+        # adds or removes a callback or switches the mode has the same effect. An event nobody handles costs one
+        # falsy test, and `CastToTensor` (when it runs first) is not called for a batch of two plain tensors, on
+        # which it does nothing. `tests/train/test_loop_fast_path.py` runs both paths side by side.
+        st = self.state
+        for i, b in enumerate(dl):
             st.iter = i
             if type(b) in _SEQ and len(b) == 2 and isinstance(x := b[0], Tensor) and x.is_cpu:
-                st.xb, st.yb = (x,), (b[1],)
+                y = b[1]
+                st.xb, st.yb = (x,), (y,)
+                h_before, h_plain, h_pred, h_loss, h_cancel, h_after, count = self._bp[st.training]
+                if h_plain is not h_before and type(x) is Tensor and type(y) is Tensor:
+                    h_before = h_plain
             else:
                 self._split(self._set_device(b))
-            with_events(do_one_batch, "batch", CancelBatchException)
+                h_before, _, h_pred, h_loss, h_cancel, h_after, count = self._bp[st.training]
+            try:
+                if h_before:
+                    self._run_handlers(h_before, "before_batch")
+                    _, _, h_pred, h_loss, _, _, _ = self._bp[st.training]  # read after before_batch, as _do_one_batch
+                # ---- `_do_one_batch`
+                xb = st.xb
+                try:
+                    st.pred = self.model(*xb)
+                except Exception as e:
+                    _checks.annotate_forward_error(e, self.model, xb)
+                    raise
+                if h_pred:
+                    self._run_handlers(h_pred, "after_pred")
+                yb = st.yb
+                if yb:
+                    if self._check_first_batch:
+                        self._check_first_batch = False
+                        _checks.check_loss_inputs(self.loss_func, st.pred, yb)
+                    try:
+                        lg = st.loss_grad = self.loss_func(st.pred, *yb)
+                    except Exception as e:
+                        _checks.annotate_loss_error(e, self.loss_func, st.pred, yb)
+                        raise
+                    st.loss = lg.detach()
+                if h_loss:
+                    self._run_handlers(h_loss, "after_loss")
+                if st.training and st.yb:
+                    lg = st.loss_grad
+                    if self._check_nan and not lg.ndim and not _isfinite(lg.item()):
+                        _checks.check_finite_loss(lg, st.epoch, st.iter)
+                    if self._quiet_grad_step and self._inline_grad_step:
+                        try:
+                            lg.backward()
+                        except CancelBackwardException:
+                            pass
+                        except Exception as e:
+                            _checks.annotate_backward_error(e, lg)
+                            raise
+                        try:
+                            self.opt.step()
+                        except CancelStepException:
+                            pass
+                    else:
+                        self._grad_step()
+                    self.opt.zero_grad()
+                # ---- end of `_do_one_batch`
+            except CancelBatchException:
+                if h_cancel:
+                    self._run_handlers(h_cancel, "after_cancel_batch")
+            if count:  # a training batch: the loop's own first after_batch step (`_advance`)
+                st.pct_train += self._step_size
+                st.train_iter += 1
+            for cb, fn in h_after:
+                if cb.run:
+                    try:
+                        fn()
+                    except CANCEL_EXCEPTIONS:
+                        raise
+                    except Exception as e:
+                        reraise_in_callback(e, cb, "after_batch")
 
     def _set_dl(self, dl: Any) -> None:
         st = self.state
@@ -1031,6 +1130,11 @@ class Learner:
 
     def __repr__(self) -> str:
         return f"Learner(model={type(self.model).__name__}, loss_func={self.loss_func!r}, cbs={list(self.cbs)})"
+
+
+# The loop methods as this module defines them: the written-out paths run only where these are the ones in use.
+_ONE_BATCH, _WITH_EVENTS, _DO_ONE_BATCH = Learner.one_batch, Learner._with_events, Learner._do_one_batch
+_BACKWARD, _STEP = Learner._backward, Learner._step
 
 
 def _param_state(state: Any, p: Tensor) -> dict:
