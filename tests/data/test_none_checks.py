@@ -77,3 +77,13 @@ def test_normalize_without_statistics_says_how_to_get_them():
             f.decode(x)
     f = Normalize.from_stats([0.5] * 3, [0.25] * 3, cuda=False)
     assert torch.allclose(f(x), (x - 0.5) / 0.25) and torch.allclose(f.decode(f(x)), x)
+
+
+def test_train_test_splitter_needs_one_size():
+    from tiers.data import TrainTestSplitter
+
+    # Before: accepted, then `n - None` (TypeError) when the DataBlock split its items.
+    with pytest.raises(ValueError, match="test_size and train_size are both None"):
+        TrainTestSplitter(test_size=None, train_size=None)
+    trn, tst = TrainTestSplitter(test_size=None, train_size=6, random_state=0)(range(8))
+    assert len(trn) == 6 and len(tst) == 2 and not set(trn) & set(tst)

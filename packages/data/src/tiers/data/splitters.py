@@ -5,7 +5,7 @@ from torch's global generator, so `set_seed` (or `torch.manual_seed`) makes it r
 """
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence, Sized
 from pathlib import Path
 
 import torch
@@ -72,23 +72,28 @@ def _allocate(class_counts: list[int], total: int) -> list[int]:
     return alloc
 
 
-def TrainTestSplitter(test_size: float | int = 0.2, random_state: int | None = None,
+def TrainTestSplitter(test_size: float | int | None = 0.2, random_state: int | None = None,
                       stratify: Iterable[Hashable] | None = None,
                       train_size: float | int | None = None, shuffle: bool = True) -> Callable:
     """Split items into train and test sets as scikit-learn's `train_test_split` does (`test_size` and `train_size`
-    as fractions or counts; a fractional test size rounds up), optionally keeping the class proportions of the
-    labels `stratify` (one label per item) in both sets. Implemented here: scikit-learn is not needed.
+    as fractions or counts, either one None for the complement of the other; a fractional test size rounds up),
+    optionally keeping the class proportions of the labels `stratify` (one label per item) in both sets.
+    Implemented here: scikit-learn is not needed.
 
     >>> trn, val = TrainTestSplitter(0.5, random_state=1, stratify=list("aabb"))(range(4))
     >>> sorted(val)   # doctest: +SKIP
     [1, 2]
     """
+    if test_size is None and train_size is None:
+        raise ValueError("TrainTestSplitter: test_size and train_size are both None; give at least one of them (a "
+                         "fraction or a count of the items), e.g. test_size=0.2.")
 
-    def _inner(o):
+    def _inner(o: Sized) -> tuple[L, L]:
         n = len(o)
         n_test = _counts(n, test_size, "test_size")
         n_train = _counts(n, train_size, "train_size")
         if n_test is None:
+            assert n_train is not None  # refused above: one of the two sizes is given
             n_test = n - n_train
         if n_train is None:
             n_train = n - n_test
