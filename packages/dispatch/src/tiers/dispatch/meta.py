@@ -104,11 +104,11 @@ def _first_param_classes(f, where: str):
 
 
 @overload
-def patch(f: Callable[..., Any], *, as_prop: bool = False, cls_method: bool = False, static_method: bool = False,
-          set_prop: bool = False) -> Any: ...
+def patch(f: Callable[..., Any], *, as_prop: bool = False, cls_method: bool = False,
+          static_method: bool = False, set_prop: bool = False) -> Any: ...
 @overload
-def patch(f: None = None, *, as_prop: bool = False, cls_method: bool = False, static_method: bool = False,
-          set_prop: bool = False) -> Callable[[Callable[..., Any]], Any]: ...
+def patch(f: None = None, *, as_prop: bool = False, cls_method: bool = False,
+          static_method: bool = False, set_prop: bool = False) -> Callable[[Callable[..., Any]], Any]: ...
 def patch(f: Callable[..., Any] | None = None, *, as_prop: bool = False, cls_method: bool = False,
           static_method: bool = False, set_prop: bool = False) -> Any:
     """Decorator adding `f` to the class named by its first parameter's annotation (`self: A`; `A | B` patches

@@ -242,7 +242,8 @@ def round_multiple(x: int, mult: int, round_down: bool = False) -> int: ...
 def round_multiple(x: float, mult: int, round_down: bool = False) -> float: ...
 @overload
 def round_multiple(x: _Tup, mult: int, round_down: bool = False) -> _Tup: ...
-def round_multiple(x: float | tuple[Any, ...], mult: int, round_down: bool = False) -> float | tuple[Any, ...]:
+def round_multiple(x: float | tuple[Any, ...], mult: int,
+                   round_down: bool = False) -> float | tuple[Any, ...]:
     """`x` rounded to the nearest multiple of `mult` (down with `round_down`); works element-wise on tuples.
 
     >>> round_multiple(10, 8), round_multiple(10, 8, round_down=True), round_multiple((10, 17), 8)

@@ -7,6 +7,7 @@ any other unknown attribute is looked up on the Transforms (`pipe.vocab`), which
 state a Transform learned.
 """
 
+from collections.abc import Callable, Iterable
 from types import MethodType
 from typing import Any, cast
 
@@ -17,7 +18,7 @@ from tiers.pipeline.transform import Transform, _reraise
 __all__ = ["Pipeline", "mk_transform", "gather_attrs", "gather_attr_names"]
 
 
-def mk_transform(f) -> "Transform | Pipeline":
+def mk_transform(f: Callable[..., Any]) -> "Transform | Pipeline":
     """`f` as a Transform: a Transform or Pipeline is returned as is, a Transform class is instantiated with no
     arguments, any other callable becomes `Transform(f)` (its annotation decides what it applies to)."""
     if isinstance(f, type) and issubclass(f, Transform):
@@ -57,7 +58,7 @@ def _find(o, k: str):
     return getattr(o, k, _NONE)  # a forwarding of its own: ask it the ordinary way
 
 
-def gather_attrs(o, k: str, nm: str):
+def gather_attrs(o: object, k: str, nm: str) -> Any:
     """Attribute `k` looked up on each object of `getattr(o, nm)`: the value when one has it (not None), an `L` of
     the values, in order, when several do; AttributeError when none does. The `__getattr__` of objects made of
     several parts (a Pipeline's Transforms, a Datasets' TfmdLists) forwards through it."""
@@ -76,7 +77,7 @@ def gather_attrs(o, k: str, nm: str):
     return res[0] if len(res) == 1 else L(res)
 
 
-def gather_attr_names(o, nm: str) -> list:
+def gather_attr_names(o: object, nm: str) -> list[str]:
     """The public attribute names of the objects in `getattr(o, nm)` (for `__dir__`)."""
     return sorted({k for t in getattr(o, nm) for k in dir(t) if not k.startswith("_")})
 
@@ -355,7 +356,8 @@ class Pipeline:
     ((2, 'A'), (1, 'A'))
     """
 
-    def __init__(self, funcs=None, split_idx: int | None = None):
+    def __init__(self, funcs: Callable[..., Any] | Iterable[Callable[..., Any]] | None = None,
+                 split_idx: int | None = None):
         self.split_idx = split_idx
         if funcs is None:
             funcs = [noop]
@@ -418,7 +420,7 @@ class Pipeline:
                 a = y
         return (a, b) if pair else a
 
-    def map_items(self, items) -> list:
+    def map_items(self, items: Iterable[Any]) -> list[Any]:
         """`[self(o) for o in items]`, with the per-call overhead paid once: loaders call it on each batch's items.
 
         >>> Pipeline([Transform(lambda x: x + 1)]).map_items([1, 2, 3])
@@ -475,7 +477,7 @@ class Pipeline:
             d.pop("_route", None)
         super().__setattr__(k, v)
 
-    def decode(self, o, full: bool = True):
+    def decode(self, o: Any, full: bool = True) -> Any:
         """Run the Transforms' `decodes` last to first. With `full=False`, stop as soon as the object (or every
         element of a tuple) has a `show` method: the form `show` needs."""
         s = self.split_idx
@@ -485,7 +487,7 @@ class Pipeline:
             o = f.decode(o, split_idx=s)
         return o
 
-    def show(self, o, ctx=None, **kwargs):
+    def show(self, o: Any, ctx: Any = None, **kwargs: Any) -> Any:
         """Decode `o` until it can show itself, then show it (each element of a tuple in turn, on the same `ctx`);
         returns the ctx the show methods returned."""
         o = self.decode(o, full=False)
@@ -497,7 +499,7 @@ class Pipeline:
         return ctx
 
     # -- setting up
-    def setup(self, items=None, train_setup: bool = False):
+    def setup(self, items: Any = None, train_setup: bool = False) -> None:
         """Run each Transform's `setup` in order, so each sees the data as it will at call time.
 
         What a Transform sees depends on `items`:
@@ -538,7 +540,8 @@ class Pipeline:
             return t(items, split_idx=s)
         return items
 
-    def add(self, ts, items=None, train_setup: bool = False):
+    def add(self, ts: Callable[..., Any] | list[Callable[..., Any]] | tuple[Callable[..., Any], ...] | L,
+            items: Any = None, train_setup: bool = False) -> "Pipeline":
         """Add Transform(s) `ts` in their `order` place, each set up first on `items` as the Transforms before it
         make them (same rules as `setup`)."""
         if isinstance(ts, Pipeline):
@@ -564,7 +567,7 @@ class Pipeline:
             self.fs = L(fs[:pos] + [t] + fs[pos:])
         return self
 
-    def remove(self, t):
+    def remove(self, t: Transform | type[Transform]) -> "Pipeline":
         """Remove Transform `t` (that object), or every Transform of class `t`; ValueError when none is there."""
         if isinstance(t, type):
             keep = [f for f in self.fs if not isinstance(f, t)]

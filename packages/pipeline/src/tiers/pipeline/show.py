@@ -7,6 +7,7 @@ pandas is imported here: a context is recognised by what it can do.
 """
 
 import sys
+from typing import Any
 
 from tiers.dispatch import L
 
@@ -20,7 +21,8 @@ def _is_series(ctx) -> bool:
     return pd is not None and isinstance(ctx, pd.Series)
 
 
-def show_title(o, ax=None, ctx=None, label: str | None = None, color: str = "black", **kwargs):
+def show_title(o: object, ax: Any = None, ctx: Any = None, label: str | None = None, color: str = "black",
+               **kwargs: Any) -> Any:
     """Show `o` in `ax` (or `ctx`): the title of a matplotlib axis (appended under an existing one), an entry
     named `label` added to a pandas Series (a `_` is appended while the name is taken), or printed when both are
     None. Returns the context (a new Series for a Series).
@@ -54,7 +56,7 @@ class ShowTitle:
 
     _show_args = {"label": "text"}
 
-    def show(self, ctx=None, **kwargs):
+    def show(self, ctx: Any = None, **kwargs: Any) -> Any:
         """Show `self` in `ctx` (a matplotlib axis, a pandas Series, or None to print); returns the ctx."""
         return show_title(str(self), ctx=ctx, **{**self._show_args, **kwargs})
 
@@ -99,6 +101,6 @@ class MultiCategory(L):
     cat;dog
     """
 
-    def show(self, ctx=None, sep: str = ";", color: str = "black", **kwargs):
+    def show(self, ctx: Any = None, sep: str = ";", color: str = "black", **kwargs: Any) -> Any:
         """Show the labels joined by `sep` in `ctx` (a matplotlib axis, a pandas Series, or None to print)."""
         return show_title(sep.join(str(o) for o in self), ctx=ctx, color=color, **kwargs)

@@ -15,6 +15,7 @@ type (`tiers.dispatch.TypeDispatch` rules: most specific class wins, unannotated
 Resolutions are cached per input type, so a call costs a dict lookup plus the method itself.
 """
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tiers.dispatch import retain_type
@@ -46,6 +47,8 @@ def _reraise(exc, tfm, m, x, i, whole, where=None):
     raise exc
 
 
+# one function, or several (a list or tuple of them), for `encodes`/`decodes`
+_Funcs = Callable[..., Any] | list[Callable[..., Any]] | tuple[Callable[..., Any], ...]
 _WATCHED = frozenset({"split_idx", "__class__", "_encm", "_decm", "_setm"})  # settings a Pipeline's route relies on
 
 
@@ -78,7 +81,8 @@ class Transform(metaclass=_TfmMeta):
     _setm: _TfmMethod
     _extensible = False  # `@Transform def encodes(...)` makes a Transform instead of changing every Transform
 
-    def __init__(self, enc=None, dec=None, split_idx: int | None = None, order: int | None = None):
+    def __init__(self, enc: _Funcs | None = None, dec: _Funcs | None = None, split_idx: int | None = None,
+                 order: int | None = None):
         if split_idx is not None:
             self.split_idx = split_idx
         if enc is not None:
@@ -127,7 +131,7 @@ class Transform(metaclass=_TfmMeta):
             return x
         return self._apply(self._encm, x, kwargs)
 
-    def decode(self, x, split_idx: int | None = None, **kwargs):
+    def decode(self, x: Any, split_idx: int | None = None, **kwargs: Any) -> Any:
         """Apply `decodes` (the inverse of the call), with the same element-wise and `split_idx` rules."""
         s = self.split_idx
         if s is not None and s != split_idx:
@@ -187,7 +191,7 @@ class Transform(metaclass=_TfmMeta):
         return r
 
     # -- setup
-    def setup(self, items=None, train_setup: bool = False):
+    def setup(self, items: Any = None, train_setup: bool = False) -> Any:
         """Run `setups` on `items` (on `items.train` when `train_setup`, unless the Transform's own `train_setup`
         attribute says otherwise); a Transform without a matching `setups` ignores the call."""
         ts = self.train_setup if self.train_setup is not None else train_setup
@@ -297,7 +301,8 @@ class ItemTransform(Transform):
         return r
 
 
-def compose_tfms(x, tfms, is_enc: bool = True, reverse: bool = False, **kwargs):
+def compose_tfms(x: Any, tfms: Iterable[Transform], is_enc: bool = True, reverse: bool = False,
+                 **kwargs: Any) -> Any:
     """Apply `tfms` to `x` in turn (their decodes when `is_enc=False`, last first when `reverse`), passing `kwargs`
     (e.g. `split_idx`) to each."""
     if reverse:
