@@ -197,7 +197,8 @@ def sample_with_mat(x: Tensor, mat: Tensor, size: tuple[int, int] | None = None,
     if pad_mode not in ("reflection", "border", "zeros"):
         raise ValueError(f"pad_mode={pad_mode!r} is not one of 'reflection', 'border', 'zeros'")
     is_mask = x.ndim == 3
-    hw = cast("tuple[int, int]", tuple(size) if size is not None else tuple(x.shape[-2:]))  # (h, w): a pair by signature, or the input's last two dims
+    # (h, w): a pair by the signature, else the input's last two dims
+    hw = cast("tuple[int, int]", tuple(size) if size is not None else tuple(x.shape[-2:]))
     grid = mat_grid(mat.to(torch.float32), hw, align_corners)
     if is_mask:
         out = F.grid_sample(x[:, None].float(), grid, mode="nearest", padding_mode=pad_mode,

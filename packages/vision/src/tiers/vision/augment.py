@@ -74,9 +74,9 @@ class AffineCoordTfm(RandTransform):
     split_idx = None
     _draw_attrs = frozenset({"do", "mat", "split", "mat_fs"})
 
-    def __init__(self, mat_fs: Sequence[Callable] | None = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear",
-                 pad_mode: str = PadMode.Reflection, mode_mask: str = "nearest", align_corners: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(self, mat_fs: Sequence[Callable] | None = None, size: int | tuple[int, int] | None = None,
+                 mode: str = "bilinear", pad_mode: str = PadMode.Reflection, mode_mask: str = "nearest",
+                 align_corners: bool = True, **kwargs: Any) -> None:
         if mode not in _MODES:
             raise ValueError(f"{type(self).__name__}: mode={mode!r} is not one of {_MODES}")
         self.mat_fs = list(mat_fs or [])
@@ -162,8 +162,9 @@ class _train_only:
 class Flip(AffineCoordTfm):
     """Flip left-right with probability `p` per item; `draw` forces the choice (1 flips, 0 does not)."""
 
-    def __init__(self, p: float = 0.5, draw: Draw = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
-                 align_corners: bool = True, batch: bool = False) -> None:
+    def __init__(self, p: float = 0.5, draw: Draw = None, size: int | tuple[int, int] | None = None,
+                 mode: str = "bilinear", pad_mode: str = PadMode.Reflection, align_corners: bool = True,
+                 batch: bool = False) -> None:
         self.flip_p, self.draw, self.batch = p, draw, batch
         super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
 
@@ -176,8 +177,8 @@ class _Cycling:
     # Mixed in before Flip or Dihedral: always applies, and the n-th call draws (n - 1) % _period for the batch.
     _period: int
 
-    def __init__(self, size: int | tuple[int, int] | None = None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
-                 align_corners: bool = True) -> None:
+    def __init__(self, size: int | tuple[int, int] | None = None, mode: str = "bilinear",
+                 pad_mode: str = PadMode.Reflection, align_corners: bool = True) -> None:
         self.count = 0
         super().__init__(p=1.0, draw=self._next, size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)  # type: ignore[call-arg]  # a mixin: the next class in the MRO takes these
 
@@ -198,8 +199,9 @@ class Dihedral(AffineCoordTfm):
     `draw` forces the symmetry index (0..7; 0 is the identity).
     """
 
-    def __init__(self, p: float = 0.5, draw: Draw = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
-                 align_corners: bool = True, batch: bool = False) -> None:
+    def __init__(self, p: float = 0.5, draw: Draw = None, size: int | tuple[int, int] | None = None,
+                 mode: str = "bilinear", pad_mode: str = PadMode.Reflection, align_corners: bool = True,
+                 batch: bool = False) -> None:
         self.dihedral_p, self.draw, self.batch = p, draw, batch
         super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
 
@@ -221,7 +223,8 @@ class Rotate(AffineCoordTfm):
     Non-square images turn in pixel space (no shear).
     """
 
-    def __init__(self, max_deg: float = 10.0, p: float = 0.5, draw: Draw = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear",
+    def __init__(self, max_deg: float = 10.0, p: float = 0.5, draw: Draw = None,
+                 size: int | tuple[int, int] | None = None, mode: str = "bilinear",
                  pad_mode: str = PadMode.Reflection, align_corners: bool = True, batch: bool = False) -> None:
         self.max_deg, self.rotate_p, self.draw, self.batch = max_deg, p, draw, batch
         super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
@@ -237,9 +240,10 @@ class Zoom(AffineCoordTfm):
     `draw` forces the factor, `draw_x`/`draw_y` the centre (0..1 across the image).
     """
 
-    def __init__(self, min_zoom: float = 1.0, max_zoom: float = 1.1, p: float = 0.5, draw: Draw = None, draw_x: Draw = None,
-                 draw_y: Draw = None, size: int | tuple[int, int] | None = None, mode: str = "bilinear", pad_mode: str = PadMode.Reflection,
-                 batch: bool = False, align_corners: bool = True) -> None:
+    def __init__(self, min_zoom: float = 1.0, max_zoom: float = 1.1, p: float = 0.5, draw: Draw = None,
+                 draw_x: Draw = None, draw_y: Draw = None, size: int | tuple[int, int] | None = None,
+                 mode: str = "bilinear", pad_mode: str = PadMode.Reflection, batch: bool = False,
+                 align_corners: bool = True) -> None:
         if min_zoom <= 0 or max_zoom < min_zoom:
             raise ValueError(f"Zoom: need 0 < min_zoom <= max_zoom, got {min_zoom}, {max_zoom}")
         self.min_zoom, self.max_zoom, self.zoom_p = min_zoom, max_zoom, p
@@ -259,9 +263,9 @@ class Warp(AffineCoordTfm):
     A homography, so it joins the affine matrices in the same single resampling.
     """
 
-    def __init__(self, magnitude: float = 0.2, p: float = 0.5, draw_x: Draw = None, draw_y: Draw = None, size: int | tuple[int, int] | None = None,
-                 mode: str = "bilinear", pad_mode: str = PadMode.Reflection, batch: bool = False,
-                 align_corners: bool = True) -> None:
+    def __init__(self, magnitude: float = 0.2, p: float = 0.5, draw_x: Draw = None, draw_y: Draw = None,
+                 size: int | tuple[int, int] | None = None, mode: str = "bilinear",
+                 pad_mode: str = PadMode.Reflection, batch: bool = False, align_corners: bool = True) -> None:
         self.magnitude, self.warp_p, self.draw_x, self.draw_y, self.batch = magnitude, p, draw_x, draw_y, batch
         super().__init__([_train_only(self._mat)], size=size, mode=mode, pad_mode=pad_mode, align_corners=align_corners)
 
@@ -281,8 +285,9 @@ class RandomResizedCropGPU(AffineCoordTfm):
     Composed with the other geometric transforms, the crop costs no extra resampling.
     """
 
-    def __init__(self, size: int | tuple[int, int], min_scale: float = 0.08, ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                 mode: str = "bilinear", valid_scale: float = 1.0, max_scale: float = 1.0, mode_mask: str = "nearest",
+    def __init__(self, size: int | tuple[int, int], min_scale: float = 0.08,
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), mode: str = "bilinear",
+                 valid_scale: float = 1.0, max_scale: float = 1.0, mode_mask: str = "nearest",
                  pad_mode: str = PadMode.Reflection, align_corners: bool = True, batch: bool = False) -> None:
         if not 0 < min_scale <= max_scale <= 1:
             raise ValueError(f"RandomResizedCropGPU: need 0 < min_scale <= max_scale <= 1, got {min_scale}, {max_scale}")
@@ -337,8 +342,9 @@ def setup_aug_tfms(tfms: Sequence) -> list:
 
 
 def aug_transforms(mult: float = 1.0, do_flip: bool = True, flip_vert: bool = False, max_rotate: float = 10.0,
-                   min_zoom: float = 1.0, max_zoom: float = 1.1, max_lighting: float = 0.2, max_warp: float = 0.2,
-                   p_affine: float = 0.75, p_lighting: float = 0.75, xtra_tfms: Sequence | None = None, size: int | tuple[int, int] | None = None,
+                   min_zoom: float = 1.0, max_zoom: float = 1.1, max_lighting: float = 0.2,
+                   max_warp: float = 0.2, p_affine: float = 0.75, p_lighting: float = 0.75,
+                   xtra_tfms: Sequence | None = None, size: int | tuple[int, int] | None = None,
                    mode: str = "bilinear", pad_mode: str = PadMode.Reflection, align_corners: bool = True,
                    batch: bool = False, min_scale: float = 1.0) -> list:
     """The standard batch augmentation: flip (or dihedral with `flip_vert`), warp, rotate, zoom, brightness, contrast.

@@ -121,8 +121,8 @@ class _VerifyingLoaders(DataLoaders):
     def from_dblock(cls, dblock: DataBlock, source: Any, path: str | os.PathLike = ".", bs: int = 64,
                     val_bs: int | None = None, shuffle: bool = True, device: Any = None, *,
                     verify: bool | str = False, **kwargs: Any) -> DataLoaders:
-        """`DataLoaders.from_dblock` (same arguments); `verify=True` first checks that every image reads (raising `BadImagesError`
-        naming the unreadable ones), `verify='drop'` leaves those out with a warning."""
+        """`DataLoaders.from_dblock` (same arguments); `verify=True` first checks that every image reads (raising
+        `BadImagesError` naming the unreadable ones), `verify='drop'` leaves those out with a warning."""
         if verify not in (False, True, "drop"):
             raise ValueError(f"{cls.__name__}: verify={verify!r}; use False, True (refuse unreadable images) or "
                              "'drop' (leave them out with a warning)")
@@ -155,7 +155,8 @@ class ImageDataLoaders(_VerifyingLoaders):
     @classmethod
     def from_folder(cls, path: str | os.PathLike, train: str = "train", valid: str = "valid",
                     valid_pct: float | None = None, seed: int | None = None, vocab: Sequence | None = None,
-                    item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage, **kwargs: Any) -> DataLoaders:
+                    item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage,
+                    **kwargs: Any) -> DataLoaders:
         """Images in `path/train/<label>/` and `path/valid/<label>/` (ImageNet style); with `valid_pct`, all images
         under `path` split at random instead."""
         path = Path(path)
@@ -188,9 +189,9 @@ class ImageDataLoaders(_VerifyingLoaders):
         return cls.from_dblock(dblock, path, path=path, **kwargs)
 
     @classmethod
-    def from_path_func(cls, path: str | os.PathLike, fnames: Sequence, label_func: Callable, valid_pct: float = 0.2,
-                       seed: int | None = None, item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage,
-                       **kwargs: Any) -> DataLoaders:
+    def from_path_func(cls, path: str | os.PathLike, fnames: Sequence, label_func: Callable,
+                       valid_pct: float = 0.2, seed: int | None = None, item_tfms: Tfms = None,
+                       batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage, **kwargs: Any) -> DataLoaders:
         """Images `fnames`, labelled by `label_func(path_of_image)`, `valid_pct` of them for validation."""
         dblock = DataBlock(blocks=(ImageBlock(img_cls), CategoryBlock), splitter=RandomSplitter(valid_pct, seed=seed),
                            get_y=label_func, item_tfms=item_tfms, batch_tfms=batch_tfms)
@@ -223,10 +224,11 @@ class ImageDataLoaders(_VerifyingLoaders):
         return cls.from_name_func(path, fnames, RegexLabeller(pat), **kwargs)
 
     @classmethod
-    def from_df(cls, df: pd.DataFrame, path: str | os.PathLike = ".", valid_pct: float = 0.2, seed: int | None = None,
-                fn_col: int | str = 0, folder: str | None = None, suff: str = "", label_col: int | str | list = 1,
-                label_delim: str | None = None, y_block: YBlock = None, valid_col: int | str | None = None, item_tfms: Tfms = None,
-                batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage, **kwargs: Any) -> DataLoaders:
+    def from_df(cls, df: pd.DataFrame, path: str | os.PathLike = ".", valid_pct: float = 0.2,
+                seed: int | None = None, fn_col: int | str = 0, folder: str | None = None, suff: str = "",
+                label_col: int | str | list = 1, label_delim: str | None = None, y_block: YBlock = None,
+                valid_col: int | str | None = None, item_tfms: Tfms = None, batch_tfms: Tfms = None,
+                img_cls: type[PILBase] = PILImage, **kwargs: Any) -> DataLoaders:
         """Images named in column `fn_col` of `df` (relative to `path/folder`, plus `suff`), labels in `label_col`.
 
         Several label columns or a `label_delim` mean multi-label; `valid_col` (booleans) chooses the validation
@@ -242,7 +244,8 @@ class ImageDataLoaders(_VerifyingLoaders):
             df = df[[f in kept for f in fns]]
         # Positions become the columns' names, so an error about a column (a missing label...) names it.
         fn_col = _col_name(df, fn_col)
-        label_col = [_col_name(df, c) for c in cast(list, label_col)] if is_listy(label_col) else _col_name(df, label_col)
+        labels = cast(list, label_col)  # several columns when is_listy
+        label_col = [_col_name(df, c) for c in labels] if is_listy(label_col) else _col_name(df, label_col)
         if y_block is None:
             multi = (is_listy(label_col) and len(label_col) > 1) or label_delim is not None
             y_block = MultiCategoryBlock if multi else CategoryBlock
@@ -254,9 +257,8 @@ class ImageDataLoaders(_VerifyingLoaders):
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, csv_fname: str = "labels.csv",
-                 header: int | Sequence[int] | str | None = "infer",
-                 delimiter: str | None = None, quoting: int = csv.QUOTE_MINIMAL, encoding: str | None = None,
-                 **kwargs: Any) -> DataLoaders:
+                 header: int | Sequence[int] | str | None = "infer", delimiter: str | None = None,
+                 quoting: int = csv.QUOTE_MINIMAL, encoding: str | None = None, **kwargs: Any) -> DataLoaders:
         """`from_df` on the CSV file `path/csv_fname` (image names relative to `path`; text in `encoding`, default
         UTF-8)."""
         import pandas as pd
@@ -275,8 +277,8 @@ class ImageDataLoaders(_VerifyingLoaders):
 
     @classmethod
     def from_lists(cls, path: str | os.PathLike, fnames: Sequence, labels: Sequence, valid_pct: float = 0.2,
-                   seed: int | None = None, y_block: YBlock = None, item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage,
-                   **kwargs: Any) -> DataLoaders:
+                   seed: int | None = None, y_block: YBlock = None, item_tfms: Tfms = None,
+                   batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage, **kwargs: Any) -> DataLoaders:
         """Images `fnames` with `labels` (one per image): lists of labels mean multi-label, floats regression."""
         if len(fnames) != len(labels):
             raise ValueError(f"ImageDataLoaders.from_lists: {len(fnames)} file names but {len(labels)} labels; "
@@ -301,7 +303,8 @@ class SegmentationDataLoaders(_VerifyingLoaders):
     @classmethod
     def from_label_func(cls, path: str | os.PathLike, fnames: Sequence, label_func: Callable,
                         valid_pct: float = 0.2, seed: int | None = None, codes: Sequence[str] | None = None,
-                        item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage, **kwargs: Any) -> DataLoaders:
+                        item_tfms: Tfms = None, batch_tfms: Tfms = None, img_cls: type[PILBase] = PILImage,
+                        **kwargs: Any) -> DataLoaders:
         """Images `fnames`, the mask of each at `label_func(image_path)`; `codes` names the mask's classes.
 
         >>> SegmentationDataLoaders.from_label_func(path, fnames, lambda o: path/'labels'/f'{o.stem}_P{o.suffix}',

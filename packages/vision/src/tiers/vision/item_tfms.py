@@ -110,7 +110,7 @@ class RandTransform(DisplayedTransform):
             raise ValueError(f"{type(self).__name__}: p={p} is not a probability in [0, 1]")
         self.p = p
         if before_call is not None:
-            self.before_call = before_call  # type: ignore[method-assign, assignment]  # a per-instance hook, as documented above
+            self.before_call = before_call  # type: ignore[method-assign, assignment]  # per-instance hook
         super().__init__(**kwargs)
 
     def _state(self) -> dict:
@@ -263,7 +263,7 @@ class DihedralItem(RandTransform):
     def encodes(self, x: TensorPoint):  # type: ignore[no-redef]  # noqa: F811
         p = _dihedral_pts(x.reshape(-1, 2), self.k).reshape(x.shape)
         if self.k & 4 and getattr(x, "img_size", None) is not None:
-            p.img_size = tuple(x.img_size)[::-1]  # type: ignore[attr-defined]  # img_size: per-instance metadata, not declared on the tensor class
+            p.img_size = tuple(x.img_size)[::-1]  # type: ignore[attr-defined]  # undeclared metadata
         return p
 
     def encodes(self, x: TensorBBox):  # type: ignore[no-redef]  # noqa: F811
@@ -272,7 +272,7 @@ class DihedralItem(RandTransform):
         lo, hi = p.min(dim=1).values, p.max(dim=1).values
         out = type(x)(torch.cat([lo, hi], dim=1).reshape(x.shape), **x.__dict__)
         if self.k & 4 and getattr(x, "img_size", None) is not None:
-            out.img_size = tuple(x.img_size)[::-1]  # type: ignore[attr-defined]  # img_size: per-instance metadata, not declared on the tensor class
+            out.img_size = tuple(x.img_size)[::-1]  # type: ignore[attr-defined]  # undeclared metadata
         return out
 
 
