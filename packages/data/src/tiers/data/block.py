@@ -52,7 +52,8 @@ def CategoryBlock(vocab: Iterable[Any] | None = None, sort: bool = True, add_na:
     return TransformBlock(type_tfms=Categorize(vocab=vocab, sort=sort, add_na=add_na))
 
 
-def MultiCategoryBlock(encoded: bool = False, vocab: Iterable[Any] | None = None, add_na: bool = False) -> TransformBlock:
+def MultiCategoryBlock(encoded: bool = False, vocab: Iterable[Any] | None = None,
+                       add_na: bool = False) -> TransformBlock:
     """A multi-label target: a list of labels (`MultiCategorize` + `OneHotEncode`), or, with `encoded`, labels
     already one-hot encoded (then `vocab` names the columns)."""
     tfm = EncodedMultiCategorize(vocab=vocab) if encoded else [MultiCategorize(vocab=vocab, add_na=add_na),

@@ -44,7 +44,8 @@ class DataLoaders:
     [0, 1, 2, 3]
     """
 
-    def __init__(self, *loaders: Iterable[Any], path: str | os.PathLike = ".", device: str | torch.device | None = None):
+    def __init__(self, *loaders: Iterable[Any], path: str | os.PathLike = ".",
+                 device: str | torch.device | None = None):
         for i, dl in enumerate(loaders):
             if not hasattr(dl, "__iter__"):
                 raise TypeError(f"DataLoaders: loader {i} is a {type(dl).__name__}, which cannot be iterated; pass "
