@@ -4,10 +4,11 @@ import copy
 import pickle
 from collections import namedtuple
 from functools import partial
+from types import SimpleNamespace
 
 import pytest
 
-from tiers.dispatch import store_attr
+from tiers.dispatch import noop, risinstance, store_attr, using_attr
 from tiers.pipeline import (
     DisplayedTransform,
     InplaceTransform,
@@ -498,3 +499,14 @@ def test_unpickled_instance_still_sees_later_class_additions():
         return "late"
 
     assert c("s") == "late" and c(-1) == 1
+
+
+def test_dispatch_helpers_handed_to_transform_dispatch_like_unannotated_functions():
+    # noop (an empty Pipeline, DataBlock getters) and the partials risinstance/using_attr return are Transform
+    # functions: their type hints (for type checkers) must not narrow what they apply to or drop the input's subclass
+    assert noop.__annotations__ == {}
+    t, n = Transform(noop), Name("a")
+    assert t(n) is n and t((1, n))[1] is n and t.input_types is None
+    assert Transform(risinstance(int))((1, "a", 2.0)) == (True, False, False)
+    got = Transform(using_attr(str.upper, "name"))((SimpleNamespace(name="ab"), SimpleNamespace(name="c")))
+    assert got == ("AB", "C")

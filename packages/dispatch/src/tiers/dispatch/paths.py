@@ -10,10 +10,9 @@ import json
 import os
 import pathlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tiers.dispatch.foundation import L
+from tiers.dispatch.foundation import L
 
 __all__ = ["Path"]
 
@@ -33,8 +32,6 @@ class Path(type(pathlib.Path())):  # type: ignore[misc]  # the concrete class (P
            file_exts: str | Iterable[str] | None = None) -> "L":
         """The entries of this folder as an `L` of `Path`s, sorted by name; at most `n_max` of them, only those
         with a suffix in `file_exts` (a string or a list) or a MIME type starting with `file_type` (`"image"`)."""
-        from tiers.dispatch.foundation import L
-
         if not self.is_dir():
             raise NotADirectoryError(f"Path.ls: {str(self)!r} is not a folder" +
                                      ("" if self.exists() else " (it does not exist)") + ".")
