@@ -57,6 +57,14 @@ class Interpretation:
             raise TypeError("top_losses(items=True): the loader has no dataset to take items from")
         return vals, idx, [its[int(i)] for i in idx]
 
+    def _needed(self, what: str) -> tuple[Tensor, Any, Any]:
+        # `(preds, targs, decoded)`, which a hand-built Interpretation may lack (`from_learner` always sets them).
+        missing = [n for n in ("preds", "targs", "decoded") if getattr(self, n) is None]
+        if missing or self.preds is None:
+            raise ValueError(f"{what}: this Interpretation has no {', '.join(missing)}; build it with "
+                             f"{type(self).__name__}.from_learner(learn), or pass them to its constructor")
+        return self.preds, self.targs, self.decoded
+
     def _target_names(self, t: Tensor) -> list[str]:
         vocab = getattr(self.dl, "vocab", None) or getattr(getattr(self.learn, "dls", None), "vocab", None)
         if isinstance(vocab, (tuple, list)) and len(vocab) == 2 and isinstance(vocab[0], (list, tuple)):
@@ -72,10 +80,11 @@ class Interpretation:
         `return_fig=True` only (a returned figure would show twice at the end of a notebook cell)."""
         plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="Interpretation.plot_top_losses")
 
+        preds, targs, decoded = self._needed("plot_top_losses")
         losses, idx = self.top_losses(k, largest)
         x = _first(self.inputs)
-        dec, targ = self._target_names(_first(self.decoded)[idx]), self._target_names(_first(self.targs)[idx])
-        probs = self.preds[idx]
+        dec, targ = self._target_names(_first(decoded)[idx]), self._target_names(_first(targs)[idx])
+        probs = preds[idx]
         ncols = min(3, len(idx)) or 1
         nrows = (len(idx) + ncols - 1) // ncols
         fig, axs = plt.subplots(max(nrows, 1), ncols, figsize=figsize or (4 * ncols, 3.2 * max(nrows, 1)),
@@ -110,8 +119,9 @@ class ClassificationInterpretation(Interpretation):
     def confusion_matrix(self) -> Tensor:
         """`(n_classes, n_classes)` counts: row = actual class, column = predicted class."""
         n = len(self.vocab)
-        t = _first(self.targs).flatten().long()
-        d = _first(self.decoded).flatten().long()
+        _, targs, decoded = self._needed("confusion_matrix")
+        t = _first(targs).flatten().long()
+        d = _first(decoded).flatten().long()
         if t.shape != d.shape:
             raise ValueError(f"confusion_matrix: {t.numel()} targets but {d.numel()} decoded predictions; "
                              "ClassificationInterpretation needs single-label classification")

@@ -36,6 +36,9 @@ class _DistribMixin:
     world_size: int
     distrib_seed: int
     distrib_epoch: int
+    _orig_dl: Any  # the loader this one was made from
+    dataset: Any  # the rest is the host loader's
+    shuffle: bool
 
     @property
     def total_n(self) -> int:
@@ -53,7 +56,7 @@ class _DistribMixin:
         self._n = v
 
     def randomize(self) -> None:
-        super().randomize()
+        super().randomize()  # type: ignore[misc]  # the loader class this is mixed in front of (built by type()) has it
         self.distrib_epoch += 1
 
     def get_idxs(self) -> list[int]:

@@ -60,7 +60,7 @@ class MixedPrecision(Callback):
     ) -> None:
         self.dtype = get_amp_dtype(amp_mode)
         self.amp_mode = "fp16" if self.dtype == torch.float16 else "bf16"
-        self.scaler_kwargs = dict(
+        self.scaler_kwargs: dict[str, Any] = dict(
             init_scale=init_scale, growth_factor=growth_factor, backoff_factor=backoff_factor, growth_interval=growth_interval
         )
         self.enabled = enabled
@@ -122,7 +122,7 @@ class MixedPrecision(Callback):
         shim = self._shim
         shim.param_groups[0]["params"] = [p for p in self.learn.model.parameters() if p.grad is not None]
         shim.stepped = False
-        self.scaler.step(shim)
+        self.scaler.step(shim)  # type: ignore[arg-type]  # duck-typed: step() reads param_groups and calls shim.step
         self.scaler.update()
         if not shim.stepped:
             self.skipped_steps += 1

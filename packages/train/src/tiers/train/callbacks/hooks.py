@@ -34,7 +34,7 @@ class HookCallback(Callback):
         self.modules, self.every, self.remove_end, self.is_forward = modules, every, remove_end, is_forward
         self.detach, self.cpu, self.include_paramless = detach, cpu, include_paramless
         if hook is not None:
-            self.hook = hook
+            self.hook = hook  # type: ignore[method-assign]  # an instance's own hook function replaces the method (fastai's API)
         self.hooks: Hooks | None = None
 
     def hook(self, m: nn.Module, i: Any, o: Any) -> Any:

@@ -12,6 +12,7 @@ loss and learning rate when `log_every_batch`.
 import csv
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from tiers.dispatch.extras import require
@@ -346,7 +347,7 @@ def _row_by_name(learn) -> dict[str, float]:
             if v is not None and (isinstance(v, (int, float)) or hasattr(v, "__float__"))}
 
 
-def import_tensorboard():
+def import_tensorboard() -> ModuleType:
     """The `tensorboard` package; a missing one raises `MissingExtraError` (a `ModuleNotFoundError`) naming the
     extra tiers-train[tensorboard]."""
     return require("tensorboard", dist="tiers-train", extra="tensorboard", what="TensorBoardCallback")

@@ -26,9 +26,9 @@ __all__ = ["LRFinder", "minimum", "steep", "valley", "slide", "SuggestionMethod"
 
 def minimum(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> tuple[float, tuple[float, float]]:
     """One tenth of the lr with the lowest loss (the minimum itself is already too high to train at)."""
-    losses = np.asarray(losses, dtype=float)
-    i = int(np.nanargmin(losses))
-    return float(lrs[i]) / 10, (float(lrs[i]), float(losses[i]))
+    losses_a = np.asarray(losses, dtype=float)
+    i = int(np.nanargmin(losses_a))
+    return float(lrs[i]) / 10, (float(lrs[i]), float(losses_a[i]))
 
 
 def steep(lrs: Sequence[float], losses: Sequence[float], num_it: int) -> tuple[float, tuple[float, float]]:
@@ -215,5 +215,5 @@ def lr_find(
     results = [f(lrs, losses, num_it) for f in funcs]
     if show_plot:
         rec.plot_lr_find(suggestions=[pt for _, pt in results], nms=names)
-    SuggestedLRs = namedtuple("SuggestedLRs", names)
+    SuggestedLRs = namedtuple("SuggestedLRs", names)  # type: ignore[misc]  # the fields are the functions' names, known at run time
     return SuggestedLRs(*[lr for lr, _ in results])

@@ -47,6 +47,8 @@ class MixHandler(Callback):
 
     order = -7  # before the model sees the batch, after device placement
     run_valid = False
+    yb1: tuple[Tensor, ...] | None  # the shuffled targets of this batch (set by before_batch)
+    lam: Tensor  # the mixing weights of this batch
 
     def __init__(self, alpha: float = 0.5) -> None:
         if not alpha > 0:
@@ -61,9 +63,10 @@ class MixHandler(Callback):
     def after_loss(self) -> None:
         """Blend the loss on the original and the shuffled targets (training only)."""
         learn = self.learn
-        if not learn.training or not learn.yb or getattr(self, "yb1", None) is None:
+        yb1 = getattr(self, "yb1", None)
+        if not learn.training or not learn.yb or yb1 is None:
             return
-        learn.loss_grad = _lerp_loss(learn.loss_func, learn.pred, learn.yb[0], self.yb1[0], self.lam)
+        learn.loss_grad = _lerp_loss(learn.loss_func, learn.pred, learn.yb[0], yb1[0], self.lam)
         learn.loss = learn.loss_grad.detach()
 
     def after_batch(self) -> None:

@@ -33,7 +33,8 @@ class TrackerCallback(Callback):
             comp = np.less if ("loss" in monitor or "error" in monitor) else np.greater
         if comp is np.less:
             min_delta = -min_delta
-        self.monitor, self.comp, self.min_delta, self.reset_on_fit = monitor, comp, min_delta, reset_on_fit
+        self.comp: Callable[[Any, Any], Any] = comp
+        self.monitor, self.min_delta, self.reset_on_fit = monitor, min_delta, reset_on_fit
         self.best: float | None = None
         self.new_best = False
 

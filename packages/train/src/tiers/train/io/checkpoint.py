@@ -190,7 +190,7 @@ class _SkipLoader:
 class _Resume(Callback):
     order = 1001  # after every other before_fit / before_train, including _EpochRNG's
 
-    def __init__(self, state: dict, file: Path | None = None) -> None:
+    def __init__(self, state: dict, file: Path) -> None:
         self.state, self.done, self.file = state, False, file
 
     def before_fit(self) -> None:

@@ -29,7 +29,8 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -40,12 +41,16 @@ from tiers.dispatch.extras import require
 from tiers.dispatch.files import atomic_path
 from tiers.train.io.paths import learner_file, write_once
 
+if TYPE_CHECKING:
+    from tiers.data.load import DataLoader
+    from tiers.train.learner import Learner
+
 __all__ = ["export_onnx", "onnx_inputs", "OnnxModel", "import_onnx_extra"]
 
 _EXTRA = 'pip install "tiers-train[onnx]"'
 
 
-def import_onnx_extra():
+def import_onnx_extra() -> tuple[ModuleType, ModuleType]:
     """`(onnx, onnxruntime)`, after checking onnxscript (torch.onnx.export needs it); a missing one raises
     `MissingExtraError` (a `ModuleNotFoundError`) naming the extra tiers-train[onnx] and the command that installs it."""
     what = "ONNX export (learn.export_onnx)"
@@ -110,6 +115,8 @@ class _TabularPrep(nn.Module):
     def forward(self, cat: Tensor, cont: Tensor | None = None) -> tuple[Tensor, ...]:
         if not self.with_cont:
             return (cat,)
+        if cont is None:
+            raise ValueError("the model reads continuous columns too: pass x_cont with x_cat")
         missing = torch.isnan(cont)
         parts = [cat.long()]
         if self.na_src.numel():
@@ -216,7 +223,7 @@ def _image_steps(dl, n_inp: int, raw: tuple) -> list[list[nn.Module]]:
             if isinstance(t, IntToFloatTensor):
                 step: nn.Module = _Div(t.div)
             elif isinstance(t, Normalize) and isinstance(getattr(t, "mean", None), Tensor):
-                step = _Norm(t.mean, t.std)
+                step = _Norm(cast(Tensor, t.mean), cast(Tensor, t.std))  # set together, as tensors
             else:
                 raise ValueError(
                     f"export_onnx: the batch transform {type(t).__name__} changes validation inputs and cannot go in "
@@ -234,7 +241,7 @@ def _image_steps(dl, n_inp: int, raw: tuple) -> list[list[nn.Module]]:
     return steps
 
 
-def onnx_inputs(learn, batch: tuple | None = None, dl=None) -> dict[str, np.ndarray]:
+def onnx_inputs(learn: Learner, batch: tuple | None = None, dl: DataLoader | None = None) -> dict[str, np.ndarray]:
     """The inputs of `learn`'s ONNX graph (names to numpy arrays) for a batch of `dl` (default the validation
     loader's first batch): what a user feeds onnxruntime. A tabular batch (processed codes and normalised values) is
     mapped back to raw values, NaN where the `_na` column says missing."""
@@ -274,8 +281,8 @@ def _input_names(n: int) -> list[str]:
 # ---------------------------------------------------------------------------------------------- export
 
 
-def export_onnx(learn, fname: str | os.PathLike = "model.onnx", dl=None, activation: bool = True,
-                opset: int | None = None, verify: bool = True, atol: float = 1e-4) -> Path:
+def export_onnx(learn: Learner, fname: str | os.PathLike[str] = "model.onnx", dl: DataLoader | None = None,
+                activation: bool = True, opset: int | None = None, verify: bool = True, atol: float = 1e-4) -> Path:
     """Write `learn.model` to `fname` as ONNX, with the validation input preprocessing in the graph and the loss's
     activation at the end (module docstring: exactly what it takes).
 

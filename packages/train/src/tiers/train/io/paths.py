@@ -10,6 +10,7 @@
   every rank waits until the file is written (so all ranks must call the method, as they do in `distrib_ctx`).
 """
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 __all__ = ["learner_file", "is_writer", "write_once"]
 
 
-def learner_file(learn: Any, fname: str | Path, suffix: str | None = ".pth") -> Path:
+def learner_file(learn: Any, fname: str | os.PathLike[str], suffix: str | None = ".pth") -> Path:
     """The path of `fname` under the rule above: absolute as is, else `learn.path / learn.model_dir / fname`;
     `suffix` is added to a name without one."""
     fname = Path(fname)

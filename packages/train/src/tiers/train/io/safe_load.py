@@ -31,7 +31,7 @@ import sys
 import sysconfig
 import types
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -234,16 +234,16 @@ def referenced_globals(data: bytes) -> list[tuple[str, str]]:
                 found.append((mod, nm))
                 pushed.append(None)
             elif name == "STACK_GLOBAL":
-                mod, nm = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
-                if isinstance(mod, str) and isinstance(nm, str):
-                    found.append((mod, nm))
+                smod, snm = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
+                if isinstance(smod, str) and isinstance(snm, str):
+                    found.append((smod, snm))
                 pushed.append(None)
             elif name == "MEMOIZE":
                 memo[len(memo)] = pushed[-1] if pushed else None
             elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[int(arg)] = pushed[-1] if pushed else None
+                memo[cast(int, arg)] = pushed[-1] if pushed else None  # these opcodes always carry the memo index
             elif name in ("GET", "BINGET", "LONG_BINGET"):
-                pushed.append(memo.get(int(arg)))
+                pushed.append(memo.get(cast(int, arg)))
             elif isinstance(arg, str) and op.stack_after:
                 pushed.append(arg)
             elif op.stack_after:
@@ -337,6 +337,7 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE
     """
 
     dispatch = dict(pickle._Unpickler.dispatch)
+    stack: list[Any]  # the pure-Python unpickler's value stack (typeshed does not declare it)
 
     def __init__(self, file: Any, tensors: dict[str, torch.Tensor], policy: _Policy, trusted: bool = False):
         super().__init__(file)
@@ -404,9 +405,9 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE
         args = self.stack[-1]
         func = self.stack[-2]
         self._checked_call(func, args)
-        super().load_reduce()
+        super().load_reduce()  # type: ignore[misc]  # pickle._Unpickler's opcode handlers exist; typeshed omits them
 
-    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.REDUCE[0]] = load_reduce  # type: ignore[assignment]  # a handler of this subclass, as the base's are of it
 
 
 def policy(allowed: Iterable = ()) -> _Policy:

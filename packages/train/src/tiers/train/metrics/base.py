@@ -323,7 +323,8 @@ class AccumMetric(Metric):
         """`func` over everything stored (None when nothing was)."""
         if not self.preds:
             return None
-        preds, targs = torch.cat(self.preds), torch.cat(self.targs)
+        preds: Any = torch.cat(self.preds)  # a tensor, or its numpy array with `to_np`
+        targs: Any = torch.cat(self.targs)
         if self.to_np:
             preds, targs = preds.numpy(), targs.numpy()
         res = self.func(targs, preds, **self.kwargs) if self.invert_arg else self.func(preds, targs, **self.kwargs)

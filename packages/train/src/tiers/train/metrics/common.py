@@ -382,7 +382,8 @@ class Dice(Metric):
 
     def reset(self) -> None:
         """Zero the intersection and union sums."""
-        self.inter, self.union = 0, 0
+        self.inter: float = 0
+        self.union: float = 0
 
     def accumulate(self, learn: Any) -> None:
         """Add the batch's intersection and sizes."""

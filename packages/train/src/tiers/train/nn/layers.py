@@ -8,7 +8,7 @@ torch.Size([2, 10])
 
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -269,9 +269,9 @@ norm_types = (
 
 def _init_norm(norm: nn.Module, zero: bool) -> nn.Module:
     if getattr(norm, "affine", False):
-        with torch.no_grad():
-            norm.bias.fill_(1e-3)
-            norm.weight.fill_(0.0 if zero else 1.0)
+        with torch.no_grad():  # an affine norm layer has both parameters
+            cast(Tensor, norm.bias).fill_(1e-3)
+            cast(Tensor, norm.weight).fill_(0.0 if zero else 1.0)
     return norm
 
 
@@ -324,10 +324,11 @@ def init_linear(m: nn.Module, act_func: nn.Module | None = None, init: str | Cal
     """
     if getattr(m, "bias", None) is not None and bias_std is not None:
         with torch.no_grad():
+            bias = cast(Tensor, m.bias)  # checked just above
             if bias_std != 0:
-                m.bias.normal_(0, bias_std)
+                bias.normal_(0, bias_std)
             else:
-                m.bias.zero_()
+                bias.zero_()
     if init == "auto":
         init = nn.init.kaiming_uniform_ if isinstance(act_func, (nn.ReLU, nn.LeakyReLU)) else None
     if init is not None:
@@ -383,9 +384,9 @@ class ConvLayer(nn.Sequential):
         act_bn: list[nn.Module] = []
         if act is not None:
             act_bn.append(act)
-        if bn:
+        if bn and norm_type is not None:  # bn/inn imply a norm_type; the check tells the type checker
             act_bn.append(BatchNorm(nf, norm_type=norm_type, ndim=ndim))
-        if inn:
+        if inn and norm_type is not None:
             act_bn.append(InstanceNorm(nf, norm_type=norm_type, ndim=ndim))
         if bn_1st:
             act_bn.reverse()

@@ -9,6 +9,7 @@ It is a `typedispatch` function, so higher layers register their own target type
 """
 
 import numbers
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ def default_loss(targ: np.generic):  # noqa: F811
     return default_loss(torch.as_tensor(targ))
 
 
-def loss_for_batch(targets: tuple, where: str = "the data"):
+def loss_for_batch(targets: tuple, where: str = "the data") -> Callable[..., Tensor]:
     """`default_loss` of the first of `targets` (a batch's or an item's target part), with a clear error."""
     if not targets:
         raise ValueError(

@@ -16,7 +16,7 @@ torch.Size([4])
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +54,13 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
+class _ReducingLoss(Protocol):
+    # What `BaseLoss` wraps: a torch loss module (or any callable) whose `reduction` can be read and set.
+    reduction: str
+
+    def __call__(self, inp: Tensor, targ: Tensor, **kwargs: Any) -> Tensor: ...
+
+
 class BaseLoss:
     """Wrap `loss_cls(*args, **kwargs)` so it moves `axis` last and flattens input and target first.
 
@@ -78,7 +85,7 @@ class BaseLoss:
         is_2d: bool = True,
         **kwargs: Any,
     ) -> None:
-        self.func = loss_cls(*args, **kwargs)
+        self.func = cast(_ReducingLoss, loss_cls(*args, **kwargs))
         self.axis, self.flatten, self.floatify, self.is_2d = axis, flatten, floatify, is_2d
         self.__name__ = type(self).__name__
 
@@ -220,6 +227,7 @@ class FocalLoss(nn.Module):
     """
 
     y_int = True
+    weight: Tensor | None  # a buffer (registered in __init__)
 
     def __init__(self, gamma: float = 2.0, weight: Tensor | None = None, reduction: str = "mean") -> None:
         super().__init__()
@@ -258,6 +266,7 @@ class LabelSmoothingCrossEntropy(nn.Module):
     """
 
     y_int = True
+    weight: Tensor | None  # a buffer (registered in __init__)
 
     def __init__(self, eps: float = 0.1, weight: Tensor | None = None, reduction: str = "mean") -> None:
         super().__init__()

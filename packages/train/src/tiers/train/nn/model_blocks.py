@@ -8,7 +8,7 @@ torch.Size([2, 32, 4, 4])
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +44,7 @@ def _conv1d_spect(ni: int, no: int, ks: int = 1, stride: int = 1, padding: int =
     # SAGAN-style attention projections: Kaiming init, then spectral normalisation for stability.
     conv = nn.Conv1d(ni, no, ks, stride=stride, padding=padding, bias=bias)
     nn.init.kaiming_normal_(conv.weight)
-    if bias:
+    if conv.bias is not None:  # there is one exactly when `bias`
         nn.init.zeros_(conv.bias)
     return nn.utils.parametrizations.spectral_norm(conv)
 
@@ -181,12 +181,15 @@ class ResBlock(Module):
         pool_first: bool = True,
         **kwargs: Any,
     ) -> None:
-        norm2 = {NormType.Batch: NormType.BatchZero, NormType.Instance: NormType.InstanceZero}.get(norm_type, norm_type)
+        zeroed: dict[NormType | None, NormType | None] = {NormType.Batch: NormType.BatchZero,
+                                                          NormType.Instance: NormType.InstanceZero}
+        norm2 = zeroed.get(norm_type, norm_type)
         nh2 = nh2 or nf
         nh1 = nh1 or nh2
         nf, ni = nf * expansion, ni * expansion
         k0 = dict(norm_type=norm_type, act_cls=act_cls, ndim=ndim, **kwargs)
         k1 = dict(norm_type=norm2, act_cls=None, ndim=ndim, **kwargs)
+        convpath: list[nn.Module]
         if expansion == 1:
             convpath = [
                 ConvLayer(ni, nh2, ks, stride=stride, groups=ni if dw else groups, **k0),
@@ -266,7 +269,8 @@ class PixelShuffle_ICNR(nn.Sequential):
                  norm_type: NormType | None = NormType.Weight, act_cls: Callable[..., nn.Module] | None = nn.ReLU) -> None:
         nf = nf or ni
         layers: list[nn.Module] = [ConvLayer(ni, nf * scale**2, ks=1, norm_type=norm_type, act_cls=act_cls, bn_1st=False)]
-        conv = layers[0][0]
+        # The ConvLayer's conv; torch builds its `parametrizations` at run time, beyond what its stubs can type.
+        conv: Any = cast(nn.Sequential, layers[0])[0]
         weight = conv.parametrizations.weight.original1 if norm_type == NormType.Weight else conv.weight
         with torch.no_grad():
             weight.copy_(icnr_init(weight.detach().clone(), scale))

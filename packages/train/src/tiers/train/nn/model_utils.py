@@ -8,7 +8,7 @@
 """
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -62,7 +62,7 @@ def norm_bias_params(m: nn.Module, with_bias: bool = True) -> list[nn.Parameter]
         if isinstance(mod, norm_types):
             ps = list(mod.parameters(recurse=False))
         elif with_bias and isinstance(getattr(mod, "bias", None), nn.Parameter):
-            ps = [mod.bias]
+            ps = [cast(nn.Parameter, mod.bias)]  # checked just above
         else:
             continue
         for p in ps:
@@ -124,7 +124,7 @@ def apply_init(m: nn.Module, func: Callable[[Tensor], Any] = nn.init.kaiming_nor
 
     def _init(mod: nn.Module) -> None:
         if not isinstance(mod, norm_types) and isinstance(getattr(mod, "weight", None), Tensor):
-            if mod.weight.ndim >= 2:
+            if cast(Tensor, mod.weight).ndim >= 2:  # checked just above
                 init_default(mod, func)
 
     apply_leaf(m, _init)

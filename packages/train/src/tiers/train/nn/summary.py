@@ -70,7 +70,7 @@ def model_summary(model: nn.Module, *xb: Tensor, title: str | None = None) -> Mo
     leaves = flatten_model(model)
     bs = xb[0].shape[0] if xb and isinstance(xb[0], Tensor) and xb[0].dim() else 1
     outs = _leaf_outputs(model, leaves, xb)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m, o in zip(leaves, outs):
         ps = list(m.parameters(recurse=False))
         n = sum(p.numel() for p in ps)

@@ -75,7 +75,7 @@ def module(*flds: str, **defaults: Any) -> Callable[[Callable], type[nn.Module]]
             return f"{f.__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in names)})"
 
         cls = type(f.__name__, (nn.Module,), {"__init__": __init__, "forward": f, "__repr__": __repr__, "__doc__": f.__doc__})
-        cls.__signature__ = sig
+        cls.__signature__ = sig  # type: ignore[attr-defined]  # inspect.signature reads it; typeshed does not declare it on type
         cls.__qualname__, cls.__module__ = f.__qualname__, f.__module__
         return cls
 
