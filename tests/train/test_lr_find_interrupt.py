@@ -118,7 +118,7 @@ def _nothing_written(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temp file anywhere under the Learner's path
 
 
-@pytest.mark.parametrize("opt_func", [Adam, SGD], ids=["adam", "sgd"])
+@pytest.mark.parametrize("opt_func", [Adam, SGD, torch.optim.AdamW], ids=["adam", "sgd", "torch-adamw"])
 def test_keyboard_interrupt_mid_lr_find_restores_everything_and_reraises(tmp_path, opt_func):
     learn = _learner(tmp_path, opt_func)
     cb = Interrupt(KeyboardInterrupt)
@@ -215,5 +215,15 @@ def test_ctrl_c_twice_mid_lr_find_still_restores(tmp_path):
     before = _run(learn, Callback(), tmp_path)
     with pytest.raises(KeyboardInterrupt, match="back to those from before lr_find$"):
         learn.lr_find(num_it=50, show_plot=False)
+    _assert_restored(learn, before)
+    _nothing_written(tmp_path)
+
+
+def test_a_completed_lr_find_leaves_the_learner_as_it_found_it(tmp_path):
+    # The search's own stop: weights, buffers, modes, optimizer and loop state back; the recorder keeps the search.
+    learn = _learner(tmp_path)
+    before = _run(learn, Callback(), tmp_path)
+    res = learn.lr_find(num_it=30, show_plot=False)
+    assert res.valley > 0 and len(learn.recorder.lrs) == 30
     _assert_restored(learn, before)
     _nothing_written(tmp_path)
