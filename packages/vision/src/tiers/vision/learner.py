@@ -8,7 +8,7 @@ discriminative learning rates apply per stage; `pretrained=True` starts frozen a
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -89,7 +89,7 @@ def vision_learner(dls: Any, arch: Callable | str, normalize: bool = True, n_out
                    train_bn: bool = True, moms: tuple[float, float, float] = (0.95, 0.85, 0.95),
                    cut: int | Callable | None = None, init: Callable | None = nn.init.kaiming_normal_,
                    custom_head: nn.Module | None = None, concat_pool: bool = True, pool: bool = True,
-                   lin_ftrs: list[int] | None = None, ps: float | list[float] = 0.5, first_bn: bool = True,
+                   lin_ftrs: Sequence[int] | None = None, ps: float | Sequence[float] = 0.5, first_bn: bool = True,
                    bn_final: bool = False, lin_first: bool = False, y_range: tuple[float, float] | None = None,
                    n_in: int | None = None, **kwargs: Any) -> Learner:
     """A `Learner` for `dls` with the body of `arch` (e.g. `resnet34`, `xresnet18`, or a name: `"resnet34"`) and a new
