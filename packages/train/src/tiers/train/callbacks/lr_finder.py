@@ -177,8 +177,9 @@ def lr_find(
     """Mock-train with an exponentially growing lr, restore the weights, and suggest learning rates.
 
     Weights and buffers, train/eval modes, the optimizer's state and the loop's state are put back however the
-    search ends (an error or Ctrl-C is then re-raised); the recorder keeps what the search recorded. Returns a namedtuple with one field per suggestion function (e.g. `.valley`), or None when
-    `suggest_funcs` is None. `show_plot` draws loss against lr with the suggestions marked.
+    search ends (an error or Ctrl-C is then re-raised); the recorder keeps what the search recorded. Returns a
+    namedtuple with one field per suggestion function (e.g. `.valley`), or None when `suggest_funcs` is None.
+    `show_plot` draws loss against lr with the suggestions marked.
     """
     learn._ensure_opt()
     n_epoch = num_it // max(len(learn.dls.train), 1) + 1
