@@ -477,7 +477,7 @@ class DispatchReg:
     ('int', 'str')
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.d: dict[str, TypeDispatch] = {}
 
     def __call__(self, f):
