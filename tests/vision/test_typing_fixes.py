@@ -48,3 +48,19 @@ def test_rand_transform_takes_the_transform_call_signature():
     img = PILImage.create(np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3))
     out = FlipItem(p=1.0)(x=img, split_idx=0)
     assert np.array_equal(np.asarray(out), np.asarray(img)[:, ::-1])
+
+
+def test_vision_learner_with_no_known_output_count_asks_for_n_out():
+    # n_out defaults to the data's class count; plain torch loaders of float targets have none, so it must be named
+    # (the model is never built with n_out=None).
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from tiers.vision import vision_learner, xresnet18
+
+    ds = TensorDataset(torch.randn(8, 3, 16, 16), torch.randn(8, 2))
+    dls = (DataLoader(ds, batch_size=4), DataLoader(ds, batch_size=4))
+    with pytest.raises(AttributeError, match=r"n_out="):
+        vision_learner(dls, xresnet18, pretrained=False)
+    learn = vision_learner(dls, xresnet18, pretrained=False, n_out=2, loss_func=nn.MSELoss())
+    assert learn.n_out == 2
+    assert learn.model(torch.zeros(2, 3, 16, 16)).shape == (2, 2)
