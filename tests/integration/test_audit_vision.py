@@ -139,3 +139,28 @@ def test_predict_interpretation_and_export_round_trip(folder):
     assert list(restored.dls.vocab) == ["cat", "dog"]
     r_label, _, r_probs = restored.predict(files[0])
     assert r_label == label and torch.allclose(r_probs, probs, atol=1e-5)
+
+
+def test_get_image_files_skips_hidden_folders_and_files_as_fastai(tmp_path):
+    # a notebook's .ipynb_checkpoints copy must not become an extra image (or a class); macOS' ._ files neither
+    img = Image.fromarray(np.zeros((8, 8, 3), np.uint8))
+    for rel in ("cat/a.png", "cat/.ipynb_checkpoints/a-checkpoint.png", ".hidden/b.png", "cat/._a.png",
+                "cat/UPPER.PNG", "dog/c.jpeg", "dog/d.webp", "dog/e.tif", "dog/f.bmp"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        img.save(tmp_path / rel, format="PNG" if rel.lower().endswith(".png") else None)
+    (tmp_path / "dog" / "notes.txt").write_text("x")
+    (tmp_path / "dog" / ".DS_Store").write_bytes(b"\0\0")
+    found = sorted(str(f.relative_to(tmp_path)) for f in get_image_files(tmp_path))
+    assert found == ["cat/UPPER.PNG", "cat/a.png", "dog/c.jpeg", "dog/d.webp", "dog/e.tif", "dog/f.bmp"]
+
+
+def test_validation_batches_are_deterministic_under_random_augmentation(folder):
+    from tiers.vision.all import Normalize, RandomResizedCrop, aug_transforms, imagenet_stats
+
+    dls = ImageDataLoaders.from_folder(folder, item_tfms=RandomResizedCrop(24, min_scale=0.3), bs=8,
+                                       batch_tfms=[*aug_transforms(size=24, max_warp=0.3, max_rotate=30),
+                                                   Normalize.from_stats(*imagenet_stats)])
+    assert torch.equal(dls.valid.one_batch()[0], dls.valid.one_batch()[0])
+    assert not torch.equal(dls.train.one_batch()[0], dls.train.one_batch()[0])
+    test = dls.test_dl(get_image_files(folder / "valid"))
+    assert torch.allclose(test.one_batch()[0].sort(0)[0], dls.valid.one_batch()[0].sort(0)[0])
