@@ -147,3 +147,35 @@ def test_flat_mse_loss_trains_the_same_model(tmp_path):
     learn.fit(3, 1e-1)
     first, last = learn.recorder.values[0][1], learn.recorder.values[-1][1]
     assert last < first
+
+
+def test_two_way_callbacks_change_what_the_loop_uses(tmp_path):
+    """The paper's callbacks read AND write the loop's state: xb before the forward, pred after it, loss before
+    backward; CancelStepException skips the optimizer step; run_valid=False keeps a callback out of validation."""
+    from tiers.train.all import CancelStepException
+
+    learn = _learner(tmp_path)
+    seen = {"x_zeroed": False, "valid_calls": 0}
+
+    class TwoWay(Callback):
+        run_valid = False
+
+        def before_batch(self):
+            self.learn.xb = (self.xb[0] * 0,)
+
+        def after_pred(self):
+            seen["x_zeroed"] = bool((self.learn.xb[0] == 0).all())
+
+        def after_loss(self):
+            seen["valid_calls"] += 0 if self.training else 1
+            self.learn.loss = self.loss * 0 + 123.0
+
+        def before_step(self):
+            raise CancelStepException()
+
+    before = copy.deepcopy(learn.model.state_dict())
+    learn.fit(1, 1e-1, cbs=TwoWay())
+    assert seen["x_zeroed"] and seen["valid_calls"] == 0
+    assert learn.recorder.losses[-1] == pytest.approx(123.0, rel=1e-3)  # the callback's loss is what was recorded
+    for k, v in learn.model.state_dict().items():
+        assert torch.equal(v, before[k]), k  # every step cancelled
