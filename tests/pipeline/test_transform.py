@@ -510,3 +510,32 @@ def test_dispatch_helpers_handed_to_transform_dispatch_like_unannotated_function
     assert Transform(risinstance(int))((1, "a", 2.0)) == (True, False, False)
     got = Transform(using_attr(str.upper, "name"))((SimpleNamespace(name="ab"), SimpleNamespace(name="c")))
     assert got == ("AB", "C")
+
+
+def test_return_annotated_any_or_object_keeps_the_input_subclass_like_no_annotation():
+    # `-> Any` is how a typed public function says "no particular type"; on 3.11 typing.Any is a class, and casting
+    # to it would drop the input's subclass (a TensorImage coming out a plain value)
+    from typing import Any
+
+    def f_any(x) -> Any:
+        return x
+
+    def f_object(x) -> object:
+        return x
+
+    class Tag(str):
+        pass
+
+    for f in (f_any, f_object):
+        out = Transform(f)(Tag("a"))
+        assert type(out) is Tag, f
+
+    class T(Transform):
+        def encodes(self, x: str) -> Any:
+            return x + "!"
+
+    out = T()(Tag("a"))
+    assert out == "a!" and type(out) is Tag
+    from tiers.dispatch import TypeDispatch
+
+    assert TypeDispatch([f_any]).returns("a") is None and TypeDispatch([f_object]).returns("a") is None

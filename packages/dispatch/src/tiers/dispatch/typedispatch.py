@@ -385,6 +385,8 @@ class TypeDispatch:
         if f is None:
             return None
         r = self._ret_of(f)
+        if r is Any or r is object:  # "no particular type", not a class to cast to (typing.Any is a class in 3.11)
+            return None
         if r is None or isinstance(r, type):
             return r
         origin = getattr(r, "__origin__", None)

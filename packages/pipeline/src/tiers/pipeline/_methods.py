@@ -8,6 +8,7 @@ with its result. An instance that gains functions of its own (`Transform(enc=f)`
 
 import weakref
 from types import FunctionType
+from typing import Any
 
 from tiers.dispatch import TypeDispatch, anno_types
 
@@ -100,7 +101,8 @@ def _ret_rule(f):
     ann = getattr(f, "__annotations__", {}).get("return", _MISSING)
     if isinstance(ann, str):  # `from __future__ import annotations`; TypeDispatch.add already checked it evaluates
         ann = eval(ann, getattr(f, "__globals__", {}))
-    if ann is _MISSING:
+    if ann is _MISSING or ann is Any or ann is object:
+        # `-> Any`/`-> object` say "no particular type" (a typed public signature), not "cast to Any": same as none
         return _RETAIN, None
     if isinstance(ann, type) and ann is not type(None):
         return _CAST, ann
