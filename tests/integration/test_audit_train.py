@@ -179,3 +179,28 @@ def test_two_way_callbacks_change_what_the_loop_uses(tmp_path):
     assert learn.recorder.losses[-1] == pytest.approx(123.0, rel=1e-3)  # the callback's loss is what was recorded
     for k, v in learn.model.state_dict().items():
         assert torch.equal(v, before[k]), k  # every step cancelled
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path):
+    from functools import partial
+
+    from tiers.train.all import SGD
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+
+    def run(bs, cbs):
+        torch.manual_seed(1)
+        model = nn.Linear(4, 2)
+        init = model.weight.detach().clone()
+        dls = DataLoaders.from_dsets(TensorDataset(x, y), TensorDataset(x[:8], y[:8]), bs=bs)
+        learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=partial(SGD, mom=0.0), path=tmp_path)
+        learn.fit(1, 0.1, cbs=cbs)
+        return init, model.weight.detach().clone()
+
+    init, big = run(32, [])
+    assert not torch.equal(init, big)
+    for bs in (16, 8):
+        _, acc = run(bs, [GradientAccumulation(n_acc=32)])
+        assert torch.allclose(acc, big, atol=1e-6), bs
