@@ -30,6 +30,8 @@ def _is_namedtuple(o) -> bool:
 
 def _rebuild(proto, parts: list):
     "Rebuild a sequence of the type of `proto` from `parts` (namedtuples take positional fields)."
+    if type(proto) is tuple:  # the usual batch, before the namedtuple checks
+        return tuple(parts)
     if _is_namedtuple(proto):
         return type(proto)(*parts)
     if type(proto) in (tuple, list):
@@ -145,11 +147,19 @@ def fa_collate(items: Sequence, where: str = "item") -> Any:
 def _collate_fields(items: Sequence, elem: Sequence, where: str) -> Any:
     "Collate items that are sequences field by field (one stack per field), keeping the sequence type."
     n = len(elem)
-    if len(set(map(len, items))) != 1:
+    t = type(elem)
+    if t is tuple or t is list:
+        try:  # the usual batch: one pass both checks the lengths and transposes
+            fields = list(zip(*items, strict=True))
+        except ValueError:
+            fields = None
+    else:
+        fields = list(zip(*items)) if len(set(map(len, items))) == 1 else None
+    if fields is None:
         i, o = next((i, o) for i, o in enumerate(items) if len(o) != n)
         raise RuntimeError(f"Cannot collate {where}s into a batch: item 0 has {n} elements but item {i} "
                            f"has {len(o)}. Every item of a batch must have the same structure.")
-    cols = [fa_collate(col, f"element {j} of each {where}") for j, col in enumerate(zip(*items))]
+    cols = [fa_collate(col, f"element {j} of each {where}") for j, col in enumerate(fields)]
     return _rebuild(elem, cols)
 
 

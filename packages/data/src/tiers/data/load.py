@@ -11,7 +11,7 @@ import copy
 import itertools
 import operator
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import torch
@@ -30,6 +30,9 @@ __all__ = ["DataLoader", "SkipItemException"]
 _LOADER_STEPS = ("wif", "before_iter", "after_item", "before_batch", "after_batch", "after_iter",
                  "create_batches", "create_item", "create_batch", "retain", "get_idxs", "sample",
                  "shuffle_fn", "do_batch", "do_item", "chunkify", "randomize", "to_detach")
+
+
+_UNSET: Any = object()  # "argument not given" where None is a meaningful value
 
 
 class SkipItemException(Exception):
@@ -283,7 +286,17 @@ class DataLoader(ShowBatchMixin):
 
     def retain(self, res, b):
         "Give the collated `res` the types of the elements of the first item of `b` (tensor subclasses, tuples)."
-        return retain_types(res, b[0] if self.bs is not None and len(b) else b)
+        old = b[0] if self.bs is not None and len(b) else b
+        if type(res) is tuple and type(old) is tuple and len(res) == len(old):
+            # The usual batch: `fa_collate` already kept every element's type (a stacked TensorImage is one), so
+            # `retain_types` would rebuild an equal tuple; answered here without it, per batch.
+            for r, o in zip(res, old):
+                tr = type(r)
+                if isinstance(r, tuple | list) or (o is not None and tr is not type(o) and issubclass(type(o), tr)):
+                    break  # a nested container, or an element to cast: the general rule
+            else:
+                return res
+        return retain_types(res, old)
 
     def do_batch(self, b):
         "Make a batch from the items `b`: `retain(create_batch(before_batch(b)), b)`."
@@ -297,8 +310,9 @@ class DataLoader(ShowBatchMixin):
         "Yield the batches of the plan `samps` (lists of indices), leaving out skipped items and empty batches."
         if not self.indexed:
             self.it = _stream(self.dataset)
+        make = self._item_maker() if self.bs is not None else None
         for chunk in samps:
-            b, exhausted = self._batch_or_none(chunk)
+            b, exhausted = self._batch_or_none(chunk, make)
             if b is not None:
                 yield b
             if exhausted:
@@ -319,20 +333,30 @@ class DataLoader(ShowBatchMixin):
         "Hook called once in each worker process after it is seeded (`self.offs` is the worker's id)."
 
     # ---- the engine -------------------------------------------------------------------------------------------
-    def _items(self, chunk) -> tuple[list, bool]:
-        "Items of `chunk` without the skipped ones, and whether an iterable dataset ran out."
-        if self.indexed and _default_method(self, "do_item") and _default_method(self, "create_item"):
-            ds, f = self.dataset, self.after_item
-            plain = _default_method(self, "after_item") or isinstance(f, Pipeline) and f.identity
+    def _item_maker(self) -> Callable[[Sequence], list] | None:
+        """How to make the items of a chunk in one call, or None when each item needs the general loop (a replaced
+        `do_item` or `create_item`, or data read as a stream). Worked out once per epoch by `create_batches`, so the
+        checks are not paid per batch."""
+        if not (self.indexed and _default_method(self, "do_item") and _default_method(self, "create_item")):
+            return None
+        ds, f = self.dataset, self.after_item
+        # No per-item method calls beyond the dataset's own (and after_item's when it does something).
+        if _default_method(self, "after_item") or isinstance(f, Pipeline) and f.identity:
+            return lambda chunk: [ds[i] for i in chunk]
+        if type(f) is Pipeline:
+            return lambda chunk: f.map_items([ds[i] for i in chunk])
+        return lambda chunk: [f(ds[i]) for i in chunk]
+
+    def _items(self, chunk, make: Any = _UNSET) -> tuple[list, bool]:
+        """Items of `chunk` without the skipped ones, and whether an iterable dataset ran out. `make` is the epoch's
+        `_item_maker()` (worked out here when not given)."""
+        if make is _UNSET:
+            make = self._item_maker()
+        if make is not None:
             try:
-                # Fast path: no per-item method calls beyond the dataset's own (and after_item when set).
-                if plain:
-                    return [ds[i] for i in chunk], False
-                if type(f) is Pipeline:
-                    return f.map_items([ds[i] for i in chunk]), False
-                return [f(ds[i]) for i in chunk], False
+                return make(chunk), False
             except SkipItemException:
-                pass
+                pass  # the per-item loop below leaves out just the skipped items
         items = []
         for i in chunk:
             try:
@@ -353,7 +377,7 @@ class DataLoader(ShowBatchMixin):
                 break
         return got
 
-    def _batch_or_none(self, chunk):
+    def _batch_or_none(self, chunk, make: Any = _UNSET):
         if self.bs is None:
             try:
                 return self.do_batch(self.do_item(chunk)), False
@@ -361,7 +385,7 @@ class DataLoader(ShowBatchMixin):
                 return None, False
             except StopIteration:
                 return None, True
-        items, exhausted = self._items(chunk)
+        items, exhausted = self._items(chunk, make)
         if not items or (exhausted and self.drop_last and len(items) < self.bs):
             return None, exhausted
         return self.do_batch(items), exhausted

@@ -203,14 +203,14 @@ def _fast_method(name: str):
     func = getattr(Tensor, name)
 
     # The hot path is written for the common call (positional arguments, a fresh plain result): every line here is
-    # paid per item by data pipelines, so no generic helpers, and names bound as locals of the closure.
-    def method(self, *args, _f=func, _plain=Tensor, _run=_run_plain, _rc=_refcount, **kwargs):
+    # paid per item by data pipelines, so no generic helpers, names bound as locals of the closure, and the argument
+    # tuple built by concatenation (one bytecode less than `(self, *args)`).
+    def method(self, *args, _f=func, _plain=Tensor, _run=_run_plain, _rc=_refcount, _nt=_NO_TYPES, **kwargs):
         if kwargs:
             return _fast_slow(_f, self, args, kwargs)
-        ret = _run(_f, _NO_TYPES, (self, *args))
-        if type(ret) is not _plain:
-            return ret  # self (in place, or a no-op `.float()`), a typed tensor, or not a tensor at all
-        if _rc(ret) == 2:  # a fresh object only this frame holds: re-type it in place (see __torch_function__)
+        ret = _run(_f, _nt, (self,) + args)
+        if type(ret) is _plain and _rc(ret) == 2:
+            # a fresh object only this frame holds: re-type it in place (see __torch_function__)
             try:
                 ret.__class__ = type(self)
             except TypeError:
@@ -219,7 +219,9 @@ def _fast_method(name: str):
             if d:
                 ret.__dict__.update(d)
             return ret
-        return _wrap(ret, self)
+        if type(ret) is not _plain:
+            return ret  # self (in place, or a no-op `.float()`), a typed tensor, or not a tensor at all
+        return _wrap(ret, self)  # a plain tensor something else also holds: re-typed through an alias, not in place
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"`torch.Tensor.{name}`, with the result keeping this tensor's type and metadata."
