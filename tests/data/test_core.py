@@ -61,7 +61,9 @@ def test_tfmdlists_bad_splits():
         TfmdLists([1, 2, 3], None, splits=[[0, 5], [1]])
     with pytest.raises(IndexError, match="no subset 2"):
         TfmdLists([1, 2, 3], None, splits=[[0], [1]]).subset(2)
-    tl = TfmdLists([1, 2, 3], None, splits=[[0, 1], [1, 2]])
+    with pytest.raises(ValueError, match=r"both the training and the validation sets \(indices \[1\]\)"):
+        TfmdLists([1, 2, 3], None, splits=[[0, 1], [1, 2]])
+    tl = TfmdLists([1, 2, 3], None, splits=[[0, 1], [1, 2]], allow_overlap=True)
     assert list(tl.overlapping_splits()) == [1]
 
 

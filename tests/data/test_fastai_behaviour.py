@@ -145,7 +145,7 @@ def test_one_hot_encode_encodes_lists_and_decodes_to_labels_in_a_pipeline():
 
 def test_weighted_dataloaders_draw_training_items_by_weight():
     n = 160
-    dsets = Datasets(torch.arange(n).float(), splits=[list(range(n)), list(range(20))])
+    dsets = Datasets(torch.arange(n).float(), splits=[list(range(n)), list(range(20))], allow_overlap=True)
     dls = dsets.weighted_dataloaders(wgts=[0.0] * (n - 10) + [1.0] * 10, bs=16, device="cpu")
     assert isinstance(dls.train, WeightedDL) and len(dls.train) == n // 16
     drawn = torch.cat([b[0] for b in dls.train])

@@ -13,6 +13,7 @@ from tiers.data.categorical import (
     CategoryMap,
     EncodedMultiCategorize,
     MultiCategorize,
+    NoVocabError,
     OneHotEncode,
     RegressionSetup,
     UnknownLabelError,
@@ -46,7 +47,7 @@ from tiers.data.files import (
 )
 from tiers.data.getters import AttrGetter, ColReader, ItemGetter, MissingColumnError
 from tiers.data.load import DataLoader, SkipItemException
-from tiers.data.missing import MissingValueError, is_missing
+from tiers.data.missing import MissingValueError, NonFiniteValueError, is_missing
 from tiers.data.samples import batch_to_samples
 from tiers.data.sampling import PartialDL, WeightedDL
 from tiers.data.show import get_grid, show_batch, show_results, wrapped_table
@@ -72,7 +73,7 @@ __all__ = [
     "AttrGetter", "Categorize", "CategoryBlock", "CategoryMap", "ColReader", "ColSplitter", "DataBlock", "DataLoader",
     "DataLoaders", "Datasets", "DownloadError", "EncodedMultiCategorize", "EndSplitter", "FileGetter", "FileSplitter", "FilteredBase",
     "FuncSplitter", "GrandparentSplitter", "ImageGetter", "IndexSplitter", "IntToFloatTensor", "ItemGetter",
-    "MaskSplitter", "MissingColumnError", "MissingValueError", "MultiCategorize", "MultiCategoryBlock", "Normalize", "OneHotEncode", "PartialDL", "RandomSplitter",
+    "MaskSplitter", "MissingColumnError", "MissingValueError", "MultiCategorize", "NoVocabError", "NonFiniteValueError", "MultiCategoryBlock", "Normalize", "OneHotEncode", "PartialDL", "RandomSplitter",
     "RandomSubsetSplitter", "RegexLabeller", "RegressionBlock", "RegressionSetup", "SkipItemException",
     "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "URLs", "UnknownLabelError", "UnsafeArchiveError", "WeightedDL", "batch_to_samples",
     "broadcast_vec", "collate_error", "decode_at", "download_data", "fa_collate", "fa_convert", "get_c", "get_empty_df", "get_files", "get_grid",

@@ -15,7 +15,7 @@ from tiers.data.categorical import (
     OneHotEncode,
     RegressionSetup,
 )
-from tiers.data.core import Datasets
+from tiers.data.core import Datasets, _check_splits, _split_list
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.splitters import RandomSplitter
 from tiers.data.tfmdl import TfmdDL
@@ -216,8 +216,8 @@ class DataBlock:
 
     def _splits(self, items) -> list:
         splits = (self.splitter or RandomSplitter())(items)
-        splits = [list(s) for s in splits]
         n = len(items)
+        splits = [_split_list(s, n) for s in splits]  # index lists (a boolean mask too), as Datasets reads them
         names = ["training", "validation"] + [f"subset {i}" for i in range(2, len(splits))]
         if len(splits) < 1 or not splits[0]:
             raise ValueError(f"DataBlock: the splitter {_fname(self.splitter or RandomSplitter)} gave an empty "
@@ -226,15 +226,8 @@ class DataBlock:
             if not s:
                 raise ValueError(f"DataBlock: the splitter gave an empty {nm} set for {n} items (sizes "
                                  f"{[len(x) for x in splits]}); use a larger valid_pct or more items.")
-        seen: dict = {}
-        for k, s in enumerate(splits):
-            for i in s:
-                if i in seen and seen[i] != k:
-                    both = sorted(set(splits[seen[i]]) & set(s))
-                    raise ValueError(f"DataBlock: the splitter put items in both the {names[seen[i]]} and the "
-                                     f"{names[k]} sets (indices {both[:5]}{'...' if len(both) > 5 else ''}); a "
-                                     "splitter must give disjoint subsets.")
-                seen[i] = k
+        _check_splits(splits, n, who=f"DataBlock: the splitter {_fname(self.splitter or RandomSplitter)}",
+                      fix="a splitter must give disjoint subsets")
         return splits
 
     def datasets(self, source: Any, verbose: bool = False) -> Datasets:

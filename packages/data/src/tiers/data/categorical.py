@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -21,7 +22,7 @@ from tiers.tensors import TensorCategory, TensorMultiCategory, tensor
 if TYPE_CHECKING:
     from tiers.data.dataloaders import DataLoaders
 
-__all__ = ["UnknownLabelError", "CategoryMap", "Categorize", "MultiCategorize", "OneHotEncode", "EncodedMultiCategorize",
+__all__ = ["UnknownLabelError", "NoVocabError", "CategoryMap", "Categorize", "MultiCategorize", "OneHotEncode", "EncodedMultiCategorize",
            "RegressionSetup", "get_c", "one_hot", "one_hot_decode"]
 
 
@@ -30,6 +31,11 @@ class UnknownLabelError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class NoVocabError(ValueError, TypeError):
+    """`Categorize`/`MultiCategorize` used before they have a vocabulary (not set up, no `vocab=`): a ValueError, and
+    a TypeError as indexing the missing vocabulary was."""
 
 
 def _is_categorical(col) -> bool:
@@ -150,8 +156,9 @@ class Categorize(DisplayedTransform):
 
     def _check(self):
         if self.vocab is None:
-            raise ValueError(f"{type(self).__name__} has no vocabulary yet: set it up on the training labels "
-                             "(Datasets and DataBlock do this) or pass vocab=[...].")
+            raise NoVocabError(f"{type(self).__name__} has no vocabulary yet: set it up on the training labels first "
+                               "(tfm.setup(labels); building through a DataBlock or Datasets does it) or pass "
+                               "vocab=[...].")
 
     def encodes(self, o):
         self._check()
@@ -165,6 +172,7 @@ class Categorize(DisplayedTransform):
                            "add_na=True to map unknown labels to '#na#'.") from None
 
     def decodes(self, o):
+        self._check()
         return Category(self.vocab[int(o)])
 
 
@@ -200,6 +208,7 @@ class MultiCategorize(Categorize):
         return TensorMultiCategory(torch.tensor([self.vocab.o2i[x] for x in labels], dtype=torch.long))
 
     def decodes(self, o):
+        self._check()
         return MultiCategory([self.vocab[int(i)] for i in o])
 
 
@@ -277,17 +286,45 @@ class EncodedMultiCategorize(Categorize):
         return MultiCategory(one_hot_decode(o, self.vocab))
 
 
+def _number(o):
+    "`o`, or the float that the text `o` spells ('3.5' read from a CSV as text); other text is refused by name."
+    if not isinstance(o, str | bytes):
+        return o
+    try:
+        return float(o)
+    except ValueError:
+        raise ValueError(f"RegressionSetup: the target {o!r} is not a number; a regression target must be a number, "
+                         "or text that float() reads (such as '3.5'). Fix or drop that value in the data (e.g. "
+                         "pd.to_numeric(df[col], errors='coerce') then dropna), or use CategoryBlock if it is a class "
+                         "label.") from None
+
+
+def _float_target(o) -> Tensor:
+    "A regression target (a number, text spelling one, or a list/array/tensor of them) as a float tensor."
+    if isinstance(o, str | bytes):
+        return torch.tensor(_number(o))
+    if isinstance(o, list | tuple) and any(isinstance(x, str | bytes) for x in o):
+        o = [_number(x) for x in o]
+    elif isinstance(o, np.ndarray) and o.dtype.kind in "USO":
+        o = np.array([_number(x) for x in o.ravel().tolist()], dtype=np.float64).reshape(o.shape)
+    return tensor(o).float()
+
+
 class RegressionSetup(DisplayedTransform):
-    """Make regression targets float tensors (plain `Tensor`s); `c`, the number of values per target, is read from
-    the first training item when not given. Decodes to `TitledFloat` / `TitledTuple` for display."""
+    """Make regression targets float tensors (plain `Tensor`s); text that spells a number ('3.5', as a CSV read as
+    text gives) is read with `float()`, other text is refused naming the value. `c`, the number of values per
+    target, is read from the first training item when not given. Decodes to `TitledFloat` / `TitledTuple` for
+    display. When the datasets are built, missing (NaN/None) targets raise `MissingValueError` and infinite or
+    non-numeric ones `NonFiniteValueError`, naming the rows."""
 
     refuses_missing = True  # a NaN target makes every weight NaN at the first step
+    refuses_nonfinite = True  # so does an infinite one; text must spell a number
 
     def __init__(self, c: int | None = None):
         self.c = c
 
     def encodes(self, o):
-        return tensor(o).float()
+        return _float_target(o)
 
     def decodes(self, o: Tensor):
         return TitledFloat(o.item()) if o.ndim == 0 else TitledTuple(float(v) for v in o.flatten())

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from tiers.data.dataloaders import DataLoaders
@@ -33,12 +34,37 @@ def _split_list(s, n: int) -> list[int]:
     return mask2idxs(s)
 
 
-def _check_splits(splits: list[list[int]], n: int) -> None:
-    for k, s in enumerate(splits):
-        bad = [i for i in s if not -n <= i < n]
-        if bad:
-            raise IndexError(f"Split {k} holds indices {bad[:5]} out of range for {n} items; a splitter must return "
-                             "positions in the list of items.")
+_OVERLAP_FIX = ("pass disjoint index lists (e.g. from RandomSplitter()(items)), or allow_overlap=True to Datasets/"
+                "TfmdLists if the overlap is deliberate (validating on training items, e.g. to check that a model can "
+                "overfit them)")
+
+
+def _check_splits(splits: Sequence[Sequence[int]], n: int, who: str = "The splits", allow_overlap: bool = False,
+                  fix: str = _OVERLAP_FIX) -> None:
+    """Refuse split indices out of range for `n` items and, unless `allow_overlap`, an item in two subsets (its
+    validation metrics would measure memorisation): the one check of `TfmdLists`, `Datasets` and `DataBlock`, whose
+    message starts with `who` and ends with `fix`."""
+    idxs = [np.asarray(s, dtype=np.int64).reshape(-1) for s in splits]
+    for k, ix in enumerate(idxs):
+        bad = ix[(ix < -n) | (ix >= n)]
+        if len(bad):
+            raise IndexError(f"{who}: split {k} holds indices {bad[:5].tolist()} out of range for {n} items; a "
+                             "splitter must return positions in the list of items.")
+    if allow_overlap:
+        return
+    names = ["training", "validation"] + [f"subset {k}" for k in range(2, len(splits))]
+    owner = np.full(n, -1, dtype=np.int64)  # the first subset each item is in
+    for k, ix in enumerate(idxs):
+        ix = ix % max(n, 1)  # a negative index is the item it points at
+        prev = owner[ix]
+        clash = (prev >= 0) & (prev != k)
+        if clash.any():
+            j = int(prev[clash].min())
+            both = np.unique(ix[prev == j]).tolist()
+            more = f"... {len(both)} in all" if len(both) > 5 else ""
+            raise ValueError(f"{who} put items in both the {names[j]} and the {names[k]} sets (indices "
+                             f"{both[:5]}{more}); {fix}.")
+        owner[ix] = k
 
 
 def _floatish(o) -> bool:
@@ -59,7 +85,7 @@ def _floatish(o) -> bool:
 
 def _check_float_target(tl, i: int) -> None:
     """A target pipeline with no transform that checks values (no `RegressionSetup`), whose outputs are floats:
-    refuse NaN/None in it too (a generic regression target)."""
+    refuse NaN/None and infinite values in it too (a generic regression target)."""
     fs = list(tl.tfms.fs)
     if not len(tl) or any(getattr(f, "refuses_missing", None) is not None for f in fs):
         return
@@ -69,7 +95,7 @@ def _check_float_target(tl, i: int) -> None:
     except Exception:  # noqa: BLE001 -- a failing item is reported where it is used, with its own context
         return
     if first is None or _floatish(first):
-        check_no_missing(tl, fs, f"target {i} (float values)")
+        check_no_missing(tl, fs, f"target {i} (float values)", finite=torch.as_tensor)
 
 
 def _no_batches(dl) -> bool:
@@ -186,7 +212,9 @@ class FilteredBase:
 class TfmdLists(GetAttr, FilteredBase):
     """`items` passed lazily through the Pipeline `tfms` when indexed: `tl[i]` is one transformed item, `tl[[i, j]]`
     or `tl[mask]` an `L` of them. `splits` (lists of indices, default: everything in training) define the subsets
-    `tl.train`, `tl.valid`, `tl.subset(i)`; the transforms are set up on the training subset (`train_setup=True`).
+    `tl.train`, `tl.valid`, `tl.subset(i)`; they must be disjoint (an item both trained and validated on is refused
+    with a `ValueError` naming it) unless `allow_overlap=True` says the overlap is deliberate. The transforms are set
+    up on the training subset (`train_setup=True`).
     Unknown attributes are looked up on the Pipeline `tfms` (`GetAttr`), hence on its transforms (`tl.vocab`).
 
     >>> tl = TfmdLists(["a", "b", "a"], [str.upper], splits=[[0, 1], [2]])
@@ -198,11 +226,12 @@ class TfmdLists(GetAttr, FilteredBase):
 
     def __init__(self, items: Iterable[Any], tfms: Any = None, use_list: bool | None = None, do_setup: bool = True,
                  split_idx: int | None = None, train_setup: bool = True, splits: Sequence[Any] | None = None,
-                 types: list | None = None, verbose: bool = False, dl_type: Callable[..., TfmdDL] | None = None):
+                 types: list | None = None, verbose: bool = False, dl_type: Callable[..., TfmdDL] | None = None,
+                 allow_overlap: bool = False):
         self.items = L(items, use_list=use_list)
         n = len(self.items)
         self.splits = [list(range(n)), []] if splits is None else [_split_list(s, n) for s in splits]
-        _check_splits(self.splits, n)
+        _check_splits(self.splits, n, allow_overlap=allow_overlap)
         self.split_idx, self.train_setup, self.types = split_idx, train_setup, types
         if dl_type is not None:
             self._dl_type = dl_type
@@ -252,14 +281,18 @@ class TfmdLists(GetAttr, FilteredBase):
     def setup(self, train_setup: bool = True) -> None:
         """Set up the transforms in turn (on the training subset when `train_setup`) and record the types they see.
         A transform that cannot take missing values (`refuses_missing`: `Categorize`, `RegressionSetup`) gets the
-        values of every item (all subsets) checked first: NaN or None raises `MissingValueError` naming the rows."""
+        values of every item (all subsets) checked first: NaN or None raises `MissingValueError` naming the rows;
+        for one that needs finite numbers (`refuses_nonfinite`: `RegressionSetup`), infinite values or text that is
+        not a number raise `NonFiniteValueError`."""
         self.tfms.setup(self, train_setup)
         if len(self) == 0:
             return
         fs = list(self.tfms.fs)
         k = next((i for i, f in enumerate(fs) if getattr(f, "refuses_missing", False)), None)
         if k is not None:
-            check_no_missing(self, fs[:k], type(fs[k]).__name__)
+            # a transform that needs finite numbers (RegressionSetup) converts each value the way it will encode it
+            finite = fs[k] if getattr(fs[k], "refuses_nonfinite", False) else None
+            check_no_missing(self, fs[:k], type(fs[k]).__name__, finite=finite)
         src = self.splits[0] if self.splits and self.splits[0] else [0]
         x = self.items[src[0]]
         self.types = []
@@ -307,7 +340,8 @@ class TfmdLists(GetAttr, FilteredBase):
 class Datasets(FilteredBase):
     """Several `TfmdLists` over the same `items` and `splits`, one per list of transforms in `tfms` (or given as
     `tls`); `dsets[i]` is the tuple of their results, e.g. `(input, target)`. `n_inp` (default: all but the last)
-    says how many are inputs. Unknown attributes are looked up on the TfmdLists (`dsets.vocab`).
+    says how many are inputs. Other keyword arguments (`splits`, `allow_overlap`...) go to each `TfmdLists`. Unknown
+    attributes are looked up on the TfmdLists (`dsets.vocab`).
 
     >>> dsets = Datasets(["cat", "dog"], [[str.upper], [len]])
     >>> dsets[0], dsets.n_inp

@@ -15,11 +15,15 @@ from tiers.dispatch import L
 if TYPE_CHECKING:
     from tiers.data.core import TfmdLists
 
-__all__ = ["MissingValueError", "is_missing"]
+__all__ = ["MissingValueError", "NonFiniteValueError", "is_missing"]
 
 
 class MissingValueError(ValueError):
     "A target (label or regression value) is missing (NaN or None) in some rows."
+
+
+class NonFiniteValueError(ValueError):
+    "A regression target is not a finite number in some rows: infinite, or text that is not a number."
 
 
 def is_missing(o: Any) -> bool:
@@ -74,22 +78,75 @@ def _values(tl, fs) -> list:
     return out
 
 
-def check_no_missing(tl: "TfmdLists", fs: Sequence[Callable[..., Any]], what: str) -> None:
+def _nonfinite(vals: list, to_numbers: Callable[[Any], Any]) -> list[int]:
+    """The positions of `vals` that `to_numbers` refuses (text that is not a number) or makes into numbers that are
+    not all finite. Values without text are checked as one array when they have one shape (fast)."""
+    if not any(isinstance(v, str | bytes) for v in vals):
+        try:
+            arr = np.asarray(vals, dtype=np.float64)
+        except (TypeError, ValueError):  # ragged or unusual values: one by one below
+            pass
+        else:
+            if arr.size == 0:
+                return []
+            return np.flatnonzero(~np.isfinite(arr.reshape(len(vals), -1)).all(1)).tolist()
+    bad = []
+    for i, v in enumerate(vals):
+        try:
+            t = np.asarray(to_numbers(v), dtype=np.float64)
+        except (TypeError, ValueError):
+            bad.append(i)
+            continue
+        if not np.isfinite(t).all():
+            bad.append(i)
+    return bad
+
+
+def check_no_missing(tl: "TfmdLists", fs: Sequence[Callable[..., Any]], what: str,
+                     finite: Callable[[Any], Any] | None = None) -> None:
     """Raise `MissingValueError` when an item of `tl` is missing after the transforms `fs` (the steps before the one
-    that needs values): name the rows (DataFrame index labels, else positions), the items and the column."""
+    that needs values): name the rows (DataFrame index labels, else positions), the items and the column. With
+    `finite` (the conversion to numbers the next step makes, e.g. `RegressionSetup`), then raise
+    `NonFiniteValueError` for values it refuses (text that is not a number) or makes infinite."""
     vals = _values(tl, fs)
+    if not vals:
+        return
     bad = [i for i, v in enumerate(vals) if is_missing(v)]
+    col = _column_of(fs)
+    cols = col if isinstance(col, list) else [col]
+    if bad:
+        fix = (f"drop or fill those rows first (df.dropna(subset={cols!r}) or df[{cols!r}].fillna(...))"
+               if col is not None else "drop those items (or fill their values) before building the DataLoaders")
+        raise MissingValueError(f"{what}: {len(bad)} of {len(vals)} values{_where(col)} are missing (NaN or None), in "
+                                f"rows {_rows(tl, bad)}; training on them would give NaN losses or fail mid-epoch. "
+                                f"{fix}.")
+    if finite is None:
+        return
+    bad = _nonfinite(vals, finite)
     if not bad:
         return
+    fix = (f"drop or fix those rows first (df[{cols!r}] = df[{cols!r}].apply(pd.to_numeric, errors='coerce') turns "
+           "text into numbers, df.replace([np.inf, -np.inf], np.nan).dropna(subset=...) drops the rest)"
+           if col is not None else "drop those items (or fix their values) before building the DataLoaders")
+    shown = [vals[i] for i in bad[:3]]
+    raise NonFiniteValueError(f"{what}: {len(bad)} of {len(vals)} values{_where(col)} are not finite numbers "
+                              f"(infinite, or text that is not a number), in rows {_rows(tl, bad)}; values "
+                              f"{shown!r}; a target must be a finite number (text such as '3.5' is read with "
+                              f"float()): {fix}.")
+
+
+def _rows(tl: "TfmdLists", bad: list[int]) -> str:
+    """The rows at positions `bad`, the first ten: DataFrame index labels, else positions followed by the first
+    items."""
     store = tl.items.items
-    col = _column_of(fs)
-    rows = list(store.index[bad]) if hasattr(store, "index") and hasattr(store, "iloc") else bad
-    show = rows[:10]
     more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
-    where = "" if col is None else f" of columns {col}" if isinstance(col, list) else f" of column {col!r}"
-    items = "" if hasattr(store, "iloc") else f"; items {[tl.items[i] for i in bad[:3]]}"
-    cols = col if isinstance(col, list) else [col]
-    fix = (f"drop or fill those rows first (df.dropna(subset={cols!r}) or df[{cols!r}].fillna(...))" if col is not None
-           else "drop those items (or fill their values) before building the DataLoaders")
-    raise MissingValueError(f"{what}: {len(bad)} of {len(vals)} values{where} are missing (NaN or None), in rows "
-                            f"{show}{more}{items}; training on them would give NaN losses or fail mid-epoch. {fix}.")
+    if hasattr(store, "index") and hasattr(store, "iloc"):
+        return f"{list(store.index[bad[:10]])}{more}"
+    return f"{bad[:10]}{more}; items {[tl.items[i] for i in bad[:3]]}"
+
+
+def _where(col: Any) -> str:
+    "The DataFrame column(s) the values were read from, for a message."
+    if col is None:
+        return ""
+    return f" of columns {col}" if isinstance(col, list) else f" of column {col!r}"
