@@ -9,7 +9,7 @@ with a leading underscore. Every parameter but `self`/`cls` needs an annotation,
 annotation (`-> None` included). mypy (`hatch run typecheck`) then checks the bodies against them.
 
 Exempt on purpose, because their annotations are not documentation but behaviour:
-- `encodes`, `decodes` and `setups` methods: tiers.pipeline dispatches on their parameter annotation and casts
+- `encodes`, `decodes` and `setups` (methods, and module-level functions registered with `@SomeTransform`): tiers.pipeline dispatches on their parameter annotation and casts
   the result to their return annotation, so adding one changes what a Transform does;
 - functions decorated with `typedispatch` (or a `.register`): the annotations choose the implementation;
 - dunder methods (`__init__` excepted: its parameters are the class's public signature).
@@ -44,7 +44,7 @@ def _exempt(fn: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool) -> bool:
         return name != "__init__"
     if name.startswith("_"):
         return True
-    if in_class and name in SEMANTIC_METHODS:
+    if name in SEMANTIC_METHODS and (in_class or fn.decorator_list):
         return True
     return bool(_decorator_names(fn) & DISPATCH_DECORATORS)
 
