@@ -132,6 +132,27 @@ def _check_cols(df: pd.DataFrame, where: str, source: str, text_col: Any = 0, la
                                      "one of them.")
 
 
+# More distinct non-integer floats than this in a label column reads as a regression target, not classes.
+_MAX_FLOAT_CLASSES = 10
+
+
+def _refuse_regression_labels(df: pd.DataFrame, label_col: Any) -> None:
+    """Refuse a float label column with many distinct non-integer values as class labels: each value would become
+    a class (a regression target read as classes), and the first unseen validation value fails at fit."""
+    col = df[label_col] if label_col in df.columns else df.iloc[:, label_col]
+    if not pd.api.types.is_float_dtype(col.dtype):
+        return
+    vals = col.dropna().unique()
+    if len(vals) <= _MAX_FLOAT_CLASSES or all(float(v).is_integer() for v in vals):
+        return
+    shown = ", ".join(f"{v:g}" for v in sorted(vals)[:5])
+    raise ValueError(f"TextDataLoaders.from_df: label_col={label_col!r} holds {len(vals)} distinct float values "
+                     f"({shown}, ...): a regression target, which would become one class per value. Pass "
+                     "y_block=RegressionBlock() (from tiers.data) to predict a number per text (text_classifier_learner "
+                     "then has one output and an MSE loss), or y_block=CategoryBlock() if each value really is a "
+                     "class.")
+
+
 _DLs = TypeVar("_DLs", bound=DataLoaders)
 
 
@@ -219,6 +240,8 @@ class TextDataLoaders(DataLoaders):
         if not is_lm:
             if y_block is None:
                 multi = (is_listy(label_col) and len(label_col) > 1) or label_delim is not None
+                if not multi:
+                    _refuse_regression_labels(df, label_col[0] if is_listy(label_col) else label_col)
                 blocks.append(MultiCategoryBlock if multi else CategoryBlock)
             else:
                 blocks += list(y_block) if is_listy(y_block) else [y_block]
