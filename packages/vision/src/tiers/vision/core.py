@@ -160,7 +160,7 @@ class PILBase(Image.Image):
         return cast(PILBase, out)  # its class was just set to `cls`
 
     @classmethod
-    def create(cls, fn, **kwargs: Any):
+    def create(cls, fn, **kwargs: Any):  # untyped: used as a type transform (Transform(PILImage.create)); an annotation on fn or the return would pick its dispatch type and cast
         """Build from a path, bytes, a file object, a PIL image, a CHW tensor or an HWC array.
 
         The result is converted to the class's mode (`PILImage`: RGB, `PILImageBW` and `PILMask`: L);
