@@ -9,6 +9,7 @@ them into predicted targets (`with_decoded`).
 """
 
 import inspect
+import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -43,6 +44,61 @@ def _unshuffled(dl: Any) -> Any:
     if hasattr(dl, "new") and (getattr(dl, "shuffle", False) or getattr(dl, "drop_last", False)):
         return dl.new(shuffle=False, drop_last=False)
     return dl
+
+
+class _FixedOrder:
+    """A loader's `get_idxs` replaced by a list computed once (so the order read is the order run)."""
+
+    def __init__(self, idxs: list[int]) -> None:
+        self.idxs = idxs
+
+    def __call__(self) -> list[int]:
+        return self.idxs
+
+
+def _pin_order(dl: Any) -> tuple[Any, list[int] | None]:
+    # `(loader, item order)`: the dataset indices `dl` yields, in the order it yields them, when that is not
+    # already 0..n-1 (text's SortedDL yields longest first even unshuffled); the loader returned runs that order.
+    if isinstance(dl, (list, tuple, TorchDataLoader)) or not callable(getattr(dl, "get_idxs", None)):
+        return dl, None
+    if not getattr(dl, "indexed", True) or not hasattr(dl, "new"):
+        return dl, None  # an iterable dataset has no indices: its order is the stream's
+    raw = list(dl.get_idxs())
+    if any(not hasattr(i, "__index__") or isinstance(i, bool) for i in raw):
+        return dl, None  # not item indices (e.g. None for a stream): nothing to put back
+    idxs = [operator.index(i) for i in raw]
+    if idxs == list(range(len(idxs))):
+        return dl, None
+    return dl.new(get_idxs=_FixedOrder(idxs)), idxs
+
+
+def _n_items(o: Any, dim: int) -> int | None:
+    if isinstance(o, torch.Tensor):
+        return o.shape[dim] if o.dim() > dim else None
+    if isinstance(o, dict):
+        o = list(o.values())
+    if isinstance(o, (tuple, list)):
+        for e in o:
+            n = _n_items(e, dim)
+            if n is not None:
+                return n
+    return None
+
+
+def _reorder(o: Any, order: torch.Tensor, dim: int) -> Any:
+    # Put gathered results (a tensor, a tuple/dict of them, or a list of ragged per-item tensors) in `order`.
+    n = len(order)
+    if o is None:
+        return None
+    if isinstance(o, torch.Tensor):
+        return o.index_select(dim, order) if o.dim() > dim and o.shape[dim] == n else o
+    if isinstance(o, dict):
+        return {k: _reorder(v, order, dim) for k, v in o.items()}
+    if isinstance(o, list) and len(o) == n and not all(_n_items(e, dim) == n for e in o):
+        return [o[int(i)] for i in order]  # ragged outputs: one element per item
+    if isinstance(o, (tuple, list)):
+        return type(o)(_reorder(e, order, dim) for e in o)
+    return o
 
 
 def _accepts_reduction(f: Any) -> bool:
@@ -88,7 +144,9 @@ def get_preds(
 
     `preds` are activated by `act` (default: the loss's `activation`); `decoded` by the loss's
     `decodes`; `losses` are per item. Results are in dataset order (`reorder`): the loader is
-    replaced by an unshuffled copy that keeps the last partial batch.
+    replaced by an unshuffled copy that keeps the last partial batch, and when that copy still yields the items
+    in another order (text's `SortedDL`: longest first) the results are put back by its `get_idxs()`.
+    `reorder=False` with a `dl` keeps the loader's own iteration order.
     """
     if dl is None:
         dl = _unshuffled(learn.dls[ds_idx])
@@ -96,6 +154,9 @@ def get_preds(
         dl = _unshuffled(dl)
     if not hasattr(dl, "__len__"):
         raise TypeError(f"get_preds: dl must be a loader (or list of batches) with a length, got {type(dl).__name__}")
+    idxs: list[int] | None = None
+    if reorder:
+        dl, idxs = _pin_order(dl)
     if act is None:
         # the loss's `activation`, or the known one of a torch loss (CrossEntropyLoss: softmax...), else raw outputs
         act = loss_activation(learn.loss_func) or _identity
@@ -107,6 +168,8 @@ def get_preds(
                 learn._do_epoch_validate(dl=dl)
         else:
             learn._do_epoch_validate(dl=dl)
+    if idxs is not None:
+        _back_to_dataset_order(cb, idxs, concat_dim, dl)
     res: list[Any] = []
     if with_input:
         res.append(cb.inputs[0] if isinstance(cb.inputs, tuple) and len(cb.inputs) == 1 else cb.inputs)
@@ -117,6 +180,21 @@ def get_preds(
     if with_loss:
         res.append(cb.losses)
     return tuple(res)
+
+def _back_to_dataset_order(cb: GatherPredsCallback, idxs: list[int], dim: int, dl: Any) -> None:
+    # Item k of the pass is dataset item idxs[k]: a stable argsort puts them in dataset order.
+    n = _n_items(cb.preds, dim) if cb.preds is not None else _n_items(cb.targets, dim)
+    if n is not None and n != len(idxs):
+        raise RuntimeError(
+            f"get_preds: the loader {type(dl).__name__} yielded {n} items but its get_idxs() lists {len(idxs)}, so the "
+            "predictions cannot be put back in dataset order; pass reorder=False to get them in the loader's order"
+        )
+    order = torch.tensor(idxs).argsort(stable=True)
+    cb.inputs = _reorder(cb.inputs, order, dim)
+    cb.preds = _reorder(cb.preds, order, dim)
+    cb.targets = _reorder(cb.targets, order, dim)
+    cb.losses = _reorder(cb.losses, order, 0)
+
 
 def predict(learn: Any, item: Any, rm_type_tfms: Any = None, with_input: bool = False) -> tuple:
     """Predict one `item`: `(decoded prediction, prediction as the loss decodes it, probabilities)`.
@@ -187,9 +265,9 @@ def tta(
         )
     with learn.no_bar():
         with _split(ds, 0):
-            aug = torch.stack([learn.get_preds(dl=dl, reorder=False)[0] for _ in range(n)])
+            aug = torch.stack([learn.get_preds(dl=dl)[0] for _ in range(n)])
         with _split(ds, 1):
-            preds, targs = learn.get_preds(dl=dl, reorder=False)
+            preds, targs = learn.get_preds(dl=dl)
     aug = aug.max(0)[0] if use_max else aug.mean(0)
     if use_max:
         return torch.stack([preds, aug], 0).max(0)[0], targs
