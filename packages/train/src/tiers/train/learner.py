@@ -22,7 +22,6 @@ package README).
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from math import isfinite as _isfinite
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,7 @@ from tiers.train.metrics.base import mk_metric
 from tiers.train.nn.loss_choice import loss_for_batch
 from tiers.train.nn.model_utils import norm_bias_params, trainable_params
 from tiers.train.nn.summary import ModelSummary, learner_summary
+from tiers.train.state import _LAZY as _LAZY_LOSS
 from tiers.train.state import LoopState
 
 __all__ = ["Learner"]
@@ -678,23 +678,28 @@ class Learner:
                 self._check_first_batch = False
                 _checks.check_loss_inputs(self.loss_func, st.pred, st.yb)
             try:
-                st.loss_grad = self.loss_func(st.pred, *st.yb)
+                lg = self.loss_func(st.pred, *st.yb)
             except Exception as e:
                 _checks.annotate_loss_error(e, self.loss_func, st.pred, st.yb)
                 raise
-            # A detached view for logging (no copy: this runs every batch). A callback that rescales the
-            # loss for backward should assign a new loss_grad rather than modify it in place.
-            st.loss = st.loss_grad.detach()
+            # `loss` is its detached view, built when first read (LoopState.set_loss_grad). A callback that rescales
+            # the loss for backward should assign a new loss_grad rather than modify it in place.
+            st.set_loss_grad(lg)
         h = ev["after_loss"]
         if h:
             self._run_handlers(h, "after_loss")
         if not st.training or not st.yb:
             return
         lg = st.loss_grad
-        # Before backward and step (CPU only: on a GPU reading the value would sync each batch). The finite test is
-        # `check_finite_loss`'s own, written out (this runs every batch); it raises through that function.
-        if self._check_nan and not lg.ndim and not _isfinite(lg.item()):
-            _checks.check_finite_loss(lg, st.epoch, st.iter)
+        # Before backward and step (CPU only: on a GPU reading the value would sync each batch). `v - v` is 0.0 for
+        # every finite float and NaN otherwise: `check_finite_loss`'s test without a call; it raises through that
+        # function. The value read is kept as `loss_value` when it is the loss `loss` shows.
+        if self._check_nan and not lg.ndim:
+            v = lg.item()
+            if v - v:
+                _checks.check_finite_loss(lg, st.epoch, st.iter)
+            if lg is st._loss_src:
+                st.loss_value = v
         if self._quiet_grad_step and self._inline_grad_step:
             # No callback handles the backward/step events and nothing overrides `_backward`/`_step` (the usual
             # case): their bodies, without the empty dispatch and two calls.
@@ -794,17 +799,22 @@ class Learner:
                         self._check_first_batch = False
                         _checks.check_loss_inputs(self.loss_func, st.pred, yb)
                     try:
-                        lg = st.loss_grad = self.loss_func(st.pred, *yb)
+                        lg = self.loss_func(st.pred, *yb)
                     except Exception as e:
                         _checks.annotate_loss_error(e, self.loss_func, st.pred, yb)
                         raise
-                    st.loss = lg.detach()
+                    st.loss_grad = st._loss_src = lg  # `st.set_loss_grad(lg)` written out
+                    st._loss, st.loss_value = _LAZY_LOSS, None
                 if h_loss:
                     self._run_handlers(h_loss, "after_loss")
                 if st.training and st.yb:
                     lg = st.loss_grad
-                    if self._check_nan and not lg.ndim and not _isfinite(lg.item()):
-                        _checks.check_finite_loss(lg, st.epoch, st.iter)
+                    if self._check_nan and not lg.ndim:
+                        v = lg.item()
+                        if v - v:  # NaN or inf (see _do_one_batch)
+                            _checks.check_finite_loss(lg, st.epoch, st.iter)
+                        if lg is st._loss_src:
+                            st.loss_value = v
                     if self._quiet_grad_step and self._inline_grad_step:
                         try:
                             lg.backward()

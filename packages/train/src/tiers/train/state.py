@@ -7,8 +7,15 @@ the counters (`epoch`, `n_epoch`, `iter`, `n_iter`, `train_iter`, `pct_train`) a
 callbacks read and write them as in fastai.
 
 `state_dict()` holds the counters a resumed run needs (the batch itself is not kept).
+
+The detached `loss` is built on first read (most batches nobody reads it: detaching costs about half a microsecond),
+always from the loss the loop computed, even when a callback has since replaced `loss_grad` (as before, `loss` is
+the unscaled loss when a callback scales `loss_grad` for backward). `loss_value` is that loss as a Python float when
+the loop has already read it (on a CPU fit it checks every training loss before the step), so the `Recorder` needs
+neither a tensor nor a second read.
 """
 
+from enum import Enum
 from typing import Any
 
 __all__ = ["LoopState", "LOOP_ATTRS"]
@@ -21,15 +28,42 @@ LOOP_ATTRS = frozenset(
 _COUNTERS = ("epoch", "n_epoch", "iter", "n_iter", "train_iter", "pct_train")
 
 
+class _Lazy(Enum):
+    # `LoopState._loss` before the first read of `loss`: the detached view of `_loss_src` is built then. An enum
+    # member, so that a state pickled mid-batch still knows it.
+    LOSS = 0
+
+
+_LAZY = _Lazy.LOSS
+
+
 class LoopState:
     """The training loop's state: batch, prediction, loss, loader, counters and modes (see the module doc)."""
 
-    __slots__ = tuple(sorted(LOOP_ATTRS))
+    __slots__ = (*sorted(LOOP_ATTRS - {"loss"}), "_loss", "_loss_src", "loss_value")
 
     def __init__(self) -> None:
         self.epoch, self.n_epoch, self.iter, self.n_iter, self.train_iter, self.pct_train = 0, 1, 0, 0, 0, 0.0
         self.training = self.validating = False
         self.clear_batch()
+
+    @property
+    def loss(self) -> Any:
+        """The batch's loss, detached (for logging): the loss the loop computed (built when first read), or what a
+        callback assigned."""
+        v = self._loss
+        if v is _LAZY:
+            v = self._loss = self._loss_src.detach()
+        return v
+
+    @loss.setter
+    def loss(self, v: Any) -> None:
+        self._loss, self._loss_src, self.loss_value = v, None, None
+
+    def set_loss_grad(self, loss_grad: Any) -> None:
+        """Record the loss the loop computed: `loss_grad` for backward; `loss` is its detached view, built when read.
+        (The loop's own batch code writes the same three slots directly: it runs every batch.)"""
+        self.loss_grad, self._loss, self._loss_src, self.loss_value = loss_grad, _LAZY, loss_grad, None
 
     def clear_batch(self) -> None:
         """Drop the references to the last batch, its output and loss, and the loader (after a pass)."""
@@ -38,7 +72,7 @@ class LoopState:
         self.yb: tuple = ()
         self.pred: Any = None
         self.loss_grad: Any = None
-        self.loss: Any = None
+        self.loss = None
 
     def start_fit(self, n_epoch: int) -> None:
         """Counters at the start of a fit of `n_epoch` epochs."""

@@ -1,9 +1,12 @@
 """`Recorder`: losses, learning rates and metrics of a fit, per batch and per epoch, and their plots.
 
-Per training batch it only appends the (detached) loss and the learning rate to lists; the
-smoothed loss is computed in bulk when someone reads it (`recorder.losses`, `learn.smooth_loss`,
-the progress bar, the end of an epoch). That keeps per-batch work to a couple of list appends and
-avoids a device sync per batch on GPU.
+Per training batch it only appends the raw loss and the learning rate to lists: the loss as the float the loop
+already read (a CPU fit checks every loss before its step: `learn.state.loss_value`), else the detached tensor (a GPU
+fit, where reading it would sync each batch). Smoothing is done when someone reads it, in bulk: `learn.smooth_loss`
+(the progress bar, the end of a pass, trackers, the LR finder) runs only the running average up to the last batch,
+and `recorder.losses` (plots, the LR finder's suggestions, loggers) is built in full only when read. Both give
+exactly (bit for bit) the values of the per-batch formula `ema = ema*beta + loss*(1-beta)`, `ema / (1 - beta**n)`,
+on the losses as float32 values.
 
 >>> learn.fit(2)                              # doctest: +SKIP
 >>> learn.recorder.values                     # [[train_loss, valid_loss, *metrics], ...]   doctest: +SKIP
@@ -11,6 +14,7 @@ avoids a device sync per batch on GPU.
 """
 
 import time
+from array import array
 from typing import Any
 
 import numpy as np
@@ -30,6 +34,25 @@ def format_time(t: float) -> str:
     t = int(t)
     h, m, s = t // 3600, (t // 60) % 60, t % 60
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _loss_values(pending: list) -> list[float]:
+    # The raw losses as float32 values, in order: floats (the loop's reads) through array("f"), which rounds a double
+    # exactly as `.float()` does; tensors stacked in one go (one device sync on a GPU), a loss left unreduced by its mean.
+    tensors = [t for t in pending if type(t) is not float]
+    if not tensors:
+        return array("f", pending).tolist()
+    try:  # scalar losses (the usual case) stack into one 1-d tensor: no per-loss check
+        stacked = torch.stack(tensors)
+    except RuntimeError:  # losses of several shapes
+        stacked = None
+    if stacked is None or stacked.ndim > 1:
+        stacked = torch.stack([t.float().mean() for t in tensors])
+    tvals = stacked.float().cpu().tolist()
+    if len(tensors) == len(pending):
+        return tvals
+    it = iter(tvals)
+    return array("f", [v if type(v) is float else next(it) for v in pending]).tolist()
 
 
 class Recorder(Callback):
@@ -52,53 +75,66 @@ class Recorder(Callback):
         self.smooth = AvgSmoothLoss(beta)  # kept for fastai-style code reading `recorder.smooth`
         self.lrs: list[float] = []
         self.iters: list[int] = []
-        self._losses: list[float] = []
         self.values: list[list] = []
         self.history: list[dict[str, Any]] = []
         self.log: list = []
         self.hps: dict[str, list] = {}
         self.metric_names: list[str] = []
         self.final_record: list | None = None
-        self._pending: list = []
-        self._ema, self._n = 0.0, 0
+        self._reset_losses()
         self._vmets: list[Metric] = []
         self.cancel_train = self.cancel_valid = False  # set by the after_cancel_* events, reset each epoch
 
-    # ---- smoothing, in bulk ----------------------------------------------------------------------------
+    # ---- raw losses, smoothed when read ---------------------------------------------------------------------
+    def _reset_losses(self) -> None:
+        self._pending: list = []  # raw losses not read yet: floats (the loop's) or detached tensors
+        self._pending_tensors = False  # whether _pending holds tensors
+        self._raw: list[float] = []  # every raw training loss of the fit, as float32 values
+        self._ema, self._n = 0.0, 0  # the running average through _raw[:_n] (what smooth_loss needs)
+        self._losses: list[float] = []  # smoothed losses of _raw[:len(_losses)], built when `losses` is read
+        self._lema = 0.0  # the running average through _raw[:len(_losses)]
+
     def _flush(self) -> None:
         if not self._pending:
             return
         pending = self._pending
-        try:  # scalar losses (the usual case) stack into one 1-d tensor: no per-loss check
-            stacked = torch.stack(pending)
-        except RuntimeError:  # losses of several shapes
-            stacked = None
-        if stacked is None or stacked.ndim > 1:  # a loss left unreduced: its mean is what gets smoothed
-            stacked = torch.stack([t.float().mean() for t in pending])
-        vals = stacked.float().cpu().tolist()
-        self._pending.clear()
-        beta, ema, n = self.beta, self._ema, self._n
-        c, append = 1 - beta, self._losses.append  # hoisted: the same float operations, fewer bytecodes per loss
-        for v in vals:
-            n += 1
-            ema = ema * beta + v * c
-            append(ema / (1 - beta**n))
-        self._ema, self._n = ema, n
+        vals = _loss_values(pending) if self._pending_tensors else array("f", pending).tolist()
+        pending.clear()
+        self._pending_tensors = False
+        first = len(self._raw)
+        self._raw.extend(vals)
         late_check = getattr(self.learn, "_check_nan_late", None)
         if late_check is not None:  # a GPU fit: NaN checked where the values are read anyway (the Learner's check)
-            late_check(self.learn, vals, n - len(vals))
+            late_check(self.learn, vals, first)
 
     @property
     def losses(self) -> list[float]:
         """Smoothed training loss after each training batch of the fit."""
         self._flush()
-        return self._losses
+        out, raw = self._losses, self._raw
+        if len(out) < len(raw):
+            beta, ema, n = self.beta, self._lema, len(out)
+            c, append = 1 - beta, out.append  # hoisted: the same float operations, fewer bytecodes per loss
+            for v in raw[n:]:
+                n += 1
+                ema = ema * beta + v * c
+                append(ema / (1 - beta**n))
+            self._lema = ema
+        return out
 
     @property
     def smooth_loss(self) -> float | None:
-        """The latest smoothed training loss (None before the first batch)."""
+        """The latest smoothed training loss (None before the first batch); the last value of `losses`."""
         self._flush()
-        return self._losses[-1] if self._losses else None
+        raw, n = self._raw, self._n
+        if n < len(raw):
+            beta, ema = self.beta, self._ema
+            c = 1 - beta
+            for v in raw[n:] if n else raw:
+                ema = ema * beta + v * c  # the same operations as `losses`, so the same value bit for bit
+            self._ema, self._n = ema, len(raw)
+        n = self._n
+        return self._ema / (1 - self.beta**n) if n else None
 
     # ---- events --------------------------------------------------------------------------------------------
     def _metrics(self) -> list[Metric]:
@@ -108,8 +144,8 @@ class Recorder(Callback):
         """Reset the history (a validation-only pass keeps it) and build the column names."""
         learn = self.learn
         if not learn.validating:
-            self.lrs, self.iters, self._losses, self.values, self.hps, self.history = [], [], [], [], {}, []
-            self._pending, self._ema, self._n = [], 0.0, 0
+            self.lrs, self.iters, self.values, self.hps, self.history = [], [], [], {}, []
+            self._reset_losses()
         names = [m.name for m in self._metrics()]
         train_names = ["loss"] + (names if self.train_metrics else [])
         valid_names = ["loss"] + (names if self.valid_metrics else [])
@@ -146,8 +182,12 @@ class Recorder(Callback):
         if not st.yb:
             return
         if st.training:
-            pending = self._pending
-            pending.append(st.loss)
+            pending, v = self._pending, st.loss_value
+            if v is None:  # the loop did not read this loss (a GPU fit...): the tensor, read in bulk later
+                pending.append(st.loss)
+                self._pending_tensors = True
+            else:  # the float the loop read
+                pending.append(v)
             if len(pending) >= _FLUSH_EVERY:
                 self._flush()
             grp = self._lr_group
@@ -174,7 +214,7 @@ class Recorder(Callback):
             vals = [self.smooth_loss] + [m.value for m in self._train_mets()]
             self._row.update(zip(self._train_cols, vals))
         # The epoch boundary is recorded either way: plot_loss places validation points with it.
-        self.iters.append(len(self._losses) + len(self._pending))
+        self.iters.append(len(self._raw) + len(self._pending))
 
     def after_validate(self) -> None:
         """Fill the validation columns of the row, unless validation was cancelled (they stay blank)."""
