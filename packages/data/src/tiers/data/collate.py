@@ -3,7 +3,7 @@ and how a worker process hands a batch to the main process (`to_main`)."""
 
 import io
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Number
 from typing import Any
 
@@ -14,7 +14,8 @@ from torch.utils.data import get_worker_info
 
 __all__ = ["fa_collate", "fa_convert", "collate_error"]
 
-_run_plain = torch._C._disabled_torch_function_impl
+# typed loosely: torch's C function takes `args` and `kwargs` as optional, the stub marks them required
+_run_plain: Callable[..., Any] = torch._C._disabled_torch_function_impl
 
 # Batches up to this many bytes of tensor data leave a worker through its result pipe as bytes; larger ones through
 # shared memory. Torch moves every tensor through shared memory: a new shared segment in the worker and, per tensor,
@@ -61,7 +62,8 @@ def _stack_tensors(items: Sequence, where: str) -> Tensor:
             and elem.numel() * elem.element_size() * len(items) > PIPE_BYTES):
         # A large batch crosses to the main process through shared memory: stack straight into it (no extra copy).
         storage = torch.UntypedStorage._new_shared(elem.numel() * elem.element_size() * len(items))
-        out = torch.empty(0, dtype=elem.dtype).set_(storage, 0, (len(items), *elem.shape))
+        out = torch.empty(0, dtype=elem.dtype).set_(  # type: ignore[call-overload]  # the stub lacks stride=None
+            storage, 0, (len(items), *elem.shape))
     try:
         # Subclass dispatch off: the result is re-typed once below, rather than torch's override protocol scanning
         # the whole list for `__torch_function__` (for typed tensors that doubled the cost of the stack).
@@ -136,7 +138,8 @@ def fa_collate(items: Sequence, where: str = "item") -> Any:
         return list(items)
     if isinstance(elem, Mapping):
         try:
-            return type(elem)({k: fa_collate([d[k] for d in items], f"{where}[{k!r}]") for k in elem})
+            mapping: Callable[..., Any] = type(elem)  # a concrete Mapping class, built from a dict
+            return mapping({k: fa_collate([d[k] for d in items], f"{where}[{k!r}]") for k in elem})
         except TypeError:
             return {k: fa_collate([d[k] for d in items], f"{where}[{k!r}]") for k in elem}
     if isinstance(elem, Sequence):

@@ -11,7 +11,7 @@ import copy
 import itertools
 import operator
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import torch
@@ -51,7 +51,7 @@ def _default_method(dl, name: str) -> bool:
 class _ChunkSampler:
     "The batch plan torch's loader iterates: reassigned each epoch, so a persistent worker pool can be reused."
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.chunks: list | None = []
 
     def __iter__(self):
@@ -145,11 +145,12 @@ class DataLoader(ShowBatchMixin):
 
     _methods = _LOADER_STEPS
 
-    def __init__(self, dataset=None, bs: int | None = None, num_workers: int = 0, pin_memory: bool = False,
+    def __init__(self, dataset: Any = None, bs: int | None = None, num_workers: int = 0, pin_memory: bool = False,
                  timeout: float = 0, batch_size: int | None = None, shuffle: bool = False, drop_last: bool = False,
-                 indexed: bool | None = None, n: int | None = None, device=None, persistent_workers: bool = False,
+                 indexed: bool | None = None, n: int | None = None, device: str | torch.device | None = None,
+                 persistent_workers: bool = False,
                  pin_memory_device: str = "", prefetch_factor: int | None = None, seed: int | None = None,
-                 **kwargs):
+                 **kwargs: Any):
         for name in list(kwargs):
             if name in self._methods:
                 setattr(self, name, kwargs.pop(name))
@@ -232,7 +233,8 @@ class DataLoader(ShowBatchMixin):
             idxs = itertools.repeat(None, n) if n is not None else itertools.repeat(None)
         if self.shuffle:
             # A replaced shuffle_fn gets a list, as in fastai; the default one shuffles a range without copying it.
-            idxs = self.shuffle_fn(idxs if _default_method(self, "shuffle_fn") else list(idxs))
+            # (shuffled data is indexed, so `idxs` is the range above)
+            idxs = self.shuffle_fn(cast(range, idxs) if _default_method(self, "shuffle_fn") else list(idxs))
         return idxs
 
     def shuffle_fn(self, idxs: Sequence) -> list:
@@ -259,7 +261,7 @@ class DataLoader(ShowBatchMixin):
         return self.chunkify(self.get_idxs())
 
     # ---- item creation -----------------------------------------------------------------------------------------
-    def create_item(self, i):
+    def create_item(self, i: Any) -> Any:
         """Item `i` of the dataset (the next item of the stream for iterable data). A loader made without a
         dataset overrides this to produce items itself, until it raises `StopIteration` (`stop()`)."""
         if self.dataset is None:
@@ -267,24 +269,24 @@ class DataLoader(ShowBatchMixin):
                             "items (raising StopIteration, e.g. with stop(), when there are no more).")
         return next(self.it) if i is None else self.dataset[i]
 
-    def after_item(self, o):
+    def after_item(self, o: Any) -> Any:
         "Hook applied to each item after `create_item`; identity by default."
         return o
 
-    def do_item(self, i):
+    def do_item(self, i: Any) -> Any:
         "Make item `i`: `after_item(create_item(i))`."
         return self.after_item(self.create_item(i))
 
     # ---- batch creation ----------------------------------------------------------------------------------------
-    def before_batch(self, b):
+    def before_batch(self, b: Any) -> Any:
         "Hook applied to the list of items before collation; identity by default."
         return b
 
-    def create_batch(self, b):
+    def create_batch(self, b: Any) -> Any:
         "Collate the list of items `b` with `fa_collate` (with `bs=None`, convert the single item with `fa_convert`)."
         return fa_collate(b) if self.bs is not None else fa_convert(b)
 
-    def retain(self, res, b):
+    def retain(self, res: Any, b: Any) -> Any:
         "Give the collated `res` the types of the elements of the first item of `b` (tensor subclasses, tuples)."
         old = b[0] if self.bs is not None and len(b) else b
         if type(res) is tuple and type(old) is tuple and len(res) == len(old):
@@ -298,11 +300,11 @@ class DataLoader(ShowBatchMixin):
                 return res
         return retain_types(res, old)
 
-    def do_batch(self, b):
+    def do_batch(self, b: Any) -> Any:
         "Make a batch from the items `b`: `retain(create_batch(before_batch(b)), b)`."
         return self.retain(self.create_batch(self.before_batch(b)), b)
 
-    def after_batch(self, b):
+    def after_batch(self, b: Any) -> Any:
         "Hook applied to each batch in the main process, after the move to `device`; identity by default."
         return b
 
@@ -318,7 +320,7 @@ class DataLoader(ShowBatchMixin):
             if exhausted:
                 return
 
-    def to_detach(self, b, cpu: bool = True, gather: bool = True):
+    def to_detach(self, b: Any, cpu: bool = True, gather: bool = True) -> Any:
         "Detach the tensors of `b` (and move them to the CPU when `cpu`); `gather` is for distributed subclasses."
         return to_detach(b, cpu=cpu, gather=gather)
 
@@ -442,13 +444,13 @@ class DataLoader(ShowBatchMixin):
         self.__dict__.pop("it", None)
 
     # ---- conveniences -------------------------------------------------------------------------------------------
-    def one_batch(self):
+    def one_batch(self) -> Any:
         "The first batch of an epoch, built in the main process (workers are not started)."
         if self.n is not None and len(self) == 0:
             raise ValueError(f"This DataLoader has no batches: {self.n} items, bs={self.bs}, "
                              f"drop_last={self.drop_last}. Use a smaller bs or drop_last=False.")
         nw, self.num_workers = self.num_workers, 0
-        it = iter(self)
+        it = cast(Generator, iter(self))  # __iter__ is a generator function
         try:
             return next(it)
         except StopIteration:
@@ -459,7 +461,7 @@ class DataLoader(ShowBatchMixin):
             self.num_workers = nw
             self.__dict__.pop("it", None)
 
-    def to(self, device) -> "DataLoader":
+    def to(self, device: str | torch.device | None) -> "DataLoader":
         "Set the device batches are moved to (before `after_batch`) and return `self`."
         self.device = device
         return self
@@ -479,7 +481,7 @@ class DataLoader(ShowBatchMixin):
                 kw[name] = self.__dict__[name]
         return kw
 
-    def new(self, dataset=None, cls: type | None = None, **kwargs) -> "DataLoader":
+    def new(self, dataset: Any = None, cls: type | None = None, **kwargs: Any) -> "DataLoader":
         """A loader like this one (same settings and replaced steps) over `dataset` (default: the same one), of class
         `cls` (default: the same), with `kwargs` overriding settings. An explicit `n` is kept for the same dataset."""
         kw = self._new_kwargs()

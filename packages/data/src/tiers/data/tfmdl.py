@@ -1,7 +1,9 @@
 """`TfmdDL`: a `DataLoader` whose `after_item`, `before_batch` and `after_batch` are Pipelines of transforms, and
 which can decode and show its batches."""
 
-from typing import cast
+from typing import Any, cast
+
+import torch
 
 from tiers.data.load import DataLoader
 from tiers.data.samples import _is_column
@@ -28,8 +30,13 @@ class TfmdDL(DataLoader):
     `decode_batch` goes on to per-sample decoding; `show_batch` and `show_results` display through the
     type-dispatched `show_batch` / `show_results`. `num_workers=None` means 0 (no worker processes)."""
 
-    def __init__(self, dataset, bs: int | None = 64, shuffle: bool = False, num_workers: int | None = None,
-                 verbose: bool = False, do_setup: bool = True, **kwargs):
+    # the constructor makes each of these a Pipeline (declared only: DataLoader's methods stay the class attributes)
+    after_item: Pipeline
+    before_batch: Pipeline
+    after_batch: Pipeline
+
+    def __init__(self, dataset: Any, bs: int | None = 64, shuffle: bool = False, num_workers: int | None = None,
+                 verbose: bool = False, do_setup: bool = True, **kwargs: Any):
         if num_workers is None:
             num_workers = 0
         for nm in _BATCH_TFMS:
@@ -90,12 +97,12 @@ class TfmdDL(DataLoader):
         return retain_types(b, typs=self._types)
 
     # ---- decoding and showing ------------------------------------------------------------------------------------
-    def decode(self, b):
+    def decode(self, b: Any) -> Any:
         "Re-type the collated batch `b`, decode it through `after_batch` and move it to the CPU."
         return to_cpu(self.after_batch.decode(self._retain_dl(b)))
 
     # ---- device and copies ---------------------------------------------------------------------------------------
-    def to(self, device) -> "TfmdDL":
+    def to(self, device: str | torch.device | None) -> "TfmdDL":
         "Set the device and move the state of the `after_batch` transforms (`to`, or their `parameters`) to it."
         self.device = device
         for tfm in self.after_batch.fs:
@@ -115,7 +122,7 @@ class TfmdDL(DataLoader):
                 kw[nm] = Pipeline(list(p.fs), split_idx=p.split_idx)
         return kw
 
-    def new(self, dataset=None, cls: type | None = None, **kwargs) -> "TfmdDL":
+    def new(self, dataset: Any = None, cls: type | None = None, **kwargs: Any) -> "TfmdDL":
         "A loader like this one (see `DataLoader.new`) whose transforms are already set up."
         kwargs.setdefault("do_setup", False)
         res = cast(TfmdDL, super().new(dataset, cls, **kwargs))

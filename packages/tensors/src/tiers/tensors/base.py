@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import numbers
 import sys
+from typing import Any
 
 import numpy as np
 import torch
@@ -140,7 +141,7 @@ class TensorBase(Tensor):
             return rt._make(items) if hasattr(rt, "_make") else rt(items)
         return ret
 
-    def set_meta(self, x, as_copy: bool = False) -> TensorBase:
+    def set_meta(self, x: Any, as_copy: bool = False) -> TensorBase:
         """Take the metadata of `x` (its `__dict__`; a shallow copy when `as_copy`) and return `self`."""
         d = getattr(x, "__dict__", None)
         if d is not None:
@@ -272,7 +273,8 @@ def _from_any(x, dtype) -> Tensor:
 
 
 def tensor(
-    x, *rest, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False
+    x: Any, *rest: Any, dtype: torch.dtype | None = None, device: str | torch.device | None = None,
+    requires_grad: bool = False, pin_memory: bool = False,
 ) -> Tensor:
     """Make a tensor from `x` (and `rest`, taken as further items): tensors pass through, NumPy arrays are shared
     (not copied) where possible, lists of tensors or arrays are stacked, numbers and nested lists go through
@@ -298,7 +300,7 @@ def tensor(
     return res
 
 
-def cast(x, typ: type):
+def cast(x: Any, typ: type) -> Any:
     """`x` as an instance of `typ`: tensors are re-typed with `as_subclass` (sharing memory, keeping `TensorBase`
     metadata when `typ` is a `TensorBase`), NumPy arrays with `.view`, anything else by calling `typ(x)`.
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +38,7 @@ def _cat(items: L, dim: int = 0) -> Tensor:
 L._tensor_ops.update(tensored=_tensored, stack=_stack, cat=_cat)
 
 
-def concat(*ls):
+def concat(*ls: Any) -> Any:
     """Concatenate tensors (`torch.cat`), NumPy arrays, or lists/tuples (a list or tuple of the first one's type,
     any other item counting as a one-item list); the result keeps the first argument's type (a `TensorBase`
     subclass, an `L`...).
@@ -66,7 +68,7 @@ class Chunks:
     (6, 3, 5, [1, 2, 3, 4])
     """
 
-    def __init__(self, chunks, lens=None):
+    def __init__(self, chunks: Sequence, lens: Iterable[int] | None = None):
         self.chunks = chunks
         self.lens = list(map(len, chunks)) if lens is None else list(lens)
         if len(self.lens) != len(chunks):
@@ -93,7 +95,7 @@ class Chunks:
         return retain_type(self.chunks[d][j], self.chunks[0]) if isinstance(self.chunks[0], Tensor) \
             else self.chunks[d][j]
 
-    def getslice(self, i: slice):
+    def getslice(self, i: slice) -> Any:
         "The elements in the slice `i` (step 1), concatenated."
         start, stop, step = i.indices(self.totlen)
         if step != 1:

@@ -69,7 +69,7 @@ def _apply(f: Callable, x):
     return f(x)
 
 
-def apply(func: Callable, x, *args, **kwargs):
+def apply(func: Callable[..., Any], x: Any, *args: Any, **kwargs: Any) -> Any:
     """Apply `func(leaf, *args, **kwargs)` to every leaf of `x`, recursing into lists, tuples, dicts and `L`s and
     keeping their types (namedtuples and other tuple/list/dict subclasses included). Leaves are everything else,
     `None` too.
@@ -89,7 +89,7 @@ def _plain(o):
     return o.as_subclass(Tensor) if isinstance(o, TensorBase) else o
 
 
-def as_plain(b):
+def as_plain(b: Any) -> Any:
     """`b` with every `TensorBase` (at any depth in lists/tuples/dicts) replaced by a plain `torch.Tensor` alias: same
     memory, same autograd graph, no metadata, no per-op overhead. Plain tensors and other leaves are returned as is.
 
@@ -152,7 +152,7 @@ def default_device(use: bool | str | torch.device | None = None) -> torch.device
         ) from e
 
 
-def prefer_device(use: bool | str | torch.device | None = None):
+def prefer_device(use: bool | str | torch.device | None = None) -> bool | str | torch.device | None:
     """Set what `default_device()` (and so `to_device` and the data loaders) returns from now on, and return the
     previous setting so it can be restored. `None` restores automatic choice (CUDA, then MPS, then CPU); `False` or
     `"cpu"` forces the CPU; `True` demands an accelerator; a device picks that one. Only tiers' default changes:
@@ -169,7 +169,7 @@ def prefer_device(use: bool | str | torch.device | None = None):
     return old
 
 
-def to_device(b, device: str | torch.device | None = None, non_blocking: bool = False):
+def to_device(b: Any, device: str | torch.device | None = None, non_blocking: bool = False) -> Any:
     """Move every tensor in `b` (nested lists/tuples/dicts) to `device` (default: `default_device()`), keeping types
     and metadata; other leaves are returned as they are. A tensor already there is returned itself (no copy)."""
     if device is None:
@@ -181,7 +181,7 @@ def to_device(b, device: str | torch.device | None = None, non_blocking: bool = 
     return apply(_to, b)
 
 
-def to_cpu(b):
+def to_cpu(b: Any) -> Any:
     """`to_device(b, "cpu")`."""
     return to_device(b, "cpu")
 
@@ -195,17 +195,17 @@ def _np(o):
     return o.numpy()
 
 
-def to_np(x):
+def to_np(x: Any) -> Any:
     """Every tensor in `x` (nested lists/tuples/dicts) as a NumPy array (detached, on the CPU; bfloat16 as float32)."""
     return apply(_np, x)
 
 
-def to_half(b):
+def to_half(b: Any) -> Any:
     """Every floating-point tensor in `b` as float16; integer tensors and other leaves unchanged."""
     return apply(lambda o: o.half() if isinstance(o, Tensor) and torch.is_floating_point(o) else o, b)
 
 
-def to_float(b):
+def to_float(b: Any) -> Any:
     """Every floating-point tensor in `b` as float32; integer tensors and other leaves unchanged."""
     return apply(lambda o: o.float() if isinstance(o, Tensor) and torch.is_floating_point(o) else o, b)
 
@@ -239,7 +239,7 @@ def maybe_gather(x: Tensor, axis: int = 0) -> Tensor:
     return torch.cat(parts, dim=axis)
 
 
-def to_detach(b, cpu: bool = True, gather: bool = True):
+def to_detach(b: Any, cpu: bool = True, gather: bool = True) -> Any:
     """Every tensor in `b` detached from the autograd graph, gathered over processes when `gather` and training is
     distributed (`maybe_gather`), and moved to the CPU when `cpu`. Types and metadata are kept."""
 
@@ -254,7 +254,7 @@ def to_detach(b, cpu: bool = True, gather: bool = True):
     return apply(_detach, b)
 
 
-def find_bs(b) -> int:
+def find_bs(b: Any) -> int:
     """The batch size of `b`: the first dimension of its first tensor (or array), searching depth-first through
     lists, tuples and dicts.
 
@@ -277,7 +277,7 @@ def find_bs(b) -> int:
     return int(shape[0])
 
 
-def to_concat(xs: list, dim: int = 0):
+def to_concat(xs: list, dim: int = 0) -> Any:
     """Concatenate a list of batches along `dim`, recursing into tuples/lists and dicts (so a list of `(pred, targ)`
     pairs gives one `(preds, targs)` pair). Types and metadata of the first batch are kept. Tensors that cannot be
     concatenated (different shapes off `dim`) give a flat list of their items instead.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +34,8 @@ def _to_displayable(im):
     return im
 
 
-def show_image(im, ax=None, figsize=None, title=None, ctx=None, cmap=None, **kwargs):
+def show_image(im: Any, ax: Any = None, figsize: tuple[float, float] | None = None, title: Any = None, ctx: Any = None,
+               cmap: Any = None, **kwargs: Any) -> Any:
     """Draw `im` (a CHW or HWC tensor, an array or a PIL image) on the matplotlib axis `ax` (or `ctx`; a new figure of
     `figsize` when both are None), hide the axes, set `title`, and return the axis. `cmap` and `kwargs` go to
     `ax.imshow`.
@@ -53,15 +55,16 @@ def show_image(im, ax=None, figsize=None, title=None, ctx=None, cmap=None, **kwa
     return ax
 
 
-def show_titled_image(o: tuple, **kwargs):
+def show_titled_image(o: tuple, **kwargs: Any) -> Any:
     """`show_image` of an `(image, title)` pair; `kwargs` go to `show_image`."""
     im, title = o
     return show_image(im, title=str(title), **kwargs)
 
 
 def subplots(
-    nrows: int = 1, ncols: int = 1, figsize=None, imsize: float = 3, suptitle: str | None = None, **kwargs
-):
+    nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] | None = None, imsize: float = 3,
+    suptitle: str | None = None, **kwargs: Any
+) -> tuple[Any, np.ndarray]:
     """`plt.subplots` with a figure size derived from `imsize` inches per image when `figsize` is None; returns
     `(fig, axs)` with `axs` always a 2-d NumPy array of axes."""
     plt = require("matplotlib.pyplot", dist="tiers-tensors", extra="plots", what="subplots")
@@ -75,8 +78,8 @@ def subplots(
 
 
 def show_images(
-    ims: Sequence, nrows: int = 1, ncols: int | None = None, titles: Sequence | None = None, **kwargs
-):
+    ims: Sequence, nrows: int = 1, ncols: int | None = None, titles: Sequence | None = None, **kwargs: Any
+) -> np.ndarray:
     """Show several images in a grid of `nrows` rows (and `ncols` columns, enough for all by default), with optional
     `titles`; `kwargs` go to `subplots`. Returns the 2-d array of axes."""
     n = len(ims)
@@ -96,7 +99,8 @@ def show_images(
     return axs
 
 
-def show_image_batch(b: tuple, show=show_titled_image, items: int = 9, cols: int = 3, figsize=None, **kwargs):
+def show_image_batch(b: tuple, show: Callable[..., Any] = show_titled_image, items: int = 9, cols: int = 3,
+                     figsize: tuple[float, float] | None = None, **kwargs: Any) -> np.ndarray:
     """Show the first `items` (image, label) pairs of the batch `b = (images, labels)` in a grid of `cols` columns,
     each through `show` (default `show_titled_image`); `kwargs` go to `show`. Returns the 2-d array of axes."""
     if items <= 0:

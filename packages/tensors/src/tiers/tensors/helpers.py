@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -18,7 +19,7 @@ __all__ = ["distrib_barrier", "find_device", "get_first", "interp_1d", "ismin_to
            "nested_reorder", "notmax_torch", "np_func", "pca", "setup_cuda", "unsqueeze", "unsqueeze_"]
 
 
-def item_find(x, idx=0):
+def item_find(x: Any, idx: Any = 0) -> Any:
     """The leaf reached by taking element `idx` of `x` (a list, tuple or dict: the `idx`-th key when `idx` is an
     int, else the key `idx`) again and again until `x` is not a collection.
 
@@ -33,7 +34,7 @@ def item_find(x, idx=0):
     return x
 
 
-def find_device(b) -> torch.device:
+def find_device(b: Any) -> torch.device:
     """The device of the first tensor in the (possibly nested) batch `b`.
 
     >>> find_device({"x": [torch.zeros(1)], "y": torch.zeros(1)})
@@ -45,7 +46,7 @@ def find_device(b) -> torch.device:
     return leaf.device
 
 
-def get_first(c):
+def get_first(c: Any) -> Any:
     "The first element of `c`, by position even when `c` is a pandas DataFrame or Series (`c.iloc[0]`)."
     return getattr(c, "iloc", c)[0]
 
@@ -68,7 +69,7 @@ def unsqueeze_(x: Tensor, dim: int = -1, n: int = 1) -> Tensor:
     return x
 
 
-def nested_reorder(t, idxs):
+def nested_reorder(t: Any, idxs: Any) -> Any:
     """Every tensor (or `L`) in the nested lists/tuples `t` indexed by `idxs` (to reorder a batch and its targets
     alike); `None` stays `None`.
 

@@ -29,7 +29,7 @@ class TensorImageBase(TensorBase):
 
     _show_args: dict[str, Any] = {"cmap": "viridis"}
 
-    def show(self, ctx=None, **kwargs):
+    def show(self, ctx: Any = None, **kwargs: Any) -> Any:
         """Draw the image on the matplotlib axis `ctx` (a new figure when None) and return the axis; `kwargs` override
         `_show_args` and go to `show_image` (`title`, `figsize`, `cmap`, `alpha`...)."""
         return show_image(self, ctx=ctx, **{**self._show_args, **kwargs})
@@ -51,7 +51,7 @@ class TensorMask(TensorImageBase):
 
     _show_args = {"alpha": 0.5, "cmap": "tab20"}
 
-    def show(self, ctx=None, **kwargs):
+    def show(self, ctx: Any = None, **kwargs: Any) -> Any:
         """Draw the mask on `ctx` (see `TensorImageBase.show`); with `codes` metadata, colours span exactly the codes."""
         codes = getattr(self, "codes", None)
         if codes is not None:
@@ -82,11 +82,11 @@ class TensorPoint(TensorBase):
     _show_args: dict[str, Any] = {"s": 10, "marker": ".", "c": "r"}
 
     @classmethod
-    def create(cls, t, img_size: tuple[int, int] | None = None) -> TensorPoint:
+    def create(cls, t: Any, img_size: tuple[int, int] | None = None) -> TensorPoint:
         """Build from anything `tensor` accepts, reshaped to (n, 2) floats, with `img_size` (width, height) metadata."""
         return cls(tensor(t).reshape(-1, 2).float(), img_size=img_size)
 
-    def show(self, ctx=None, **kwargs):
+    def show(self, ctx: Any = None, **kwargs: Any) -> Any:
         """Scatter the points on the matplotlib axis `ctx` (a new one when None) and return it."""
         plt = require("matplotlib.pyplot", dist="tiers-tensors", extra="plots", what="TensorPoint.show")
 
@@ -105,11 +105,11 @@ class TensorBBox(TensorPoint):
     _show_args: dict[str, Any] = {"color": "white", "linewidth": 2}
 
     @classmethod
-    def create(cls, t, img_size: tuple[int, int] | None = None) -> TensorBBox:
+    def create(cls, t: Any, img_size: tuple[int, int] | None = None) -> TensorBBox:
         """Build from anything `tensor` accepts, reshaped to (n, 4) floats, with `img_size` (width, height) metadata."""
         return cls(tensor(t).reshape(-1, 4).float(), img_size=img_size)
 
-    def show(self, ctx=None, **kwargs):
+    def show(self, ctx: Any = None, **kwargs: Any) -> Any:
         """Draw each box as an unfilled rectangle on `ctx` (a new axis when None) and return it."""
         patches = require("matplotlib.patches", dist="tiers-tensors", extra="plots", what="TensorBBox.show")
         plt = require("matplotlib.pyplot", dist="tiers-tensors", extra="plots", what="TensorBBox.show")
