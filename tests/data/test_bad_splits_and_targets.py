@@ -151,3 +151,23 @@ def test_decode_before_setup_names_the_fix(tfm, enc):
             tfm.decode(enc)
     with pytest.raises(ValueError, match=r"has no vocabulary yet"):
         tfm(["a"] if isinstance(tfm, MultiCategorize) else "a")
+
+
+def test_core_docstring_examples_run():
+    import doctest
+
+    from tiers.data import core
+
+    assert doctest.testmod(core, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_check_splits_is_the_public_shared_check():
+    # one check for any collection split by index lists (DataBlock and TfmdLists use it; other layers may too)
+    from tiers.data import check_splits
+
+    check_splits([[0, 2], [1]], 3)
+    check_splits([[0, 1], [1]], 3, allow_overlap=True)
+    with pytest.raises(ValueError, match=r"^MyTable: the splits put items in both .* \(indices \[1\]\); use fewer\.$"):
+        check_splits([[0, 1], [1]], 3, who="MyTable: the splits", fix="use fewer")
+    with pytest.raises(IndexError, match=r"split 1 holds indices \[3, -4\] out of range for 3 items"):
+        check_splits([[0], [3, -4, 2]], 3)

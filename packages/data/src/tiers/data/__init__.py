@@ -22,7 +22,7 @@ from tiers.data.categorical import (
     one_hot_decode,
 )
 from tiers.data.collate import collate_error, fa_collate, fa_convert
-from tiers.data.core import Datasets, FilteredBase, TfmdLists, decode_at, show_at, test_set
+from tiers.data.core import Datasets, FilteredBase, TfmdLists, check_splits, decode_at, show_at, test_set
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.download import DownloadError, UnsafeArchiveError
 from tiers.data.external import (
@@ -76,7 +76,7 @@ __all__ = [
     "MaskSplitter", "MissingColumnError", "MissingValueError", "MultiCategorize", "NoVocabError", "NonFiniteValueError", "MultiCategoryBlock", "Normalize", "OneHotEncode", "PartialDL", "RandomSplitter",
     "RandomSubsetSplitter", "RegexLabeller", "RegressionBlock", "RegressionSetup", "SkipItemException",
     "SummaryError", "TfmdDL", "TfmdLists", "ToTensor", "TrainTestSplitter", "TransformBlock", "URLs", "UnknownLabelError", "UnsafeArchiveError", "WeightedDL", "batch_to_samples",
-    "broadcast_vec", "collate_error", "decode_at", "download_data", "fa_collate", "fa_convert", "get_c", "get_empty_df", "get_files", "get_grid",
+    "broadcast_vec", "check_splits", "collate_error", "decode_at", "download_data", "fa_collate", "fa_convert", "get_c", "get_empty_df", "get_files", "get_grid",
     "get_image_files", "get_text_files", "image_extensions", "is_missing", "load_checks", "noop", "one_hot", "one_hot_decode", "parent_label",
     "read_csv", "resolve_url", "show_at", "show_batch", "show_results", "test_set", "wrapped_table", "tiers_cfg", "tiers_home",
     "tiers_path", "untar_data",

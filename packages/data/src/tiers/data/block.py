@@ -15,7 +15,7 @@ from tiers.data.categorical import (
     OneHotEncode,
     RegressionSetup,
 )
-from tiers.data.core import Datasets, _check_splits, _split_list
+from tiers.data.core import Datasets, _split_list, check_splits
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.splitters import RandomSplitter
 from tiers.data.tfmdl import TfmdDL
@@ -226,7 +226,7 @@ class DataBlock:
             if not s:
                 raise ValueError(f"DataBlock: the splitter gave an empty {nm} set for {n} items (sizes "
                                  f"{[len(x) for x in splits]}); use a larger valid_pct or more items.")
-        _check_splits(splits, n, who=f"DataBlock: the splitter {_fname(self.splitter or RandomSplitter)}",
+        check_splits(splits, n, who=f"DataBlock: the splitter {_fname(self.splitter or RandomSplitter)}",
                       fix="a splitter must give disjoint subsets")
         return splits
 

@@ -23,7 +23,7 @@ from tiers.data.tfmdl import TfmdDL
 from tiers.dispatch import GetAttr, L, coll_repr, ifnone, is_indexer, mask2idxs, tuplify
 from tiers.pipeline import Pipeline, gather_attr_names, gather_attrs
 
-__all__ = ["FilteredBase", "TfmdLists", "Datasets", "test_set", "decode_at", "show_at"]
+__all__ = ["FilteredBase", "TfmdLists", "Datasets", "check_splits", "test_set", "decode_at", "show_at"]
 
 
 def _split_list(s, n: int) -> list[int]:
@@ -39,11 +39,19 @@ _OVERLAP_FIX = ("pass disjoint index lists (e.g. from RandomSplitter()(items)), 
                 "overfit them)")
 
 
-def _check_splits(splits: Sequence[Sequence[int]], n: int, who: str = "The splits", allow_overlap: bool = False,
+def check_splits(splits: Sequence[Sequence[int]], n: int, who: str = "The splits", allow_overlap: bool = False,
                   fix: str = _OVERLAP_FIX) -> None:
-    """Refuse split indices out of range for `n` items and, unless `allow_overlap`, an item in two subsets (its
-    validation metrics would measure memorisation): the one check of `TfmdLists`, `Datasets` and `DataBlock`, whose
-    message starts with `who` and ends with `fix`."""
+    """Refuse split indices (lists of positions) out of range for `n` items with an `IndexError` and, unless
+    `allow_overlap`, an item in two subsets with a `ValueError` naming the subsets and the first indices (validation
+    metrics on trained items measure memorisation). The one check of `TfmdLists`, `Datasets` and `DataBlock`, for
+    any collection split by index lists; its messages start with `who` and the overlap one ends with `fix`.
+
+    >>> check_splits([[0, 1], [2]], 3)
+    >>> check_splits([[0, 1], [1, 2]], 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: The splits put items in both the training and the validation sets (indices [1]); pass disjoint ...
+    """
     idxs = [np.asarray(s, dtype=np.int64).reshape(-1) for s in splits]
     for k, ix in enumerate(idxs):
         bad = ix[(ix < -n) | (ix >= n)]
@@ -231,7 +239,7 @@ class TfmdLists(GetAttr, FilteredBase):
         self.items = L(items, use_list=use_list)
         n = len(self.items)
         self.splits = [list(range(n)), []] if splits is None else [_split_list(s, n) for s in splits]
-        _check_splits(self.splits, n, allow_overlap=allow_overlap)
+        check_splits(self.splits, n, allow_overlap=allow_overlap)
         self.split_idx, self.train_setup, self.types = split_idx, train_setup, types
         if dl_type is not None:
             self._dl_type = dl_type
