@@ -1,0 +1,219 @@
+"""The written-out batch loop (`Learner._run_batches`) is the general path (`one_batch` -> `_with_events(_do_one_batch,
+"batch")`) with fewer calls: every test runs both side by side (a subclass overriding `one_batch` takes the general
+path) and compares the events fired, the loop state each handler saw, the recorded losses and the trained weights."""
+
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from tiers.data import DataLoaders
+from tiers.tensors import TensorBase, TensorImage
+from tiers.train import (
+    Callback,
+    CancelBatchException,
+    CancelStepException,
+    CastToTensor,
+    Learner,
+    ProgressCallback,
+    accuracy,
+)
+from tiers.train.events import EVENT_NAMES
+
+
+class General(Learner):
+    """The general path: overriding `one_batch` turns the written-out loop off."""
+
+    def one_batch(self, i, b):
+        super().one_batch(i, b)
+
+
+def _dls(typed=False, n=80, bs=16):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    if typed:  # typed tensors, as tiers' own loaders give them
+        x, y = TensorImage(x), TensorBase(y)
+    return DataLoaders(DataLoader(TensorDataset(x[:64], y[:64]), batch_size=bs),
+                       DataLoader(TensorDataset(x[64:], y[64:]), batch_size=bs))
+
+
+class Trace(Callback):
+    """Every event with what the loop state holds then; `order` places it among the other callbacks."""
+
+    def __init__(self, log, order=0, events=EVENT_NAMES):
+        self.log, self.order = log, order
+        for name in events:
+            if name != "after_create":
+                setattr(self, name, (lambda n: lambda: self._seen(n))(name))
+
+    def _seen(self, name):
+        learn = self.learn
+        if learn is None:  # removed by a handler of the same event that ran before it
+            self.log.append((name, "removed"))
+            return
+        st = learn.state
+        xb = st.xb
+        x_type = type(xb[0]).__name__ if xb else None
+        loss = None if st.loss is None else round(float(st.loss), 6)
+        self.log.append((name, st.training, st.iter, st.train_iter, round(st.pct_train, 9), x_type, loss))
+
+
+def _fit(cls, cbs=(), typed=False, epochs=2, **kw):
+    torch.manual_seed(0)
+    learn = cls(_dls(typed), nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), loss_func=F.cross_entropy,
+                lr=0.1, metrics=accuracy, cbs=list(cbs), **kw)
+    learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=io.StringIO()))
+    learn.fit(epochs)
+    return learn
+
+
+def _weights(learn):
+    return torch.cat([p.detach().flatten() for p in learn.model.parameters()])
+
+
+def _same_run(a, b):
+    assert torch.equal(_weights(a), _weights(b))
+    assert a.recorder.losses == b.recorder.losses
+    assert a.recorder.values == b.recorder.values
+    assert a.recorder.lrs == b.recorder.lrs
+    assert a.state.state_dict() == b.state.state_dict()
+
+
+def _both(make_cbs, **kw):
+    logs = []
+    runs = []
+    for cls in (Learner, General):
+        log = []
+        runs.append(_fit(cls, make_cbs(log), **kw))
+        logs.append(log)
+    _same_run(*runs)
+    assert logs[0] == logs[1]
+    return logs[0], runs[0]
+
+
+def test_the_written_out_loop_runs_by_default_and_not_under_an_override():
+    calls = []
+
+    class Spy(Learner):
+        def _run_batches(self, dl):
+            calls.append(self.training)
+            super()._run_batches(dl)
+
+    _fit(Spy, epochs=1)
+    assert calls == [True, False]  # one call per pass: the written-out loop ran
+    calls.clear()
+
+    class SpyGeneral(Spy):
+        def one_batch(self, i, b):
+            super().one_batch(i, b)
+
+    _fit(SpyGeneral, epochs=1)
+    assert calls == []
+
+
+def test_every_event_and_the_state_each_handler_sees_are_the_same():
+    log, _ = _both(lambda log: [Trace(log, order=-20), Trace(log, order=100)])
+    batch_events = [e for e, *_ in log if e == "after_batch"]
+    assert len(batch_events) == 2 * 2 * (4 + 1)  # two tracers, two epochs, 4 training + 1 validation batches
+    # the batch is counted before every callback's after_batch, and the loss is there from after_loss on
+    first = [r for r in log if r[0] == "after_batch" and r[1]][0]
+    assert first[3] == 1 and first[6] is not None
+
+
+def test_events_nobody_handles_are_skipped_without_changing_a_thing():
+    # only the default callbacks (most batch events have no handler) against a fit that handles one of each
+    _, plain = _both(lambda log: [])
+    _, traced = _both(lambda log: [Trace(log, events=("after_pred", "after_loss", "after_step"))])
+    _same_run(plain, traced)
+
+
+@pytest.mark.parametrize("where", ["before_batch", "after_pred", "after_loss", "before_backward", "before_step"])
+def test_cancelling_a_batch_or_a_step_is_the_same_on_both_paths(where):
+    def make(log):
+        def cancel(self):
+            if self.learn.training and self.learn.iter == 1:
+                raise CancelStepException() if where == "before_step" else CancelBatchException()
+
+        return [Callback(**{where: cancel}), Trace(log, order=100)]
+
+    log, learn = _both(make)
+    if where == "before_step":
+        assert sum(1 for e, *_ in log if e == "after_cancel_step") == 2
+    else:
+        assert sum(1 for e, *_ in log if e == "after_cancel_batch") == 2
+    assert learn.state.train_iter == 8  # a cancelled batch is still counted
+
+
+def test_a_handler_changing_the_callbacks_mid_pass_takes_effect_at_the_same_point():
+    def make(log):
+        extra = Trace(log, order=100, events=("before_batch", "after_pred", "after_batch"))
+
+        class Adder(Callback):
+            def before_batch(self):
+                if self.learn.training and self.learn.iter == 1:
+                    self.learn.add_cb(extra)  # its after_pred runs in this batch, its after_batch from the next
+
+            def after_batch(self):
+                if self.learn.training and self.learn.iter == 2:
+                    self.learn.remove_cb(extra)
+
+        return [Adder()]
+
+    log, _ = _both(make)
+    # added during batch 1's before_batch: its after_pred runs in that batch (read after before_batch), its after_batch
+    # from the next (read at the batch's start); removed during batch 2's after_batch: it still ran once, detached
+    once = [("after_pred", True, 1), ("before_batch", True, 2), ("after_pred", True, 2), ("after_batch", "removed")]
+    assert [r[:3] for r in log] == once * 2  # each epoch
+
+
+def test_cast_to_tensor_still_strips_typed_batches_and_batches_a_callback_typed():
+    seen = []
+
+    class SeeModelInput(Callback):
+        order = 20  # after CastToTensor
+
+        def after_pred(self):
+            seen.append((type(self.learn.xb[0]), type(self.learn.yb[0])))
+
+    class Retype(Callback):
+        order = 0  # before CastToTensor: a plain batch becomes typed, CastToTensor must still run
+
+        def before_batch(self):
+            self.learn.xb = (TensorImage(self.learn.xb[0]),)
+
+    for cbs, typed in (([SeeModelInput()], True), ([SeeModelInput(), Retype()], False)):
+        seen.clear()
+        learn = _fit(Learner, cbs, typed=typed, epochs=1)
+        assert seen and set(seen) == {(torch.Tensor, torch.Tensor)}
+        ref = _fit(General, [type(c)() for c in cbs], typed=typed, epochs=1)
+        _same_run(learn, ref)
+
+
+def test_a_cast_to_tensor_subclass_or_a_muted_one_is_honoured():
+    class Counting(CastToTensor):
+        calls = 0
+
+        def before_batch(self):
+            type(self).calls += 1
+            super().before_batch()
+
+    learn = _fit(Learner, [Counting()], epochs=1)
+    assert Counting.calls == 5  # a subclass's own before_batch is never skipped
+    assert sum(isinstance(c, CastToTensor) for c in learn.cbs) == 2
+
+
+def test_errors_in_handlers_and_the_model_carry_the_same_notes():
+    def boom(self):
+        if self.learn.iter == 2:
+            raise RuntimeError("boom")
+
+    notes = []
+    for cls in (Learner, General):
+        with pytest.raises(RuntimeError, match="boom") as exc:
+            _fit(cls, [Callback(after_pred=boom)], epochs=1)
+        notes.append(exc.value.__notes__)
+    assert notes[0] == notes[1] and "during event after_pred" in notes[0][0]
