@@ -23,9 +23,11 @@ again as it resolves it, and refuses to call anything but classes and known rebu
 import functools
 import importlib
 import importlib.util
+import inspect
 import os
 import pickle
 import pickletools
+import re
 import site
 import sys
 import sysconfig
@@ -53,7 +55,7 @@ _SAFE_STDLIB = {
     ("functools", "partial"), ("copyreg", "_reconstructor"), ("operator", "itemgetter"), ("operator", "attrgetter"),
     ("pathlib", "Path"), ("pathlib", "PosixPath"), ("pathlib", "WindowsPath"), ("pathlib", "PurePosixPath"),
     ("pathlib", "PureWindowsPath"), ("pathlib", "PurePath"), ("datetime", "datetime"), ("datetime", "date"),
-    ("datetime", "timedelta"), ("datetime", "timezone"), ("enum", "Enum"), ("re", "compile"), ("_codecs", "encode"),
+    ("datetime", "timedelta"), ("datetime", "timezone"), ("enum", "Enum"), ("re", "compile"), ("re", "_compile"), ("_codecs", "encode"),
     ("uuid", "UUID"), ("decimal", "Decimal"), ("fractions", "Fraction"), ("math", "inf"), ("random", "Random"),
     ("os", "PathLike"), ("io", "IOBase"), ("io", "BufferedIOBase"), ("io", "RawIOBase"), ("io", "TextIOBase"),
     ("types", "NoneType"), ("numbers", "Number"), ("numbers", "Integral"), ("numbers", "Real"),
@@ -62,8 +64,13 @@ _SAFE_STDLIB = {
     ("typing", "Any"), ("typing", "Union"), ("typing", "Optional"),
 }
 # Non-class callables the pickle may CALL (everything else it references is only a value).
+# (`re._compile` is how a compiled pattern pickles: `from_name_re`'s labeller holds one.)
 _CALLABLE_STDLIB = {("functools", "partial"), ("copyreg", "_reconstructor"), ("_codecs", "encode"), ("re", "compile"),
+                    ("re", "_compile"),
                     ("operator", "itemgetter"), ("operator", "attrgetter")}
+# Methods of C types (no Python function to inspect) that an export may keep as values: a compiled pattern's
+# matchers (`from_name_re`/`RegexLabeller` keep `pattern.search`). Pure functions of their arguments.
+_SAFE_C_METHODS = {re.Pattern: frozenset({"search", "match", "fullmatch", "findall", "finditer", "split", "sub", "subn"})}
 # Functions that can read or write files or fetch/execute code: never loaded, even from allowed modules.
 _DENY_NAMES = {"load", "save", "hub", "system", "exec", "eval", "compile_extension", "untar_data", "download_url",
                "save_model", "load_model", "load_learner", "export_learner", "from_file", "fromfile", "tofile",
@@ -391,6 +398,8 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE
         if func is getattr:  # tiers' transform methods pickle as getattr(TransformClass, "_encm")
             if len(args) == 2 and isinstance(args[0], type) and isinstance(args[1], str) and not args[1].startswith("__"):
                 return
+            if len(args) == 2 and self._bound_method_ok(args[0], args[1]):
+                return  # a bound method kept as a value (vision's augmentations: getattr(<Rotate>, "_mat"))
         if mod == "tiers.train.io.by_value" and name == "_load_by_value":
             what = args[0] if args and isinstance(args[0], str) else "code"
             raise UnsafeExportError(
@@ -400,6 +409,33 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE
             f"load_learner refused to call {mod}.{name} while loading: only classes and rebuild helpers may be "
             "called by a safe load. If you trust this file, pass `trusted=True` to load_learner."
         )
+
+    def _bound_method_ok(self, obj: Any, name: Any) -> bool:
+        """Whether `getattr(obj, name)` only hands out a bound method: `obj` is an instance of a class this load
+        allows, `name` is not a dunder nor a file/code function of `_DENY_NAMES`, and it names a plain Python
+        function defined on that class (found without running anything: no property, descriptor or `__getattr__`,
+        not shadowed by the instance). The method is a value; calling it later is checked like any other call."""
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__") or name in _DENY_NAMES:
+            return False
+        cls = type(obj)
+        if name in _SAFE_C_METHODS.get(cls, ()):
+            return True
+        if isinstance(obj, type) or cls.__getattribute__ is not object.__getattribute__:
+            return False
+        mod, qual = _qual(cls)
+        if self._policy.name_problem(mod, qual) is not None or self._policy.object_problem(cls, mod, qual) is not None:
+            return False
+        try:
+            attr = inspect.getattr_static(cls, name)
+        except AttributeError:
+            return False
+        if not isinstance(attr, types.FunctionType):
+            return False
+        try:
+            inst_dict = object.__getattribute__(obj, "__dict__")  # never the class's own __getattr__
+        except AttributeError:
+            inst_dict = None
+        return not (isinstance(inst_dict, dict) and name in inst_dict)
 
     def load_reduce(self) -> None:
         args = self.stack[-1]
