@@ -9,7 +9,6 @@ model gives an "average" user (the item bias plus a tiny dot product, squashed i
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -22,7 +21,7 @@ from torch import Tensor, nn
 from tiers.data import MissingColumnError
 from tiers.tabular.core import TabularPandas, _check_numeric, need_frame, read_csv
 from tiers.tabular.data import TabularDataLoaders
-from tiers.tabular.learner import TabularLearner
+from tiers.tabular.learner import TabularLearner, check_y_range
 from tiers.tabular.model import TabularModel, get_emb_sz
 from tiers.tabular.procs import Categorify
 from tiers.train.nn.layers import Embedding, sigmoid_range
@@ -41,6 +40,9 @@ class TabularCollab(TabularPandas):
     """A `TabularPandas` for collaborative filtering: no continuous inputs (`with_cont=False`), so batches are
     `(user-item codes, ratings)`. `CollabDataLoaders.from_df` builds one."""
 
+    # what `Categorify`'s warning about ids not in the training rows says they mean here
+    unseen_note = "predicted from the untrained '#na#' embedding, close to an average user/item"
+
     def __init__(self, df: pd.DataFrame,
                  procs: TabularProc | Transform | type | Iterable[TabularProc | Transform | type] | None = None,
                  cat_names: str | Sequence[str] | None = None, cont_names: str | Sequence[str] | None = None,
@@ -50,6 +52,29 @@ class TabularCollab(TabularPandas):
                  reduce_memory: bool = True, inplace: bool = False, with_cont: bool = False) -> None:
         super().__init__(df, procs, cat_names, cont_names, y_names, y_block=y_block, splits=splits,
                          do_setup=do_setup, reduce_memory=reduce_memory, inplace=inplace, with_cont=with_cont)
+
+
+def _role(name: object) -> str | None:
+    "'rating' or 'id' when a column's name says what it holds (`rating`, `Ratings`, `userId`, `movie_id`...)."
+    n = str(name).lower().replace("_", "").replace("-", "").replace(" ", "")
+    if n in ("rating", "ratings", "score", "stars"):
+        return "rating"
+    if n in ("user", "users", "userid", "item", "items", "itemid", "movie", "movies", "movieid"):
+        return "id"
+    return None
+
+
+def _check_roles(cols: list, chosen: dict[str, Any], given: dict[str, bool]) -> None:
+    """Refuse a column picked by position (the first three are user, item, rating, as fastai) whose name says it
+    holds something else: a frame ordered (item, rating, user) would train on ratings as item ids without a word."""
+    wrong = [(arg, c) for arg, c in chosen.items() if not given[arg] and
+             _role(c) == ("id" if arg == "rating_name" else "rating")]
+    if wrong:
+        said = ", ".join(f"{arg}={c!r}" for arg, c in wrong)
+        raise ValueError(f"CollabDataLoaders.from_df: by position (the first three columns are user, item, rating) "
+                         f"{said} was chosen, but its name says it holds {'ids' if wrong[0][0] == 'rating_name' else 'ratings'} "
+                         f"(columns: {cols}); name the columns: user_name=..., item_name=..., rating_name=..., or put "
+                         "them first in that order (ratings[[user, item, rating]]).")
 
 
 class CollabDataLoaders(TabularDataLoaders):
@@ -74,6 +99,7 @@ class CollabDataLoaders(TabularDataLoaders):
         if not 0 <= valid_pct < 1:
             raise ValueError(f"CollabDataLoaders.from_df: valid_pct={valid_pct} must be in [0, 1).")
         cols = list(ratings.columns)
+        given_u, given_i, given_r = user_name is not None, item_name is not None, rating_name is not None
         user_name = cols[0] if user_name is None else user_name
         item_name = cols[1] if item_name is None else item_name
         rating_name = cols[2] if rating_name is None else rating_name
@@ -81,6 +107,8 @@ class CollabDataLoaders(TabularDataLoaders):
             if c not in ratings.columns:
                 raise MissingColumnError(f"CollabDataLoaders.from_df: {kind}={c!r} is not a column of ratings "
                                          f"(columns: {cols}); pass one of them.")
+        _check_roles(cols, {"user_name": user_name, "item_name": item_name, "rating_name": rating_name},
+                     given={"user_name": given_u, "item_name": given_i, "rating_name": given_r})
         for kind, c in (("user", user_name), ("item", item_name)):
             miss = ratings[c].isna().to_numpy()
             if miss.any():  # they would all share the untrained '#na#' embedding and train it on unrelated ratings
@@ -111,23 +139,8 @@ class CollabDataLoaders(TabularDataLoaders):
     def test_dl(self, test_items: pd.DataFrame, rm_type_tfms: int | Sequence[int] | None = None,  # type: ignore[override]  # fastai's collab signature, not tabular's
                 with_labels: bool = False, **kwargs: Any) -> TabDataLoader:
         """A loader over new (user, item) rows. Users or items absent from the training rows have no learned
-        embedding (they get the untrained `'#na#'` one): a `UserWarning` names them, once per call."""
-        to = self.train_ds
-        if isinstance(test_items, pd.DataFrame):
-            unknown = {}
-            for c in to.cat_names:
-                if c in test_items.columns:
-                    vocab = to.classes[c]
-                    known = vocab.o2i if hasattr(vocab, "o2i") else {v: i for i, v in enumerate(vocab)}
-                    miss = [v.item() if isinstance(v, np.generic) else v  # 998, not np.int64(998)
-                            for v in pd.unique(test_items[c]) if v not in known or known[v] == 0]
-                    if miss:
-                        unknown[c] = miss
-            if unknown:
-                said = "; ".join(f"{c}: {len(v)} unknown {v[:10]}{' ...' if len(v) > 10 else ''}"
-                                 for c, v in unknown.items())
-                warnings.warn(f"collab: not in the training rows, so predicted from the untrained '#na#' "
-                              f"embedding (close to an average user/item): {said}.", UserWarning, stacklevel=3)
+        embedding (they get the untrained `'#na#'` one): a `UserWarning` names them, once per call (`Categorify`
+        says it, with `TabularCollab.unseen_note`); ids of another dtype (`'42'` for 42) are matched."""
         return super().test_dl(test_items, rm_type_tfms=rm_type_tfms, with_labels=with_labels, **kwargs)
 
 
@@ -258,6 +271,7 @@ def collab_learner(dls: CollabDataLoaders, n_factors: int = 50, use_nn: bool = F
     to = getattr(dls, "train_ds", None)
     if not isinstance(to, TabularPandas) or len(to.cat_names) != 2:
         raise TypeError(f"collab_learner needs CollabDataLoaders (user and item columns), got {type(dls).__name__}.")
+    check_y_range(dls, y_range, "collab_learner")
     classes = {c: to.classes[c] for c in to.cat_names}
     model: EmbeddingNN | EmbeddingDotBias
     if use_nn:

@@ -4,6 +4,7 @@ state is learned on the training rows only and then applied to every row (valida
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -34,6 +35,52 @@ def _listify(o: Any) -> list:
 def _writable(a: np.ndarray) -> np.ndarray:
     "`a` as a C-contiguous writable array (pandas may hand out read-only views; torch warns on those)."
     return np.require(a, requirements=("C", "W"))
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _positions(idx: Any, n: int, where: str, what: str, df: pd.DataFrame | None = None) -> np.ndarray:
+    """`idx` as int64 row positions of a frame of `n` rows: positions (0-based, like iloc) or a boolean mask of `n`
+    values (a `df.is_valid` column, its `.values`, a list of bools), whose True rows are taken. A mask of another
+    length, a missing value in a mask, positions that are not whole numbers, outside 0..n-1 or repeated are refused
+    naming them (`what` says which argument): read as positions, a mask selects rows 0 and 1 over and over."""
+    if isinstance(idx, pd.Series) and df is not None and not idx.index.equals(df.index) and len(idx) == n \
+            and idx.index.sort_values().equals(df.index.sort_values()):
+        idx = idx.reindex(df.index)  # a mask in another row order: by label, as pandas would align it
+    if isinstance(idx, pd.Series | pd.Index):
+        na = idx.isna().to_numpy()
+        if na.any():
+            raise ValueError(f"{where}: {what} has missing values (NA) at positions {np.flatnonzero(na)[:10].tolist()}; "
+                             "fill them (mask.fillna(False)) or drop those rows first.")
+        idx = idx.to_numpy()
+    a = np.asarray(list(idx) if not hasattr(idx, "__array__") else idx)
+    if a.dtype == object and len(a) and all(isinstance(o, bool | np.bool_) for o in a):
+        a = a.astype(bool)
+    if a.dtype.kind == "b":
+        if a.ndim != 1 or len(a) != n:
+            raise ValueError(f"{where}: {what} is a boolean mask of {a.size} values for {n} rows; give one True/False "
+                             "per row (e.g. df.is_valid), or row positions (np.flatnonzero(mask)).")
+        return np.flatnonzero(a)
+    if a.dtype.kind == "f":
+        frac = a[~np.isfinite(a) | (a != np.floor(a))] if a.size else a
+        if frac.size:
+            raise ValueError(f"{where}: {what} holds values that are not whole numbers, so not row positions: "
+                             f"{frac[:10].tolist()}; pass integer positions (0-based, like iloc).")
+    elif a.size and a.dtype.kind not in "iu":
+        raise TypeError(f"{where}: {what} must be row positions (integers, 0-based like iloc) or a boolean mask of "
+                        f"{n} values; got {a.dtype} values {a.ravel()[:5].tolist()}.")
+    a = a.astype(np.int64).ravel()
+    out = a[(a < 0) | (a >= n)]
+    if len(out):
+        raise IndexError(f"{where}: {what} holds row positions outside 0..{n - 1} (the frame has {n} rows): "
+                         f"{sorted(set(out.tolist()))[:10]}; {what} are positions (0-based, like iloc), not index "
+                         "labels.")
+    uniq, counts = np.unique(a, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"{where}: {what} repeats row positions {uniq[counts > 1][:10].tolist()}, which would put "
+                         "those rows in it several times; pass each row once (np.unique(...)).")
+    return a
 
 
 def need_frame(o: object, where: str, arg: str = "df", columns: Sequence[str] | None = None, then: str = "") -> None:
@@ -90,11 +137,19 @@ def _check_cont(df: pd.DataFrame, c: str, where: str) -> None:
         raise TypeError(f"{where}: continuous column {c!r} has dtype {col.dtype}, which is not numeric;{shown} "
                         f"move it to cat_names or convert it (pd.to_numeric(df[{c!r}], errors='coerce') turns "
                         "such values into NaN for FillMissing).")
-    inf = np.isinf(col.to_numpy(dtype=np.float64, na_value=np.nan))
+    v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    inf = np.isinf(v)
     if inf.any():  # Normalize and every weight would turn NaN
         raise ValueError(f"{where}: continuous column {c!r} holds infinite values in rows {_rows(df, inf)}; "
                          f"replace them, e.g. df[{c!r}] = df[{c!r}].replace([np.inf, -np.inf], np.nan) (FillMissing "
                          "then fills them), or drop those rows.")
+    with np.errstate(invalid="ignore"):
+        big = np.abs(v) > _F32_MAX
+    if big.any():  # the model reads float32: these become inf, then every weight NaN
+        vals = [float(x) for x in v[big][:5]]
+        raise ValueError(f"{where}: continuous column {c!r} holds values beyond the float32 range (+-{_F32_MAX:.3g}) "
+                         f"the model computes in, in rows {_rows(df, big)}: {vals}; they would become inf. Rescale "
+                         f"the column (e.g. np.log1p(df[{c!r}]) or df[{c!r}] / 1e30) or drop those rows.")
 
 
 def _check_numeric(df: pd.DataFrame, names: Sequence[str], kind: str, where: str) -> None:
@@ -403,6 +458,9 @@ class TabularPandas(Tabular):
     ['#na#', 'x', 'y']
     """
 
+    # what `Categorify`'s warning about values not in the training rows says they mean (a subclass may say more)
+    unseen_note: str = ""
+
     def __init__(self, df: pd.DataFrame,
                  procs: TabularProc | Transform | type | Iterable[TabularProc | Transform | type] | None = None,
                  cat_names: str | Sequence[str] | None = None, cont_names: str | Sequence[str] | None = None,
@@ -421,6 +479,9 @@ class TabularPandas(Tabular):
             raise ValueError(f"TabularPandas: the DataFrame has several columns named {dup}; give each column a "
                              "distinct name (df.columns) or drop the duplicate (df.loc[:, ~df.columns.duplicated()]).")
         self.input_cat_names = list(self.cat_names)  # before procs add columns such as `<col>_na`
+        # pandas Categoricals the user declared (Categorify keeps all their levels, as fastai), not the text columns
+        # `reduce_memory` makes categorical below (whose levels would include the validation rows' values)
+        self._declared_cats = {c for c in self.cat_names if isinstance(df[c].dtype, pd.CategoricalDtype)}
         both = set(self.cat_names) & set(self.cont_names)
         if both:
             raise ValueError(f"TabularPandas: columns {sorted(both)} are in both cat_names and cont_names; "
@@ -447,13 +508,16 @@ class TabularPandas(Tabular):
         n = len(df)
         if splits is None:
             splits = (np.arange(n), np.array([], dtype=np.int64))
-        parts = [np.asarray(list(s) if not hasattr(s, "__array__") else s, dtype=np.int64) for s in splits]
-        for i, s in enumerate(parts):
-            if len(s) and (s.min() < 0 or s.max() >= n):
-                raise IndexError(f"TabularPandas: split {i} holds row positions outside 0..{n - 1}; splits are "
-                                 "positions (0-based, like iloc), not index labels.")
+        parts = [_positions(s, n, "TabularPandas", f"split {i}", df) for i, s in enumerate(splits)]
         if len(parts[0]) == 0:
             raise ValueError("TabularPandas: the training split is empty; procs need training rows to learn from.")
+        for i, s in enumerate(parts[1:], 1):
+            both = np.intersect1d(parts[0], s)
+            if len(both):  # a leak, but maybe deliberate (scores on training rows): said, not refused
+                warnings.warn(f"TabularPandas: split {i} shares {len(both)} rows with the training split (positions "
+                              f"{both[:10].tolist()}{' ...' if len(both) > 10 else ''}), so its scores are measured "
+                              "partly on training rows; pass disjoint splits (e.g. RandomSplitter()(range_of(df))).",
+                              UserWarning, stacklevel=2)
         self.splits = parts
         self.y_block, self.with_cont = y_block, with_cont
         self.procs = Procs(_mk_proc(p) for p in sorted(_listify(procs), key=lambda p: getattr(p, "order", 0)))
@@ -499,8 +563,29 @@ class TabularPandas(Tabular):
         for p in self.procs:
             p.setup(self)
             p(self)
+        self._check_conts_finite("TabularPandas")
         self._setup_y()
         return self
+
+    def _check_conts_finite(self, where: str) -> None:
+        # After the procs: a NaN left in an input (no FillMissing) makes every prediction and, in training, every
+        # weight NaN; the loss guard would stop at a batch without naming the column.
+        for c in self.cont_names:
+            if c not in self.items.columns:
+                continue
+            v = self.items[c].to_numpy(np.float64, na_value=np.nan)
+            bad = ~np.isfinite(v)
+            if not bad.any():
+                continue
+            nan = np.isnan(v)
+            fill = any(type(p).__name__ == "FillMissing" for p in self.procs)
+            fix = ("fill or drop those rows before building" if fill else
+                   "add FillMissing to procs (procs=[Categorify, FillMissing, Normalize]), which fills them with the "
+                   "training median and adds a `_na` column, or fill or drop those rows")
+            what = (f"{int(nan.sum())} missing (NaN)" if nan[bad].all() else
+                    f"{int(bad.sum())} missing or infinite")
+            raise ValueError(f"{where}: continuous column {c!r} has {what} values after the procs (rows "
+                             f"{_rows(self.items, bad)}); the model would read NaN and train or predict on it: {fix}.")
 
     def _setup_y(self) -> None:
         if not self.y_names:
@@ -568,8 +653,12 @@ class TabularPandas(Tabular):
     def process(self) -> TabularPandas:
         "Apply the procs (with their learned state) to all rows, e.g. after `new(df)`; returns `self`."
         _check_numeric(self.items, self.cont_names, "continuous", "TabularPandas.process")
+        for c in self.cont_names:
+            if c in self.items.columns:
+                _check_cont(self.items, c, "TabularPandas.process")
         for p in self.procs:
             p(self)
+        self._check_conts_finite("TabularPandas.process")
         if self.y_names and all(c in self.items.columns for c in self.y_names):
             if self.y_kind == "category":
                 self._encode_y()

@@ -3,6 +3,7 @@ work), and `TabularDataLoaders` makes them from a DataFrame or CSV and shows bat
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -14,7 +15,7 @@ import torch
 from tiers.data.dataloaders import DataLoaders
 from tiers.data.load import DataLoader
 from tiers.data.show import show_table
-from tiers.tabular.core import TabularPandas, _listify, need_frame, read_csv
+from tiers.tabular.core import TabularPandas, _listify, _positions, need_frame, read_csv
 from tiers.tensors.semantic import TensorCategory
 
 if TYPE_CHECKING:
@@ -242,6 +243,27 @@ class TabPartialDL(TabDataLoader):
         return k // self._bs if self.drop_last else -(-k // self._bs)
 
 
+def _warn_if_labels(df: pd.DataFrame, given: Any, pos: np.ndarray) -> None:
+    """Warn when the positions `pos` (read from the user's `valid_idx`) are also all index labels of `df` and select
+    other rows as labels: the ids of a shuffled or filtered frame (`list(df[df.year == 2021].index)`) read as
+    positions are a random validation set."""
+    if isinstance(df.index, pd.RangeIndex) and df.index.equals(pd.RangeIndex(len(df))):
+        return  # labels are positions
+    if isinstance(given, np.ndarray | pd.Series | pd.Index | list) and np.asarray(given).dtype.kind == "b":
+        return  # a mask has no labels
+    if not len(pos) or not df.index.is_unique or not pd.Index(pos).isin(df.index).all():
+        return
+    as_labels = np.flatnonzero(df.index.isin(pos))
+    if np.array_equal(np.sort(pos), as_labels):
+        return  # both readings select the same rows
+    warnings.warn(f"TabularDataLoaders.from_df: valid_idx are read as row positions (0-based, like iloc), but every "
+                  f"one of them is also among the index labels of df, whose index is not 0..{len(df) - 1} in order (a "
+                  f"shuffled or filtered frame?): as positions they select rows labelled {df.index[pos[:5]].tolist()}"
+                  f"..., as labels rows at positions {as_labels[:5].tolist()}... If you meant labels, pass "
+                  "valid_idx=np.flatnonzero(df.index.isin(valid_idx)); if you meant positions, call "
+                  "df = df.reset_index(drop=True) first to silence this.", UserWarning, stacklevel=3)
+
+
 class TabularDataLoaders(DataLoaders):
     """Training and validation `TabDataLoader`s over a `TabularPandas`, made with `from_df` or `from_csv`.
 
@@ -262,20 +284,23 @@ class TabularDataLoaders(DataLoaders):
                 valid_idx: Sequence[int] | np.ndarray | None = None, bs: int = 64, shuffle_train: bool = True,
                 val_bs: int | None = None, device: str | torch.device | None = None, reduce_memory: bool = True,
                 **kwargs: Any) -> TabularDataLoaders:
-        """Loaders from `df`: `valid_idx` are the validation row positions (default: a random 20%, seed 42 - as in
-        fastai - when no index is given); `procs`, the column lists and `y_block` go to `TabularPandas`. Without
+        """Loaders from `df`: `valid_idx` are the validation row positions (0-based, like iloc), or a boolean mask
+        of one value per row (`df.is_valid`); default: a random 20%, seed 42 - as in fastai - when none is given.
+        Repeated positions are refused, and positions that are also the index labels of a shuffled frame are warned
+        about. `procs`, the column lists and `y_block` go to `TabularPandas`. Without
         `cont_names`, every column not in `cat_names` or `y_names` is continuous (as fastai)."""
         need_frame(df, "TabularDataLoaders.from_df", then=", and list those names in cat_names, cont_names and y_names")
+        where = "TabularDataLoaders.from_df"
+        if bs is None:  # said before the frame is processed, not after
+            raise _no_bs(where)
         if valid_idx is None:
             rng = np.random.default_rng(42)
             valid_idx = rng.permutation(len(df))[: int(0.2 * len(df))]
-        valid_idx = np.asarray(_listify(valid_idx) if not hasattr(valid_idx, "__array__") else valid_idx,
-                               dtype=np.int64)
-        out = valid_idx[(valid_idx < 0) | (valid_idx >= len(df))]
-        if len(out):
-            raise IndexError(f"TabularDataLoaders.from_df: valid_idx holds row positions outside 0..{len(df) - 1} "
-                             f"(the frame has {len(df)} rows): {sorted(set(out.tolist()))[:10]}; valid_idx are "
-                             "positions (0-based, like iloc), not index labels.")
+        else:
+            given = valid_idx
+            valid_idx = _positions(_listify(valid_idx) if not hasattr(valid_idx, "__array__") else valid_idx,
+                                   len(df), where, "valid_idx", df)
+            _warn_if_labels(df, given, valid_idx)
         mask = np.ones(len(df), dtype=bool)
         mask[valid_idx] = False
         splits = (np.flatnonzero(mask), np.sort(valid_idx))

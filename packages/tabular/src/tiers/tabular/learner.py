@@ -3,6 +3,7 @@ and a `predict` that takes a DataFrame row."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from tiers.dispatch import is_listy
 from tiers.tabular.model import TabularModel, get_emb_sz
+from tiers.tabular.procs import _user_stacklevel
 from tiers.train.learner import Learner
 from tiers.train.nn.losses import CrossEntropyLossFlat, MSELossFlat
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from tiers.tabular.core import TabularPandas
     from tiers.tabular.data import TabularDataLoaders
 
-__all__ = ["TabularLearner", "tabular_learner"]
+__all__ = ["TabularLearner", "check_y_range", "tabular_learner"]
 
 
 def _one_row(row: object, to: TabularPandas) -> pd.DataFrame:
@@ -74,6 +76,30 @@ def _n_out(dls: TabularDataLoaders) -> int:
     return len(to.y_names)
 
 
+def check_y_range(dls: TabularDataLoaders, y_range: Sequence[float] | None, where: str) -> None:
+    """Warn when `y_range` does not cover the training targets of `dls` (regression): outputs are squashed into
+    `y_range` by a sigmoid, so a target outside it can never be predicted (the book's `(0, 5.5)` copied to a 1-10
+    dataset trains to a capped model without a word)."""
+    to = getattr(dls, "train_ds", None)
+    if y_range is None or to is None or getattr(to, "y_kind", None) != "regression" or not to.y_names:
+        return
+    if not all(c in to.items.columns for c in to.y_names) or not len(to.items):
+        return
+    lo, hi = (float(v) for v in y_range)
+    ys = to.items[to.y_names].to_numpy(np.float64)
+    ymin, ymax = float(np.nanmin(ys)), float(np.nanmax(ys))
+    if ymin >= lo and ymax <= hi:
+        return
+    out = int(((ys < lo) | (ys > hi)).sum())
+    span = max(ymax - ymin, 1e-12)
+    lo2 = lo if ymin >= lo else float(f"{ymin - 0.1 * span:.3g}")
+    hi2 = hi if ymax <= hi else float(f"{ymax + 0.1 * span:.3g}")
+    warnings.warn(f"{where}: the training targets span {ymin:g} .. {ymax:g} but y_range is {tuple(y_range)}: "
+                  f"outputs are squashed into y_range, so {out} of {ys.size} targets ({100 * out / ys.size:.0f}%) can "
+                  f"never be predicted; widen it (e.g. y_range=({lo2:g}, {hi2:g}), a little beyond the targets) or "
+                  "leave y_range out.", UserWarning, stacklevel=_user_stacklevel())
+
+
 def tabular_learner(dls: TabularDataLoaders, layers: Sequence[int] | None = None, emb_szs: dict | None = None,
                     config: dict | None = None, n_out: int | None = None, y_range: tuple[float, float] | None = None,
                     loss_func: Callable | None = None, **kwargs: Any) -> TabularLearner:
@@ -100,6 +126,7 @@ def tabular_learner(dls: TabularDataLoaders, layers: Sequence[int] | None = None
     if y_range is None and "y_range" in config:
         y_range = config.pop("y_range")
     config.pop("y_range", None)
+    check_y_range(dls, y_range, "tabular_learner")
     model = TabularModel(get_emb_sz(to, emb_szs), len(to.cont_names), n_out, layers, y_range=y_range, **config)
     if loss_func is None:
         loss_func = CrossEntropyLossFlat() if to.y_kind == "category" else MSELossFlat()

@@ -3,7 +3,11 @@ the training rows and applying it, vectorised column by column, to every row."""
 
 from __future__ import annotations
 
+import math
+import numbers
+import sys
 import warnings
+from collections.abc import Sequence
 from enum import Enum
 
 import numpy as np
@@ -13,13 +17,71 @@ from tiers.data.categorical import CategoryMap
 from tiers.data.transforms import Normalize
 from tiers.tabular.core import Tabular, TabularPandas, TabularProc, _Subset
 
-__all__ = ["Categorify", "FillMissing", "FillStrategy", "Normalize"]
+__all__ = ["Categorify", "FillMissing", "FillStrategy", "Normalize", "warn_unseen"]
 
 _NA_CLASSES = ["#na#", False, True]
 
 
-def _codes(col: pd.Series, vocab: CategoryMap) -> np.ndarray:
-    "Codes of `col` in `vocab` (which starts with '#na#'): missing and unseen values get 0."
+def _kind(v: object) -> str:
+    "'bool', 'number', 'text' or the type's name: what a value is, for matching across dtypes."
+    if isinstance(v, bool | np.bool_):
+        return "bool"
+    if isinstance(v, numbers.Number):
+        return "number"
+    return "text" if isinstance(v, str) else type(v).__name__
+
+
+def _key(v: object) -> tuple | None:
+    """A dtype-free form of `v`: a number (or text that reads as one: '3', '3.0', ' 3') by its value, with whole
+    numbers as ints (so 3, 3.0, '3' and '3.0' agree and '3.5' does not), a bool (or 'True'/'False') by its truth;
+    None for anything else (words, dates), which is only ever matched exactly."""
+    if isinstance(v, bool | np.bool_):
+        return ("bool", bool(v))
+    if isinstance(v, str):
+        t = v.strip()
+        if t in ("True", "False"):
+            return ("bool", t == "True")
+        try:
+            return ("num", int(t))  # exact for ids beyond 2**53
+        except ValueError:
+            pass
+        try:
+            v = float(t)
+        except ValueError:
+            return None
+    if isinstance(v, numbers.Integral):
+        return ("num", int(v))
+    if isinstance(v, numbers.Real):
+        f = float(v)
+        if not math.isfinite(f):
+            return None
+        return ("num", int(f)) if f.is_integer() else ("num", f)
+    return None
+
+
+def _retyped(values: Sequence, vocab: CategoryMap) -> dict:
+    """The values among `values` (not in `vocab`) that are a class of `vocab` written with another type: ints read as
+    text ('3' for 3), text read as numbers (3 for '3'), floats for their text form: value -> its index in `vocab`.
+    A value is only matched to a class of another kind (text is never matched to other text), and never to a class
+    that shares its key with another class (`'3'` and `3` both in the vocab)."""
+    found: dict[tuple, list[int]] = {}
+    for i, o in enumerate(vocab):
+        if i:  # 0 is '#na#'
+            k = _key(o)
+            if k is not None:
+                found.setdefault(k, []).append(i)
+    res = {}
+    for v in values:
+        k = _key(v)
+        hit = found.get(k, []) if k is not None else []
+        if len(hit) == 1 and _kind(vocab[hit[0]]) != _kind(v):
+            res[v] = hit[0]
+    return res
+
+
+def _codes(col: pd.Series, vocab: CategoryMap) -> tuple[np.ndarray, list]:
+    """Codes of `col` in `vocab` (which starts with '#na#'): missing values get 0, and so do values that are not
+    classes, unless they are a class written with another type (`_retyped`); also returns those unseen values."""
     cats = pd.Index(list(vocab)[1:])
     if isinstance(col.dtype, pd.CategoricalDtype):
         # Map each category once, then the codes: no hashing of the (many) values themselves.
@@ -27,9 +89,45 @@ def _codes(col: pd.Series, vocab: CategoryMap) -> np.ndarray:
         codes = lut[col.cat.codes.to_numpy()]
     else:
         codes = cats.get_indexer(col)
+    codes = codes + 1
+    unseen: list = []
+    miss = (codes == 0) & col.notna().to_numpy()
+    if miss.any():
+        sub = col[miss].astype(object)
+        vals = list(pd.unique(sub))
+        lut2 = _retyped(vals, vocab)
+        if lut2:
+            codes[miss] = sub.map(lut2).fillna(0).to_numpy(np.int64)
+        unseen = [v.item() if isinstance(v, np.generic) else v for v in vals if v not in lut2]  # 998, not np.int64
     n = len(vocab)
     dt = np.int8 if n < 127 else np.int16 if n < 32767 else np.int32 if n < 2**31 - 1 else np.int64
-    return (codes.astype(dt, copy=False) + 1).astype(dt, copy=False)
+    return codes.astype(dt, copy=False), unseen
+
+
+def _user_stacklevel() -> int:
+    "The `stacklevel` for a warning raised by this function's caller that points at the first line outside tiers."
+    f, level = sys._getframe(1), 1
+    while f.f_back is not None and f.f_globals.get("__name__", "").startswith("tiers."):
+        f, level = f.f_back, level + 1
+    return level
+
+
+def warn_unseen(unknown: dict[str, list], note: str = "", changed: dict[str, str] | None = None) -> None:
+    """Warn once about values that are not classes of the training rows, so they are encoded as '#na#' and read
+    through its untrained embedding: `unknown` is column -> those values (a few are named, with their count),
+    `changed` column -> why (e.g. the dtype differs from training), `note` what that means for the model.
+    Categorify calls it for every column it encodes; collab's unknown users and items are said by it too."""
+    if not unknown:
+        return
+    changed = changed or {}
+    parts = []
+    for c, v in unknown.items():
+        shown = [str(o) if isinstance(o, pd.Timestamp) else o for o in v[:10]]
+        why = f" ({changed[c]})" if c in changed else ""
+        parts.append(f"{c}: {len(v)} unknown {shown}{' ...' if len(v) > 10 else ''}{why}")
+    note = note or "the model reads them through the untrained '#na#' embedding"
+    warnings.warn(f"Categorify: values not in the training rows, encoded as '#na#' ({note}): {'; '.join(parts)}.",
+                  UserWarning, stacklevel=_user_stacklevel())
 
 
 class Categorify(TabularProc):
@@ -50,21 +148,38 @@ class Categorify(TabularProc):
         self.classes: dict[str, CategoryMap] = {}
 
     def setups(self, to) -> None:
+        declared = getattr(to, "_declared_cats", set())
         for c in to.cat_names:
             if c in to.classes:  # encoded by another proc (FillMissing's `_na` columns)
                 continue
             col = to.train_col(c)
             if isinstance(col.dtype, pd.CategoricalDtype):
-                vocab = CategoryMap(col, add_na=True, strict=True)  # only values seen in training
+                # a Categorical of the user's keeps every declared level, in order (fastai: col.cat.categories);
+                # text that reduce_memory made categorical keeps the values seen in training only
+                vocab = CategoryMap(col, add_na=True, strict=c not in declared)
             else:
                 vocab = CategoryMap(col.dropna().unique(), add_na=True)
             self.classes[c] = vocab
         to.classes.update(self.classes)
 
     def encodes(self, to) -> None:
+        unknown, changed = {}, {}
         for c, vocab in self.classes.items():
             if c in to.items.columns:
-                to.items[c] = _codes(to.items[c], vocab)
+                col = to.items[c]
+                to.items[c], unseen = _codes(col, vocab)
+                if unseen:
+                    unknown[c] = unseen
+                    if not (to.items[c].to_numpy() != 0).any():
+                        was = sorted({_kind(o) for o in list(vocab)[1:]})
+                        now = sorted({_kind(o) for o in unseen})
+                        if was != now:  # e.g. read from a CSV as text where the training column held numbers
+                            tr = sorted({type(o).__name__ for o in list(vocab)[1:]})
+                            new = sorted({type(o).__name__ for o in unseen})
+                            changed[c] = (f"every value of the column; the training values are {'/'.join(tr)} "
+                                          f"({', '.join(map(repr, list(vocab)[1:4]))}...), these are "
+                                          f"{'/'.join(new)}: convert the column to the training type")
+        warn_unseen(unknown, getattr(to, "unseen_note", ""), changed)
 
     def decodes(self, df: pd.DataFrame) -> pd.DataFrame:
         for c, vocab in self.classes.items():
