@@ -1024,7 +1024,7 @@ class Learner:
 
     def lr_find(
         self, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
-        show_plot: bool = True, suggest_funcs: Any = (_lr_finder.minimum, _lr_finder.steep, _lr_finder.valley, _lr_finder.slide),
+        show_plot: bool = True, suggest_funcs: Any = (_lr_finder.valley,),
     ) -> Any:
         """Mock-train with an exponentially growing lr, restore the weights, and suggest learning rates
         (a namedtuple with one field per suggestion function, e.g. `.valley`; None when `suggest_funcs` is None)."""
