@@ -280,7 +280,7 @@ def test_lr_find_restores_weights_and_suggests(tmp_path):
     w = [p.detach().clone() for p in learn.model.parameters()]
     opt_state = copy.deepcopy(learn.opt.state_dict())  # state_dict holds references to live tensors
     res = learn.lr_find(num_it=40, show_plot=True)
-    assert type(res).__name__ == "SuggestedLRs" and res._fields == ("minimum", "steep", "valley", "slide")
+    assert type(res).__name__ == "SuggestedLRs" and res._fields == ("valley",)  # fastai 2.8's default
     assert all(1e-7 <= v <= 10 for v in res)
     assert all(torch.equal(a, b) for a, b in zip(w, learn.model.parameters()))
     after = learn.opt.state_dict()
@@ -297,6 +297,29 @@ def test_lr_find_restores_weights_and_suggests(tmp_path):
     assert (tmp_path / "lr_find.png").stat().st_size > 5000
     plt.close("all")
     assert learn.lr_find(num_it=20, show_plot=False, suggest_funcs=None) is None
+
+
+def test_lr_find_suggestions_follow_fastai_2_8(tmp_path):
+    from tiers.train.callbacks.lr_finder import SuggestionMethod, minimum, slide, steep, valley
+
+    learn = quiet(Learner(make_dls(), mlp(), opt_func=Adam, path=tmp_path))
+    res = learn.lr_find(num_it=40, show_plot=False)
+    assert res._fields == ("valley",) and len(res) == 1
+    (lr,) = res  # fastai 2.8: `lr = learn.lr_find()[0]` is the valley
+    assert res[0] == res.valley == lr and 1e-7 <= lr <= 10
+    four = learn.lr_find(num_it=40, show_plot=True, suggest_funcs=(minimum, steep, valley, slide))
+    assert four._fields == ("minimum", "steep", "valley", "slide")
+    assert all(1e-7 <= v <= 10 for v in four)
+    import matplotlib.pyplot as plt
+
+    assert len(plt.gca().lines) == 1 + 4  # the loss curve and one marker per suggestion
+    plt.close("all")
+    two = learn.lr_find(num_it=40, show_plot=False, suggest_funcs=(SuggestionMethod.Minimum, SuggestionMethod.Steep))
+    assert two._fields == ("minimum", "steep")  # the fastai 2.0 / book pair, asked for by name
+    lr_min, lr_steep = two
+    assert lr_min > 0 and lr_steep > 0
+    one = learn.lr_find(num_it=40, show_plot=False, suggest_funcs=SuggestionMethod.Valley)  # fastai's own spelling
+    assert one._fields == ("valley",)
 
 
 def test_lr_find_stops_on_divergence():

@@ -1,11 +1,12 @@
 """The learning-rate finder (Smith 2015): train briefly with an exponentially growing lr and watch the loss.
 
 `learn.lr_find()` runs at most `num_it` batches, stops when the loss diverges, puts the model and
-optimizer back exactly as they were, and returns suggestions as a namedtuple:
+optimizer back exactly as they were, and returns suggestions as a namedtuple (`valley` by default, as fastai 2.8):
 
 >>> lrs = learn.lr_find()                     # doctest: +SKIP
->>> lrs.valley                                # doctest: +SKIP
-0.0010964782
+>>> lrs                                       # doctest: +SKIP
+SuggestedLRs(valley=0.0010964782)
+>>> learn.lr_find(suggest_funcs=(minimum, steep, valley, slide))   # doctest: +SKIP
 
 Suggestion functions take `(lrs, losses, num_it)` and return `(suggested_lr, (lr, loss) to mark)`.
 """
@@ -172,9 +173,12 @@ class LRFinder(ParamScheduler):
 
 def lr_find(
     learn: Any, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
-    show_plot: bool = True, suggest_funcs: Sequence[Callable] | Callable | None = (minimum, steep, valley, slide),
+    show_plot: bool = True, suggest_funcs: Sequence[Callable] | Callable | None = (valley,),
 ) -> Any:
     """Mock-train with an exponentially growing lr, restore the weights, and suggest learning rates.
+
+    As fastai 2.8, the default is `valley` alone (`SuggestedLRs(valley=...)`); pass e.g.
+    `suggest_funcs=(minimum, steep, valley, slide)` for more (one field and one plot marker each, in that order).
 
     Weights and buffers, train/eval modes, the optimizer's state and the loop's state are put back however the
     search ends (an error or Ctrl-C is then re-raised); the recorder keeps what the search recorded. Returns a
