@@ -98,6 +98,7 @@ def test_tabular_without_target_asks_for_n_out():
         tabular_learner(dls, layers=[8])
 
 
+@pytest.mark.filterwarnings("ignore:Categorify")  # the validation ids are unseen by construction
 def test_tabular_high_cardinality_bool_and_nullable_int_columns_train():
     df = _frame()
     df["id"] = [f"id{i}" for i in range(len(df))]
@@ -128,6 +129,7 @@ def test_tabular_integer_target_is_classification():
     assert learn.model.layers[-1][0].out_features == 3
 
 
+@pytest.mark.filterwarnings("ignore:Categorify")
 def test_tabular_test_dl_with_an_unseen_level_and_a_new_nan_warns_and_predicts():
     df = _frame()
     learn = _fit(tabular_learner(_tab(df), layers=[8]))
