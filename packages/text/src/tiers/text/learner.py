@@ -137,6 +137,23 @@ class TextLearner(Learner):
         encoder = cast(nn.Sequential, m)[0]  # indexable, checked above
         return getattr(encoder, "module", encoder)  # a classifier's SentenceEncoder wraps the AWD_LSTM
 
+    def export_onnx(self, fname: str | Path = "model.onnx", **kwargs: Any) -> Path:
+        """Write the text classifier as ONNX (`tiers.train.io.onnx.export_onnx`, same options): the graph takes int64
+        token ids `(batch, seq_len)` padded with `xxpad` (id 1), both axes dynamic, and returns what `get_preds`
+        does. The model is exported through a stateless twin (`tiers.text.onnx_export`), checked first against the
+        model itself on a validation batch. A language model or a bidirectional encoder is refused, saying why."""
+        from tiers.text.onnx_export import check_twin, onnx_text_classifier
+
+        twin = onnx_text_classifier(self.model)
+        dl = kwargs.get("dl")
+        check_twin(twin, self.model, (self.dls.valid if dl is None else dl).one_batch()[0])
+        model = self.model
+        self.model = twin  # what train's exporter wraps and traces; the same parameters
+        try:
+            return super().export_onnx(fname, **kwargs)
+        finally:
+            self.model = model
+
     def save_encoder(self, file: str) -> Path:
         """Save the encoder's weights to `path/model_dir/file.pth` (an absolute path as it is; what `load_encoder`
         reads); returns the path."""

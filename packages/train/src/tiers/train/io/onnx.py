@@ -320,7 +320,10 @@ def _export(learn, fname: Path, dl, activation: bool, opset: int | None, verify:
         steps = _image_steps(dl, n_inp, raw)
         wrapper = OnnxModel(learn.model, steps=steps, activation=act)
         names = _input_names(n_inp)
-        meta_inputs = {n: {"dtype": str(raw[i].dtype).replace("torch.", ""), "shape": ["batch", *raw[i].shape[1:]],
+        # more dynamic input axes a model may declare, {axis: name} (text classifiers: 1, the sequence length)
+        dyn = {0: "batch", **getattr(learn.model, "onnx_dynamic_axes", {})}
+        meta_inputs = {n: {"dtype": str(raw[i].dtype).replace("torch.", ""),
+                           "shape": [dyn.get(a, d) for a, d in enumerate(raw[i].shape)],
                            "means": "the validation batch before its batch transforms (images: 0..255 NCHW)"}
                        for i, n in enumerate(names)}
         classes = {}
@@ -336,14 +339,15 @@ def _export(learn, fname: Path, dl, activation: bool, opset: int | None, verify:
     try:
         with torch.no_grad():
             ref = wrapper(*args)
-        batch = torch.export.Dim("batch", min=1)
+        axes = {0: "batch", **getattr(learn.model, "onnx_dynamic_axes", {})}  # text models: {1: "seq_len"} too
+        dims = {a: torch.export.Dim(n, min=1) for a, n in axes.items()}
         with atomic_path(fname) as tmp_file:  # the one atomic writer: renamed over fname only once verified
             tmp = str(tmp_file)
             with warnings.catch_warnings():
                 # several inputs share the one batch axis: the exporter says it keeps one name for it, as intended
                 warnings.filterwarnings("ignore", r".*axis name: batch will not be used", UserWarning)
                 torch.onnx.export(wrapper, args, tmp, input_names=names, output_names=["output"],
-                                  dynamic_shapes=(tuple({0: batch} for _ in names),), opset_version=opset,
+                                  dynamic_shapes=(tuple(dict(dims) for _ in names),), opset_version=opset,
                                   dynamo=True, external_data=False, verbose=False)
             proto = onnx.load(tmp)
             onnx.checker.check_model(proto)
@@ -351,10 +355,10 @@ def _export(learn, fname: Path, dl, activation: bool, opset: int | None, verify:
             meta = {"tiers.inputs": json.dumps(meta_inputs), "tiers.classes": json.dumps(classes),
                     "tiers.activation": json.dumps(_act_name(act))}
             if vocab is not None:
-                try:
-                    meta["tiers.vocab"] = json.dumps([str(v) for v in vocab])
-                except TypeError:  # a vocabulary per target: one list each
-                    meta["tiers.vocab"] = json.dumps([[str(v) for v in vs] for vs in vocab])
+                # a vocabulary per input/target (text: [tokens, classes]): one list each
+                nested = len(vocab) > 0 and all(isinstance(vs, (list, tuple)) or hasattr(vs, "o2i") for vs in vocab)
+                meta["tiers.vocab"] = json.dumps([[str(v) for v in vs] for vs in vocab] if nested else
+                                                 [str(v) for v in vocab])
             onnx.helper.set_model_props(proto, meta)
             onnx.save(proto, tmp)
             if verify:
