@@ -564,7 +564,12 @@ class ProgressCallback(Callback):
         _raise_interrupt(msg, {"epoch": st.epoch + 1, "batch": st.n, "phase": phase})
 
     # ---- the table --------------------------------------------------------------------------------------------------
-    def _write_row(self, log: list) -> None:
+    def _write_row(self, log: list | str) -> None:
+        if not isinstance(log, (list, tuple)):  # a callback's message (SaveModelCallback...): one line, not a row
+            if self._view == "terminal":
+                self._term_clear()  # its own line, not on the bar's; in a notebook it prints under the table
+            print(log, file=self._table_stream(), flush=True)
+            return
         learn, st = self.learn, self._st
         names = learn.recorder.metric_names if hasattr(learn, "recorder") else [str(i) for i in range(len(log))]
         cells = [_fmt(v) for v in log]
