@@ -59,6 +59,17 @@ def test_fix_html():
     assert fix_html("plain text") == "plain text"
 
 
+def test_ellipsis_as_fastai():
+    # AUDIT C7: fastai's fix_html turns '...' into ' …' (before replace_rep), so vocabularies and weights built with
+    # fastai's rules (WT103) hold '…' where tiers made 'xxrep 3 .'
+    assert fix_html("Wait... what") == "Wait … what"
+    assert fix_html("so....") == "so …."
+    assert fix_html("......") == " … …"
+    assert fix_html("a.. b") == "a.. b"
+    assert fix_html("&hellip;") == "…"
+    assert reduce(lambda t, r: r(t), defaults.text_proc_rules, "Wait... what!!!") == "xxbos xxmaj wait … what xxrep 3 !"
+
+
 def test_replace_rep():
     assert replace_rep("aa") == "aa"
     assert replace_rep("aaa") == f" {TK_REP} 3 a "

@@ -39,10 +39,11 @@ _re_br = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 
 
 def fix_html(x: str) -> str:
-    """Undo common HTML artefacts in `x`: `<br />` becomes a newline, entities are unescaped.
+    """Undo common HTML artefacts in `x`: `<br />` becomes a newline, entities are unescaped, and `...` becomes
+    ` …` (fastai's rule: the pretrained WikiText-103 vocabulary and fastai-built ones saw an ellipsis that way).
 
-    >>> fix_html("Great&amp;cheap <br />movie &eacute;")
-    'Great&cheap \\nmovie é'
+    >>> fix_html("Great&amp;cheap <br />movie &eacute;... ok")
+    'Great&cheap \\nmovie é … ok'
     """
     # Each step is skipped when its trigger character is absent: most texts need none of them.
     if "<" in x:
@@ -52,6 +53,10 @@ def fix_html(x: str) -> str:
     if "\\" in x or "@" in x:
         for old, new in _HTML_FIXES:
             x = x.replace(old, new)
+    if "..." in x:
+        # as fastai (left to right, so '....' is ' ….'): not 'xxrep 3 .', which models trained with fastai's rules
+        # (the WT103 weights, fastai vocabularies and classifiers) never saw
+        x = x.replace("...", " …")
     return html.unescape(x) if "&" in x else x
 
 
