@@ -164,3 +164,15 @@ def test_validation_batches_are_deterministic_under_random_augmentation(folder):
     assert not torch.equal(dls.train.one_batch()[0], dls.train.one_batch()[0])
     test = dls.test_dl(get_image_files(folder / "valid"))
     assert torch.allclose(test.one_batch()[0].sort(0)[0], dls.valid.one_batch()[0].sort(0)[0])
+
+
+def test_export_with_aug_transforms_loads_safely(folder):
+    """AUDIT A1: the tutorial path (batch_tfms=aug_transforms()) exported and loaded without trusted=True."""
+    from tiers.vision.all import aug_transforms
+
+    dls = ImageDataLoaders.from_folder(folder, item_tfms=Resize(28), batch_tfms=aug_transforms(size=24), bs=4)
+    learn = vision_learner(dls, resnet18, pretrained=False)
+    restored = load_learner(learn.export())
+    files = get_image_files(folder)
+    assert restored.predict(files[0])[0] == learn.predict(files[0])[0]
+    assert [type(t).__name__ for t in restored.dls.after_batch.fs] == [type(t).__name__ for t in dls.after_batch.fs]
