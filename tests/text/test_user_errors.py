@@ -123,3 +123,10 @@ def test_textblock_from_df_with_a_mistyped_column_says_what_to_pass(df):
     msg = str(e.value)
     assert "text column(s) ['txt'] not in the DataFrame's columns" in msg and "pass text_cols=" in msg
     assert "\\'" not in msg  # reads as written
+
+
+def test_from_df_with_valid_idx_names_valid_col(df):
+    # (it reached the loaders: "SortedDL got unexpected keyword arguments ['valid_idx']")
+    with pytest.raises(TypeError, match=r"takes no valid_idx .*np\.isin\(np\.arange\(len\(df\)\), valid_idx\).*"
+                                        r"valid_col='is_valid'"):
+        TextDataLoaders.from_df(df, text_col="text", label_col="label", valid_idx=[0, 1], n_workers=1)

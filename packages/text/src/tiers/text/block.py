@@ -225,6 +225,11 @@ class TextDataLoaders(DataLoaders):
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"TextDataLoaders.from_df: df is a {type(df).__name__}, not a pandas DataFrame; "
                             "use from_csv for a file.")
+        if "valid_idx" in kwargs:
+            # (it would reach the loaders and fail there, naming SortedDL)
+            raise TypeError("TextDataLoaders.from_df takes no valid_idx (as in fastai): mark the validation rows in a "
+                            "boolean column and pass valid_col=, e.g. df['is_valid'] = np.isin(np.arange(len(df)), "
+                            "valid_idx) for row positions, then from_df(df, ..., valid_col='is_valid').")
         if vocab is not None:
             if text_vocab is not None:
                 raise TypeError("TextDataLoaders.from_df: vocab= and text_vocab= both give the text vocabulary; pass "
