@@ -3,6 +3,7 @@ and a `DataBlock` says how to get the items, split them and read each element, t
 `DataLoaders` (section 4.7 of the paper)."""
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from types import FunctionType, LambdaType
@@ -102,6 +103,26 @@ def _fname(f) -> str:
     if isinstance(f, Pipeline):
         return repr(f)
     return getattr(f, "__name__", None) or getattr(getattr(f, "func", None), "__name__", None) or repr(f)
+
+
+def _check_empty_valid(splitter, who: str, n: int, items) -> None:
+    """An empty validation set is fine when the splitter's settings ask for it (`valid_pct=0`, an empty `valid_idx`,
+    a validation column all False: training on every item, e.g. the last fit before shipping; the Learner leaves the
+    validation columns blank). It is refused when they asked for validation items (a `valid_pct` too small for the
+    items, folder names that match nothing) and allowed with a warning for a splitter whose intent is unknown."""
+    intent = getattr(splitter, "empty_valid", None)
+    if intent:
+        return
+    if intent is None:
+        warnings.warn(f"{who} gave no validation items for {n} items, so training runs on every item and the "
+                      "validation columns stay blank. If that is not what you meant, check the splitter; to ask for "
+                      "it explicitly, use RandomSplitter(valid_pct=0) or IndexSplitter([]).", stacklevel=4)
+        return
+    explain = getattr(splitter, "explain_empty", None)
+    hint = f" ({explain(items)})" if explain is not None else ""
+    raise ValueError(f"{who} gave an empty validation set for {n} items{hint}; use a larger valid_pct or more items, "
+                     "or check the folder names. To train on every item without validation on purpose, pass "
+                     "valid_pct=0 (RandomSplitter(valid_pct=0)) or an empty valid_idx.")
 
 
 class DataBlock:
@@ -215,19 +236,22 @@ class DataBlock:
         return items
 
     def _splits(self, items) -> list:
-        splits = (self.splitter or RandomSplitter())(items)
+        splitter = self.splitter or RandomSplitter()
+        splits = splitter(items)
         n = len(items)
         splits = [_split_list(s, n) for s in splits]  # index lists (a boolean mask too), as Datasets reads them
         names = ["training", "validation"] + [f"subset {i}" for i in range(2, len(splits))]
+        who = f"DataBlock: the splitter {_fname(splitter)}"
         if len(splits) < 1 or not splits[0]:
-            raise ValueError(f"DataBlock: the splitter {_fname(self.splitter or RandomSplitter)} gave an empty "
-                             f"training set for {n} items; check its settings (valid_pct, folder names...).")
-        for nm, s in zip(names[1:], splits[1:]):
+            raise ValueError(f"{who} gave an empty training set for {n} items (sizes {[len(x) for x in splits]}); "
+                             "check its settings (valid_pct, folder names, the validation column...).")
+        if len(splits) > 1 and not splits[1]:
+            _check_empty_valid(splitter, who, n, items)
+        for nm, s in zip(names[2:], splits[2:]):
             if not s:
-                raise ValueError(f"DataBlock: the splitter gave an empty {nm} set for {n} items (sizes "
-                                 f"{[len(x) for x in splits]}); use a larger valid_pct or more items.")
-        check_splits(splits, n, who=f"DataBlock: the splitter {_fname(self.splitter or RandomSplitter)}",
-                      fix="a splitter must give disjoint subsets")
+                raise ValueError(f"{who} gave an empty {nm} set for {n} items (sizes {[len(x) for x in splits]}); "
+                                 "give each subset some items.")
+        check_splits(splits, n, who=who, fix="a splitter must give disjoint subsets")
         return splits
 
     def datasets(self, source: Any, verbose: bool = False) -> Datasets:

@@ -117,6 +117,45 @@ class CategoryMap(L):
         return f"CategoryMap({list(self.items)!r})"
 
 
+def _warn_label_collisions(who: str, vocab: Iterable[Any]) -> None:
+    """Warn when labels learned from the data are the same text but for surrounding whitespace ('cat' and 'cat '
+    from a messy CSV): they would be separate classes. Case is left alone: 'US' and 'us' can be different classes."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for o in vocab:
+        if isinstance(o, str) and o != "#na#":
+            groups[o.strip()].append(o)
+    clashes = [g for g in groups.values() if len(g) > 1]
+    if clashes:
+        shown = "; ".join(repr(g) for g in clashes[:5]) + (f" ... ({len(clashes)} groups)" if len(clashes) > 5 else "")
+        warnings.warn(f"{who}: labels that differ only by surrounding whitespace are separate classes: {shown}. If "
+                      "they are the same class, strip the labels first (e.g. df[col] = df[col].str.strip(), or "
+                      "get_y=lambda r: r[col].strip()).", stacklevel=3)
+
+
+def _warn_float_labels(who: str, vocab: Sequence[Any]) -> None:
+    "Warn when the class labels are numbers with fractions: a regression target read as one class per value."
+    vals = [o for o in vocab if o != "#na#"]
+    if vals and all(isinstance(o, float | np.floating) for o in vals) and any(not float(o).is_integer() for o in vals):
+        warnings.warn(f"{who}: the {len(vals)} labels are fractional numbers ({_few(vals)}), each one a class; if "
+                      "they are a quantity to predict, use RegressionBlock() (y_block=RegressionBlock() in the "
+                      "from_df/from_csv factories) instead of a CategoryBlock.", stacklevel=3)
+
+
+def _few(vals: Sequence[Any], k: int = 5) -> str:
+    return ", ".join(map(repr, vals[:k])) + (", ..." if len(vals) > k else "")
+
+
+def _unknown_hint(k: Any, vocab: Sequence[Any]) -> str:
+    "Why a label may be unknown: the same text with other surrounding whitespace, or a fractional number."
+    near = [o for o in vocab if isinstance(k, str) and isinstance(o, str) and o.strip() == k.strip()]
+    if near:
+        return (f" It differs from the class {near[0]!r} only by surrounding whitespace: strip the labels (e.g. "
+                "df[col] = df[col].str.strip()).")
+    if isinstance(k, float | np.floating) and not float(k).is_integer():
+        return " The label is a fractional number: for a quantity to predict use RegressionBlock(), not CategoryBlock."
+    return ""
+
+
 class Categorize(DisplayedTransform):
     """Encode a single label as the index of its class in `vocab` (a `TensorCategory`); decode back to a `Category`.
     Without a `vocab`, `setup` learns it from the training items (sorted). A label not in the vocabulary raises a
@@ -149,6 +188,8 @@ class Categorize(DisplayedTransform):
                 raise ValueError(f"{type(self).__name__}: no training items to learn the classes from; pass "
                                  "vocab=[...] or give the training set some items.")
             self.vocab = CategoryMap(dsets, sort=self.sort, add_na=self.add_na)
+            _warn_label_collisions(type(self).__name__, self.vocab)
+            _warn_float_labels(type(self).__name__, self.vocab)
             n = len(self.vocab) - self.add_na
             if n > 1 and n == len(dsets) and isinstance(dsets[0], PurePath):
                 warnings.warn(f"{type(self).__name__}: the labels are file paths and each of the {n} training items "
@@ -169,7 +210,7 @@ class Categorize(DisplayedTransform):
             some = list(self.vocab.items[:10])
             raise UnknownLabelError(f"Label {k!r} is not among the {len(self.vocab)} classes seen when the vocabulary was "
                            f"made ({some}{'...' if len(self.vocab) > 10 else ''}); add it to vocab=[...], or pass "
-                           "add_na=True to map unknown labels to '#na#'.") from None
+                           f"add_na=True to map unknown labels to '#na#'.{_unknown_hint(k, self.vocab)}") from None
 
     def decodes(self, o):
         self._check()
@@ -197,6 +238,7 @@ class MultiCategorize(Categorize):
             raise ValueError("MultiCategorize: the training items have no labels to learn the classes from; pass "
                              "vocab=[...].")
         self.vocab = CategoryMap(list(vals), add_na=self.add_na)
+        _warn_label_collisions(type(self).__name__, self.vocab)
 
     def encodes(self, o):
         self._check()
@@ -204,7 +246,8 @@ class MultiCategorize(Categorize):
         unknown = [x for x in labels if x not in self.vocab.o2i]
         if unknown and not self.add_na:
             raise UnknownLabelError(f"Labels {unknown} are not among the classes seen when the vocabulary was made; add them "
-                           "to vocab=[...], or pass add_na=True to map them to '#na#'.")
+                           "to vocab=[...], or pass add_na=True to map them to '#na#'."
+                           f"{_unknown_hint(unknown[0], self.vocab)}")
         return TensorMultiCategory(torch.tensor([self.vocab.o2i[x] for x in labels], dtype=torch.long))
 
     def decodes(self, o):

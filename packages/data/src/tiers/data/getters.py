@@ -90,7 +90,9 @@ class ColReader(ItemTransform):
             return f"{self.pref}{o}{self.suff}"
         if not isinstance(o, str):  # a missing value (NaN) means no labels
             return []
-        return o.split(self.label_delim) if o else []
+        # Stray delimiters ('a  b', 'b ') leave empty pieces: not a class (they would train an output on "has a
+        # trailing space").
+        return [x for x in o.split(self.label_delim) if x.strip()]
 
     def encodes(self, r):
         if len(self.cols) == 1:

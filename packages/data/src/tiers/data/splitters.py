@@ -2,14 +2,25 @@
 
 A splitter never touches global random state: a `seed` seeds a private generator; without one, the split is drawn
 from torch's global generator, so `set_seed` (or `torch.manual_seed`) makes it repeat.
+
+Each splitter's function is named after the call that made it (`ColSplitter('is_valid')`), so messages about a split
+say which one, and carries `empty_valid`: True when its settings ask for no validation items (`valid_pct=0`, an empty
+`valid_idx`, a validation column that is all False), False when they ask for some (so an empty validation set is a
+mistake, e.g. a `valid_pct` too small for the items or a folder name that matches nothing). `DataBlock` trains on
+every item in the first case and refuses the second.
 """
 
 import math
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence, Sized
+from numbers import Integral, Real
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
+from tiers.data.missing import MissingValueError, is_missing
 from tiers.dispatch import L
 
 __all__ = ["RandomSplitter", "TrainTestSplitter", "IndexSplitter", "EndSplitter", "GrandparentSplitter",
@@ -29,8 +40,81 @@ def _check_pct(name: str, pct: float) -> None:
         raise ValueError(f"{name} must be between 0 and 1 (a fraction of the items), got {pct!r}.")
 
 
-def _mask_split(mask: Sequence[bool]) -> tuple[L, L]:
-    return L(i for i, m in enumerate(mask) if not m), L(i for i, m in enumerate(mask) if m)
+def _mask_split(mask: Sequence[bool] | np.ndarray) -> tuple[L, L]:
+    m = np.asarray(mask, dtype=bool)
+    return L(np.flatnonzero(~m).tolist()), L(np.flatnonzero(m).tolist())
+
+
+def _named(fn: Callable, name: str, empty_valid: bool | None,
+           explain_empty: Callable[[Any], str] | None = None) -> Callable:
+    """Give the splitter function `fn` its public `name` (for messages), its `empty_valid` intent (see the module)
+    and, optionally, `explain_empty(items)`: what in the items a refused empty validation set comes from."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.empty_valid = empty_valid  # type: ignore[attr-defined]  # a plain attribute on a function object
+    if explain_empty is not None:
+        fn.explain_empty = explain_empty  # type: ignore[attr-defined]  # same
+    return fn
+
+
+def _some(vals: Sequence[Any], k: int = 5) -> str:
+    "The first `k` of `vals` as a list, with the total when there are more."
+    vals = list(vals)
+    return f"{vals[:k]!r}" + (f" ... ({len(vals)} in all)" if len(vals) > k else "")
+
+
+_TRUE_FALSE = {"true": True, "false": False}
+
+
+def _one_flag(o: Any) -> bool | None:
+    "A validation flag as a bool (True/False, 0/1, 'True'/'False' in any case), or None when `o` is not one."
+    if isinstance(o, bool | np.bool_):
+        return bool(o)
+    if isinstance(o, Integral | Real) and not is_missing(o) and o in (0, 1):
+        return bool(o)
+    if isinstance(o, str):
+        return _TRUE_FALSE.get(o.strip().lower())
+    return None
+
+
+def _as_mask(values: Any, who: str, what: str, rows: Sequence[Any] | None = None) -> np.ndarray:
+    """The boolean mask that `values` (flags: bool, 0/1, 'True'/'False'; a NumPy array, a list or a pandas Series)
+    spell. A missing flag raises `MissingValueError` and any other value a ValueError: `bool()` would read NaN and
+    every non-empty string ('False', 'no', '0') as True and put those rows in the validation set. Messages start with
+    `who`, call the values `what` and name rows by `rows` (their labels; positions when None)."""
+    if hasattr(values, "to_numpy"):  # a pandas Series: its NA-aware values (nullable dtypes hold pd.NA)
+        values = values.to_numpy(dtype=object) if values.dtype.kind not in "biuf" else values.to_numpy()
+    a = np.asarray(values)
+    if a.ndim != 1:
+        raise ValueError(f"{who}: {what} must be one flag per item (1-d), got shape {a.shape}.")
+    if a.dtype.kind == "b":
+        return a
+    if a.dtype.kind in "iuf":
+        missing = np.isnan(a) if a.dtype.kind == "f" else np.zeros(len(a), dtype=bool)
+        ok = ~missing & ((a == 0) | (a == 1))
+        mask = a == 1
+    else:
+        missing = np.array([is_missing(o) for o in a], dtype=bool)
+        flags = [None if m else _one_flag(o) for o, m in zip(a, missing)]
+        ok = np.array([f is not None for f in flags], dtype=bool)
+        mask = np.array([bool(f) for f in flags], dtype=bool)
+    if missing.any():
+        pos = np.flatnonzero(missing)
+        labels = pos.tolist() if rows is None else np.asarray(rows, dtype=object)[pos].tolist()
+        where = "rows (index labels)" if rows is not None else "positions"
+        raise MissingValueError(f"{who}: {what} is missing (NaN/None) at {where} {_some(labels)}; each item must be "
+                                "either training (False) or validation (True), and bool(NaN) is True, so those rows "
+                                "would go to validation unseen. Fill the gaps (e.g. df[col] = df[col].fillna(False)) "
+                                "or drop those rows.")
+    bad = ~ok
+    if bad.any():
+        vals = list(dict.fromkeys(a[bad].tolist()))
+        example = next((v for v in vals if str(v).strip().lower() in ("yes", "y", "valid", "validation", "1", "t")),
+                       vals[0])
+        raise ValueError(f"{who}: {what} (dtype {a.dtype}) holds values {_some(vals)} that are not validation flags "
+                         "(True/False, 0/1, or the text 'True'/'False'); bool() would count every non-empty string "
+                         "and every non-zero number as validation. Say which value marks a validation row: convert "
+                         f"the column first (df[col] = df[col] == {example!r}) or use ColSplitter(col, on={example!r}).")
+    return mask
 
 
 def RandomSplitter(valid_pct: float = 0.2, seed: int | None = None) -> Callable:
@@ -46,7 +130,10 @@ def RandomSplitter(valid_pct: float = 0.2, seed: int | None = None) -> Callable:
         cut = int(valid_pct * len(o))
         return L(idxs[cut:]), L(idxs[:cut])
 
-    return _inner
+    def _explain(o) -> str:
+        return f"int({valid_pct} * {len(o)} items) is 0"
+
+    return _named(_inner, f"RandomSplitter(valid_pct={valid_pct!r}, seed={seed!r})", valid_pct == 0, _explain)
 
 
 def _counts(n: int, size: float | int | None, name: str) -> int | None:
@@ -131,23 +218,65 @@ def TrainTestSplitter(test_size: float | int | None = 0.2, random_state: int | N
         test = [test[j] for j in torch.randperm(len(test), generator=g).tolist()]
         return L(train), L(test)
 
-    return _inner
+    return _named(_inner, f"TrainTestSplitter(test_size={test_size!r}, train_size={train_size!r})", test_size == 0)
 
 
-def IndexSplitter(valid_idx: Iterable[int]) -> Callable:
-    "Put the items at positions `valid_idx` in the validation set and the rest in the training set."
-    valid_idx = [int(i) for i in valid_idx]
+def _positions(valid_idx: Iterable[Any]) -> tuple[list[int] | None, np.ndarray | None]:
+    """`valid_idx` as integer positions, or as a boolean mask when every entry is a bool (a NumPy/pandas bool array
+    or Python bools): `int(True)` is 1, so reading a mask as positions would validate on rows 0 and 1 only."""
+    if hasattr(valid_idx, "to_numpy"):  # a pandas Series/Index: its values, NA-aware
+        valid_idx = valid_idx.to_numpy(dtype=object) if valid_idx.dtype.kind not in "biuf" else valid_idx.to_numpy()
+    vals = np.asarray(valid_idx) if isinstance(valid_idx, np.ndarray) else np.asarray(list(valid_idx), dtype=object)
+    if vals.ndim != 1:
+        raise ValueError(f"IndexSplitter: valid_idx must be a flat list of positions (or a boolean mask), got shape "
+                         f"{vals.shape}.")
+    if vals.dtype.kind == "b" or (len(vals) and all(isinstance(o, bool | np.bool_) for o in vals)):
+        return None, vals.astype(bool)
+    if vals.dtype.kind in "iu":
+        return vals.astype(np.int64).tolist(), None
+    bools = [o for o in vals if isinstance(o, bool | np.bool_)]
+    if bools:
+        raise TypeError(f"IndexSplitter: valid_idx mixes booleans ({_some(bools, 3)}) with positions; pass either "
+                        "positions (e.g. np.flatnonzero(mask)) or a boolean mask with one flag per item.")
+    bad = [o for o in vals if not (isinstance(o, Integral) or (isinstance(o, Real) and not is_missing(o)
+                                                                 and float(o).is_integer()))]
+    if bad:
+        raise TypeError(f"IndexSplitter: valid_idx holds {_some(bad)}, which are not integer positions; pass 0-based "
+                        "positions (like iloc), e.g. np.flatnonzero(df.is_valid), or a boolean mask.")
+    return [int(o) for o in vals], None
+
+
+def IndexSplitter(valid_idx: Iterable[int] | Iterable[bool]) -> Callable:
+    """Put the items at positions `valid_idx` (0-based, like `iloc`; negative ones count from the end) in the
+    validation set and the rest in the training set. A boolean mask (a bool array or Series, such as `df.is_valid`)
+    is read as a mask, one flag per item, not as positions 0 and 1. A position given twice is refused: the item would
+    be validated twice. An empty `valid_idx` means no validation set (train on every item)."""
+    idxs, mask = _positions(valid_idx)
+    size = f"{len(mask)} flags" if mask is not None else f"{len(idxs or [])} positions"
 
     def _inner(o):
         n = len(o)
-        bad = [i for i in valid_idx if not -n <= i < n]
+        if mask is not None:
+            if len(mask) != n:
+                raise ValueError(f"IndexSplitter: valid_idx is a boolean mask of {len(mask)} flags but there are {n} "
+                                 "items; give one flag per item, or the positions (np.flatnonzero(mask)).")
+            return _mask_split(mask)
+        assert idxs is not None  # one of the two is set by _positions
+        bad = [i for i in idxs if not -n <= i < n]
         if bad:
             raise IndexError(f"IndexSplitter: indices {bad[:5]} are out of range for {n} items.")
-        valid = sorted({i % n for i in valid_idx})
+        norm = [i % n for i in idxs]
+        if len(set(norm)) != len(norm):
+            dups = sorted(i for i, k in Counter(norm).items() if k > 1)
+            neg = " (a negative index is the position it counts back to)" if min(idxs) < 0 else ""
+            raise ValueError(f"IndexSplitter: valid_idx names positions {_some(dups)} more than once{neg}; the "
+                             "validation set would hold those items twice. Pass each position once, e.g. "
+                             "sorted(set(valid_idx)).")
+        valid = sorted(norm)
         vset = set(valid)
         return L(i for i in range(n) if i not in vset), L(valid)
 
-    return _inner
+    return _named(_inner, f"IndexSplitter(valid_idx=<{size}>)", True)
 
 
 def EndSplitter(valid_pct: float = 0.2, valid_last: bool = True) -> Callable:
@@ -162,7 +291,7 @@ def EndSplitter(valid_pct: float = 0.2, valid_last: bool = True) -> Callable:
             return L(idxs[: n - cut]), L(idxs[n - cut:])
         return L(idxs[cut:]), L(idxs[:cut])
 
-    return _inner
+    return _named(_inner, f"EndSplitter(valid_pct={valid_pct!r}, valid_last={valid_last!r})", valid_pct == 0)
 
 
 def _names(o) -> set:
@@ -179,28 +308,37 @@ def GrandparentSplitter(train_name: str | Sequence[str] = "train",
         gp = [Path(p).parent.parent.name for p in o]
         return L(i for i, g in enumerate(gp) if g in train_names), L(i for i, g in enumerate(gp) if g in valid_names)
 
-    return _inner
+    def _explain(o) -> str:
+        gps = sorted({Path(p).parent.parent.name for p in list(o)[:10000]})
+        return f"no item is in a folder named {sorted(valid_names)} two levels up; the items' grandparent folders " \
+               f"are {_some(gps, 8)}: pass valid_name= with yours"
+
+    return _named(_inner, f"GrandparentSplitter(train_name={train_name!r}, valid_name={valid_name!r})", False,
+                  _explain)
 
 
 def FuncSplitter(func: Callable) -> Callable:
-    "Put the items for which `func(item)` is true in the validation set."
+    """Put the items for which `func(item)` is true in the validation set. When `func` is true for no item, the
+    validation set is empty: `DataBlock` then trains on every item with a warning (a test that matches nothing is
+    often a typo)."""
 
     def _inner(o):
         return _mask_split([bool(func(x)) for x in o])
 
-    return _inner
+    return _named(_inner, f"FuncSplitter({getattr(func, '__name__', repr(func))})", None)
 
 
 def MaskSplitter(mask: Sequence[bool]) -> Callable:
-    "Put the items where the boolean `mask` is true in the validation set."
-    mask = [bool(m) for m in mask]
+    """Put the items where the boolean `mask` is true in the validation set (flags: bools, 0/1, or the text
+    'True'/'False'; NaN and other text are refused rather than read as True)."""
+    flags = _as_mask(mask, "MaskSplitter", "the mask")
 
     def _inner(o):
-        if len(mask) != len(o):
-            raise ValueError(f"MaskSplitter: the mask has {len(mask)} entries but there are {len(o)} items.")
-        return _mask_split(mask)
+        if len(flags) != len(o):
+            raise ValueError(f"MaskSplitter: the mask has {len(flags)} entries but there are {len(o)} items.")
+        return _mask_split(flags)
 
-    return _inner
+    return _named(_inner, f"MaskSplitter(<{len(flags)} flags>)", True)
 
 
 def FileSplitter(fname: str | Path) -> Callable:
@@ -213,12 +351,20 @@ def FileSplitter(fname: str | Path) -> Callable:
     def _inner(o):
         return _mask_split([Path(x).name in valid for x in o])
 
-    return _inner
+    # An empty list asks for no validation items; names that match no item are a mistake.
+    def _explain(o) -> str:
+        return f"none of the {len(valid)} names in {fname} (e.g. {_some(sorted(valid), 3)}) is the file name of an " \
+               f"item (e.g. {_some([Path(x).name for x in list(o)[:3]], 3)}); list bare file names, one per line"
+
+    return _named(_inner, f"FileSplitter({str(fname)!r})", not valid, _explain)
 
 
 def ColSplitter(col: str | int = "is_valid", on: Hashable | Iterable[Hashable] | None = None) -> Callable:
     """Split a DataFrame by its column `col`: rows where it is true go to the validation set (or, with `on`, rows
-    whose value is `on` or in `on`)."""
+    whose value is `on` or in `on`). Without `on`, the column must hold flags: bools, 0/1, or the text 'True'/'False'
+    (any case, as a CSV written by another tool has them); a missing value (NaN/None) or other text ('yes', 'no')
+    is refused naming the rows or values, as `bool()` would count it as validation. A column that is all False means
+    no validation set (train on every row)."""
 
     def _inner(o):
         if not hasattr(o, "iloc"):
@@ -230,10 +376,15 @@ def ColSplitter(col: str | int = "is_valid", on: Hashable | Iterable[Hashable] |
         else:
             raise KeyError(f"ColSplitter: no column {col!r} in the DataFrame; its columns are {list(o.columns)}.")
         if on is None:
-            return _mask_split(c.values.astype(bool))
+            return _mask_split(_as_mask(c, name, f"the column {col!r}", rows=o.index))
         return _mask_split(c.isin(_names(on) if not isinstance(on, str | int | float) else [on]).values)
 
-    return _inner
+    def _explain(o) -> str:
+        c = o.iloc[:, col] if isinstance(col, int) else o[col]
+        return f"no value of the column {col!r} is {on!r}; its values are {_some(sorted(map(str, c.unique())), 8)}"
+
+    name = f"ColSplitter({col!r})" if on is None else f"ColSplitter({col!r}, on={on!r})"
+    return _named(_inner, name, on is None, _explain)
 
 
 def RandomSubsetSplitter(train_sz: float, valid_sz: float, seed: int | None = None) -> Callable:
@@ -249,4 +400,5 @@ def RandomSubsetSplitter(train_sz: float, valid_sz: float, seed: int | None = No
         idxs = _perm(n, seed)
         return L(idxs[:ntr]), L(idxs[ntr:ntr + nv])
 
-    return _inner
+    return _named(_inner, f"RandomSubsetSplitter(train_sz={train_sz!r}, valid_sz={valid_sz!r}, seed={seed!r})",
+                  valid_sz == 0)
