@@ -252,6 +252,26 @@ class ActivationType(Enum):
     BinarySoftmax = "binary_softmax"
 
 
+# The binary metrics (positive-class softmax probability) and what to use instead for several classes.
+_BINARY_ALTERNATIVES = {"roc_auc_score": ("RocAucBinary", "RocAuc() (one-vs-rest)", "RocAucMulti()"),
+                        "average_precision_score": ("APScoreBinary", "APScoreMulti() on one-hot targets",
+                                                    "APScoreMulti()"),
+                        "brier_score_loss": ("BrierScore", "BrierScoreMulti() on one-hot targets",
+                                             "BrierScoreMulti()")}
+
+
+def _check_two_columns(name: str, pred: Tensor, dim: int) -> None:
+    # softmax(...)[:, -1] of 3 columns is one class against the other two; of 1 column, always 1.0: refuse both.
+    n = pred.shape[dim] if pred.dim() >= 2 else 1
+    if pred.dim() >= 2 and n == 2:
+        return
+    public, multi, sigmoid = _BINARY_ALTERNATIVES.get(name, (name, "a multi-class metric", "a sigmoid metric"))
+    fix = (f"for {n} classes use {multi} instead of {public}()" if n > 2 else
+           f"a one-output model (sigmoid, BCEWithLogitsLossFlat) needs {sigmoid} (sigmoid probabilities)")
+    raise ValueError(f"{public}: a binary metric needs predictions with 2 columns (two classes, softmax), but the "
+                     f"model outputs shape {tuple(pred.shape)} ({n} column{'s' if n != 1 else ''}); {fix}")
+
+
 class AccumMetric(Metric):
     """Store every prediction and target of the pass and compute `func(preds, targs, **kwargs)` at the end.
 
@@ -288,6 +308,8 @@ class AccumMetric(Metric):
 
     def _activate(self, pred: Tensor) -> Tensor:
         act = self.activation
+        if act == ActivationType.BinarySoftmax:
+            _check_two_columns(self.name, pred, -1 if self.dim_argmax is None else self.dim_argmax)
         if act in (ActivationType.Softmax, ActivationType.BinarySoftmax):
             pred = F.softmax(pred.float(), dim=-1 if self.dim_argmax is None else self.dim_argmax)
             if act == ActivationType.BinarySoftmax:

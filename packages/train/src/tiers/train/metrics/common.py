@@ -89,14 +89,33 @@ def _skm(name: str) -> Any:
 # ---------------------------------------------------------------- single-label classification
 
 
+def _check_classification(inp: Tensor, targ: Tensor, axis: int, name: str) -> None:
+    # An argmax over one column is always 0, and float targets like 3.7 are never a class index: a regression
+    # learner given accuracy would report a silent, meaningless number.
+    one_col = inp.dim() == 0 or inp.shape[axis] == 1 or (inp.dim() == 1 and targ.dim() == 1 and len(inp) == len(targ))
+    fractional = targ.is_floating_point() and bool((targ != targ.round()).any())
+    if one_col or fractional:
+        what = (f"the model outputs one column per item (shape {tuple(inp.shape)})" if one_col else
+                f"the targets are fractional floats (e.g. {float(targ[targ != targ.round()].flatten()[0]):g})")
+        raise ValueError(
+            f"{name} compares the predicted class (argmax of the outputs) with class-index targets, but {what}: this "
+            "is a regression. Use rmse, mae or R2Score() for regression, or a classification target (CategoryBlock / "
+            "integer class indices with one output per class); for a single-logit binary model use accuracy_multi"
+        )
+
+
 def accuracy(inp: Tensor, targ: Tensor, axis: int = -1) -> Tensor:
     """Fraction of items whose highest score (over `axis`) is the target class."""
+    if inp.dim() < 2 or inp.shape[axis] == 1 or targ.is_floating_point():
+        _check_classification(inp, targ, axis, "accuracy")
     pred, targ = flatten_check(inp.argmax(dim=axis), targ)
     return (pred == targ).mean(dtype=torch.float32)  # one op instead of .float().mean()
 
 
 def error_rate(inp: Tensor, targ: Tensor, axis: int = -1) -> Tensor:
     """`1 - accuracy`."""
+    if inp.dim() < 2 or inp.shape[axis] == 1 or targ.is_floating_point():
+        _check_classification(inp, targ, axis, "error_rate")
     return 1 - accuracy(inp, targ, axis=axis)
 
 
@@ -304,8 +323,18 @@ def mae(inp: Tensor, targ: Tensor) -> Tensor:
 
 
 def msle(inp: Tensor, targ: Tensor) -> Tensor:
-    """Mean squared logarithmic error: MSE of `log(1 + x)`."""
+    """Mean squared logarithmic error: MSE of `log(1 + x)`. Refuses negative targets (a logarithmic error is the
+    wrong metric for them) and predictions at or below -1 (their log is NaN); a prediction in (-1, 0), as an
+    untrained model gives, counts as scikit-learn counts it."""
     inp, targ = flatten_check(inp, targ)
+    bad_t, bad_p = bool((targ < 0).any()), bool((inp <= -1).any())
+    if bad_t or bad_p:
+        what, t = ("targets contain negative values", targ) if bad_t else ("predictions contain values <= -1", inp)
+        raise ValueError(
+            f"msle: the {what} (min {float(t.min()):g}); the mean squared logarithmic error needs targets >= 0 and "
+            "predictions > -1 (log(1 + x)). Use rmse/mae, or shift or log-transform the targets, and bound the "
+            "predictions (e.g. y_range=(0, max))"
+        )
     return F.mse_loss(torch.log1p(inp), torch.log1p(targ.to(inp.dtype)))
 
 
