@@ -37,6 +37,25 @@ _NOWRAP = frozenset(torch.overrides.get_default_nowrap_functions())
 _refcount = sys.getrefcount
 
 
+def _meta_of_310(o):
+    d = o.__dict__
+    return d or None
+
+
+# `_state(t)`: the metadata dict of `t`, or None when it has none, WITHOUT creating an empty `__dict__` the way
+# reading `t.__dict__` does (`object.__getstate__`, Python >= 3.11; for a subclass with filled `__slots__` it gives a
+# tuple instead of a dict). The rules below are paid per op: a tensor that never had metadata keeps no dict, so
+# every later `x.method` lookup on it stays on CPython's specialised path (an instance with a dict, even an empty
+# one, sends each method lookup through the generic one), and datasets of typed items hold one dict less per item.
+_state = getattr(object, "__getstate__", _meta_of_310)
+
+
+def _meta(o) -> dict | None:
+    "The metadata dict of `o` (its non-empty `__dict__`), or None; no empty dict is created."
+    st = _state(o)
+    return st if st is None or type(st) is dict else (o.__dict__ or None)
+
+
 def _first_typed(args, kwargs):
     "The first `TensorBase` argument of an op: positional (one level into lists/tuples), then keyword; else None."
     for a in args:
@@ -56,8 +75,9 @@ def _wrap(r, src):
     if type(r) is not Tensor:
         return r
     r = r.as_subclass(type(src))
-    if src.__dict__:
-        r.__dict__.update(src.__dict__)
+    meta = _meta(src)
+    if meta:
+        r.__dict__.update(meta)
     return r
 
 
@@ -80,8 +100,9 @@ class TensorBase(Tensor):
         t = tensor(x)
         # always a new object (an alias sharing memory), so metadata given here never lands on the caller's tensor
         res = t.as_subclass(cls)
-        if isinstance(t, TensorBase) and t.__dict__:
-            res.__dict__.update(t.__dict__)
+        tmeta = _meta(t) if isinstance(t, TensorBase) else None
+        if tmeta:
+            res.__dict__.update(tmeta)
         if meta:
             clash = [k for k in meta if hasattr(Tensor, k)]
             if clash:
@@ -111,7 +132,7 @@ class TensorBase(Tensor):
                 src = _first_typed(args, kwargs)
             if src is None or func in _NOWRAP or (kwargs and ret is kwargs.get("out")):
                 return ret
-            meta = src.__dict__
+            meta = _meta(src)
             if _refcount(ret) == 2:
                 # Nothing but this frame refers to the new Python object (not an argument, not a caller's or a
                 # cache's tensor): re-type it in place, ~50 ns against ~1.5 us for `as_subclass`, which allocates
@@ -206,7 +227,8 @@ def _fast_method(name: str):
     # The hot path is written for the common call (positional arguments, a fresh plain result): every line here is
     # paid per item by data pipelines, so no generic helpers, names bound as locals of the closure, and the argument
     # tuple built by concatenation (one bytecode less than `(self, *args)`).
-    def method(self, *args, _f=func, _plain=Tensor, _run=_run_plain, _rc=_refcount, _nt=_NO_TYPES, **kwargs):
+    def method(self, *args, _f=func, _plain=Tensor, _run=_run_plain, _rc=_refcount, _nt=_NO_TYPES, _st=_state,
+               **kwargs):
         if kwargs:
             return _fast_slow(_f, self, args, kwargs)
         ret = _run(_f, _nt, (self,) + args)
@@ -216,9 +238,9 @@ def _fast_method(name: str):
                 ret.__class__ = type(self)
             except TypeError:
                 return _wrap(ret, self)
-            d = self.__dict__
-            if d:
-                ret.__dict__.update(d)
+            st = _st(self)  # no empty __dict__ made on `self` (see `_state`)
+            if st is not None:
+                ret.__dict__.update(st if type(st) is dict else self.__dict__)
             return ret
         if type(ret) is not _plain:
             return ret  # self (in place, or a no-op `.float()`), a typed tensor, or not a tensor at all
@@ -314,8 +336,9 @@ def cast(x: Any, typ: type) -> Any:
         return x
     if isinstance(x, Tensor) and issubclass(typ, Tensor):
         res = x.as_subclass(typ)
-        if x.__dict__ and issubclass(typ, TensorBase):
-            res.__dict__.update(x.__dict__)
+        meta = _meta(x)
+        if meta and issubclass(typ, TensorBase):
+            res.__dict__.update(meta)
         return res
     if isinstance(x, np.ndarray) and issubclass(typ, np.ndarray):
         return x.view(typ)
