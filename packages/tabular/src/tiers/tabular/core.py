@@ -512,10 +512,10 @@ class TabularPandas(Tabular):
         if len(parts[0]) == 0:
             raise ValueError("TabularPandas: the training split is empty; procs need training rows to learn from.")
         for i, s in enumerate(parts[1:], 1):
-            both = np.intersect1d(parts[0], s)
-            if len(both):  # a leak, but maybe deliberate (scores on training rows): said, not refused
-                warnings.warn(f"TabularPandas: split {i} shares {len(both)} rows with the training split (positions "
-                              f"{both[:10].tolist()}{' ...' if len(both) > 10 else ''}), so its scores are measured "
+            shared = np.intersect1d(parts[0], s)
+            if len(shared):  # a leak, but maybe deliberate (scores on training rows): said, not refused
+                warnings.warn(f"TabularPandas: split {i} shares {len(shared)} rows with the training split (positions "
+                              f"{shared[:10].tolist()}{' ...' if len(shared) > 10 else ''}), so its scores are measured "
                               "partly on training rows; pass disjoint splits (e.g. RandomSplitter()(range_of(df))).",
                               UserWarning, stacklevel=2)
         self.splits = parts

@@ -64,6 +64,9 @@ def _retyped(values: Sequence, vocab: CategoryMap) -> dict:
     text ('3' for 3), text read as numbers (3 for '3'), floats for their text form: value -> its index in `vocab`.
     A value is only matched to a class of another kind (text is never matched to other text), and never to a class
     that shares its key with another class (`'3'` and `3` both in the vocab)."""
+    keys = {v: k for v in values if (k := _key(v)) is not None}
+    if not keys:  # words, dates: nothing another type could spell (and no pass over a large vocab)
+        return {}
     found: dict[tuple, list[int]] = {}
     for i, o in enumerate(vocab):
         if i:  # 0 is '#na#'
@@ -71,9 +74,8 @@ def _retyped(values: Sequence, vocab: CategoryMap) -> dict:
             if k is not None:
                 found.setdefault(k, []).append(i)
     res = {}
-    for v in values:
-        k = _key(v)
-        hit = found.get(k, []) if k is not None else []
+    for v, k in keys.items():
+        hit = found.get(k, [])
         if len(hit) == 1 and _kind(vocab[hit[0]]) != _kind(v):
             res[v] = hit[0]
     return res
@@ -132,8 +134,10 @@ def warn_unseen(unknown: dict[str, list], note: str = "", changed: dict[str, str
 
 class Categorify(TabularProc):
     """Replace each categorical column by integer codes: 0 is `'#na#'` (missing values, and values not seen in the
-    training rows), then the training values (sorted; in their categories' order for an ordered pandas
-    categorical). `classes[col]` is the vocabulary of `col` (also at `to.classes`).
+    training rows, which are warned about naming the column and the values), then the training values (sorted; for
+    a pandas Categorical, all its declared categories in their order, as fastai). A value written with another
+    type than in training (`'3'` for 3, 3 for `'3'`, from a CSV or JSON) is read as that class. `classes[col]` is
+    the vocabulary of `col` (also at `to.classes`).
 
     >>> from tiers.tabular import TabularPandas
     >>> df = pd.DataFrame({"c": ["b", "a", None]})
@@ -148,7 +152,7 @@ class Categorify(TabularProc):
         self.classes: dict[str, CategoryMap] = {}
 
     def setups(self, to) -> None:
-        declared = getattr(to, "_declared_cats", set())
+        declared: set[str] = getattr(to, "_declared_cats", set())
         for c in to.cat_names:
             if c in to.classes:  # encoded by another proc (FillMissing's `_na` columns)
                 continue
