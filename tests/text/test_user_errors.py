@@ -130,3 +130,25 @@ def test_from_df_with_valid_idx_names_valid_col(df):
     with pytest.raises(TypeError, match=r"takes no valid_idx .*np\.isin\(np\.arange\(len\(df\)\), valid_idx\).*"
                                         r"valid_col='is_valid'"):
         TextDataLoaders.from_df(df, text_col="text", label_col="label", valid_idx=[0, 1], n_workers=1)
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_from_folder_with_a_latin1_file_names_it_and_encoding(tmp_path, n_workers):
+    # AUDIT2 D2a: a raw UnicodeDecodeError from a tokenizer worker, without the file or the fix
+    from tiers.text.samples import make_imdb_folder
+
+    path = make_imdb_folder(tmp_path / "imdb", n=20)
+    bad = path / "train" / "neg" / "latin.txt"
+    bad.write_bytes("caf\xe9 tr\xe8s bien".encode("latin-1"))
+    with pytest.raises(UnicodeDecodeError) as e:
+        TextDataLoaders.from_folder(path, valid="test", bs=4, n_workers=n_workers)
+    note = "\n".join(getattr(e.value, "__notes__", []))
+    assert f"while reading the text file {str(bad)!r} as utf8" in note and "encoding='latin-1'" in note
+    assert not (tmp_path / "imdb_tok").exists()  # nothing half-written
+    # the fix it names works, for the folder and for a new file given to test_dl
+    dls = TextDataLoaders.from_folder(path, valid="test", bs=4, n_workers=n_workers, encoding="latin-1")
+    assert "café très bien" in (tmp_path / "imdb_tok" / "train" / "neg" / "latin.txt").read_text(encoding="utf-8")
+    new = tmp_path / "new.txt"
+    new.write_bytes("Tr\xe8s bien".encode("latin-1"))
+    x = dls.test_dl([new]).one_batch()[0]
+    assert [dls.vocab[0][int(i)] for i in x[0]][:3] == ["xxbos", "xxmaj", "très" if "très" in dls.vocab[0] else "xxunk"]

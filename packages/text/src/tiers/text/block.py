@@ -187,17 +187,19 @@ class TextDataLoaders(DataLoaders):
                     valid_pct: float | None = None, seed: int | None = None, vocab: Sequence | None = None,
                     text_vocab: Sequence[str] | None = None, is_lm: bool = False, tok_tfm: Any = None,
                     seq_len: int = 72, splitter: Any = None, backwards: bool = False, n_workers: int | None = None,
-                    **kwargs: Any) -> "TextDataLoaders":
+                    encoding: str | None = None, **kwargs: Any) -> "TextDataLoaders":
         """Loaders from the `.txt` files under `path`: labelled by their folder (`train/pos/1.txt` is `pos`), split by
         the `train`/`valid` folders (or at random, `valid_pct`). `text_vocab` reuses a vocabulary (the language
-        model's); `tok_tfm` is the tokenizer (default spaCy). `kwargs` go to `dataloaders` (`bs`, `device`...)."""
+        model's); `tok_tfm` is the tokenizer (default spaCy); the files are read with `encoding` (default UTF-8; e.g.
+        `'latin-1'`). `kwargs` go to `dataloaders` (`bs`, `device`...)."""
         path = Path(path)
         if splitter is None:
             splitter = GrandparentSplitter(train_name=train, valid_name=valid) if valid_pct is None else \
                 RandomSplitter(valid_pct, seed=seed)
         folders = [train, valid] if valid_pct is None else None
+        enc = {} if encoding is None else {"encoding": encoding}
         blocks: list[TransformBlock] = [TextBlock.from_folder(path, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm,
-                                                              folders=folders, n_workers=n_workers)]
+                                                              folders=folders, n_workers=n_workers, **enc)]
         if not is_lm:
             blocks.append(CategoryBlock(vocab=vocab))
         get_items = partial(get_text_files, folders=folders) if folders is not None else get_text_files

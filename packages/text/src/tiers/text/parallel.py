@@ -351,9 +351,21 @@ def load_tokenized_csv(fname: str | os.PathLike) -> tuple[pd.DataFrame, Counter]
 
 
 # ---------------------------------------------------------------------------------------------------- files
+def _read_text(path: str | os.PathLike, encoding: str = "utf8") -> str:
+    """The text of the file `path` read with `encoding`; a `UnicodeDecodeError` gets a note naming the file and the
+    `encoding=` argument to pass (the folder-of-texts functions all take it)."""
+    try:
+        return Path(path).read_text(encoding=encoding)
+    except UnicodeDecodeError as e:
+        e.add_note(f"while reading the text file {str(path)!r} as {encoding}: pass the files' encoding, e.g. "
+                   "encoding='latin-1', to TextDataLoaders.from_folder / TextBlock.from_folder / Tokenizer.from_folder "
+                   "/ tokenize_folder (or convert the file to UTF-8).")
+        raise
+
+
 def _tok_files_batch(twr: TokenizeWithRules, encoding: str, batch: Sequence[tuple[str, str]]
                      ) -> tuple[list[int], Counter]:
-    texts = [Path(src).read_text(encoding=encoding) for src, _ in batch]
+    texts = [_read_text(src, encoding) for src, _ in batch]
     lengths: list = []
     count: Counter = Counter()
     for (_, dst), toks in zip(batch, twr(texts)):
@@ -389,7 +401,7 @@ def tokenize_files(files: Sequence[str | os.PathLike], path: str | os.PathLike, 
     if skip_if_exists and output_dir.is_dir() and _read_meta(output_dir / _fn_meta) == fp:
         return output_dir
     if hasattr(tok, "setup"):
-        tok.setup([f.read_text(encoding=encoding) for f in paths], rules)
+        tok.setup([_read_text(f, encoding) for f in paths], rules)
     twr = TokenizeWithRules(tok, rules, post_rules)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.tmp"))

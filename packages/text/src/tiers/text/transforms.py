@@ -24,7 +24,14 @@ import torch
 from tiers.dispatch import L
 from tiers.pipeline import TitledStr, Transform
 from tiers.tensors import TensorText
-from tiers.text.parallel import MissingTextError, fn_counter_pkl, fn_lengths_pkl, tokenize_df, tokenize_folder
+from tiers.text.parallel import (
+    MissingTextError,
+    _read_text,
+    fn_counter_pkl,
+    fn_lengths_pkl,
+    tokenize_df,
+    tokenize_folder,
+)
 from tiers.text.rules import defaults
 from tiers.text.tokenizers import BaseTokenizer, SpacyTokenizer, TokenizeWithRules, as_rules
 
@@ -64,6 +71,7 @@ class Tokenizer(Transform):
     # Set by `from_folder` only:
     path: Path
     output_dir: Path
+    encoding: str
 
     def __init__(self, tok: Any, rules: Sequence[Callable] | None = None, counter: Counter | None = None,
                  lengths: dict | None = None, mode: str | None = None, sep: str = " ",
@@ -104,6 +112,7 @@ class Tokenizer(Transform):
                   counter=pickle.loads((output_dir / fn_counter_pkl).read_bytes()),
                   lengths=pickle.loads((output_dir / fn_lengths_pkl).read_bytes()))
         res.path, res.output_dir = path, output_dir
+        res.encoding = kwargs.get("encoding") or "utf8"  # new files (test_dl) are read as the folder's were
         return res
 
     def setups(self, dsets):
@@ -160,7 +169,7 @@ class Tokenizer(Transform):
             if tok_file.is_file():
                 text = tok_file.read_text(encoding="utf-8")
                 return L(text.split(" ") if text else [])
-        return self._tokenize1(o.read_text(encoding="utf-8"))
+        return self._tokenize1(_read_text(o, getattr(self, "encoding", "utf8")))
 
     def decodes(self, o):
         if self.sep == " " and callable(getattr(self.tok, "decode", None)):
