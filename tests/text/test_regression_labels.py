@@ -38,6 +38,7 @@ def test_float_scores_are_refused_from_csv_too(df, tmp_path):
                                  n_workers=1)
 
 
+@pytest.mark.filterwarnings("ignore:Categorize")  # the data layer may note fractional labels
 def test_few_or_whole_float_labels_stay_classes(df):
     # 1.0/0.0 (an int column with a NaN somewhere becomes float) and a few half-star ratings are classes
     d = df.assign(stars=np.where(df.label == "positive", 1.0, 0.0))
@@ -48,6 +49,7 @@ def test_few_or_whole_float_labels_stay_classes(df):
     assert list(dls.vocab[1]) == [1.5, 2.5]
 
 
+@pytest.mark.filterwarnings("ignore:Categorize")  # the data layer may note fractional labels
 def test_explicit_category_block_keeps_one_class_per_value(df):
     d = df.assign(score=np.round(df.score, 1))
     train_vals = set(d.score[~d.is_valid])
