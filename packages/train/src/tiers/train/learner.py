@@ -1113,6 +1113,10 @@ class Learner:
         """Add `ChannelsLast` (replacing one already there)."""
         return _training.to_channels_last(self)
 
+    def to_channelslast(self, use_amp: bool = True, amp_mode: str | torch.dtype = "fp16", **kwargs: Any) -> "Learner":
+        """fastai's name: `ChannelsLast`, plus `MixedPrecision(amp_mode, **kwargs)` when `use_amp` and none is there."""
+        return _training.to_channelslast(self, use_amp, amp_mode, **kwargs)
+
     def to_contiguous(self) -> "Learner":
         """Remove `ChannelsLast` and put the model back in the contiguous format."""
         return _training.to_contiguous(self)
