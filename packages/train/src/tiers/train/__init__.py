@@ -45,7 +45,7 @@ __all__ = [
     "ParamScheduler", "annealer", "LRFinder", "minimum", "steep", "valley", "slide", "SuggestionMethod",
     "TrackerCallback", "EarlyStoppingCallback", "SaveModelCallback", "ReduceLROnPlateau",
     "GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast", "ShortEpochCallback",
-    "set_bn_eval", "BnFreeze", "MixHandler", "MixUp", "CutMix", "reduce_loss", "MixedPrecision",
+    "set_bn_eval", "BnFreeze", "MCDropoutCallback", "SkipToEpoch", "MixHandler", "MixUp", "CutMix", "reduce_loss", "MixedPrecision",
     "get_amp_dtype", "rank_distrib", "num_distrib", "DistributedDL", "DistributedTrainer", "setup_distrib",
     "teardown_distrib", "LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback",
     "HookCallback", "ActivationStats", "LayerStats",

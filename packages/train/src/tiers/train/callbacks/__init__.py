@@ -48,7 +48,7 @@ __all__ = [
     "TrackerCallback", "EarlyStoppingCallback", "SaveModelCallback", "ReduceLROnPlateau",
     # training
     "GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast", "ShortEpochCallback",
-    "set_bn_eval", "BnFreeze",
+    "set_bn_eval", "BnFreeze", "MCDropoutCallback", "SkipToEpoch",
     # mixup
     "MixHandler", "MixUp", "CutMix", "reduce_loss",
     # fp16

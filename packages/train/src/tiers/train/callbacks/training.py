@@ -19,7 +19,7 @@ from tiers.train.events import (
 from tiers.train.nn.model_utils import bn_types
 
 __all__ = ["GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast", "ShortEpochCallback",
-           "set_bn_eval", "BnFreeze"]
+           "set_bn_eval", "BnFreeze", "MCDropoutCallback", "SkipToEpoch"]
 
 
 class ShortEpochCallback(Callback):
@@ -140,6 +140,74 @@ class TerminateOnNaNCallback(Callback):
             self.learn.logger(f"TerminateOnNaN: loss is {loss.float().mean().item()} at epoch {self.learn.epoch}, "
                               f"batch {self.learn.iter}; training stopped")
             raise CancelFitException()
+
+
+def _is_dropout(m: nn.Module) -> bool:
+    # fastai's rule: any module whose class name says dropout (nn.Dropout*, AlphaDropout, RNNDropout, WeightDropout...)
+    return "dropout" in type(m).__name__.lower()
+
+
+class MCDropoutCallback(Callback):
+    """Monte Carlo dropout: the model's dropout layers stay active during validation and `get_preds`, so repeated
+    predictions differ and their spread estimates the model's uncertainty. Every other layer (BatchNorm...) stays
+    in eval mode; the dropout layers' modes are put back after the pass.
+
+    >>> preds = torch.stack([learn.get_preds(cbs=MCDropoutCallback())[0] for _ in range(10)])   # doctest: +SKIP
+    >>> mean, std = preds.mean(0), preds.std(0)                                                # doctest: +SKIP
+    """
+
+    def before_validate(self) -> None:
+        """Switch every dropout layer to training mode (the loop has just put the model in eval mode)."""
+        self._modes = [(m, m.training) for m in self.learn.model.modules() if _is_dropout(m)]
+        for m, _ in self._modes:
+            m.train()
+
+    def after_validate(self) -> None:
+        """Put the dropout layers back in the mode they had."""
+        for m, mode in getattr(self, "_modes", ()):
+            m.train(mode)
+        self._modes = []
+
+
+class SkipToEpoch(Callback):
+    """Skip training up to `epoch` (0-based: `SkipToEpoch(2)` trains epochs 2, 3... of the fit), as
+    `fit(..., start_epoch=epoch)` does: the skipped epochs run no batch and log no row, and schedules still see the
+    fit's full length (`fit_one_cycle(5, cbs=SkipToEpoch(3))` runs the last two epochs of the 5-epoch cycle).
+
+    It acts in `before_fit`, so it runs before the other callbacks (order -30; fastai's 70 cancelled each skipped
+    epoch in `before_epoch`, after the other callbacks had started it), and the bars count only the epochs run.
+    """
+
+    order = -30
+
+    def __init__(self, epoch: int) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"SkipToEpoch: epoch={epoch!r} must be an int >= 0 (the first epoch to train)")
+        self._skip_to = epoch
+
+    def before_fit(self) -> None:
+        """Move the fit's first epoch to `epoch` (a later `start_epoch` given to `fit` wins)."""
+        learn = self.learn
+        if getattr(learn, "validating", False):
+            return  # a validation-only pass (get_preds, validate) has no epochs to skip
+        n_epoch = learn.n_epoch
+        if self._skip_to > n_epoch:
+            raise ValueError(f"SkipToEpoch: epoch={self._skip_to} is beyond this fit's {n_epoch} epochs; pass an "
+                             f"epoch between 0 and {n_epoch}")
+        learn._start_epoch = max(learn._start_epoch, self._skip_to)
+
+
+def to_channelslast(self: Any, use_amp: bool = True, amp_mode: str | torch.dtype = "fp16", **kwargs: Any) -> Any:
+    """fastai's `to_channelslast`: `channels_last` memory format for the model and 4-d inputs and, with `use_amp`,
+    mixed precision in `amp_mode` ('fp16' or 'bf16'; `kwargs` go to `MixedPrecision`) unless the learner already
+    has a `MixedPrecision`. A `ChannelsLast` already there is kept."""
+    from tiers.train.callbacks.fp16 import MixedPrecision
+
+    if use_amp and not any(isinstance(c, MixedPrecision) for c in self.cbs):
+        self.add_cb(MixedPrecision(amp_mode=amp_mode, **kwargs))
+    if not any(isinstance(c, ChannelsLast) for c in self.cbs):
+        self.add_cb(ChannelsLast())
+    return self
 
 
 def _to_cl(x: Any) -> Any:
