@@ -197,7 +197,7 @@ class TextDataLoaders(DataLoaders):
             splitter = GrandparentSplitter(train_name=train, valid_name=valid) if valid_pct is None else \
                 RandomSplitter(valid_pct, seed=seed)
         folders = [train, valid] if valid_pct is None else None
-        enc = {} if encoding is None else {"encoding": encoding}
+        enc: dict[str, Any] = {} if encoding is None else {"encoding": encoding}  # (tokenize_folder's default)
         blocks: list[TransformBlock] = [TextBlock.from_folder(path, text_vocab, is_lm, seq_len, backwards, tok=tok_tfm,
                                                               folders=folders, n_workers=n_workers, **enc)]
         if not is_lm:

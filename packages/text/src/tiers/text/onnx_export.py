@@ -140,12 +140,14 @@ def check_twin(twin: nn.Module, model: nn.Module, x: Tensor, atol: float = 1e-5)
     """Raise a `RuntimeError` unless `twin(x)` equals the head's output of `model(x)` (both in evaluation) within
     `atol`: the export must compute what the model computes."""
     x = x.as_subclass(Tensor) if type(x) is not Tensor else x
+    p = next(model.parameters(), None)
+    x = x.to(p.device) if p is not None else x
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             want = model(x)[0]
-            got = twin(x.to(want.device))
+            got = twin(x)
     finally:
         model.train(was_training)
     diff = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
