@@ -75,3 +75,28 @@ def test_confusion_matrix_and_report(learn, tmp_path, capsys):
     assert (tmp_path / "cm.png").stat().st_size > 1000
     interp.plot_top_losses(4, return_fig=True).savefig(tmp_path / "top.png")
     assert (tmp_path / "top.png").stat().st_size > 1000
+
+
+def test_confusion_matrix_of_two_long_class_names_plots_without_a_layout_warning():
+    # AUDIT2 D13: IMDB's ['negative', 'positive'] made tight_layout warn in a 2.2-inch figure
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(80, 2, generator=g)
+    items = [(xi, "positive" if xi[0] > 0 else "negative") for xi in x]
+    dsets = Datasets(items, [[ItemGetter(0)], [ItemGetter(1), Categorize()]], splits=IndexSplitter(range(60, 80))(items))
+    learn = Learner(dsets.dataloaders(bs=16), nn.Linear(2, 2), metrics=accuracy)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-2)
+    interp = ClassificationInterpretation.from_learner(learn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = interp.plot_confusion_matrix(return_fig=True)
+        fig.canvas.draw()
+    w, h = fig.get_size_inches()
+    assert w >= 4 and h >= 4
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["negative", "positive"]
+    plt.close("all")

@@ -48,6 +48,14 @@ learn.metrics = []
 n = len(learn.recorder.values)
 attempt("show_graph", lambda: learn.fit(1, 1e-2, cbs=ShowGraphCallback()))
 out["epochs_after_show_graph"] = len(learn.recorder.values) if out["show_graph"] is None else n
+import warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    try:
+        res = learn.lr_find(num_it=12)  # show_plot=True by default, as fastai code calls it
+        out["lr_find"] = [list(res._fields), res.valley > 0, [str(w.message) for w in caught]]
+    except ModuleNotFoundError as e:
+        out["lr_find"] = [type(e).__name__, str(e)]
 out["loaded"] = sorted(m for m in ("matplotlib", "sklearn", "pandas") if sys.modules.get(m) is not None)
 print("RESULT", json.dumps(out))
 """
@@ -94,3 +102,11 @@ def test_sklearn_metric_names_the_sklearn_extra(result):
 @pytest.mark.slow
 def test_csv_log_as_dataframe_names_the_pandas_extra(result):
     _check(result["read_log"], "pandas", "CSVLogger.read_log", "pandas")
+
+
+@pytest.mark.slow
+def test_lr_find_without_matplotlib_returns_its_suggestions_and_warns(result):
+    fields, positive, warned = result["lr_find"]
+    assert fields == ["valley"] and positive is True, result["lr_find"]
+    assert len(warned) == 1 and warned[0].startswith("lr_find: the suggestions are returned without the plot")
+    assert 'pip install "tiers-train[plots]"' in warned[0]

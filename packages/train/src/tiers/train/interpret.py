@@ -138,7 +138,10 @@ class ClassificationInterpretation(Interpretation):
         if normalize:
             cm = cm / cm.sum(1, keepdim=True).clamp_min(1)
         n = len(self.vocab)
-        fig, ax = plt.subplots(figsize=figsize or (1 + 0.6 * n, 1 + 0.6 * n))
+        # room for the tick labels (IMDB's 'negative'/'positive' did not fit 2.2 inches: matplotlib warned that
+        # tight_layout could not be applied); constrained layout makes it fit without a warning
+        side = max(4.0, 1 + 0.6 * n + 0.08 * max((len(v) for v in self.vocab), default=0))
+        fig, ax = plt.subplots(figsize=figsize or (side, side), layout="constrained")
         ax.imshow(cm.numpy(), interpolation="nearest", cmap=cmap)
         ax.set_title(title)
         ax.set_xticks(range(n), self.vocab, rotation=90)
@@ -152,7 +155,6 @@ class ClassificationInterpretation(Interpretation):
                     ax.text(j, i, txt, ha="center", va="center", color="white" if v > thresh else "black")
         ax.set_ylabel("Actual")
         ax.set_xlabel("Predicted")
-        fig.tight_layout()
         return fig if return_fig else None
 
     def most_confused(self, min_val: int = 1) -> list[tuple[str, str, int]]:

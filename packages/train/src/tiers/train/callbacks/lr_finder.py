@@ -12,12 +12,14 @@ Suggestion functions take `(lrs, losses, num_it)` and return `(suggested_lr, (lr
 """
 
 import copy
+import warnings
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from tiers.dispatch.extras import MissingExtraError
 from tiers.train.callbacks.schedule import ParamScheduler, SchedExp
 from tiers.train.events import CancelFitException, CancelValidException
 from tiers.train.metrics.base import _func_name
@@ -171,6 +173,15 @@ class LRFinder(ParamScheduler):
             saved.restore(self.learn, loop=False)
 
 
+def _plot_or_warn(rec: Any, **kwargs: Any) -> None:
+    # The search is done and its suggestions are the point: without matplotlib (`tiers-train[plots]` not
+    # installed), say so and still return them, rather than losing them to the plot's error.
+    try:
+        rec.plot_lr_find(**kwargs)
+    except MissingExtraError as e:
+        warnings.warn(f"lr_find: the suggestions are returned without the plot: {e}", UserWarning, stacklevel=4)
+
+
 def lr_find(
     learn: Any, start_lr: float = 1e-7, end_lr: float = 10, num_it: int = 100, stop_div: bool = True,
     show_plot: bool = True, suggest_funcs: Sequence[Callable] | Callable | None = (valley,),
@@ -200,7 +211,7 @@ def lr_find(
     rec = learn.recorder
     if suggest_funcs is None:
         if show_plot:
-            rec.plot_lr_find()
+            _plot_or_warn(rec)
         return None
     funcs = [suggest_funcs] if callable(suggest_funcs) else list(suggest_funcs)
     lo, hi = num_it // 10, -5
@@ -219,6 +230,6 @@ def lr_find(
     names = [_func_name(f) for f in funcs]
     results = [f(lrs, losses, num_it) for f in funcs]
     if show_plot:
-        rec.plot_lr_find(suggestions=[pt for _, pt in results], nms=names)
+        _plot_or_warn(rec, suggestions=[pt for _, pt in results], nms=names)
     SuggestedLRs = namedtuple("SuggestedLRs", names)  # type: ignore[misc]  # the fields are the functions' names, known at run time
     return SuggestedLRs(*[lr for lr, _ in results])
