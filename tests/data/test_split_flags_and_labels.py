@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from tiers.data import (
-    CategoryBlock,
     Categorize,
+    CategoryBlock,
     ColReader,
     ColSplitter,
     DataBlock,
@@ -21,8 +21,8 @@ from tiers.data import (
     GrandparentSplitter,
     IndexSplitter,
     MaskSplitter,
-    MultiCategoryBlock,
     MultiCategorize,
+    MultiCategoryBlock,
     RandomSplitter,
     RandomSubsetSplitter,
     TrainTestSplitter,
@@ -265,3 +265,23 @@ def test_stray_delimiters_do_not_make_an_empty_class():
     dsets = dblock.datasets(df)
     assert list(dsets.vocab) == ["a", "b"]
     assert dsets.decode(dsets[3])[1] == ["b"]  # 'b ' is labelled b alone
+
+
+def test_func_splitter_returning_text_or_nan_is_refused():
+    with pytest.raises(ValueError, match=r"FuncSplitter\(<lambda>\): the values func returned \(dtype object\) holds "
+                                         r"values \['train', 'valid'\].*lambda o: label\(o\) == 'valid'"):
+        _num_block(splitter=FuncSplitter(lambda o: "valid" if o > 6 else "train")).datasets(range(8))
+    with pytest.raises(MissingValueError, match=r"at positions \[3\]"):
+        FuncSplitter(lambda o: float("nan") if o == 3 else o > 6)(range(8))
+    # Truthy objects and None keep their bool() meaning (a regex match, a lookup that returns None).
+    assert as_lists(FuncSplitter(lambda o: {7: object()}.get(o))(range(8))) == [list(range(7)), [7]]
+    assert as_lists(FuncSplitter(lambda o: "True" if o == 0 else "False")(range(3))) == [[1, 2], [0]]
+
+
+def test_table_cells_show_floats_without_float32_noise():
+    from tiers.data import wrapped_table
+
+    df = pd.DataFrame({"rating": [2.9839999675750732, 2.7618558406829834, 1e-9, 3.0], "n": [1, 2, 3, 4]})
+    text = wrapped_table(df)
+    assert "2.984 " in text and "2.761856" in text and "1e-09" in text
+    assert "2.98399" not in text and "2.7618558" not in text

@@ -12,6 +12,7 @@ import math
 import shutil
 import sys
 import textwrap
+from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, TextIO
 
 from torch import Tensor
@@ -130,6 +131,18 @@ def _fit_table(df, width: int) -> str:
     return "\n\n".join(wrapped_table(df.iloc[:, g], width) for g in blocks)
 
 
+def _cell(v: Any) -> str:
+    """A table cell as text on one line; a float as pandas shows it (at most 6 decimals, no float32 noise such as
+    2.9839999675750732), in scientific notation when it is very large or very small."""
+    if isinstance(v, Real) and not isinstance(v, Integral) and math.isfinite(v):
+        a = abs(float(v))
+        if a == 0 or 1e-4 <= a < 1e15:
+            text = f"{float(v):.6f}".rstrip("0").rstrip(".")
+            return "0" if text in ("", "-0") else text
+        return f"{float(v):.6g}"
+    return " ".join(str(v).split())
+
+
 def wrapped_table(df: "pd.DataFrame", width: int = 120, min_col: int = 12) -> str:
     """`df` as plain text no wider than `width`: the widest columns are narrowed (not below `min_col`) and their
     cells wrapped over several lines, so long texts (a review, a token stream) stay readable in a terminal.
@@ -142,7 +155,7 @@ def wrapped_table(df: "pd.DataFrame", width: int = 120, min_col: int = 12) -> st
        e f g h
     """
     head = ["", *map(str, df.columns)]
-    rows = [[str(i), *(" ".join(str(v).split()) for v in row)] for i, row in zip(df.index, df.itertuples(False))]
+    rows = [[str(i), *map(_cell, row)] for i, row in zip(df.index, df.itertuples(False))]
     widths = [max(len(c) for c in col) for col in zip(head, *rows)]
     budget = width - 2 * (len(widths) - 1)
     while sum(widths) > budget:

@@ -76,14 +76,19 @@ def _one_flag(o: Any) -> bool | None:
     return None
 
 
-def _as_mask(values: Any, who: str, what: str, rows: Sequence[Any] | None = None) -> np.ndarray:
+def _as_mask(values: Any, who: str, what: str, rows: Sequence[Any] | None = None, fix: str | None = None) -> np.ndarray:
     """The boolean mask that `values` (flags: bool, 0/1, 'True'/'False'; a NumPy array, a list or a pandas Series)
     spell. A missing flag raises `MissingValueError` and any other value a ValueError: `bool()` would read NaN and
     every non-empty string ('False', 'no', '0') as True and put those rows in the validation set. Messages start with
-    `who`, call the values `what` and name rows by `rows` (their labels; positions when None)."""
+    `who`, call the values `what`, name rows by `rows` (their labels; positions when None) and end with `fix` for
+    values that are not flags (default: how to turn a DataFrame column into flags)."""
     if hasattr(values, "to_numpy"):  # a pandas Series: its NA-aware values (nullable dtypes hold pd.NA)
         values = values.to_numpy(dtype=object) if values.dtype.kind not in "biuf" else values.to_numpy()
+    if not isinstance(values, np.ndarray):
+        values = list(values)
     a = np.asarray(values)
+    if a.dtype.kind in "US":  # text kept as Python objects (NumPy would also turn True into 'True' beside text)
+        a = np.asarray(values, dtype=object)
     if a.ndim != 1:
         raise ValueError(f"{who}: {what} must be one flag per item (1-d), got shape {a.shape}.")
     if a.dtype.kind == "b":
@@ -112,8 +117,9 @@ def _as_mask(values: Any, who: str, what: str, rows: Sequence[Any] | None = None
                        vals[0])
         raise ValueError(f"{who}: {what} (dtype {a.dtype}) holds values {_some(vals)} that are not validation flags "
                          "(True/False, 0/1, or the text 'True'/'False'); bool() would count every non-empty string "
-                         "and every non-zero number as validation. Say which value marks a validation row: convert "
-                         f"the column first (df[col] = df[col] == {example!r}) or use ColSplitter(col, on={example!r}).")
+                         "and every non-zero number as validation. " + (fix or "Say which value marks a validation row: "
+                         f"convert the column first (df[col] = df[col] == {example!r}) or use ColSplitter(col, "
+                         f"on={example!r})."))
     return mask
 
 
@@ -221,7 +227,7 @@ def TrainTestSplitter(test_size: float | int | None = 0.2, random_state: int | N
     return _named(_inner, f"TrainTestSplitter(test_size={test_size!r}, train_size={train_size!r})", test_size == 0)
 
 
-def _positions(valid_idx: Iterable[Any]) -> tuple[list[int] | None, np.ndarray | None]:
+def _positions(valid_idx: Any) -> tuple[list[int] | None, np.ndarray | None]:
     """`valid_idx` as integer positions, or as a boolean mask when every entry is a bool (a NumPy/pandas bool array
     or Python bools): `int(True)` is 1, so reading a mask as positions would validate on rows 0 and 1 only."""
     if hasattr(valid_idx, "to_numpy"):  # a pandas Series/Index: its values, NA-aware
@@ -318,14 +324,22 @@ def GrandparentSplitter(train_name: str | Sequence[str] = "train",
 
 
 def FuncSplitter(func: Callable) -> Callable:
-    """Put the items for which `func(item)` is true in the validation set. When `func` is true for no item, the
-    validation set is empty: `DataBlock` then trains on every item with a warning (a test that matches nothing is
-    often a typo)."""
+    """Put the items for which `func(item)` is true in the validation set. Text other than 'True'/'False' and NaN
+    are refused (`bool()` would read them as true). When `func` is true for no item, the validation set is empty:
+    `DataBlock` then trains on every item with a warning (a test that matches nothing is often a typo)."""
+
+    name = f"FuncSplitter({getattr(func, '__name__', repr(func))})"
 
     def _inner(o):
-        return _mask_split([bool(func(x)) for x in o])
+        res = [func(x) for x in o]
+        if any(isinstance(r, str | bytes) or (isinstance(r, Real) and is_missing(r)) for r in res):
+            # Text ('valid'/'train') and NaN are true for bool(): every such item would go to validation.
+            res = [r if isinstance(r, str | bytes) or (isinstance(r, Real) and is_missing(r)) else bool(r) for r in res]
+            return _mask_split(_as_mask(res, name, "the values func returned", fix="Return True for a validation "
+                                        "item and False for a training one, e.g. lambda o: label(o) == 'valid'."))
+        return _mask_split([bool(r) for r in res])
 
-    return _named(_inner, f"FuncSplitter({getattr(func, '__name__', repr(func))})", None)
+    return _named(_inner, name, None)
 
 
 def MaskSplitter(mask: Sequence[bool]) -> Callable:
