@@ -100,3 +100,24 @@ def test_confusion_matrix_of_two_long_class_names_plots_without_a_layout_warning
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["negative", "positive"]
     plt.close("all")
+
+
+def test_segmentation_interpretation_ranks_images_by_their_mean_pixel_loss():
+    from tiers.train import CrossEntropyLossFlat, SegmentationInterpretation
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(24, 1, 6, 6, generator=g)
+    masks = (x[:, 0] > 0).long()  # pixel classes 0/1
+    items = [(xi, mi) for xi, mi in zip(x, masks)]
+    dsets = Datasets(items, [[ItemGetter(0)], [ItemGetter(1)]], splits=IndexSplitter(range(16, 24))(items))
+    learn = Learner(dsets.dataloaders(bs=4), nn.Conv2d(1, 2, 3, padding=1), loss_func=CrossEntropyLossFlat(axis=1))
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-2)
+    interp = SegmentationInterpretation.from_learner(learn)
+    assert isinstance(interp, Interpretation) and interp.losses.shape == (8,)
+    with torch.no_grad():
+        logits = learn.model(x[16:])
+    expect = F.cross_entropy(logits, masks[16:], reduction="none").mean((1, 2))
+    assert torch.allclose(interp.losses, expect, atol=1e-5)
+    vals, idx = interp.top_losses(3)
+    assert torch.equal(idx, expect.topk(3).indices)

@@ -55,7 +55,7 @@ __all__ = [
     "Event", "event", "CancelFitException", "CancelEpochException", "CancelTrainException",
     "CancelValidException", "CancelBatchException", "CancelBackwardException", "CancelStepException",
     # interpret
-    "Interpretation", "ClassificationInterpretation",
+    "Interpretation", "ClassificationInterpretation", "SegmentationInterpretation",
     # io
     "learner_file", "is_writer", "write_once", "save_model", "load_model", "StateMismatchError",
     "learner_save", "learner_load", "check_model_state", "save_state", "CheckpointCallback",

@@ -13,7 +13,7 @@ from torch import Tensor
 from tiers.dispatch.extras import require
 from tiers.train.learner import Learner
 
-__all__ = ["Interpretation", "ClassificationInterpretation"]
+__all__ = ["Interpretation", "ClassificationInterpretation", "SegmentationInterpretation"]
 
 
 def _first(x: Any) -> Any:
@@ -191,3 +191,8 @@ class ClassificationInterpretation(Interpretation):
             else:
                 lines.append(f"{k:<{w}}{r['precision']:>10.2f}{r['recall']:>10.2f}{r['f1']:>10.2f}{r['support']:>10}")
         print("\n".join(lines))
+
+
+class SegmentationInterpretation(Interpretation):
+    """`Interpretation` for segmentation (fastai's name): one loss per image, the mean of its per-pixel losses, so
+    `top_losses(k)` gives the worst-segmented images and `plot_top_losses(k)` shows them."""
