@@ -252,3 +252,31 @@ def test_make_adult_sample_is_in_the_star_import():
     ns: dict = {}
     exec("from tiers.tabular.all import *", ns)
     assert "make_adult_sample" in ns
+
+
+# ---- AUDIT B7: multi-label targets as one 0/1 column per label (fastai's MultiCategoryBlock(encoded=True)) -------
+def test_multi_label_targets_one_column_per_label_train_and_predict():
+    from tiers.data.block import MultiCategoryBlock
+    from tiers.train.metrics import accuracy_multi
+
+    rng = np.random.default_rng(0)
+    n = 160
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.choice(["u", "v"], n)})
+    df["t1"], df["t2"] = df.a > 0, (df.b > 0).astype(int)  # bool and 0/1 int columns
+    dls = TabularDataLoaders.from_df(df, procs=[Categorify, Normalize], cat_names=["c"], cont_names=["a", "b"],
+                                     y_names=["t1", "t2"], y_block=MultiCategoryBlock(encoded=True, vocab=["t1", "t2"]),
+                                     valid_idx=list(range(128, n)), bs=16)
+    x_cat, x_cont, y = dls.train.one_batch()
+    assert y.shape == (16, 2) and y.dtype == torch.float32
+    torch.manual_seed(0)
+    learn = tabular_learner(dls, layers=[16], metrics=accuracy_multi)
+    assert type(learn.loss_func).__name__ == "BCEWithLogitsLossFlat"
+    learn.fit(8, 3e-2)
+    assert learn.validate()[1] > 0.85  # learnable: each label is the sign of one input
+    row, dec, probs = learn.predict(df.iloc[0])
+    assert probs.shape == (2,) and dec.tolist() == (probs > 0.5).tolist()
+    assert bool(row["t1"]) == bool(dec[0]) and bool(row["t2"]) == bool(dec[1])
+    bad = df.assign(t2=df.t2.replace({1: 2}))
+    with pytest.raises(ValueError, match=r"'t2'.*0/1.*\[2\]"):
+        TabularDataLoaders.from_df(bad, procs=[Normalize], cont_names=["a", "b"], y_names=["t1", "t2"],
+                                   y_block=MultiCategoryBlock(encoded=True, vocab=["t1", "t2"]), bs=16)

@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tiers.data.categorical import Categorize, CategoryMap, MultiCategorize, RegressionSetup
+from tiers.data.categorical import (
+    Categorize,
+    CategoryMap,
+    EncodedMultiCategorize,
+    MultiCategorize,
+    RegressionSetup,
+)
 from tiers.dispatch import L, camel2snake
 from tiers.pipeline import Transform
 
@@ -290,7 +296,8 @@ class _TabIloc:
 
 
 def _y_kind(y_block, ys: pd.DataFrame) -> str:
-    "'category', 'multi' or 'regression', from `y_block` or, without one, from the dtype of the targets."
+    """'category', 'multi' (one 0/1 column per label), 'multi-list' (lists of labels) or 'regression', from `y_block`
+    or, without one, from the dtype of the targets."""
     if y_block is None:
         if all(pd.api.types.is_float_dtype(ys[c]) for c in ys.columns):
             return "regression"
@@ -298,13 +305,25 @@ def _y_kind(y_block, ys: pd.DataFrame) -> str:
     blk = y_block() if callable(y_block) and not hasattr(y_block, "type_tfms") else y_block
     for t in L(getattr(blk, "type_tfms", [])):
         t = t if not isinstance(t, type) else t()
+        # before Categorize: both are subclasses of it
+        if isinstance(t, EncodedMultiCategorize):
+            return "multi"  # one 0/1 column per label
         if isinstance(t, MultiCategorize):
-            return "multi"
+            return "multi-list"  # lists of labels in one column
         if isinstance(t, Categorize):
             return "category"
         if isinstance(t, RegressionSetup):
             return "regression"
     return "regression"
+
+
+def _block_vocab(y_block) -> list | None:
+    "The label names an `EncodedMultiCategorize` in `y_block` was given (None when it has none)."
+    blk = y_block() if callable(y_block) and not hasattr(y_block, "type_tfms") else y_block
+    for t in L(getattr(blk, "type_tfms", [])):
+        if isinstance(t, EncodedMultiCategorize) and t.vocab is not None:
+            return list(t.vocab)
+    return None
 
 
 class Tabular:
@@ -613,9 +632,34 @@ class TabularPandas(Tabular):
                                     "y_block=CategoryBlock() for class labels or convert it to numbers.")
             self._check_y_finite()
             self.items[self.y_names] = self.items[self.y_names].astype(np.float32)
+        elif self.y_kind == "multi":
+            names = _block_vocab(self.y_block)
+            names = list(self.y_names) if names is None else list(names)
+            if len(names) != len(self.y_names):
+                raise ValueError(f"TabularPandas: MultiCategoryBlock(encoded=True) names {len(names)} labels "
+                                 f"{names[:10]} for {len(self.y_names)} target columns {self.y_names[:10]}; give one "
+                                 "label per column (vocab=y_names).")
+            self.vocab = CategoryMap(names, sort=False)
+            self._encode_multi()
         else:
-            raise NotImplementedError("TabularPandas: multi-label targets are not supported yet; one-hot encode "
-                                      "them into float columns and use a RegressionBlock with BCE loss.")
+            raise NotImplementedError("TabularPandas: multi-label targets as lists of labels in one column are not "
+                                      "supported; one-hot encode them into one 0/1 column per label "
+                                      "(df[label] = df[col].str.contains(label)) and pass those columns as y_names "
+                                      "with y_block=MultiCategoryBlock(encoded=True, vocab=[...]).")
+
+    def _encode_multi(self) -> None:
+        # one 0/1 (or bool) column per label -> float32, as BCEWithLogitsLossFlat and accuracy_multi take them
+        for c in self.y_names:
+            col = self.items[c]
+            v = pd.to_numeric(col, errors="coerce").to_numpy(np.float64, na_value=np.nan) \
+                if not pd.api.types.is_bool_dtype(col) else col.to_numpy(np.float64, na_value=np.nan)
+            bad = ~np.isin(v, (0.0, 1.0))
+            if bad.any():
+                vals = [o.item() if isinstance(o, np.generic) else o for o in dict.fromkeys(col[bad].tolist())][:5]
+                raise ValueError(f"TabularPandas: multi-label target column {c!r} must hold 0/1 (or True/False) for "
+                                 f"each row; rows {_rows(self.items, bad)} hold {vals}. Fix or drop those rows "
+                                 f"(missing means 'not this label': df[{c!r}].fillna(0)).")
+        self.items[self.y_names] = self.items[self.y_names].astype(np.float32)
 
     def _check_y_finite(self) -> None:
         # A NaN (or inf) target makes the loss NaN, and then every weight: refuse before any training.
@@ -666,6 +710,8 @@ class TabularPandas(Tabular):
                 _check_numeric(self.items, self.y_names, "target", "TabularPandas.process")
                 self._check_y_finite()
                 self.items[self.y_names] = self.items[self.y_names].astype(np.float32)
+            elif self.y_kind == "multi":
+                self._encode_multi()
         return self
 
     def new(self, df: pd.DataFrame, inplace: bool = False) -> TabularPandas:
@@ -718,6 +764,10 @@ class TabularPandas(Tabular):
         df = df.copy()
         for p in reversed(self.procs):
             df = p.decode(df)
+        if self.y_kind == "multi":
+            for c in self.y_names:
+                if c in df.columns and pd.api.types.is_numeric_dtype(df[c]):
+                    df[c] = df[c].to_numpy(np.float64) > 0.5
         if self.y_kind == "category" and self.y_names and self.y_names[0] in df.columns:
             yn = self.y_names[0]
             assert self.vocab is not None  # a category target has its vocab once set up

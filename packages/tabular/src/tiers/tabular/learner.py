@@ -14,7 +14,7 @@ from tiers.dispatch import is_listy
 from tiers.tabular.model import TabularModel, get_emb_sz
 from tiers.tabular.procs import _user_stacklevel
 from tiers.train.learner import Learner
-from tiers.train.nn.losses import CrossEntropyLossFlat, MSELossFlat
+from tiers.train.nn.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat, MSELossFlat
 
 if TYPE_CHECKING:
     from tiers.tabular.core import TabularPandas
@@ -129,5 +129,6 @@ def tabular_learner(dls: TabularDataLoaders, layers: Sequence[int] | None = None
     check_y_range(dls, y_range, "tabular_learner")
     model = TabularModel(get_emb_sz(to, emb_szs), len(to.cont_names), n_out, layers, y_range=y_range, **config)
     if loss_func is None:
-        loss_func = CrossEntropyLossFlat() if to.y_kind == "category" else MSELossFlat()
+        loss_func = (CrossEntropyLossFlat() if to.y_kind == "category" else
+                     BCEWithLogitsLossFlat() if to.y_kind == "multi" else MSELossFlat())
     return TabularLearner(dls, model, loss_func=loss_func, **kwargs)
