@@ -107,3 +107,37 @@ def test_b6_valid_idx_of_index_labels_of_a_shuffled_frame_is_warned_about(tmp_pa
             assert "label" in str(e)
             return
     assert any("label" in str(w.message) for w in caught)
+
+
+def test_c1_datasets_refuse_overlapping_splits():
+    from tiers.data.all import Datasets, noop
+
+    with pytest.raises(ValueError, match=r"\[10, 11, 12, 13, 14\]"):
+        Datasets(list(range(20)), [[noop], [noop]], splits=[list(range(15)), list(range(10, 20))])
+
+
+def test_c2_c3_regression_targets_inf_refused_numeric_text_read():
+    from tiers.data.all import RegressionBlock
+
+    def db(get_y):
+        return DataBlock(blocks=(TransformBlock(type_tfms=lambda v: torch.tensor([float(v)])), RegressionBlock),
+                         get_y=get_y, splitter=IndexSplitter([0, 1]))
+
+    with pytest.raises(ValueError, match=r"rows \[3\]"):
+        db(lambda o: float("inf") if o == 3 else float(o)).dataloaders(list(range(20)), bs=4)
+    x, y = db(lambda o: str(o)).dataloaders(list(range(20)), bs=18).one_batch()
+    assert y.dtype == torch.float32 and torch.equal(y, x[:, 0])
+
+
+def test_c4_c5_metrics_refuse_the_wrong_kind_of_model(tmp_path):
+    from tiers.train.all import MSELossFlat, RocAucBinary
+
+    x = torch.randn(32, 4)
+    reg = DataLoaders.from_dsets(TensorDataset(x[:24], x[:24, 0]), TensorDataset(x[24:], x[24:, 0]), bs=8)
+    with pytest.raises(ValueError, match="regression"):
+        Learner(reg, nn.Linear(4, 1), loss_func=MSELossFlat(), metrics=accuracy, path=tmp_path).fit(1, 1e-2)
+    y3 = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    cls = DataLoaders.from_dsets(TensorDataset(x[:24], y3[:24]), TensorDataset(x[24:], y3[24:]), bs=8)
+    with pytest.raises(ValueError, match="RocAuc"):
+        Learner(cls, nn.Linear(4, 3), loss_func=CrossEntropyLossFlat(), metrics=RocAucBinary(),
+                path=tmp_path).fit(1, 1e-2)
