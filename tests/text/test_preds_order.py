@@ -48,3 +48,15 @@ def test_test_dl_preds_follow_the_given_order(trained):
     probs, _ = learn.get_preds(dl=learn.dls.test_dl(texts))
     each = torch.stack([learn.predict(t)[2] for t in texts])
     torch.testing.assert_close(probs, each, atol=1e-5, rtol=1e-4)
+
+
+def test_top_losses_indices_point_at_their_texts(trained):
+    # plot_top_losses fetches the texts by these indices
+    from tiers.train import ClassificationInterpretation
+
+    learn, valid = trained
+    losses, idxs = ClassificationInterpretation.from_learner(learn).top_losses()
+    o2i = learn.dls.vocab[1].o2i
+    for loss, i in zip(losses[:5].tolist(), idxs[:5].tolist()):
+        probs = learn.predict(valid.text[i])[2]
+        assert loss == pytest.approx(-float(torch.log(probs[o2i[valid.label[i]]])), rel=1e-4, abs=1e-5)
