@@ -1,7 +1,8 @@
 """AUDIT S1: `learn.get_preds()` on a text classifier returns its rows in the validation set's order, and predictions
 on `dls.test_dl(texts)` in the order of `texts` -- although `SortedDL` batches the texts longest first. Each row is
-checked against `learn.predict` on the same text and against the targets in dataset order. (Fails with the
-predict.py of commit b9bbbdb: the rows came back longest text first.)"""
+checked against `learn.predict` on the same text and against the targets in dataset order; `top_losses` indices
+against the loss of `predict` on the text they point at. (All fail with the predict.py of commit b9bbbdb: the rows
+came back longest text first.)"""
 
 import pytest
 import torch
