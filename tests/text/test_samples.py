@@ -45,3 +45,12 @@ def test_imdb_folder(tmp_path):
     assert len(list((path / "train").glob("*/*.txt"))) == 32
     assert {p.name for p in (path / "test").iterdir()} == {"neg", "pos"}
     assert len(list((path / "unsup").glob("*.txt"))) == 10
+
+
+def test_sample_paths_have_ls_like_untar_data(tmp_path):
+    # AUDIT2 D16: `path.ls()` right after the offline stand-ins for untar_data(URLs.IMDB_SAMPLE / URLs.IMDB)
+    path = make_imdb_sample(tmp_path / "imdb_sample", n=20)
+    assert [p.name for p in path.ls()] == ["texts.csv"]
+    path = make_imdb_folder(tmp_path / "imdb", n=40)
+    assert sorted(p.name for p in path.ls()) == ["test", "train", "unsup"]
+    assert sorted(p.name for p in (path / "train").ls()) == ["neg", "pos"]

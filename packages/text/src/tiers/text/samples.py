@@ -11,9 +11,10 @@ their adjectives and verbs mostly from the review's sentiment, and IMDB's artefa
 
 import os
 import random
-from pathlib import Path
 
 import pandas as pd
+
+from tiers.dispatch import Path  # a pathlib.Path with ls(), as untar_data returns
 
 __all__ = ["make_texts", "make_imdb_df", "make_imdb_sample", "make_imdb_folder"]
 
