@@ -24,13 +24,14 @@ from types import ModuleType
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (the name every PyTorch listing uses)
+from numpy import array, ndarray  # fastai.imports carries them (fastbook: `array(im3)[4:10,4:10]`)
 from torch import Tensor, nn
 
 from tiers.dispatch import Path
 from tiers.dispatch.extras import require
 
 __all__ = ["F", "Path", "Tensor", "attrgetter", "itemgetter", "nn", "np", "partial", "pd", "plt", "torch",
-           "collections", "functools", "itertools", "json", "math", "numbers", "os", "random", "re"]
+           "array", "ndarray", "collections", "functools", "itertools", "json", "math", "numbers", "os", "random", "re"]
 
 
 class _LazyModule(ModuleType):

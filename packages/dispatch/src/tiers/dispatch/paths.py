@@ -26,7 +26,12 @@ class Path(type(pathlib.Path())):  # type: ignore[misc]  # the concrete class (P
     >>> d = Path(tempfile.mkdtemp()); (d / "b.txt").mk_write("b"); (d / "a.csv").mk_write("a")
     >>> [p.name for p in d.ls()], [p.name for p in d.ls(file_exts=".csv")]
     (['a.csv', 'b.txt'], ['a.csv'])
+
+    As in fastai, setting the class attribute `Path.BASE_PATH` to a folder makes the repr of every path under it
+    relative to it (`Path('train/3')`), which keeps listings short; only the repr changes, the path stays absolute.
     """
+
+    BASE_PATH: "str | os.PathLike[str] | None" = None
 
     def ls(self, n_max: int | None = None, file_type: str | None = None,
            file_exts: str | Iterable[str] | None = None) -> "L":
@@ -58,6 +63,16 @@ class Path(type(pathlib.Path())):  # type: ignore[misc]  # the concrete class (P
     def relpath(self, start: str | os.PathLike[str] | None = None) -> "Path":
         "This path relative to `start` (default: the current folder), `..` allowed."
         return type(self)(os.path.relpath(self, pathlib.Path.cwd() if start is None else start))
+
+    def __repr__(self) -> str:
+        base = Path.BASE_PATH  # read on this class: a subclass sees the same setting, as fastai's patch does
+        shown: pathlib.PurePath = self
+        if base is not None:
+            try:
+                shown = self.relative_to(base)
+            except ValueError:  # not under BASE_PATH (or relative while BASE_PATH is absolute): the full path
+                pass
+        return f"Path({shown.as_posix()!r})"
 
     def __reduce__(self):
         return (pathlib.Path, (str(self),))

@@ -3,10 +3,12 @@ for examples and tests that must not download anything."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import numpy as np
 import pandas as pd
+
+from tiers.dispatch.paths import Path  # a pathlib.Path with ls(), as untar_data returns
 
 __all__ = ["make_adult_sample"]
 
@@ -21,7 +23,7 @@ _RACE = ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"]
 _COUNTRY = ["United-States", "Mexico", "Philippines", "Germany", "Canada", "India", "England", "China"]
 
 
-def make_adult_sample(path: str | Path, n: int = 2000, seed: int = 0, nan_frac: float = 0.02) -> Path:
+def make_adult_sample(path: str | os.PathLike[str], n: int = 2000, seed: int = 0, nan_frac: float = 0.02) -> Path:
     """Write `path/adult.csv`: `n` rows with the adult census columns (age, workclass, fnlwgt, education,
     education-num, marital-status, occupation, relationship, race, sex, capital-gain, capital-loss, hours-per-week,
     native-country, salary), where `salary` ('>=50k' or '<50k') depends on education, marital status, occupation,

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from tiers.dispatch.extras import require
+from tiers.dispatch.paths import Path  # a pathlib.Path with ls(), as untar_data returns
 
 __all__ = [
     "SHAPE_CODES",
@@ -47,7 +47,7 @@ def sample_data_path(name: str, dest: str | os.PathLike | None = None) -> Path:
     """Where sample dataset `name` lives: `dest` when given, else `$TIERS_HOME/data/name` (default `~/.tiers`).
 
     >>> sample_data_path('mnist_tiny', '/tmp/x')
-    PosixPath('/tmp/x')
+    Path('/tmp/x')
     """
     if dest is not None:
         return Path(dest)
