@@ -285,3 +285,22 @@ def test_table_cells_show_floats_without_float32_noise():
     text = wrapped_table(df)
     assert "2.984 " in text and "2.761856" in text and "1e-09" in text
     assert "2.98399" not in text and "2.7618558" not in text
+
+
+# ---- AUDIT A2: a regression prediction decodes to numbers, not a generator --------------------------------------
+def test_vector_regression_targets_decode_to_a_tuple_of_floats():
+    import torch
+
+    from tiers.data import RegressionBlock
+
+    dblock = DataBlock(blocks=(TransformBlock(type_tfms=lambda o: torch.tensor([float(o)])), RegressionBlock),
+                       get_y=lambda o: [o / 2, -o], splitter=IndexSplitter([6, 7]))
+    dls = dblock.dataloaders(range(8), bs=2, device="cpu")
+    dec = dls.valid_ds.decode(dls.valid_ds[0])[1]
+    assert tuple(dec) == (3.0, -6.0) and all(isinstance(v, float) for v in dec)
+    x, y = dls.valid.one_batch()
+    decoded = dls.valid.decode_batch((x, y))
+    assert [tuple(s[1]) for s in decoded] == [(3.0, -6.0), (3.5, -7.0)]
+    one = DataBlock(blocks=(TransformBlock, RegressionBlock), get_y=lambda o: [float(o)],
+                    splitter=IndexSplitter([3])).datasets(range(4))
+    assert tuple(one.decode(one.valid[0])[1]) == (3.0,)  # a one-value vector target: (3.0,) as fastai gives

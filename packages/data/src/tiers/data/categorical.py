@@ -370,7 +370,8 @@ class RegressionSetup(DisplayedTransform):
         return _float_target(o)
 
     def decodes(self, o: Tensor):
-        return TitledFloat(o.item()) if o.ndim == 0 else TitledTuple(float(v) for v in o.flatten())
+        # A tuple, not a generator: TitledTuple would hold the generator itself as its one element.
+        return TitledFloat(o.item()) if o.ndim == 0 else TitledTuple(tuple(float(v) for v in o.flatten()))
 
     def setups(self, dsets):
         if self.c is not None or dsets is None or len(dsets) == 0:
