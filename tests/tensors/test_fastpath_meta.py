@@ -78,6 +78,9 @@ def test_python_310_fallback_reads_the_same(meta):
     assert _meta_of_310(t) == _meta(t) == (meta or None)
 
 
-def test_plain_tensor_has_no_metadata():
-    assert _meta(torch.zeros(1)) is None
-    assert type(cast(torch.zeros(1), Tensor)) is Tensor
+def test_cast_of_a_plain_tensor_keeps_its_attributes():
+    plain = torch.zeros(1)
+    plain.note = "n"
+    res = cast(plain, TensorImage)
+    assert type(res) is TensorImage and res.note == "n"
+    assert _meta(torch.zeros(1)) is None and type(cast(torch.zeros(1), Tensor)) is Tensor

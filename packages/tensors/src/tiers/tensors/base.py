@@ -50,7 +50,7 @@ def _meta_of_310(o):
 _state = getattr(object, "__getstate__", _meta_of_310)
 
 
-def _meta(o) -> dict | None:
+def _meta(o: Tensor) -> dict | None:
     "The metadata dict of `o` (its non-empty `__dict__`), or None; no empty dict is created."
     st = _state(o)
     return st if st is None or type(st) is dict else (o.__dict__ or None)
@@ -336,9 +336,10 @@ def cast(x: Any, typ: type) -> Any:
         return x
     if isinstance(x, Tensor) and issubclass(typ, Tensor):
         res = x.as_subclass(typ)
-        meta = _meta(x)
-        if meta and issubclass(typ, TensorBase):
-            res.__dict__.update(meta)
+        if issubclass(typ, TensorBase):
+            meta = _meta(x)
+            if meta:
+                res.__dict__.update(meta)
         return res
     if isinstance(x, np.ndarray) and issubclass(typ, np.ndarray):
         return x.view(typ)
