@@ -97,6 +97,9 @@ def test_confusion_matrix_of_two_long_class_names_plots_without_a_layout_warning
         fig.canvas.draw()
     w, h = fig.get_size_inches()
     assert w >= 4 and h >= 4
+    # fastbook ch. 5 verbatim (AUDIT2 D14): figure keywords pass through to the figure
+    fig = interp.plot_confusion_matrix(figsize=(12, 12), dpi=60, return_fig=True)
+    assert fig.dpi == 60 and tuple(fig.get_size_inches()) == (12, 12)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["negative", "positive"]
     plt.close("all")

@@ -129,9 +129,10 @@ class ClassificationInterpretation(Interpretation):
 
     def plot_confusion_matrix(self, normalize: bool = False, title: str = "Confusion matrix", cmap: str = "Blues",
                               norm_dec: int = 2, plot_txt: bool = True, figsize: tuple | None = None,
-                              return_fig: bool = False) -> Any:
+                              return_fig: bool = False, **kwargs: Any) -> Any:
         """Plot the confusion matrix (rows normalised to 1 when `normalize`); returns the matplotlib figure with
-        `return_fig=True` only (a returned figure would show twice at the end of a notebook cell)."""
+        `return_fig=True` only (a returned figure would show twice at the end of a notebook cell). Other keywords
+        (`dpi=60`, `facecolor=`...) go to the figure, as fastai's `plt.figure(**kwargs)`."""
         plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="ClassificationInterpretation.plot_confusion_matrix")
 
         cm = self.confusion_matrix().float()
@@ -141,7 +142,8 @@ class ClassificationInterpretation(Interpretation):
         # room for the tick labels (IMDB's 'negative'/'positive' did not fit 2.2 inches: matplotlib warned that
         # tight_layout could not be applied); constrained layout makes it fit without a warning
         side = max(4.0, 1 + 0.6 * n + 0.08 * max((len(v) for v in self.vocab), default=0))
-        fig, ax = plt.subplots(figsize=figsize or (side, side), layout="constrained")
+        kwargs.setdefault("layout", "constrained")
+        fig, ax = plt.subplots(figsize=figsize or (side, side), **kwargs)
         ax.imshow(cm.numpy(), interpolation="nearest", cmap=cmap)
         ax.set_title(title)
         ax.set_xticks(range(n), self.vocab, rotation=90)
