@@ -312,3 +312,24 @@ def test_happy_path_unchanged():
     after = _weights(learn.model)
     assert not _same(before, after) and all(torch.isfinite(p).all() for p in after)
     assert math.isfinite(learn.recorder.values[-1][0])
+
+
+def test_one_hot_targets_with_a_flat_cross_entropy_name_the_fix():
+    # AUDIT C10: Keras' to_categorical habit; the flat loss doubles the targets and torch says only "batch_size"
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 4, generator=g)
+    y = F.one_hot((x[:, 0] > 0).long(), 2)  # (32, 2) int64, only 0/1
+    dls = DataLoaders(DataLoader(TensorDataset(x[:24], y[:24]), batch_size=8),
+                      DataLoader(TensorDataset(x[24:], y[24:]), batch_size=8))
+    learn = Learner(dls, nn.Linear(4, 2), loss_func=CrossEntropyLossFlat())
+    with pytest.raises(ValueError) as e, learn.no_bar(), learn.no_logging():
+        learn.fit(1)
+    notes = "\n".join(getattr(e.value, "__notes__", []))
+    assert "the targets look one-hot (shape (8, 2), only 0/1)" in notes, notes
+    assert "y.argmax(1)" in notes and "BCEWithLogitsLossFlat()" in notes
+    # the fix works
+    dls = DataLoaders(DataLoader(TensorDataset(x[:24], y[:24].argmax(1)), batch_size=8),
+                      DataLoader(TensorDataset(x[24:], y[24:].argmax(1)), batch_size=8))
+    learn = Learner(dls, nn.Linear(4, 2), loss_func=CrossEntropyLossFlat())
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1)

@@ -235,6 +235,11 @@ def annotate_loss_error(e: BaseException, loss_func: Any, pred: Any, yb: tuple) 
         note += (f": this loss takes class indices, i.e. an integer (torch.long) target, but the target is "
                  f"{str(targ.dtype).removeprefix('torch.')}; for class labels convert them (.long(), or a "
                  "CategoryBlock), for a regression target use MSELossFlat()")
+    elif (targ is not None and isinstance(pred, Tensor) and targ.ndim == 2 and targ.shape == pred.shape
+          and targ.shape[1] > 1 and bool(((targ == 0) | (targ == 1)).all())):
+        # Keras' to_categorical habit: a flat cross-entropy flattens (bs, C) one-hot targets into bs*C "labels"
+        note += (f": the targets look one-hot (shape {tuple(targ.shape)}, only 0/1); this loss takes class indices: "
+                 "pass y.argmax(1) (or a CategoryBlock), or for multi-label targets use BCEWithLogitsLossFlat()")
     elif "batch_size" in msg or "size" in msg or "shape" in msg:
         note += (": the loss expects an output of shape (batch, n_classes) for class targets, or the target's shape "
                  "for an elementwise loss; check the model's last layers (a missing Flatten, an extra dim, a view) "
