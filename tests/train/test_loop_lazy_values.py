@@ -171,3 +171,24 @@ def test_a_state_pickled_mid_batch_keeps_the_lazy_loss():
     _fit(Pickle(), epochs=1)
     copy, orig = got[0]
     assert isinstance(copy, torch.Tensor) and torch.equal(copy, orig) and not copy.requires_grad
+
+
+def test_recorder_public_attributes_and_an_older_pickle_still_work():
+    from tiers.train import Recorder, accuracy
+
+    learn = _fit(epochs=1)
+    rec = learn.recorder
+    assert len(rec.lrs) == 40 and set(rec.lrs) == {0.2}
+    rec.train_metrics = True  # a plain attribute to users: set between fits, read by the next
+    learn.metrics = accuracy
+    learn.fit(1)
+    assert rec.metric_names[:4] == ["epoch", "train_loss", "train_accuracy", "valid_loss"]
+    rec.lrs = []
+    assert rec.lrs == [] and rec._log.lrs is rec.lrs
+    # a Recorder pickled before its per-batch fields moved into one object (an older export)
+    old = Recorder.__new__(Recorder)
+    old.__setstate__({"train_metrics": True, "lrs": [0.1, 0.1], "_pending": [], "_lr_group": None,
+                      "_losses": [0.5, 0.4], "_ema": 0.0392, "_n": 2, "beta": 0.98, "values": [[0.4, 0.3]]})
+    assert old.train_metrics and old.lrs == [0.1, 0.1] and old.losses == [0.5, 0.4]
+    assert old.smooth_loss == 0.0392 / (1 - 0.98**2)
+    assert pickle.loads(pickle.dumps(rec)).lrs == []

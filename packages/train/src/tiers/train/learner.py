@@ -130,12 +130,12 @@ def _cast_noop_on_plain(cb: Any) -> bool:
             and "before_batch" not in cb.__dict__)
 
 
-def _batch_plan(ev: dict[str, tuple], batch_level: tuple) -> tuple:
+def _batch_plan(ev: dict[str, tuple], batch_level: tuple, grad_inline: bool) -> tuple:
     # One mode's handlers of the batch level, as `_run_batches` reads them once per batch (see `_invalidate_cbs`).
     h_before, h_cancel, h_after, count = batch_level[3], batch_level[4], batch_level[5], batch_level[6]
     # CastToTensor first (no handler before it could have changed the batch): skipped on plain tensors.
     h_plain = h_before[1:] if h_before and _cast_noop_on_plain(h_before[0][0]) else h_before
-    return h_before, h_plain, ev["after_pred"], ev["after_loss"], h_cancel, h_after, count
+    return h_before, h_plain, ev["after_pred"], ev["after_loss"], h_cancel, h_after, count, grad_inline
 
 
 def _state_attr(name: str, doc: str) -> property:
@@ -439,9 +439,11 @@ class Learner:
         self._inline_grad_step = cls._backward is _BACKWARD and cls._step is _STEP
         self._quiet_grad_step = not any(train[f"{w}_{k}"] for k in ("backward", "step")
                                         for w in ("before", "after", "after_cancel"))
+        self._grad_inline = self._quiet_grad_step and self._inline_grad_step  # backward and step written out
         # The batch plan of `_run_batches`, per mode: (before_batch handlers, the same for a batch of two plain
-        # tensors, after_pred, after_loss, after_cancel_batch, after_batch (the callbacks'), count the batch?).
-        self._bp = tuple(_batch_plan(ev, lv["batch"]) for ev, lv in zip(self._ev, self._lv))
+        # tensors, after_pred, after_loss, after_cancel_batch, after_batch (the callbacks'), count the batch?,
+        # backward and step written out?).
+        self._bp = tuple(_batch_plan(ev, lv["batch"], self._grad_inline) for ev, lv in zip(self._ev, self._lv))
 
     def __call__(self, event_name: str | Iterable[str]) -> None:
         """Fire the event `event_name` (or each of a list of events) on the callbacks, in `order`."""
@@ -700,7 +702,7 @@ class Learner:
                 _checks.check_finite_loss(lg, st.epoch, st.iter)
             if lg is st._loss_src:
                 st.loss_value = v
-        if self._quiet_grad_step and self._inline_grad_step:
+        if self._grad_inline:
             # No callback handles the backward/step events and nothing overrides `_backward`/`_step` (the usual
             # case): their bodies, without the empty dispatch and two calls.
             try:
@@ -769,21 +771,27 @@ class Learner:
         # falsy test, and `CastToTensor` (when it runs first) is not called for a batch of two plain tensors, on
         # which it does nothing. `tests/train/test_loop_fast_path.py` runs both paths side by side.
         st = self.state
+        # Set by `fit` and `_do_epoch_train`, never inside a pass (the general path reads them per batch: the same).
+        check_first, check_nan, step_size = True, self._check_nan, self._step_size
         for i, b in enumerate(dl):
             st.iter = i
-            if type(b) in _SEQ and len(b) == 2 and isinstance(x := b[0], Tensor) and x.is_cpu:
-                y = b[1]
+            if type(b) in _SEQ and len(b) == 2:
+                x, y = b
                 st.xb, st.yb = (x,), (y,)
-                h_before, h_plain, h_pred, h_loss, h_cancel, h_after, count = self._bp[st.training]
-                if h_plain is not h_before and type(x) is Tensor and type(y) is Tensor:
-                    h_before = h_plain
+                h_before, h_plain, h_pred, h_loss, h_cancel, h_after, count, grad_inline = self._bp[st.training]
+                if type(x) is Tensor and x.is_cpu:  # plain: CastToTensor (when first) has nothing to do if y is too
+                    if h_plain is not h_before and type(y) is Tensor:
+                        h_before = h_plain
+                elif not (isinstance(x, Tensor) and x.is_cpu):  # not a CPU batch for the model: the general split
+                    self._split(self._set_device(b))
             else:
                 self._split(self._set_device(b))
-                h_before, _, h_pred, h_loss, h_cancel, h_after, count = self._bp[st.training]
+                h_before, _, h_pred, h_loss, h_cancel, h_after, count, grad_inline = self._bp[st.training]
             try:
+                # Where a handler ran, what it may have changed is read again where the general path reads it.
                 if h_before:
                     self._run_handlers(h_before, "before_batch")
-                    _, _, h_pred, h_loss, _, _, _ = self._bp[st.training]  # read after before_batch, as _do_one_batch
+                    _, _, h_pred, h_loss, _, _, _, grad_inline = self._bp[st.training]
                 # ---- `_do_one_batch`
                 xb = st.xb
                 try:
@@ -793,11 +801,14 @@ class Learner:
                     raise
                 if h_pred:
                     self._run_handlers(h_pred, "after_pred")
+                    grad_inline = self._grad_inline
                 yb = st.yb
                 if yb:
-                    if self._check_first_batch:
-                        self._check_first_batch = False
-                        _checks.check_loss_inputs(self.loss_func, st.pred, yb)
+                    if check_first:  # until the first batch with targets: the flag itself decides, as in _do_one_batch
+                        check_first = False
+                        if self._check_first_batch:
+                            self._check_first_batch = False
+                            _checks.check_loss_inputs(self.loss_func, st.pred, yb)
                     try:
                         lg = self.loss_func(st.pred, *yb)
                     except Exception as e:
@@ -807,15 +818,16 @@ class Learner:
                     st._loss, st.loss_value = _LAZY_LOSS, None
                 if h_loss:
                     self._run_handlers(h_loss, "after_loss")
-                if st.training and st.yb:
-                    lg = st.loss_grad
-                    if self._check_nan and not lg.ndim:
+                    yb, lg, grad_inline = st.yb, st.loss_grad, self._grad_inline
+                if yb and st.training:
+                    if check_nan and not lg.ndim:
                         v = lg.item()
                         if v - v:  # NaN or inf (see _do_one_batch)
                             _checks.check_finite_loss(lg, st.epoch, st.iter)
                         if lg is st._loss_src:
                             st.loss_value = v
-                    if self._quiet_grad_step and self._inline_grad_step:
+                    if grad_inline:
+                        opt = self.opt
                         try:
                             lg.backward()
                         except CancelBackwardException:
@@ -824,18 +836,19 @@ class Learner:
                             _checks.annotate_backward_error(e, lg)
                             raise
                         try:
-                            self.opt.step()
+                            opt.step()
                         except CancelStepException:
                             pass
+                        opt.zero_grad()
                     else:
                         self._grad_step()
-                    self.opt.zero_grad()
+                        self.opt.zero_grad()
                 # ---- end of `_do_one_batch`
             except CancelBatchException:
                 if h_cancel:
                     self._run_handlers(h_cancel, "after_cancel_batch")
             if count:  # a training batch: the loop's own first after_batch step (`_advance`)
-                st.pct_train += self._step_size
+                st.pct_train += step_size
                 st.train_iter += 1
             for cb, fn in h_after:
                 if cb.run:

@@ -28,6 +28,8 @@ _PLAIN_TYPES = frozenset({Tensor})  # what CastToTensor leaves alone
 
 # Learner attributes that are not loop state: a callback assigning one keeps it as its own (with a warning).
 _LEARNER_OWN = frozenset("model opt loss_func dls cbs metrics opt_func splitter path model_dir lr wd".split())
+# Attributes whose assignment on a callback does more than set it (see Callback.__setattr__).
+_SPECIAL_ATTRS = LOOP_ATTRS | _LEARNER_OWN | {"order", "run_train", "run_valid"}
 
 __all__ = [
     "Callback",
@@ -103,6 +105,9 @@ class Callback:
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}, and neither has its Learner") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _SPECIAL_ATTRS:  # a callback's own attribute (the usual case): one set test
+            object.__setattr__(self, name, value)
+            return
         if name in LOOP_ATTRS:
             learn = self.__dict__.get("learn")
             if learn is not None:

@@ -23,6 +23,10 @@ attribute says where: epoch, batch, phase), so a script still ends as interrupte
 
 from __future__ import annotations
 
+# `_signal` is what `signal` wraps: the wrappers convert handlers to and from enums (an exception per function
+# handler), about 8 us per fit; the handler objects are the same (`_signal.default_int_handler is
+# signal.default_int_handler`).
+import _signal
 import os
 import shutil
 import signal
@@ -34,9 +38,11 @@ from typing import IO, Any
 
 from tiers.data.show import in_notebook as _in_notebook
 from tiers.train.callbacks.core import Callback
+from tiers.train.callbacks.lr_finder import LRFinder
 
 __all__ = ["ProgressCallback"]
 
+_SIGINT = int(signal.SIGINT)
 _BAR_MAX = 24  # widest text bar, in characters: wider bars only spread the same information
 
 
@@ -107,7 +113,7 @@ class _State:
 
     __slots__ = ("mode", "t0", "n_epoch", "start_epoch", "epoch", "n_train", "n_valid", "label", "n", "total",
                  "p0", "loss", "validating", "rows", "names", "end", "end_line", "pending", "next", "bars",
-                 "widths", "sep")
+                 "live", "widths", "sep")
 
     def __init__(self, mode: str, n_epoch: int, start_epoch: int, n_train: int | None, n_valid: int | None) -> None:
         self.mode, self.n_epoch, self.start_epoch = mode, n_epoch, start_epoch
@@ -121,6 +127,7 @@ class _State:
         self.pending = False  # Ctrl-C seen: stop at the end of the current batch
         self.next = 0.0  # earliest time of the next redraw
         self.bars = True  # False: a notebook output with the table only
+        self.live = False  # a view with bars: after_batch may draw (set by ProgressCallback.before_fit)
         self.widths: list[int] = []  # the text table's column widths, set by its first row
         self.sep = 2
 
@@ -299,19 +306,20 @@ class ProgressCallback(Callback):
         """Start fresh bars (never the ones an interrupted fit left), route the table, arm Ctrl-C handling."""
         self._finish_stale()
         learn = self.learn
-        from tiers.train.callbacks.lr_finder import LRFinder
-
         mode = "search" if any(isinstance(c, LRFinder) for c in learn.cbs) else \
             "eval" if getattr(learn, "validating", False) else "fit"
+        self._view = view = self._choose_view()
+        n_train = n_valid = None
         dls = getattr(learn, "dls", None)
-        n_train = _len(getattr(dls, "train", None)) if dls is not None else None
-        try:
-            n_valid = _len(dls.valid) if dls is not None else None
-        except (AttributeError, IndexError):  # no validation loader: the fit trains only
-            n_valid = None
+        if view is not None and dls is not None:  # the loaders' lengths serve the bars only (the fit's fraction done)
+            n_train = _len(getattr(dls, "train", None))
+            try:
+                n_valid = _len(dls.valid)
+            except (AttributeError, IndexError):  # no validation loader: the fit trains only
+                n_valid = None
         self._st = _State(mode, getattr(learn, "n_epoch", 1), getattr(learn, "_start_epoch", 0), n_train, n_valid)
-        self._view = self._choose_view()
         self._st.bars = self.show_bar is not False
+        self._st.live = view is not None and self._st.bars  # whether after_batch may draw
         self._handle, self._drawn, self._drawn_max = None, 0, 0
         self._fill = "\u2588"
         if self._view == "terminal":
@@ -380,7 +388,7 @@ class ProgressCallback(Callback):
         st.n += 1
         if st.pending:
             self._interrupt()
-        if self._view is not None and st.bars:
+        if st.live:
             now = time.monotonic()
             if now >= st.next:
                 if self.learn.training:
@@ -493,22 +501,22 @@ class ProgressCallback(Callback):
         if threading.current_thread() is not threading.main_thread():
             return
         try:
-            current = signal.getsignal(signal.SIGINT)
+            current = _signal.getsignal(_SIGINT)
             owner = getattr(current, "__self__", None)
             if isinstance(owner, ProgressCallback) and owner is not self and not owner._running():
                 owner._disarm_sigint()  # left by a fit that ended with an error: put Python's handler back first
-                current = signal.getsignal(signal.SIGINT)
+                current = _signal.getsignal(_SIGINT)
             if current is not signal.default_int_handler:
                 return
-            self._old_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+            self._old_sigint = _signal.signal(_SIGINT, self._on_sigint)
         except (ValueError, OSError):
             self._old_sigint = None
 
     def _disarm_sigint(self) -> None:
         if self._old_sigint is not None:
             try:
-                if signal.getsignal(signal.SIGINT) == self._on_sigint:
-                    signal.signal(signal.SIGINT, self._old_sigint)
+                if _signal.getsignal(_SIGINT) == self._on_sigint:
+                    _signal.signal(_SIGINT, self._old_sigint)
             except (ValueError, OSError):
                 pass
             self._old_sigint = None

@@ -26,7 +26,7 @@ from tiers.train.metrics.base import AvgLoss, AvgSmoothLoss, Metric
 
 __all__ = ["Recorder", "format_time"]
 
-_FLUSH_EVERY = 512  # pending raw losses before a forced bulk smoothing (bounds memory on long epochs)
+_FLUSH_EVERY = 512  # pending loss tensors before a forced bulk read (bounds device memory on long epochs)
 
 
 def format_time(t: float) -> str:
@@ -55,6 +55,20 @@ def _loss_values(pending: list) -> list[float]:
     return array("f", [v if type(v) is float else next(it) for v in pending]).tolist()
 
 
+class _BatchLog:
+    # What `Recorder.after_batch` reads and writes every batch, in slots: a callback's own attributes are slower to
+    # read (its class has `__getattr__`, which turns off CPython's attribute-access shortcuts).
+    __slots__ = ("state", "pending", "pending_tensors", "lrs", "lr_group", "train_metrics")
+
+    def __init__(self, train_metrics: bool) -> None:
+        self.state: Any = None  # the Learner's LoopState, set at the start of each pass
+        self.pending: list = []  # raw losses not read yet: floats (the loop's) or detached tensors
+        self.pending_tensors = False  # whether `pending` holds tensors
+        self.lrs: list[float] = []
+        self.lr_group: dict | None = None  # the optimizer's last parameter group (its "lr" is recorded)
+        self.train_metrics = train_metrics
+
+
 class Recorder(Callback):
     """Default callback (order 50): records training losses and lrs per batch and loss/metrics per epoch.
 
@@ -70,10 +84,10 @@ class Recorder(Callback):
     remove_on_fetch = True  # predictions fetched during a fit must not add to the epoch's row
 
     def __init__(self, add_time: bool = True, train_metrics: bool = False, valid_metrics: bool = True, beta: float = 0.98) -> None:
-        self.add_time, self.train_metrics, self.valid_metrics, self.beta = add_time, train_metrics, valid_metrics, beta
+        self._log = _BatchLog(train_metrics)
+        self.add_time, self.valid_metrics, self.beta = add_time, valid_metrics, beta
         self.loss = AvgLoss()
         self.smooth = AvgSmoothLoss(beta)  # kept for fastai-style code reading `recorder.smooth`
-        self.lrs: list[float] = []
         self.iters: list[int] = []
         self.values: list[list] = []
         self.history: list[dict[str, Any]] = []
@@ -85,22 +99,53 @@ class Recorder(Callback):
         self._vmets: list[Metric] = []
         self.cancel_train = self.cancel_valid = False  # set by the after_cancel_* events, reset each epoch
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A Recorder pickled before the batch log held these (an older export): move them into one.
+        if "_log" not in state:
+            log = state["_log"] = _BatchLog(state.pop("train_metrics", False))
+            log.lrs = state.pop("lrs", [])
+            log.pending = state.pop("_pending", [])
+            log.pending_tensors = bool(log.pending)
+            state.pop("_lr_group", None)
+            state.setdefault("_raw", [])  # its smoothed `_losses` and running `_ema`/`_n` stay readable
+            state.setdefault("_lema", 0.0)
+        self.__dict__.update(state)
+
+    @property
+    def lrs(self) -> list[float]:
+        """The learning rate (of the last parameter group) at each training batch of the fit."""
+        return self._log.lrs
+
+    @lrs.setter
+    def lrs(self, v: list[float]) -> None:
+        self._log.lrs = v
+
+    @property
+    def train_metrics(self) -> bool:
+        """Whether the metrics are also computed on the training set (columns `train_<name>`)."""
+        return self._log.train_metrics
+
+    @train_metrics.setter
+    def train_metrics(self, v: bool) -> None:
+        self._log.train_metrics = v
+
     # ---- raw losses, smoothed when read ---------------------------------------------------------------------
     def _reset_losses(self) -> None:
-        self._pending: list = []  # raw losses not read yet: floats (the loop's) or detached tensors
-        self._pending_tensors = False  # whether _pending holds tensors
+        log = self._log
+        log.pending, log.pending_tensors = [], False
         self._raw: list[float] = []  # every raw training loss of the fit, as float32 values
         self._ema, self._n = 0.0, 0  # the running average through _raw[:_n] (what smooth_loss needs)
         self._losses: list[float] = []  # smoothed losses of _raw[:len(_losses)], built when `losses` is read
         self._lema = 0.0  # the running average through _raw[:len(_losses)]
 
     def _flush(self) -> None:
-        if not self._pending:
+        log = self._log
+        pending = log.pending
+        if not pending:
             return
-        pending = self._pending
-        vals = _loss_values(pending) if self._pending_tensors else array("f", pending).tolist()
+        vals = _loss_values(pending) if log.pending_tensors else array("f", pending).tolist()
         pending.clear()
-        self._pending_tensors = False
+        log.pending_tensors = False
         first = len(self._raw)
         self._raw.extend(vals)
         late_check = getattr(self.learn, "_check_nan_late", None)
@@ -167,36 +212,44 @@ class Recorder(Callback):
             m.reset()
         # The raw torch-style group dict: reading 'lr' from it is a dict lookup, unlike a hypers view.
         opt = self.learn.opt
-        self._lr_group = opt.param_groups[-1] if opt is not None and getattr(opt, "param_groups", None) else None
+        log = self._log
+        log.lr_group = opt.param_groups[-1] if opt is not None and getattr(opt, "param_groups", None) else None
+        log.state = self.learn.state
 
     def before_validate(self) -> None:
         """Reset validation loss and metrics."""
         self._vmets = self._valid_mets()  # built once per pass, not per batch
+        self._log.state = self.learn.state
         for m in self._vmets:
             m.reset()
 
     def after_batch(self) -> None:
         """Record the batch: raw loss and lr when training, loss and metrics when validating."""
-        learn = self.learn
-        st = learn.state  # the loop state's slots directly: this runs for every batch
+        log = self._log
+        st = log.state
+        if st is None:  # fired outside a pass (by hand)
+            st = log.state = self.learn.state
         if not st.yb:
             return
         if st.training:
-            pending, v = self._pending, st.loss_value
-            if v is None:  # the loop did not read this loss (a GPU fit...): the tensor, read in bulk later
+            v = st.loss_value
+            if v is not None:  # the float the loop read (floats take no device memory: no flush bound needed)
+                log.pending.append(v)
+            else:  # the loop did not read this loss (a GPU fit...): the tensor, read in bulk later
+                pending = log.pending
                 pending.append(st.loss)
-                self._pending_tensors = True
-            else:  # the float the loop read
-                pending.append(v)
-            if len(pending) >= _FLUSH_EVERY:
-                self._flush()
-            grp = self._lr_group
+                log.pending_tensors = True
+                if len(pending) >= _FLUSH_EVERY:
+                    self._flush()
+            grp = log.lr_group
             if grp is not None:
-                self.lrs.append(grp["lr"])
-            if self.train_metrics:
+                log.lrs.append(grp["lr"])
+            if log.train_metrics:
+                learn = self.learn
                 for m in learn.metrics:
                     m.accumulate(learn)
         else:
+            learn = self.learn
             for m in self._vmets:
                 m.accumulate(learn)
 
@@ -214,7 +267,7 @@ class Recorder(Callback):
             vals = [self.smooth_loss] + [m.value for m in self._train_mets()]
             self._row.update(zip(self._train_cols, vals))
         # The epoch boundary is recorded either way: plot_loss places validation points with it.
-        self.iters.append(len(self._raw) + len(self._pending))
+        self.iters.append(len(self._raw) + len(self._log.pending))
 
     def after_validate(self) -> None:
         """Fill the validation columns of the row, unless validation was cancelled (they stay blank)."""
