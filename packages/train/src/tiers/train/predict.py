@@ -63,6 +63,10 @@ def _pin_order(dl: Any) -> tuple[Any, list[int] | None]:
         return dl, None
     if not getattr(dl, "indexed", True) or not hasattr(dl, "new"):
         return dl, None  # an iterable dataset has no indices: its order is the stream's
+    from tiers.train.callbacks.distributed import _DistribMixin
+
+    if isinstance(dl, _DistribMixin):
+        return dl, None  # one rank's share: DistributedTrainer gathers the ranks' results in the unsharded order
     raw = list(dl.get_idxs())
     if any(not hasattr(i, "__index__") or isinstance(i, bool) for i in raw):
         return dl, None  # not item indices (e.g. None for a stream): nothing to put back
