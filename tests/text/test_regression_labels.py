@@ -77,7 +77,6 @@ def test_regression_block_trains_one_epoch_with_mse_and_one_output(df):
     assert sorted(targs.tolist()) == pytest.approx(sorted(df.score[df.is_valid].astype("float32").tolist()))
 
 
-@pytest.mark.xfail(strict=True, reason="AUDIT A2: fixed in tiers.data RegressionSetup.decodes (a generator today)")
 def test_regression_predict_gives_a_float(df):
     dls = TextDataLoaders.from_df(df, text_col="text", label_col="score", valid_col="is_valid", bs=8, n_workers=1,
                                   y_block=RegressionBlock())
