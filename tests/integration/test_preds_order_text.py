@@ -61,3 +61,12 @@ def test_top_losses_point_at_the_right_texts(trained):
     for v, i in zip(vals, idx):
         p = learn.predict(valid.text[int(i)])[2]
         assert float(v) == pytest.approx(-float(torch.log(p[o2i[valid.label[int(i)]]])), abs=1e-4)
+
+
+def test_ragged_text_inputs_come_back_in_dataset_order(trained):
+    learn, valid = trained
+    inp, _, _ = learn.get_preds(with_input=True)
+    ds = learn.dls.valid_ds
+    assert isinstance(inp, list) and len(inp) == len(valid)  # padded per batch to other lengths: one tensor per text
+    for i in range(len(valid)):
+        assert torch.equal(inp[i][inp[i] != 1], ds[i][0][ds[i][0] != 1])  # same tokens, padding (id 1) aside
