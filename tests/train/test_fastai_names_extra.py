@@ -167,3 +167,22 @@ def test_to_channelslast_without_amp():
     with learn.no_bar(), learn.no_logging():
         learn.fit(1, 1e-2)
     assert learn.model.conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+# ------------------------------------------------------------------ CollectDataCallback
+def test_collect_data_keeps_every_batch_with_its_prediction_and_loss():
+    from tiers.train import CollectDataCallback
+
+    torch.manual_seed(0)
+    learn = Learner(_dls(), nn.Linear(6, 2), loss_func=nn.CrossEntropyLoss())
+    cb = CollectDataCallback()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(2, 1e-2, cbs=cb)
+    assert len(cb.data) == 2 * (3 + 1)  # 3 training and 1 validation batches per epoch
+    xb, yb, pred, loss = cb.data[-1]  # the last validation batch
+    assert xb[0].shape == (16, 6) and yb[0].shape == (16,) and pred.shape == (16, 2)
+    assert not pred.requires_grad and pred.device.type == "cpu"
+    with torch.no_grad():
+        assert torch.allclose(pred, learn.model(xb[0]))
+        assert torch.isclose(loss, nn.functional.cross_entropy(pred, yb[0]))
+    assert learn.recorder.values[-1][1] == pytest.approx(float(loss), abs=1e-6)  # valid_loss of one batch

@@ -47,7 +47,7 @@ __all__ = [
     "GradientAccumulation", "GradientClip", "TerminateOnNaNCallback", "ChannelsLast", "ShortEpochCallback",
     "set_bn_eval", "BnFreeze", "MCDropoutCallback", "SkipToEpoch", "MixHandler", "MixUp", "CutMix", "reduce_loss", "MixedPrecision",
     "get_amp_dtype", "rank_distrib", "num_distrib", "DistributedDL", "DistributedTrainer", "setup_distrib",
-    "teardown_distrib", "LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback",
+    "teardown_distrib", "LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback", "CollectDataCallback",
     "HookCallback", "ActivationStats", "LayerStats",
     # checks
     "NonFiniteLossError",

@@ -56,7 +56,7 @@ __all__ = [
     # distributed
     "rank_distrib", "num_distrib", "DistributedDL", "DistributedTrainer", "setup_distrib", "teardown_distrib",
     # logging
-    "LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback",
+    "LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback", "CollectDataCallback",
     # hooks
     "HookCallback", "ActivationStats", "LayerStats",
 ]

@@ -16,9 +16,10 @@ from types import ModuleType
 from typing import Any
 
 from tiers.dispatch.extras import require
+from tiers.tensors import to_detach
 from tiers.train.callbacks.core import Callback
 
-__all__ = ["LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback"]
+__all__ = ["LoggerCallback", "CSVLogger", "ShowGraphCallback", "TensorBoardCallback", "CollectDataCallback"]
 
 
 class LoggerCallback(Callback):
@@ -351,3 +352,18 @@ def import_tensorboard() -> ModuleType:
     """The `tensorboard` package; a missing one raises `MissingExtraError` (a `ModuleNotFoundError`) naming the
     extra tiers-train[tensorboard]."""
     return require("tensorboard", dist="tiers-train", extra="tensorboard", what="TensorBoardCallback")
+
+
+class CollectDataCallback(Callback):
+    """Collect every batch of a fit (training and validation), with its prediction and loss, into `self.data`:
+    a list of `(xb, yb, pred, loss)` detached on the CPU, in the order the loop ran them (fastai's name; mainly
+    for tests and debugging: it keeps every batch in memory)."""
+
+    def before_fit(self) -> None:
+        """Start an empty list."""
+        self.data: list[tuple] = []
+
+    def after_batch(self) -> None:
+        """Keep this batch, its prediction and its loss."""
+        learn = self.learn
+        self.data.append(to_detach((learn.xb, learn.yb, learn.pred, learn.loss), cpu=True, gather=False))
