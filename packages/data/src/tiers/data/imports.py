@@ -1,25 +1,39 @@
 """The everyday names fastai's star imports carry and listings use without importing them: `torch`, `nn`, `F`,
 `Tensor`, `np`, `pd`, `plt`, `Path` (with `ls()`), `partial`, `attrgetter`, `itemgetter`, and the standard modules
-`numbers`, `math`, `os`, `re`, `random`, `json`, `itertools`, `functools`, `collections`. `tiers.data.all` (and so
-every `all` above it) exports them.
+`numbers`, `math`, `os`, `re`, `random`, `json`, `itertools`, `functools`, `collections`, `warnings`, `pickle`,
+`shutil`, `operator`, `time`, `datetime`, `inspect`, `typing`, with `Counter`, `defaultdict`, `OrderedDict`,
+`namedtuple`, `contextmanager`, `Iterable`, `Callable`, `Optional`, `Union` and `Any` (fastai.imports carries all of
+these, and notebooks use them unimported). `tiers.data.all` (and so every `all` above it) exports them.
 
 `pd` and `plt` are imported on first use, not here: pandas and matplotlib.pyplot cost a large part of a second,
 and `import tiers.vision.all` should stay cheap for code that never touches them.
 """
 
 import collections
+import datetime
 import functools
+import inspect
 import itertools
 import json
 import math
 import numbers
+import operator
 import os
+import pickle
 import random
 import re
+import shutil
 import sys
+import time
+import typing
+import warnings
+from collections import Counter, OrderedDict, defaultdict, namedtuple
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from functools import partial
 from operator import attrgetter, itemgetter
 from types import ModuleType
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -31,7 +45,9 @@ from tiers.dispatch import Path
 from tiers.dispatch.extras import require
 
 __all__ = ["F", "Path", "Tensor", "attrgetter", "itemgetter", "nn", "np", "partial", "pd", "plt", "torch",
-           "array", "ndarray", "collections", "functools", "itertools", "json", "math", "numbers", "os", "random", "re"]
+           "array", "ndarray", "collections", "functools", "itertools", "json", "math", "numbers", "os", "random", "re",
+           "warnings", "pickle", "shutil", "operator", "time", "datetime", "inspect", "typing", "Counter", "defaultdict",
+           "OrderedDict", "namedtuple", "contextmanager", "Iterable", "Callable", "Optional", "Union", "Any"]
 
 
 class _LazyModule(ModuleType):
