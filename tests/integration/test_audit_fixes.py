@@ -141,3 +141,37 @@ def test_c4_c5_metrics_refuse_the_wrong_kind_of_model(tmp_path):
     with pytest.raises(ValueError, match="RocAuc"):
         Learner(cls, nn.Linear(4, 3), loss_func=CrossEntropyLossFlat(), metrics=RocAucBinary(),
                 path=tmp_path).fit(1, 1e-2)
+
+
+def test_a2_regression_predict_returns_numbers(tmp_path):
+    from PIL import Image
+
+    from tiers.data.all import RegressionBlock
+    from tiers.vision.all import ImageBlock, Resize, get_image_files, resnet18, vision_learner
+
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3)).astype(np.uint8)).save(tmp_path / f"{i}.png")
+    db = DataBlock(blocks=(ImageBlock, RegressionBlock), get_items=get_image_files, get_y=lambda o: float(o.stem),
+                   splitter=RandomSplitter(seed=0), item_tfms=Resize(16))
+    learn = vision_learner(db.dataloaders(tmp_path, bs=4), resnet18, pretrained=False)
+    dec, pred, _ = learn.predict(get_image_files(tmp_path)[0])
+    assert len(dec) == 1 and float(dec[0]) == pytest.approx(float(pred[0]), abs=1e-5)
+
+
+def test_b7_multi_label_tabular_with_one_column_per_label(tmp_path):
+    from tiers.data.all import MultiCategoryBlock
+    from tiers.tabular.all import tabular_learner
+    from tiers.train.all import BCEWithLogitsLossFlat, accuracy_multi
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    df["t1"], df["t2"] = df.a > 0, df.b > 0
+    dls = TabularDataLoaders.from_df(df, tmp_path, procs=[Normalize], cont_names=["a", "b"], y_names=["t1", "t2"],
+                                     y_block=MultiCategoryBlock(encoded=True, vocab=["t1", "t2"]), bs=16)
+    y = dls.one_batch()[2]
+    assert y.shape == (16, 2) and y.dtype == torch.float32
+    learn = tabular_learner(dls, metrics=accuracy_multi)
+    assert isinstance(learn.loss_func, BCEWithLogitsLossFlat)
+    learn.fit(2, 1e-2)
+    assert learn.predict(df.iloc[0])[2].shape == (2,)
