@@ -48,7 +48,7 @@ THIRD_PARTY = {
                # only to build the offline sample datasets from its bundled digits (imported lazily)
                "scikit-learn": "sklearn",
                # optional extra tiers-vision[timm], imported lazily
-               "timm": "timm", "huggingface-hub": "huggingface_hub"},
+               "timm": "timm", "huggingface-hub": "huggingface_hub", "ipywidgets": "ipywidgets"},  # [widgets] too
     "text": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
              "spacy": "spacy", "sentencepiece": "sentencepiece"},
     "tabular": {"torch": "torch", "numpy": "numpy", "pandas": "pandas", "matplotlib": "matplotlib",
