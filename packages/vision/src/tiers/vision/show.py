@@ -40,7 +40,8 @@ def get_grid(n: int, nrows: int | None = None, ncols: int | None = None, figsize
     if double:
         ncols *= 2
         n *= 2
-    fig, axs = subplots(nrows, ncols, figsize=figsize, **kwargs)
+    fig, grid = subplots(nrows, ncols, figsize=figsize, **kwargs)
+    axs: Any = grid  # the 2-d array of axes, or (flatten) the list of the first n
     if flatten:
         flat = list(axs.flatten())
         for ax in flat[n:]:
