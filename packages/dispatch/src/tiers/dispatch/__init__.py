@@ -69,7 +69,9 @@ from tiers.dispatch.meta import (
 )
 from tiers.dispatch.paths import Path
 from tiers.dispatch.retain import retain_type, retain_types
+from tiers.dispatch.showdoc import doc
 from tiers.dispatch.typedispatch import DispatchReg, Missing, TypeDispatch, anno_types, typedispatch
+from tiers.dispatch.workers import parallel
 from tiers.dispatch.xtras import (
     ContextManagers,
     Inf,
@@ -100,6 +102,8 @@ __all__ = [
     # extras
     "ContextManagers", "Inf", "ReindexCollection", "Stateful", "fastuple", "getcallable", "instantiate",
     "join_path_file", "load_pickle", "maps", "nested_attr", "round_multiple", "save_pickle", "working_directory",
+    # fastcore's `parallel` (worker processes or threads, results in order) and fastai's `doc`
+    "parallel", "doc",
     # functional helpers
     "NoneType", "all_equal", "annotations", "camel2snake", "chunked", "class2attr", "compose", "detuplify",
     "equals", "even_mults", "first", "flatten", "groupby", "ifnone", "is_array", "is_coll", "is_iter",
