@@ -76,14 +76,34 @@ __all__ = [
 ]
 
 
-def _skm(name: str) -> Any:
-    # Resolved at compute time so that importing tiers.train never imports scikit-learn.
-    def call(*args: Any, **kwargs: Any) -> Any:
-        skm = require("sklearn.metrics", dist="tiers-train", extra="sklearn", what=f"the scikit-learn metric {name}")
-        return getattr(skm, name)(*args, **kwargs)
+class SkMetricFunc:
+    """A scikit-learn metric function named by module and name, imported only when called.
 
-    call.__name__ = name
-    return call
+    Module-level and holding only two strings, it pickles by reference: an exported learner with `F1Score()`
+    loads with the safe `load_learner`, and importing tiers.train never imports scikit-learn.
+    """
+
+    def __init__(self, name: str, module: str = "sklearn.metrics") -> None:
+        self.name, self.module = name, module
+        self.__name__ = name  # metric names (`f1_score`...) come from the function's name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        mod = require(self.module, dist="tiers-train", extra="sklearn", what=f"the scikit-learn metric {self.name}")
+        return getattr(mod, self.name)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.module}.{self.name})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SkMetricFunc) and (self.module, self.name) == (other.module, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.module, self.name))
+
+
+def _skm(name: str) -> SkMetricFunc:
+    # Resolved at compute time so that importing tiers.train never imports scikit-learn.
+    return SkMetricFunc(name)
 
 
 # ---------------------------------------------------------------- single-label classification
