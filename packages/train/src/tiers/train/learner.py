@@ -777,7 +777,7 @@ class Learner:
             st.iter = i
             if type(b) in _SEQ and len(b) == 2:
                 x, y = b
-                st.xb, st.yb = (x,), (y,)
+                st.xb, st.yb = xb0, yb0 = (x,), (y,)
                 h_before, h_plain, h_pred, h_loss, h_cancel, h_after, count, grad_inline = self._bp[st.training]
                 if type(x) is Tensor and x.is_cpu:  # plain: CastToTensor (when first) has nothing to do if y is too
                     if h_plain is not h_before and type(y) is Tensor:
@@ -787,6 +787,7 @@ class Learner:
             else:
                 self._split(self._set_device(b))
                 h_before, _, h_pred, h_loss, h_cancel, h_after, count, grad_inline = self._bp[st.training]
+                xb0 = yb0 = None
             try:
                 # Where a handler ran, what it may have changed is read again where the general path reads it.
                 if h_before:
@@ -794,25 +795,25 @@ class Learner:
                     _, _, h_pred, h_loss, _, _, _, grad_inline = self._bp[st.training]
                 # ---- `_do_one_batch`
                 xb = st.xb
-                try:
-                    st.pred = self.model(*xb)
+                try:  # the batch as split (nothing replaced it): called without packing a tuple
+                    pred = st.pred = self.model(x) if xb is xb0 else self.model(*xb)
                 except Exception as e:
                     _checks.annotate_forward_error(e, self.model, xb)
                     raise
                 if h_pred:
                     self._run_handlers(h_pred, "after_pred")
-                    grad_inline = self._grad_inline
+                    grad_inline, pred = self._grad_inline, st.pred
                 yb = st.yb
                 if yb:
                     if check_first:  # until the first batch with targets: the flag itself decides, as in _do_one_batch
                         check_first = False
                         if self._check_first_batch:
                             self._check_first_batch = False
-                            _checks.check_loss_inputs(self.loss_func, st.pred, yb)
+                            _checks.check_loss_inputs(self.loss_func, pred, yb)
                     try:
-                        lg = self.loss_func(st.pred, *yb)
+                        lg = self.loss_func(pred, y) if yb is yb0 else self.loss_func(pred, *yb)
                     except Exception as e:
-                        _checks.annotate_loss_error(e, self.loss_func, st.pred, yb)
+                        _checks.annotate_loss_error(e, self.loss_func, pred, yb)
                         raise
                     st.loss_grad = st._loss_src = lg  # `st.set_loss_grad(lg)` written out
                     st._loss, st.loss_value = _LAZY_LOSS, None
