@@ -114,6 +114,13 @@ class CSVLogger(Callback):
             self.file.close()
             self.file = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # An open file and its csv writer belong to one fit: an export (pickle) keeps the settings, not the handles.
+        state = dict(self.__dict__)
+        state["file"] = None
+        state.pop("writer", None)
+        return state
+
 
 def _cell(v: Any) -> Any:
     if hasattr(v, "item") and callable(v.item):
@@ -161,6 +168,13 @@ class ShowGraphCallback(Callback):
         ax.set_xlabel("batches")
         ax.set_ylabel("loss")
         ax.legend()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The figure is a display of one run: an export (pickle) leaves it out, as the safe load could not rebuild it.
+        state = dict(self.__dict__)
+        state.pop("fig", None)
+        state.pop("ax", None)
+        return state
 
 
 class TensorBoardCallback(LoggerCallback):

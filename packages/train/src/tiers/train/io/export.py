@@ -89,12 +89,31 @@ def _pickled(learn: Any, pickle_protocol: int) -> tuple[bytes, bytes, list[str],
         try:
             pk.dump(learn)
         except (pickle.PicklingError, TypeError, AttributeError) as e:
+            _note_culprit_callbacks(learn, e, pickle_protocol)
             e.add_note("export: this part of the learner cannot be pickled; define the functions and classes it uses "
                        "at the top level of a module (or in __main__, stored by value with tiers-train[cloudpickle])")
             raise
     finally:
         learn.dls, learn.opt = dls, opt
     return buf.getvalue(), st_save(pk.tensors), pk.by_value, len(pk.tensors)
+
+
+def _note_culprit_callbacks(learn: Any, exc: BaseException, pickle_protocol: int) -> None:
+    # A raw pickle error ("cannot pickle '_csv.writer' object") names no callback: find which ones fail alone.
+    bad = []
+    for cb in list(getattr(learn, "cbs", None) or []):
+        getstate = getattr(cb, "__getstate__", None)
+        state = getstate() if callable(getstate) else vars(cb)
+        try:  # without its `learn`: the learner as a whole is what failed
+            state = {k: v for k, v in state.items() if k != "learn"} if isinstance(state, dict) else state
+            _TensorPickler(io.BytesIO(), protocol=pickle_protocol).dump((type(cb), state))
+        except Exception:  # noqa: BLE001 - any failure makes this callback the culprit
+            bad.append(cb)
+    for cb in bad:
+        name = type(cb).__name__
+        exc.add_note(f"export: the callback {name} cannot be pickled (it holds run-time state such as an open file "
+                     f"or a figure); remove it before exporting with `learn.remove_cb({name})`, or pass it to "
+                     f"`fit(..., cbs=[{name}(...)])` for one fit instead of the Learner's cbs")
 
 
 def export_learner(learn: Any, fname: str | Path = "export.pkl", pickle_protocol: int = 4) -> Path:
