@@ -65,8 +65,7 @@ def _source(elt: Any) -> str:
     "Where `elt` is defined: `module (file, line n)`, as much of it as Python knows."
     import inspect
 
-    obj = elt.fget if isinstance(elt, property) else elt
-    obj = inspect.unwrap(obj) if callable(obj) else obj
+    obj: Any = inspect.unwrap(elt) if callable(elt) else elt
     module = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
     try:
         file = inspect.getsourcefile(obj)
