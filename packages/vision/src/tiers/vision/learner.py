@@ -18,9 +18,11 @@ from torch import Tensor, nn
 from tiers.data import Normalize, get_c
 from tiers.dispatch import typedispatch
 from tiers.optim import Adam
+from tiers.tensors import TensorBBox, TensorPoint
 from tiers.train import Callback, CrossEntropyLossFlat, Learner, MSELossFlat
 from tiers.vision.core import PILImage, PILMask
 from tiers.vision.model_parts import _meta, create_unet_model, create_vision_model, resolve_arch
+from tiers.vision.targets import PointsMSELossFlat
 
 __all__ = ["vision_learner", "cnn_learner", "unet_learner", "acc_segment"]
 
@@ -170,6 +172,13 @@ def default_loss(targ: PILMask):
 def default_loss(targ: PILImage):  # noqa: F811
     """Image targets (image-to-image tasks): `MSELossFlat()`."""
     return MSELossFlat()
+
+
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
+def default_loss(targ: TensorPoint):  # noqa: F811
+    """Points (`PointBlock`): `PointsMSELossFlat()`, whose decoded predictions are (n, 2) points like the targets;
+    boxes: `MSELossFlat()`."""
+    return MSELossFlat() if isinstance(targ, TensorBBox) else PointsMSELossFlat()
 
 
 def acc_segment(inp: Tensor, targ: Tensor, void_code: int | None = None) -> Tensor:

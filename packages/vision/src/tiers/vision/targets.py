@@ -19,15 +19,14 @@ from torch import Tensor
 from tiers.dispatch import L
 from tiers.pipeline import DisplayedTransform, ItemTransform, Transform
 from tiers.tensors import TensorBBox, TensorImageBase, TensorMask, TensorMultiCategory, TensorPoint
+from tiers.train import MSELossFlat
 from tiers.vision.core import PILMask
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from tiers.train import MSELossFlat
-
 __all__ = ["AddMaskCodes", "PointScaler", "LabeledBBox", "BBoxLabeler", "clip_remove_empty", "bb_pad",
-           "TensorPointCreate", "TensorBBoxCreate"]
+           "TensorPointCreate", "TensorBBoxCreate", "PointsMSELossFlat"]
 
 
 class AddMaskCodes(Transform):
@@ -132,8 +131,20 @@ class PointScaler(Transform):
     def decodes(self, x: TensorPoint):  # type: ignore[no-redef]  # noqa: F811
         w, h = self._size(x)
         p = x.as_subclass(Tensor).float()
+        if p.shape[-1] % 2:
+            raise ValueError(f"PointScaler: cannot decode {type(x).__name__} of shape {tuple(x.shape)} to (x, y) "
+                             f"pixels: its last dimension ({p.shape[-1]}) is odd; a points model predicts 2 values "
+                             "per point (n_out = 2 * points per image)")
         p = (p.reshape(*p.shape[:-1], -1, 2) + 1) * p.new_tensor([w / 2, h / 2])
-        return type(x)(p.reshape(x.shape), **{**x.__dict__, "img_size": (w, h)})
+        return type(x)(p.reshape(_decoded_shape(x)), **{**x.__dict__, "img_size": (w, h)})
+
+
+def _decoded_shape(x: Tensor) -> tuple[int, ...]:
+    # A model predicts an item's points flat, (2n,) (a batch: (bs, 2n)); decoded they are (n, 2) (x, y) pairs like
+    # the targets, so `pts[0]` is the first point. Boxes (n, 4) and points already (n, 2) keep their shape.
+    if isinstance(x, TensorBBox) or (x.ndim >= 2 and x.shape[-1] == 2):
+        return tuple(x.shape)
+    return (*x.shape[:-1], -1, 2)
 
 
 class LabeledBBox(L):
@@ -228,8 +239,23 @@ def bb_pad(samples: list, *, pad_idx: int = 0) -> list:
     return [pad(s) for s in cleaned]
 
 
+class PointsMSELossFlat(MSELossFlat):
+    """`MSELossFlat` of `PointBlock` targets whose `decodes` gives the flat outputs (bs, 2n) back as points
+    (bs, n, 2), the targets' shape (`get_preds(with_decoded=True)`, `predict`, `show_results`).
+
+    >>> PointsMSELossFlat().decodes(torch.zeros(3, 4)).shape
+    torch.Size([3, 2, 2])
+    """
+
+    def decodes(self, out: Tensor) -> Tensor:
+        """The outputs as `TensorPoint` (bs, n, 2), still in [-1, 1] (the loaders' decode scales them to pixels)."""
+        if out.ndim != 2 or out.shape[-1] % 2:
+            return out  # not one flat row of (x, y) pairs per item: a custom model's shape, left as it is
+        return TensorPoint(out.reshape(out.shape[0], -1, 2))
+
+
 class TensorPointCreate(DisplayedTransform):
-    """Type transform of `PointBlock`: points from a list/array to `TensorPoint` (n, 2); loss `MSELossFlat`."""
+    """Type transform of `PointBlock`: points from a list/array to `TensorPoint` (n, 2); loss `PointsMSELossFlat`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -238,10 +264,8 @@ class TensorPointCreate(DisplayedTransform):
         return TensorPoint.create(o)
 
     @property
-    def loss_func(self) -> MSELossFlat:
-        from tiers.train import MSELossFlat
-
-        return MSELossFlat()
+    def loss_func(self) -> PointsMSELossFlat:
+        return PointsMSELossFlat()
 
 
 class TensorBBoxCreate(DisplayedTransform):
