@@ -22,7 +22,6 @@ after_batch             end of the batch, even after CancelBatchException
 
 """
 
-import functools
 from enum import Enum
 
 __all__ = [
@@ -84,10 +83,15 @@ INNER_LOOP = frozenset(
 _EVENT_SET = frozenset(EVENT_NAMES)
 
 
-@functools.cache
+_CLASS_EVENTS: dict[type, tuple[str, ...]] = {}
+
+
 def _class_events(cls: type) -> tuple[str, ...]:
     # Which events a callback class defines; classes don't change after definition, so cache it.
-    return tuple(n for n in EVENT_NAMES if getattr(cls, n, None) is not None)
+    found = _CLASS_EVENTS.get(cls)
+    if found is None:
+        found = _CLASS_EVENTS[cls] = tuple(n for n in EVENT_NAMES if getattr(cls, n, None) is not None)
+    return found
 
 
 class CancelFitException(Exception):

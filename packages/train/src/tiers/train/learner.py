@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -497,13 +497,15 @@ class Learner:
 
     def remove_cb(self, cb: Callback | type) -> "Learner":
         """Detach `cb`, or every callback of class `cb`."""
-        targets = [c for c in self.cbs if isinstance(c, cb)] if isinstance(cb, type) else [cb]
+        # `learn.cbs` holds Callbacks only (add_cb refuses anything else)
+        targets = cast(list[Callback], [c for c in self.cbs if isinstance(c, cb)] if isinstance(cb, type) else [cb])
         for c in targets:
             if c in self.cbs:
                 self.cbs.remove(c)
             object.__setattr__(c, "learn", None)
-            if self.__dict__.get(c.name) is c:
-                del self.__dict__[c.name]
+            name = c.name
+            if self.__dict__.get(name) is c:
+                del self.__dict__[name]
         self._invalidate_cbs()
         return self
 
@@ -771,6 +773,8 @@ class Learner:
         # falsy test, and `CastToTensor` (when it runs first) is not called for a batch of two plain tensors, on
         # which it does nothing. `tests/train/test_loop_fast_path.py` runs both paths side by side.
         st = self.state
+        xb0: tuple | None
+        yb0: tuple | None
         # Set by `fit` and `_do_epoch_train`, never inside a pass (the general path reads them per batch: the same).
         check_first, check_nan, step_size = True, self._check_nan, self._step_size
         for i, b in enumerate(dl):
@@ -787,7 +791,7 @@ class Learner:
             else:
                 self._split(self._set_device(b))
                 h_before, _, h_pred, h_loss, h_cancel, h_after, count, grad_inline = self._bp[st.training]
-                xb0 = yb0 = None
+                xb0 = yb0 = None  # nothing to compare with: st.xb/st.yb are unpacked into the calls
             try:
                 # Where a handler ran, what it may have changed is read again where the general path reads it.
                 if h_before:
@@ -915,8 +919,8 @@ class Learner:
         self.state.start_fit(n_epoch)
         self.state.loss = torch.tensor(0.0)
         self._prepare_run()
-        if hasattr(self.model, "reset"):
-            self.model.reset()
+        if hasattr(self.model, "reset"):  # a recurrent model's state (fastai's protocol)
+            self.model.reset()  # type: ignore[operator]  # torch's stub types unknown Module attributes as Tensor|Module
 
     def _end_cleanup(self) -> None:
         self.state.clear_batch()

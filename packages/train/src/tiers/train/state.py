@@ -41,6 +41,23 @@ class LoopState:
     """The training loop's state: batch, prediction, loss, loader, counters and modes (see the module doc)."""
 
     __slots__ = (*sorted(LOOP_ATTRS - {"loss"}), "_loss", "_loss_src", "loss_value")
+    # the slots' types (for type checkers; `__slots__` makes each a descriptor)
+    dl: Any
+    xb: tuple
+    yb: tuple
+    pred: Any
+    loss_grad: Any
+    _loss: Any
+    _loss_src: Any
+    loss_value: float | None
+    epoch: int
+    n_epoch: int
+    iter: int
+    n_iter: int
+    train_iter: int
+    pct_train: float
+    training: bool
+    validating: bool
 
     def __init__(self) -> None:
         self.epoch, self.n_epoch, self.iter, self.n_iter, self.train_iter, self.pct_train = 0, 1, 0, 0, 0, 0.0
@@ -67,11 +84,11 @@ class LoopState:
 
     def clear_batch(self) -> None:
         """Drop the references to the last batch, its output and loss, and the loader (after a pass)."""
-        self.dl: Any = None
-        self.xb: tuple = ()
-        self.yb: tuple = ()
-        self.pred: Any = None
-        self.loss_grad: Any = None
+        self.dl = None
+        self.xb = ()
+        self.yb = ()
+        self.pred = None
+        self.loss_grad = None
         self.loss = None
 
     def start_fit(self, n_epoch: int) -> None:

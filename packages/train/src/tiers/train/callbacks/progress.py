@@ -26,7 +26,7 @@ from __future__ import annotations
 # `_signal` is what `signal` wraps: the wrappers convert handlers to and from enums (an exception per function
 # handler), about 8 us per fit; the handler objects are the same (`_signal.default_int_handler is
 # signal.default_int_handler`).
-import _signal
+import _signal  # type: ignore[import-not-found]  # typeshed has no stub for CPython's C module behind `signal`
 import os
 import shutil
 import signal
@@ -69,9 +69,9 @@ def _raise_interrupt(msg: str, where: dict[str, Any]) -> None:
     only for that exact type. It shows as its one-line message: in IPython and Jupyter through
     `_render_traceback_`, in a plain Python process through `sys.excepthook` (chained, for this exception only)."""
     e = KeyboardInterrupt(msg)
-    e.fit_interrupted = where  # {"epoch": ..., "batch": ..., "phase": ...}: what the message says, for programs
+    vars(e)["fit_interrupted"] = where  # {"epoch": ..., "batch": ..., "phase": ...}: what the message says, for programs
     if not _debug():
-        e._render_traceback_ = lambda: [msg]
+        vars(e)["_render_traceback_"] = lambda: [msg]
         if not getattr(sys.excepthook, "_tiers_fit_interrupted", False):
             sys.excepthook = _one_line_hook(sys.excepthook)
     raise e from None
@@ -114,21 +114,44 @@ class _State:
     __slots__ = ("mode", "t0", "n_epoch", "start_epoch", "epoch", "n_train", "n_valid", "label", "n", "total",
                  "p0", "loss", "validating", "rows", "names", "end", "end_line", "pending", "next", "bars",
                  "live", "widths", "sep")
+    mode: str
+    t0: float
+    n_epoch: int
+    start_epoch: int
+    epoch: int
+    n_train: int | None
+    n_valid: int | None
+    label: str
+    n: int
+    total: int | None
+    p0: float
+    loss: float | None
+    validating: bool
+    rows: list[list[str]]
+    names: list[str]
+    end: str | None
+    end_line: str
+    pending: bool
+    next: float
+    bars: bool
+    live: bool
+    widths: list[int]
+    sep: int
 
     def __init__(self, mode: str, n_epoch: int, start_epoch: int, n_train: int | None, n_valid: int | None) -> None:
         self.mode, self.n_epoch, self.start_epoch = mode, n_epoch, start_epoch
         self.n_train, self.n_valid = n_train, n_valid
         self.t0 = self.p0 = time.monotonic()
         self.epoch, self.label, self.n, self.total, self.loss, self.validating = start_epoch, "", 0, None, None, False
-        self.rows: list[list[str]] = []
-        self.names: list[str] = []
-        self.end: str | None = None  # how the fit ended ("done", "stopped", "interrupted"); None while it runs
+        self.rows = []
+        self.names = []
+        self.end = None  # how the fit ended ("done", "stopped", "interrupted"); None while it runs
         self.end_line = ""
         self.pending = False  # Ctrl-C seen: stop at the end of the current batch
         self.next = 0.0  # earliest time of the next redraw
         self.bars = True  # False: a notebook output with the table only
         self.live = False  # a view with bars: after_batch may draw (set by ProgressCallback.before_fit)
-        self.widths: list[int] = []  # the text table's column widths, set by its first row
+        self.widths = []  # the text table's column widths, set by its first row
         self.sep = 2
 
     def fit_frac(self) -> float:
@@ -188,7 +211,7 @@ def terminal_line(st: _State, width: int, fill: str = "\u2588", now: float | Non
             break
         d = drop.pop(0)
         parts = [(k, v) for k, v in parts if k != d]
-    if has_bar:
+    if has_bar and st.total:  # the bar part is only there when the pass has a length
         bar = "|" + _text_bar(min(st.n / st.total, 1.0), min(room, _BAR_MAX), fill) + "|" if room >= 4 else ""
         parts = [(k, bar if k == "bar" else v) for k, v in parts if k != "bar" or bar]
     return " ".join(v for _, v in parts)[:limit]
@@ -348,7 +371,7 @@ class ProgressCallback(Callback):
                 events.unregister("post_run_cell", after_cell)
             except ValueError:
                 pass
-            if self._st is st and st.end is None:
+            if st is not None and self._st is st and st.end is None:
                 self._finish_stale()
 
         events.register("post_run_cell", after_cell)
@@ -475,7 +498,7 @@ class ProgressCallback(Callback):
         """Draw the final state and let go of this fit's outputs."""
         if self._view == "terminal":
             self._term_clear()
-        elif self._view == "notebook" and (self._handle is not None or (self._st and self._st.rows)):
+        elif self._view == "notebook" and self._st is not None and (self._handle is not None or self._st.rows):
             self._nb_show(notebook_view(self._st))
         self._handle = None
 
@@ -541,8 +564,14 @@ class ProgressCallback(Callback):
             self._interrupt(mid_step=True)
         st.pending = True
 
-    def _where(self) -> str:
+    def _fit_state(self) -> _State:
         st = self._st
+        if st is None:
+            raise RuntimeError("ProgressCallback: no fit has started (before_fit never ran), so there is nothing to stop")
+        return st
+
+    def _where(self) -> str:
+        st = self._fit_state()
         if st.mode == "eval":
             return f"interrupted at batch {st.n} of a validation pass"
         if st.mode == "search":
@@ -550,7 +579,7 @@ class ProgressCallback(Callback):
         return f"interrupted at epoch {st.epoch + 1}, batch {st.n}"
 
     def _interrupt(self, mid_step: bool = False) -> None:
-        st = self._st
+        st = self._fit_state()
         where = self._where()
         if st.mode == "search":  # lr_find puts weights and optimizer back however the search ends (lr_finder.py)
             msg = f"{where}: the model's weights and the optimizer's state are back to those from before lr_find"
@@ -584,9 +613,11 @@ class ProgressCallback(Callback):
         if len(cells) < len(names):
             # A cancelled phase leaves its columns out; keep time in the last column.
             cells = cells[:-1] + [""] * (len(names) - len(cells)) + cells[-1:]
-        first = st is None or not st.rows
-        widths, sep = (st.widths, st.sep) if not first else \
-            _table_widths(names, cells, self._width() if self._view == "terminal" else None)
+        if st is None or not st.rows:
+            first = True
+            widths, sep = _table_widths(names, cells, self._width() if self._view == "terminal" else None)
+        else:
+            first, widths, sep = False, st.widths, st.sep
         if st is not None:
             st.names, st.widths, st.sep = list(names), widths, sep
             st.rows.append(cells)

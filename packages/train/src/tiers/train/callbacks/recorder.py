@@ -360,6 +360,7 @@ class Recorder(Callback):
         ax.set_xscale("log")
         if suggestions:
             colors = plt.rcParams["axes.prop_cycle"].by_key()["color"][1:]
-            for (val, idx), nm, color in zip(suggestions, nms or [None] * len(suggestions), colors):
+            names: list[str | None] = list(nms) if nms else [None] * len(suggestions)
+            for (val, idx), nm, color in zip(suggestions, names, colors):
                 ax.plot(val, idx, "o", label=nm, c=color)
             ax.legend(loc="best")
