@@ -137,7 +137,7 @@ def test_an_error_in_f_is_reraised_naming_the_item(how):
     with pytest.raises(ValueError, match="bad value 3") as err:
         parallel(_fail_on_3, range(8), **how)
     notes = err.value.__notes__
-    assert any("_fail_on_3 failed on item 3 of the items: 3" in n for n in notes), notes
+    assert any("_fail_on_3 failed on item 3: 3" in n for n in notes), notes
     assert len([n for n in notes if n.startswith("parallel: ")]) == 1, notes
     if how.get("n_workers") and not how.get("threadpool"):
         assert "bad value 3" in str(err.value.__cause__)  # the worker's traceback

@@ -41,7 +41,7 @@ def _name(f: Any) -> str:
 
 
 def _item_note(f: Any, i: int, item: Any) -> str:
-    return f"{_NOTE}{_name(f)} failed on item {i} of the items: {_repr.repr(item)}"
+    return f"{_NOTE}{_name(f)} failed on item {i}: {_repr.repr(item)}"
 
 
 def _noted(e: BaseException) -> bool:
