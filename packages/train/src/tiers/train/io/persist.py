@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from tiers.dispatch.files import atomic_write
+from tiers.train.io.fastai_compat import convert_fastai_opt_state, is_fastai_opt_state, safe_torch_load
 from tiers.train.io.paths import learner_file, write_once
 
 __all__ = ["save_model", "load_model", "StateMismatchError", "learner_save", "learner_load", "check_model_state", "save_state"]
@@ -92,12 +93,20 @@ def _check_opt_state(file: Path, opt: Any, state: Any) -> None:
 
 
 def load_model(
-    file: str | Path, model: nn.Module, opt: Any = None, with_opt: bool = True, device: Any = None, strict: bool = True
+    file: str | Path,
+    model: nn.Module,
+    opt: Any = None,
+    with_opt: bool = True,
+    device: Any = None,
+    strict: bool = True,
+    trusted: bool = False,
 ) -> None:
     """Load weights written by `save_model` from `file` into `model` (and `opt` when given and saved), all or nothing.
 
-    A file holding a bare state dict (`torch.save(model.state_dict(), f)`) is accepted too. `strict=False` skips
-    missing and unexpected tensors; a tensor of another shape is always an error.
+    A file holding a bare state dict (`torch.save(model.state_dict(), f)`) is accepted too, and so is one saved by
+    fastai's `learn.save()`: its optimizer state is converted when it fits `opt`, else skipped with a warning (see
+    `tiers.train.io.fastai_compat`). `strict=False` skips missing and unexpected tensors; a tensor of another shape
+    is always an error. The load is safe (`weights_only`); `trusted=True` lifts that for a file you trust.
     """
     file = Path(file)
     if not file.exists():
@@ -106,10 +115,7 @@ def load_model(
         device = torch.device("cuda", device)
     elif device is None:
         device = "cpu"
-    try:
-        state = torch.load(file, map_location=device, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"load_model: {file} is not a readable weights file ({type(e).__name__}: {e})") from e
+    state = safe_torch_load(file, map_location=device, trusted=trusted)
     has_parts = isinstance(state, dict) and set(state) <= {"model", "opt"} and "model" in state
     model_state = state["model"] if has_parts else state
     if not isinstance(model_state, dict):
@@ -121,7 +127,10 @@ def load_model(
             raise StateMismatchError(f"load: {file} holds no optimizer state (saved with with_opt=False); pass "
                                      "with_opt=False to load only the weights. Nothing was loaded")
         opt_state = state["opt"]
-        _check_opt_state(file, opt, opt_state)
+        if is_fastai_opt_state(opt_state):
+            opt_state = convert_fastai_opt_state(file, opt, opt_state)
+        if opt_state is not None:
+            _check_opt_state(file, opt, opt_state)
     before = copy.deepcopy(opt.state_dict()) if opt_state is not None else None
     try:
         if opt_state is not None:
