@@ -5,7 +5,7 @@ torch loaders; callbacks (`tiers.train.callbacks`) see and change every step of 
 
 Layout: `learner` (the Learner), `state` (the loop's state), `events` (event names and cancel exceptions),
 `callbacks/` (every callback), `metrics/`, `nn/` (the model-building toolkit, usable without a Learner),
-`io/` (save, checkpoint, export), `interpret` (inspecting a trained classifier).
+`io/` (save, checkpoint, export), `fastprogress` (`progress_bar`, `master_bar`), `interpret` (inspecting a trained classifier).
 """
 
 __version__ = "0.1.0"
@@ -14,6 +14,7 @@ from tiers.train import (
     callbacks,
     checks,
     events,
+    fastprogress,
     interpret,
     io,
     learner,
@@ -26,6 +27,7 @@ from tiers.train import (
 from tiers.train.callbacks import *  # noqa: F403
 from tiers.train.checks import *  # noqa: F403
 from tiers.train.events import *  # noqa: F403
+from tiers.train.fastprogress import *  # noqa: F403
 from tiers.train.interpret import *  # noqa: F403
 from tiers.train.io import *  # noqa: F403
 from tiers.train.learner import *  # noqa: F403
@@ -54,6 +56,8 @@ __all__ = [
     # events
     "Event", "event", "CancelFitException", "CancelEpochException", "CancelTrainException",
     "CancelValidException", "CancelBatchException", "CancelBackwardException", "CancelStepException",
+    # fastprogress
+    "progress_bar", "master_bar",
     # interpret
     "Interpretation", "ClassificationInterpretation", "SegmentationInterpretation",
     # io
