@@ -61,7 +61,7 @@ def test_vision_readme_example_reaches_the_stated_accuracy_for_every_seed(tmp_pa
     the shorter budgets tried)."""
     code = tmp_path / "example.py"
     code.write_text(_example(VISION / "README.md"))
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "MPLBACKEND": "Agg", "TIERS_HOME": str(tmp_path / "home"),
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "TIERS_HOME": str(tmp_path / "home"),
            "PYTHONWARNINGS": "ignore"}
     r = subprocess.run([sys.executable, "-c", RUNNER, str(VISION / "README.md"), str(code), "42,2"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=280, env=env)
