@@ -35,8 +35,9 @@ def test_valid_pct_0_trains_on_every_image_with_blank_validation_columns(folder)
     assert learn.recorder.history[-1]["valid_loss"] is None
     # As fastai: validating on no items gives blank results, not an error or a made-up number.
     assert learn.validate() == [None, None]
-    preds, targs = learn.get_preds()
-    assert preds is None and targs is None
+    # get_preds on the empty validation set is refused with the fix (it was a silent (None, None)).
+    with pytest.raises(ValueError, match=r"validation set \(learn.dls\[1\]\) is empty.*ds_idx=0"):
+        learn.get_preds()
     # The model did train on every image: predictions on the training images come back for all 12.
     preds, targs = learn.get_preds(dl=dls.train.new(shuffle=False, drop_last=False))
     assert preds.shape == (12, 2) and len(targs) == 12

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from tiers.dispatch.extras import require
 from tiers.train.learner import Learner
+from tiers.train.predict import check_not_empty
 
 __all__ = ["Interpretation", "ClassificationInterpretation", "SegmentationInterpretation"]
 
@@ -35,8 +36,11 @@ class Interpretation:
     @classmethod
     def from_learner(cls, learn: Learner, ds_idx: int = 1, dl: Any = None, act: Any = None) -> "Interpretation":
         """Run `learn.get_preds` on `dl` (default `learn.dls[ds_idx]`), keeping inputs, decoded preds and losses."""
+        given = dl is not None
         if dl is None:
             dl = learn.dls[ds_idx]
+        if hasattr(dl, "__len__"):
+            check_not_empty(dl, f"{cls.__name__}.from_learner", None if given else ds_idx)
         inp, preds, targs, dec, losses = learn.get_preds(
             dl=dl, with_input=True, with_loss=True, with_decoded=True, act=act)
         return cls(learn, dl, losses, inp, preds, targs, dec)

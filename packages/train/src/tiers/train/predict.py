@@ -139,6 +139,21 @@ def loss_not_reduced(learn: Any) -> Iterator[None]:
             "per-item losses cannot be computed; give it a reduction='none' option"
         )
 
+def check_not_empty(dl: Any, what: str, ds_idx: int | None = None) -> None:
+    """Raise a `ValueError` naming the empty set and the fix when `dl` yields no batch (`ds_idx`: it is
+    `learn.dls[ds_idx]`; None: it was passed as `dl=`). Predictions on no items would be a silent `(None, None)`."""
+    if len(dl) > 0:
+        return
+    if ds_idx is None:
+        raise ValueError(f"{what}: the loader passed as dl= is empty (no batch); give it some items, e.g. "
+                         "dl=learn.dls.test_dl(items, with_labels=True)")
+    name = {0: "training", 1: "validation"}.get(ds_idx, f"dls[{ds_idx}]")
+    hint = " (the data was split with no validation set, e.g. valid_pct=0)" if ds_idx == 1 else ""
+    raise ValueError(f"{what}: the {name} set (learn.dls[{ds_idx}]) is empty{hint}, so there is nothing to predict; "
+                     "pass ds_idx=0 for the training set, or dl=learn.dls.test_dl(items, with_labels=True) for "
+                     "other items")
+
+
 def get_preds(
     learn: Any, ds_idx: int = 1, dl: Any = None, with_input: bool = False, with_decoded: bool = False,
     with_loss: bool = False, act: Any = None, inner: bool = False, reorder: bool = True, cbs: Any = None,
@@ -152,12 +167,14 @@ def get_preds(
     in another order (text's `SortedDL`: longest first) the results are put back by its `get_idxs()`.
     `reorder=False` with a `dl` keeps the loader's own iteration order.
     """
+    given = dl is not None
     if dl is None:
         dl = _unshuffled(learn.dls[ds_idx])
     elif reorder:
         dl = _unshuffled(dl)
     if not hasattr(dl, "__len__"):
         raise TypeError(f"get_preds: dl must be a loader (or list of batches) with a length, got {type(dl).__name__}")
+    check_not_empty(dl, "get_preds", None if given else ds_idx)
     idxs: list[int] | None = None
     if reorder:
         dl, idxs = _pin_order(dl)
