@@ -124,16 +124,17 @@ def _steps(fs, s) -> list:
 
 class _Run:
     """Consecutive element-wise Transforms of a Pipeline (`steps`: `(transform, dispatcher)` pairs) and their plans
-    by input shape. The plan used last for a pair, `(type 0, type 1, plan)`, and for one object, `(type, plan)`, are
-    kept apart too: `Pipeline.__call__` checks them with type comparisons instead of building a key to look up. Each
-    is one tuple, replaced whole: a thread never pairs one plan with another plan's types."""
+    by input shape. The plan used last for a pair, `(type 0, type 1, plan, lone)`, and for one object, `(type, plan,
+    lone)`, are kept apart too: `Pipeline.__call__` checks them with type comparisons instead of building a key to
+    look up (`lone`: see `_lone_op`). Each is one tuple, replaced whole: a thread never pairs one plan with another
+    plan's types."""
 
     __slots__ = ("steps", "plans", "last2", "last1")
 
     def __init__(self, steps: list):
         self.steps, self.plans = steps, dict[Any, Any]()
-        self.last2: tuple = (None, None, ())  # None is never a type: no last plan yet
-        self.last1: tuple = (None, ())
+        self.last2: tuple = (None, None, (), None)  # None is never a type: no last plan yet
+        self.last1: tuple = (None, (), None)
 
 
 class _Route:
@@ -196,9 +197,9 @@ def _apply_run(run: _Run, o):
     if plan is _UNPLANNED:
         return _generic(run.steps, o)
     if c is not tuple:
-        run.last1 = (c, plan)
+        run.last1 = (c, plan, _lone_op(plan))
     elif n == 2:
-        run.last2 = (*key, plan)
+        run.last2 = (*key, plan, _lone_op(plan))
     return _replay(run, plan, [*o] if c is tuple else [o], o, c is tuple)
 
 
@@ -218,6 +219,56 @@ def _replay(run: _Run, plan: tuple, vals: list, o, as_tuple: bool):
                 return _resume(run, meta, y, x, vals, as_tuple)
         vals[i] = y
     return tuple(vals) if as_tuple else vals[0]
+
+
+def _lone_op(plan: tuple):
+    "The one step of `plan` when that is all it does, to element 0 (`map_items` then runs `_map_lone`), else None."
+    return plan[0] if len(plan) == 1 and plan[0][0] == 0 else None
+
+
+def _map_lone(run: _Run, items: Iterable[Any], lone: tuple, t0: type, t1: type | None) -> list:
+    """`map_items` by a plan of one function on element 0 (`lone`), for inputs of types `t0`, `t1` (the pair
+    `(t0, t1)`, or one object of type `t0` when `t1` is None): the usual after-item Pipeline (transform the input,
+    leave the target) applied to items that all have the same types. The loop of `Pipeline.__call__` without its
+    per-step loop and element bookkeeping: per item, the type checks, the call, and the pair built. An item of other
+    types goes through `_apply_run`, a result of another type is finished as `__call__` does (`_finish`,
+    `_resume`): the same calls in the same order, and the same results, types and errors."""
+    _, f, rt, meta = lone
+    out: list = []
+    append = out.append
+    if t1 is None:
+        for o in items:
+            if type(o) is not t0:
+                append(_apply_run(run, o))
+                continue
+            try:
+                y = f(o)
+            except Exception as exc:
+                _reraise(exc, meta[3], meta[4], o, None, None)
+            if type(y) is rt:
+                append(y)
+            elif rt is _FIN and type(y) is meta[7]:
+                append(_finish(y, o, meta[6], meta[5]))
+            else:
+                append(_resume(run, meta, y, o, [o], False))
+        return out
+    for o in items:
+        if type(o) is tuple and len(o) == 2:
+            a, b = o
+            if type(a) is t0 and type(b) is t1:
+                try:
+                    y = f(a)
+                except Exception as exc:
+                    _reraise(exc, meta[3], meta[4], a, 0, o)
+                if type(y) is rt:
+                    append((y, b))
+                elif rt is _FIN and type(y) is meta[7]:
+                    append((_finish(y, a, meta[6], meta[5]), b))
+                else:
+                    append(_resume(run, meta, y, a, [a, b], True))
+                continue
+        append(_apply_run(run, o))
+    return out
 
 
 def _trace(run: _Run, o, key):
@@ -394,12 +445,12 @@ class Pipeline:
             if len(o) != 2:
                 return _apply_run(run, o)
             a, b = o
-            ta, tb, plan = run.last2
+            ta, tb, plan, _ = run.last2
             if type(a) is not ta or type(b) is not tb:
                 return _apply_run(run, o)
             pair = True
         else:
-            t1, plan = run.last1
+            t1, plan, _ = run.last1
             if type(o) is not t1:
                 return _apply_run(run, o)
             a, b, pair = o, None, False
@@ -430,6 +481,15 @@ class Pipeline:
         run = r.run
         if run is None:
             return [_run_route(r, o) for o in items]
+        if type(items) is list and items:  # the common case, chosen per batch by its first item: see `_map_lone`
+            if type(items[0]) is tuple:
+                ta, tb, _, lone = run.last2
+                if lone is not None:
+                    return _map_lone(run, items, lone, ta, tb)
+            else:
+                t1, _, lone = run.last1
+                if lone is not None:
+                    return _map_lone(run, items, lone, t1, None)
         out: list = []
         append = out.append
         for o in items:  # the body of `__call__` after its route check
@@ -438,13 +498,13 @@ class Pipeline:
                     append(_apply_run(run, o))
                     continue
                 a, b = o
-                ta, tb, plan = run.last2
+                ta, tb, plan, _ = run.last2
                 if type(a) is not ta or type(b) is not tb:
                     append(_apply_run(run, o))
                     continue
                 pair = True
             else:
-                t1, plan = run.last1
+                t1, plan, _ = run.last1
                 if type(o) is not t1:
                     append(_apply_run(run, o))
                     continue
