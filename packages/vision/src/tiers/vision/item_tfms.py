@@ -56,8 +56,9 @@ class ResizeMethod:
 
 
 _PAD_MODES = (PadMode.Zeros, PadMode.Border, PadMode.Reflection)
-_NP_PAD: dict[str, Literal["constant", "edge", "symmetric"]] = {
-    PadMode.Zeros: "constant", PadMode.Border: "edge", PadMode.Reflection: "symmetric"}
+_NP_PAD: dict[str, Literal["constant", "edge", "reflect"]] = {
+    # reflection mirrors about the edge pixel without repeating it (numpy's "reflect", torchvision's and so fastai's)
+    PadMode.Zeros: "constant", PadMode.Border: "edge", PadMode.Reflection: "reflect"}
 
 
 def _hw(size) -> tuple[int, int]:
@@ -130,17 +131,28 @@ class RandTransform(DisplayedTransform):
 # ---------------------------------------------------------------------------------------------- crop and pad
 
 
-def _pad_image(im: Image.Image, box: tuple[int, int, int, int], pad_mode: str) -> tuple[Image.Image, tuple]:
-    "Pad `im` so `box` (x0, y0, x1, y1) lies inside it; returns the padded image and the shifted box."
+def _pad(im: Image.Image, widths: tuple[int, int, int, int], pad_mode: str) -> Image.Image:
+    "Pad `im` by `widths` (left, top, right, bottom) pixels, filled by `pad_mode`."
+    left, top, right, bottom = widths
+    if not (left or top or right or bottom):
+        return im
+    a = np.asarray(im)
+    a = np.pad(a, ((top, bottom), (left, right)) + (((0, 0),) if a.ndim == 3 else ()), mode=_NP_PAD[pad_mode])
+    return Image.fromarray(a, mode=im.mode)
+
+
+def _crop_then_pad(im: Image.Image, box: tuple[int, int, int, int], pad_mode: str) -> Image.Image:
+    "The window `box` (x0, y0, x1, y1) of `im`: the part inside the image cut out, then padded to the window's size."
     w, h = im.size
     x0, y0, x1, y1 = box
-    left, top, right, bottom = max(0, -x0), max(0, -y0), max(0, x1 - w), max(0, y1 - h)
-    if not (left or top or right or bottom):
-        return im, box
-    a = np.asarray(im)
-    widths = ((top, bottom), (left, right)) + (((0, 0),) if a.ndim == 3 else ())
-    a = np.pad(a, widths, mode=_NP_PAD[pad_mode])
-    return Image.fromarray(a, mode=im.mode), (x0 + left, y0 + top, x1 + left, y1 + top)
+    widths = (max(0, -x0), max(0, -y0), max(0, x1 - w), max(0, y1 - h))
+    inside = (max(0, x0), max(0, y0), min(w, x1), min(h, y1))
+    if inside[2] <= inside[0] or inside[3] <= inside[1]:
+        # the window misses the image along one axis: pad the whole image, then cut the window out of it
+        big = _pad(im, widths, pad_mode)
+        return big.crop((x0 + widths[0], y0 + widths[1], x1 + widths[0], y1 + widths[1]))
+    # fastai's order (its `_do_crop_pad`): a reflection mirrors the pixels inside the window, not the whole image
+    return _pad(im.crop(inside), widths, pad_mode)
 
 
 def crop_pad(x: Image.Image | TensorPoint, size: tuple[int, int], tl: tuple[int, int] | None = None,
@@ -162,15 +174,16 @@ def crop_pad(x: Image.Image | TensorPoint, size: tuple[int, int], tl: tuple[int,
         return _crop_pad_points(x, (oh, ow), (top, left, h, w), (out_h, out_w))
     if not isinstance(x, Image.Image):
         raise TypeError(f"crop_pad: cannot crop a {type(x).__name__}; pass a PIL image, TensorPoint or TensorBBox")
-    im, box = _pad_image(x, (left, top, left + w, top + h), _check_pad(pad_mode))
+    res = _crop_then_pad(x, (left, top, left + w, top + h), _check_pad(pad_mode))
     if isinstance(x, PILMask):
         resample = NEAREST
     elif resample is None:
         resample = BILINEAR
-    if (out_w, out_h) == (w, h):
-        res = im.crop(box)
-    else:
-        res = im.resize((out_w, out_h), resample=resample, box=box)
+    if (out_w, out_h) != (w, h):
+        # Resizing the cut-out window, not `resize(box=...)` of the whole image: with a box, Pillow's filter also
+        # reads the pixels just outside the window, so the edge rows/columns differ from fastai's (and a model
+        # trained with fastai sees other pixels)
+        res = res.resize((out_w, out_h), resample=resample)
     if isinstance(x, PILBase):
         res = type(x)._wrap(res)
     return res
@@ -315,6 +328,21 @@ class RandomCrop(RandTransform):
         return crop_pad(x, self.size, self.tl, pad_mode=self.pad_mode)
 
 
+def _resize_window(oh: int, ow: int, size: tuple[int, int], method: str,
+                   pcts: tuple[float, float]) -> tuple[tuple[int, int], tuple[int, int]]:
+    "The window (top, left), (h, w) of an (oh, ow) image that `Resize` to `size` by `method` resizes."
+    h, w = size
+    if method == ResizeMethod.Squish:
+        return (0, 0), (oh, ow)
+    # scale factor source pixels per target pixel: crop keeps the smaller ratio, pad the larger. The window's
+    # sides are truncated (not rounded) and its corner is int(pct * spare), as fastai's Resize does: a model
+    # trained with fastai sees the same validation pixels
+    rh, rw = oh / h, ow / w
+    m = min(rh, rw) if method == ResizeMethod.Crop else max(rh, rw)
+    ch, cw = max(1, int(m * h)), max(1, int(m * w))
+    return (int(pcts[1] * (oh - ch)), int(pcts[0] * (ow - cw))), (ch, cw)
+
+
 class Resize(RandTransform):
     """Resize to `size` (h, w) by `method`: `crop` (random window on train, centre on valid), `pad` or `squish`.
 
@@ -338,19 +366,9 @@ class Resize(RandTransform):
         self.do = True
         self.pcts = (0.5, 0.5) if split_idx != 0 else (random.random(), random.random())
 
-    def _window(self, oh: int, ow: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        h, w = self.size
-        if self.method == ResizeMethod.Squish:
-            return (0, 0), (oh, ow)
-        # scale factor source pixels per target pixel: crop keeps the smaller ratio, pad the larger
-        rh, rw = oh / h, ow / w
-        m = min(rh, rw) if self.method == ResizeMethod.Crop else max(rh, rw)
-        ch, cw = max(1, round(m * h)), max(1, round(m * w))
-        return (int(self.pcts[1] * (oh - ch)), int(self.pcts[0] * (ow - cw))), (ch, cw)
-
     def encodes(self, x: Image.Image | TensorPoint):
         oh, ow = _item_hw(x)
-        tl, win = self._window(oh, ow)
+        tl, win = _resize_window(oh, ow, self.size, self.method, self.pcts)
         resample = self.resamples[1] if isinstance(x, PILMask) else self.resamples[0]
         return crop_pad(x, win, tl, pad_mode=self.pad_mode, resize_to=self.size, resample=resample)
 
@@ -359,7 +377,8 @@ class RandomResizedCrop(RandTransform):
     """Crop a random window (area `min_scale`..`max_scale` of the image, aspect in `ratio`) and resize to `size`.
 
     On validation: centre-crop to the target aspect, resize to `size` plus `val_xtra` (14%), and centre-crop to
-    `size`, as Inception-style evaluation does (the aspect ratio is kept, not squished).
+    `size`, as Inception-style evaluation does (the aspect ratio is kept, not squished; fastai squishes the whole
+    image, see the README's "Where this layer differs from fastai").
     """
 
     split_idx = None
@@ -408,7 +427,11 @@ class RandomResizedCrop(RandTransform):
 
 
 class RatioResize(DisplayedTransform):
-    """Resize so the longer side is `max_sz` pixels, keeping the aspect ratio."""
+    """Resize so the longer side is `max_sz` pixels, keeping the aspect ratio.
+
+    The shorter side is truncated to whole pixels, as fastai's is, and the image centre-cropped to that aspect first
+    (the few pixels lost to the truncation; fastai picks that window at random, even on the validation set).
+    """
 
     order = 1
 
@@ -418,10 +441,11 @@ class RatioResize(DisplayedTransform):
 
     def encodes(self, x: Image.Image | TensorPoint):
         oh, ow = _item_hw(x)
-        if oh >= ow:
-            size = (self.max_sz, max(1, round(ow * self.max_sz / oh)))
+        if ow >= oh:
+            size = (max(1, int(oh * self.max_sz / ow)), self.max_sz)
         else:
-            size = (max(1, round(oh * self.max_sz / ow)), self.max_sz)
+            size = (self.max_sz, max(1, int(ow * self.max_sz / oh)))
+        tl, win = _resize_window(oh, ow, size, ResizeMethod.Crop, (0.5, 0.5))
         resample = self.resamples[1] if isinstance(x, PILMask) else self.resamples[0]
-        return crop_pad(x, (oh, ow), (0, 0), resize_to=size, resample=resample)
+        return crop_pad(x, win, tl, pad_mode=PadMode.Reflection, resize_to=size, resample=resample)
 
