@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["FastcoreL", "safe_torch_load", "is_fastai_opt_state", "convert_fastai_opt_state"]
+__all__: list[str] = []  # machinery of load_model (`learn.load`), not a public surface
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _UNSUPPORTED = re.compile(r"Unsupported (?:global|operand)[^:]*:\s*(?:GLOBAL\s+)?([\w.]+)")
