@@ -539,3 +539,31 @@ def test_return_annotated_any_or_object_keeps_the_input_subclass_like_no_annotat
     from tiers.dispatch import TypeDispatch
 
     assert TypeDispatch([f_any]).returns("a") is None and TypeDispatch([f_object]).returns("a") is None
+
+
+def test_bound_classmethod_from_a_future_annotations_module_is_a_transform():
+    # `Transform(TensorPoint.create)`: the classmethod's annotations are strings (its module uses
+    # `from __future__ import annotations`); the wrapper resolves them where they were written
+    import sys
+    import types
+
+    mod = types.ModuleType("_future_annos_mod")
+    exec(
+        "from __future__ import annotations\n"
+        "from typing import Any\n"
+        "class Tag(str):\n"
+        "    @classmethod\n"
+        "    def create(cls, x: Any, suffix: str = '') -> Tag:\n"
+        "        return cls(str(x) + suffix)\n",
+        mod.__dict__,
+    )
+    sys.modules[mod.__name__] = mod
+    try:
+        from functools import partial
+
+        out = Transform(mod.Tag.create)(3)
+        assert out == "3" and type(out) is mod.Tag
+        out = Transform(partial(mod.Tag.create, suffix="!"))(3)
+        assert out == "3!" and type(out) is mod.Tag
+    finally:
+        del sys.modules[mod.__name__]

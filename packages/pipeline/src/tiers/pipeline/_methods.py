@@ -52,6 +52,10 @@ class _Callee:
         self.__qualname__ = self.__name__
         anno, ret = inspect.Parameter.empty, inspect.Signature.empty
         try:
+            # eval_str: a callee from a `from __future__ import annotations` module (`TensorPoint.create`) carries
+            # strings that only its own module can resolve; this wrapper has no globals to resolve them later
+            sig = inspect.signature(f, eval_str=True)
+        except NameError:  # an annotation naming something its module does not define: keep the strings
             sig = inspect.signature(f)
         except (TypeError, ValueError):  # builtins without a signature: dispatch on anything
             sig = None
