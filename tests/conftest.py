@@ -18,6 +18,23 @@ settings.register_profile("tiers", deadline=None, suppress_health_check=[HealthC
 settings.load_profile("tiers")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_reaches_python():
+    """A test run started as a background job (`cmd &` in a script, some CI runners) inherits SIGINT *ignored*, and
+    Python then leaves it ignored; the Ctrl-C tests check what a user at a terminal gets, so the run gets Python's
+    own handler back (children started by tests then get the default disposition, as from a terminal)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves `server.files` ({path: bytes}); `server.status` ({path: code}) answers with an error instead, ranges
     are honoured while `server.ranges`, and a path in `server.drop_once` gets half its body, then a hang-up."""
