@@ -217,3 +217,58 @@ def test_errors_in_handlers_and_the_model_carry_the_same_notes():
             _fit(cls, [Callback(after_pred=boom)], epochs=1)
         notes.append(exc.value.__notes__)
     assert notes[0] == notes[1] and "during event after_pred" in notes[0][0]
+
+
+def test_the_recorder_is_written_out_in_training_unless_changed_or_not_first():
+    from tiers.train import Recorder
+
+    learn = _fit(Learner, epochs=1)
+    assert learn._bp[1][8] is not None and learn._bp[1][8][0] is learn.recorder  # training: written out
+    assert learn._bp[0][8] is None  # validation: its handler (the metrics) runs
+
+    calls = []
+
+    class MyRecorder(Recorder):
+        def after_batch(self):
+            calls.append(self.learn.training)
+            super().after_batch()
+
+    torch.manual_seed(0)
+    learn = Learner(_dls(), nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), loss_func=F.cross_entropy,
+                    lr=0.1, cbs=[MyRecorder()], default_cbs=False)
+    learn.fit(1)
+    assert learn._bp[1][8] is None and calls == [True] * 4 + [False]  # a subclass's own after_batch is called
+    assert len(learn.my_recorder.lrs) == 4 and len(learn.my_recorder.losses) == 4
+    # a callback handling after_batch before the Recorder: the handlers keep their order (nothing written out)
+    seen = []
+    first = Callback(after_batch=lambda self: seen.append(len(self.learn.recorder._log.pending)))
+    first.order = 10
+    learn = _fit(Learner, [first], epochs=1)
+    assert learn._bp[1][8] is None and seen[:4] == [0, 1, 2, 3]
+
+
+class _Toggle(Callback):
+    """Mutes the Recorder on some batches (and, with `train_metrics`, turns its train metrics on): the written-out
+    Recorder and its handler must record the same."""
+
+    order = 0
+
+    def __init__(self, train_metrics=False):
+        self.train_metrics = train_metrics
+
+    def before_fit(self):
+        self.learn.recorder.train_metrics = self.train_metrics
+
+    def before_batch(self):
+        self.learn.recorder.run = self.learn.iter != 2
+
+    def after_fit(self):
+        self.learn.recorder.train_metrics = False
+
+
+@pytest.mark.parametrize("make", [lambda log: [], lambda log: [_Toggle()], lambda log: [_Toggle(train_metrics=True)],
+                                  lambda log: [Trace(log, order=60)]])
+def test_the_written_out_recorder_records_what_its_handler_records(make):
+    _, learn = _both(make)
+    muted = any(isinstance(cb, _Toggle) for cb in learn.cbs)
+    assert len(learn.recorder.lrs) == len(learn.recorder.losses) == 2 * (3 if muted else 4)

@@ -135,7 +135,19 @@ def _batch_plan(ev: dict[str, tuple], batch_level: tuple, grad_inline: bool) -> 
     h_before, h_cancel, h_after, count = batch_level[3], batch_level[4], batch_level[5], batch_level[6]
     # CastToTensor first (no handler before it could have changed the batch): skipped on plain tensors.
     h_plain = h_before[1:] if h_before and _cast_noop_on_plain(h_before[0][0]) else h_before
-    return h_before, h_plain, ev["after_pred"], ev["after_loss"], h_cancel, h_after, count, grad_inline
+    # A Recorder whose after_batch is the class's own, running first among the callbacks' after_batch handlers in
+    # training: the loop records the batch itself (the usual case written out, the handler called otherwise).
+    rec = None
+    # (A Recorder being unpickled has no batch log yet: the handler is called until the plan is next rebuilt.)
+    if count and h_after and _plain_recorder(*h_after[0]):
+        rec, h_after = (h_after[0][0], h_after[0][1], h_after[0][0].__dict__["_log"]), h_after[1:]
+    return h_before, h_plain, ev["after_pred"], ev["after_loss"], h_cancel, h_after, count, grad_inline, rec
+
+
+def _plain_recorder(cb: Any, f: Any) -> bool:
+    return (isinstance(cb, Recorder) and type(cb).after_batch is Recorder.after_batch
+            and "after_batch" not in cb.__dict__ and "_log" in cb.__dict__ and getattr(f, "__func__", None) is Recorder.after_batch
+            and getattr(f, "__self__", None) is cb)
 
 
 def _state_attr(name: str, doc: str) -> property:
@@ -782,7 +794,7 @@ class Learner:
             if type(b) in _SEQ and len(b) == 2:
                 x, y = b
                 st.xb, st.yb = xb0, yb0 = (x,), (y,)
-                h_before, h_plain, h_pred, h_loss, h_cancel, h_after, count, grad_inline = self._bp[st.training]
+                h_before, h_plain, h_pred, h_loss, h_cancel, h_after, count, grad_inline, rec = self._bp[st.training]
                 if type(x) is Tensor and x.is_cpu:  # plain: CastToTensor (when first) has nothing to do if y is too
                     if h_plain is not h_before and type(y) is Tensor:
                         h_before = h_plain
@@ -790,13 +802,13 @@ class Learner:
                     self._split(self._set_device(b))
             else:
                 self._split(self._set_device(b))
-                h_before, _, h_pred, h_loss, h_cancel, h_after, count, grad_inline = self._bp[st.training]
+                h_before, _, h_pred, h_loss, h_cancel, h_after, count, grad_inline, rec = self._bp[st.training]
                 xb0 = yb0 = None  # nothing to compare with: st.xb/st.yb are unpacked into the calls
             try:
                 # Where a handler ran, what it may have changed is read again where the general path reads it.
                 if h_before:
                     self._run_handlers(h_before, "before_batch")
-                    _, _, h_pred, h_loss, _, _, _, grad_inline = self._bp[st.training]
+                    _, _, h_pred, h_loss, _, _, _, grad_inline, _ = self._bp[st.training]
                 # ---- `_do_one_batch`
                 xb = st.xb
                 try:  # the batch as split (nothing replaced it): called without packing a tuple
@@ -855,6 +867,22 @@ class Learner:
             if count:  # a training batch: the loop's own first after_batch step (`_advance`)
                 st.pct_train += step_size
                 st.train_iter += 1
+            if rec is not None:  # the Recorder's after_batch (see `_batch_plan`), its usual case written out
+                cb, fn, log = rec
+                if cb.run:
+                    try:
+                        if (log.state is st and st.training and (v := st.loss_value) is not None and st.yb
+                                and not log.train_metrics):
+                            log.pending.append(v)
+                            grp = log.lr_group
+                            if grp is not None:
+                                log.lrs.append(grp["lr"])
+                        else:
+                            fn()
+                    except CANCEL_EXCEPTIONS:
+                        raise
+                    except Exception as e:
+                        reraise_in_callback(e, cb, "after_batch")
             for cb, fn in h_after:
                 if cb.run:
                     try:
