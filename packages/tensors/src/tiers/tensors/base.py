@@ -247,8 +247,10 @@ def _fast_method(name: str):
             if st is not None:
                 ret.__dict__.update(st if type(st) is dict else self.__dict__)
             return ret
-        if type(ret) is not plain:
-            return ret  # self (in place, or a no-op `.float()`), a typed tensor, or not a tensor at all
+        if type(ret) is not plain or ret is args[0]:
+            # self (in place, a no-op `.float()`; also a plain `self` of an unbound call), a typed tensor, or not a
+            # tensor at all
+            return ret
         return wrap(ret, args[0])  # a plain tensor something else also holds: re-typed through an alias, not in place
 
     method.__name__ = method.__qualname__ = name
