@@ -6,6 +6,9 @@ time and ETA, and the smoothed loss on training passes only). Where they go depe
 * a terminal (the stream is a TTY): both bars share ONE line, redrawn in place with a carriage return and fitted to
   the terminal's width at every draw (the least useful parts are dropped first on a narrow terminal); the metrics
   table's rows are printed above it, and the line is wiped when the fit ends, so nothing stale stays on screen;
+  while the bar is drawn, whatever else goes to a terminal's `sys.stdout`/`sys.stderr` (a callback's `print`, a
+  warning) is written on its own lines above the bar (the bar is wiped, the text written, the bar redrawn), and the
+  streams are put back as they were when the fit ends;
 * a Jupyter notebook: one HTML output (two `<progress>` bars and the metrics table) updated in place through a
   display handle, so it needs no ipywidgets and a saved notebook holds only its final state: the completed fit bar
   and the table (`lr_find` and validation-only passes leave nothing);
@@ -272,6 +275,56 @@ def notebook_view(st: _State, now: float | None = None) -> dict[str, str]:
     return {"text/html": "".join(html), "text/plain": "\n".join(text)}
 
 
+def _isatty(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+class _AboveBar:
+    """Stands in for `sys.stdout`/`sys.stderr` while a bar is drawn on the terminal: each write wipes the bar's line
+    first, and once the text ends a line the bar is redrawn under it (tqdm.write's way), so a `print` or a warning
+    from a callback gets its own line instead of being glued to a bar frame that then stays in the scrollback. Every
+    other attribute is the real stream's. It only costs anything when something is written."""
+
+    def __init__(self, raw: IO[str], cb: ProgressCallback, thread: int) -> None:
+        self._raw, self._cb, self._thread = raw, cb, thread
+
+    def write(self, s: str) -> int:
+        """Write `s` above the bar (the bar is redrawn once a line is complete)."""
+        cb, raw = self._cb, self._raw
+        if threading.get_ident() != self._thread:
+            return raw.write(s)  # another thread: the bar belongs to the fit's, leave its line alone
+        if not cb._redirect_live():
+            # the fit ended by an error (no after_fit ran; e.g. this is its traceback): wipe its bar, put the real
+            # streams back, and write
+            cb._finish_stale()
+            return raw.write(s)
+        if not s:
+            return 0
+        cb._term_clear()
+        n = raw.write(s)
+        raw.flush()  # before the bar (on the other stream, maybe) is redrawn under it
+        cb._partial = not s.endswith("\n")
+        if not cb._partial:
+            cb._redraw()
+        return n
+
+    def writelines(self, lines: Any) -> None:
+        """Write each of `lines` above the bar."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Flush the real stream."""
+        self._raw.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
 def _len(dl: Any) -> int | None:
     try:
         return len(dl)
@@ -298,13 +351,20 @@ class ProgressCallback(Callback):
         self._drawn = self._drawn_max = 0  # length of the terminal line on screen (0: none), the longest since wiped
         self._old_logger: Any = None
         self._old_sigint: Any = None
+        self._raw: tuple[Any, Any] | None = None  # (sys.stdout, sys.stderr) as they were, while writes go above the bar
+        self._partial = False  # a write above the bar has not ended its line yet: no redraw until it does
+        self._retired: tuple[Any, Any] | None = None
 
     # ---- where things go ----------------------------------------------------------------------------------------
     def _bar_stream(self) -> IO[str]:
-        return self.file if self.file is not None else sys.stderr
+        if self.file is not None:
+            return self.file
+        return self._raw[1] if self._raw is not None else sys.stderr
 
     def _table_stream(self) -> IO[str]:
-        return self.file if self.file is not None else sys.stdout
+        if self.file is not None:
+            return self.file
+        return self._raw[0] if self._raw is not None else sys.stdout
 
     def _choose_view(self) -> str | None:
         if self.file is None and _in_notebook():
@@ -313,11 +373,7 @@ class ProgressCallback(Callback):
             return None
         if self.show_bar:
             return "terminal"
-        isatty = getattr(self._bar_stream(), "isatty", None)
-        try:
-            return "terminal" if isatty and isatty() else None
-        except ValueError:  # a closed stream
-            return None
+        return "terminal" if _isatty(self._bar_stream()) else None
 
     @property
     def bar(self) -> _State | None:
@@ -352,6 +408,7 @@ class ProgressCallback(Callback):
             self._old_logger = learn.logger
             learn.logger = self._write_row
         self._arm_sigint()
+        self._redirect()
         self._watch_cell()
 
     def _watch_cell(self) -> None:
@@ -433,6 +490,7 @@ class ProgressCallback(Callback):
             else:
                 st.end, st.end_line = "done", f"epoch {st.n_epoch}/{st.n_epoch}"
             self._finish()
+        self._unredirect()
         if self._old_logger is not None:
             self.learn.logger = self._old_logger
             self._old_logger = None
@@ -455,6 +513,8 @@ class ProgressCallback(Callback):
             return  # bars hidden: the output is the table, drawn when a row comes
         st.next = now + self.throttle
         if view == "terminal":
+            if self._partial:
+                return  # a line written above the bar is not finished: drawing now would write over it
             self._term_write(terminal_line(st, self._width(), self._fill, now))
         else:
             self._nb_show(notebook_view(st, now))
@@ -517,6 +577,49 @@ class ProgressCallback(Callback):
         if self._old_logger is not None and self.learn is not None:
             self.learn.logger, self._old_logger = self._old_logger, None
         self._disarm_sigint()
+        self._unredirect()
+
+    # ---- other writes to the terminal ------------------------------------------------------------------------------
+    def _redirect(self) -> None:
+        """While the bar is drawn on a terminal, send the terminal's `sys.stdout`/`sys.stderr` through `_AboveBar`.
+        Only streams that are terminals are wrapped (a file or a pipe gets no bar to collide with), and only by the
+        outermost fit (a nested one's bar shares the line)."""
+        self._partial = False
+        if self._view != "terminal" or not self._st or not self._st.live or not _isatty(self._bar_stream()):
+            return
+        out, err = sys.stdout, sys.stderr
+        if isinstance(out, _AboveBar) or isinstance(err, _AboveBar):
+            return
+        thread = threading.get_ident()
+        self._raw = (out, err)
+        if _isatty(out):
+            sys.stdout = _AboveBar(out, self, thread)
+        if _isatty(err):
+            sys.stderr = _AboveBar(err, self, thread)
+
+    def _unredirect(self) -> None:
+        """Put back the streams `_redirect` replaced (a stream something else replaced since then is left alone)."""
+        raw, self._raw = self._raw, None
+        self._partial = False
+        if raw is None:
+            return
+        # The replaced proxies are kept alive: this may run inside one of their writes, and CPython's `print` holds
+        # only a borrowed reference to `sys.stdout` (its next write would be to freed memory).
+        self._retired = (sys.stdout, sys.stderr)
+        if isinstance(sys.stdout, _AboveBar) and sys.stdout._cb is self:
+            sys.stdout = raw[0]
+        if isinstance(sys.stderr, _AboveBar) and sys.stderr._cb is self:
+            sys.stderr = raw[1]
+
+    def _redirect_live(self) -> bool:
+        # `_running` walks the stack: only run on a write, never per batch
+        st = self._st
+        return st is not None and st.end is None and self._running()
+
+    def _redraw(self) -> None:
+        st = self._st
+        if st is not None and st.live and st.end is None:
+            self._draw(force=True)
 
     # ---- Ctrl-C ---------------------------------------------------------------------------------------------------
     def _arm_sigint(self) -> None:
@@ -595,6 +698,7 @@ class ProgressCallback(Callback):
         st.end, st.end_line = "interrupted", where
         self._disarm_sigint()
         self._finish()
+        self._unredirect()
         if self._old_logger is not None:
             self.learn.logger, self._old_logger = self._old_logger, None
         phase = "lr_find" if st.mode == "search" else "valid" if st.validating else "train"
