@@ -116,7 +116,7 @@ class _State:
 
     __slots__ = ("mode", "t0", "n_epoch", "start_epoch", "epoch", "n_train", "n_valid", "label", "n", "total",
                  "p0", "loss", "validating", "rows", "names", "end", "end_line", "pending", "next", "bars",
-                 "live", "widths", "sep")
+                 "live", "widths", "sep", "blocks")
     mode: str
     t0: float
     n_epoch: int
@@ -140,6 +140,7 @@ class _State:
     live: bool
     widths: list[int]
     sep: int
+    blocks: list[list[int]]
 
     def __init__(self, mode: str, n_epoch: int, start_epoch: int, n_train: int | None, n_valid: int | None) -> None:
         self.mode, self.n_epoch, self.start_epoch = mode, n_epoch, start_epoch
@@ -156,6 +157,7 @@ class _State:
         self.live = False  # a view with bars: after_batch may draw (set by ProgressCallback.before_fit)
         self.widths = []  # the text table's column widths, set by its first row
         self.sep = 2
+        self.blocks = []  # the text table's column groups on a terminal too narrow for all of them (see _table_blocks)
 
     def fit_frac(self) -> float:
         """Fraction of the whole fit done, counted in batches when the loaders have a length."""
@@ -241,6 +243,27 @@ def _table_widths(names: list[str], cells: list[str], width: int | None) -> tupl
 
 def _row_text(cells: list[str], widths: list[int], sep: int = 2) -> str:
     return (" " * sep).join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+
+def _table_blocks(widths: list[int], sep: int, width: int | None) -> list[list[int]]:
+    """The column groups the text table is printed in: all its columns when they fit in `width` (None: any width),
+    else groups that each fit, every one led by the first column (the epoch), so a narrow terminal shows each row as
+    a few short lines instead of one line it wraps mid-word (as tabular `show_batch` splits its columns)."""
+    every = list(range(len(widths)))
+    if width is None or len(widths) < 2 or sum(widths) + sep * (len(widths) - 1) < width:
+        return [every]
+    blocks, cur, used = [], [0], widths[0]
+    for i in every[1:]:
+        if len(cur) > 1 and used + sep + widths[i] >= width:
+            blocks.append(cur)
+            cur, used = [0], widths[0]
+        cur.append(i)
+        used += sep + widths[i]
+    return [*blocks, cur]
+
+
+def _block_text(cells: list[str], widths: list[int], sep: int, blocks: list[list[int]]) -> str:
+    return "\n".join(_row_text([cells[i] for i in b], [widths[i] for i in b], sep) for b in blocks)
 
 
 def notebook_view(st: _State, now: float | None = None) -> dict[str, str]:
@@ -719,11 +742,15 @@ class ProgressCallback(Callback):
             cells = cells[:-1] + [""] * (len(names) - len(cells)) + cells[-1:]
         if st is None or not st.rows:
             first = True
-            widths, sep = _table_widths(names, cells, self._width() if self._view == "terminal" else None)
+            width = self._width() if self._view == "terminal" else None
+            widths, sep = _table_widths(names, cells, width)
+            blocks = _table_blocks(widths, sep, width)
+            if len(blocks) > 1:  # split anyway: the usual two spaces read better
+                sep, blocks = 2, _table_blocks(widths, 2, width)
         else:
-            first, widths, sep = False, st.widths, st.sep
+            first, widths, sep, blocks = False, st.widths, st.sep, st.blocks
         if st is not None:
-            st.names, st.widths, st.sep = list(names), widths, sep
+            st.names, st.widths, st.sep, st.blocks = list(names), widths, sep, blocks
             st.rows.append(cells)
         if self._view == "notebook":
             self._draw(force=True)
@@ -731,8 +758,8 @@ class ProgressCallback(Callback):
         self._term_clear()  # the row must not start on the bar's line
         out = self._table_stream()
         if first:
-            print(_row_text(list(names), widths, sep), file=out, flush=True)
-        print(_row_text(cells, widths, sep), file=out, flush=True)
+            print(_block_text(list(names), widths, sep, blocks), file=out, flush=True)
+        print(_block_text(cells, widths, sep, blocks), file=out, flush=True)
 
 
 def _num(v: Any) -> float | None:
