@@ -280,3 +280,51 @@ def test_on_a_real_terminal(tmp_path):
     assert "custom message at epoch 1" in lines, lines
     assert any(ln.startswith(str(script)) and "UserWarning: a warning at epoch 2" in ln for ln in lines), lines
     assert not any(_is_bar(ln) for ln in lines), lines
+
+
+NB_SETUP = """\
+import time
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from tiers.data import DataLoaders
+from tiers.train import Callback, Learner
+torch.manual_seed(0)
+x = torch.randn(640, 8)
+y = (x[:, 0] > 0).long()
+dls = DataLoaders(DataLoader(TensorDataset(x[:512], y[:512]), batch_size=16, shuffle=True),
+                  DataLoader(TensorDataset(x[512:], y[512:]), batch_size=16))
+class Slow(Callback):
+    "A real search's pace: long enough for its bar to be shown."
+    def after_batch(self):
+        time.sleep(0.012)
+learn = Learner(dls, nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2)), loss_func=F.cross_entropy,
+                cbs=Slow())"""
+
+
+@pytest.mark.slow
+def test_lr_find_in_a_notebook_leaves_no_empty_output(tmp_path):
+    """AUDIT2 D8: the search's bar was updated to an empty output that stayed in the saved notebook. It is removed
+    when it is the cell's only output; a cell with other output keeps that output (an empty bar output then stays:
+    Jupyter can only clear a whole cell)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        NB_SETUP,
+        "learn.lr_find(num_it=100, show_plot=False)",
+        "print('before the search')\nlearn.lr_find(num_it=100, show_plot=False)",
+    )]
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "TIERS_DEBUG")}
+    env["OMP_NUM_THREADS"] = "1"
+    nbclient.NotebookClient(nb, timeout=240, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
+    alone, after_print = nb.cells[1].outputs, nb.cells[2].outputs
+    # the search's suggestion, and nothing else: no blank display left by its bar (it was shown: > 0.5 s)
+    assert [o.output_type for o in alone] == ["execute_result"], alone
+    assert "valley" in alone[0].data["text/plain"]
+    # the user's own output is never cleared with it
+    assert alone is not after_print and after_print[0].output_type == "stream", after_print
+    assert after_print[0].text == "before the search\n" and after_print[-1].output_type == "execute_result"

@@ -348,6 +348,37 @@ class _AboveBar:
         return getattr(self._raw, name)
 
 
+def _shell() -> Any:
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    return get() if get is not None else None
+
+
+def _msg_count(shell: Any) -> int | None:
+    """How many messages the kernel's session has made so far (each output, of any kind, is one): None outside a
+    Jupyter kernel."""
+    count = getattr(getattr(getattr(shell, "display_pub", None), "session", None), "message_count", None)
+    return count if isinstance(count, int) else None
+
+
+_CELL_START: dict[int, int | None] = {}  # id(shell) -> the session's message count when its running cell started
+
+
+def _track_cells(shell: Any) -> None:
+    """Note the session's message count at the start of each cell (once per shell), so a bar's display can tell
+    whether it is the cell's only output (then it may be cleared, leaving no blank output; see `_nb_clear`)."""
+    events = getattr(shell, "events", None)
+    if events is None or id(shell) in _CELL_START or _msg_count(shell) is None:
+        return
+    key = id(shell)
+    _CELL_START[key] = None  # not known for the cell running now
+
+    def pre_run_cell(*args: Any) -> None:
+        _CELL_START[key] = _msg_count(shell)
+
+    events.register("pre_run_cell", pre_run_cell)
+
+
 def _len(dl: Any) -> int | None:
     try:
         return len(dl)
@@ -377,6 +408,10 @@ class ProgressCallback(Callback):
         self._raw: tuple[Any, Any] | None = None  # (sys.stdout, sys.stderr) as they were, while writes go above the bar
         self._partial = False  # a write above the bar has not ended its line yet: no redraw until it does
         self._retired: tuple[Any, Any] | None = None
+        self._nb_alone = False  # this fit's notebook display is so far its cell's only output (it may be cleared)
+        self._nb_count: int | None = None  # the session's message count after this fit's last display message
+        if _in_notebook():  # a Learner is usually made in a cell before its lr_find's
+            _track_cells(_shell())
 
     # ---- where things go ----------------------------------------------------------------------------------------
     def _bar_stream(self) -> IO[str]:
@@ -572,18 +607,41 @@ class ProgressCallback(Callback):
     def _nb_show(self, data: dict[str, str]) -> None:
         from IPython.display import display
 
+        shell = _shell()
+        before = _msg_count(shell)
         if self._handle is None:
+            start = _CELL_START.get(id(shell))
+            self._nb_alone = before is not None and before == start
             self._handle = display(data, raw=True, display_id=True)
         else:
+            self._nb_alone = self._nb_alone and before == self._nb_count
             self._handle.update(data, raw=True)
+        after = _msg_count(shell)
+        # exactly one message (ours) since the last check: nothing else was output in between
+        self._nb_alone = self._nb_alone and before is not None and after == before + 1
+        self._nb_count = after
+
+    def _nb_clear(self) -> bool:
+        """Remove this fit's display when it is its cell's only output (counted by the session's messages: nothing
+        before it in the cell, nothing since but its own updates), so `lr_find` leaves no blank output area.
+        Jupyter can only clear a whole cell's outputs, hence the count: a user's output is never cleared."""
+        if not self._nb_alone or _msg_count(_shell()) != self._nb_count:
+            return False
+        from IPython.display import clear_output
+
+        clear_output(wait=False)
+        return True
 
     def _finish(self) -> None:
         """Draw the final state and let go of this fit's outputs."""
         if self._view == "terminal":
             self._term_clear()
         elif self._view == "notebook" and self._st is not None and (self._handle is not None or self._st.rows):
-            self._nb_show(notebook_view(self._st))
+            view = notebook_view(self._st)
+            if not (view == {"text/plain": ""} and self._handle is not None and self._nb_clear()):
+                self._nb_show(view)
         self._handle = None
+        self._nb_alone = False
 
     def _finish_stale(self) -> None:
         """A fit that ended by an exception (not Ctrl-C, which finishes its bar itself) never reached `after_fit`:
