@@ -151,3 +151,49 @@ def run_without():
 def check_extra():
     """`_check_extra`: a recorded error is the MissingExtraError naming the extra and the pip command."""
     return _check_extra
+
+
+def _run_on_pty(argv: list[str], cols: int, rows: int = 24, env: dict | None = None,
+                interrupt_when: bytes | None = None, timeout: float = 120.0) -> tuple[bytes, int, bool]:
+    fcntl, pty, termios = (pytest.importorskip(m) for m in ("fcntl", "pty", "termios"))
+    import select
+    import signal
+    import struct
+    import time
+
+    env = {k: v for k, v in (env or os.environ).items() if k not in ("COLUMNS", "LINES", "TIERS_DEBUG")}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["TERM"] = "xterm"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the slave side is its stdin/stdout/stderr and controlling terminal, of the window's size
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        os.execve(sys.executable, [sys.executable, *argv], env)
+    out, sent, t0, status = b"", False, time.monotonic(), None
+    try:
+        while time.monotonic() - t0 < timeout:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    chunk = b""
+                if not chunk:
+                    break
+                out += chunk
+            if interrupt_when is not None and not sent and interrupt_when in out:
+                os.write(fd, b"\x03")  # Ctrl-C as the terminal delivers it: SIGINT to the foreground group
+                sent = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    return out, status, sent
+
+
+@pytest.fixture(scope="session")
+def run_on_pty():
+    """`run_on_pty(argv, cols, rows=24, env=None, interrupt_when=None, timeout=120)`: run `python *argv` on a new
+    pseudo-terminal of that size (its controlling terminal; COLUMNS/LINES/TIERS_DEBUG unset, TERM=xterm) and return
+    (output bytes, wait status, whether ^C was typed). With `interrupt_when`, types ^C once that text has appeared."""
+    return _run_on_pty

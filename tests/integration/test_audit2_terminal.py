@@ -3,12 +3,8 @@
 
 import os
 import re
-import select
-import signal
-import struct
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -78,44 +74,11 @@ def test_a_log_file_holds_plain_lines_only(tmp_path):
     assert "Traceback" not in text and "Warning" not in text
 
 
-def _run_on_pty(script, env, cols, args, interrupt_when, timeout=180.0):
-    fcntl, pty, termios = (pytest.importorskip(m) for m in ("fcntl", "pty", "termios"))
-    env = {**env, "TERM": "xterm"}
-    env.pop("COLUMNS", None)
-    env.pop("LINES", None)
-    pid, fd = pty.fork()
-    if pid == 0:
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
-        os.execve(sys.executable, [sys.executable, str(script), *args], env)
-    out, sent, t0, status = b"", False, time.monotonic(), None
-    try:
-        while time.monotonic() - t0 < timeout:
-            r, _, _ = select.select([fd], [], [], 0.1)
-            if r:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    break
-                out += chunk
-            if not sent and interrupt_when in out:
-                os.write(fd, b"\x03")  # a real ^C typed on the terminal
-                sent = True
-        _, status = os.waitpid(pid, 0)
-    finally:
-        if status is None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(fd)
-    return out, status, sent
-
-
-def test_ctrl_c_on_a_40_column_terminal_leaves_a_usable_learner(tmp_path):
+def test_ctrl_c_on_a_40_column_terminal_leaves_a_usable_learner(tmp_path, run_on_pty):
     pyte = pytest.importorskip("pyte")
     script, env = _script(tmp_path)
     # the first epoch's row has been printed: the ^C lands in the second of 5 epochs
-    out, status, sent = _run_on_pty(script, env, 40, ["0.01", "5"], interrupt_when=b"train_loss")
+    out, status, sent = run_on_pty([str(script), "0.01", "5"], 40, env=env, interrupt_when=b"train_loss", timeout=180.0)
     assert sent and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, out.decode(errors="replace")[-2000:]
     screen = pyte.HistoryScreen(40, 24, history=10000)
     pyte.ByteStream(screen).feed(out)

@@ -5,11 +5,7 @@ one-line rows. What the screen holds is what a terminal emulator (pyte) shows af
 import io
 import os
 import re
-import select
-import signal
-import struct
 import sys
-import time
 
 import pytest
 import torch
@@ -106,35 +102,9 @@ learn.fit(3, 1e-2)
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
-def test_on_a_real_40_column_terminal(tmp_path):
-    import fcntl
-    import pty
-    import termios
-
+def test_on_a_real_40_column_terminal(tmp_path, run_on_pty):
     script = tmp_path / "fit.py"
     script.write_text(SCRIPT)
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TIERS_DEBUG")}
-    env.update(TERM="xterm", OMP_NUM_THREADS="1")
-    pid, fd = pty.fork()
-    if pid == 0:  # the terminal's own size, as a user's window reports it
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
-        os.execve(sys.executable, [sys.executable, str(script)], env)
-    out, t0, status = b"", time.monotonic(), None
-    try:
-        while time.monotonic() - t0 < 120:
-            if select.select([fd], [], [], 0.1)[0]:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    break
-                out += chunk
-        _, status = os.waitpid(pid, 0)
-    finally:
-        if status is None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(fd)
+    out, status, _ = run_on_pty([str(script)], 40, 24)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, out.decode(errors="replace")[-2000:]
     _check_table(_screen(out, 40), 40, 3)

@@ -3,11 +3,7 @@ what the user's screen and scrollback hold afterwards, and what one Ctrl-C (a re
 
 import os
 import re
-import select
 import signal
-import struct
-import sys
-import time
 
 import pytest
 
@@ -46,40 +42,11 @@ print("DONE", flush=True)
 '''
 
 
-def _run_in_pty(tmp_path, epochs: int, interrupt_when: bytes | None = None, timeout: float = 120.0):
-    """Run the script on a new pseudo-terminal (COLS x ROWS, its controlling terminal): returns (output bytes,
-    wait status). With `interrupt_when`, types ^C on the terminal once that text has appeared."""
+def _run_in_pty(tmp_path, run_on_pty, epochs: int, interrupt_when: bytes | None = None, timeout: float = 120.0):
+    """Run the script on a new pseudo-terminal (COLS x ROWS): returns (output bytes, wait status)."""
     script = tmp_path / "fit.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "TERM": "xterm", "COLUMNS": "", "LINES": "", "OMP_NUM_THREADS": "1"}
-    env.pop("COLUMNS")
-    env.pop("LINES")
-    env.pop("TIERS_DEBUG", None)
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the slave side is its stdin/stdout/stderr and controlling terminal
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-        os.execve(sys.executable, [sys.executable, str(script), str(epochs)], env)
-    out, sent, t0, status = b"", False, time.monotonic(), None
-    try:
-        while time.monotonic() - t0 < timeout:
-            r, _, _ = select.select([fd], [], [], 0.1)
-            if r:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    chunk = b""
-                if not chunk:
-                    break
-                out += chunk
-            if interrupt_when is not None and not sent and interrupt_when in out:
-                os.write(fd, b"\x03")  # Ctrl-C as the terminal delivers it: SIGINT to the foreground group
-                sent = True
-        _, status = os.waitpid(pid, 0)
-    finally:
-        if status is None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(fd)
+    out, status, _ = run_on_pty([str(script), str(epochs)], COLS, ROWS, interrupt_when=interrupt_when, timeout=timeout)
     return out, status
 
 
@@ -100,8 +67,8 @@ def _is_bar(line: str) -> bool:
     return bool(re.search(r"it/s|s/it|\u2588|\||epoch \d+/\d+|\d+/\d+ ", line))
 
 
-def test_fit_leaves_only_the_table_on_a_60_column_terminal(tmp_path):
-    out, status = _run_in_pty(tmp_path, epochs=3)
+def test_fit_leaves_only_the_table_on_a_60_column_terminal(tmp_path, run_on_pty):
+    out, status = _run_in_pty(tmp_path, run_on_pty, epochs=3)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, out.decode(errors="replace")[-2000:]
     assert b"\r" in out and b"it/s" in out, "the bar was drawn while the fit ran"
     lines = _screen(out)
@@ -116,8 +83,8 @@ def test_fit_leaves_only_the_table_on_a_60_column_terminal(tmp_path):
     assert frames and max(len(f.rstrip()) for f in frames) <= COLS - 1
 
 
-def test_ctrl_c_prints_one_line_and_no_traceback(tmp_path):
-    out, status = _run_in_pty(tmp_path, epochs=6, interrupt_when=b"epoch 2/6")
+def test_ctrl_c_prints_one_line_and_no_traceback(tmp_path, run_on_pty):
+    out, status = _run_in_pty(tmp_path, run_on_pty, epochs=6, interrupt_when=b"epoch 2/6")
     text = out.decode(errors="replace")
     # KeyboardInterrupt semantics kept: the process ends as killed by SIGINT (exit status 130 in a shell)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT, text[-2000:]
