@@ -272,3 +272,105 @@ def test_the_written_out_recorder_records_what_its_handler_records(make):
     _, learn = _both(make)
     muted = any(isinstance(cb, _Toggle) for cb in learn.cbs)
     assert len(learn.recorder.lrs) == len(learn.recorder.losses) == 2 * (3 if muted else 4)
+
+
+class _CountPaths(Learner):
+    """Counts the batches the steady loop ran and those that went through `one_batch` (the general path)."""
+
+    def __init__(self, *a, **kw):
+        self.general = 0
+        super().__init__(*a, **kw)
+
+    def one_batch(self, i, b):
+        self.general += 1
+        super().one_batch(i, b)
+
+    def all_batches(self):  # the written-out loop despite the `one_batch` override (it only counts)
+        self._run_batches(self.state.dl)
+
+
+def _count_paths(typed, one_cycle, cbs=()):
+    torch.manual_seed(0)
+    learn = _CountPaths(_dls(typed), nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
+                        loss_func=F.cross_entropy, lr=0.1, metrics=accuracy, cbs=list(cbs))
+    learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=io.StringIO()))
+    (learn.fit_one_cycle if one_cycle else learn.fit)(2)
+    return learn
+
+
+@pytest.mark.parametrize("typed", [False, True])
+@pytest.mark.parametrize("one_cycle", [False, True])
+def test_the_steady_loop_runs_every_batch_after_the_first_of_a_fit(typed, one_cycle):
+    # plain or typed batches (CastToTensor strips them), with or without a schedule's before_batch: only the fit's
+    # first batch (its checks) goes through the general path
+    learn = _count_paths(typed, one_cycle)
+    assert learn.general == 1 and learn.state.train_iter == 8
+
+
+def test_a_plan_with_after_pred_or_after_loss_handlers_takes_the_general_path():
+    learn = _count_paths(False, False, [Callback(after_loss=lambda self: None)])
+    assert learn.general == 2 * (4 + 1)
+
+
+@pytest.mark.parametrize("typed", [False, True])
+def test_a_one_cycle_fit_is_the_same_on_both_paths(typed):
+    def fit_one_cycle(cls):
+        torch.manual_seed(0)
+        learn = cls(_dls(typed), nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), loss_func=F.cross_entropy,
+                    metrics=accuracy)
+        learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=io.StringIO()))
+        learn.fit_one_cycle(2, 0.1)
+        return learn
+
+    a, b = fit_one_cycle(Learner), fit_one_cycle(General)
+    _same_run(a, b)
+    assert a.recorder.hps["lr"] == b.recorder.hps["lr"]
+
+
+class _TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, x, scale=None):
+        out = self.lin(x)
+        return out if scale is None else out * scale
+
+
+def test_a_before_batch_handler_that_reshapes_the_batch_is_finished_by_the_general_path():
+    # a handler that adds a second input (or swaps the batch for another) mid-pass: the rest of that batch runs as
+    # the general path runs it, with the handlers read at the batch's start
+    def make(log):
+        def add_input(self):
+            if self.learn.iter == 2:
+                self.learn.xb = (*self.learn.xb, torch.tensor(0.5))
+            elif self.learn.iter == 3:
+                self.learn.xb = (self.learn.xb[0] * 2,)
+
+        return [Callback(before_batch=add_input), Trace(log, order=100, events=_OUTER)]
+
+    runs, logs = [], []
+    for cls in (_CountPaths, General):
+        log = []
+        torch.manual_seed(0)
+        learn = cls(_dls(), _TwoInputs(), loss_func=F.cross_entropy, lr=0.1, metrics=accuracy, cbs=make(log))
+        learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=io.StringIO()))
+        learn.fit(2)
+        runs.append(learn)
+        logs.append(log)
+    _same_run(*runs)
+    assert logs[0] == logs[1]
+    assert runs[0].general == 1  # the reshaped batches too started on the steady loop
+
+
+def test_a_fit_whose_nan_check_a_callback_owns_is_the_same_on_both_paths():
+    from tiers.train import TerminateOnNaNCallback
+
+    _, learn = _both(lambda log: [TerminateOnNaNCallback(), Trace(log, order=100, events=_OUTER)])
+    assert not learn._check_nan and len(learn.recorder.losses) == 8
+    assert _count_paths(False, False, [TerminateOnNaNCallback()]).general == 1
+
+
+# Events a steady plan allows (no after_pred/after_loss/backward/step handlers): tracing them keeps the loop steady.
+_OUTER = ("before_batch", "after_cancel_batch", "after_batch", "before_train", "after_train", "before_validate",
+          "after_validate")

@@ -22,6 +22,7 @@ package README).
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any, cast
 
@@ -141,7 +142,11 @@ def _batch_plan(ev: dict[str, tuple], batch_level: tuple, grad_inline: bool) -> 
     # (A Recorder being unpickled has no batch log yet: the handler is called until the plan is next rebuilt.)
     if count and h_after and _plain_recorder(*h_after[0]):
         rec, h_after = (h_after[0][0], h_after[0][1], h_after[0][0].__dict__["_log"]), h_after[1:]
-    return h_before, h_plain, ev["after_pred"], ev["after_loss"], h_cancel, h_after, count, grad_inline, rec
+    h_pred, h_loss = ev["after_pred"], ev["after_loss"]
+    # Steady: between the before_batch and after_batch handlers nothing runs but the loop itself (no after_pred or
+    # after_loss handler; backward and step written out when training), so `Learner._steady_batches` may run it.
+    steady = not (h_pred or h_loss) and (grad_inline or not count)
+    return h_before, h_plain, h_pred, h_loss, h_cancel, h_after, count, grad_inline, rec, steady
 
 
 def _plain_recorder(cb: Any, f: Any) -> bool:
@@ -778,111 +783,110 @@ class Learner:
 
     def _run_batches(self, dl: Iterable) -> None:
         # `all_batches` in the usual case (a CPU model with one input; nothing overrides `one_batch`, `_with_events`
-        # or `_do_one_batch`): `one_batch` -> `_with_events(_do_one_batch, "batch")` written out as one loop, with the
-        # same events in the same order, the same state and the same errors. The handlers are read per batch from
-        # the batch plan (`_bp`, rebuilt when callbacks change) where the general path reads them, so a handler that
-        # adds or removes a callback or switches the mode has the same effect. An event nobody handles costs one
-        # falsy test, and `CastToTensor` (when it runs first) is not called for a batch of two plain tensors, on
-        # which it does nothing. `tests/train/test_loop_fast_path.py` runs both paths side by side.
+        # or `_do_one_batch`). While the batch plan is steady (see `_batch_plan`) and the fit's first-batch checks
+        # are done, `_steady_batches` runs the batches; each batch it does not take, and every batch of another plan,
+        # goes through `one_batch`, the general path. `tests/train/test_loop_fast_path.py` runs both side by side.
         st = self.state
-        xb0: tuple | None
-        yb0: tuple | None
-        # Set by `fit` and `_do_epoch_train`, never inside a pass (the general path reads them per batch: the same).
-        check_first, check_nan, step_size = True, self._check_nan, self._step_size
-        for i, b in enumerate(dl):
+        it = enumerate(dl)
+        one_batch = self.one_batch
+        for i, b in it:
+            if self._bp[st.training][9] and not self._check_first_batch:
+                item = self._steady_batches(it, (i, b))
+                if item is None:
+                    return
+                i, b = item
+            one_batch(i, b)
+
+    def _steady_batches(self, it: Iterator[tuple[int, Any]], first: tuple[int, Any]) -> tuple[int, Any] | None:
+        # `one_batch` -> `_with_events(_do_one_batch, "batch")` written out as one loop for a steady plan: the same
+        # events in the same order, the same state, errors and records, without what the plan rules out (after_pred
+        # and after_loss handlers, backward and step events). Batches of two CPU tensors only. The plan is read once;
+        # after any handler ran, a changed plan or mode hands the next batch back (returned, None at the end), and
+        # a batch whose before_batch handlers changed the plan or left other than one input and one target is
+        # finished by the general path. `CastToTensor` (when first) is not called for two plain tensors, on which
+        # it does nothing. On a CPU fit every training loss is read before the step (`check_finite_loss`'s test: `v
+        # - v` is 0.0 for every finite float) and kept as `loss_value` for the Recorder.
+        st = self.state
+        bps = self._bp
+        training = st.training
+        h_before, h_plain, _, _, h_cancel, h_after, _, _, rec, _ = bps[training]
+        level = self._lv[training]["batch"]  # the same generation as `bps` (both rebuilt by `_invalidate_cbs`)
+        read_loss, step_size = training and self._check_nan, self._step_size  # (off: a callback deals with NaN)
+        for i, b in chain((first,), it):
+            if bps is not self._bp or st.training is not training or type(b) not in _SEQ or len(b) != 2:
+                return i, b
+            x, y = b
+            if not (isinstance(x, Tensor) and isinstance(y, Tensor) and x.is_cpu):
+                return i, b
             st.iter = i
-            if type(b) in _SEQ and len(b) == 2:
-                x, y = b
-                st.xb, st.yb = xb0, yb0 = (x,), (y,)
-                h_before, h_plain, h_pred, h_loss, h_cancel, h_after, count, grad_inline, rec = self._bp[st.training]
-                if type(x) is Tensor and x.is_cpu:  # plain: CastToTensor (when first) has nothing to do if y is too
-                    if h_plain is not h_before and type(y) is Tensor:
-                        h_before = h_plain
-                elif not (isinstance(x, Tensor) and x.is_cpu):  # not a CPU batch for the model: the general split
-                    self._split(self._set_device(b))
-            else:
-                self._split(self._set_device(b))
-                h_before, _, h_pred, h_loss, h_cancel, h_after, count, grad_inline, rec = self._bp[st.training]
-                xb0 = yb0 = None  # nothing to compare with: st.xb/st.yb are unpacked into the calls
+            st.xb, st.yb = xb0, yb0 = (x,), (y,)
             try:
-                # Where a handler ran, what it may have changed is read again where the general path reads it.
-                if h_before:
-                    self._run_handlers(h_before, "before_batch")
-                    _, _, h_pred, h_loss, _, _, _, grad_inline, _ = self._bp[st.training]
-                # ---- `_do_one_batch`
-                xb = st.xb
-                try:  # the batch as split (nothing replaced it): called without packing a tuple
-                    pred = st.pred = self.model(x) if xb is xb0 else self.model(*xb)
+                hb = h_plain if type(x) is Tensor and type(y) is Tensor else h_before
+                if hb:
+                    self._run_handlers(hb, "before_batch")
+                    xb, yb = st.xb, st.yb
+                    if bps is not self._bp or st.training is not training or len(xb) != 1 or len(yb) != 1:
+                        self._finish_batch(level)  # the general path from here (the plan or the batch changed)
+                        continue
+                    if xb is not xb0 or yb is not yb0:
+                        x, y = xb[0], yb[0]
+                model = self.model
+                try:
+                    pred = st.pred = model(x)
                 except Exception as e:
-                    _checks.annotate_forward_error(e, self.model, xb)
+                    _checks.annotate_forward_error(e, model, st.xb)
                     raise
-                if h_pred:
-                    self._run_handlers(h_pred, "after_pred")
-                    grad_inline, pred = self._grad_inline, st.pred
-                yb = st.yb
-                if yb:
-                    if check_first:  # until the first batch with targets: the flag itself decides, as in _do_one_batch
-                        check_first = False
-                        if self._check_first_batch:
-                            self._check_first_batch = False
-                            _checks.check_loss_inputs(self.loss_func, pred, yb)
+                loss_func = self.loss_func
+                try:
+                    lg = loss_func(pred, y)
+                except Exception as e:
+                    _checks.annotate_loss_error(e, loss_func, pred, st.yb)
+                    raise
+                st.loss_grad = st._loss_src = lg  # `st.set_loss_grad(lg)` written out
+                st._loss = _LAZY_LOSS
+                if not read_loss or lg.ndim:  # (a loss that is not a scalar: backward names the reduction)
+                    st.loss_value = None
+                else:
+                    v = lg.item()
+                    if v - v:  # NaN or inf
+                        _checks.check_finite_loss(lg, st.epoch, i)
+                    st.loss_value = v
+                if training:
+                    opt = self.opt
                     try:
-                        lg = self.loss_func(pred, y) if yb is yb0 else self.loss_func(pred, *yb)
+                        lg.backward()
+                    except CancelBackwardException:
+                        pass
                     except Exception as e:
-                        _checks.annotate_loss_error(e, self.loss_func, pred, yb)
+                        _checks.annotate_backward_error(e, lg)
                         raise
-                    st.loss_grad = st._loss_src = lg  # `st.set_loss_grad(lg)` written out
-                    st._loss, st.loss_value = _LAZY_LOSS, None
-                if h_loss:
-                    self._run_handlers(h_loss, "after_loss")
-                    yb, lg, grad_inline = st.yb, st.loss_grad, self._grad_inline
-                if yb and st.training:
-                    if check_nan and not lg.ndim:
-                        v = lg.item()
-                        if v - v:  # NaN or inf (see _do_one_batch)
-                            _checks.check_finite_loss(lg, st.epoch, st.iter)
-                        if lg is st._loss_src:
-                            st.loss_value = v
-                    if grad_inline:
-                        opt = self.opt
-                        try:
-                            lg.backward()
-                        except CancelBackwardException:
-                            pass
-                        except Exception as e:
-                            _checks.annotate_backward_error(e, lg)
-                            raise
-                        try:
-                            opt.step()
-                        except CancelStepException:
-                            pass
-                        opt.zero_grad()
-                    else:
-                        self._grad_step()
-                        self.opt.zero_grad()
-                # ---- end of `_do_one_batch`
+                    try:
+                        opt.step()
+                    except CancelStepException:
+                        pass
+                    opt.zero_grad()
             except CancelBatchException:
                 if h_cancel:
                     self._run_handlers(h_cancel, "after_cancel_batch")
-            if count:  # a training batch: the loop's own first after_batch step (`_advance`)
-                st.pct_train += step_size
+            if training:
+                st.pct_train += step_size  # the loop's own first after_batch step (`_advance`)
                 st.train_iter += 1
-            if rec is not None:  # the Recorder's after_batch (see `_batch_plan`), its usual case written out
-                cb, fn, log = rec
-                if cb.run:
-                    try:
-                        if (log.state is st and st.training and (v := st.loss_value) is not None and st.yb
-                                and not log.train_metrics):
-                            log.pending.append(v)
-                            grp = log.lr_group
-                            if grp is not None:
-                                log.lrs.append(grp["lr"])
-                        else:
-                            fn()
-                    except CANCEL_EXCEPTIONS:
-                        raise
-                    except Exception as e:
-                        reraise_in_callback(e, cb, "after_batch")
+                if rec is not None:  # the Recorder's after_batch (see `_batch_plan`), its usual case written out
+                    cb, fn, log = rec
+                    if cb.run:
+                        try:
+                            if (log.state is st and st.training and (v := st.loss_value) is not None and st.yb
+                                    and not log.train_metrics):
+                                log.pending.append(v)
+                                grp = log.lr_group
+                                if grp is not None:
+                                    log.lrs.append(grp["lr"])
+                            else:
+                                fn()
+                        except CANCEL_EXCEPTIONS:
+                            raise
+                        except Exception as e:
+                            reraise_in_callback(e, cb, "after_batch")
             for cb, fn in h_after:
                 if cb.run:
                     try:
@@ -891,6 +895,23 @@ class Learner:
                         raise
                     except Exception as e:
                         reraise_in_callback(e, cb, "after_batch")
+        return None
+
+    def _finish_batch(self, level: tuple) -> None:
+        # The rest of a batch whose before_batch handlers have run: `_with_events(_do_one_batch, "batch")` after its
+        # before handlers. `level` is the batch level's entry read at the batch's start, as `_with_events` reads it.
+        st = self.state
+        _, cancel, after, _, h_cancel, h_after, count = level
+        try:
+            self._do_one_batch()
+        except CancelBatchException:
+            if h_cancel:
+                self._run_handlers(h_cancel, cancel)
+        if count:
+            st.pct_train += self._step_size
+            st.train_iter += 1
+        if h_after:
+            self._run_handlers(h_after, after)
 
     def _set_dl(self, dl: Any) -> None:
         st = self.state
