@@ -73,3 +73,17 @@ def test_every_public_name_resolves_and_is_documented():
         if callable(obj):
             assert (obj.__doc__ or "").strip(), f"{name} has no docstring"
     assert len(set(tiers.optim.__all__)) == len(tiers.optim.__all__)
+
+
+@pytest.mark.parametrize("fwd,split", [({}, False), ({"momentum": "mom", "weight_decay": "wd"}, True),
+                                       ({"betas__0": "mom", "betas__1": "sqr_mom"}, True),
+                                       ({"lr_scale": "lr"}, False), ({"lr": "learning_rate"}, False)])
+def test_hyper_view_key_lookup_matches_the_full_search(fwd, split):
+    # The shortcut for a key shown under its own name must find what searching the flattened group finds, also when
+    # another key is shown under that name or the key itself is renamed.
+    group = {"params": [], "lr_scale": 2.0, "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "betas": (0.9, 0.99)}
+    view = HyperView(group, fwd, split)
+    names = {*group, *fwd.values(), "betas__0", "mom", "missing"}
+    for k in names:
+        full = next((tk for tk in view._flat() if view._fwd.get(tk, tk) == k), None)
+        assert view._source_key(k) == full, k

@@ -63,6 +63,7 @@ class HyperView(MutableMapping):
     ):
         self._group = group
         self._fwd = dict(fwd or {})
+        self._renamed = set(self._fwd.values())  # names some torch key is shown under
         self._split = split_tuples
 
     def _flat(self) -> dict[str, Any]:
@@ -71,6 +72,12 @@ class HyperView(MutableMapping):
         return {k: v for k, v in self._group.items() if k not in _NOT_HYPERS}
 
     def _source_key(self, k: str) -> str | None:
+        g = self._group
+        # A key of the group shown under its own name, which no other key is shown under (`lr`, the usual case):
+        # itself, as the search below finds it, without flattening the group (schedules set hypers every batch).
+        if (k in g and k not in self._renamed and self._fwd.get(k, k) == k and k not in _NOT_HYPERS
+                and not (self._split and isinstance(g[k], (tuple, list)))):
+            return k
         for tk in self._flat():
             if self._fwd.get(tk, tk) == k:
                 return tk

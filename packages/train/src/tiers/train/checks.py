@@ -76,7 +76,7 @@ def _lr_values(lr: Any) -> list[float]:
 def check_lr(lr: Any, where: str = "fit") -> None:
     """Refuse a learning rate that is NaN, infinite, negative or not a number (`lr` may be a number, a slice, a
     list/array/tensor of per-group values, or None for the default); warn when every value is 0 (nothing trains)."""
-    if lr is None:
+    if lr is None or (type(lr) is float and lr > 0.0 and lr != math.inf):  # the usual case: a positive float
         return
     vals = _lr_values(lr)
     for v in vals:
@@ -167,6 +167,9 @@ def check_loss_inputs(loss_func: Callable, pred: Any, yb: tuple) -> None:
     if not -pred.ndim <= dim < pred.ndim:
         return
     n, dim = pred.shape[dim], dim % pred.ndim
+    lo, hi = (int(v) for v in torch.aminmax(targ))  # one op and one read in the usual case (every label in range)
+    if 0 <= lo and hi < n:
+        return
     ignore = getattr(loss_func, "ignore_index", getattr(getattr(loss_func, "func", None), "ignore_index", -100))
     valid = targ[targ != ignore]
     if not valid.numel():

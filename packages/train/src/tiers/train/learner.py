@@ -109,6 +109,23 @@ def _first_tensor(b: Any) -> Tensor | None:
 _SEQ = (tuple, list)
 
 
+def _first_member(m: nn.Module, kind: str) -> Tensor | None:
+    # The first tensor of `m.<kind>` (`_parameters` or `_buffers`) in `named_modules` order (the module itself, then
+    # its children depth first; a module reached twice is skipped as there), or None.
+    seen: set[int] = set()
+    stack = [m]
+    while stack:
+        mod = stack.pop()
+        if id(mod) in seen:
+            continue
+        seen.add(id(mod))
+        for t in mod.__dict__.get(kind, {}).values():
+            if t is not None:
+                return t
+        stack.extend(c for c in reversed(mod._modules.values()) if c is not None)
+    return None
+
+
 def _noop(*args: Any, **kwargs: Any) -> None:
     return None
 
@@ -380,11 +397,12 @@ class Learner:
         return torch.device(dev) if isinstance(dev, str) else dev
 
     def _model_device(self) -> torch.device:
-        p = next(self.model.parameters(), None)
-        if p is None:
-            b = next(self.model.buffers(), None)
-            return b.device if b is not None else torch.device("cpu")
-        return p.device
+        # The device of the model's first parameter (else buffer), as `next(model.parameters())` finds it, without
+        # its generators (this runs at the start of every fit).
+        t = _first_member(self.model, "_parameters")
+        if t is None:
+            t = _first_member(self.model, "_buffers")
+        return t.device if t is not None else torch.device("cpu")
 
     # ------------------------------------------------------------------ optimizer
 
