@@ -476,3 +476,16 @@ def test_default_loss_falls_back_to_a_batch_when_items_are_not_tensors_yet():
 
     dl = DataLoader(DS(), batch_size=4, collate_fn=collate)
     assert isinstance(Learner(DataLoaders(dl, dl), mlp(1)).loss_func, MSELossFlat)
+
+
+def test_learn_path_is_tiers_path_with_ls(tmp_path):
+    # fastai's learn.path is fastcore's Path: `(learn.path/learn.model_dir).ls()` is an everyday notebook line
+    from tiers.dispatch.paths import Path as TPath
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "a.pth").write_bytes(b"")
+    x = torch.randn(32, 2)
+    dls = DataLoaders(DataLoader(TensorDataset(x, x[:, :1]), batch_size=8), DataLoader(TensorDataset(x, x[:, :1]), batch_size=8))
+    learn = Learner(dls, nn.Linear(2, 1), loss_func=nn.MSELoss(), path=str(tmp_path))
+    assert isinstance(learn.path, TPath) and isinstance(learn.model_dir, TPath)
+    assert [p.name for p in (learn.path / learn.model_dir).ls()] == ["a.pth"]

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from tiers.dispatch import defaults
+from tiers.dispatch.paths import Path as _TPath
 from tiers.optim import Adam
 from tiers.tensors import L, to_device
 from tiers.train import checks as _checks
@@ -217,8 +218,9 @@ class Learner:
             raise TypeError(f"Learner: model must be a torch.nn.Module, got {type(model).__name__}")
         self.state = LoopState()
         self.dls, self.model = _plain.as_dataloaders(dls), model  # a (train, valid) tuple or a single torch loader too
-        self.path = Path(path) if path is not None else Path(getattr(self.dls, "path", "."))
-        self.model_dir = Path(model_dir)
+        # tiers' Path (`.ls()`...), as `dls.path` is: fastai's `learn.path` is fastcore's patched Path
+        self.path = _TPath(path if path is not None else getattr(self.dls, "path", "."))
+        self.model_dir = _TPath(model_dir)
         self.loss_func = loss_func if loss_func is not None else self._default_loss()
         self.opt_func, self.splitter = opt_func, splitter
         self.lr = defaults.lr if lr is None else lr
