@@ -82,6 +82,22 @@ def test_collab_learner_learns_and_analysis_helpers(ratings):
     assert 0 < float(pred) < 5.5 and row["rating"] == pytest.approx(float(pred), rel=1e-5)
 
 
+def test_predict_row_shows_itself(ratings, capsys, monkeypatch):
+    # AUDIT3 E3: collab's predict goes through TabularLearner.predict, so its row has fastai's `row.show()` too
+    csv, _ = ratings
+    df = pd.read_csv(csv)
+    torch.manual_seed(0)
+    learn = collab_learner(CollabDataLoaders.from_csv(csv, bs=64, seed=0), n_factors=4, y_range=(0, 5.5))
+    row, pred, _ = learn.predict(df.iloc[3])
+    monkeypatch.setenv("COLUMNS", "200")
+    capsys.readouterr()
+    assert row.show() is None
+    header, line = capsys.readouterr().out.splitlines()
+    assert header.split() == ["userId", "movieId", "rating"]
+    user, item, rating = line.split()[1:]
+    assert (int(user), int(item)) == (df.userId[3], df.movieId[3]) and float(rating) == pytest.approx(float(pred), 1e-4)
+
+
 def test_unknown_user_maps_to_na(ratings):
     csv, _ = ratings
     dls = CollabDataLoaders.from_csv(csv, bs=64, seed=0)

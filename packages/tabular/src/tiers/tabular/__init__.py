@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 from tiers.tabular.core import Tabular, TabularPandas, TabularProc, check_columns
 from tiers.tabular.data import TabDataLoader, TabPartialDL, TabularDataLoaders, TabWeightedDL
-from tiers.tabular.learner import TabularLearner, check_y_range, tabular_learner
+from tiers.tabular.learner import TabularLearner, TabularRow, check_y_range, tabular_learner
 from tiers.tabular.model import TabularModel, emb_sz_rule, get_emb_sz, tabular_config
 from tiers.tabular.procs import Categorify, FillMissing, FillStrategy, Normalize, warn_unseen
 from tiers.tabular.samples import make_adult_sample
@@ -28,7 +28,7 @@ from tiers.tabular.utils import (
 __all__ = [
     "Categorify", "FillMissing", "FillStrategy", "Normalize", "TabDataLoader", "TabPartialDL", "TabWeightedDL",
     "Tabular", "TabularDataLoaders",
-    "TabularLearner", "TabularModel", "TabularPandas", "TabularProc", "add_datepart", "add_elapsed_times",
+    "TabularLearner", "TabularModel", "TabularRow", "TabularPandas", "TabularProc", "add_datepart", "add_elapsed_times",
     "check_columns", "check_y_range", "cont_cat_split", "df_shrink", "df_shrink_dtypes", "emb_sz_rule", "get_emb_sz",
     "make_adult_sample", "make_date", "tabular_config", "tabular_learner", "warn_unseen",
 ]

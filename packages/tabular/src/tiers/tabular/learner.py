@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tiers.dispatch import is_listy
+from tiers.tabular.data import _show
 from tiers.tabular.model import TabularModel, get_emb_sz
 from tiers.tabular.procs import _user_stacklevel
 from tiers.train.learner import Learner
@@ -20,7 +21,32 @@ if TYPE_CHECKING:
     from tiers.tabular.core import TabularPandas
     from tiers.tabular.data import TabularDataLoaders
 
-__all__ = ["TabularLearner", "check_y_range", "tabular_learner"]
+__all__ = ["TabularLearner", "TabularRow", "check_y_range", "tabular_learner"]
+
+
+class TabularRow(pd.Series):
+    """One decoded row, as `TabularLearner.predict` returns it: a `pandas.Series` (indexing, `row['salary']`,
+    equality, `to_dict()`, pickling all as usual) that also has `show()`, as fastai's decoded row has
+    (`row, clas, probs = learn.predict(df.iloc[0]); row.show()`).
+
+    >>> row = TabularRow({"workclass": "Private", "age": 39.0, "salary": ">=50k"}, name=0)
+    >>> row.show()  # doctest: +NORMALIZE_WHITESPACE
+      workclass   age salary
+    0   Private  39.0  >=50k
+    """
+
+    @property
+    def _constructor(self) -> Callable[..., TabularRow]:
+        # pandas builds the results of slicing/arithmetic with this: `row[cols]` is still a row that can show itself
+        return TabularRow
+
+    def show(self, show: bool = True) -> pd.DataFrame | None:
+        """Display this row as a one-row table (the decoded inputs and the prediction in the target columns) the way
+        `show_batch`/`show_results` do: an HTML table in a notebook, text at a terminal; `show=False` returns the
+        one-row DataFrame instead."""
+        df = pd.DataFrame([list(self.to_numpy())], columns=self.index,
+                          index=pd.Index([self.name if self.name is not None else 0]))
+        return _show(df.infer_objects(), show)
 
 
 def _one_row(row: object, to: TabularPandas) -> pd.DataFrame:
@@ -54,8 +80,8 @@ class TabularLearner(Learner):
     def predict(self, row: pd.Series | pd.DataFrame | dict, rm_type_tfms: Any = None,
                 with_input: bool = False) -> tuple:
         """Predict `row` (a Series, a `{column: value}` dict or a one-row DataFrame): `(the row processed and decoded
-        with the prediction in the target columns, the decoded prediction (class index or values), the raw prediction
-        (probabilities or values))`."""
+        with the prediction in the target columns (a `TabularRow`: a Series with `show()`), the decoded prediction
+        (class index or values), the raw prediction (probabilities or values))`."""
         df = _one_row(row, self.dls.train_ds)
         dl = self.dls.test_dl(df.infer_objects())
         _, preds, _, dec = self.get_preds(dl=dl, with_input=True, with_decoded=True)
@@ -65,8 +91,8 @@ class TabularLearner(Learner):
         pred_cols = [c for c in full.columns if c.endswith("_pred")]
         full = full.rename(columns={c: c[: -len("_pred")] for c in pred_cols})
         full = full.loc[:, ~full.columns.duplicated(keep="last")]
-        return full.iloc[0][[c for c in to.cat_names + to.cont_names + to.y_names if c in full.columns]], \
-            dec[0], preds[0]
+        cols = [c for c in to.cat_names + to.cont_names + to.y_names if c in full.columns]
+        return TabularRow(full.iloc[0][cols]), dec[0], preds[0]
 
 
 def _n_out(dls: TabularDataLoaders) -> int:
