@@ -127,3 +127,103 @@ def test_collate_plain_tuples_like_namedtuples_field_by_field():
     assert type(fa_collate([Pair(*o) for o in items])) is Pair
     torch.testing.assert_close(px.as_subclass(torch.Tensor), x.as_subclass(torch.Tensor))
     assert torch.equal(py, y)
+
+
+# ---- batches of pairs collated column by column (`Pipeline.map_pairs` + `DataLoader._collate_pairs`) ---------------
+class RowsDL(TfmdDL):
+    "The same loader with the column path switched off: pairs are built, then `do_batch` collates the list."
+
+    def _collates_columns(self):
+        return False
+
+
+def _epochs(cls, items, n=2, **kw):
+    dl = cls(items, bs=4, shuffle=True, seed=3, after_item=[FlipItem()], **kw)
+    return [list(dl) for _ in range(n)]
+
+
+def test_column_batches_equal_row_batches():
+    items = _typed_items(10)
+    assert TfmdDL(items, bs=4, after_item=[FlipItem()])._collates_columns()
+    cols, rows = _epochs(TfmdDL, items), _epochs(RowsDL, items)
+    _same(cols, rows)
+    for epoch in cols:
+        for x, y in epoch:
+            assert type(x) is TensorImage and x.tag in range(10) and y.dtype == torch.int64  # a first item's tag
+
+
+def test_column_batches_take_the_columns_path():
+    dl = TfmdDL(_typed_items(8), bs=4, after_item=[FlipItem()])
+    dl.one_batch()  # the first batch records the plan; the next ones give columns
+    make = dl._item_maker()
+    assert make is not None and type(make([0, 1, 2, 3])) is tuple
+    assert RowsDL(_typed_items(8), bs=4, after_item=[FlipItem()])._item_maker()([0, 1]).__class__ is list
+
+
+def test_column_batches_with_mixed_items_equal_row_batches():
+    # a label of another type, a namedtuple, a 3-tuple in the data: the batches that hold them go the row way
+    items = [(TensorImage(torch.full((1, 2, 3), float(i))), i) for i in range(12)]
+    items[5] = (TensorImage(torch.full((1, 2, 3), 5.0)), 5.5)
+    _same(_epochs(TfmdDL, items), _epochs(RowsDL, items))
+
+    def outcome(cls, data):
+        try:
+            return _epochs(cls, data)
+        except (RuntimeError, TypeError, ValueError) as e:  # a batch that cannot be collated: the same error both ways
+            return f"{type(e).__name__}: {e}"
+
+    for odd in (Pair(TensorImage(torch.zeros(1, 2, 3)), 7), (TensorImage(torch.zeros(1, 2, 3)), 7, 8), 3):
+        items2 = list(items)
+        items2[9] = odd
+        got, want = outcome(TfmdDL, items2), outcome(RowsDL, items2)
+        if isinstance(want, str):
+            assert got == want
+        else:
+            _same(got, want)
+
+
+def test_column_batches_report_ragged_shapes_like_row_batches():
+    items = _typed_items(8)
+    items[6] = (TensorImage(torch.zeros(1, 3, 3)), 6)
+    msgs = []
+    for cls in (TfmdDL, RowsDL):
+        dl = cls(items, bs=8, after_item=[FlipItem()])
+        dl.do_batch([dl.do_item(i) for i in range(2)])
+        dl.after_item.map_items([items[0]] * 2)  # the plan the column path needs
+        with pytest.raises(RuntimeError, match="element 0 of each item") as ei:
+            list(dl)
+        msgs.append(str(ei.value))
+    assert msgs[0] == msgs[1] and "[1, 3, 3] (first at item 6)" in msgs[0]
+
+
+@pytest.mark.parametrize("hook", ["before_batch", "create_batch", "retain", "do_batch"])
+def test_a_replaced_batch_step_gets_the_list_of_pairs(hook):
+    seen = []
+
+    def spy(*args):
+        seen.append(args[0])
+        return getattr(DataLoader, hook)(dl, *args) if hook != "before_batch" else args[0]
+
+    items = _typed_items(8)
+    dl = TfmdDL(items, bs=4, after_item=[FlipItem()], **({hook: spy} if hook != "before_batch" else {}))
+    if hook == "before_batch":
+        dl.before_batch = Pipeline([Transform(lambda b: (seen.append(b), b)[1])])
+    assert not dl._collates_columns()
+    got = list(dl)
+    want = list(RowsDL(items, bs=4, after_item=[FlipItem()]))
+    _same(got, want)
+    batches = [b for b in seen if isinstance(b, list)] if hook != "retain" else seen
+    assert batches and all(type(o) is tuple for b in batches for o in (b if isinstance(b, list) else [b]))
+
+
+def test_skipped_items_in_column_batches():
+    class SkipOdd(Transform):
+        def encodes(self, x: TensorImage):
+            if int(x.flatten()[0]) % 2:
+                raise SkipItemException()
+            return x.flip(-1)
+
+    items = [(TensorImage(torch.full((1, 2, 3), float(i))), i) for i in range(10)]
+    for cls in (TfmdDL, RowsDL):
+        dl = cls(items, bs=4, after_item=[SkipOdd()])
+        assert [b[1].tolist() for b in dl] == [[0, 2], [4, 6], [8]]

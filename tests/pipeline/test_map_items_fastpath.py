@@ -249,3 +249,145 @@ def test_property_fast_path_equals_the_general_loop(warm, items, split):
     want = [compose_tfms(o, pipe.fs, split_idx=split) for o in items]
     _same(pipe.map_items(items), want)
     _same(ref.map_items(iter(items)), want)
+
+
+# ---- map_pairs: map_items's results as two columns when every result is a plain pair ---------------------------------
+def _pairs_vs_items(make, items, warm=None):
+    """`map_pairs(items)` and `map_items(items)` on two fresh Pipelines warmed up alike: their results (columns made
+    pairs again) and their call logs."""
+    out = []
+    for how in ("pairs", "items"):
+        log: list = []
+        pipe = make(log)
+        pipe.map_items(list(warm if warm is not None else [items[0]] * 2))
+        log.clear()
+        got = pipe.map_pairs(list(items)) if how == "pairs" else pipe.map_items(list(items))
+        out.append((got, log))
+    return out
+
+
+def test_map_pairs_gives_columns_with_the_same_calls():
+    items = [(i, f"s{i}") for i in range(20)]
+    (cols, clog), (want, wlog) = _pairs_vs_items(lambda log: Pipeline([Logged(log)]), items)
+    assert type(cols) is tuple and [type(c) for c in cols] == [list, list]
+    _same(list(zip(*cols)), want)
+    assert clog == wlog == [(10, i) for i in range(20)]
+
+
+def test_map_pairs_of_other_shapes_gives_what_map_items_gives():
+    P = namedtuple("P", "a b")
+    cases = [
+        [(1, "a"), (2, "b"), (3, 4), (5, "c")],  # a pair of other types: finished the general way, still a pair
+        [(1, "a"), (2, "b"), (5,), (6, "c")],  # not a pair: a list from there on
+        [(1, "a"), (2, "b", 3), (4, "d")],
+        [(1, "a"), [8, "d"], (4, "d")],
+        [(1, "a"), P(10, "f"), (4, "d")],  # a namedtuple result is not a plain pair
+        [(1, "a"), TitledTuple((9, "e")), (4, "d")],
+        [(1, "a"), 11, (4, "d")],
+        [(1, "a"), (12.5, "h"), (13, "i")],
+    ]
+    for items in cases:
+        (got, glog), (want, wlog) = _pairs_vs_items(lambda log: Pipeline([Logged(log)]), items)
+        if type(got) is tuple:
+            got = list(zip(*got))
+            assert all(type(o) is tuple and len(o) == 2 for o in want)
+        _same(got, want)
+        assert glog == wlog
+
+
+def test_map_pairs_without_the_fast_path_is_map_items():
+    pipe = Pipeline([Transform(str.upper)])  # on element 1: not the one-function-on-the-input plan
+    pipe.map_items([(1, "a")] * 2)
+    assert pipe.map_pairs([(1, "a"), (2, "b")]) == [(1, "A"), (2, "B")]
+    log: list = []
+    fresh = Pipeline([Logged(log)])  # no plan used yet: the first batch gives a list
+    assert fresh.map_pairs([(1, "a"), (2, "b")]) == [(11, "a"), (12, "b")]
+    assert fresh.map_pairs([]) == [] and fresh.map_pairs([5, 6]) == [15, 16]
+
+
+def test_map_pairs_results_cast_or_of_another_type():
+    class OddToStr(Transform):
+        def __init__(self, log):
+            self.log = log
+
+        def encodes(self, x: int) -> None:
+            self.log.append(("odd", x))
+            return str(x) if x % 2 else x
+
+    class Shout(Transform):
+        order = 1
+
+        def __init__(self, log):
+            self.log = log
+
+        def encodes(self, x: str):
+            self.log.append(("shout", x))
+            return x + "!"
+
+    items = [(2, 0.5), (4, 0.5), (3, 0.5), (6, 0.5), (7, 0.5)]
+    (got, glog), (want, wlog) = _pairs_vs_items(lambda log: Pipeline([OddToStr(log), Shout(log)]), items)
+    assert type(got) is tuple
+    _same(list(zip(*got)), want)
+    assert want == [(2, 0.5), (4, 0.5), ("3!", 0.5), (6, 0.5), ("7!", 0.5)] and glog == wlog
+
+    class Cast(Transform):
+        def encodes(self, x: int) -> TitledTuple:
+            return (x, x)
+
+    (got, _), (want, _) = _pairs_vs_items(lambda log: Pipeline([Cast()]), [(1, "a"), (2, "b")])
+    _same(list(zip(*got)), want)
+    assert [type(o[0]) for o in want] == [TitledTuple, TitledTuple]
+
+
+def test_map_pairs_errors_are_map_items_errors():
+    class Inv(Transform):
+        def __init__(self, log):
+            self.log = log
+
+        def encodes(self, x: int):
+            self.log.append(x)
+            return 10 // x
+
+    log: list = []
+    pipe = Pipeline([Inv(log)])
+    pipe.map_items([(1, "a")] * 2)
+    log.clear()
+    with pytest.raises(ZeroDivisionError) as ei:
+        pipe.map_pairs([(1, "a"), (2, "b"), (0, "c"), (5, "d")])
+    assert ei.value.__notes__ == ["Inv.encodes raised ZeroDivisionError on element 0 of a 2-tuple, of type int"]
+    assert log == [1, 2, 0]
+    with pytest.raises(ZeroDivisionError):  # in the items after a result that is not a pair
+        pipe.map_pairs([(1, "a"), (2, "b", 3), (0, "c")])
+
+
+def test_map_pairs_keeps_typed_tensors_and_their_metadata():
+    pytest.importorskip("tiers.tensors", reason="tiers-tensors is not installed (tiers-pipeline works without it)")
+    import torch
+
+    from tiers.tensors import TensorImage
+
+    class Flip(Transform):
+        def encodes(self, x: TensorImage):
+            return x.flip(-1)
+
+    items = [(TensorImage(torch.arange(6.0).view(2, 3) + i, tag=i), i) for i in range(5)]
+    pipe = Pipeline([Flip()])
+    pipe.map_items(items[:1] * 2)
+    xs, ys = pipe.map_pairs(items)
+    for x, y, (ox, oy) in zip(xs, ys, items, strict=True):
+        assert type(x) is TensorImage and x.tag == ox.tag and y == oy
+        assert torch.equal(x.as_subclass(torch.Tensor), ox.flip(-1).as_subclass(torch.Tensor))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_items, min_size=1, max_size=10), st.lists(_items, min_size=1, max_size=10),
+       st.sampled_from([None, 0, 1]))
+def test_property_map_pairs_equals_map_items(warm, items, split):
+    def make(log):
+        return Pipeline([Wobbly(split_idx=0), Wobbly(split_idx=1, order=1)], split_idx=split)
+
+    (got, _), (want, _) = _pairs_vs_items(make, items, warm=warm)
+    if type(got) is tuple:
+        assert all(type(o) is tuple and len(o) == 2 for o in want)
+        got = list(zip(*got))
+    _same(got, want)

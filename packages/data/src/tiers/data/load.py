@@ -335,10 +335,11 @@ class DataLoader(ShowBatchMixin):
         "Hook called once in each worker process after it is seeded (`self.offs` is the worker's id)."
 
     # ---- the engine -------------------------------------------------------------------------------------------
-    def _item_maker(self) -> Callable[[Sequence], list] | None:
+    def _item_maker(self) -> Callable[[Sequence], list | tuple[list, list]] | None:
         """How to make the items of a chunk in one call, or None when each item needs the general loop (a replaced
         `do_item` or `create_item`, or data read as a stream). Worked out once per epoch by `create_batches`, so the
-        checks are not paid per batch."""
+        checks are not paid per batch. With an after-item Pipeline and the batch steps DataLoader's own, the maker
+        may give the items as two columns `(inputs, targets)` (`Pipeline.map_pairs`; see `_collate_pairs`)."""
         if not (self.indexed and _default_method(self, "do_item") and _default_method(self, "create_item")):
             return None
         ds, f = self.dataset, self.after_item
@@ -346,12 +347,29 @@ class DataLoader(ShowBatchMixin):
         if _default_method(self, "after_item") or isinstance(f, Pipeline) and f.identity:
             return lambda chunk: [ds[i] for i in chunk]
         if type(f) is Pipeline:
+            if self._collates_columns():
+                return lambda chunk: f.map_pairs([ds[i] for i in chunk])
             return lambda chunk: f.map_items([ds[i] for i in chunk])
         return lambda chunk: [f(ds[i]) for i in chunk]
 
-    def _items(self, chunk, make: Any = _UNSET) -> tuple[list, bool]:
-        """Items of `chunk` without the skipped ones, and whether an iterable dataset ran out. `make` is the epoch's
-        `_item_maker()` (worked out here when not given)."""
+    def _collates_columns(self) -> bool:
+        """Whether a batch may be collated from the columns of its pairs (`_collate_pairs`): `do_batch`,
+        `create_batch` and `retain` are DataLoader's own and `before_batch` does nothing, so what `do_batch` would
+        do with the list of pairs is exactly that."""
+        bb = self.before_batch
+        return (self.bs is not None and all(_default_method(self, k) for k in ("do_batch", "create_batch", "retain"))
+                and (_default_method(self, "before_batch") or isinstance(bb, Pipeline) and bb.identity))
+
+    def _collate_pairs(self, cols: tuple[list, list]) -> Any:
+        """`do_batch` of the pairs `zip(*cols)`, without building them: each column collated as `fa_collate` collates
+        the fields of a list of pairs (same values, types and errors), then `retain` as `do_batch` does."""
+        xs, ys = cols
+        res = (fa_collate(xs, "element 0 of each item"), fa_collate(ys, "element 1 of each item"))
+        return self.retain(res, [(xs[0], ys[0])])
+
+    def _items(self, chunk, make: Any = _UNSET) -> tuple[list | tuple[list, list], bool]:
+        """Items of `chunk` without the skipped ones (or their two columns, see `_item_maker`), and whether an
+        iterable dataset ran out. `make` is the epoch's `_item_maker()` (worked out here when not given)."""
         if make is _UNSET:
             make = self._item_maker()
         if make is not None:
@@ -388,6 +406,8 @@ class DataLoader(ShowBatchMixin):
             except StopIteration:
                 return None, True
         items, exhausted = self._items(chunk, make)
+        if type(items) is tuple:  # the columns of a batch of pairs (indexed data: never exhausted)
+            return self._collate_pairs(items), exhausted
         if not items or (exhausted and self.drop_last and len(items) < self.bs):
             return None, exhausted
         return self.do_batch(items), exhausted

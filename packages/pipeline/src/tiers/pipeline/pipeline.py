@@ -221,6 +221,13 @@ def _replay(run: _Run, plan: tuple, vals: list, o, as_tuple: bool):
     return tuple(vals) if as_tuple else vals[0]
 
 
+class _NotPair:
+    "The type of `_NOT_PAIR`, which stands for the input of a tuple that is not a pair: never a recorded type."
+
+
+_NOT_PAIR = _NotPair()
+
+
 def _lone_op(plan: tuple):
     "The one step of `plan` when that is all it does, to element 0 (`map_items` then runs `_map_lone`), else None."
     return plan[0] if len(plan) == 1 and plan[0][0] == 0 else None
@@ -253,8 +260,11 @@ def _map_lone(run: _Run, items: Iterable[Any], lone: tuple, t0: type, t1: type |
                 append(_resume(run, meta, y, o, [o], False))
         return out
     for o in items:
-        if type(o) is tuple and len(o) == 2:
-            a, b = o
+        if type(o) is tuple:
+            try:  # a pair: cheaper than checking len(o) first (no exception in the usual case)
+                a, b = o
+            except ValueError:
+                a = _NOT_PAIR  # of no type a plan is recorded for: the general way below
             if type(a) is t0 and type(b) is t1:
                 try:
                     y = f(a)
@@ -269,6 +279,50 @@ def _map_lone(run: _Run, items: Iterable[Any], lone: tuple, t0: type, t1: type |
                 continue
         append(_apply_run(run, o))
     return out
+
+
+def _map_lone_pairs(run: _Run, items: list, lone: tuple, t0: type, t1: type) -> tuple[list, list] | list:
+    """`_map_lone` on pairs of types `(t0, t1)`, with the results kept as two lists `(inputs, targets)` rather than a
+    tuple per item, for a loader that collates them column by column (`Pipeline.map_pairs`). The same calls, in the
+    same order, as `_map_lone`. At the first result that is not a plain pair, the results so far become pairs again
+    and the rest of the items go through `_map_lone`: the list it would have returned."""
+    _, f, rt, meta = lone
+    xs: list = []
+    ys: list = []
+    ax, ay = xs.append, ys.append
+    it = iter(items)
+    for o in it:
+        if type(o) is tuple:
+            try:  # as in `_map_lone`
+                a, b = o
+            except ValueError:
+                a = _NOT_PAIR
+            if type(a) is t0 and type(b) is t1:
+                try:
+                    y = f(a)
+                except Exception as exc:
+                    _reraise(exc, meta[3], meta[4], a, 0, o)
+                if type(y) is rt:
+                    ax(y)
+                    ay(b)
+                    continue
+                if rt is _FIN and type(y) is meta[7]:
+                    r = (_finish(y, a, meta[6], meta[5]), b)
+                else:
+                    r = _resume(run, meta, y, a, [a, b], True)
+            else:
+                r = _apply_run(run, o)
+        else:
+            r = _apply_run(run, o)
+        if type(r) is tuple and len(r) == 2:
+            ax(r[0])
+            ay(r[1])
+            continue
+        out = list(zip(xs, ys))
+        out.append(r)
+        out += _map_lone(run, it, lone, t0, t1)
+        return out
+    return xs, ys
 
 
 def _trace(run: _Run, o, key):
@@ -528,6 +582,19 @@ class Pipeline:
             else:
                 append((a, b) if pair else a)
         return out
+
+    def map_pairs(self, items: list[Any]) -> tuple[list[Any], list[Any]] | list[Any]:
+        """`map_items(items)` for a loader that collates `(input, target)` pairs column by column: when every result
+        is a plain 2-tuple, the results as two lists `(inputs, targets)`, without a tuple built per item; otherwise
+        the list `map_items` returns. Either way the same calls, in the same order, and the same errors. Columns come
+        from `map_items`'s fast path (one function on the input, the plan the last call used): a first batch gives a
+        list."""
+        run = self._current_route().run
+        if run is not None and type(items) is list and items and type(items[0]) is tuple:
+            ta, tb, _, lone = run.last2
+            if lone is not None:
+                return _map_lone_pairs(run, items, lone, ta, tb)
+        return self.map_items(items)
 
     def __setattr__(self, k, v):
         if k == "fs" and type(v) is not L:
