@@ -9,7 +9,9 @@ by default) and is written atomically.
 Loading is safe by default (`tiers.train.io.safe_load`): only allow-listed globals are resolved and only classes
 and rebuild helpers are called, so a crafted file cannot run code; every refused global is named in one error.
 Lambdas and functions or classes of `__main__` are stored by value (`tiers.train.io.by_value`, needs the extra
-`tiers-train[cloudpickle]`) and restored only by `load_learner(..., trusted=True)`.
+`tiers-train[cloudpickle]`). A function of `__main__` loads safely wherever the loading process defines the same
+name (fastai's rule: define `label_func` before `load_learner`; a class so defined needs `allowed=[MyClass]`); the
+stored code itself is restored only by `load_learner(..., trusted=True)`.
 
 >>> learn.export()                                            # doctest: +SKIP
 >>> learn = load_learner("models/export.pkl")                 # doctest: +SKIP
@@ -163,10 +165,12 @@ def load_learner(
     """Load a learner written by `Learner.export` from `fname`, on the CPU when `cpu` (else the default device).
 
     Safe by default (see `tiers.train.io.safe_load`): tiers, torch, numpy, pandas, plain stdlib types, what tiers
-    layers declare safe and the top-level functions of your own modules (import them first) are resolved; a class
-    of your own module
-    needs `allowed=[MyModel]` (or its dotted name); code stored by value (lambdas, `__main__` functions) and
-    anything else needs `trusted=True`, which runs code from the file (only for files you made or trust).
+    layers declare safe and the top-level functions of your own modules (import them first) are resolved; so is a
+    function of the exporting script's `__main__` when this process's `__main__` defines one with the same name
+    (define it before calling `load_learner`, as with fastai; a warning says when its source differs). A class of
+    your own module or of `__main__` needs `allowed=[MyModel]` (or its dotted name); code stored by value with no
+    definition here (lambdas, absent `__main__` functions) and anything else needs `trusted=True`, which runs code
+    from the file (only for files you made or trust).
     Every refused global is named in one `UnsafeExportError`; truncated or corrupted files raise `ValueError`.
     `pickle_module` is accepted for fastai compatibility and ignored.
     """

@@ -14,10 +14,17 @@ that is how a crafted pickle runs code. The safe load therefore resolves only th
   `.py` file planted next to the export would run), and no installed package beyond those listed here;
 - what the caller adds with `allowed=[obj or "module.name"]`.
 
-Lambdas and functions or classes of `__main__` are never safe: `export` stores them by value (see `by_value`),
-and only `trusted=True` restores them, running that code. Before unpickling anything, every global the pickle
-names is checked, so a refusal names ALL the offending globals at once; the unpickler then checks each global
-again as it resolves it, and refuses to call anything but classes and known rebuild helpers.
+Functions and classes of the exporting script's `__main__` (a script, a notebook) are found by name in the
+loading process's `__main__`, as fastai does ("define the function before load_learner"): a function defined
+there is used as a value, like a function of the user's own module, with a warning when its source differs from
+the source stored in the export; a class defined there needs `allowed=[MyClass]`, like a class of the user's own
+module (a class runs its code while loading). The look-up reads attributes statically (no property, descriptor or
+`__getattr__` runs), and a name that leads to something `__main__` merely imported is judged where that object
+really lives. When the name is absent, the code stored by value (see `by_value`) is restored only by
+`trusted=True`, which runs that code; lambdas and code defined inside a function have no name and always need it.
+Before unpickling anything, every global the pickle names is checked, so a refusal names ALL the offending globals
+at once; the unpickler then checks each global again as it resolves it, and refuses to call anything but classes
+and known rebuild helpers.
 """
 
 import functools
@@ -32,11 +39,14 @@ import site
 import sys
 import sysconfig
 import types
+import warnings
 from collections.abc import Iterable
 from typing import Any, cast
 
 import torch
 from torch import nn
+
+from tiers.train.io import by_value
 
 __all__ = ["UnsafeExportError"]  # the rest is the machinery of load_learner
 
@@ -122,6 +132,21 @@ def _module_kind(mod: str) -> str:
     return "installed" if any(where == r or where.startswith(r + os.sep) for r in _installed_roots()) else "user"
 
 
+def main_object(qualname: str) -> Any:
+    """What the loading process's `__main__` holds at the dotted `qualname`, read statically (no property,
+    descriptor or `__getattr__` runs), or None."""
+    obj: Any = sys.modules.get("__main__")
+    if obj is None or not qualname or "<" in qualname:
+        return None
+    for part in qualname.split("."):
+        if not part.isidentifier():
+            return None
+        obj = inspect.getattr_static(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
 def _layer_safe_globals(layer: str) -> tuple[set[tuple[str, str]], tuple[str, ...]]:
     # `tiers.<layer>.safe_globals.SAFE_GLOBALS`: dotted names, and module prefixes written "pkg.mod.*".
     try:
@@ -184,12 +209,41 @@ class _Policy:
         """Whether `mod` is one of the user's own modules."""
         return self.kind(mod) == "user"
 
+    def main(self, qualname: str, kind: str | None = None) -> tuple[Any, str | None]:
+        """The function or class (`kind`, None: either) that the loading process's `__main__` defines at
+        `qualname`, and why a safe load may not use it (None: it may). `(None, "main")` when there is none."""
+        obj = main_object(qualname)
+        if not (isinstance(obj, type) if kind == "class" else isinstance(obj, types.FunctionType) if kind == "function"
+                else isinstance(obj, (type, types.FunctionType))):
+            return None, "main"
+        real_mod, real_name = _qual(obj)
+        if real_mod != "__main__":  # imported into __main__: judged where it lives
+            return obj, self.name_problem(real_mod, real_name) or self.object_problem(obj, real_mod, real_name)
+        if isinstance(obj, type) and not (self.explicit(obj, "__main__", qualname) or self.explicit(obj, real_mod, real_name)):
+            return obj, "user_class"  # a class runs its code while loading: allowed=[...] only, as for your modules
+        return obj, None
+
+    def stored_code(self, desc: str) -> tuple[Any, str | None, str]:
+        """For code stored by value with the description `desc` (see `by_value.describe`): the function or class the
+        loading process's `__main__` defines under its name (or None), why a safe load may not use it (None: it may;
+        "main": not defined here; "by_value": a lambda or closure, with no name to look up), and the name a refusal
+        gives."""
+        ref = by_value.named(desc)
+        if ref is None or not ref.by_name:
+            return None, "by_value", desc
+        obj, why = self.main(ref.qualname, ref.kind)
+        if why == "main":
+            held = main_object(ref.qualname)
+            note = f"; this process's __main__.{ref.qualname} is a {type(held).__name__}" if held is not None else ""
+            return None, why, desc + note
+        return obj, why, ".".join(_qual(obj)) if why else ""
+
     def name_problem(self, mod: str, name: str) -> str | None:
         """Why `mod.name` may not be resolved, judged by its name alone (None: it may be imported and checked)."""
         if (mod, name) in self.allowed_names:
             return None
         if mod == "__main__":
-            return "main"
+            return self.main(name)[1]
         if name.rsplit(".", 1)[-1] in _DENY_NAMES:
             return "deny"
         if (mod, name) in _SAFE_STDLIB or _module_ok(mod) or self._by_layer(mod, name):
@@ -204,6 +258,9 @@ class _Policy:
         """Why the resolved `obj` (named `mod.name`) may not be used (None: it may)."""
         if isinstance(obj, types.ModuleType):
             return "other"
+        if mod == "__main__":
+            found, why = self.main(name)
+            return why if found is obj else "main"
         if (mod, name) in _SAFE_STDLIB or self.explicit(obj, mod, name) or self.explicit(obj, *_qual(obj)):
             return None
         if self._by_layer(mod, name):
@@ -262,16 +319,23 @@ def referenced_globals(data: bytes) -> list[tuple[str, str]]:
 
 def _describe(problems: dict[str, list[str]]) -> str:
     parts = []
+    if problems.get("main"):
+        parts.append(f"functions or classes of the exporting script or notebook (its __main__) that this process does "
+                     f"not define: {', '.join(problems['main'])}. Define each, with the same name, in this script or "
+                     "notebook before calling load_learner (as with fastai): it is then used by name and no code from "
+                     "the file runs")
     if problems.get("by_value"):
-        parts.append(f"code stored by value (lambdas, and functions or classes of the exporting script's __main__): "
-                     f"{', '.join(problems['by_value'])}. A safe load never runs code from the file; restoring these "
-                     "runs code from the file, which only `trusted=True` does")
+        parts.append(f"code stored by value that has no name to look up (lambdas, and functions or classes defined "
+                     f"inside a function): {', '.join(problems['by_value'])}. A safe load never runs code from the "
+                     "file; restoring these runs code from the file, which only `trusted=True` does (or define them "
+                     "with `def` at the top level of the exporting script or of a module, and export again)")
     if problems.get("missing"):
         parts.append(f"globals of modules that cannot be found here: {', '.join(problems['missing'])} (install "
                      "them, or add the folder of your own module to sys.path / PYTHONPATH, then load again)")
-    if problems.get("main"):
-        parts.append(f"defined in the exporting script's __main__: {', '.join(problems['main'])} (export again with "
-                     "this version, which stores them by value, or define them in a module)")
+    if problems.get("main_ref"):
+        parts.append(f"references to the exporting script's __main__ that this process does not define: "
+                     f"{', '.join(problems['main_ref'])} (define each, with the same name, in this script or notebook "
+                     "before calling load_learner, or import it from a module there)")
     if problems.get("not_imported"):
         mods = sorted({n.rsplit(".", 1)[0] for n in problems["not_imported"]})
         parts.append(f"functions of your own modules that this process has not imported: "
@@ -285,14 +349,14 @@ def _describe(problems: dict[str, list[str]]) -> str:
     if problems.get("other"):
         parts.append(f"globals outside the allow-list (tiers, torch, numpy, pandas, plain stdlib types and what "
                      f"tiers layers declare safe): {', '.join(problems['other'])}")
-    names = [n for k in ("user_class", "other", "main", "deny") for n in problems.get(k, [])]
+    names = [n for k in ("user_class", "other", "deny") for n in problems.get(k, [])]
     hint = ", ".join(repr(n) for n in names[:6])
     msg = "load_learner refused the export: it holds " + "; ".join(parts) + "."
-    if not names and not problems.get("by_value"):
-        return msg  # only modules missing here: neither allowed= nor trusted= would help
+    if not names and not problems.get("by_value") and not problems.get("main"):
+        return msg  # only modules missing here or absent __main__ names: neither allowed= nor trusted= would help
     fix = f"pass `allowed=[{hint}]` (or the objects themselves) to allow exactly these, or " if names else "pass "
-    return msg + (f" If you made this file (or trust who did), {fix}`trusted=True` to allow anything (trusted=True "
-                  "runs code from the file).")
+    return msg + (f" If you made this file (or trust who did), {fix}`trusted=True` to allow anything, restoring the "
+                  "code stored in the file (trusted=True runs code from the file).")
 
 
 def check_globals(data: bytes, policy: _Policy, by_value: Iterable[str] = ()) -> None:
@@ -302,12 +366,17 @@ def check_globals(data: bytes, policy: _Policy, by_value: Iterable[str] = ()) ->
     for mod, _ in refs:
         policy.add_layer(mod)
     problems: dict[str, list[str]] = {}
-    if _BY_VALUE in refs:
-        problems["by_value"] = list(by_value) or ["code of unknown origin"]
+    if _BY_VALUE in refs:  # the unpickler checks each piece of code again as it meets it
+        for desc in list(by_value) or ["code of unknown origin"]:
+            _, why, entry = policy.stored_code(desc)
+            if why is not None:
+                problems.setdefault(why, []).append(entry)
     for mod, name in refs:
         if (mod, name) == _BY_VALUE:
             continue
         why = policy.name_problem(mod, name)
+        if why == "main":
+            why = "main_ref"  # a plain reference: no code stored, so trusted=True would not help
         if why is None and policy.user(mod) and (mod, name) not in policy.allowed_names:
             # the user's own module (already imported): tell a function from a class
             try:
@@ -364,7 +433,9 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE
         self._policy.add_layer(module)
         why = self._policy.name_problem(module, name)
         if why is not None:
-            raise UnsafeExportError(_describe({why: [f"{module}.{name}"]}))
+            raise UnsafeExportError(_describe({"main_ref" if why == "main" else why: [f"{module}.{name}"]}))
+        if module == "__main__" and (module, name) not in self._policy.allowed_names:
+            return self._policy.main(name)[0]  # found statically above, and allowed
         obj = super().find_class(module, name)
         why = None if (module, name) in self._policy.allowed_names else self._policy.object_problem(obj, module, name)
         if why is not None:
@@ -400,11 +471,6 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE
                 return
             if len(args) == 2 and self._bound_method_ok(args[0], args[1]):
                 return  # a bound method kept as a value (vision's augmentations: getattr(<Rotate>, "_mat"))
-        if mod == "tiers.train.io.by_value" and name == "_load_by_value":
-            what = args[0] if args and isinstance(args[0], str) else "code"
-            raise UnsafeExportError(
-                f"load_learner refused to restore {what}: it is stored by value in the export, and restoring it runs "
-                "code from the file. If you made this file (or trust who did), pass `trusted=True` to load_learner.")
         raise UnsafeExportError(
             f"load_learner refused to call {mod}.{name} while loading: only classes and rebuild helpers may be "
             "called by a safe load. If you trust this file, pass `trusted=True` to load_learner."
@@ -437,13 +503,62 @@ class SafeUnpickler(pickle._Unpickler):  # the pure-Python unpickler: its REDUCE
             inst_dict = None
         return not (isinstance(inst_dict, dict) and name in inst_dict)
 
+    def _stored_code(self, args: Any) -> Any:
+        """The object for code stored by value (the arguments of `by_value._load_by_value`): what the loading
+        process's `__main__` defines under its name, else (trusted loads only) the stored code itself."""
+        if not (isinstance(args, tuple) and len(args) in (2, 3) and isinstance(args[0], str)
+                and isinstance(args[1], bytes) and (len(args) == 2 or isinstance(args[2], (str, type(None))))):
+            raise UnsafeExportError("load_learner: the export holds a malformed piece of code stored by value; "
+                                    "export the learner again")
+        desc = args[0]
+        found, why, entry = self._policy.stored_code(desc)
+        if found is not None and (why is None or self._trusted):
+            diff = by_value.source_diff(args[2] if len(args) == 3 else None, found)
+            if diff is not None:
+                warnings.warn(
+                    f"load_learner: the export stores the {desc}; this process's __main__ defines "
+                    f"{found.__qualname__} differently ({by_value.where(found)}), and that definition is used (as "
+                    f"fastai does). Difference:\n{diff}", UserWarning, stacklevel=2)
+            return found
+        if self._trusted:
+            return by_value._load_by_value(*args)
+        raise UnsafeExportError(_describe({why or "by_value": [entry]}))
+
     def load_reduce(self) -> None:
         args = self.stack[-1]
         func = self.stack[-2]
+        if func is by_value._load_by_value:  # never called by a safe load: the code is looked up by name instead
+            self.stack.pop()
+            self.stack[-1] = self._stored_code(args)
+            return
         self._checked_call(func, args)
         super().load_reduce()  # type: ignore[misc]  # pickle._Unpickler's opcode handlers exist; typeshed omits them
 
+    def _instantiate(self, klass: Any, args: list) -> None:
+        # The INST and OBJ opcodes (protocols 0 and 1) call `klass(*args)` without going through REDUCE: the same
+        # checks apply to them.
+        if klass is by_value._load_by_value:
+            self.stack.append(self._stored_code(tuple(args)))
+            return
+        self._checked_call(klass, tuple(args))
+        super()._instantiate(klass, args)  # type: ignore[misc]  # pickle._Unpickler's helper; typeshed omits it
+
+    def load_newobj(self) -> None:
+        # NEWOBJ calls `cls.__new__(cls, *args)`: only for a class (anything else could hand out a callable).
+        if not self._trusted and not isinstance(self.stack[-2], type):
+            raise UnsafeExportError(f"load_learner: the export asks to create an object of {self.stack[-2]!r}, "
+                                    "which is not a class")
+        super().load_newobj()  # type: ignore[misc]  # pickle._Unpickler's opcode handlers exist; typeshed omits them
+
+    def load_newobj_ex(self) -> None:
+        if not self._trusted and not isinstance(self.stack[-3], type):
+            raise UnsafeExportError(f"load_learner: the export asks to create an object of {self.stack[-3]!r}, "
+                                    "which is not a class")
+        super().load_newobj_ex()  # type: ignore[misc]  # pickle._Unpickler's opcode handlers exist; typeshed omits them
+
     dispatch[pickle.REDUCE[0]] = load_reduce  # type: ignore[assignment]  # a handler of this subclass, as the base's are of it
+    dispatch[pickle.NEWOBJ[0]] = load_newobj  # type: ignore[assignment]  # as above
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex  # type: ignore[assignment]  # as above
 
 
 def policy(allowed: Iterable = ()) -> _Policy:
