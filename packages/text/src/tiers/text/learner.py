@@ -12,6 +12,7 @@ import os
 import pickle
 import urllib.error
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -29,7 +30,7 @@ from tiers.text.rules import BOS, PAD, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK
 from tiers.text.transforms import Numericalize
 from tiers.train import CrossEntropyLossFlat, Learner, trainable_params
 from tiers.train.io.paths import learner_file
-from tiers.train.io.persist import save_state
+from tiers.train.io.persist import StateMismatchError, check_model_state, save_state
 
 __all__ = [
     "match_embeds", "load_ignore_keys", "clean_raw_keys", "TextLearner", "LMLearner", "decode_spec_tokens",
@@ -45,6 +46,16 @@ model_meta[AWD_LSTM].setdefault("url_bwd", URLs.WT103_BWD)
 
 
 # ---------------------------------------------------------------------------------------------------- weights
+def _match_rows(wgts: torch.Tensor, old_vocab: Sequence[str], new_vocab: Sequence[str]) -> torch.Tensor:
+    "The rows of `wgts` (one per token of `old_vocab`) re-indexed to `new_vocab`; tokens it lacks get the mean row."
+    old_o2i = {w: i for i, w in enumerate(old_vocab)}
+    idx = torch.tensor([old_o2i.get(w, -1) for w in new_vocab], dtype=torch.long, device=wgts.device)
+    missing = idx < 0
+    new_wgts = wgts[idx.clamp(min=0)].clone()
+    new_wgts[missing] = wgts.mean(0)
+    return new_wgts
+
+
 def match_embeds(old_wgts: dict, old_vocab: Sequence[str], new_vocab: Sequence[str]) -> dict:
     """Re-index the embedding (and tied decoder) rows of the state dict `old_wgts` from `old_vocab` to `new_vocab`;
     tokens the old vocabulary lacks get the mean embedding (and mean decoder bias)."""
@@ -52,19 +63,13 @@ def match_embeds(old_wgts: dict, old_vocab: Sequence[str], new_vocab: Sequence[s
         raise KeyError("match_embeds: the weights have no '0.encoder.weight' (not a language model state dict?); "
                        f"keys start with {list(old_wgts)[:3]}.")
     wgts, bias = old_wgts["0.encoder.weight"], old_wgts.get("1.decoder.bias")
-    old_o2i = {w: i for i, w in enumerate(old_vocab)}
-    idx = torch.tensor([old_o2i.get(w, -1) for w in new_vocab], dtype=torch.long)
-    missing = idx < 0
-    new_wgts = wgts[idx.clamp(min=0)].clone()
-    new_wgts[missing] = wgts.mean(0)
+    new_wgts = _match_rows(wgts, old_vocab, new_vocab)
     old_wgts["0.encoder.weight"] = new_wgts
     if "0.encoder_dp.emb.weight" in old_wgts:
         old_wgts["0.encoder_dp.emb.weight"] = new_wgts.clone()
     old_wgts["1.decoder.weight"] = new_wgts.clone()
     if bias is not None:
-        new_bias = bias[idx.clamp(min=0)].clone()
-        new_bias[missing] = bias.mean(0)
-        old_wgts["1.decoder.bias"] = new_bias
+        old_wgts["1.decoder.bias"] = _match_rows(bias, old_vocab, new_vocab)
     return old_wgts
 
 
@@ -118,6 +123,64 @@ def _get_text_vocab(dls: Any) -> list[str]:
     return list(vocab)
 
 
+def _text_vocab_or_none(dls: Any) -> list[str] | None:
+    "The text vocabulary of `dls`, or None for loaders without one (a model trained on other data)."
+    try:
+        vocab = _get_text_vocab(dls)
+    except (AttributeError, TypeError, IndexError):
+        return None
+    return vocab if vocab and all(isinstance(w, str) for w in vocab) else None
+
+
+# save_encoder keeps the vocabulary in the state dict's `_metadata` (torch's per-module versions, kept by
+# torch.save/torch.load), in the root module's entry: it travels in the same file as the weights, and the file is
+# still a plain state dict (`encoder.load_state_dict(torch.load(f))` ignores it, as fastai's load_encoder does).
+_VOCAB_META = "tiers_vocab"
+
+
+def _with_vocab(state: dict, vocab: list[str] | None) -> dict:
+    if vocab is not None:
+        meta = getattr(state, "_metadata", None)
+        if meta is None:  # a state_dict() always has it; a dict built by hand does not
+            meta = OrderedDict()
+            setattr(state, "_metadata", meta)  # noqa: B010 (an attribute a dict type does not declare)
+        meta[""] = {**meta.get("", {}), _VOCAB_META: list(vocab)}
+    return state
+
+
+def _saved_vocab(state: dict) -> list[str] | None:
+    "The vocabulary `save_encoder` stored with `state`, or None for an encoder saved without one."
+    vocab = (getattr(state, "_metadata", None) or {}).get("", {}).get(_VOCAB_META)
+    return list(vocab) if isinstance(vocab, list) and all(isinstance(w, str) for w in vocab) else None
+
+
+def _embedding_keys(encoder: nn.Module) -> list[str]:
+    # by module, duplicates kept: AWD_LSTM's embedding is in the state twice (`encoder`, `encoder_dp.emb`)
+    return [f"{n}.weight" for n, m in encoder.named_modules(remove_duplicate=False) if isinstance(m, nn.Embedding)]
+
+
+def _remap_encoder(wgts: dict, encoder: nn.Module, old_vocab: list[str], new_vocab: list[str], file: Path) -> None:
+    "Re-index the embedding rows of the encoder state `wgts` (in place) from `old_vocab` to `new_vocab`; warn."
+    keys = [k for k in _embedding_keys(encoder)
+            if isinstance(wgts.get(k), torch.Tensor) and wgts[k].ndim == 2 and wgts[k].shape[0] == len(old_vocab)]
+    if not keys:
+        raise ValueError(f"load_encoder: {file} was saved with another vocabulary ({len(old_vocab)} tokens) than this "
+                         f"learner's ({len(new_vocab)}), and its embedding rows could not be found to match them by "
+                         "token. Build the classifier's loaders with the language model's vocabulary "
+                         "(text_vocab=dls_lm.vocab).")
+    for k in keys:
+        wgts[k] = _match_rows(wgts[k], old_vocab, new_vocab)
+    known = set(old_vocab)
+    new = [w for w in new_vocab if w not in known and w != "xxfake"]  # make_vocab's padding: untrained either way
+    if new:
+        warnings.warn(f"load_encoder: this learner's vocabulary ({len(new_vocab)} tokens) is not the one {file} was "
+                      f"saved with ({len(old_vocab)} tokens); the embedding rows were matched by token, and {len(new)} "
+                      f"of this learner's tokens were not in the language model's vocabulary, so they start from the "
+                      f"mean embedding (e.g. {new[:5]}). To keep every trained embedding, build the classifier's "
+                      "loaders with the language model's vocabulary: text_vocab=dls_lm.vocab.",
+                      UserWarning, stacklevel=3)
+
+
 # ---------------------------------------------------------------------------------------------------- learners
 class TextLearner(Learner):
     """A `Learner` for recurrent text models: adds `rnn_cbs(alpha, beta)` (hidden-state resets and AWD-LSTM's
@@ -155,18 +218,39 @@ class TextLearner(Learner):
             self.model = model
 
     def save_encoder(self, file: str) -> Path:
-        """Save the encoder's weights to `path/model_dir/file.pth` (an absolute path as it is; what `load_encoder`
-        reads); returns the path."""
-        return save_state(self, file, self._encoder().state_dict())  # atomic, rank 0 only, like learn.save
+        """Save the encoder's weights, with the data's text vocabulary, to `path/model_dir/file.pth` (an absolute
+        path as it is; what `load_encoder` reads); returns the path. The file is a plain state dict: the vocabulary
+        rides in its metadata."""
+        state = self._encoder().state_dict()
+        return save_state(self, file, _with_vocab(state, _text_vocab_or_none(self.dls)))  # atomic, rank 0 only
 
     def load_encoder(self, file: str, device: Any = None) -> "TextLearner":
-        """Load encoder weights saved by `save_encoder` (e.g. from a fine-tuned language model), then `freeze`."""
+        """Load encoder weights saved by `save_encoder` (e.g. from a fine-tuned language model), then `freeze`.
+
+        When the file holds the language model's vocabulary and this learner's differs, the embedding rows are
+        matched by token (tokens the language model lacks start from the mean embedding, with a warning), as
+        `load_pretrained` does. All or nothing: a file that does not fit leaves the model as it was."""
         target = learner_file(self, file)
         if not target.is_file():
             raise FileNotFoundError(f"load_encoder: no encoder file {str(target)!r}; save one with save_encoder.")
         device = device if device is not None else next(self.model.parameters()).device
         wgts = torch.load(target, map_location=device, weights_only=True)
-        self._encoder().load_state_dict(clean_raw_keys(wgts))
+        encoder = self._encoder()
+        old_vocab, new_vocab = _saved_vocab(wgts), _text_vocab_or_none(self.dls)
+        wgts = clean_raw_keys(wgts)
+        if old_vocab is not None and new_vocab is not None and old_vocab != new_vocab:
+            _remap_encoder(wgts, encoder, old_vocab, new_vocab, target)
+        try:
+            check_model_state(target, encoder, wgts)  # before copying anything: a failed load changes nothing
+        except StateMismatchError as e:
+            rows = {tuple(wgts[k].shape)[0] for k in _embedding_keys(encoder) if isinstance(wgts.get(k), torch.Tensor)}
+            if old_vocab is None and new_vocab is not None and rows and len(new_vocab) not in rows:
+                e.add_note(f"The encoder's embedding has {min(rows)} rows but this learner's vocabulary has "
+                           f"{len(new_vocab)} tokens: the classifier's loaders were built with another vocabulary "
+                           "than the language model's. Build them with text_vocab=dls_lm.vocab "
+                           "(TextDataLoaders.from_df(..., text_vocab=dls_lm.vocab), or TextBlock.from_df(..., vocab=dls_lm.vocab)).")
+            raise
+        encoder.load_state_dict(wgts)
         self.freeze()
         return self
 
