@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tiers.dispatch import is_listy
 from tiers.dispatch.extras import require
 from tiers.train.learner import Learner
 from tiers.train.predict import check_not_empty
@@ -19,6 +20,17 @@ __all__ = ["Interpretation", "ClassificationInterpretation", "SegmentationInterp
 
 def _first(x: Any) -> Any:
     return x[0] if isinstance(x, (tuple, list)) and len(x) == 1 else x
+
+
+def _class_vocab(dl: Any, learn: Any = None) -> Any:
+    """The class names of `dl` (else of `learn.dls`): its `vocab`, or the last element of a list of vocabs (a text
+    classifier's `dls.vocab` is `[token_vocab, CategoryMap]`: the classes are the last); None when there is none."""
+    vocab = getattr(dl, "vocab", None)
+    if vocab is None:
+        vocab = getattr(getattr(learn, "dls", None), "vocab", None)
+    if is_listy(vocab) and len(vocab) and is_listy(vocab[-1]):
+        vocab = vocab[-1]
+    return vocab
 
 
 class Interpretation:
@@ -70,9 +82,7 @@ class Interpretation:
         return self.preds, self.targs, self.decoded
 
     def _target_names(self, t: Tensor) -> list[str]:
-        vocab = getattr(self.dl, "vocab", None) or getattr(getattr(self.learn, "dls", None), "vocab", None)
-        if isinstance(vocab, (tuple, list)) and len(vocab) == 2 and isinstance(vocab[0], (list, tuple)):
-            vocab = vocab[-1]
+        vocab = _class_vocab(self.dl, self.learn)
         if vocab is not None and t.dim() == 1 and t.dtype in (torch.int64, torch.int32):
             return [str(vocab[int(v)]) for v in t]
         return [str(v.tolist()) for v in t]
@@ -116,7 +126,7 @@ class ClassificationInterpretation(Interpretation):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        vocab = getattr(self.dl, "vocab", None) or getattr(getattr(self.learn, "dls", None), "vocab", None)
+        vocab = _class_vocab(self.dl, self.learn)
         n = _first(self.preds).shape[-1]
         self.vocab = [str(v) for v in vocab] if vocab is not None and len(vocab) == n else [str(i) for i in range(n)]
 
@@ -124,8 +134,15 @@ class ClassificationInterpretation(Interpretation):
         """`(n_classes, n_classes)` counts: row = actual class, column = predicted class."""
         n = len(self.vocab)
         _, targs, decoded = self._needed("confusion_matrix")
+        d0 = _first(decoded)
+        if isinstance(d0, Tensor) and d0.is_floating_point():
+            loss = self.learn.loss_func
+            name = getattr(loss, "__name__", None) or type(loss).__name__
+            raise ValueError(f"confusion_matrix: the decoded predictions are not class indices (float, shape "
+                             f"{tuple(d0.shape)}): the loss {name} has no `decodes`; train with "
+                             "loss_func=CrossEntropyLossFlat() (or a loss whose `decodes` gives class indices)")
         t = _first(targs).flatten().long()
-        d = _first(decoded).flatten().long()
+        d = d0.flatten().long()
         if t.shape != d.shape:
             raise ValueError(f"confusion_matrix: {t.numel()} targets but {d.numel()} decoded predictions; "
                              "ClassificationInterpretation needs single-label classification")

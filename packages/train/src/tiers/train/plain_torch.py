@@ -9,7 +9,9 @@
 - Batches of several inputs: set `dls.n_inp` (e.g. 2 for `(a, b, y)`).
 - `get_preds` applies the activation of a torch loss it knows (`nn.CrossEntropyLoss`: softmax over dim 1,
   `nn.BCEWithLogitsLoss`: sigmoid, `nn.NLLLoss`: exp, and their functional forms); any other loss without an
-  `activation` attribute gives the model's raw outputs (pass `act=` to choose).
+  `activation` attribute gives the model's raw outputs (pass `act=` to choose). `with_decoded` (and so `predict`
+  and `ClassificationInterpretation`) decodes them the same way: the class index (argmax over the class dim) for
+  `nn.CrossEntropyLoss`/`nn.NLLLoss`, `probability > 0.5` for `nn.BCEWithLogitsLoss`/`nn.BCELoss`.
 - A fit that would run zero training steps (e.g. a batch size larger than the training set with
   `drop_last=True`) is refused before it starts, naming the batch size, the items and `drop_last`.
 """
@@ -73,22 +75,55 @@ _TORCH_ACTS: dict[Any, Callable] = {
 }
 
 
+def _argmax1(x: torch.Tensor) -> torch.Tensor:
+    # torch's class-index losses put the classes on dim 1 ((N, C) or (N, C, d1, ...)), where `_softmax1` works
+    return x.argmax(dim=1 if x.ndim > 1 else -1)
+
+
+def _above_half(x: torch.Tensor) -> torch.Tensor:
+    # probabilities (after the sigmoid of BCEWithLogitsLoss; BCELoss's inputs already are) -> predicted labels
+    return x > 0.5
+
+
+_TORCH_DECODES: dict[Any, Callable] = {
+    nn.CrossEntropyLoss: _argmax1, nn.NLLLoss: _argmax1, nn.BCEWithLogitsLoss: _above_half, nn.BCELoss: _above_half,
+    nn.functional.cross_entropy: _argmax1, nn.functional.nll_loss: _argmax1,
+    nn.functional.binary_cross_entropy_with_logits: _above_half, nn.functional.binary_cross_entropy: _above_half,
+}
+
+
+def _known(table: dict[Any, Callable], loss_func: Any) -> Callable | None:
+    # The entry of `table` for a torch loss module (by class, subclasses included) or functional loss (or a partial
+    # of one); None for any other loss.
+    if isinstance(loss_func, nn.Module):
+        for cls, f in table.items():
+            if isinstance(cls, type) and isinstance(loss_func, cls):
+                return f
+        return None
+    f = loss_func.func if isinstance(loss_func, functools.partial) else loss_func
+    try:
+        return table.get(f)
+    except TypeError:  # unhashable
+        return None
+
+
 def loss_activation(loss_func: Any) -> Callable | None:
     """The activation turning the model's outputs into what `loss_func` compares: the loss's `activation`
     attribute, else the known one of a torch loss (softmax, sigmoid, exp), else None (raw outputs)."""
     act = getattr(loss_func, "activation", None)
     if act is not None:
         return act
-    if isinstance(loss_func, nn.Module):
-        for cls, f in _TORCH_ACTS.items():
-            if isinstance(cls, type) and isinstance(loss_func, cls):
-                return f
-        return None
-    f = loss_func.func if isinstance(loss_func, functools.partial) else loss_func
-    try:
-        return _TORCH_ACTS.get(f)
-    except TypeError:  # unhashable
-        return None
+    return _known(_TORCH_ACTS, loss_func)
+
+
+def loss_decodes(loss_func: Any) -> Callable | None:
+    """What turns activated outputs into predicted targets for `loss_func`: the loss's `decodes` attribute, else
+    the known one of a torch loss (`nn.CrossEntropyLoss`/`nn.NLLLoss`: the class index, argmax over the class dim;
+    `nn.BCEWithLogitsLoss`/`nn.BCELoss`: probability > 0.5; and their functional forms), else None (unchanged)."""
+    dec = getattr(loss_func, "decodes", None)
+    if dec is not None:
+        return dec
+    return _known(_TORCH_DECODES, loss_func)
 
 
 def _loader_facts(dl: Any) -> tuple[Any, Any, Any]:

@@ -21,7 +21,7 @@ from torch.utils.data import RandomSampler
 
 from tiers.pipeline import Pipeline
 from tiers.train.callbacks.core import GatherPredsCallback
-from tiers.train.plain_torch import loss_activation
+from tiers.train.plain_torch import loss_activation, loss_decodes
 
 __all__ = []
 
@@ -162,7 +162,7 @@ def get_preds(
     """Predictions on `dls[ds_idx]` (or `dl`): `([inputs], preds, targets, [decoded], [losses])`.
 
     `preds` are activated by `act` (default: the loss's `activation`); `decoded` by the loss's
-    `decodes`; `losses` are per item. Results are in dataset order (`reorder`): the loader is
+    `decodes` (a plain torch loss: `plain_torch.loss_decodes`); `losses` are per item. Results are in dataset order (`reorder`): the loader is
     replaced by an unshuffled copy that keeps the last partial batch, and when that copy still yields the items
     in another order (text's `SortedDL`: longest first) the results are put back by its `get_idxs()`.
     `reorder=False` with a `dl` keeps the loader's own iteration order.
@@ -196,7 +196,8 @@ def get_preds(
         res.append(cb.inputs[0] if isinstance(cb.inputs, tuple) and len(cb.inputs) == 1 else cb.inputs)
     res += [cb.preds, cb.targets]
     if with_decoded:
-        decodes = getattr(learn.loss_func, "decodes", None) or _identity
+        # the loss's `decodes`, or the known one of a torch loss (CrossEntropyLoss: argmax...), else unchanged
+        decodes = loss_decodes(learn.loss_func) or _identity
         res.append(None if cb.preds is None else decodes(cb.preds))
     if with_loss:
         res.append(cb.losses)

@@ -6,10 +6,16 @@ backward (`torch.amp.GradScaler`): gradients are unscaled before the step, a ste
 hold inf/nan is skipped and the scale halved; after a run of good steps the scale grows. bf16
 has fp32's range and needs no scaling.
 
+fp16 autocast needs a GPU: on a CPU model (where oneDNN has no fp16 kernel for some layers, e.g. the LSTM of
+AWD_LSTM) `to_fp16()` warns once and trains in fp32, autocast and loss scaler off for that fit, as fastai's
+CUDA-only autocast does in effect; `to_bf16()` is the mixed precision that works on CPU, and
+`MixedPrecision('fp16', cpu_fp16=True)` forces fp16 autocast on CPU.
+
 >>> learn = learn.to_bf16()          # doctest: +SKIP
 >>> learn.fit(1)                     # doctest: +SKIP
 """
 
+import warnings
 from typing import Any
 
 import torch
@@ -50,13 +56,14 @@ class MixedPrecision(Callback):
     `init_scale`, `growth_factor`, `backoff_factor`, `growth_interval` go to `torch.amp.GradScaler`.
     Steps with non-finite gradients are skipped (`skipped_steps` counts them). Gradients are unscaled
     in `before_step`, so callbacks ordered after this one (e.g. `GradientClip`) see true gradients.
+    fp16 on a CPU model warns (once) and trains in fp32 for that fit unless `cpu_fp16=True`.
     """
 
     order = 10
 
     def __init__(
         self, amp_mode: str | torch.dtype = "fp16", init_scale: float = 2.0**16, growth_factor: float = 2.0,
-        backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True,
+        backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True, cpu_fp16: bool = False,
     ) -> None:
         self.dtype = get_amp_dtype(amp_mode)
         self.amp_mode = "fp16" if self.dtype == torch.float16 else "bf16"
@@ -64,6 +71,9 @@ class MixedPrecision(Callback):
             init_scale=init_scale, growth_factor=growth_factor, backoff_factor=backoff_factor, growth_interval=growth_interval
         )
         self.enabled = enabled
+        self.cpu_fp16 = cpu_fp16
+        self._fit_on = enabled  # whether this fit runs under autocast (before_fit turns fp16 on a CPU model off)
+        self._warned = False
         self.scaler: torch.amp.GradScaler | None = None
         self.skipped_steps = 0
         self._shim = _StepShim()
@@ -73,11 +83,21 @@ class MixedPrecision(Callback):
     @property
     def use_scaler(self) -> bool:
         """Whether loss scaling is on (fp16 only)."""
-        return self.enabled and self.dtype == torch.float16
+        return self._fit_on and self.dtype == torch.float16
 
     def before_fit(self) -> None:
-        """Pick the autocast device from the model and build the grad scaler (fp16)."""
+        """Pick the autocast device from the model and build the grad scaler (fp16); fp16 on a CPU model (without
+        `cpu_fp16`) warns once and runs this fit in fp32."""
         self.device_type = self.learn._model_device().type
+        self._fit_on = self.enabled
+        if self.enabled and self.dtype == torch.float16 and self.device_type == "cpu" and not self.cpu_fp16:
+            self._fit_on = False
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    "to_fp16: fp16 autocast needs a GPU and the model is on the cpu device, where fp16 has no kernel "
+                    "for some layers (e.g. an LSTM); training in fp32 (autocast and loss scaling off). Use to_bf16() "
+                    "for mixed precision on CPU, or move the model to a GPU", UserWarning, stacklevel=2)
         if self.use_scaler and self.scaler is None:
             self.scaler = torch.amp.GradScaler(self.device_type, **self.scaler_kwargs)
             if self._pending_scaler_state is not None:
@@ -86,7 +106,7 @@ class MixedPrecision(Callback):
 
     def before_batch(self) -> None:
         """Enter autocast for the forward pass and the loss."""
-        if not self.enabled:
+        if not self._fit_on:
             return
         self._ctx = torch.autocast(self.device_type, dtype=self.dtype)
         self._ctx.__enter__()

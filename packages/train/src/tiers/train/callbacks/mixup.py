@@ -1,5 +1,10 @@
 """`MixUp` and `CutMix`: train on blends of pairs of samples, with the loss blended the same way.
 
+A loss whose targets are class indices (`y_int`: `CrossEntropyLossFlat`..., or a loss without `y_int` given integer
+targets, e.g. `nn.CrossEntropyLoss`) gets the blend of its losses on both targets. Any other loss (`y_int=False`:
+multi-label `BCEWithLogitsLossFlat`, regression `MSELossFlat`, or float targets) trains on the blended targets
+instead (`torch.lerp`, soft multi-hot labels), as fastai does.
+
 >>> learn.fit_one_cycle(5, cbs=MixUp(0.4))                  # doctest: +SKIP
 """
 
@@ -41,9 +46,19 @@ def _lerp_loss(loss_func: Any, pred: Any, y: Tensor, y1: Tensor, lam: Tensor) ->
     return loss_func(pred, y1) + lam * (loss_func(pred, y) - loss_func(pred, y1))
 
 
+def _int_targets(loss_func: Any, yb: tuple) -> bool:
+    # Whether the targets are class indices (blend the losses) rather than values that can be blended themselves:
+    # the loss's `y_int` when it has one (fastai's flag), else whether any target is an integer tensor.
+    y_int = getattr(loss_func, "y_int", None)
+    if y_int is not None:
+        return bool(y_int)
+    return any(isinstance(y, Tensor) and not (y.is_floating_point() or y.is_complex()) for y in yb)
+
+
 class MixHandler(Callback):
     """Base of `MixUp`/`CutMix`: draws `lam ~ Beta(alpha, alpha)`, mixes each batch with a shuffled copy
-    during training, and replaces the loss by the same blend of the losses on both targets."""
+    during training, and replaces the loss by the same blend of the losses on both targets; for a loss without
+    integer targets (`y_int` False: multi-label, regression) the targets are blended instead and the loss kept."""
 
     order = -7  # before the model sees the batch, after device placement
     run_valid = False
@@ -59,6 +74,24 @@ class MixHandler(Callback):
     def _shuffle(self) -> Tensor:
         x = self.learn.xb[0]
         return torch.randperm(x.shape[0], device=x.device)
+
+    def _mix_targets(self, shuffle: Tensor) -> None:
+        # Class-index targets: keep them, remember the shuffled ones for `after_loss`'s blend of losses. Others:
+        # `lerp(y_shuffled, y, lam)` now (integer 0/1 targets of such a loss become float), and no loss blend.
+        learn = self.learn
+        yb1 = tuple(y[shuffle] for y in learn.yb)
+        if _int_targets(learn.loss_func, learn.yb):
+            self.yb1 = yb1
+            return
+        mixed = []
+        for y, y1 in zip(learn.yb, yb1):
+            if not y.is_floating_point():
+                y, y1 = y.float(), y1.float()
+            lam = self.lam.to(device=y.device, dtype=y.dtype)
+            w = lam.view(-1, *([1] * (y.ndim - 1))) if lam.ndim and y.ndim else lam.mean()
+            mixed.append(torch.lerp(y1, y, w))
+        learn.yb = tuple(mixed)
+        self.yb1 = None
 
     def after_loss(self) -> None:
         """Blend the loss on the original and the shuffled targets (training only)."""
@@ -89,7 +122,7 @@ class MixUp(MixHandler):
         lam = torch.stack([lam, 1 - lam], 1).max(1)[0].to(x.device)
         self.lam = lam
         shuffle = self._shuffle()
-        self.yb1 = tuple(y[shuffle] for y in learn.yb)
+        self._mix_targets(shuffle)
         w = lam.view(-1, *([1] * (x.ndim - 1)))
         learn.xb = tuple(
             (xi.float() * w + xi[shuffle].float() * (1 - w)).to(xi.dtype) if xi.is_floating_point() else xi for xi in learn.xb
@@ -119,4 +152,4 @@ class CutMix(MixHandler):
         x[..., y1:y2, x1:x2] = x[shuffle][..., y1:y2, x1:x2]
         learn.xb = (x, *learn.xb[1:])
         self.lam = torch.tensor(1 - (y2 - y1) * (x2 - x1) / (H * W))
-        self.yb1 = tuple(y[shuffle] for y in learn.yb)
+        self._mix_targets(shuffle)
