@@ -3,12 +3,14 @@ configurable servers (a team mirror for datasets, another for pretrained models)
 sha256 per URL).
 
 Where things go: `$TIERS_HOME` (default `~/.tiers`) holds `archive/` (downloads), `data/` (extracted datasets),
-`models/`, `checks.json` (the own registry), `registries/` (the last fetched copy of each remote registry) and an
-optional `config.ini`:
+`samples/` (the offline look-alikes the `make_*` functions write: never read by `untar_data`), `models/`,
+`checks.json` (the own registry), `registries/` (the last fetched copy of each remote registry) and an optional
+`config.ini`:
 
     [tiers]
     data = /big/disk/datasets        ; relative paths are relative to TIERS_HOME
     archive = archive
+    samples = samples
     base_url = http://mirror.example.org/fastai/     ; datasets from a team mirror, or $TIERS_DATA_URL
     model_url = http://models.example.org/fastai/    ; pretrained models from elsewhere, or $TIERS_MODEL_URL
     checks_files = /team/checks.json, https://example.org/checks.json   ; more registries, comma-separated
@@ -41,6 +43,7 @@ import configparser
 import json
 import os
 import urllib.parse
+import warnings
 
 from tiers.data.download import (
     DownloadError,
@@ -57,9 +60,13 @@ from tiers.dispatch import Path
 from tiers.dispatch.files import atomic_write_text
 
 __all__ = ["URLs", "untar_data", "download_data", "tiers_home", "tiers_cfg", "tiers_path", "resolve_url",
-           "load_checks", "DownloadError"]
+           "load_checks", "DownloadError", "Config", "SAMPLE_MARKER"]
 
-_FOLDERS = {"data": "data", "archive": "archive", "model": "models", "storage": "tmp"}
+_FOLDERS = {"data": "data", "archive": "archive", "model": "models", "storage": "tmp", "samples": "samples"}
+# The file the offline sample makers (`make_mnist_tiny`...) leave in a finished look-alike, holding the maker's name.
+# No download has it (tools/build_sample_mirror.py leaves it out of its archives), so a folder holding it under the
+# data folder is a look-alike an older tiers wrote there, never a dataset `untar_data` extracted.
+SAMPLE_MARKER = ".complete"
 # The settings an environment variable overrides (the variable wins over config.ini).
 _ENV = {"base_url": "TIERS_DATA_URL", "model_url": "TIERS_MODEL_URL"}
 _CHECKS_ENV = "TIERS_CHECKS"
@@ -97,11 +104,59 @@ def tiers_cfg(base: str | Path | None = None) -> dict:
 
 
 def tiers_path(folder: str = "data", base: str | Path | None = None) -> Path:
-    "The folder `folder` (`data`, `archive`, `model` or `storage`) of the cache."
+    "The folder `folder` (`data`, `archive`, `model`, `storage` or `samples`) of the cache."
     cfg = tiers_cfg(base)
     if folder not in _FOLDERS:
         raise ValueError(f"tiers_path: unknown folder {folder!r}; use one of {list(_FOLDERS)}.")
     return Path(cfg[folder])
+
+
+class Config:
+    """fastai's `Config()`, read-only: the cache folders as attributes (`Config().data`, `.archive`, `.model`,
+    `.storage`, `.samples`: absolute `Path`s), the other settings (`base_url`, `model_url`, `checks`...) as
+    strings, `Config()['data']` and `Config().path('data')` alike. Settings come from `tiers_cfg` (`$TIERS_HOME`,
+    `config.ini`, the environment), read when the `Config` is made. Unlike fastai's, it writes no file: edit
+    `<home>/config.ini` (see `tiers.data.external`) to change a setting.
+
+    >>> Config().data   # doctest: +SKIP
+    Path('/root/.tiers/data')
+    """
+
+    def __init__(self, base: str | Path | None = None):
+        self.config_path = tiers_home(base)
+        self.config_file = self.config_path / "config.ini"
+        self.d = tiers_cfg(base)
+
+    def __getitem__(self, key: str) -> Path | str:
+        if key not in self.d:
+            raise KeyError(f"Config has no setting {key!r}; the settings are {sorted(self.d)}.")
+        return Path(self.d[key]) if key in _FOLDERS else self.d[key]
+
+    def __getattr__(self, key: str) -> Path | str:
+        if key.startswith("__") or key == "d":
+            raise AttributeError(key)
+        try:
+            return self[key]
+        except KeyError as e:
+            raise AttributeError(str(e.args[0])) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.d
+
+    def get(self, key: str, default: object = None) -> object:
+        "The setting `key` (a `Path` for a folder), or `default` when there is none."
+        return self[key] if key in self.d else default
+
+    def path(self, key: str, default: str | None = None) -> Path:
+        "The folder setting `key` (`data`, `archive`, `model`, `storage`, `samples`) as a `Path`."
+        if key not in _FOLDERS and default is None:
+            raise KeyError(f"Config.path: {key!r} is not a folder setting; use one of {list(_FOLDERS)}.")
+        return Path(self.d.get(key, default))
+
+    def __repr__(self) -> str:
+        return f"Config({self.config_file}: {self.d})"
+
+
 class URLs:
     """The URLs of the classic datasets and pretrained models (same names as in fastai), and `URLs.path(url)`,
     where a URL's download is kept."""
@@ -346,13 +401,25 @@ def untar_data(url: str, archive: str | Path | None = None, data: str | Path | N
     arch_dir = Path(archive) if archive is not None else tiers_path("archive", base)
     data_dir = Path(data) if data is not None else tiers_path(c_key, base)
     dest = data_dir / archive_stem(name)
-    if dest.exists() and not force_download:
+    look_alike = _sample_maker(dest)
+    if dest.exists() and not force_download and look_alike is None:
         return dest
+    if look_alike is not None:
+        warnings.warn(f"untar_data: {dest} holds the synthetic look-alike {look_alike} wrote there (older tiers "
+                      f"versions wrote the samples into the data folder), not the dataset {url}: it is replaced by "
+                      f"the download. The samples now live in {tiers_path('samples', base)}.", stacklevel=2)
     arch = arch_dir / name
     fresh = force_download or not arch.exists()
-    entry = _fetch_checked(url, arch, force_download, base, timeout, retries, progress, checks) if fresh else None
     try:
-        res = extract_archive(arch, dest, force=force_download)
+        entry = _fetch_checked(url, arch, force_download, base, timeout, retries, progress, checks) if fresh else None
+    except DownloadError as e:
+        if look_alike is not None:
+            e.add_note(f"{dest} holds only the synthetic look-alike written by {look_alike}, which untar_data never "
+                       f"returns in place of the real dataset. To work offline, call {look_alike}() itself (it "
+                       f"writes to {tiers_path('samples', base)}), or delete {dest}.")
+        raise
+    try:
+        res = extract_archive(arch, dest, force=force_download or look_alike is not None)
     except DownloadError:
         arch.unlink(missing_ok=True)  # so the next call fetches a fresh copy
         raise
@@ -360,3 +427,18 @@ def untar_data(url: str, archive: str | Path | None = None, data: str | Path | N
     if fresh and entry is None and checks is None:
         _record_check(url, arch, base)
     return Path(res)  # tiers' Path, so `path.ls()` works as in fastai
+
+
+def _sample_maker(folder: Path) -> str | None:
+    "The name of the sample maker whose finished look-alike `folder` is (its `SAMPLE_MARKER`), else None."
+    marker = folder / SAMPLE_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        name = marker.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    if name.startswith("make_") and name.isidentifier():
+        return name
+    # written before the marker held the maker's name: the folder is named after the sample
+    return "make_digits_folder" if folder.name == "digits" else f"make_{folder.name}"

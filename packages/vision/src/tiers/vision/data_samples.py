@@ -10,18 +10,26 @@ write small look-alikes to disk instead, so examples and tests run with no netwo
 * `make_camvid_tiny`: `images/*.png`, `labels/*_P.png` masks and `codes.txt`, synthetic shapes.
 * `make_coco_tiny`: `train/*.jpg` and a COCO-style `train.json` with boxes of synthetic shapes.
 
-Each returns the dataset's root folder. Writing is idempotent: a finished dataset leaves a marker file and a
-second call returns at once.
+Each returns the dataset's root folder: `dest` when given, else `<tiers home>/samples/<name>` (`$TIERS_HOME`,
+default `~/.tiers`; `samples =` in its config.ini moves it), a folder `untar_data` never reads, so the look-alikes
+are never taken for the real datasets and a real download is never mixed with them. A dataset is written whole
+into a hidden temporary folder, then renamed into place with a marker file naming its maker: a second call
+returns at once, an interrupted one leaves nothing, and an existing non-empty folder without that marker (a real
+extraction, anything else) is refused, never written into.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tiers.data.external import SAMPLE_MARKER, tiers_home, tiers_path
 from tiers.dispatch.extras import require
 from tiers.dispatch.paths import Path  # a pathlib.Path with ls(), as untar_data returns
 
@@ -38,29 +46,69 @@ __all__ = [
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SHAPE_CODES = ("Background", "Circle", "Square", "Triangle")
-_DONE = ".complete"
 # One colour per shape class, far apart so a tiny model can separate them; noise is added per pixel.
 _SHAPE_RGB = {1: (220, 60, 50), 2: (50, 170, 60), 3: (60, 80, 220)}
 
 
 def sample_data_path(name: str, dest: str | os.PathLike | None = None) -> Path:
-    """Where sample dataset `name` lives: `dest` when given, else `$TIERS_HOME/data/name` (default `~/.tiers`).
+    """Where sample dataset `name` lives: `dest` when given, else `<tiers home>/samples/<name>` (see
+    `tiers_path('samples')`), apart from the `data` folder where `untar_data` extracts the real datasets.
 
     >>> sample_data_path('mnist_tiny', '/tmp/x')
     Path('/tmp/x')
     """
     if dest is not None:
-        return Path(dest)
-    home = Path(os.environ.get("TIERS_HOME", Path.home() / ".tiers"))
-    return home / "data" / name
+        return Path(dest).expanduser()
+    samples, data = tiers_path("samples"), tiers_path("data")
+    if samples.resolve() == data.resolve():
+        raise ValueError(f"The samples folder and the data folder are both {samples} (see `samples` and `data` in "
+                         f"{tiers_home() / 'config.ini'}): the offline look-alikes would sit where untar_data keeps the "
+                         "real datasets. Give `samples` a folder of its own, or pass dest=.")
+    return samples / name
 
 
-def _is_done(path: Path) -> bool:
-    return (path / _DONE).exists()
+def _maker_of(path: Path) -> str | None:
+    "Which maker finished the sample at `path` ('' for a marker written before markers named it), None: none."
+    marker = path / SAMPLE_MARKER
+    if not marker.is_file():
+        return None
+    text = marker.read_text(errors="replace").strip()
+    return text if text.startswith("make_") else ""
 
 
-def _mark_done(path: Path) -> Path:
-    (path / _DONE).write_text("ok\n")
+def _write_sample(maker: str, name: str, dest: str | os.PathLike | None, write: Callable[[Path], None]) -> Path:
+    """Return the sample `name` made by `maker` at `sample_data_path(name, dest)`, writing it with `write(folder)`
+    first if it is not there: into a hidden temporary folder beside it, then renamed into place with its marker."""
+    path = sample_data_path(name, dest)
+    done_by = _maker_of(path)
+    if done_by is not None and done_by in ("", maker):
+        return path
+    if done_by is not None or (path.exists() and (not path.is_dir() or any(path.iterdir()))):
+        default = sample_data_path(name)
+        fix = (f"Call {maker}() without dest (it writes to {default}), or pass dest= a new or empty folder"
+               if dest is not None and Path(dest).expanduser() != default else
+               f"Pass dest= a new or empty folder, e.g. {maker}(dest={str(path.parent / (path.name + '_sample'))!r})")
+        if done_by is not None:
+            raise FileExistsError(f"{maker}: {path} already holds the sample dataset written by {done_by}; nothing "
+                                  f"was written. {fix}.")
+        what = "a file" if not path.is_dir() else f"a folder with other files and no {SAMPLE_MARKER} marker of ours"
+        raise FileExistsError(f"{maker}: {path} is {what} (a dataset untar_data extracted, or your own files); "
+                              f"nothing was written, since the synthetic look-alike would be mixed into it. {fix}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        write(tmp)
+        (tmp / SAMPLE_MARKER).write_text(maker + "\n")
+        if path.is_dir():
+            path.rmdir()  # empty (checked above); os.replace needs it gone or empty anyway
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if _maker_of(path) != maker:  # not another call finishing the same sample first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
@@ -85,7 +133,7 @@ def _split(n: int, valid_frac: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def _write_digit_folders(path: Path, digits: tuple[int, ...], size: int, valid_frac: float, seed: int,
-                         max_per_class: int | None) -> Path:
+                         max_per_class: int | None) -> None:
     images, targets = _digits()
     rng = np.random.default_rng(seed)
     rows = []
@@ -102,7 +150,6 @@ def _write_digit_folders(path: Path, digits: tuple[int, ...], size: int, valid_f
             _digit_to_pil(images[i], size).save(fn)
             rows.append(f"{split}/{d}/{fn.name},{d}")
     (path / "labels.csv").write_text("name,label\n" + "\n".join(rows) + "\n")
-    return _mark_done(path)
 
 
 def make_mnist_tiny(dest: str | os.PathLike | None = None, size: int = 28, valid_frac: float = 0.3,
@@ -116,10 +163,8 @@ def make_mnist_tiny(dest: str | os.PathLike | None = None, size: int = 28, valid
     >>> sorted(p.name for p in (path/'train').iterdir())  # doctest: +SKIP
     ['3', '7']
     """
-    path = sample_data_path("mnist_tiny", dest)
-    if _is_done(path):
-        return path
-    return _write_digit_folders(path, (3, 7), size, valid_frac, seed, max_per_class)
+    return _write_sample("make_mnist_tiny", "mnist_tiny", dest,
+                         lambda p: _write_digit_folders(p, (3, 7), size, valid_frac, seed, max_per_class))
 
 
 def make_digits_folder(dest: str | os.PathLike | None = None, size: int = 28, valid_frac: float = 0.2,
@@ -128,10 +173,8 @@ def make_digits_folder(dest: str | os.PathLike | None = None, size: int = 28, va
 
     The layout of `make_mnist_tiny` with every class: the data of the accuracy benchmark.
     """
-    path = sample_data_path("digits", dest)
-    if _is_done(path):
-        return path
-    return _write_digit_folders(path, tuple(range(10)), size, valid_frac, seed, max_per_class)
+    return _write_sample("make_digits_folder", "digits", dest,
+                         lambda p: _write_digit_folders(p, tuple(range(10)), size, valid_frac, seed, max_per_class))
 
 
 def make_pets_tiny(dest: str | os.PathLike | None = None, n_per_class: int = 12, seed: int = 0,
@@ -142,9 +185,10 @@ def make_pets_tiny(dest: str | os.PathLike | None = None, n_per_class: int = 12,
     (`eight_3.jpg`), like the cat breeds (capitalised) and dog breeds of Oxford-IIIT Pets, so both the paper's
     regex listing (`r'^([^/]+)_\\d+.jpg$'`) and its `label_func=lambda x: x[0].isupper()` listing apply.
     """
-    path = sample_data_path("pets_tiny", dest)
-    if _is_done(path):
-        return path
+    return _write_sample("make_pets_tiny", "pets_tiny", dest, lambda p: _write_pets(p, n_per_class, seed, digits))
+
+
+def _write_pets(path: Path, n_per_class: int, seed: int, digits: tuple[int, ...]) -> None:
     images, targets = _digits()
     rng = np.random.default_rng(seed)
     out = path / "images"
@@ -160,7 +204,6 @@ def make_pets_tiny(dest: str | os.PathLike | None = None, n_per_class: int = 12,
             noise = rng.normal(0, 8, size=(h, w, 3)).astype(np.float32)
             rgb = np.clip(bg * (1 - alpha) + fg * alpha + noise, 0, 255).astype(np.uint8)
             Image.fromarray(rgb, mode="RGB").save(out / f"{name}_{n}.jpg", quality=92)
-    return _mark_done(path)
 
 
 def _random_shape(rng: np.random.Generator, h: int, w: int, lo: float, hi: float):
@@ -212,9 +255,10 @@ def make_camvid_tiny(dest: str | os.PathLike | None = None, n_images: int = 24, 
     Masks are mode-L PNGs whose pixel values index `codes.txt` (`Background Circle Square Triangle`, one per line,
     so `np.loadtxt(path/'codes.txt', dtype=str)` reads them as in the paper). `size` is (height, width).
     """
-    path = sample_data_path("camvid_tiny", dest)
-    if _is_done(path):
-        return path
+    return _write_sample("make_camvid_tiny", "camvid_tiny", dest, lambda p: _write_camvid(p, n_images, size, seed))
+
+
+def _write_camvid(path: Path, n_images: int, size: tuple[int, int], seed: int) -> None:
     rng = np.random.default_rng(seed)
     h, w = size
     (path / "images").mkdir(parents=True, exist_ok=True)
@@ -224,7 +268,6 @@ def make_camvid_tiny(dest: str | os.PathLike | None = None, n_images: int = 24, 
         img.save(path / "images" / f"scene_{i:03d}.png")
         mask.save(path / "labels" / f"scene_{i:03d}_P.png")
     (path / "codes.txt").write_text("\n".join(SHAPE_CODES) + "\n")
-    return _mark_done(path)
 
 
 def make_coco_tiny(dest: str | os.PathLike | None = None, n_images: int = 30, size: tuple[int, int] = (96, 128),
@@ -234,9 +277,10 @@ def make_coco_tiny(dest: str | os.PathLike | None = None, n_images: int = 30, si
     Each image holds 1 to 3 shapes; categories are `circle`, `square` and `triangle`. Read it back with
     `get_annotations(path/'train.json')`. `size` is (height, width).
     """
-    path = sample_data_path("coco_tiny", dest)
-    if _is_done(path):
-        return path
+    return _write_sample("make_coco_tiny", "coco_tiny", dest, lambda p: _write_coco(p, n_images, size, seed))
+
+
+def _write_coco(path: Path, n_images: int, size: tuple[int, int], seed: int) -> None:
     rng = np.random.default_rng(seed)
     h, w = size
     (path / "train").mkdir(parents=True, exist_ok=True)
@@ -257,7 +301,6 @@ def make_coco_tiny(dest: str | os.PathLike | None = None, n_images: int = 30, si
                            "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0})
     doc = {"images": images, "annotations": annots, "categories": cats}
     (path / "train.json").write_text(json.dumps(doc))
-    return _mark_done(path)
 
 
 def _overlapping(boxes: list[tuple[int, int, int, int]]) -> bool:
