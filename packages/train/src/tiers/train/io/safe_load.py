@@ -323,7 +323,7 @@ def _describe(problems: dict[str, list[str]]) -> str:
         parts.append(f"functions or classes of the exporting script or notebook (its __main__) that this process does "
                      f"not define: {', '.join(problems['main'])}. Define each, with the same name, in this script or "
                      "notebook before calling load_learner (as with fastai): it is then used by name and no code from "
-                     "the file runs")
+                     "the file runs (a class defined so also needs `allowed=[TheClass]`)")
     if problems.get("by_value"):
         parts.append(f"code stored by value that has no name to look up (lambdas, and functions or classes defined "
                      f"inside a function): {', '.join(problems['by_value'])}. A safe load never runs code from the "
@@ -342,7 +342,7 @@ def _describe(problems: dict[str, list[str]]) -> str:
                      f"{', '.join(problems['not_imported'])} (a safe load never imports your modules by itself, "
                      f"since a .py file next to the export would run: `import {', '.join(mods)}` first)")
     if problems.get("user_class"):
-        parts.append(f"classes of your own modules, which run their code while loading: "
+        parts.append(f"classes of your own modules (or of this script's __main__), which run their code while loading: "
                      f"{', '.join(problems['user_class'])}")
     if problems.get("deny"):
         parts.append(f"functions that read, write or fetch files or run code: {', '.join(problems['deny'])}")
