@@ -12,7 +12,7 @@ from tiers.vision.all import (
     xresnet18,
 )
 
-path = make_digits_folder()  # train/ and valid/ folders of 28x28 digit PNGs, under ~/.tiers/data
+path = make_digits_folder()  # train/ and valid/ folders of 28x28 digit PNGs, under ~/.tiers/samples
 dls = ImageDataLoaders.from_folder(path, batch_tfms=aug_transforms(do_flip=False))
 learn = vision_learner(dls, xresnet18, pretrained=False, metrics=accuracy)
 learn.fit_one_cycle(3, 3e-3)

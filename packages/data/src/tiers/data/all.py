@@ -7,3 +7,8 @@ from tiers.tensors.all import *
 from tiers.pipeline.all import *
 from tiers.data import *
 from tiers.data.imports import *
+
+# fastai's star import carries these two as well (fastbook: `download_url(ims[0], dest, show_progress=False)`,
+# `Config().data`); they stay out of `tiers.data`'s own `__all__`, as in fastai, where they are utilities.
+from tiers.data.download import download_url
+from tiers.data.external import Config

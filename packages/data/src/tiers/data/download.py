@@ -86,7 +86,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch(url: str, part: Path, timeout: float, progress: bool | None) -> None:
+def _fetch(url: str, part: Path, timeout: float | None, progress: bool | None) -> None:
     "Fetch `url` into `part`, resuming from its current size; raises on any transfer problem."
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "tiers-data"}
@@ -122,13 +122,27 @@ def _retryable(e: Exception) -> bool:
     return isinstance(e, urllib.error.URLError | http.client.HTTPException | ConnectionError | TimeoutError | OSError)
 
 
-def download_url(url: str, dest: Path, size: int | None = None, sha256: str | None = None, timeout: float = 30,
-                 retries: int = 3, progress: bool | None = None, backoff: float = 1.0) -> Path:
+def download_url(url: str, dest: str | os.PathLike[str] | None = None, size: int | None = None,
+                 sha256: str | None = None, timeout: float | None = 30, retries: int = 3,
+                 progress: bool | None = None, backoff: float = 1.0, show_progress: bool | None = None) -> Path:
     """Download `url` to `dest` safely: into `dest.part` first (resumed with an HTTP Range request after a dropped
     connection, up to `retries` more tries with growing pauses), then checked against `size` and `sha256` when
     given, then renamed to `dest`. A file failing its checks is deleted and fetched again; if it still fails, a
-    `DownloadError` says what differed. Returns `dest`."""
-    dest = Path(dest)
+    `DownloadError` says what differed. Returns the file's path.
+
+    As in fastai, `dest` may be left out (the URL's file name in the current folder) or be an existing folder (the
+    file goes inside it), and `show_progress` is the name of `progress`: True or False shows the progress bar or
+    not, None (the default) shows it on a terminal only. `timeout=None` waits without limit.
+
+    >>> download_url("https://example.org/img/bear.jpg", "images/grizzly.jpg", show_progress=False)  # doctest: +SKIP
+    PosixPath('images/grizzly.jpg')
+    """
+    if show_progress is not None:
+        if progress is not None and progress != show_progress:
+            raise ValueError(f"download_url: progress={progress} and show_progress={show_progress} disagree; "
+                             "they are one setting (show_progress is fastai's name): pass one of them.")
+        progress = show_progress
+    dest = _url_dest(url, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     last: Exception | None = None
@@ -153,6 +167,18 @@ def download_url(url: str, dest: Path, size: int | None = None, sha256: str | No
     kept = f" The partial file is kept as {part}; the next call resumes it." if part.exists() else ""
     raise DownloadError(f"Downloading {url} failed after {retries + 1} attempts: {last}.{kept} If the file on the "
                         "server changed on purpose, update its entry in the checks registry.") from last
+
+
+def _url_dest(url: str, dest: str | os.PathLike[str] | None) -> Path:
+    "Where `download_url` writes `url`: `dest`, or the URL's file name inside `dest` (a folder) or the current folder."
+    if dest is not None and not Path(dest).is_dir():
+        return Path(dest)
+    name = posixpath.basename(urllib.parse.urlparse(url).path)
+    if not name or name in (".", ".."):
+        where = "the current folder" if dest is None else f"the folder {dest}"
+        raise ValueError(f"download_url: the URL {url!r} does not end with a file name, so there is no name to save "
+                         f"it under in {where}; pass dest= the file to write.")
+    return Path(dest if dest is not None else ".") / name
 
 
 def _check(path: Path, size: int | None, sha256: str | None) -> str | None:

@@ -1,7 +1,9 @@
 """The everyday names fastai's star imports carry and listings use without importing them: `torch`, `nn`, `F`,
 `Tensor`, `np`, `pd`, `plt`, `Path` (with `ls()`), `partial`, `attrgetter`, `itemgetter`, and the standard modules
 `numbers`, `math`, `os`, `re`, `random`, `json`, `itertools`, `functools`, `collections`, `warnings`, `pickle`,
-`shutil`, `operator`, `time`, `datetime`, `inspect`, `typing`, with `Counter`, `defaultdict`, `OrderedDict`,
+`shutil`, `operator`, `time`, `datetime`, `inspect`, `typing`, `sys`, `glob`, `copy`, `io`, `csv`, `tempfile`,
+`types`, `hashlib`, `gzip`, `zipfile`, `tarfile`, `mimetypes`, `bz2`, `string`, `multiprocessing`, `threading`,
+`urllib` (with `urllib.request`), `concurrent` (with `concurrent.futures`), torch's `as_tensor`, with `Counter`, `defaultdict`, `OrderedDict`,
 `namedtuple`, `contextmanager`, `Iterable`, `Callable`, `Optional`, `Union` and `Any` (fastai.imports carries all of
 these, and notebooks use them unimported). `tiers.data.all` (and so every `all` above it) exports them.
 
@@ -9,13 +11,23 @@ these, and notebooks use them unimported). `tiers.data.all` (and so every `all` 
 and `import tiers.vision.all` should stay cheap for code that never touches them.
 """
 
+import bz2
 import collections
+import concurrent.futures
+import copy
+import csv
 import datetime
 import functools
+import glob
+import gzip
+import hashlib
 import inspect
+import io
 import itertools
 import json
 import math
+import mimetypes
+import multiprocessing
 import numbers
 import operator
 import os
@@ -23,10 +35,17 @@ import pickle
 import random
 import re
 import shutil
+import string
 import sys
+import tarfile
+import tempfile
+import threading
 import time
+import types
 import typing
+import urllib.request
 import warnings
+import zipfile
 from collections import Counter, OrderedDict, defaultdict, namedtuple
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -39,7 +58,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 (the name every PyTorch listing uses)
 from numpy import array, ndarray  # fastai.imports carries them (fastbook: `array(im3)[4:10,4:10]`)
-from torch import Tensor, nn
+from torch import Tensor, as_tensor, nn
 
 from tiers.dispatch import Path
 from tiers.dispatch.extras import require
@@ -47,7 +66,9 @@ from tiers.dispatch.extras import require
 __all__ = ["F", "Path", "Tensor", "attrgetter", "itemgetter", "nn", "np", "partial", "pd", "plt", "torch",
            "array", "ndarray", "collections", "functools", "itertools", "json", "math", "numbers", "os", "random", "re",
            "warnings", "pickle", "shutil", "operator", "time", "datetime", "inspect", "typing", "Counter", "defaultdict",
-           "OrderedDict", "namedtuple", "contextmanager", "Iterable", "Callable", "Optional", "Union", "Any"]
+           "OrderedDict", "namedtuple", "contextmanager", "Iterable", "Callable", "Optional", "Union", "Any",
+           "as_tensor", "sys", "glob", "copy", "io", "csv", "tempfile", "types", "hashlib", "gzip", "zipfile", "tarfile",
+           "mimetypes", "bz2", "string", "multiprocessing", "threading", "urllib", "concurrent"]
 
 
 class _LazyModule(ModuleType):
