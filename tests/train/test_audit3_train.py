@@ -227,6 +227,14 @@ def test_interpretation_of_a_loss_without_decodes_names_the_fix(loss):
         interp.confusion_matrix()
 
 
+def test_interpretation_of_a_regression_loss_says_it_decodes_to_floats():
+    ds = TensorDataset(X, X[:, :1])
+    learn = Learner((DataLoader(ds, 16), DataLoader(ds, 16)), nn.Linear(4, 1), loss_func=MSELossFlat())
+    _fit(learn, 1)
+    with pytest.raises(ValueError, match=r"not class indices.*MSELossFlat decodes to floats.*CrossEntropyLossFlat"):
+        ClassificationInterpretation.from_learner(learn).most_confused()
+
+
 # ---- E10: MixUp / CutMix without integer targets -------------------------------------------------------------------
 
 class _Spy(Callback):

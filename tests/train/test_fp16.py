@@ -77,7 +77,8 @@ class _NaNGrad(Callback):
 
 
 def _fp16_skips(device):
-    learn = _learn(device=device, cbs=_NaNGrad({1, 2})).to_fp16(init_scale=1024.0)
+    # cpu_fp16: a CPU model otherwise trains in fp32 (no scaler); this runs the real scaler on CPU too
+    learn = _learn(device=device, cbs=_NaNGrad({1, 2})).to_fp16(init_scale=1024.0, cpu_fp16=True)
     before = [p.detach().clone() for p in learn.model.parameters()]
     snapshots = []
     learn.add_cb(Callback(after_cancel_step=lambda self: snapshots.append(self.learn.iter)))
@@ -103,11 +104,11 @@ def test_fp16_dynamic_scaling_skips_nonfinite_steps_cuda():
 
 
 def test_scaler_state_roundtrip():
-    learn = _learn().to_fp16(init_scale=64.0)
+    learn = _learn().to_fp16(init_scale=64.0, cpu_fp16=True)
     with learn.no_logging(), learn.no_bar():
         learn.fit(1)
     st = learn.mixed_precision.state_dict()
-    mp = MixedPrecision("fp16")
+    mp = MixedPrecision("fp16", cpu_fp16=True)
     mp.load_state_dict(st)
     learn2 = _learn()
     learn2.add_cb(mp)

@@ -13,6 +13,7 @@ from torch import Tensor
 from tiers.dispatch import is_listy
 from tiers.dispatch.extras import require
 from tiers.train.learner import Learner
+from tiers.train.plain_torch import loss_decodes
 from tiers.train.predict import check_not_empty
 
 __all__ = ["Interpretation", "ClassificationInterpretation", "SegmentationInterpretation"]
@@ -138,9 +139,10 @@ class ClassificationInterpretation(Interpretation):
         if isinstance(d0, Tensor) and d0.is_floating_point():
             loss = self.learn.loss_func
             name = getattr(loss, "__name__", None) or type(loss).__name__
+            why = "has no `decodes`" if loss_decodes(loss) is None else "decodes to floats (not a classification loss)"
             raise ValueError(f"confusion_matrix: the decoded predictions are not class indices (float, shape "
-                             f"{tuple(d0.shape)}): the loss {name} has no `decodes`; train with "
-                             "loss_func=CrossEntropyLossFlat() (or a loss whose `decodes` gives class indices)")
+                             f"{tuple(d0.shape)}): the loss {name} {why}; for single-label classification train "
+                             "with loss_func=CrossEntropyLossFlat() (or a loss whose `decodes` gives class indices)")
         t = _first(targs).flatten().long()
         d = d0.flatten().long()
         if t.shape != d.shape:

@@ -95,9 +95,10 @@ class MixedPrecision(Callback):
             if not self._warned:
                 self._warned = True
                 warnings.warn(
-                    "to_fp16: fp16 autocast needs a GPU and the model is on the cpu device, where fp16 has no kernel "
-                    "for some layers (e.g. an LSTM); training in fp32 (autocast and loss scaling off). Use to_bf16() "
-                    "for mixed precision on CPU, or move the model to a GPU", UserWarning, stacklevel=2)
+                    f"MixedPrecision (to_fp16): fp16 autocast needs a GPU and the model is on the "
+                    f"{self.device_type} device, where fp16 has no kernel for some layers (e.g. an LSTM); training "
+                    "in fp32 (autocast and loss scaling off). Use to_bf16() for mixed precision on CPU, or move the "
+                    "model to a GPU", UserWarning, stacklevel=2)
         if self.use_scaler and self.scaler is None:
             self.scaler = torch.amp.GradScaler(self.device_type, **self.scaler_kwargs)
             if self._pending_scaler_state is not None:
