@@ -32,8 +32,9 @@ __all__ = ["TensorBase", "cast", "safe_tensor_types", "tensor"]
 # One C call that runs `func` with subclass `__torch_function__` disabled: cheaper than entering the
 # `DisableTorchFunctionSubclass` context manager in Python on every op.
 _run_plain = torch._C._disabled_torch_function_impl
-# The same switch as a guard object: the fast methods enter and leave a fresh one around a direct call.
-_SubclassOff = torch._C.DisableTorchFunctionSubclass
+# The same switch as a guard object: the fast methods enter and leave a fresh one around a direct call. (Typed loosely:
+# torch's stub declares it a function returning a context manager; it is a class whose methods are called unbound.)
+_SubclassOff: Any = torch._C.DisableTorchFunctionSubclass
 # Getters whose results torch itself never wraps (`.grad`, `._base`, `._grad`).
 _NOWRAP = frozenset(torch.overrides.get_default_nowrap_functions())
 _refcount = sys.getrefcount
