@@ -29,7 +29,7 @@ def _class_vocab(dl: Any, learn: Any = None) -> Any:
     vocab = getattr(dl, "vocab", None)
     if vocab is None:
         vocab = getattr(getattr(learn, "dls", None), "vocab", None)
-    if is_listy(vocab) and len(vocab) and is_listy(vocab[-1]):
+    if vocab is not None and is_listy(vocab) and len(vocab) and is_listy(vocab[-1]):
         vocab = vocab[-1]
     return vocab
 
