@@ -263,6 +263,20 @@ def test_a_main_name_that_leads_to_something_imported_is_judged_where_it_lives(t
         SafeUnpickler(io.BytesIO(pickle.dumps(_StoredCode(desc), protocol=4)), {}, policy()).load()
 
 
+def test_an_export_written_before_the_rule_loads_the_same_way(tmp_path, fake_main):
+    # earlier exports call `_load_by_value(desc, blob)`, without the source: found by the name in the description
+    class OldFormat(_StoredCode):
+        def __reduce__(self):
+            return by_value._load_by_value, (self.desc, self.blob)
+
+    desc = "function label (module __main__, /old/train.py:5)"
+    got = SafeUnpickler(io.BytesIO(pickle.dumps(OldFormat(desc), protocol=4)), {}, policy()).load()
+    assert got is fake_main.label
+    gone = "function gone (module __main__, /old/train.py:9)"
+    with pytest.raises(UnsafeExportError, match=r"function gone \(module __main__, /old/train.py:9\).*before calling"):
+        load_learner(_with_payload(tmp_path, pickle.dumps(OldFormat(gone), protocol=4), [gone]))
+
+
 def test_a_main_name_imported_from_an_allowed_module_resolves_to_it(fake_main):
     desc = "class ItemGetter (module __main__, <notebook>:3)"  # `from tiers.data import ItemGetter` in __main__
     got = SafeUnpickler(io.BytesIO(pickle.dumps(_StoredCode(desc), protocol=4)), {}, policy()).load()
