@@ -60,6 +60,10 @@ class MixedPrecision(Callback):
     """
 
     order = 10
+    # class defaults too: a MixedPrecision pickled (exported) before these attributes existed still loads and runs
+    cpu_fp16: bool = False
+    _fit_on: bool = True
+    _warned: bool = False
 
     def __init__(
         self, amp_mode: str | torch.dtype = "fp16", init_scale: float = 2.0**16, growth_factor: float = 2.0,
@@ -83,7 +87,7 @@ class MixedPrecision(Callback):
     @property
     def use_scaler(self) -> bool:
         """Whether loss scaling is on (fp16 only)."""
-        return self._fit_on and self.dtype == torch.float16
+        return self.enabled and self._fit_on and self.dtype == torch.float16
 
     def before_fit(self) -> None:
         """Pick the autocast device from the model and build the grad scaler (fp16); fp16 on a CPU model (without
