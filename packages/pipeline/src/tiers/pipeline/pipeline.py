@@ -241,23 +241,24 @@ def _map_lone(run: _Run, items: Iterable[Any], lone: tuple, t0: type, t1: type |
     types goes through `_apply_run`, a result of another type is finished as `__call__` does (`_finish`,
     `_resume`): the same calls in the same order, and the same results, types and errors."""
     _, f, rt, meta = lone
+    # `out.append(...)` rather than a bound `append` in a local: CPython 3.11 specialises the method form to an
+    # in-place append, ~3 ns cheaper per call than calling the bound method
     out: list = []
-    append = out.append
     if t1 is None:
         for o in items:
             if type(o) is not t0:
-                append(_apply_run(run, o))
+                out.append(_apply_run(run, o))
                 continue
             try:
                 y = f(o)
             except Exception as exc:
                 _reraise(exc, meta[3], meta[4], o, None, None)
             if type(y) is rt:
-                append(y)
+                out.append(y)
             elif rt is _FIN and type(y) is meta[7]:
-                append(_finish(y, o, meta[6], meta[5]))
+                out.append(_finish(y, o, meta[6], meta[5]))
             else:
-                append(_resume(run, meta, y, o, [o], False))
+                out.append(_resume(run, meta, y, o, [o], False))
         return out
     for o in items:
         if type(o) is tuple:
@@ -271,13 +272,13 @@ def _map_lone(run: _Run, items: Iterable[Any], lone: tuple, t0: type, t1: type |
                 except Exception as exc:
                     _reraise(exc, meta[3], meta[4], a, 0, o)
                 if type(y) is rt:
-                    append((y, b))
+                    out.append((y, b))
                 elif rt is _FIN and type(y) is meta[7]:
-                    append((_finish(y, a, meta[6], meta[5]), b))
+                    out.append((_finish(y, a, meta[6], meta[5]), b))
                 else:
-                    append(_resume(run, meta, y, a, [a, b], True))
+                    out.append(_resume(run, meta, y, a, [a, b], True))
                 continue
-        append(_apply_run(run, o))
+        out.append(_apply_run(run, o))
     return out
 
 
@@ -289,7 +290,6 @@ def _map_lone_pairs(run: _Run, items: list, lone: tuple, t0: type, t1: type) -> 
     _, f, rt, meta = lone
     xs: list = []
     ys: list = []
-    ax, ay = xs.append, ys.append
     it = iter(items)
     for o in it:
         if type(o) is tuple:
@@ -303,8 +303,8 @@ def _map_lone_pairs(run: _Run, items: list, lone: tuple, t0: type, t1: type) -> 
                 except Exception as exc:
                     _reraise(exc, meta[3], meta[4], a, 0, o)
                 if type(y) is rt:
-                    ax(y)
-                    ay(b)
+                    xs.append(y)
+                    ys.append(b)
                     continue
                 if rt is _FIN and type(y) is meta[7]:
                     r = (_finish(y, a, meta[6], meta[5]), b)
@@ -315,8 +315,8 @@ def _map_lone_pairs(run: _Run, items: list, lone: tuple, t0: type, t1: type) -> 
         else:
             r = _apply_run(run, o)
         if type(r) is tuple and len(r) == 2:
-            ax(r[0])
-            ay(r[1])
+            xs.append(r[0])
+            ys.append(r[1])
             continue
         out = list(zip(xs, ys))
         out.append(r)
