@@ -393,7 +393,9 @@ def untar_data(url: str, archive: str | Path | None = None, data: str | Path | N
     """Download the archive at `url` (see `download_data`) into the `archive` folder and extract it, atomically,
     to `<data folder>/<archive name without extension>`; return that folder. An already extracted dataset is
     returned at once (no network), unless `force_download`. A corrupt archive is deleted and reported, so the next
-    call downloads it again; an interrupted extraction never leaves a folder that looks complete.
+    call downloads it again; an interrupted extraction never leaves a folder that looks complete. A folder there
+    holding an offline look-alike (`SAMPLE_MARKER`: an older tiers' `make_mnist_tiny` wrote into the data folder) is
+    never returned as the dataset: it is replaced by the download, with a warning.
 
     >>> path = untar_data(URLs.MNIST_TINY)   # doctest: +SKIP
     """
