@@ -234,7 +234,8 @@ class _Policy:
         obj, why = self.main(ref.qualname, ref.kind)
         if why == "main":
             held = main_object(ref.qualname)
-            note = f"; this process's __main__.{ref.qualname} is a {type(held).__name__}" if held is not None else ""
+            note = (f"; this process's __main__.{ref.qualname} is not a {ref.kind} but a {type(held).__name__} object"
+                    if held is not None else "")
             return None, why, desc + note
         return obj, why, ".".join(_qual(obj)) if why else ""
 
