@@ -97,7 +97,7 @@ __all__ = [
     "Hooks", "hook_output", "hook_outputs", "dummy_eval_hooks", "ModelSummary", "model_summary", "layer_info",
     "module_summary",
     # plain_torch
-    "DictBatch", "as_dataloaders", "as_opt_func", "loss_activation",
+    "DictBatch", "as_dataloaders", "as_opt_func", "loss_activation", "loss_decodes",
     # predict: no public names of its own (the Learner delegates to it)
     # state
     "LoopState", "LOOP_ATTRS",

@@ -1128,7 +1128,8 @@ class Learner:
 
         `preds` are activated by `act` (default: the loss's `activation`, or a torch loss's known one, e.g. softmax
         for `nn.CrossEntropyLoss`; raw model outputs for any other loss: `tiers.train.plain_torch.loss_activation`);
-        `decoded` by the loss's `decodes`; `losses` are per item. Results are in dataset order (`reorder`)."""
+        `decoded` by the loss's `decodes` (or a torch loss's known one, e.g. the argmax for `nn.CrossEntropyLoss`:
+        `tiers.train.plain_torch.loss_decodes`); `losses` are per item. Results are in dataset order (`reorder`)."""
         return _predict.get_preds(self, ds_idx, dl, with_input, with_decoded, with_loss, act, inner, reorder, cbs, concat_dim)
 
     def predict(self, item: Any, rm_type_tfms: Any = None, with_input: bool = False) -> tuple:

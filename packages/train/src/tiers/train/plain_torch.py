@@ -25,7 +25,7 @@ from torch import nn
 
 from tiers.train.callbacks.core import Callback
 
-__all__ = ["DictBatch", "as_dataloaders", "as_opt_func", "loss_activation"]
+__all__ = ["DictBatch", "as_dataloaders", "as_opt_func", "loss_activation", "loss_decodes"]
 
 
 def as_dataloaders(dls: Any) -> Any:
