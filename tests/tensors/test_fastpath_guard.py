@@ -71,3 +71,32 @@ def test_threads_each_keep_their_own_state():
         t.join()
     assert errors == []
     assert torch._C._is_torch_function_enabled() and _dispatch_on()
+
+
+def test_a_guard_whose_exit_wants_the_exception_arguments_gets_them(monkeypatch):
+    # torch's C `__exit__` ignores its arguments, so the fast methods pass none; a torch whose `__exit__` checks
+    # them gets the three Nones of the context-manager protocol instead
+    import tiers.tensors.base as base
+
+    calls = []
+
+    class StrictGuard:
+        def __enter__(self):
+            calls.append("enter")
+
+        def __exit__(self, exc_type, exc, tb):
+            calls.append(("exit", exc_type, exc, tb))
+
+    monkeypatch.setattr(base, "_SubclassOff", StrictGuard)
+    leave = base._guard_leave()
+    assert calls == ["enter", ("exit", None, None, None)]  # the probe left the guard it entered
+    g = StrictGuard()
+    leave(g)
+    assert calls[-1] == ("exit", None, None, None)
+
+    class LooseGuard(StrictGuard):
+        def __exit__(self, *args):
+            calls.append(("exit", *args))
+
+    monkeypatch.setattr(base, "_SubclassOff", LooseGuard)
+    assert base._guard_leave() is LooseGuard.__exit__
