@@ -20,7 +20,7 @@ from PIL import Image
 from torch import Tensor
 
 from tiers.data import ToTensor
-from tiers.tensors import TensorImage, TensorImageBW, TensorMask, show_image
+from tiers.tensors import TensorImage, TensorImageBase, TensorImageBW, TensorMask, show_image
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -138,6 +138,42 @@ def image2tensor(img: Image.Image | ArrayLike) -> Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1)
 
 
+_CHANNELS = (1, 2, 3, 4)  # the channel counts Pillow builds an image from: L, LA, RGB, RGBA
+_LAYOUTS = ("an image is (h, w), a channels-first tensor (c, h, w) (TensorImage, image2tensor, ToTensor) or "
+            "channels-last (h, w, c) pixels (a numpy array, tensor(Image.open(f))), with c = 1, 3 or 4 channels")
+
+
+def _pixels_hwc(x: Tensor | np.ndarray, who: str) -> np.ndarray:
+    # Pixels in Pillow's layout, (h, w) or (h, w, c). A TensorImage is channels-first, and so is a plain tensor whose
+    # first dim is a channel count (what image2tensor gives, so it round-trips); a plain tensor with only its LAST
+    # dim a channel count is channels-last, as `tensor(Image.open(f))` gives it (fastai reads plain tensors so).
+    # An array is channels-last, as Pillow's own.
+    shape = tuple(x.shape)
+    kind = type(x).__name__
+    if len(shape) not in (2, 3):
+        hint = "; for a batch of one, pass x[0]" if len(shape) == 4 and shape[0] == 1 else ""
+        raise ValueError(f"{who}: cannot make an image from a {kind} of shape {shape}: {_LAYOUTS}{hint}")
+    if not isinstance(x, Tensor):
+        a = np.asarray(x)
+        if a.ndim == 3 and shape[-1] not in _CHANNELS:
+            hint = ("; it looks channels-first: pass x.transpose(1, 2, 0) (or torch.as_tensor(x))"
+                    if shape[0] in _CHANNELS else "")
+            raise ValueError(f"{who}: a numpy array is read channels-last (h, w, c), but shape {shape} has "
+                             f"{shape[-1]} channels: {_LAYOUTS}{hint}")
+        return a
+    t = x.detach().cpu().as_subclass(Tensor)
+    if t.ndim == 3:
+        if isinstance(x, TensorImageBase) and shape[0] not in _CHANNELS:
+            raise ValueError(f"{who}: a {kind} is channels-first (c, h, w), but shape {shape} has {shape[0]} "
+                             f"channels: {_LAYOUTS}; for channels-last pixels pass x.permute(2, 0, 1)")
+        if shape[0] in _CHANNELS:
+            t = t.permute(1, 2, 0)
+        elif shape[-1] not in _CHANNELS:
+            raise ValueError(f"{who}: cannot tell the channels of a tensor of shape {shape} (neither its first nor "
+                             f"its last dim is a channel count): {_LAYOUTS}")
+    return t.numpy()
+
+
 class PILBase(Image.Image):
     """Base of the PIL image types: build with `create`, draw with `show`, plus a few size helpers.
 
@@ -161,7 +197,11 @@ class PILBase(Image.Image):
 
     @classmethod
     def create(cls, fn, **kwargs: Any):  # untyped: used as a type transform (Transform(PILImage.create)); an annotation on fn or the return would pick its dispatch type and cast
-        """Build from a path, bytes, a file object, a PIL image, a CHW tensor or an HWC array.
+        """Build from a path, bytes, a file object, a PIL image, a tensor or an HWC array.
+
+        A `TensorImage` is read channels-first (c, h, w); a plain tensor too when its first dim is a channel count
+        (1, 3 or 4, as `image2tensor` gives), else channels-last (h, w, c) when its last dim is one (as
+        `tensor(Image.open(f))` gives); any other shape is refused, naming it.
 
         The result is converted to the class's mode (`PILImage`: RGB, `PILImageBW` and `PILMask`: L);
         `kwargs` override `_open_args` when opening a file.
@@ -197,10 +237,10 @@ class PILBase(Image.Image):
 
     @classmethod
     def _from_array(cls, x) -> Image.Image:
-        a = x.detach().cpu().as_subclass(Tensor).numpy() if isinstance(x, Tensor) and x.dtype != torch.uint8 else x
-        if isinstance(a, np.ndarray) and a.dtype == np.uint16 and (a.ndim == 2 or a.shape[-1] == 1):
+        a = _pixels_hwc(x, f"{cls.__name__}.create")
+        if a.dtype == np.uint16 and (a.ndim == 2 or a.shape[-1] == 1):
             return wide_to_8bit(Image.fromarray(a.reshape(a.shape[:2])))  # 16-bit grey: scaled, not clipped
-        return to_image(x)
+        return to_image(a)
 
     def show(self, ctx: Axes | None = None, **kwargs: Any) -> Axes:  # type: ignore[override]  # draws on an axis, unlike Pillow's viewer
         """Draw on matplotlib axis `ctx` (a new one when None) and return it; `kwargs` go to `show_image`."""
