@@ -241,39 +241,41 @@ def _map_lone(run: _Run, items: Iterable[Any], lone: tuple, t0: type, t1: type |
     types goes through `_apply_run`, a result of another type is finished as `__call__` does (`_finish`,
     `_resume`): the same calls in the same order, and the same results, types and errors."""
     _, f, rt, meta = lone
-    # `out.append(...)` rather than a bound `append` in a local: CPython 3.11 specialises the method form to an
-    # in-place append, ~3 ns cheaper per call than calling the bound method
+    # Per item these loops pay every lookup: `type` and `tuple` are read from locals (~6 ns less per item than the
+    # builtins), and results appended with `out.append(...)`, which CPython 3.11 specialises to an in-place append
+    # (~3 ns less per call than a bound `append` held in a local).
+    tp, tup = type, tuple
     out: list = []
     if t1 is None:
         for o in items:
-            if type(o) is not t0:
+            if tp(o) is not t0:
                 out.append(_apply_run(run, o))
                 continue
             try:
                 y = f(o)
             except Exception as exc:
                 _reraise(exc, meta[3], meta[4], o, None, None)
-            if type(y) is rt:
+            if tp(y) is rt:
                 out.append(y)
-            elif rt is _FIN and type(y) is meta[7]:
+            elif rt is _FIN and tp(y) is meta[7]:
                 out.append(_finish(y, o, meta[6], meta[5]))
             else:
                 out.append(_resume(run, meta, y, o, [o], False))
         return out
     for o in items:
-        if type(o) is tuple:
+        if tp(o) is tup:
             try:  # a pair: cheaper than checking len(o) first (no exception in the usual case)
                 a, b = o
             except ValueError:
                 a = _NOT_PAIR  # of no type a plan is recorded for: the general way below
-            if type(a) is t0 and type(b) is t1:
+            if tp(a) is t0 and tp(b) is t1:
                 try:
                     y = f(a)
                 except Exception as exc:
                     _reraise(exc, meta[3], meta[4], a, 0, o)
-                if type(y) is rt:
+                if tp(y) is rt:
                     out.append((y, b))
-                elif rt is _FIN and type(y) is meta[7]:
+                elif rt is _FIN and tp(y) is meta[7]:
                     out.append((_finish(y, a, meta[6], meta[5]), b))
                 else:
                     out.append(_resume(run, meta, y, a, [a, b], True))
@@ -288,25 +290,26 @@ def _map_lone_pairs(run: _Run, items: list, lone: tuple, t0: type, t1: type) -> 
     same order, as `_map_lone`. At the first result that is not a plain pair, the results so far become pairs again
     and the rest of the items go through `_map_lone`: the list it would have returned."""
     _, f, rt, meta = lone
+    tp, tup = type, tuple  # as in `_map_lone`
     xs: list = []
     ys: list = []
     it = iter(items)
     for o in it:
-        if type(o) is tuple:
+        if tp(o) is tup:
             try:  # as in `_map_lone`
                 a, b = o
             except ValueError:
                 a = _NOT_PAIR
-            if type(a) is t0 and type(b) is t1:
+            if tp(a) is t0 and tp(b) is t1:
                 try:
                     y = f(a)
                 except Exception as exc:
                     _reraise(exc, meta[3], meta[4], a, 0, o)
-                if type(y) is rt:
+                if tp(y) is rt:
                     xs.append(y)
                     ys.append(b)
                     continue
-                if rt is _FIN and type(y) is meta[7]:
+                if rt is _FIN and tp(y) is meta[7]:
                     r = (_finish(y, a, meta[6], meta[5]), b)
                 else:
                     r = _resume(run, meta, y, a, [a, b], True)
@@ -314,7 +317,7 @@ def _map_lone_pairs(run: _Run, items: list, lone: tuple, t0: type, t1: type) -> 
                 r = _apply_run(run, o)
         else:
             r = _apply_run(run, o)
-        if type(r) is tuple and len(r) == 2:
+        if tp(r) is tup and len(r) == 2:
             xs.append(r[0])
             ys.append(r[1])
             continue

@@ -242,7 +242,7 @@ def _fast_slow(func, args, kwargs):
 
 def _fast_method(name: str):
     func = getattr(Tensor, name)
-    plain, rc, state, slow, wrap = Tensor, _refcount, _state, _fast_slow, _wrap
+    plain, rc, state, slow, wrap, tp = Tensor, _refcount, _state, _fast_slow, _wrap, type
     off, enter, leave = _SubclassOff, _SubclassOff.__enter__, _leave
 
     # The hot path is written for the common call (positional arguments, a fresh plain result): every line here is
@@ -250,8 +250,8 @@ def _fast_method(name: str):
     # 20-50 ns against the obvious spelling:
     # - `self` is not a named parameter: `args` (self included) is passed to torch as is, not rebuilt as
     #   `(self,) + args`;
-    # - helpers are closure cells, not keyword-only defaults (`_f=func`), which CPython fills from `__kwdefaults__`
-    #   with a dict lookup each, on every call;
+    # - helpers (`type` included) are closure cells, not keyword-only defaults (`_f=func`), which CPython fills from
+    #   `__kwdefaults__` with a dict lookup each, on every call;
     # - subclass dispatch is turned off by a fresh `DisableTorchFunctionSubclass` entered and left through its
     #   unbound methods, and torch's method called directly: ~25 ns less than `_disabled_torch_function_impl(func,
     #   (), args)`, which parses its own arguments and calls `func` through a tuple. A fresh guard per call (it
@@ -265,18 +265,18 @@ def _fast_method(name: str):
             ret = func(*args)
         finally:
             leave(g)
-        if rc(ret) == 2 and type(ret) is plain:
+        if rc(ret) == 2 and tp(ret) is plain:
             # a fresh object only this frame holds: re-type it in place (see __torch_function__)
             self = args[0]
             try:
-                ret.__class__ = type(self)
+                ret.__class__ = tp(self)
             except TypeError:
                 return wrap(ret, self)
             st = state(self)  # no empty __dict__ made on `self` (see `_state`)
             if st is not None:
-                ret.__dict__.update(st if type(st) is dict else self.__dict__)
+                ret.__dict__.update(st if tp(st) is dict else self.__dict__)
             return ret
-        if type(ret) is not plain or ret is args[0]:
+        if tp(ret) is not plain or ret is args[0]:
             # self (in place, a no-op `.float()`; also a plain `self` of an unbound call), a typed tensor, or not a
             # tensor at all
             return ret
