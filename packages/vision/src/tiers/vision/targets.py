@@ -8,7 +8,7 @@ same count by `bb_pad`, with all-zero boxes of label `pad_idx`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,20 +25,65 @@ from tiers.vision.core import PILMask
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["AddMaskCodes", "PointScaler", "LabeledBBox", "BBoxLabeler", "clip_remove_empty", "bb_pad",
+__all__ = ["AddMaskCodes", "MaskCodes", "PointScaler", "LabeledBBox", "BBoxLabeler", "clip_remove_empty", "bb_pad",
            "TensorPointCreate", "TensorBBoxCreate", "PointsMSELossFlat"]
+
+
+class MaskCodes(list):
+    """The class names of segmentation masks (pixel value i is `codes[i]`) plus `void`, the pixel value of 'void'
+    pixels (unlabelled, object boundaries: 255 in Pascal VOC) that belong to no class and that training skips.
+
+    Pass it wherever `codes` go, `MaskBlock(MaskCodes(codes, void=255))` or
+    `SegmentationDataLoaders.from_label_func(..., codes=MaskCodes(codes, void=255))`, and train with a loss that
+    skips those pixels, `CrossEntropyLossFlat(axis=1, ignore_index=255)`; the metrics `acc_segment`, `foreground_acc`
+    and `DiceMulti` skip them with `void_code=255`. `void` is not a class: `c` (the model's outputs) stays
+    `len(codes)`.
+
+    >>> MaskCodes(['bg', 'cat'], void=255).void
+    255
+    """
+
+    def __init__(self, codes: Iterable[str], void: int | None = None) -> None:
+        super().__init__(codes)
+        self.void = _check_void(void, self)
+
+    def __repr__(self) -> str:
+        return f"MaskCodes({list(self)!r}, void={self.void!r})"
+
+
+def _check_void(void: Any, codes: Sequence[str] | None) -> int | None:
+    if void is None:
+        return None
+    if isinstance(void, bool) or not isinstance(void, (int, np.integer)) or not 0 <= void <= 255:
+        raise ValueError(f"MaskBlock: void={void!r} is not a mask pixel value; void is the value 0..255 of the pixels "
+                         "that belong to no class (e.g. 255), or None")
+    if codes is not None and void < len(codes):
+        raise ValueError(f"MaskBlock: void={int(void)} is the code of class {codes[int(void)]!r} (codes lists "
+                         f"{len(codes)} classes, 0..{len(codes) - 1}); void must be a value no class uses, e.g. 255")
+    return int(void)
 
 
 class AddMaskCodes(Transform):
     """Give decoded masks their class names (`codes`) so they show with a fixed colour per class; sets `vocab` and `c`.
 
+    With `codes`, a mask holding a value that names no class is refused when it is loaded, naming the file, unless
+    that value is `void` (a `MaskCodes` brings its own): pixels that belong to no class, left in the mask for the
+    loss to skip (`CrossEntropyLossFlat(axis=1, ignore_index=void)`).
+
     >>> AddMaskCodes(['bg', 'cat']).c
     2
     """
 
-    def __init__(self, codes: Sequence[str] | None = None) -> None:
+    void: int | None = None  # class default: transforms pickled before `void` existed load with none
+
+    def __init__(self, codes: Sequence[str] | None = None, void: int | None = None) -> None:
         super().__init__()
+        own = getattr(codes, "void", None)
+        if void is not None and own is not None and void != own:
+            raise ValueError(f"MaskBlock: void={void} but the codes say void={own}; give it once")
+        # plain list: what `vocab` and an export hold
         self.codes = None if codes is None else list(codes)
+        self.void = _check_void(own if void is None else void, self.codes)
         if self.codes is not None:
             self.vocab, self.c = self.codes, len(self.codes)
 
@@ -48,12 +93,18 @@ class AddMaskCodes(Transform):
         if self.codes is not None:
             vals = np.unique(np.asarray(o))
             bad = vals[vals >= len(self.codes)]
+            if self.void is not None:
+                bad = bad[bad != self.void]  # void pixels stay, for the loss's ignore_index to skip
             if len(bad):
                 where = getattr(o, "filename", None) or "a mask"
+                v = int(bad[-1])
+                fix = (f" (void={self.void} is the one value allowed outside them)" if self.void is not None else
+                       f"; if {v} marks 'void' pixels (unlabelled, object boundaries) that training should skip, "
+                       f"declare it: codes=MaskCodes(codes, void={v}) and loss_func=CrossEntropyLossFlat(axis=1, "
+                       f"ignore_index={v})")
                 raise ValueError(f"MaskBlock: {where} holds class code(s) {bad.tolist()[:10]}, but codes lists "
                                  f"{len(self.codes)} classes (0..{len(self.codes) - 1}: {self.codes[:10]}); give "
-                                 "codes= one name per value used in the masks, or fix the mask (e.g. 255 for "
-                                 "'void' pixels must be mapped to a class).")
+                                 f"codes= one name per value used in the masks, or fix the mask{fix}.")
         return o
 
     def decodes(self, o: TensorMask):

@@ -418,19 +418,25 @@ def SpearmanCorrCoef(dim_argmax: int | None = None, activation: ActivationType =
 # ---------------------------------------------------------------- segmentation
 
 
-def foreground_acc(inp: Tensor, targ: Tensor, bkg_idx: int = 0, axis: int = 1) -> Tensor:
-    """Pixel accuracy ignoring pixels whose target is the background class `bkg_idx`."""
+def foreground_acc(inp: Tensor, targ: Tensor, bkg_idx: int = 0, axis: int = 1, void_code: int | None = None) -> Tensor:
+    """Pixel accuracy ignoring pixels whose target is the background class `bkg_idx`, and the 'void' pixels labelled
+    `void_code` when given (e.g. 255, the loss's `ignore_index`)."""
     if targ.ndim == inp.ndim:
         targ = targ.squeeze(1)
     mask = targ != bkg_idx
+    if void_code is not None:
+        mask &= targ != void_code
     return (inp.argmax(dim=axis)[mask] == targ[mask]).float().mean()
 
 
 class Dice(Metric):
-    """Dice coefficient `2|A∩B| / (|A|+|B|)` of binary segmentation (argmax over `axis` of the scores)."""
+    """Dice coefficient `2|A∩B| / (|A|+|B|)` of binary segmentation (argmax over `axis` of the scores); pixels
+    labelled `void_code` (e.g. 255, the loss's `ignore_index`) are skipped when it is given."""
 
-    def __init__(self, axis: int = 1) -> None:
-        self.axis = axis
+    void_code: int | None = None  # class default: metrics pickled before `void_code` existed load with none
+
+    def __init__(self, axis: int = 1, void_code: int | None = None) -> None:
+        self.axis, self.void_code = axis, void_code
         self.reset()
 
     def reset(self) -> None:
@@ -441,6 +447,9 @@ class Dice(Metric):
     def accumulate(self, learn: Any) -> None:
         """Add the batch's intersection and sizes."""
         pred, targ = flatten_check(learn.pred.argmax(dim=self.axis), learn.yb[0])
+        if self.void_code is not None:
+            keep = targ != self.void_code
+            pred, targ = pred[keep], targ[keep]
         self.inter += (pred * targ).float().sum().item()
         self.union += (pred + targ).float().sum().item()
 
@@ -460,10 +469,13 @@ class JaccardCoeff(Dice):
 
 
 class DiceMulti(Metric):
-    """Macro Dice over classes (a class absent from both predictions and targets is skipped)."""
+    """Macro Dice over classes (a class absent from both predictions and targets is skipped); pixels labelled
+    `void_code` (e.g. 255, the loss's `ignore_index`) are skipped when it is given."""
 
-    def __init__(self, axis: int = 1) -> None:
-        self.axis = axis
+    void_code: int | None = None  # class default: metrics pickled before `void_code` existed load with none
+
+    def __init__(self, axis: int = 1, void_code: int | None = None) -> None:
+        self.axis, self.void_code = axis, void_code
         self.reset()
 
     def reset(self) -> None:
@@ -474,6 +486,9 @@ class DiceMulti(Metric):
     def accumulate(self, learn: Any) -> None:
         """Add the batch's per-class intersections and sizes."""
         pred, targ = flatten_check(learn.pred.argmax(dim=self.axis), learn.yb[0])
+        if self.void_code is not None:
+            keep = targ != self.void_code
+            pred, targ = pred[keep], targ[keep]
         n_classes = learn.pred.shape[self.axis]
         for c in range(n_classes):
             p, t = pred == c, targ == c
