@@ -1,7 +1,8 @@
 """The learning-rate finder (Smith 2015): train briefly with an exponentially growing lr and watch the loss.
 
-`learn.lr_find()` runs at most `num_it` batches, stops when the loss diverges, puts the model and
-optimizer back exactly as they were, and returns suggestions as a namedtuple (`valley` by default, as fastai 2.8):
+`learn.lr_find()` runs at most `num_it` batches, stops when the loss diverges (not on the batch noise of a loss
+already near its floor: see `LRFinder`), puts the model and optimizer back exactly as they were, and returns
+suggestions as a namedtuple (`valley` by default, as fastai 2.8):
 
 >>> lrs = learn.lr_find()                     # doctest: +SKIP
 >>> lrs                                       # doctest: +SKIP
@@ -12,8 +13,10 @@ Suggestion functions take `(lrs, losses, num_it)` and return `(suggested_lr, (lr
 """
 
 import copy
+import math
+import statistics
 import warnings
-from collections import namedtuple
+from collections import deque, namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -123,20 +126,31 @@ class _Saved:
 
 class LRFinder(ParamScheduler):
     """Callback behind `lr_find`: exponential lr from `start_lr` to `end_lr` over `num_it` batches,
-    no validation, stops when the smoothed loss exceeds 4x its best (`stop_div`); restores model and
-    optimizer state after fit.
+    no validation, stops when the loss diverges (`stop_div`); restores model and optimizer state after fit.
+
+    Diverged means fastai's rule, the smoothed loss above 4x its best, and also most of the last few batches
+    (their median) above it; neither is looked at in the first `min_it` batches (num_it // 10, at least 5), which
+    the suggestions skip anyway. A non-finite loss stops the search at once. Both guards are for a loss already
+    near its floor (after some training): there one unlucky first batch, or one bad batch that the running average
+    carries for ~50 more, is 4x the best without anything having diverged. Why and where the search stopped is kept
+    in `stop_reason` ("diverged", "non-finite", "num_it", or None while it runs or when something else ended it)
+    and `stop_info` (iteration, lr, loss, best).
 
     Passed to `fit` by hand it restores them in `after_fit`, which an error or Ctrl-C skips; `learn.lr_find()`
     restores them (and the loop's state) however the search ends."""
 
     _saved: _Saved | None = None
     _restores = True  # False under `lr_find`, which puts everything back itself once the fit is over, however it ended
+    n_recent = 5  # the batches whose median must be past 4x the best too (one outlier can't end the search)
 
     def __init__(self, start_lr: Any = 1e-7, end_lr: Any = 10, num_it: int = 100, stop_div: bool = True) -> None:
         if isinstance(start_lr, (list, tuple)) != isinstance(end_lr, (list, tuple)):
             raise ValueError(f"LRFinder: start_lr={start_lr!r} and end_lr={end_lr!r} must both be scalars or both lists")
         super().__init__({"lr": SchedExp(start_lr, end_lr)})
         self.num_it, self.stop_div = max(int(num_it), 6), stop_div
+        self.min_it = max(self.num_it // 10, 5)
+        self.stop_reason: str | None = None
+        self.stop_info: dict[str, float] = {}
 
     def before_fit(self) -> None:
         """Snapshot model and optimizer in memory."""
@@ -144,22 +158,37 @@ class LRFinder(ParamScheduler):
         if self._restores:
             self._saved = _Saved(self.learn)
         self.best_loss = float("inf")
+        self._recent: deque[float] = deque(maxlen=self.n_recent)
+        self.stop_reason, self.stop_info = None, {}
 
     def before_batch(self) -> None:
         """Set the lr for this iteration."""
         self._update_val(self.learn.train_iter / self.num_it)
+
+    def _stop(self, reason: str, loss: float) -> None:
+        lrs = self.hps.get("lr") or [float("nan")]
+        self.stop_reason = reason
+        self.stop_info = {"iteration": float(self.learn.train_iter), "lr": float(lrs[-1]), "loss": float(loss),
+                          "best": float(self.best_loss)}
+        raise CancelFitException()
 
     def after_batch(self) -> None:
         """Stop on divergence or after `num_it` batches."""
         loss = self.learn.smooth_loss
         if loss is None:
             return
-        if loss < self.best_loss:
-            self.best_loss = loss
-        if self.stop_div and (loss > 4 * self.best_loss or loss != loss):  # loss != loss: NaN
-            raise CancelFitException()
+        self._recent.append(float(self.learn.loss))
+        if self.stop_div and not math.isfinite(loss):
+            self._stop("non-finite", loss)
+        # Best and divergence only once the running average holds a few batches: its first values are single
+        # batches, and a lucky one would make the ordinary loss look 4x worse.
+        if self.learn.train_iter >= self.min_it:
+            if loss < self.best_loss:
+                self.best_loss = loss
+            elif self.stop_div and loss > 4 * self.best_loss and statistics.median(self._recent) > 4 * self.best_loss:
+                self._stop("diverged", loss)
         if self.learn.train_iter >= self.num_it:  # the loop already counted this batch
-            raise CancelFitException()
+            self._stop("num_it", loss)
 
     def before_validate(self) -> None:
         """No validation during the search."""
@@ -171,6 +200,41 @@ class LRFinder(ParamScheduler):
         saved, self._saved = self._saved, None
         if saved is not None:
             saved.restore(self.learn, loop=False)
+
+
+def _too_few_points(
+    cb: LRFinder, n: int, recorded: int, start_lr: Any, num_it: int, first_bad: tuple[int, float] | None,
+) -> str:
+    # Say what happened, from what the finder saw: a loss already at its floor is no divergence and no user error.
+    head = f"lr_find: only {n} usable points"
+    info, reason = cb.stop_info, cb.stop_reason
+    if first_bad is not None and reason != "non-finite":  # stop_div=False: the curve is cut at the first nan/inf
+        reason, info = "non-finite", {"iteration": first_bad[0], "lr": first_bad[1], "loss": float("nan")}
+    where = (f"batch {int(info['iteration'])} of num_it={num_it} (lr={info['lr']:.2e})" if info else "")
+    start = float(start_lr[-1] if isinstance(start_lr, (list, tuple)) else start_lr)  # the lrs recorded: last group's
+    if reason == "diverged":
+        msg = (f"{head}: the search stopped at {where}, where the smoothed loss ({info['loss']:.3g}) passed 4x its "
+               f"best ({info['best']:.3g}). ")
+        # Within two decades of a small start_lr, a few steps barely move the weights: a 4x rise there comes from the
+        # batches (noise on a loss at its floor), not from the lr. Past that, or from a large start_lr, it diverged.
+        if info["lr"] <= min(100 * start, 1e-4):
+            return msg + (f"At lr={info['lr']:.1e}, this close to start_lr={start:g}, the weights have barely moved: "
+                          "the loss rose from batch to batch, not because of the lr. The loss is already near its "
+                          f"floor ({info['best']:.1e}): lr_find has nothing to find; keep the current lr "
+                          "(stop_div=False records the whole curve anyway).")
+        return msg + "The loss diverged early in the sweep: lower start_lr (and end_lr) or raise num_it."
+    if reason == "non-finite":
+        msg = f"{head}: the loss became {info['loss']} at {where}"
+        if info["iteration"] <= cb.min_it or info["lr"] <= 100 * start:
+            return msg + (f", at the start of the sweep: start_lr={start:g} is too high for this model (lower it), or "
+                          "the model already gives non-finite losses (check the inputs, targets and weights with "
+                          "torch.isfinite)")
+        return msg + ": the lr grew too fast for the points before it; lower end_lr or raise num_it"
+    if reason == "num_it":
+        return (f"{head}: num_it={num_it} is too small (the suggestions leave out the first num_it // 10 points and "
+                "the last 5); raise num_it (100 by default)")
+    return (f"{head}: the search ended after {recorded} batches, before num_it={num_it}, without diverging "
+            "(another callback ended the fit?); remove that callback or raise num_it")
 
 
 def _plot_or_warn(rec: Any, **kwargs: Any) -> None:
@@ -194,7 +258,10 @@ def lr_find(
     Weights and buffers, train/eval modes, the optimizer's state and the loop's state are put back however the
     search ends (an error or Ctrl-C is then re-raised); the recorder keeps what the search recorded. Returns a
     namedtuple with one field per suggestion function (e.g. `.valley`), or None when `suggest_funcs` is None.
-    `show_plot` draws loss against lr with the suggestions marked.
+    `show_plot` draws loss against lr with the suggestions marked. The search stops at `num_it` batches, at a non-finite
+    loss, or (`stop_div`) on a divergence as `LRFinder` defines it. Too few points for the suggestions (fewer than 2
+    left after the first `num_it // 10` and the last 5) raise a ValueError that says why: e.g. a loss already at its
+    floor, where there is nothing to find and the current lr should be kept.
     """
     learn._ensure_opt()
     n_epoch = num_it // max(len(learn.dls.train), 1) + 1
@@ -215,7 +282,8 @@ def lr_find(
         return None
     funcs = [suggest_funcs] if callable(suggest_funcs) else list(suggest_funcs)
     lo, hi = num_it // 10, -5
-    lrs = np.asarray(rec.lrs[lo:hi], dtype=float)
+    lrs_all = rec.lrs
+    lrs = np.asarray(lrs_all[lo:hi], dtype=float)
     losses = np.asarray(rec.losses[lo:hi], dtype=float)
     n = min(len(lrs), len(losses))
     lrs, losses = lrs[:n], losses[:n]
@@ -223,10 +291,8 @@ def lr_find(
     if len(bad):
         lrs, losses = lrs[: bad[0]], losses[: bad[0]]
     if len(lrs) < 2:
-        raise ValueError(
-            f"lr_find: only {len(lrs)} usable points (the loss diverged almost at once, or num_it={num_it} is "
-            "too small); lower end_lr or raise num_it"
-        )
+        first_bad = (lo + int(bad[0]) + 1, float(lrs_all[lo + int(bad[0])])) if len(bad) else None
+        raise ValueError(_too_few_points(cb, len(lrs), len(rec.lrs), start_lr, num_it, first_bad))
     names = [_func_name(f) for f in funcs]
     results = [f(lrs, losses, num_it) for f in funcs]
     if show_plot:
