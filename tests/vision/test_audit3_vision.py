@@ -180,7 +180,7 @@ def test_void_is_declared_once_and_only_outside_the_classes():
     assert AddMaskCodes(codes, void=255).void == 255 and AddMaskCodes(codes).void is None
     assert repr(mc) == "MaskCodes(['bg', 'a', 'b'], void=255)"
     with pytest.raises(ValueError, match=r"void=2 is the code of class 'b'"):
-        MaskCodes(codes, void=2)
+        MaskCodes(np.array(codes), void=2)
     for bad in (256, -1, "255", True, 2.5):
         with pytest.raises(ValueError, match=r"not a mask pixel value"):
             AddMaskCodes(codes, void=bad)  # type: ignore[arg-type]
@@ -193,6 +193,11 @@ def test_void_is_declared_once_and_only_outside_the_classes():
     m[2, 2] = 254  # a value that is neither a class nor the void one is still refused
     with pytest.raises(ValueError, match=r"\[254\].*void=255 is the one value allowed"):
         tfm(PILMask.create(m))
+    # pickled before `void` existed (no instance attribute): loads with none, refusing 255 as it did
+    old = AddMaskCodes(codes)
+    del old.__dict__["void"]
+    with pytest.raises(ValueError, match=r"\[254, 255\].*MaskCodes\(codes, void=255\)"):
+        old(PILMask.create(m))
 
 
 def test_segmentation_metrics_skip_void_pixels():

@@ -58,7 +58,7 @@ def _check_void(void: Any, codes: Sequence[str] | None) -> int | None:
         raise ValueError(f"MaskBlock: void={void!r} is not a mask pixel value; void is the value 0..255 of the pixels "
                          "that belong to no class (e.g. 255), or None")
     if codes is not None and void < len(codes):
-        raise ValueError(f"MaskBlock: void={int(void)} is the code of class {codes[int(void)]!r} (codes lists "
+        raise ValueError(f"MaskBlock: void={int(void)} is the code of class {str(codes[int(void)])!r} (codes lists "
                          f"{len(codes)} classes, 0..{len(codes) - 1}); void must be a value no class uses, e.g. 255")
     return int(void)
 
