@@ -333,3 +333,12 @@ def test_one_hot_targets_with_a_flat_cross_entropy_name_the_fix():
     learn = Learner(dls, nn.Linear(4, 2), loss_func=CrossEntropyLossFlat())
     with learn.no_bar(), learn.no_logging():
         learn.fit(1)
+
+
+def test_check_loss_inputs_names_ignore_index_for_a_value_beyond_the_classes():
+    # a segmentation mask with 'void' pixels (255) and a loss without ignore_index: the fix is named
+    with pytest.raises(ValueError, match=r"label is 255.*give the loss ignore_index=255"):
+        check_loss_inputs(CrossEntropyLossFlat(axis=1), torch.rand(2, 5, 4, 4), (torch.full((2, 4, 4), 255),))
+    with pytest.raises(ValueError, match=r"label is -1") as exc:  # a negative label: no such hint
+        check_loss_inputs(nn.NLLLoss(), torch.rand(8, 3), (torch.tensor([0, 1, -1, 2, 0, 1, 2, 0]),))
+    assert "ignore_index" not in str(exc.value)

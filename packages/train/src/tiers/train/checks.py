@@ -180,7 +180,9 @@ def check_loss_inputs(loss_func: Callable, pred: Any, yb: tuple) -> None:
         raise ValueError(
             f"loss {name}: the model's output has shape {tuple(pred.shape)}, i.e. {n} class{'es' * (n != 1)} on dim {dim}, but a "
             f"target label is {bad} (labels must be 0..{n - 1}): the model has {n} output{'s' * (n != 1)} but a label is {bad}; check "
-            "n_out (the model's last layer) against the number of classes / the vocab.")
+            "n_out (the model's last layer) against the number of classes / the vocab"
+            + (f"; if {bad} marks values to skip (e.g. 'void' mask pixels), give the loss ignore_index={bad}" if bad >= n else "")
+            + ".")
 
 
 def _once(e: BaseException) -> bool:
