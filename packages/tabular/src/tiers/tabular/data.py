@@ -32,6 +32,16 @@ def _no_bs(where: str) -> ValueError:
                       "pass bs=<rows per batch>, e.g. bs=64.")
 
 
+def _pred_columns(to: TabularPandas, n_out: int = 1) -> dict[Any, str]:
+    """`{target column: its prediction's column}` as `show_results` names them (`'<target>_pred'`; `'y<i>_pred'` for
+    the `n_out` outputs of a frame without targets). Column names are only keys: any hashable works (the integer
+    names of `pd.DataFrame(array)` or `read_csv(header=None)` included), so look them up here, not by suffix."""
+    if to.y_kind == "category" and to.y_names:
+        return {to.y_names[0]: f"{to.y_names[0]}_pred"}
+    names = list(to.y_names) or [f"y{i}" for i in range(n_out)]
+    return {c: f"{c}_pred" for c in names}
+
+
 def _show(df: pd.DataFrame, show: bool) -> pd.DataFrame | None:
     if not show:
         return df
@@ -158,11 +168,12 @@ class TabDataLoader(DataLoader):
         out = out[0] if isinstance(out, (tuple, list)) else out
         out = out[:max_n].detach().cpu().numpy()
         if to.y_kind == "category":
-            df[f"{to.y_names[0]}_pred"] = np.asarray(list(to.vocab), dtype=object)[out.astype(np.int64)]
+            (col,) = _pred_columns(to).values()
+            df[col] = np.asarray(list(to.vocab), dtype=object)[out.astype(np.int64)]
         else:
             out = out.reshape(len(out), -1)
-            for i, c in enumerate(to.y_names or [f"y{i}" for i in range(out.shape[1])]):
-                df[f"{c}_pred"] = out[:, i]
+            for i, col in enumerate(_pred_columns(to, out.shape[1]).values()):
+                df[col] = out[:, i]
         return _show(df, show)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tiers.dispatch import is_listy
-from tiers.tabular.data import _show
+from tiers.tabular.data import _pred_columns, _show
 from tiers.tabular.model import TabularModel, get_emb_sz
 from tiers.tabular.procs import _user_stacklevel
 from tiers.train.learner import Learner
@@ -88,9 +88,11 @@ class TabularLearner(Learner):
         to = dl.dataset
         b = dl.one_batch()
         full = dl.show_results(b, dec, max_n=1, show=False)
-        pred_cols = [c for c in full.columns if c.endswith("_pred")]
-        full = full.rename(columns={c: c[: -len("_pred")] for c in pred_cols})
-        full = full.loc[:, ~full.columns.duplicated(keep="last")]
+        # The prediction takes its target's place: found by the names show_results gave them, not by a "_pred"
+        # suffix (integer column names have none; an input column may end in "_pred").
+        n_out = int(np.prod(dec.shape[1:])) if dec.ndim > 1 else 1
+        back = {p: t for t, p in _pred_columns(to, n_out).items() if p in full.columns}
+        full = full.drop(columns=[t for t in back.values() if t in full.columns]).rename(columns=back)
         cols = [c for c in to.cat_names + to.cont_names + to.y_names if c in full.columns]
         return TabularRow(full.iloc[0][cols]), dec[0], preds[0]
 
