@@ -129,10 +129,11 @@ class LRFinder(ParamScheduler):
     no validation, stops when the loss diverges (`stop_div`); restores model and optimizer state after fit.
 
     Diverged means fastai's rule, the smoothed loss above 4x its best, and also most of the last few batches
-    (their median) above it; neither is looked at in the first `min_it` batches (num_it // 10, at least 5), which
-    the suggestions skip anyway. A non-finite loss stops the search at once. Both guards are for a loss already
-    near its floor (after some training): there one unlucky first batch, or one bad batch that the running average
-    carries for ~50 more, is 4x the best without anything having diverged. Why and where the search stopped is kept
+    (their median) above it; neither is looked at in the first `min_it` batches (num_it // 10, at least 5: the
+    batches the suggestions skip), and the best counts from there. A non-finite loss stops the search at once. Both
+    guards are for a loss already near its floor (after some training): there the ordinary loss is 4x a lucky
+    first batch, or one bad batch that the running average carries for ~50 more is 4x the best, while nothing
+    diverged. Why and where the search stopped is kept
     in `stop_reason` ("diverged", "non-finite", "num_it", or None while it runs or when something else ended it)
     and `stop_info` (iteration, lr, loss, best).
 
@@ -172,12 +173,17 @@ class LRFinder(ParamScheduler):
                           "best": float(self.best_loss)}
         raise CancelFitException()
 
+    def _recent_past(self, limit: float) -> bool:
+        return not self._recent or statistics.median(self._recent) > limit
+
     def after_batch(self) -> None:
         """Stop on divergence or after `num_it` batches."""
         loss = self.learn.smooth_loss
         if loss is None:
             return
-        self._recent.append(float(self.learn.loss))
+        raw = self.learn.loss
+        if raw is not None:  # None: a callback cancelled this batch before its loss
+            self._recent.append(float(raw))
         if self.stop_div and not math.isfinite(loss):
             self._stop("non-finite", loss)
         # Best and divergence only once the running average holds a few batches: its first values are single
@@ -185,7 +191,7 @@ class LRFinder(ParamScheduler):
         if self.learn.train_iter >= self.min_it:
             if loss < self.best_loss:
                 self.best_loss = loss
-            elif self.stop_div and loss > 4 * self.best_loss and statistics.median(self._recent) > 4 * self.best_loss:
+            elif self.stop_div and loss > 4 * self.best_loss and self._recent_past(4 * self.best_loss):
                 self._stop("diverged", loss)
         if self.learn.train_iter >= self.num_it:  # the loop already counted this batch
             self._stop("num_it", loss)
