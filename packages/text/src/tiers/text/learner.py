@@ -271,32 +271,39 @@ class TextLearner(Learner):
 
 def decode_spec_tokens(tokens: Sequence[str]) -> list[str]:
     """Undo the case and repetition rules in `tokens`: `xxmaj w` -> `W`, `xxup w` -> `W` in capitals, `xxrep n c`
-    -> `c` n times, `xxwrep n w` -> `w` n times.
+    -> `c` n times, `xxwrep n w` -> `w` n times. A rule token while another is pending replaces it, as in fastai
+    (`xxmaj xxmaj the` -> `The`: early language models generate such runs), except the case rule the tokenizer puts
+    inside a repetition (`xxwrep 3 xxmaj the` -> `The The The`).
 
     >>> decode_spec_tokens(["xxmaj", "hi", "xxup", "you", "xxrep", "3", "!", "xxwrep", "2", "so"])
     ['Hi', 'YOU', '!!!', 'so', 'so']
+    >>> decode_spec_tokens(["xxmaj", "xxmaj", "the", "xxwrep", "2", "xxup", "no"])
+    ['The', 'NO', 'NO']
     """
-    out, rule, arg = [], None, None
+    out: list[str] = []
+    case: str | None = None  # TK_MAJ or TK_UP, for the next word
+    rep: str | None = None  # TK_REP or TK_WREP, for the next word once its count `n` is read
+    n: int | None = None
     for t in tokens:
-        if t in (TK_MAJ, TK_UP, TK_REP, TK_WREP) and rule is None:
-            rule = t
-        elif rule is None:
-            out.append(t)
-        elif rule == TK_MAJ:
-            out.append(t[:1].upper() + t[1:].lower())
-            rule = None
-        elif rule == TK_UP:
-            out.append(t.upper())
-            rule = None
-        elif arg is None:
+        if t in (TK_MAJ, TK_UP):
+            if rep is not None and n is None:
+                rep = None  # a repetition without its count: replaced
+            case = t
+        elif t in (TK_REP, TK_WREP):
+            rep, n, case = t, None, None
+        elif rep is not None and n is None:
             try:
-                arg = int(t)
-            except ValueError:
+                n = int(t)
+            except ValueError:  # not a count: keep the word, drop the rule
                 out.append(t)
-                rule = None
+                rep = None
         else:
-            out.extend([t * arg] if rule == TK_REP else [t] * arg)
-            rule, arg = None, None
+            w = t.upper() if case == TK_UP else t[:1].upper() + t[1:].lower() if case == TK_MAJ else t
+            if rep is None or n is None:
+                out.append(w)
+            else:
+                out.extend([w * n] if rep == TK_REP else [w] * n)
+            case, rep, n = None, None, None
     return out
 
 
