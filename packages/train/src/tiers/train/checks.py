@@ -3,6 +3,8 @@
 Pure functions, called by `Learner`:
 
 - `check_lr` (start of `fit`): a NaN, infinite or negative learning rate is refused; lr=0 warns (it trains nothing).
+  `check_wd`, `check_div`, `check_moms`, `check_n_epoch` do the same for the weight decay, the one-cycle divisors,
+  the momentums and the number of epochs (the `fit*` entry points).
 - `check_loss_inputs` (first batch of a fit): an elementwise loss (MSE, L1, BCE...) given an output and a target
   of different shapes that broadcast (`(bs, 1)` and `(bs,)` silently become `(bs, bs)`) is refused, and so is a
   class label that the model's output has no class for.
@@ -67,7 +69,8 @@ def _lr_values(lr: Any) -> list[float]:
     if isinstance(lr, Tensor):
         return [float(v) for v in lr.detach().flatten().tolist()]
     if isinstance(lr, (list, tuple)) or (hasattr(lr, "tolist") and hasattr(lr, "ndim")):
-        vals = lr.tolist() if hasattr(lr, "tolist") else lr
+        # a tuple is per-group values like a list (as set_hyper takes it); kept a tuple, it would recurse forever
+        vals = lr.tolist() if hasattr(lr, "tolist") else list(lr)
         vals = vals if isinstance(vals, list) else [vals]
         return [v for x in vals for v in _lr_values(x)]
     return [lr]
@@ -94,19 +97,111 @@ def check_lr(lr: Any, where: str = "fit") -> None:
                       "rate such as lr=1e-3 (learn.lr_find() suggests one)", UserWarning, stacklevel=3)
 
 
-def check_finite_loss(loss: Tensor, epoch: int, batch: int) -> None:
+def check_n_epoch(n_epoch: Any, where: str = "fit", name: str = "n_epoch") -> None:
+    """Refuse a number of epochs that is not a non-negative int (`fit('2')`, `fit(1.5)`, `fit(-1)`), by name."""
+    if isinstance(n_epoch, int) and not isinstance(n_epoch, bool) and n_epoch >= 0:
+        return
+    msg = f"{where}: {name}={n_epoch!r} must be a non-negative int (the number of epochs), e.g. {name}=3"
+    if isinstance(n_epoch, (int, float)) and not isinstance(n_epoch, bool):
+        raise ValueError(msg)
+    raise TypeError(f"{msg}; got a {type(n_epoch).__name__}")
+
+
+def _number(v: Any, where: str, name: str, example: str) -> float:
+    # `v` as a float, or a TypeError naming the argument.
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        try:
+            if isinstance(v, (str, bytes)) or v is None:
+                raise TypeError
+            return float(v)  # a 0-d tensor or numpy number
+        except (TypeError, ValueError):
+            raise TypeError(f"{where}: {name}={v!r} is not a number; pass e.g. {name}={example}") from None
+    return float(v)
+
+
+def check_div(div: Any, where: str, name: str = "div", default: str = "25.0") -> None:
+    """Refuse a schedule divisor (`fit_one_cycle`'s `div`, `div_final`) that is not a positive number: the lr it
+    gives (`lr_max / div`) would be infinite (0), negative or NaN, and the step would write inf/NaN into the weights."""
+    v = _number(div, where, name, default)
+    if not v > 0:
+        why = ("infinite, so its steps would turn every weight into inf/NaN" if v == 0 else
+               "NaN, so its steps would turn every weight into NaN" if v != v else
+               "negative, so the steps would climb the loss instead of descending it")
+        raise ValueError(f"{where}: {name}={div!r} must be a positive number: the schedule's lr is lr_max/{name}, "
+                         f"which would be {why}; pass e.g. {name}={default}")
+
+
+def check_wd(wd: Any, where: str, name: str = "wd") -> None:
+    """Refuse a weight decay that is NaN, infinite or negative (None, the default, is fine): the step would write
+    inf/NaN into every weight. `wd` may be a number or one number per parameter group."""
+    if wd is None or (type(wd) is float and 0.0 <= wd < math.inf):  # the usual case
+        return
+    for v in _lr_values(wd):
+        x = _number(v, where, name, "0.01")
+        if not math.isfinite(x) or x < 0:
+            raise ValueError(f"{where}: {name}={wd!r} must be a finite number >= 0 (a weight decay "
+                             f"{'that is not finite' if not math.isfinite(x) else 'below 0'} turns the weights into "
+                             f"inf/NaN or grows them); pass e.g. {name}=0.01, or {name}=None for the default")
+
+
+def check_moms(moms: Any, where: str = "fit_one_cycle", name: str = "moms") -> None:
+    """Refuse momentums that are not 3 finite numbers (start, middle, end), e.g. Keras' two-value habit."""
+    if not isinstance(moms, (tuple, list)) or len(moms) != 3:
+        n = f"{len(moms)} values" if isinstance(moms, (tuple, list)) else f"a {type(moms).__name__}"
+        raise TypeError(f"{where}: {name}={moms!r} is {n}, but it takes 3 values (start, middle, end) of the "
+                        f"momentum schedule, e.g. {name}=(0.95, 0.85, 0.95)")
+    for v in moms:
+        if not math.isfinite(_number(v, where, name, "(0.95, 0.85, 0.95)")):
+            raise ValueError(f"{where}: {name}={moms!r} holds a value that is not finite; pass e.g. "
+                             f"{name}=(0.95, 0.85, 0.95)")
+
+
+def _non_finite_param(learn: Any) -> str | None:
+    # The name of the first parameter of the learner's model that holds NaN/inf, None when all are finite.
+    model = getattr(learn, "model", None)
+    if not isinstance(model, nn.Module):
+        return None
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.is_floating_point() and not bool(torch.isfinite(p).all()):
+                return name
+    return None
+
+
+def _hypers_text(learn: Any) -> str:
+    # "lr=..., wd=..." of the optimizer's last parameter group (what the last step used), or "" when unknown.
+    hypers = getattr(getattr(learn, "opt", None), "hypers", None)
+    if not hypers:
+        return ""
+    h = hypers[-1]
+    return ", ".join(f"{k}={h[k]:.3g}" if isinstance(h[k], float) else f"{k}={h[k]!r}" for k in ("lr", "wd") if k in h)
+
+
+def check_finite_loss(loss: Tensor, epoch: int, batch: int, learn: Any = None) -> None:
     """Raise `NonFiniteLossError` when the (scalar) training `loss` of `epoch`/`batch` is NaN or infinite.
 
-    Called before backward and step, so the model keeps the weights of the last finite step. A loss that is not a
-    scalar is left to backward (which refuses it with its own note)."""
+    Called before backward and step, so the model keeps the weights of the last finite step, unless that step
+    itself wrote inf/NaN into them: then (`learn` given, its parameters checked only here, when the loss is not
+    finite) the message says so and how to recover. A loss that is not a scalar is left to backward (which refuses
+    it with its own note)."""
     if loss.ndim or math.isfinite(loss.item()):
         return
+    fixes = ("Likely fixes: a lower learning rate (learn.lr_find() suggests one); check the inputs and targets for "
+             "NaN/inf (torch.isfinite(x).all()); clip the gradients (cbs=GradientClip(1.0)).")
+    bad = _non_finite_param(learn) if learn is not None else None
+    if bad is not None:
+        hp = _hypers_text(learn)
+        since = ("they were so when this fit started (an earlier fit or a load left them)"
+                 if getattr(learn, "train_iter", None) == 0 else
+                 "they are NaN/inf since the previous step" + (f", taken with {hp}" if hp else ""))
+        raise NonFiniteLossError(
+            f"the training loss is {loss.item()} at epoch {epoch}, batch {batch}, and the model's weights are no "
+            f"longer finite (parameter {bad!r} holds NaN/inf): {since}. Training on cannot recover them: reload "
+            "them (learn.load(...) of a saved model, or the last checkpoint) or re-create the learner. " + fixes)
     raise NonFiniteLossError(
         f"the training loss is {loss.item()} at epoch {epoch}, batch {batch}: the fit stopped before this batch's "
-        "backward and step, so the weights are those of the last finite step. Likely fixes: a lower learning rate "
-        "(learn.lr_find() suggests one); check the inputs and targets for NaN/inf (torch.isfinite(x).all()); clip "
-        "the gradients (cbs=GradientClip(1.0)). A callback can skip such batches itself by raising "
-        "CancelBatchException in after_loss.")
+        "backward and step, so the weights are those of the last finite step. " + fixes + " A callback can skip such "
+        "batches itself by raising CancelBatchException in after_loss.")
 
 
 def check_recorded_losses(learn: Any, vals: list[float], first: int) -> None:

@@ -224,6 +224,7 @@ class Learner:
         self.loss_func = loss_func if loss_func is not None else self._default_loss()
         self.opt_func, self.splitter = opt_func, splitter
         self.lr = defaults.lr if lr is None else lr
+        _checks.check_wd(wd, "Learner")  # nan/inf/negative would turn every weight into nan at the first step
         self.wd, self.wd_bn_bias, self.train_bn, self.moms = wd, wd_bn_bias, train_bn, moms
         self.opt: Any = None
         self.logger: Callable[[Any], Any] = print
@@ -738,7 +739,7 @@ class Learner:
         if self._check_nan and not lg.ndim:
             v = lg.item()
             if v - v:
-                _checks.check_finite_loss(lg, st.epoch, st.iter)
+                _checks.check_finite_loss(lg, st.epoch, st.iter, self)
             if lg is st._loss_src:
                 st.loss_value = v
         if self._grad_inline:
@@ -869,7 +870,7 @@ class Learner:
                 else:
                     v = lg.item()
                     if v - v:  # NaN or inf
-                        _checks.check_finite_loss(lg, st.epoch, i)
+                        _checks.check_finite_loss(lg, st.epoch, i, self)
                     st.loss_value = v
                 if training:
                     opt = self.opt
@@ -1007,8 +1008,7 @@ class Learner:
         `save_checkpoint`/`CheckpointCallback`: training continues exactly where it stopped (its epoch
         replaces `start_epoch`).
         """
-        if n_epoch < 0 or not isinstance(n_epoch, int):
-            raise ValueError(f"fit: n_epoch={n_epoch!r} must be a non-negative int")
+        _checks.check_n_epoch(n_epoch)
         if resume is not None:
             if start_epoch:
                 raise ValueError(f"fit: start_epoch={start_epoch} and resume={str(resume)!r} both given; the "
@@ -1019,6 +1019,7 @@ class Learner:
             raise ValueError(f"fit: start_epoch={start_epoch} must be between 0 and n_epoch={n_epoch}")
         _plain.check_train_steps(self.dls)  # a fit of zero training steps is refused before it starts
         _checks.check_lr(self.lr if lr is None else lr)  # nan/inf/negative refused, 0 warns
+        _checks.check_wd(self.wd if wd is None else wd, "fit", "wd" if wd is not None else "learn.wd")
         with self.added_cbs(cbs):
             if reset_opt or self.opt is None:
                 self.create_opt()

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tiers.train import checks as _checks
 from tiers.train.callbacks.core import Callback
 
 __all__ = ["sched_lin", "sched_cos", "sched_no", "sched_exp", "SchedLin", "SchedCos", "SchedNo", "SchedExp", "SchedPoly", "combine_scheds", "combined_cos", "ParamScheduler", "annealer"]
@@ -202,6 +203,15 @@ def fit_one_cycle(
     """One-cycle policy: lr warms up (cosine) from `lr_max/div` to `lr_max` over `pct_start` of training,
     then anneals to `lr_max/div_final`; momentum goes the opposite way (`moms`, default `learn.moms`).
     `lr_max` may be a slice for discriminative learning rates. `start_epoch` and `resume` are `fit`'s."""
+    # Checked before anything changes: div<=0 makes an infinite (or negative) lr, a NaN wd NaN weights.
+    _checks.check_n_epoch(n_epoch, "fit_one_cycle")
+    _checks.check_div(div, "fit_one_cycle", "div", "25.0")
+    _checks.check_div(div_final, "fit_one_cycle", "div_final", "1e5")
+    _checks.check_wd(wd, "fit_one_cycle")
+    if moms is None:
+        _checks.check_moms(learn.moms, "fit_one_cycle", "learn.moms")
+    else:
+        _checks.check_moms(moms, "fit_one_cycle")
     _fresh_opt(learn, reset_opt)
     learn.opt.set_hyper("lr", learn.lr if lr_max is None else lr_max)
     lrs = _group_values(learn.opt, "lr")
@@ -215,6 +225,9 @@ def fit_flat_cos(
     cbs: Any = None, reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
 ) -> None:
     """Flat lr for `pct_start` of training, then cosine annealing to `lr/div_final` (`start_epoch`, `resume`: see `fit`)."""
+    _checks.check_n_epoch(n_epoch, "fit_flat_cos")
+    _checks.check_div(div_final, "fit_flat_cos", "div_final", "1e5")
+    _checks.check_wd(wd, "fit_flat_cos")
     _fresh_opt(learn, reset_opt)
     learn.opt.set_hyper("lr", learn.lr if lr is None else lr)
     lrs = _group_values(learn.opt, "lr")
@@ -228,8 +241,11 @@ def fit_sgdr(
 ) -> None:
     """SGD with warm restarts: `n_cycles` cosine cycles from `lr_max` to 0, the i-th lasting
     `cycle_len * cycle_mult**i` epochs. `start_epoch` and `resume` are `fit`'s."""
+    _checks.check_n_epoch(n_cycles, "fit_sgdr", "n_cycles")
+    _checks.check_n_epoch(cycle_len, "fit_sgdr", "cycle_len")
     if n_cycles < 1 or cycle_len < 1:
         raise ValueError(f"fit_sgdr: n_cycles={n_cycles} and cycle_len={cycle_len} must be at least 1")
+    _checks.check_wd(wd, "fit_sgdr")
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
     n_epoch = sum(lens)
     _fresh_opt(learn, reset_opt)

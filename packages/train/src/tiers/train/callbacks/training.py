@@ -4,6 +4,7 @@
 >>> learn.compile(backend="eager")                                           # doctest: +SKIP
 """
 
+import warnings
 from typing import Any
 
 import torch
@@ -14,6 +15,7 @@ from tiers.train.events import (
     CancelBatchException,
     CancelEpochException,
     CancelFitException,
+    CancelStepException,
     CancelValidException,
 )
 from tiers.train.nn.model_utils import bn_types
@@ -70,26 +72,61 @@ def _samples_in(b: Any) -> int:
     return 0
 
 
+def _epoch_samples(dl: Any) -> int | None:
+    # The samples one pass over `dl` yields (a dropped last batch left out), None when it cannot be known.
+    bs = getattr(dl, "bs", None) or getattr(dl, "batch_size", None)
+    if not isinstance(bs, int):
+        return None
+    n = getattr(dl, "n", None)
+    try:
+        n_batches = len(dl)
+        if n is None:
+            n = len(dl.dataset)
+    except (TypeError, AttributeError):
+        return None
+    return min(int(n), n_batches * bs)
+
+
 class GradientAccumulation(Callback):
     """Accumulate gradients until `n_acc` samples were seen, then step: the effective batch size is `n_acc`.
 
     Each batch's loss is scaled by `bs / n_acc`, so the accumulated gradient matches one batch of
     `n_acc` samples (for a mean-reduced loss). Steps and `zero_grad` are skipped in between.
+
+    Gradients do not cross an epoch boundary (as Lightning's `accumulate_grad_batches`): at the end of each
+    training epoch the samples still pending (fewer than `n_acc`) are stepped on, their gradient rescaled to the
+    mean over the samples they hold (as a short last batch is), through the usual step events (clipping, mixed
+    precision). fastai drops them (and with `n_acc` larger than an epoch it never steps at all). A fit whose epochs
+    hold fewer than `n_acc` samples warns at its start: each of its steps holds only one epoch's samples.
     """
 
     order = -5  # scale the loss before MixedPrecision (10) scales it for fp16
 
     def __init__(self, n_acc: int = 32) -> None:
-        if not isinstance(n_acc, int) or n_acc < 1:
+        if isinstance(n_acc, bool) or not isinstance(n_acc, int) or n_acc < 1:
             raise ValueError(f"GradientAccumulation: n_acc={n_acc!r} must be a positive int (number of samples)")
         self.n_acc = n_acc
         self.count = 0
+        self._flushing = False
 
     run_valid = False
 
     def before_fit(self) -> None:
-        """Start counting from zero."""
-        self.count = 0
+        """Start counting from zero (gradients left by an interrupted fit are dropped); warn when an epoch of this
+        fit holds fewer than `n_acc` samples."""
+        learn = self.learn
+        if getattr(learn, "validating", False):
+            return  # a validation-only pass (get_preds, validate) takes no step
+        self.count, self._flushing = 0, False
+        if learn.opt is not None:
+            learn.opt.zero_grad()
+        dls = learn.dls
+        n = _epoch_samples(getattr(dls, "train", None)) if dls is not None else None
+        if n is not None and 0 < n < self.n_acc:
+            warnings.warn(
+                f"GradientAccumulation: n_acc={self.n_acc} samples but each training epoch of this fit has only {n}, "
+                f"so no step would hold {self.n_acc} samples: each epoch ends with one step on its {n} samples. Use "
+                f"n_acc <= {n} for the effective batch size you expect", UserWarning, stacklevel=2)
 
     def after_loss(self) -> None:
         """Scale the loss by this batch's share of `n_acc`."""
@@ -98,10 +135,44 @@ class GradientAccumulation(Callback):
 
     def before_step(self) -> None:
         """Skip the step (and zero_grad) until `n_acc` samples are accumulated."""
+        if self._flushing:
+            return
         self.count += _samples_in(self.learn.yb) or 1
         if self.count < self.n_acc:
             raise CancelBatchException()
         self.count = 0
+
+    def after_train(self) -> None:
+        """Step on the samples still pending at the end of the training epoch."""
+        if self.count:
+            self._step_pending()
+
+    def after_epoch(self) -> None:
+        """The same when the epoch was cancelled during training (its after_train did not run)."""
+        if self.count and self.learn.training:
+            self._step_pending()
+
+    def after_fit(self) -> None:
+        """A fit stopped mid-epoch (CancelFitException: an early stop, a NaN loss) takes no step on what is pending."""
+        if self.count and not getattr(self.learn, "validating", False):
+            self.count = 0
+            if self.learn.opt is not None:
+                self.learn.opt.zero_grad()
+
+    def _step_pending(self) -> None:
+        learn, count = self.learn, self.count
+        self.count = 0
+        scale = self.n_acc / count  # the gradient holds count/n_acc of a mean: make it the mean over `count` samples
+        for group in learn.opt.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad.mul_(scale)
+        self._flushing = True
+        try:
+            learn._with_events(learn._step, "step", CancelStepException)
+        finally:
+            self._flushing = False
+        learn.opt.zero_grad()
 
     def state_dict(self) -> dict:
         """Samples accumulated so far (for checkpoints)."""
