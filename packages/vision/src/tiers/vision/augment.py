@@ -80,7 +80,7 @@ class AffineCoordTfm(RandTransform):
         if mode not in _MODES:
             raise ValueError(f"{type(self).__name__}: mode={mode!r} is not one of {_MODES}")
         self.mat_fs = list(mat_fs or [])
-        self.size = None if size is None else _hw(size)
+        self.size = None if size is None else _hw(size, type(self).__name__)
         self.mode, self.pad_mode, self.mode_mask = mode, _check_pad(pad_mode), mode_mask
         self.align_corners = align_corners
         super().__init__(**kwargs)
@@ -357,6 +357,8 @@ def aug_transforms(mult: float = 1.0, do_flip: bool = True, flip_vert: bool = Fa
     ['Flip', 'Brightness']
     """
     res: list = []
+    if size is not None:
+        size = _hw(size, "aug_transforms")  # named here, not by the first transform that takes it
     kw: dict[str, Any] = dict(size=size if min_scale == 1.0 else None, mode=mode, pad_mode=pad_mode, batch=batch,
               align_corners=align_corners)
     max_rotate, max_lighting, max_warp = max_rotate * mult, max_lighting * mult, max_warp * mult

@@ -12,6 +12,7 @@ Sizes are given as an int or `(height, width)`, like tensor shapes.
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Callable
 from typing import Any, Literal
@@ -61,14 +62,45 @@ _NP_PAD: dict[str, Literal["constant", "edge", "reflect"]] = {
     PadMode.Zeros: "constant", PadMode.Border: "edge", PadMode.Reflection: "reflect"}
 
 
-def _hw(size) -> tuple[int, int]:
-    if isinstance(size, int):
-        return size, size
-    try:
-        h, w = size
-        return int(h), int(w)
-    except (TypeError, ValueError):
-        raise ValueError(f"size={size!r}: give an int or a (height, width) pair") from None
+def _whole(v: Any) -> int | None:
+    "`v` as an int when it is a whole number (`224`, `np.int64(224)`, `224.0`), else None (text, bools, `224.5`)."
+    if isinstance(v, torch.Tensor | np.ndarray) and v.ndim == 0:
+        v = v.item()
+    if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+        return None
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    return int(v) if math.isfinite(v) and float(v).is_integer() else None
+
+
+def _pixels(v: Any, where: str, arg: str, shown: Any = None) -> int:
+    """`v` as a number of pixels, or a `ValueError` (a number that is not a whole one > 0: `Resize(0)` failed at the
+    first batch with a ZeroDivisionError) or `TypeError` (anything else) naming `where`, `arg` and `shown` (the value
+    the user passed, default `v`)."""
+    n = _whole(v)
+    if n is not None and n > 0:
+        return n
+    shown = v if shown is None else shown
+    err = ValueError if isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) else TypeError
+    side = "" if shown is v else f" ({v!r} is not)"
+    raise err(f"{where}: {arg}={shown!r} is not a size in pixels{side}: give a whole number > 0, e.g. 224"
+              + (" or a (height, width) pair such as (224, 320)" if arg == "size" else "") + ".")
+
+
+def _hw(size: Any, where: str = "Resize") -> tuple[int, int]:
+    """`size` (an int, or a `(height, width)` pair) as `(h, w)` in pixels; anything else raises naming `where`."""
+    if isinstance(size, str | bytes):  # `h, w = "22"` would give (2, 2)
+        sides: list = [size]
+    else:
+        try:
+            sides = list(size)
+        except TypeError:  # a single number
+            sides = [size]
+    if len(sides) not in (1, 2) or len(sides) == 1 and sides[0] is not size:
+        raise ValueError(f"{where}: size={size!r} is neither one number nor a (height, width) pair; give an int such as "
+                         "224 or a pair such as (224, 320).")
+    h, w = (_pixels(v, where, "size", size) for v in (sides * 2)[:2])
+    return h, w
 
 
 def _check_pad(pad_mode: str) -> str:
@@ -298,7 +330,7 @@ class CropPad(DisplayedTransform):
     order = 0
 
     def __init__(self, size: int | tuple[int, int], pad_mode: str = PadMode.Zeros) -> None:
-        self.size, self.pad_mode = _hw(size), _check_pad(pad_mode)
+        self.size, self.pad_mode = _hw(size, type(self).__name__), _check_pad(pad_mode)
         super().__init__()
 
     def encodes(self, x: Image.Image | TensorPoint):
@@ -312,7 +344,7 @@ class RandomCrop(RandTransform):
     order = 1
 
     def __init__(self, size: int | tuple[int, int], pad_mode: str = PadMode.Zeros) -> None:
-        self.size, self.pad_mode = _hw(size), _check_pad(pad_mode)
+        self.size, self.pad_mode = _hw(size, type(self).__name__), _check_pad(pad_mode)
         super().__init__()
 
     def before_call(self, b: Any, split_idx: int | None) -> None:
@@ -358,7 +390,7 @@ class Resize(RandTransform):
                  resamples: tuple[int, int] = (BILINEAR, NEAREST), **kwargs: Any) -> None:
         if method not in (ResizeMethod.Crop, ResizeMethod.Pad, ResizeMethod.Squish):
             raise ValueError(f"Resize: method={method!r} is not 'crop', 'pad' or 'squish' (see ResizeMethod)")
-        self.size, self.method, self.pad_mode = _hw(size), method, _check_pad(pad_mode)
+        self.size, self.method, self.pad_mode = _hw(size, type(self).__name__), method, _check_pad(pad_mode)
         self.resamples = resamples
         super().__init__(**kwargs)
 
@@ -389,7 +421,7 @@ class RandomResizedCrop(RandTransform):
                  **kwargs: Any) -> None:
         if not 0 < min_scale <= max_scale <= 1:
             raise ValueError(f"RandomResizedCrop: need 0 < min_scale <= max_scale <= 1, got {min_scale}, {max_scale}")
-        self.size, self.min_scale, self.max_scale = _hw(size), min_scale, max_scale
+        self.size, self.min_scale, self.max_scale = _hw(size, type(self).__name__), min_scale, max_scale
         self.ratio, self.resamples, self.val_xtra = ratio, resamples, val_xtra
         super().__init__(**kwargs)
 
@@ -436,7 +468,7 @@ class RatioResize(DisplayedTransform):
     order = 1
 
     def __init__(self, max_sz: int, resamples: tuple[int, int] = (BILINEAR, NEAREST)) -> None:
-        self.max_sz, self.resamples = max_sz, resamples
+        self.max_sz, self.resamples = _pixels(max_sz, type(self).__name__, "max_sz"), resamples
         super().__init__()
 
     def encodes(self, x: Image.Image | TensorPoint):
