@@ -292,11 +292,22 @@ class TfmdLists(GetAttr, FilteredBase):
         values of every item (all subsets) checked first: NaN or None raises `MissingValueError` naming the rows;
         for one that needs finite numbers (`refuses_nonfinite`: `RegressionSetup`), infinite values or text that is
         not a number raise `NonFiniteValueError`."""
-        self.tfms.setup(self, train_setup)
-        if len(self) == 0:
-            return
         fs = list(self.tfms.fs)
         k = next((i for i, f in enumerate(fs) if getattr(f, "refuses_missing", False)), None)
+        try:
+            self.tfms.setup(self, train_setup)
+        except TypeError as e:
+            # Labels where some are None fail in setup (`CategoryMap` cannot sort None among strings): the missing
+            # ones, named by row and item, are the cause to report (the steps before `k` are set up by now).
+            if k is not None and len(self):
+                finite = fs[k] if getattr(fs[k], "refuses_nonfinite", False) else None
+                try:
+                    check_no_missing(self, fs[:k], type(fs[k]).__name__, finite=finite)
+                except ValueError as missing:
+                    raise missing from e
+            raise
+        if len(self) == 0:
+            return
         if k is not None:
             # a transform that needs finite numbers (RegressionSetup) converts each value the way it will encode it
             finite = fs[k] if getattr(fs[k], "refuses_nonfinite", False) else None

@@ -7,6 +7,7 @@ an extracted folder at its final path is complete. Partial downloads live in `<n
 Range request), partial extractions in a hidden temporary folder removed on failure.
 """
 
+import errno
 import hashlib
 import http.client
 import json
@@ -15,6 +16,7 @@ import posixpath
 import re
 import secrets
 import shutil
+import socket
 import sys
 import tarfile
 import time
@@ -36,7 +38,11 @@ _ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", 
 
 
 class DownloadError(OSError):
-    "A download or an extraction failed: the message names the URL or file, the cause, and what to do."
+    """A download or an extraction failed: the message names the URL or file, the cause, and what to do.
+    `unreachable` says why the host could not be reached when that is the cause (offline, unknown host, refused,
+    timed out), else None."""
+
+    unreachable: str | None = None
 
 
 class Progress:
@@ -122,6 +128,29 @@ def _retryable(e: Exception) -> bool:
     return isinstance(e, urllib.error.URLError | http.client.HTTPException | ConnectionError | TimeoutError | OSError)
 
 
+# errno values of a host that cannot be reached at all (as opposed to one that answered, then failed)
+_NO_ROUTE = frozenset(getattr(errno, n) for n in ("ENETUNREACH", "EHOSTUNREACH", "ENETDOWN", "EHOSTDOWN")
+                      if hasattr(errno, n))
+
+
+def _unreachable(e: BaseException | None) -> str | None:
+    """Why the host could not be reached, when that is what the transfer error `e` comes down to (unknown host,
+    connection refused, no route, timed out); None for a host that answered (an HTTP status, a dropped transfer)
+    or a file failing its checks."""
+    if e is None or isinstance(e, urllib.error.HTTPError | DownloadError):
+        return None
+    why = e.reason if isinstance(e, urllib.error.URLError) else e
+    if isinstance(why, socket.gaierror):
+        return f"unknown host: {why.strerror or why}"
+    if isinstance(why, TimeoutError | socket.timeout):
+        return "the connection timed out"
+    if isinstance(why, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(why, OSError) and why.errno in _NO_ROUTE:
+        return why.strerror or str(why)
+    return None
+
+
 def download_url(url: str, dest: str | os.PathLike[str] | None = None, size: int | None = None,
                  sha256: str | None = None, timeout: float | None = 30, retries: int = 3,
                  progress: bool | None = None, backoff: float = 1.0, show_progress: bool | None = None) -> Path:
@@ -165,8 +194,19 @@ def download_url(url: str, dest: str | os.PathLike[str] | None = None, size: int
         last = DownloadError(f"{url}: {problem}")
         part.unlink(missing_ok=True)  # a complete but wrong file cannot be resumed: start from scratch
     kept = f" The partial file is kept as {part}; the next call resumes it." if part.exists() else ""
-    raise DownloadError(f"Downloading {url} failed after {retries + 1} attempts: {last}.{kept} If the file on the "
-                        "server changed on purpose, update its entry in the checks registry.") from last
+    why = _unreachable(last)
+    if why is not None:  # offline, or a wrong server address: the fix is the network or a setting
+        host = urllib.parse.urlparse(url).netloc or url
+        err = DownloadError(f"Downloading {url} failed after {retries + 1} attempts: the host {host} cannot be "
+                            f"reached ({why}; offline?).{kept} Check the network connection and the address.")
+        err.unreachable = why
+        raise err from last
+    if isinstance(last, DownloadError):  # a complete file that failed its checks
+        hint = "If the file on the server changed on purpose, update its entry in the checks registry."
+    else:  # the host answered, then kept failing (a server error, a dropped transfer)
+        hint = ("The server answered but kept failing: try again later, or fetch the file from a server that has it "
+                "(TIERS_DATA_URL or base_url for datasets, TIERS_MODEL_URL or model_url for pretrained models).")
+    raise DownloadError(f"Downloading {url} failed after {retries + 1} attempts: {last}.{kept} {hint}") from last
 
 
 def _url_dest(url: str, dest: str | os.PathLike[str] | None) -> Path:

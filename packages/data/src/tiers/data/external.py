@@ -364,9 +364,36 @@ def _fetch_checked(url: str, dest: Path, force: bool, base, timeout: float, retr
     if force:  # only now, so a bad setting or registry leaves the old copy in place
         dest.unlink(missing_ok=True)
         dest.with_name(dest.name + ".part").unlink(missing_ok=True)
-    download_url(src, dest, size=(entry or {}).get("size"), sha256=(entry or {}).get("sha256"),
-                 timeout=timeout, retries=retries, progress=progress)
+    try:
+        download_url(src, dest, size=(entry or {}).get("size"), sha256=(entry or {}).get("sha256"),
+                     timeout=timeout, retries=retries, progress=progress)
+    except DownloadError as e:
+        if e.unreachable is not None:
+            e.add_note(_offline_hint(url, dest, base))
+        raise
     return entry
+
+
+# The offline look-alikes of the classic datasets, by the layer that writes them (data cannot import those layers).
+_LOOK_ALIKES = ("make_mnist_tiny(), make_pets_tiny(), make_camvid_tiny(), make_coco_tiny() (tiers.vision), "
+                "make_imdb_sample(path) (tiers.text), make_adult_sample(path) (tiers.tabular), make_ratings_sample(path) "
+                "(tiers.collab)")
+
+
+def _offline_hint(url: str, dest: Path, base) -> str:
+    "How to get `url` without reaching its host: the file where tiers reads it, a mirror, a look-alike."
+    ini = tiers_home(base) / "config.ini"
+    if url.startswith(URLs.S3_MODEL):
+        mirror = f"or set TIERS_MODEL_URL (or model_url in {ini}) to a server that has it"
+    elif url.startswith(URLs.S3):
+        mirror = f"or set TIERS_DATA_URL (or base_url in {ini}) to a mirror that has it"
+    else:
+        mirror = ""
+    hint = (f"To work without the network: copy {dest.name} (from another machine) to {dest}, where untar_data and "
+            f"download_data use it without downloading{', ' + mirror if mirror else ''}.")
+    if not url.startswith(URLs.S3_MODEL):
+        hint += f" Synthetic offline look-alikes of the classic datasets: {_LOOK_ALIKES}."
+    return hint
 
 
 def download_data(url: str, fname: str | Path | None = None, c_key: str = "archive", force_download: bool = False,

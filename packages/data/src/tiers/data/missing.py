@@ -115,8 +115,12 @@ def check_no_missing(tl: "TfmdLists", fs: Sequence[Callable[..., Any]], what: st
     col = _column_of(fs)
     cols = col if isinstance(col, list) else [col]
     if bad:
+        funcs = [n for n in (getattr(f, "name", None) for f in fs) if n and n != "noop"] if col is None else []
         fix = (f"drop or fill those rows first (df.dropna(subset={cols!r}) or df[{cols!r}].fillna(...))"
-               if col is not None else "drop those items (or fill their values) before building the DataLoaders")
+               if col is not None else
+               f"{funcs[-1]} returned None or NaN for them: make it return a label for every item, or leave those "
+               "items out (e.g. in get_items, or filter the list) before building the DataLoaders" if funcs else
+               "drop those items (or fill their values) before building the DataLoaders")
         raise MissingValueError(f"{what}: {len(bad)} of {len(vals)} values{_where(col)} are missing (NaN or None), in "
                                 f"rows {_rows(tl, bad)}; training on them would give NaN losses or fail mid-epoch. "
                                 f"{fix}.")

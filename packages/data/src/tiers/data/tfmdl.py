@@ -5,15 +5,39 @@ from typing import Any, cast
 
 import torch
 
-from tiers.data.load import DataLoader
+from tiers.data.load import DataLoader, _default_method
 from tiers.data.samples import _is_column
 from tiers.dispatch import L, retain_types
-from tiers.pipeline import Pipeline
+from tiers.pipeline import Pipeline, Transform
 from tiers.tensors import to_cpu, to_device
 
 __all__ = ["TfmdDL"]
 
 _BATCH_TFMS = ("after_item", "before_batch", "after_batch")
+
+
+# Types no element of a collated batch can have: collation turns numbers into tensors and strings into lists.
+_SCALARS = (bool, int, float, complex, str, bytes)
+
+
+def _refuse_dead_batch_tfms(dl: "TfmdDL") -> None:
+    """Refuse a plain function in `after_batch` (`batch_tfms`) whose first parameter is annotated with a scalar type:
+    dispatched on that annotation it matches no element of a collated batch, so it would never run. This is what a
+    transform factory given without its call looks like (`batch_tfms=aug_transforms`, `mult: float`)."""
+    if dl.bs is None or not _default_method(dl, "create_batch"):  # uncollated items, or the caller's own batches
+        return
+    for t in dl.after_batch.fs:
+        if type(t) is not Transform or len(t.encodes) != 1:  # a Transform class's encodes are its author's choice
+            continue
+        ts = t.input_types
+        ts = ts if isinstance(ts, tuple) else (ts,)
+        if ts and all(isinstance(c, type) and issubclass(c, _SCALARS) for c in ts):
+            name, anno = t.name, " | ".join(c.__name__ for c in ts)
+            raise TypeError(
+                f"batch_tfms (after_batch) holds the function {name}, whose first parameter is annotated {anno}: "
+                f"no element of a collated batch is a {anno} (numbers become tensors), so it would never run and "
+                f"the batches would pass unchanged. If {name} makes transforms, call it: {name}(); if it transforms "
+                "a batch, annotate its first parameter with the batch's type (e.g. Tensor) or not at all.")
 
 
 def _types_of(o):
@@ -43,6 +67,7 @@ class TfmdDL(DataLoader):
             v = kwargs.get(nm)
             kwargs[nm] = v if isinstance(v, Pipeline) else Pipeline(v)
         super().__init__(dataset, bs=bs, shuffle=shuffle, num_workers=num_workers, **kwargs)
+        _refuse_dead_batch_tfms(self)
         if self.device is not None:
             self.to(self.device)  # the state of the batch transforms (Normalize's statistics) follows the batches
         if do_setup:

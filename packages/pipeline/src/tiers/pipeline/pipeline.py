@@ -7,12 +7,14 @@ any other unknown attribute is looked up on the Transforms (`pipe.vocab`), which
 state a Transform learned.
 """
 
+import inspect
+from collections import abc
 from collections.abc import Callable, Iterable
 from types import MethodType
-from typing import Any, cast
+from typing import Any, cast, get_origin
 
 from tiers.dispatch import GetAttr, L, camel2snake, noop
-from tiers.pipeline._methods import _CAST, _CHANGES, _RETAIN
+from tiers.pipeline._methods import _CAST, _CHANGES, _RETAIN, _callable_name
 from tiers.pipeline.transform import Transform, _reraise
 
 __all__ = ["Pipeline", "mk_transform", "gather_attrs", "gather_attr_names"]
@@ -27,7 +29,55 @@ def mk_transform(f: Callable[..., Any]) -> "Transform | Pipeline":
         return f
     if not callable(f):
         raise TypeError(f"mk_transform: {f!r} is neither a Transform nor callable; pass a Transform or a function")
+    made = _makes_transforms(f)
+    if made is not None:
+        # `batch_tfms=aug_transforms`: as a Transform it dispatches on its first parameter's annotation (`mult:
+        # float`), matches nothing and passes every batch through: training without augmentation, silently.
+        name = _callable_name(f)
+        raise TypeError(f"{name} was given as a transform, but it is a function that makes transforms (every "
+                        f"parameter has a default and it returns {made}): as is it would not transform the data; "
+                        f"call it: {name}()")
     return Transform(f)
+
+
+# What a transform factory's return annotation names: a list of transforms, a Transform or a Pipeline.
+_FACTORY_RESULTS = frozenset({"list", "List", "L", "Sequence", "Transform", "Pipeline"})
+
+
+def _result_name(r: Any) -> str | None:
+    "The name of the return annotation `r` when it says 'transforms' (list, `list[...]`, a Transform...), else None."
+    if isinstance(r, str):  # `from __future__ import annotations`, or a quoted annotation
+        head = r.split("[", 1)[0].strip().rsplit(".", 1)[-1]
+        return r if head in _FACTORY_RESULTS or head.endswith("Transform") else None
+    origin = get_origin(r)
+    if origin is not None and isinstance(origin, type) and issubclass(origin, (list, abc.Sequence)) \
+            and not issubclass(origin, (str, bytes, tuple)):
+        return repr(r)
+    if isinstance(r, type) and issubclass(r, (list, L, Transform, Pipeline)):
+        return r.__name__
+    return None
+
+
+def _makes_transforms(f: Callable[..., Any]) -> str | None:
+    """What `f` returns when it is a transform factory (callable with no argument, annotated to return a list of
+    transforms, a Transform or a Pipeline), else None. A real transform needs its input: it has a required
+    parameter."""
+    ret = getattr(f, "__annotations__", None)
+    if isinstance(ret, dict) and "return" not in ret:  # the common case (functions, lambdas): no signature built
+        return None
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):  # builtins without a signature
+        return None
+    if sig.return_annotation is sig.empty:
+        return None
+    made = _result_name(sig.return_annotation)
+    if made is None:
+        return None
+    for p in sig.parameters.values():
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            return None
+    return made
 
 
 _NONE = object()
