@@ -81,7 +81,7 @@ def test_text_classifier_interpretation_uses_the_class_names(names, capsys):
     assert all(a in names and p in names and a != p for a, p, _ in mc)
     capsys.readouterr()
     interp.print_classification_report()
-    rows = capsys.readouterr().out.splitlines()[1:]
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.strip()][1:]  # sklearn's layout has blank lines
     assert [r.split()[0] for r in rows[:len(names)]] == names
     assert max(len(r) for r in rows) < 80  # no token list printed as a row label
     fig = interp.plot_top_losses(3, return_fig=True)

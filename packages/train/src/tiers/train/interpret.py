@@ -190,31 +190,39 @@ class ClassificationInterpretation(Interpretation):
         return sorted(res, key=lambda r: -r[2])
 
     def classification_report(self) -> dict[str, dict[str, float]]:
-        """Per class `precision`, `recall`, `f1` and `support`, plus `accuracy` and the `macro avg`."""
+        """Per class `precision`, `recall`, `f1` and `support`, then sklearn's summary rows: `accuracy` (its value
+        under `precision`), `macro avg` (unweighted mean over the classes) and `weighted avg` (weighted by support).
+        A class that is never predicted (or never present) gets 0 for the ratio that would divide by zero."""
         cm = self.confusion_matrix().double()
         tp = cm.diag()
         prec = tp / cm.sum(0).clamp_min(1)
         rec = tp / cm.sum(1).clamp_min(1)
         f1 = torch.where(prec + rec > 0, 2 * prec * rec / (prec + rec).clamp_min(1e-12), torch.zeros_like(tp))
         sup = cm.sum(1)
+        total = sup.sum()
         rep = {v: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]), "support": int(sup[i])}
                for i, v in enumerate(self.vocab)}
+        rep["accuracy"] = {"precision": float(tp.sum() / total.clamp_min(1)), "recall": float("nan"),
+                           "f1": float("nan"), "support": int(total)}
         rep["macro avg"] = {"precision": float(prec.mean()), "recall": float(rec.mean()), "f1": float(f1.mean()),
-                            "support": int(sup.sum())}
-        rep["accuracy"] = {"precision": float(tp.sum() / cm.sum().clamp_min(1)), "recall": float("nan"),
-                           "f1": float("nan"), "support": int(sup.sum())}
+                            "support": int(total)}
+        w = sup / total.clamp_min(1)
+        rep["weighted avg"] = {"precision": float((prec * w).sum()), "recall": float((rec * w).sum()),
+                               "f1": float((f1 * w).sum()), "support": int(total)}
         return rep
 
     def print_classification_report(self) -> None:
-        """Print the per-class report as a table (nothing returned: a notebook would show the text twice)."""
+        """Print the report laid out as sklearn's `classification_report` (what fastai prints): one row per class,
+        then accuracy, macro avg and weighted avg. Nothing returned (a notebook would show the text twice)."""
         rep = self.classification_report()
-        w = max(len(k) for k in rep) + 2
-        lines = [f"{'':<{w}}{'precision':>10}{'recall':>10}{'f1-score':>10}{'support':>10}"]
+        w = max(len("weighted avg"), *(len(str(k)) for k in rep))
+        row = "{:>{w}s}  {:>9.2f} {:>9.2f} {:>9.2f} {:>9}"
+        lines = [f"{'':>{w}s}  {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}", ""]
         for k, r in rep.items():
             if k == "accuracy":
-                lines.append(f"{k:<{w}}{'':>10}{'':>10}{r['precision']:>10.2f}{r['support']:>10}")
+                lines += ["", f"{k:>{w}s}  {'':>9} {'':>9} {r['precision']:>9.2f} {r['support']:>9}"]
             else:
-                lines.append(f"{k:<{w}}{r['precision']:>10.2f}{r['recall']:>10.2f}{r['f1']:>10.2f}{r['support']:>10}")
+                lines.append(row.format(str(k), r["precision"], r["recall"], r["f1"], r["support"], w=w))
         print("\n".join(lines))
 
 

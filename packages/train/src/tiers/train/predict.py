@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader as TorchDataLoader
 from torch.utils.data import RandomSampler
 
+from tiers.data import IntToFloatTensor, Normalize, ToTensor
 from tiers.pipeline import Pipeline
 from tiers.train.callbacks.core import GatherPredsCallback
 from tiers.train.plain_torch import loss_activation, loss_decodes
@@ -260,6 +261,15 @@ def _split(ds: Any, i: int) -> Iterator[None]:
         yield
 
 
+def _with_loader_steps(tfms: Any, old: Any, kinds: tuple[type, ...]) -> Pipeline:
+    # `tfms` replace a loader's pipeline `old` (fastai's `dl.new(after_item=item_tfms)`), but the steps the model
+    # depends on are kept: `old`'s steps of `kinds` (ToTensor; IntToFloatTensor, Normalize) that `tfms` has no step
+    # of the same class of. Without them, PIL images reach the batch pipeline, or unnormalised floats the model.
+    pipe = tfms if isinstance(tfms, Pipeline) else Pipeline(tfms)
+    keep = [t for t in getattr(old, "fs", ()) if isinstance(t, kinds) and not any(isinstance(f, type(t)) for f in pipe.fs)]
+    return Pipeline([*pipe.fs, *keep], split_idx=pipe.split_idx) if keep else pipe
+
+
 def tta(
     learn: Any, ds_idx: int = 1, dl: Any = None, n: int = 4, item_tfms: Any = None, batch_tfms: Any = None,
     beta: float | None = 0.25, use_max: bool = False,
@@ -275,9 +285,9 @@ def tta(
             raise TypeError(f"tta: item_tfms/batch_tfms need a tiers TfmdDL, not a {type(dl).__name__}")
         kw = {}
         if item_tfms is not None:
-            kw["after_item"] = item_tfms if isinstance(item_tfms, Pipeline) else Pipeline(item_tfms)
+            kw["after_item"] = _with_loader_steps(item_tfms, dl.after_item, (ToTensor,))
         if batch_tfms is not None:
-            kw["after_batch"] = batch_tfms if isinstance(batch_tfms, Pipeline) else Pipeline(batch_tfms)
+            kw["after_batch"] = _with_loader_steps(batch_tfms, dl.after_batch, (IntToFloatTensor, Normalize))
         dl = dl.new(**kw)
     ds = getattr(dl, "dataset", None)
     if not hasattr(ds, "set_split_idx"):

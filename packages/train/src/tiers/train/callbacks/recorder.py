@@ -73,7 +73,8 @@ class Recorder(Callback):
     """Default callback (order 50): records training losses and lrs per batch and loss/metrics per epoch.
 
     `metric_names` are `epoch, train_loss, valid_loss, *metrics, time` (with `train_`/`valid_`
-    prefixes when `train_metrics`). After each epoch the row `[epoch, ...]` goes to `learn.logger`
+    prefixes when `train_metrics`; without `valid_metrics`, no validation column: `epoch, train_loss,
+    [*metrics on the training set,] time`, as fastai). After each epoch the row `[epoch, ...]` goes to `learn.logger`
     and `values` gets `[train_loss, valid_loss, *metrics]`; `history` holds each epoch's results keyed by
     name (`history[-1]['valid_loss']`). A phase cancelled with `CancelTrainException` or `CancelValidException`
     leaves its columns blank (None) in place, so every row lines up with `metric_names`; trackers, the
@@ -193,10 +194,12 @@ class Recorder(Callback):
             self._reset_losses()
         names = [m.name for m in self._metrics()]
         train_names = ["loss"] + (names if self.train_metrics else [])
-        valid_names = ["loss"] + (names if self.valid_metrics else [])
+        # fastai's names rule: without valid_metrics there is no validation column at all (no empty valid_loss)
+        valid_names = ["loss"] + names if self.valid_metrics else []
         prefix = self.train_metrics and self.valid_metrics
         cols = [f"train_{n}" for n in train_names] if prefix else ["train_loss"] + train_names[1:]
-        cols += [f"valid_{n}" for n in valid_names] if prefix else ["valid_loss"] + valid_names[1:]
+        if valid_names:
+            cols += [f"valid_{n}" for n in valid_names] if prefix else ["valid_loss"] + valid_names[1:]
         self.metric_names = ["epoch", *cols] + (["time"] if self.add_time else [])
         self._train_cols, self._valid_cols = cols[: len(train_names)], cols[len(train_names):]
 
@@ -296,7 +299,7 @@ class Recorder(Callback):
         return self.learn.metrics if self.train_metrics else []
 
     def _valid_mets(self) -> list[Metric]:
-        return [self.loss] + (self.learn.metrics if self.valid_metrics else [])
+        return [self.loss, *self.learn.metrics] if self.valid_metrics else []
 
     # ---- plots ----------------------------------------------------------------------------------------------
     def plot_loss(self, skip_start: int = 5, with_valid: bool = True, log: bool = False, show_epochs: bool = False, ax: Any = None) -> Any:
