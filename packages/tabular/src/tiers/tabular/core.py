@@ -111,12 +111,29 @@ def need_frame(o: object, where: str, arg: str = "df", columns: Sequence[str] | 
     raise TypeError(f"{where}: {arg} is {got}, not a pandas DataFrame; {fix}{then}.")
 
 
+def _delimiter_hint(df: pd.DataFrame, missing: Sequence) -> str:
+    """A hint when `df` looks read with the wrong delimiter: a column name such as 'a;b;y' that splits on ';', tab
+    or '|' into parts among the `missing` names (or the only column of `df`), else ''."""
+    for col in df.columns:
+        if not isinstance(col, str):
+            continue
+        for sep in (";", "\t", "|"):
+            parts = [p.strip() for p in col.split(sep)]
+            if len(parts) > 1 and (len(df.columns) == 1 or any(m in parts for m in missing)):
+                return (f" The column name {col!r} holds {sep!r}: was the file read with the wrong delimiter? Read it "
+                        f"with pd.read_csv(path, sep={sep!r}) and use from_df, or pass sep={sep!r} to "
+                        "TabularDataLoaders.from_csv.")
+    return ""
+
+
 def check_columns(df: pd.DataFrame, names: Sequence[str], kind: str) -> None:
-    """Raise `KeyError` naming every entry of `names` that is not a column of `df` (`kind` says which list)."""
+    """Raise `KeyError` naming every entry of `names` that is not a column of `df` (`kind` says which list), with
+    a hint when `df` looks read with the wrong delimiter (one column named 'a;b;y')."""
     missing = [n for n in names if n not in df.columns]
     if missing:
         raise KeyError(f"TabularPandas: {kind} {missing} not found in the DataFrame (its columns are "
-                       f"{list(df.columns)[:30]}); fix the spelling or remove them from {kind}.")
+                       f"{list(df.columns)[:30]}); fix the spelling or remove them from {kind}."
+                       + _delimiter_hint(df, missing))
 
 
 def _rows(df: pd.DataFrame, mask, n: int = 10) -> str:

@@ -326,12 +326,15 @@ class TabularDataLoaders(DataLoaders):
 
     @classmethod
     def from_csv(cls, csv: str | Path, skipinitialspace: bool = True, encoding: str | None = None,
-                 **kwargs: Any) -> TabularDataLoaders:
-        """Loaders from the CSV file `csv` (read with `pandas.read_csv` in `encoding`, default UTF-8); `kwargs` go
-        to `from_df`."""
+                 sep: str | None = None, **kwargs: Any) -> TabularDataLoaders:
+        """Loaders from the CSV file `csv` (read with `pandas.read_csv` in `encoding`, default UTF-8, with the
+        delimiter `sep`, default ','); `kwargs` go to `from_df`."""
         csv = Path(csv)
         kwargs.setdefault("path", csv.parent)  # the paper's listing passes path=path explicitly
-        df = read_csv(csv, "TabularDataLoaders.from_csv", encoding=encoding, skipinitialspace=skipinitialspace)
+        # `sep` is taken here (fastai passes it on to the loaders, which refuse it): a ';' file otherwise reads as one
+        # column named 'a;b;y'
+        extra = {} if sep is None else {"sep": sep}
+        df = read_csv(csv, "TabularDataLoaders.from_csv", encoding=encoding, skipinitialspace=skipinitialspace, **extra)
         return cls.from_df(df, **kwargs)
 
     def test_dl(self, test_items: pd.DataFrame, rm_type_tfms: int | Sequence[int] | None = None,
