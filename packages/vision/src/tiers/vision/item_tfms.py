@@ -70,7 +70,8 @@ def _whole(v: Any) -> int | None:
         return None
     if isinstance(v, numbers.Integral):
         return int(v)
-    return int(v) if math.isfinite(v) and float(v).is_integer() else None
+    f = float(v)
+    return int(f) if math.isfinite(f) and f.is_integer() else None
 
 
 def _pixels(v: Any, where: str, arg: str, shown: Any = None) -> int:
