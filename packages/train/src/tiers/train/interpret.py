@@ -206,9 +206,11 @@ class ClassificationInterpretation(Interpretation):
                            "f1": float("nan"), "support": int(total)}
         rep["macro avg"] = {"precision": float(prec.mean()), "recall": float(rec.mean()), "f1": float(f1.mean()),
                             "support": int(total)}
-        w = sup / total.clamp_min(1)
-        rep["weighted avg"] = {"precision": float((prec * w).sum()), "recall": float((rec * w).sum()),
-                               "f1": float((f1 * w).sum()), "support": int(total)}
+        def weighted(v: Tensor) -> float:  # np.average(v, weights=support), as sklearn computes it
+            return float((v * sup).sum() / total) if total > 0 else 0.0
+
+        rep["weighted avg"] = {"precision": weighted(prec), "recall": weighted(rec), "f1": weighted(f1),
+                               "support": int(total)}
         return rep
 
     def print_classification_report(self) -> None:

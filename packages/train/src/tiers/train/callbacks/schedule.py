@@ -264,6 +264,15 @@ def fine_tune(
     if "resume" in kwargs:
         raise ValueError("fine_tune: resume= is not supported (fine_tune runs two fits); resume the interrupted "
                          "phase with fit_one_cycle(..., resume=...) after freeze() or unfreeze()")
+    # Checked before the first phase trains: a bad value would otherwise stop the second one, half-way through.
+    _checks.check_n_epoch(epochs, "fine_tune", "epochs")
+    _checks.check_n_epoch(freeze_epochs, "fine_tune", "freeze_epochs")
+    _checks.check_div(div, "fine_tune", "div", "5.0")
+    if "div_final" in kwargs:
+        _checks.check_div(kwargs["div_final"], "fine_tune", "div_final", "1e5")
+    _checks.check_wd(kwargs.get("wd"), "fine_tune")
+    if kwargs.get("moms") is not None:
+        _checks.check_moms(kwargs["moms"], "fine_tune")
     learn.freeze()
     learn.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, **kwargs)
     base_lr /= 2
