@@ -33,6 +33,24 @@ def _first_batch(dl: Any) -> Any:
             from None
 
 
+def _torch_n_inp(dl: _TorchDataLoader) -> int | None:
+    """fastai's rule (all but the last element of a tuple of two or more) on the first item of a torch loader's
+    map-style dataset, when the loader batches it with torch's default collation (which keeps a tuple's length);
+    None when that cannot be known without starting an epoch."""
+    ds = dl.dataset
+    if isinstance(ds, torch.utils.data.IterableDataset) or not hasattr(ds, "__getitem__"):
+        return None
+    if dl.collate_fn not in (torch.utils.data.default_collate, torch.utils.data.default_convert):
+        return None
+    try:
+        if len(ds) == 0:  # type: ignore[arg-type]  # a map-style dataset without len: the except below
+            return None
+        o = ds[0]
+    except (TypeError, IndexError, KeyError):
+        return None
+    return len(o) - 1 if isinstance(o, tuple | list) and len(o) >= 2 else 1
+
+
 class DataLoaders:
     """Hold the loaders of a task: `train` (`dls[0]`), `valid` (`dls[1]`) and any more, which may be tiers
     `DataLoader`s or plain `torch.utils.data.DataLoader`s. Unknown attributes are looked up on the training loader
@@ -152,6 +170,11 @@ class DataLoaders:
         if self.__dict__.get("_n_inp") is not None:
             return self.__dict__["_n_inp"]
         n = getattr(self.train, "n_inp", None) or getattr(getattr(self.train, "dataset", None), "n_inp", None)
+        if n is None and isinstance(self.train, _TorchDataLoader):
+            seen = self.__dict__.get("_torch_n_inp")  # (loader, n): the first item is read once per loader
+            if seen is None or seen[0] is not self.train:
+                seen = self.__dict__["_torch_n_inp"] = (self.train, _torch_n_inp(self.train))
+            n = seen[1]
         return 1 if n is None else n  # a dataset without n_inp (or with n_inp=None) has one input
 
     @n_inp.setter

@@ -488,8 +488,30 @@ class DataLoader(ShowBatchMixin):
 
     @property
     def n_inp(self) -> int:
-        "How many elements of a batch are model inputs (the rest are targets): the dataset's `n_inp`, else 1."
-        return getattr(self.dataset, "n_inp", 1)
+        """How many elements of a batch are model inputs (the rest are targets): the dataset's `n_inp`, else, as in
+        fastai, found once from a batch of the first item: all but the last element of a tuple of two or more (a
+        dataset of `(x1, x2, y)` has two inputs), else 1. A stream (no `__getitem__`) is not read ahead: 1."""
+        n = getattr(self.dataset, "n_inp", None)
+        if n is not None:
+            return n
+        n = self.__dict__.get("_n_inp")
+        if n is None:
+            n = self.__dict__["_n_inp"] = self._first_n_inp()
+        return n
+
+    def _first_n_inp(self) -> int:
+        "fastai's rule on a batch of the first item (built in the main process, no epoch started): see `n_inp`."
+        if not self.indexed or self.n == 0:
+            return 1
+        try:
+            b = self.do_item(0)
+        except SkipItemException:
+            return 1
+        b = self.do_batch([b]) if self.bs is not None else b
+        if self.device is not None:
+            b = to_device(b, self.device)
+        b = self.after_batch(b)
+        return 1 if not isinstance(b, tuple | list) or len(b) < 2 else len(b) - 1
 
     def _new_kwargs(self) -> dict:
         kw = dict(bs=self.bs, num_workers=self.num_workers, pin_memory=self.pin_memory, timeout=self.timeout,
