@@ -10,7 +10,7 @@
 
 __version__ = "0.1.0"
 
-from tiers.tabular.core import Tabular, TabularPandas, TabularProc, check_columns
+from tiers.tabular.core import Tabular, TabularPandas, TabularProc, check_columns, load_pandas
 from tiers.tabular.data import TabDataLoader, TabPartialDL, TabularDataLoaders, TabWeightedDL
 from tiers.tabular.learner import TabularLearner, TabularRow, check_y_range, tabular_learner
 from tiers.tabular.model import TabularModel, emb_sz_rule, get_emb_sz, tabular_config
@@ -30,5 +30,5 @@ __all__ = [
     "Tabular", "TabularDataLoaders",
     "TabularLearner", "TabularModel", "TabularRow", "TabularPandas", "TabularProc", "add_datepart", "add_elapsed_times",
     "check_columns", "check_y_range", "cont_cat_split", "df_shrink", "df_shrink_dtypes", "emb_sz_rule", "get_emb_sz",
-    "make_adult_sample", "make_date", "tabular_config", "tabular_learner", "warn_unseen",
+    "load_pandas", "make_adult_sample", "make_date", "tabular_config", "tabular_learner", "warn_unseen",
 ]

@@ -4,7 +4,14 @@ state is learned on the training rows only and then applied to every row (valida
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
+import json
+import os
+import pickle
 import warnings
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -27,7 +34,7 @@ if TYPE_CHECKING:
     from tiers.data.block import TransformBlock
     from tiers.tabular.data import TabDataLoader, TabularDataLoaders
 
-__all__ = ["TabularPandas", "Tabular", "TabularProc", "Procs", "check_columns", "need_frame", "read_csv"]
+__all__ = ["TabularPandas", "Tabular", "TabularProc", "Procs", "check_columns", "need_frame", "read_csv", "load_pandas"]
 
 
 def _listify(o: Any) -> list:
@@ -745,6 +752,14 @@ class TabularPandas(Tabular):
         "A copy with no rows that keeps the procs' state (used by export)."
         return self.new(self.items.iloc[:0])
 
+    def export(self, fname: str | os.PathLike[str] = "export.pkl", pickle_protocol: int = 4) -> Path:
+        """Write this object without its rows (`new_empty()`: the procs with the state they learned, the column
+        names, the target's kind and classes: what `new(df)` + `process()` need) to `fname`, relative to the working
+        folder as in fastai, atomically; returns the path. `load_pandas(fname)` reads it back, through the safe
+        loader of `load_learner`. Reuses fitted procs without a Learner, e.g. to feed a random forest at inference:
+        `to2 = load_pandas('to.pkl'); to_new = to2.new(test_df); to_new.process(); to_new.xs`."""
+        return _export_pandas(self, Path(fname), pickle_protocol)
+
     def copy(self) -> TabularPandas:
         "A copy whose frame can be changed without touching this one."
         res = copy.copy(self)
@@ -862,3 +877,151 @@ class TabularPandas(Tabular):
     def __repr__(self) -> str:
         return (f"TabularPandas({len(self)} rows, cat_names={self.cat_names}, cont_names={self.cont_names}, "
                 f"y_names={self.y_names}, procs={[type(p).__name__ for p in self.procs]})")
+
+
+# ---- export / load_pandas ------------------------------------------------------------------------------------------
+# The file is a zip of `manifest.json` (format, SHA-256 of the other members), `tensors.pt` (any tensor the procs
+# hold, read back with torch's weights-only loader) and `pandas.pkl` (the row-less TabularPandas, its tensors replaced
+# by references into `tensors.pt`), read by the restricted unpickler of `load_learner`: a crafted file runs no code.
+_PANDAS_FORMAT = "tiers-tabular-pandas/1"
+_PANDAS_MEMBERS = ("manifest.json", "tensors.pt", "pandas.pkl")
+
+
+class _TensorRefPickler(pickle.Pickler):
+    # Each tensor leaves the pickle as the reference the safe unpickler resolves: ("tensor", key, type, grad, meta).
+    def __init__(self, file: io.BytesIO, protocol: int) -> None:
+        super().__init__(file, protocol=protocol)
+        self.tensors: dict[str, torch.Tensor] = {}
+        self._ids: dict[int, str] = {}
+
+    def persistent_id(self, obj: Any) -> Any:
+        if not isinstance(obj, torch.Tensor):
+            return None
+        key = self._ids.setdefault(id(obj), f"t{len(self._ids)}")
+        self.tensors[key] = obj.detach().cpu().as_subclass(torch.Tensor).contiguous().clone()
+        meta = dict(getattr(obj, "__dict__", {}) or {}) if type(obj) not in (torch.Tensor, torch.nn.Parameter) else {}
+        return ("tensor", key, type(obj), bool(obj.requires_grad), meta)
+
+
+def _sha256(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def _export_pandas(to: TabularPandas, path: Path, pickle_protocol: int) -> Path:
+    from tiers.dispatch.files import atomic_write
+    from tiers.train.io.paths import write_once
+
+    buf = io.BytesIO()
+    pk = _TensorRefPickler(buf, pickle_protocol)
+    try:
+        pk.dump(to.new_empty())
+    except (pickle.PicklingError, TypeError, AttributeError) as e:
+        e.add_note("TabularPandas.export: a proc (or the y_block) holds something that cannot be pickled; define the "
+                   "functions and classes it uses at the top level of a module (not a lambda or a local function)")
+        raise
+    tbuf = io.BytesIO()
+    torch.save(pk.tensors, tbuf)
+    pkl, pt = buf.getvalue(), tbuf.getvalue()
+    manifest = {"format": _PANDAS_FORMAT, "class": f"{type(to).__module__}.{type(to).__qualname__}",
+                "pandas.pkl": _sha256(pkl), "tensors.pt": _sha256(pt)}
+
+    def write(target: Path) -> None:
+        # deflated: small without rows, and `tensors.pt` (itself a zip) is not left readable inside the file, where
+        # a truncated export would be taken for that inner archive
+        with atomic_write(target) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("manifest.json", json.dumps(manifest))
+            z.writestr("tensors.pt", pt)
+            z.writestr("pandas.pkl", pkl)
+
+    return write_once(path, write)
+
+
+def _foreign(path: Path) -> ValueError:
+    "The error for a file that is not written by `TabularPandas.export`, saying what it looks like and what to do."
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        what = "empty; export it again with to.export(fname)"
+    elif head[:1] == b"\x80":
+        what = ("a plain pickle (save_pickle, or fastai's TabularPandas.export), which could run code when loaded, so "
+                "load_pandas does not read it. If you made it yourself, load it with load_pickle(fname) and export it "
+                "again with to.export(fname)")
+    elif head[:2] == b"PK":
+        what = "a zip file but not an export of TabularPandas.export; export it again with to.export(fname)"
+        try:
+            with zipfile.ZipFile(path) as z:
+                if "learner.pkl" in z.namelist():
+                    what = ("a Learner export (learn.export): load it with load_learner (learn.dls.train_ds is its "
+                            "TabularPandas), or write one with learn.dls.train_ds.export(fname)")
+        except (zipfile.BadZipFile, OSError):
+            what = "a truncated or corrupted zip file; export it again with to.export(fname)"
+    else:
+        what = f"not an export of TabularPandas.export (it starts with {head!r}); export it again with to.export(fname)"
+    return ValueError(f"load_pandas: {path} is {what}.")
+
+
+def _read_pandas_export(path: Path) -> dict[str, bytes]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            if "manifest.json" not in names or "pandas.pkl" not in names:
+                raise _foreign(path)
+            missing = [m for m in _PANDAS_MEMBERS if m not in names]
+            if missing:
+                raise ValueError(f"load_pandas: {path} is incomplete (missing {missing}); export it again.")
+            return {m: z.read(m) for m in _PANDAS_MEMBERS}
+    except zipfile.BadZipFile as e:
+        raise _foreign(path) from e
+    except (zlib.error, EOFError) as e:
+        raise ValueError(f"load_pandas: {path} is corrupted ({e}); export it again.") from e
+
+
+def load_pandas(fname: str | os.PathLike[str], trusted: bool = False, allowed: Iterable[Any] = ()) -> TabularPandas:
+    """The `TabularPandas` (without rows) written by `TabularPandas.export` to `fname`: `new(df)` + `process()` apply
+    its fitted procs to new rows. Loaded as `load_learner` loads an export, safely by default: only tiers, torch,
+    numpy, pandas and plain stdlib types are rebuilt (a crafted file cannot run code); a proc class of your own
+    module needs `allowed=[MyProc]`, anything else `trusted=True` (only for files you made or trust). A file that is
+    not such an export, or is corrupted, raises `ValueError` saying what it is.
+
+    >>> df = pd.DataFrame({"a": ["x", "y", "x", "z"], "b": [1.0, None, 3.0, 4.0], "t": [0, 1, 0, 1]})
+    >>> from tiers.tabular import Categorify, FillMissing, Normalize
+    >>> to = TabularPandas(df, [Categorify, FillMissing, Normalize], ["a"], ["b"], "t", splits=([0, 1, 2], [3]))
+    >>> import tempfile
+    >>> to2 = load_pandas(to.export(Path(tempfile.mkdtemp()) / "to.pkl"))
+    >>> to_new = to2.new(pd.DataFrame({"a": ["y"], "b": [None]})).process()
+    >>> to_new.xs.equals(to.new(pd.DataFrame({"a": ["y"], "b": [None]})).process().xs)
+    True
+    """
+    from tiers.train.io.safe_load import SafeUnpickler, UnsafeExportError, check_globals, policy
+
+    path = Path(fname)
+    if path.is_dir():
+        raise IsADirectoryError(f"load_pandas: {path} is a folder; pass the file written by to.export(fname).")
+    if not path.is_file():
+        raise FileNotFoundError(f"load_pandas: no file at {path}; write one with to.export({str(path)!r}).")
+    parts = _read_pandas_export(path)
+    try:
+        manifest = json.loads(parts["manifest.json"])
+    except ValueError as e:
+        raise ValueError(f"load_pandas: {path} has an unreadable manifest ({e}); export it again.") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != _PANDAS_FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ValueError(f"load_pandas: {path} has format {got!r}; this version reads {_PANDAS_FORMAT!r}.")
+    for m in ("pandas.pkl", "tensors.pt"):
+        if manifest.get(m) != _sha256(parts[m]):
+            raise ValueError(f"load_pandas: {path} is corrupted ({m} fails its checksum); export it again.")
+    try:
+        tensors = torch.load(io.BytesIO(parts["tensors.pt"]), map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError) as e:
+        raise ValueError(f"load_pandas: the tensors in {path} are unreadable ({e}); export it again.") from e
+    pol = policy(allowed)
+    try:
+        if not trusted:
+            check_globals(parts["pandas.pkl"], pol)
+        res = SafeUnpickler(io.BytesIO(parts["pandas.pkl"]), tensors, pol, trusted=trusted).load()
+    except UnsafeExportError as e:  # its text speaks of load_learner, whose loader this is
+        e.add_note(f"load_pandas refused {path}: pass `allowed=[...]` or `trusted=True` to load_pandas itself.")
+        raise
+    if not isinstance(res, TabularPandas):
+        raise TypeError(f"load_pandas: {path} holds a {type(res).__name__}, not a TabularPandas.")
+    return res
