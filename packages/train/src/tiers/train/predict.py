@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader as TorchDataLoader
 from torch.utils.data import RandomSampler
 
 from tiers.data import IntToFloatTensor, Normalize, ToTensor
-from tiers.pipeline import Pipeline
+from tiers.pipeline import Pipeline, Transform
 from tiers.train.callbacks.core import GatherPredsCallback
 from tiers.train.plain_torch import loss_activation, loss_decodes
 
@@ -261,7 +261,7 @@ def _split(ds: Any, i: int) -> Iterator[None]:
         yield
 
 
-def _with_loader_steps(tfms: Any, old: Any, kinds: tuple[type, ...]) -> Pipeline:
+def _with_loader_steps(tfms: Any, old: Any, kinds: tuple[type[Transform], ...]) -> Pipeline:
     # `tfms` replace a loader's pipeline `old` (fastai's `dl.new(after_item=item_tfms)`), but the steps the model
     # depends on are kept: `old`'s steps of `kinds` (ToTensor; IntToFloatTensor, Normalize) that `tfms` has no step
     # of the same class of. Without them, PIL images reach the batch pipeline, or unnormalised floats the model.
