@@ -27,7 +27,8 @@ def _refuse_dead_batch_tfms(dl: "TfmdDL") -> None:
     if dl.bs is None or not _default_method(dl, "create_batch"):  # uncollated items, or the caller's own batches
         return
     for t in dl.after_batch.fs:
-        if type(t) is not Transform or len(t.encodes) != 1:  # a Transform class's encodes are its author's choice
+        # a Transform class's encodes are its author's choice; `encodes` is a slot the metaclass sets
+        if type(t) is not Transform or len(t.encodes) != 1:  # type: ignore[attr-defined]  # metaclass slot
             continue
         ts = t.input_types
         ts = ts if isinstance(ts, tuple) else (ts,)
