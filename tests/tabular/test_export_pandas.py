@@ -190,3 +190,25 @@ def test_failed_export_keeps_the_previous_file(to, tmp_path):
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["to.pkl"]
     del to.normalize.hook
     assert len(load_pandas(path).procs) == 3  # noqa: F405
+
+
+class Doubler(TabularProc):  # noqa: F405  (a proc class of the user's own module)
+    "Doubles the continuous columns; its state (`factor`) is learned from the training rows."
+
+    def setups(self, to):
+        self.factor = 2.0
+
+    def encodes(self, to):
+        to.items[to.cont_names] = to.items[to.cont_names] * self.factor
+
+
+def test_own_proc_class_needs_allowed(tmp_path):
+    to = TabularPandas(_frame(100), [FillMissing, Doubler], [], ["x1", "x2"], "r")  # noqa: F405
+    path = to.export(tmp_path / "own.pkl")
+    with pytest.raises(UnsafeExportError, match="Doubler") as e:  # noqa: F405
+        load_pandas(path)  # noqa: F405
+    assert any("allowed=" in n and "load_pandas" in n for n in e.value.__notes__)
+    to2 = load_pandas(path, allowed=[Doubler])  # noqa: F405
+    test = _frame(30, seed=3)
+    pd.testing.assert_frame_equal(to2.new(test).process().xs, to.new(test).process().xs)
+    assert load_pandas(path, trusted=True).doubler.factor == 2.0  # noqa: F405

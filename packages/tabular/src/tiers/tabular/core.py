@@ -897,8 +897,10 @@ class _TensorRefPickler(pickle.Pickler):
     def persistent_id(self, obj: Any) -> Any:
         if not isinstance(obj, torch.Tensor):
             return None
-        key = self._ids.setdefault(id(obj), f"t{len(self._ids)}")
-        self.tensors[key] = obj.detach().cpu().as_subclass(torch.Tensor).contiguous().clone()
+        key = self._ids.get(id(obj))
+        if key is None:  # a tensor held twice is stored once
+            key = self._ids[id(obj)] = f"t{len(self._ids)}"
+            self.tensors[key] = obj.detach().cpu().as_subclass(torch.Tensor).contiguous().clone()
         meta = dict(getattr(obj, "__dict__", {}) or {}) if type(obj) not in (torch.Tensor, torch.nn.Parameter) else {}
         return ("tensor", key, type(obj), bool(obj.requires_grad), meta)
 
