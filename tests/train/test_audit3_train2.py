@@ -267,7 +267,10 @@ def test_recorder_without_valid_metrics_has_no_valid_columns(tmp_path, capsys):
     assert learn.recorder.metric_names == ["epoch", "train_loss", "accuracy", "time"]
     assert all(len(v) == 2 and None not in v for v in learn.recorder.values)
     assert (tmp_path / "history.csv").read_text().splitlines()[0] == "epoch,train_loss,accuracy,time"
+    import matplotlib.pyplot as plt
+
     learn.recorder.plot_loss(skip_start=0)  # reads valid_loss by name: no valid points, no error
+    plt.close("all")
     with pytest.raises(ValueError, match="monitor='valid_loss' is not recorded"):
         _fit(learn, 1, 1e-2, cbs=SaveModelCallback())
     learn.recorder.train_metrics = False

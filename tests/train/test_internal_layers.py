@@ -11,11 +11,12 @@ ALLOWED = {
     "state": set(),
     "metrics": set(),
     "nn": set(),
-    "callbacks": {"events", "state", "metrics", "nn"},
+    "checks": {"events"},  # argument and loss checks: the schedules (callbacks) and the Learner use them
+    "callbacks": {"events", "state", "metrics", "nn", "checks"},
     "io": {"events", "state", "metrics", "nn", "callbacks"},
-    "learner": {"events", "state", "metrics", "nn", "callbacks", "io", "predict", "plain_torch"},
+    "learner": {"events", "state", "metrics", "nn", "checks", "callbacks", "io", "predict", "plain_torch"},
     "predict": {"events", "state", "metrics", "nn", "callbacks", "plain_torch"},
-    "interpret": {"events", "state", "metrics", "nn", "callbacks", "io", "learner", "predict"},
+    "interpret": {"events", "state", "metrics", "nn", "callbacks", "io", "learner", "predict", "plain_torch"},
 }
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tiers.train import checks as _checks
 from tiers.train.callbacks.core import Callback
+from tiers.train.checks import check_div, check_moms, check_n_epoch, check_wd
 
 __all__ = ["sched_lin", "sched_cos", "sched_no", "sched_exp", "SchedLin", "SchedCos", "SchedNo", "SchedExp", "SchedPoly", "combine_scheds", "combined_cos", "ParamScheduler", "annealer"]
 
@@ -204,14 +204,14 @@ def fit_one_cycle(
     then anneals to `lr_max/div_final`; momentum goes the opposite way (`moms`, default `learn.moms`).
     `lr_max` may be a slice for discriminative learning rates. `start_epoch` and `resume` are `fit`'s."""
     # Checked before anything changes: div<=0 makes an infinite (or negative) lr, a NaN wd NaN weights.
-    _checks.check_n_epoch(n_epoch, "fit_one_cycle")
-    _checks.check_div(div, "fit_one_cycle", "div", "25.0")
-    _checks.check_div(div_final, "fit_one_cycle", "div_final", "1e5")
-    _checks.check_wd(wd, "fit_one_cycle")
+    check_n_epoch(n_epoch, "fit_one_cycle")
+    check_div(div, "fit_one_cycle", "div", "25.0")
+    check_div(div_final, "fit_one_cycle", "div_final", "1e5")
+    check_wd(wd, "fit_one_cycle")
     if moms is None:
-        _checks.check_moms(learn.moms, "fit_one_cycle", "learn.moms")
+        check_moms(learn.moms, "fit_one_cycle", "learn.moms")
     else:
-        _checks.check_moms(moms, "fit_one_cycle")
+        check_moms(moms, "fit_one_cycle")
     _fresh_opt(learn, reset_opt)
     learn.opt.set_hyper("lr", learn.lr if lr_max is None else lr_max)
     lrs = _group_values(learn.opt, "lr")
@@ -225,9 +225,9 @@ def fit_flat_cos(
     cbs: Any = None, reset_opt: bool = False, start_epoch: int = 0, resume: str | Path | None = None,
 ) -> None:
     """Flat lr for `pct_start` of training, then cosine annealing to `lr/div_final` (`start_epoch`, `resume`: see `fit`)."""
-    _checks.check_n_epoch(n_epoch, "fit_flat_cos")
-    _checks.check_div(div_final, "fit_flat_cos", "div_final", "1e5")
-    _checks.check_wd(wd, "fit_flat_cos")
+    check_n_epoch(n_epoch, "fit_flat_cos")
+    check_div(div_final, "fit_flat_cos", "div_final", "1e5")
+    check_wd(wd, "fit_flat_cos")
     _fresh_opt(learn, reset_opt)
     learn.opt.set_hyper("lr", learn.lr if lr is None else lr)
     lrs = _group_values(learn.opt, "lr")
@@ -241,11 +241,11 @@ def fit_sgdr(
 ) -> None:
     """SGD with warm restarts: `n_cycles` cosine cycles from `lr_max` to 0, the i-th lasting
     `cycle_len * cycle_mult**i` epochs. `start_epoch` and `resume` are `fit`'s."""
-    _checks.check_n_epoch(n_cycles, "fit_sgdr", "n_cycles")
-    _checks.check_n_epoch(cycle_len, "fit_sgdr", "cycle_len")
+    check_n_epoch(n_cycles, "fit_sgdr", "n_cycles")
+    check_n_epoch(cycle_len, "fit_sgdr", "cycle_len")
     if n_cycles < 1 or cycle_len < 1:
         raise ValueError(f"fit_sgdr: n_cycles={n_cycles} and cycle_len={cycle_len} must be at least 1")
-    _checks.check_wd(wd, "fit_sgdr")
+    check_wd(wd, "fit_sgdr")
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
     n_epoch = sum(lens)
     _fresh_opt(learn, reset_opt)
@@ -265,14 +265,14 @@ def fine_tune(
         raise ValueError("fine_tune: resume= is not supported (fine_tune runs two fits); resume the interrupted "
                          "phase with fit_one_cycle(..., resume=...) after freeze() or unfreeze()")
     # Checked before the first phase trains: a bad value would otherwise stop the second one, half-way through.
-    _checks.check_n_epoch(epochs, "fine_tune", "epochs")
-    _checks.check_n_epoch(freeze_epochs, "fine_tune", "freeze_epochs")
-    _checks.check_div(div, "fine_tune", "div", "5.0")
+    check_n_epoch(epochs, "fine_tune", "epochs")
+    check_n_epoch(freeze_epochs, "fine_tune", "freeze_epochs")
+    check_div(div, "fine_tune", "div", "5.0")
     if "div_final" in kwargs:
-        _checks.check_div(kwargs["div_final"], "fine_tune", "div_final", "1e5")
-    _checks.check_wd(kwargs.get("wd"), "fine_tune")
+        check_div(kwargs["div_final"], "fine_tune", "div_final", "1e5")
+    check_wd(kwargs.get("wd"), "fine_tune")
     if kwargs.get("moms") is not None:
-        _checks.check_moms(kwargs["moms"], "fine_tune")
+        check_moms(kwargs["moms"], "fine_tune")
     learn.freeze()
     learn.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, **kwargs)
     base_lr /= 2

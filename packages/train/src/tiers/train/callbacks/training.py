@@ -101,6 +101,7 @@ class GradientAccumulation(Callback):
     """
 
     order = -5  # scale the loss before MixedPrecision (10) scales it for fp16
+    _flushing = False  # class default too: a GradientAccumulation pickled (exported) before it existed still runs
 
     def __init__(self, n_acc: int = 32) -> None:
         if isinstance(n_acc, bool) or not isinstance(n_acc, int) or n_acc < 1:
