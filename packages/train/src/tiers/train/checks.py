@@ -146,11 +146,12 @@ def check_wd(wd: Any, where: str, name: str = "wd") -> None:
 
 def check_moms(moms: Any, where: str = "fit_one_cycle", name: str = "moms") -> None:
     """Refuse momentums that are not 3 finite numbers (start, middle, end), e.g. Keras' two-value habit."""
-    if not isinstance(moms, (tuple, list)) or len(moms) != 3:
-        n = f"{len(moms)} values" if isinstance(moms, (tuple, list)) else f"a {type(moms).__name__}"
+    seq = not isinstance(moms, (str, bytes)) and hasattr(moms, "__len__") and hasattr(moms, "__iter__")
+    if not seq or len(moms) != 3:
+        n = f"{len(moms)} values" if seq else f"a {type(moms).__name__}"
         raise TypeError(f"{where}: {name}={moms!r} is {n}, but it takes 3 values (start, middle, end) of the "
                         f"momentum schedule, e.g. {name}=(0.95, 0.85, 0.95)")
-    for v in moms:
+    for v in (x for m in moms for x in _lr_values(m)):  # a value may be one per parameter group
         if not math.isfinite(_number(v, where, name, "(0.95, 0.85, 0.95)")):
             raise ValueError(f"{where}: {name}={moms!r} holds a value that is not finite; pass e.g. "
                              f"{name}=(0.95, 0.85, 0.95)")
