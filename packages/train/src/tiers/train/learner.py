@@ -1146,7 +1146,8 @@ class Learner:
         The predictions are taken `n` times with the training transforms (augmentation) and averaged (`use_max`:
         their maximum); the result is `lerp(average, plain predictions, beta)`, i.e. `(1-beta)*average +
         beta*plain` where plain uses the validation transforms. `beta=None` returns `(average, plain)`.
-        `item_tfms`/`batch_tfms` replace the loader's transforms for these passes. Needs a tiers loader."""
+        `item_tfms`/`batch_tfms` replace the loader's transforms for these passes, keeping its type conversions
+        (`ToTensor`, `IntToFloatTensor`) and `Normalize` when they lack them. Needs a tiers loader."""
         return _predict.tta(self, ds_idx, dl, n, item_tfms, batch_tfms, beta, use_max)
 
     def show_results(self, ds_idx: int = 1, dl: Any = None, max_n: int = 9, shuffle: bool = True, **kwargs: Any) -> Any:
