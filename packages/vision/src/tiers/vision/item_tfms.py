@@ -372,7 +372,9 @@ def _resize_window(oh: int, ow: int, size: tuple[int, int], method: str,
     # trained with fastai sees the same validation pixels
     rh, rw = oh / h, ow / w
     m = min(rh, rw) if method == ResizeMethod.Crop else max(rh, rw)
-    ch, cw = max(1, int(m * h)), max(1, int(m * w))
+    # (+1e-9: a side that is exactly the image's, e.g. 15/11*11 = 14.999999999999998 in floats, stays whole; fastai
+    # truncates it, cutting a row that `pad` promises to keep)
+    ch, cw = max(1, int(m * h + 1e-9)), max(1, int(m * w + 1e-9))
     return (int(pcts[1] * (oh - ch)), int(pcts[0] * (ow - cw))), (ch, cw)
 
 
