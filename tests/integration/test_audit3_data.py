@@ -129,10 +129,6 @@ def test_tfmdlists_of_three_tuples_give_two_inputs():
     assert x1.shape == x2.shape == (8, 3) and y.shape == (8,)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="train's Learner._split treats a batch of a tuple subclass (the tutorial's SiameseImage) "
-                          "as one input (`type(b) in (tuple, list)`): packages/train, another engineer's; remove "
-                          "this marker once it splits any tuple at dls.n_inp")
 def test_siamese_tutorial_trains_with_learner():
     learn = Learner(_siamese_dls(), _TwoInputs(), loss_func=CrossEntropyLossFlat())
     learn.fit(1, 1e-2)

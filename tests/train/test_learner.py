@@ -489,3 +489,26 @@ def test_learn_path_is_tiers_path_with_ls(tmp_path):
     learn = Learner(dls, nn.Linear(2, 1), loss_func=nn.MSELoss(), path=str(tmp_path))
     assert isinstance(learn.path, TPath) and isinstance(learn.model_dir, TPath)
     assert [p.name for p in (learn.path / learn.model_dir).ls()] == ["a.pth"]
+
+
+def test_a_batch_of_a_tuple_subclass_is_split_at_n_inp():
+    # a dataset returning namedtuples (torch's default collation keeps the type): inputs and targets, not one input
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", "x y")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    ds = [Pair(a, b) for a, b in zip(x, y)]
+    dls = DataLoaders(DataLoader(ds[:48], batch_size=16), DataLoader(ds[48:], batch_size=16))
+    seen = []
+
+    from tiers.train import Callback
+
+    class See(Callback):
+        def after_pred(self):
+            seen.append((type(self.learn.xb), len(self.learn.xb), len(self.learn.yb)))
+
+    learn = Learner(dls, nn.Linear(4, 2), loss_func=F.cross_entropy, cbs=See())
+    learn.fit(1, 0.1)
+    assert seen and all(s == (tuple, 1, 1) for s in seen)

@@ -683,7 +683,7 @@ class Learner:
 
     def _split(self, b: Any) -> None:
         st = self.state
-        if type(b) in (tuple, list):
+        if isinstance(b, (tuple, list)):  # tuple subclasses too (fastai's fastuple, namedtuples): split at n_inp
             i = self._n_inp
             if i == 1 and len(b) == 2:
                 st.xb, st.yb = (b[0],), (b[1],)
