@@ -21,7 +21,8 @@ from torch.utils.data import RandomSampler
 
 from tiers.data import IntToFloatTensor, Normalize, ToTensor
 from tiers.pipeline import Pipeline, Transform
-from tiers.train.callbacks.core import GatherPredsCallback
+from tiers.tensors import find_bs
+from tiers.train.callbacks.core import Callback, GatherPredsCallback
 from tiers.train.plain_torch import loss_activation, loss_decodes
 
 __all__ = []
@@ -140,6 +141,35 @@ def loss_not_reduced(learn: Any) -> Iterator[None]:
             "per-item losses cannot be computed; give it a reduction='none' option"
         )
 
+class _LossSizes(Callback):
+    """Per batch: its rows and how many loss values it gave (`GatherPredsCallback` averages them per row)."""
+
+    def before_validate(self) -> None:
+        self.rows: list[int] = []
+        self.sizes: list[int] = []
+
+    def after_batch(self) -> None:
+        learn = self.learn
+        if getattr(learn, "pred", None) is None or not learn.yb:
+            return
+        loss = learn.loss_grad if getattr(learn, "loss_grad", None) is not None else learn.loss
+        self.rows.append(find_bs(learn.yb))
+        self.sizes.append(int(loss.numel()))
+
+
+def _losses_per_row(losses: torch.Tensor | None, sizes: _LossSizes) -> torch.Tensor | None:
+    # Batches joined along dim > 0 (a language model's: row r of every batch continues stream r) give one row per
+    # stream, but the gathered losses are per row of each batch: `n_batches * bs` values. One loss per stream, the
+    # mean over all of its tokens, lines them up with the predictions: each batch's row means weighted by the values
+    # per row (a shorter last batch counts less).
+    rows = sizes.rows
+    if losses is None or not rows or len(set(rows)) != 1 or losses.numel() != sum(rows):
+        return losses  # batches of different row counts are not streams: nothing to join
+    per_batch = losses.reshape(len(rows), rows[0])
+    w = torch.tensor([max(n, 1) / r for n, r in zip(sizes.sizes, rows)], dtype=per_batch.dtype)
+    return (per_batch * w[:, None]).sum(0) / w.sum()
+
+
 def check_not_empty(dl: Any, what: str, ds_idx: int | None = None) -> None:
     """Raise a `ValueError` naming the empty set and the fix when `dl` yields no batch (`ds_idx`: it is
     `learn.dls[ds_idx]`; None: it was passed as `dl=`). Predictions on no items would be a silent `(None, None)`."""
@@ -167,6 +197,10 @@ def get_preds(
     replaced by an unshuffled copy that keeps the last partial batch, and when that copy still yields the items
     in another order (text's `SortedDL`: longest first) the results are put back by its `get_idxs()`.
     `reorder=False` with a `dl` keeps the loader's own iteration order.
+
+    With `concat_dim` > 0 (a language model's loaders: batch `b` row `r` continues stream `r`, and the batches are
+    joined along the sequence) `losses` has one value per row of the result too: the mean loss over all the tokens
+    of that stream, so `losses[i]` describes `preds[i]` (what `Interpretation.top_losses` indexes).
     """
     given = dl is not None
     if dl is None:
@@ -184,12 +218,17 @@ def get_preds(
         act = loss_activation(learn.loss_func) or _identity
     cb = GatherPredsCallback(with_input=with_input, with_loss=with_loss, concat_dim=concat_dim, act=act)
     all_cbs = [*(cbs if isinstance(cbs, (list, tuple)) else ([] if cbs is None else [cbs])), cb]
+    sizes = _LossSizes()
+    if with_loss and concat_dim != 0:
+        all_cbs.append(sizes)
     with learn.validation_context(cbs=all_cbs, inner=inner):
         if with_loss:
             with learn.loss_not_reduced():
                 learn._do_epoch_validate(dl=dl)
         else:
             learn._do_epoch_validate(dl=dl)
+    if with_loss and concat_dim != 0:
+        cb.losses = _losses_per_row(cb.losses, sizes)
     if idxs is not None:
         _back_to_dataset_order(cb, idxs, concat_dim, dl)
     res: list[Any] = []
@@ -216,7 +255,8 @@ def _back_to_dataset_order(cb: GatherPredsCallback, idxs: list[int], dim: int, d
     cb.inputs = _reorder(cb.inputs, order, dim)
     cb.preds = _reorder(cb.preds, order, dim)
     cb.targets = _reorder(cb.targets, order, dim)
-    cb.losses = _reorder(cb.losses, order, 0)
+    if dim == 0:  # joined along another dim, the losses are one per row of the result: that order is unchanged
+        cb.losses = _reorder(cb.losses, order, 0)
 
 
 def predict(learn: Any, item: Any, rm_type_tfms: Any = None, with_input: bool = False) -> tuple:
