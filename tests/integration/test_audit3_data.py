@@ -32,11 +32,20 @@ from tiers.dispatch import fastuple
 from tiers.pipeline import Pipeline, Transform
 from tiers.train.all import CrossEntropyLossFlat, Learner, Module
 from tiers.vision.all import (
+    DihedralItem,
     Flip,
+    FlipItem,
+    ImageBlock,
     ImageDataLoaders,
+    PILImage,
+    RandomResizedCrop,
+    RandomResizedCropGPU,
+    Resize,
     TensorImage,
     aug_transforms,
+    get_image_files,
     make_mnist_tiny,
+    parent_label,
 )
 
 
@@ -246,3 +255,50 @@ def test_a_label_function_returning_none_names_the_items_and_the_function():
     with pytest.raises(MissingValueError, match=r"rows \[3, 7\]; items \['img_3.png', 'img_7.png'\]") as info:
         dblock.dataloaders(items, bs=2)
     assert "label_of returned None" in str(info.value)
+
+
+# ---- E13b: an item transform given in batch_tfms ------------------------------------------------------------------
+@pytest.mark.parametrize("tfm, fix", [(Resize(20), r"aug_transforms\(size=\.\.\.\)"),
+                                      (RandomResizedCrop(20), "RandomResizedCropGPU")])
+def test_an_item_transform_in_batch_tfms_is_refused_naming_it_and_the_fix(mnist, tfm, fix):
+    # Before: its encodes take PIL images, a collated batch holds tensors: batches stayed 28x28, no word.
+    name = type(tfm).__name__
+    with pytest.raises(TypeError, match=rf"batch_tfms .*holds {name}, an item transform.*Put {name} in item_tfms.*{fix}"):
+        ImageDataLoaders.from_folder(mnist, bs=8, batch_tfms=[tfm])
+    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=get_image_files, get_y=parent_label,
+                       batch_tfms=[*aug_transforms(), tfm])
+    with pytest.raises(TypeError, match=rf"holds {name}, an item transform"):
+        dblock.dataloaders(mnist, bs=8)
+    # where it belongs it works, and the batch version is accepted in batch_tfms
+    assert ImageDataLoaders.from_folder(mnist, bs=8, item_tfms=tfm).one_batch()[0].shape[-2:] == (20, 20)
+    dls = ImageDataLoaders.from_folder(mnist, bs=8, batch_tfms=[RandomResizedCropGPU(20, min_scale=1.0)])
+    assert dls.train.one_batch()[0].shape[-2:] == (20, 20)
+
+
+def test_a_users_pil_only_transform_in_batch_tfms_is_refused(mnist):
+    class Posterize(Transform):
+        def encodes(self, x: PILImage):
+            return x.quantize(4).convert("RGB")
+
+    with pytest.raises(TypeError, match=r"holds Posterize, an item transform: its encodes take PILImage"):
+        ImageDataLoaders.from_folder(mnist, bs=8, batch_tfms=[Posterize()])
+    ImageDataLoaders.from_folder(mnist, bs=8, item_tfms=[Posterize()]).one_batch()
+
+
+def test_transforms_that_also_take_batches_stay_allowed_in_batch_tfms(mnist):
+    # FlipItem/DihedralItem have a TensorImage encodes too (fastai's as well): in batch_tfms they flip the whole batch
+    class Both(Transform):
+        def encodes(self, x: PILImage):
+            return x
+
+        def encodes(self, x: TensorImage):  # noqa: F811
+            return x + 1
+
+    Both.order = 20  # after IntToFloatTensor
+    plain = ImageDataLoaders.from_folder(mnist, bs=8, shuffle=False).train.one_batch()[0]
+    flipped = ImageDataLoaders.from_folder(mnist, bs=8, shuffle=False,
+                                           batch_tfms=[FlipItem(p=1.0)]).train.one_batch()[0]
+    assert torch.equal(flipped, plain.flip(-1))
+    ImageDataLoaders.from_folder(mnist, bs=8, batch_tfms=[DihedralItem(p=1.0)]).one_batch()
+    b = ImageDataLoaders.from_folder(mnist, bs=8, shuffle=False, batch_tfms=[Both()]).train.one_batch()[0]
+    assert torch.allclose(b, plain + 1)

@@ -9,7 +9,7 @@ from tiers.data.load import DataLoader, _default_method
 from tiers.data.samples import _is_column
 from tiers.dispatch import L, retain_types
 from tiers.pipeline import Pipeline, Transform
-from tiers.tensors import to_cpu, to_device
+from tiers.tensors import TensorImage, TensorImageBW, TensorMask, to_cpu, to_device
 
 __all__ = ["TfmdDL"]
 
@@ -41,6 +41,67 @@ def _refuse_dead_batch_tfms(dl: "TfmdDL") -> None:
                 "a batch, annotate its first parameter with the batch's type (e.g. Tensor) or not at all.")
 
 
+# What a PIL image or mask is in a collated batch (a PIL class may name its own in `_tensor_cls`).
+_BATCH_IMAGES = (TensorImage, TensorImageBW, TensorMask)
+# The batch version of tiers' item transforms, for the message
+_BATCH_VERSION = {"RandomResizedCrop": "RandomResizedCropGPU", "FlipItem": "Flip", "DihedralItem": "Dihedral",
+                  "Resize": "aug_transforms(size=...) or RandomResizedCropGPU(size, min_scale=1.)",
+                  "RandomCrop": "RandomResizedCropGPU", "CropPad": "RandomResizedCropGPU(size, min_scale=1.)"}
+
+
+def _is_pil(c: Any) -> bool:
+    "Whether `c` is a PIL image class (found by its bases' module: the data layer does not import PIL)."
+    return isinstance(c, type) and any(k.__name__ == "Image" and k.__module__ == "PIL.Image" for k in c.__mro__)
+
+
+def _pil_only_types(t: Any) -> list[type] | None:
+    """The encodes types of `t` when it is an item transform: it takes PIL images and no tensor image (nothing a
+    collated batch of images or masks is); None otherwise (it handles batches, or does not take images at all)."""
+    m = getattr(t, "_encm", None)
+    if m is None:
+        return None
+    ins = [k[0] for k in m.td._all_funcs()]
+    pil = [c for c in ins if _is_pil(c)]
+    if not pil:
+        return None
+    batch_types = set(_BATCH_IMAGES)
+    for c in pil:  # the tensor types these PIL classes (and their subclasses) become, where they say so
+        todo = [c]
+        while todo:
+            k = todo.pop()
+            todo.extend(k.__subclasses__())
+            tc = getattr(k, "_tensor_cls", None)
+            if isinstance(tc, type):
+                batch_types.add(tc)
+    for b in batch_types:
+        try:
+            if m.resolve(b) is not None:
+                return None
+        except TypeError:  # ambiguous: some method takes it, so it is meant for batches too
+            return None
+    return [c for c in ins if isinstance(c, type)]
+
+
+def _refuse_item_tfms_in_batch(dl: "TfmdDL") -> None:
+    """Refuse an item transform in `after_batch` (`batch_tfms`): one whose `encodes` take PIL images but no tensor
+    image (`Resize`, `RandomResizedCrop`) never matches a collated batch, where images are tensors, so the batches
+    would pass unchanged. Decided once per loader, from the transforms' dispatch tables."""
+    if dl.bs is None or not _default_method(dl, "create_batch"):  # uncollated items, or the caller's own batches
+        return
+    for t in dl.after_batch.fs:
+        ts = _pil_only_types(t)
+        if ts is None:
+            continue
+        cls = type(t).__name__
+        alt = _BATCH_VERSION.get(cls)
+        alt = f"its batch version: {alt}" if alt else "a batch transform (one whose encodes take a TensorImage)"
+        takes = ", ".join(c.__name__ for c in ts)
+        raise TypeError(
+            f"batch_tfms (after_batch) holds {cls}, an item transform: its encodes take {takes}, and a collated batch "
+            f"holds no PIL image (images are tensors by then), so it would never run on the images and the batches "
+            f"would pass unchanged. Put {cls} in item_tfms (after_item), or use {alt} in batch_tfms.")
+
+
 def _types_of(o):
     "The nested structure of types of a batch, for `retain_types(typs=...)`."
     if isinstance(o, tuple | list) and not _is_column(o):
@@ -69,6 +130,7 @@ class TfmdDL(DataLoader):
             kwargs[nm] = v if isinstance(v, Pipeline) else Pipeline(v)
         super().__init__(dataset, bs=bs, shuffle=shuffle, num_workers=num_workers, **kwargs)
         _refuse_dead_batch_tfms(self)
+        _refuse_item_tfms_in_batch(self)
         if self.device is not None:
             self.to(self.device)  # the state of the batch transforms (Normalize's statistics) follows the batches
         if do_setup:
