@@ -84,9 +84,8 @@ def test_text_classifier_interpretation_uses_the_class_names(names, capsys):
     rows = [r for r in capsys.readouterr().out.splitlines() if r.strip()][1:]  # sklearn's layout has blank lines
     assert [r.split()[0] for r in rows[:len(names)]] == names
     assert max(len(r) for r in rows) < 80  # no token list printed as a row label
-    fig = interp.plot_top_losses(3, return_fig=True)
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert len(titles) == 3 and all(t.split("/")[0] in names and t.split("/")[1].strip() in names for t in titles)
+    top = interp.plot_top_losses(3, return_fig=True)  # texts: a table (AUDIT3 E28), not blank image panels
+    assert len(top) == 3 and set(top["target"]) <= set(names) and set(top["predicted"]) <= set(names)
 
 
 # ---- E2: to_fp16() on a CPU model ---------------------------------------------------------------------------------

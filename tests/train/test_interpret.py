@@ -73,8 +73,10 @@ def test_confusion_matrix_and_report(learn, tmp_path, capsys):
     fig = interp.plot_confusion_matrix(normalize=True, return_fig=True)
     fig.savefig(tmp_path / "cm.png")
     assert (tmp_path / "cm.png").stat().st_size > 1000
-    interp.plot_top_losses(4, return_fig=True).savefig(tmp_path / "top.png")
-    assert (tmp_path / "top.png").stat().st_size > 1000
+    # inputs that are not images: a table (AUDIT3 E28), the input values then target/predicted/probability/loss
+    top = interp.plot_top_losses(4, return_fig=True)
+    assert list(top.columns) == ["input", "target", "predicted", "probability", "loss"] and len(top) == 4
+    assert top["loss"].tolist() == pytest.approx(interp.top_losses(4)[0].tolist())
 
 
 def test_confusion_matrix_of_two_long_class_names_plots_without_a_layout_warning():

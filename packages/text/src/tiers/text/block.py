@@ -307,3 +307,14 @@ def show_results(x: TensorText, y, samples, outs, ctxs=None, max_n: int = 10, tr
     """Show text samples with their targets and predictions as a table, the text cut at `trunc_at` tokens."""
     samples = L((_truncate(s[0], trunc_at), *s[1:]) for s in samples)
     return show_results[object](x, y, samples, outs, ctxs=ctxs, max_n=max_n, **kwargs)
+
+
+@typedispatch
+def plot_top_losses(x: TensorText, y, samples, outs, probs, losses, trunc_at: int = 150, **kwargs):
+    """`Interpretation.plot_top_losses` for texts: a table of the decoded texts (cut at `trunc_at` tokens) with their
+    target, prediction (a language model's: the predicted next tokens), probability and loss; returns the frame."""
+    from tiers.train.interpret import plot_top_losses as generic  # registers the generic version
+
+    samples = [tuple(_truncate(o, trunc_at) for o in s) for s in samples]
+    outs = [tuple(_truncate(o, trunc_at) for o in (s if isinstance(s, tuple) else (s,))) for s in outs]
+    return generic[object](x, y, samples, outs, probs, losses, **kwargs)

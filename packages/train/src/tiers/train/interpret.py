@@ -10,8 +10,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tiers.dispatch import is_listy
+from tiers.data.show import get_grid, show_table
+from tiers.dispatch import is_listy, typedispatch
 from tiers.dispatch.extras import require
+from tiers.tensors import TensorImageBase, TensorMask
 from tiers.train.learner import Learner
 from tiers.train.plain_torch import loss_decodes
 from tiers.train.predict import check_not_empty
@@ -90,36 +92,195 @@ class Interpretation:
 
     def plot_top_losses(self, k: int = 9, largest: bool = True, figsize: tuple | None = None, return_fig: bool = False,
                         **kwargs: Any) -> Any:
-        """Show the `k` items with the largest losses: their input (as an image when it looks like one, else its
-        values), prediction, target, loss and predicted probability. Returns the matplotlib figure with
-        `return_fig=True` only (a returned figure would show twice at the end of a notebook cell)."""
-        plt = require("matplotlib.pyplot", dist="tiers-train", extra="plots", what="Interpretation.plot_top_losses")
-
+        """Show the `k` items with the largest (or smallest) losses, decoded through the loader: images as a grid
+        titled `prediction/actual/loss/probability` (segmentation: input, target mask and predicted mask per row),
+        texts and tabular rows as a table with `target`, `predicted`, `probability` and `loss` columns (an HTML
+        table in a notebook, text elsewhere). `probability` is that of the predicted class (multi-label: of each
+        predicted label; a language model or segmentation: the mean over the tokens or pixels). Returns the figure
+        (or the table's DataFrame) with `return_fig=True` only (a returned object would show twice at the end of a
+        notebook cell). Other keywords go to the type's `plot_top_losses` (`trunc_at=` for texts...)."""
         preds, targs, decoded = self._needed("plot_top_losses")
         losses, idx = self.top_losses(k, largest)
+        if len(idx) == 0:
+            raise ValueError("plot_top_losses: k=0 items to show; pass k >= 1")
+        items = [int(i) for i in idx]
+        probs = [_probability(_take(preds, i), _take(_first(decoded), i)) for i in items]
+        vals = [float(v) for v in losses]
+        dl = self.dl
+        if callable(getattr(dl, "decode_rows", None)) and callable(getattr(dl, "show_results", None)):
+            # a tabular loader: its `show_results` decodes whole rows into a DataFrame
+            b = (*_tuplify(_take_many(self.inputs, idx)), *_tuplify(_take_many(targs, idx)))
+            df = dl.show_results(b, _take_many(decoded, idx), max_n=len(items), show=False)
+            res = _table_with(df.reset_index(drop=True), probs, vals)
+        elif callable(getattr(dl, "decode_batch", None)) and callable(getattr(dl, "show_results", None)):
+            x = y = None
+            samples: list = []
+            outs: list = []
+            for i in items:  # one item at a time: text inputs are ragged (each batch padded to its own length)
+                b = (*_tuplify(_one(self.inputs, i)), *_tuplify(_one(targs, i)))
+                xi, yi, its, out_its = dl.show_results(b, _one(decoded, i), max_n=1, show=False)
+                if its is None:
+                    raise TypeError(f"plot_top_losses: {type(dl).__name__} decodes a batch into one object, not into "
+                                    "samples; show the items with learn.show_results instead")
+                x, y = (xi, yi) if x is None else (x, y)
+                samples.append(its[0])
+                outs.append(out_its[0])
+            res = plot_top_losses(x, y, samples, outs, probs, vals, figsize=figsize, **kwargs)
+        else:
+            res = self._plot_raw(items, probs, vals, figsize)
+        return res if return_fig else None
+
+    def _plot_raw(self, items: list[int], probs: list[str], losses: list[float], figsize: tuple | None) -> Any:
+        # A loader that cannot decode (a torch DataLoader): images when the inputs look like some, else a table of
+        # the first input values.
+        _, targs, decoded = self._needed("plot_top_losses")
         x = _first(self.inputs)
-        dec, targ = self._target_names(_first(decoded)[idx]), self._target_names(_first(targs)[idx])
-        probs = preds[idx]
-        ncols = min(3, len(idx)) or 1
-        nrows = (len(idx) + ncols - 1) // ncols
-        fig, axs = plt.subplots(max(nrows, 1), ncols, figsize=figsize or (4 * ncols, 3.2 * max(nrows, 1)),
-                                squeeze=False)
-        for ax in axs.flat:
-            ax.axis("off")
-        for ax, i, p, t, lo, pr in zip(axs.flat, idx, dec, targ, losses, probs):
-            xi = x[int(i)] if isinstance(x, Tensor) else None
-            if xi is not None and xi.dim() in (2, 3):
-                img = xi.float()
+        dec = self._target_names(_first(decoded)[items])
+        targ = self._target_names(_first(targs)[items])
+        if isinstance(x, Tensor) and x.dim() in (3, 4):
+            fig, axs = get_grid(len(items), figsize=figsize, title="Prediction/Actual/Loss/Probability",
+                                return_fig=True)
+            for ax, i, p, t, lo, pr in zip(axs, items, dec, targ, losses, probs):
+                img = x[i].float()
                 img = img.permute(1, 2, 0) if img.dim() == 3 and img.shape[0] in (1, 3) else img
                 img = (img - img.min()) / (img.max() - img.min() + 1e-8)
                 ax.imshow(img.squeeze(-1).numpy() if img.dim() == 3 else img.numpy(), cmap="gray")
-            elif xi is not None:
-                vals = ", ".join(f"{v:.2g}" for v in xi.flatten()[:6].tolist())
-                ax.text(0.5, 0.4, vals, ha="center", fontsize=8, wrap=True)
-            conf = float(pr.max()) if pr.dim() else float(pr)
-            ax.set_title(f"{p}/{t} / {float(lo):.2f} / {conf:.2f}", fontsize=9)
-        fig.suptitle("prediction/actual/loss/probability")
-        return fig if return_fig else None
+                ax.axis("off")
+                ax.set_title(f"{p}/{t} / {lo:.2f} / {pr}", fontsize=9)
+            return fig
+        pd = require("pandas", dist="tiers-train", extra="plots", what="Interpretation.plot_top_losses (tables)")
+        inputs = [", ".join(f"{v:.4g}" for v in x[i].flatten()[:8].tolist()) if isinstance(x, Tensor) else
+                  str(_take(x, i)) for i in items]
+        df = pd.DataFrame({"input": inputs, "target": targ, "predicted": dec})
+        return _table_with(df, probs, losses)
+
+
+def _tuplify(o: Any) -> tuple:
+    return tuple(o) if isinstance(o, (tuple, list)) and not _is_ragged(o) else (o,)
+
+
+def _is_ragged(o: Any) -> bool:
+    # GatherPredsCallback gives a list of per-item tensors when batches differ in shape (text padded per batch)
+    return isinstance(o, list) and len(o) > 0 and all(isinstance(e, Tensor) for e in o) and \
+        len({e.shape for e in o}) > 1
+
+
+def _take(o: Any, i: int) -> Any:
+    """Item `i` of gathered results (a tensor, a ragged list of item tensors, or a tuple of those)."""
+    if isinstance(o, Tensor) or _is_ragged(o):
+        return o[i]
+    if isinstance(o, (tuple, list)):
+        return type(o)(_take(e, i) for e in o) if len(o) != 1 else _take(o[0], i)
+    return o
+
+
+def _one(o: Any, i: int) -> Any:
+    """Item `i` of gathered results as a batch of one (types kept, for the loader's decoding)."""
+    if isinstance(o, Tensor):
+        return o[i : i + 1]
+    if _is_ragged(o):
+        return o[i][None]
+    if isinstance(o, (tuple, list)):
+        return tuple(_one(e, i) for e in o)
+    return o
+
+
+def _take_many(o: Any, idx: Tensor) -> Any:
+    if isinstance(o, Tensor):
+        return o[idx]
+    if isinstance(o, (tuple, list)):
+        return tuple(_take_many(e, idx) for e in o)
+    return o
+
+
+def _probability(raw: Any, dec: Any) -> str:
+    """The predicted probability shown for one item: of the predicted class, of each predicted label (multi-label,
+    `;`-separated), or the mean over tokens/pixels of the predicted class's (language model, segmentation)."""
+    if not isinstance(raw, Tensor) or not raw.is_floating_point() or raw.numel() == 0:
+        return ""
+    if isinstance(dec, Tensor) and dec.shape == raw.shape and not dec.is_floating_point():
+        return ";".join(f"{float(p):.2f}" for p in raw[dec.bool()])  # multi-label: one per predicted label
+    if isinstance(dec, Tensor) and not dec.is_floating_point() and dec.dim() < raw.dim():
+        d = dec.long()
+        if raw.dim() == 1 and d.dim() == 0:
+            return f"{float(raw[int(d)]):.2f}"
+        for cd in (-1, 0):  # the class axis: last (tokens) or first (a CHW segmentation map)
+            rest = raw.shape[:-1] if cd == -1 else raw.shape[1:]
+            if rest == d.shape:
+                return f"{float(raw.gather(cd, d.unsqueeze(cd)).mean()):.2f}"
+    return f"{float(raw.max()):.2f}"
+
+
+def _label(o: Any) -> str:
+    """A decoded target or prediction as a short title: class names (multi-label joined by `;`), else its text."""
+    if isinstance(o, (tuple, list)) and not isinstance(o, str):
+        return ";".join(str(e) for e in o)
+    if isinstance(o, Tensor):
+        if o.numel() <= 8:  # a few values (a plain feature vector): the values themselves
+            return ", ".join(f"{v:.4g}" for v in o.flatten().tolist())
+        return f"tensor of shape {tuple(o.shape)}"
+    return str(o)
+
+
+def _table_with(df: Any, probs: list[str], losses: list[float]) -> Any:
+    df = df.copy()
+    df["probability"] = probs
+    df["loss"] = losses
+    show_table(df)
+    return df
+
+
+@typedispatch
+def plot_top_losses(x, y, samples, outs, probs, losses, figsize=None, nrows=None, ncols=None, **kwargs):
+    """Show the decoded top-loss `samples` (tuples of inputs then targets) with their decoded predictions `outs`,
+    predicted probabilities `probs` (text) and `losses`: a grid of images titled `prediction/actual/loss/probability`
+    when the inputs are images, else a table (the input columns, then `target`, `predicted`, `probability`, `loss`).
+    `x` and `y` (the decoded inputs and targets) choose a specialised version. Returns the figure or the DataFrame."""
+    n_out = len(outs[0]) if isinstance(outs[0], tuple) else 1
+
+    def split(s: Any, o: Any) -> tuple[tuple, str, str]:
+        s = s if isinstance(s, tuple) else (s,)
+        o = o if isinstance(o, tuple) else (o,)
+        return s[: len(s) - n_out], ", ".join(map(_label, s[len(s) - n_out:])), ", ".join(map(_label, o))
+
+    if isinstance(_first(samples[0]) if not isinstance(samples[0], tuple) else samples[0][0], TensorImageBase):
+        fig, axs = get_grid(len(samples), nrows, ncols, figsize, title="Prediction/Actual/Loss/Probability",
+                            return_fig=True)
+        for ax, s, o, pr, lo in zip(axs, samples, outs, probs, losses):
+            inp, targ, pred = split(s, o)
+            inp[0].show(ctx=ax, **kwargs)
+            ax.set_title(f"{pred}/{targ} / {lo:.2f} / {pr}", fontsize=9)
+        return fig
+    pd = require("pandas", dist="tiers-train", extra="plots", what="plot_top_losses (tables)")
+    rows = []
+    for s, o in zip(samples, outs):
+        inp, targ, pred = split(s, o)
+        row = pd.Series(dtype=object)
+        for e in inp:
+            row = e.show(ctx=row) if hasattr(e, "show") else pd.concat([row, pd.Series({"input": _label(e)})])
+        rows.append(pd.concat([row, pd.Series({"target": targ, "predicted": pred})]))
+    return _table_with(pd.DataFrame(rows), list(probs), list(losses))
+
+
+@typedispatch  # type: ignore[no-redef]  # one function per type (dispatched)
+def plot_top_losses(x: TensorImageBase, y: TensorMask, samples, outs, probs, losses, figsize=None, imsize=3,  # noqa: F811
+                    **kwargs):
+    """Segmentation: one row per item, the input image, its target mask and the predicted mask (over the image),
+    titled with the loss and the mean probability of the predicted class per pixel."""
+    n = len(samples)
+    fig, axs = get_grid(3 * n, n, 3, figsize or (3 * imsize, n * imsize), title="Input / Target / Prediction",
+                        return_fig=True)
+    for r, (s, o, pr, lo) in enumerate(zip(samples, outs, probs, losses)):
+        img, targ = s[0], s[1]
+        pred = o[0] if isinstance(o, tuple) else o
+        for j, (mask, title) in enumerate(((None, f"input / loss {lo:.2f}"), (targ, "target"),
+                                           (pred, f"prediction / probability {pr}"))):
+            ax = axs[3 * r + j]
+            img.show(ctx=ax, **kwargs)
+            if mask is not None:
+                mask.show(ctx=ax, **kwargs)
+            ax.set_title(title, fontsize=9)
+    return fig
 
 
 class ClassificationInterpretation(Interpretation):
