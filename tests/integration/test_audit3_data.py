@@ -302,3 +302,19 @@ def test_transforms_that_also_take_batches_stay_allowed_in_batch_tfms(mnist):
     ImageDataLoaders.from_folder(mnist, bs=8, batch_tfms=[DihedralItem(p=1.0)]).one_batch()
     b = ImageDataLoaders.from_folder(mnist, bs=8, shuffle=False, batch_tfms=[Both()]).train.one_batch()[0]
     assert torch.allclose(b, plain + 1)
+
+
+# ---- E27: from_df with absolute paths in the file column ----------------------------------------------------------
+def test_from_df_with_absolute_paths_finds_the_files(mnist):
+    import pandas as pd
+
+    files = get_image_files(mnist)
+    df = pd.DataFrame({"fname": [str(f) for f in files], "label": [parent_label(f) for f in files]})
+    # Before: FileNotFoundError: load_image: no image file at .//tmp/.../mnist_tiny/train/3/....png
+    for kw in ({}, {"path": mnist}):
+        dls = ImageDataLoaders.from_df(df, fn_col="fname", label_col="label", bs=8, seed=0, **kw)
+        x, y = dls.train.one_batch()
+        assert x.shape == (8, 3, 28, 28) and len(dls.train_ds) + len(dls.valid_ds) == len(files)
+    # relative names still get the folder prefix
+    rel = df.assign(fname=[str(f.relative_to(mnist)) for f in files])
+    assert ImageDataLoaders.from_df(rel, mnist, fn_col="fname", label_col="label", bs=8).one_batch()[0].shape[0] == 8

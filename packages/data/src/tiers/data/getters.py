@@ -52,10 +52,14 @@ class AttrGetter(ItemTransform):
         return f"AttrGetter({self.nm!r})"
 
 
+_SEPS = {"/", os.path.sep}  # a prefix ending with one names a folder
+
+
 class ColReader(ItemTransform):
     """Read column(s) `cols` (names or positions) of a row: a pandas Series, a namedtuple, a dict or a tuple. A value
-    gets the prefix `pref` and suffix `suff` when given (a `Path` prefix ends with a separator), or is split on
-    `label_delim` into a list of labels. Several columns give an `L` of values.
+    gets the prefix `pref` and suffix `suff` when given (a `Path` prefix ends with a separator; under a folder prefix
+    an absolute path keeps its own folder, as `Path(pref) / value` would), or is split on `label_delim` into a list
+    of labels. Several columns give an `L` of values.
 
     >>> import pandas as pd
     >>> row = pd.DataFrame({"name": ["a.png"], "tags": ["cat dog"]}).iloc[0]
@@ -87,6 +91,10 @@ class ColReader(ItemTransform):
         if not self.pref and not self.suff and self.label_delim is None:
             return o
         if self.label_delim is None:
+            if self.pref and self.pref[-1] in _SEPS and isinstance(o, str | os.PathLike) and os.path.isabs(o):
+                # A column of absolute paths (Kaggle CSVs) under a folder prefix (`from_df`'s `path`): joined as
+                # paths, the absolute one wins (gluing gave './/root/...', every file "not found")
+                return f"{os.fspath(o)}{self.suff}"
             return f"{self.pref}{o}{self.suff}"
         if not isinstance(o, str):  # a missing value (NaN) means no labels
             return []

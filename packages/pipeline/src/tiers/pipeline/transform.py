@@ -16,6 +16,7 @@ Resolutions are cached per input type, so a call costs a dict lookup plus the me
 """
 
 from collections.abc import Callable, Iterable
+from numbers import Integral
 from typing import Any
 
 from tiers.dispatch import retain_type
@@ -34,6 +35,22 @@ from tiers.pipeline._methods import (
 __all__ = ["Transform", "InplaceTransform", "DisplayedTransform", "ItemTransform", "compose_tfms"]
 
 
+def _row_position_hint(exc: KeyError, x: Any) -> str | None:
+    """The fix for `row[0]` on a DataFrame row (fastai's data block tutorial getter `lambda x: x[0]`): a pandas Series
+    is indexed by column names, and pandas >= 3 no longer falls back to positions. None when that is not the cause."""
+    k = exc.args[0] if len(exc.args) == 1 else None
+    if type(k) is not int or not type(x).__module__.startswith("pandas") or not hasattr(x, "iloc"):
+        return None
+    labels = list(getattr(x, "index", ()))
+    # integer labels: `x[0]` is a label lookup there (pandas never fell back to positions), not this slip
+    if k in labels or not -len(labels) <= k < len(labels) or any(isinstance(c, Integral) for c in labels):
+        return None
+    shown = labels if len(labels) <= 10 else [*labels[:10], "..."]
+    return (f"The item is a pandas Series (a DataFrame row) indexed by column names {shown}: x[{k}] looks up a column "
+            f"named {k}, and pandas >= 3 no longer falls back to positions. Use x.iloc[{k}] or the column name, "
+            f"x[{labels[k]!r}].")
+
+
 def _reraise(exc, tfm, m, x, i, whole, where=None):
     """Raise `exc` again, the same object (type, `args`, `errno`, `filename`... untouched), with a note (PEP 678)
     naming the Transform, the method, the element and its type."""
@@ -43,6 +60,10 @@ def _reraise(exc, tfm, m, x, i, whole, where=None):
         where = "the item (not a tuple)" if whole is None else f"element {i} of a {len(whole)}-tuple"
     name = getattr(tfm, "_name", None) or type(tfm).__name__  # not a DisplayedTransform's long name
     exc.add_note(f"{name}.{m.name} raised {type(exc).__name__} on {where}, of type {type(x).__qualname__}")
+    if isinstance(exc, KeyError):
+        hint = _row_position_hint(exc, x)
+        if hint:
+            exc.add_note(hint)
     exc._tiers_tfm_noted = True  # every exception has a __dict__ (BaseException's)
     raise exc
 
