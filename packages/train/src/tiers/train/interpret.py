@@ -198,6 +198,8 @@ def _probability(raw: Any, dec: Any) -> str:
     `;`-separated), or the mean over tokens/pixels of the predicted class's (language model, segmentation)."""
     if not isinstance(raw, Tensor) or not raw.is_floating_point() or raw.numel() == 0:
         return ""
+    if isinstance(dec, Tensor) and dec.is_floating_point():
+        return ""  # a regression (or a loss without `decodes`): the outputs are values, not probabilities
     if isinstance(dec, Tensor) and dec.shape == raw.shape and not dec.is_floating_point():
         return ";".join(f"{float(p):.2f}" for p in raw[dec.bool()])  # multi-label: one per predicted label
     if isinstance(dec, Tensor) and not dec.is_floating_point() and dec.dim() < raw.dim():
@@ -213,7 +215,7 @@ def _probability(raw: Any, dec: Any) -> str:
 
 def _label(o: Any) -> str:
     """A decoded target or prediction as a short title: class names (multi-label joined by `;`), else its text."""
-    if isinstance(o, (tuple, list)) and not isinstance(o, str):
+    if is_listy(o):  # MultiCategory (an `L`), a tuple or list of labels
         return ";".join(str(e) for e in o)
     if isinstance(o, Tensor):
         if o.numel() <= 8:  # a few values (a plain feature vector): the values themselves
