@@ -81,7 +81,8 @@ class TabularLearner(Learner):
                 with_input: bool = False) -> tuple:
         """Predict `row` (a Series, a `{column: value}` dict or a one-row DataFrame): `(the row processed and decoded
         with the prediction in the target columns (a `TabularRow`: a Series with `show()`), the decoded prediction
-        (class index or values), the raw prediction (probabilities or values))`."""
+        (class index or values), the raw prediction (probabilities or values))`. A regression prediction is the model's
+        row, a 1-d tensor (`tensor([2.83])`, one value per target column)."""
         df = _one_row(row, self.dls.train_ds)
         dl = self.dls.test_dl(df.infer_objects())
         _, preds, _, dec = self.get_preds(dl=dl, with_input=True, with_decoded=True)
@@ -94,6 +95,10 @@ class TabularLearner(Learner):
         back = {p: t for t, p in _pred_columns(to, n_out).items() if p in full.columns}
         full = full.drop(columns=[t for t in back.values() if t in full.columns]).rename(columns=back)
         cols = [c for c in to.cat_names + to.cont_names + to.y_names if c in full.columns]
+        if preds.ndim == 1:
+            # one output per row (a dot-product collab model): the model's row as a 1-element tensor, the same shape
+            # as a one-target regression model's `[n, 1]` row (`tensor([2.83])`), not a 0-d tensor
+            return TabularRow(full.iloc[0][cols]), dec[0:1], preds[0:1]
         return TabularRow(full.iloc[0][cols]), dec[0], preds[0]
 
 
