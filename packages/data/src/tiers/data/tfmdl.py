@@ -64,7 +64,7 @@ def _pil_only_types(t: Any) -> list[type] | None:
     pil = [c for c in ins if _is_pil(c)]
     if not pil:
         return None
-    batch_types = set(_BATCH_IMAGES)
+    batch_types: set[type] = set(_BATCH_IMAGES)
     for c in pil:  # the tensor types these PIL classes (and their subclasses) become, where they say so
         todo = [c]
         while todo:
