@@ -318,3 +318,18 @@ def test_from_df_with_absolute_paths_finds_the_files(mnist):
     # relative names still get the folder prefix
     rel = df.assign(fname=[str(f.relative_to(mnist)) for f in files])
     assert ImageDataLoaders.from_df(rel, mnist, fn_col="fname", label_col="label", bs=8).one_batch()[0].shape[0] == 8
+
+
+def test_from_df_with_names_that_already_hold_the_folder_says_so(mnist, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.chdir(mnist.parent)
+    files = get_image_files(mnist)
+    df = pd.DataFrame({"fname": [str(f.relative_to(mnist.parent)) for f in files],
+                       "label": [parent_label(f) for f in files]})
+    # Before: only "no image file at mnist_tiny/mnist_tiny/train/3/....png"
+    with pytest.raises(FileNotFoundError) as info:
+        ImageDataLoaders.from_df(df, mnist.name, fn_col="fname", label_col="label", bs=8).one_batch()
+    notes = "\n".join(info.value.__notes__)
+    assert f"The path repeats its folder '{mnist.name}'" in notes and "pass path='.'" in notes
+    assert ImageDataLoaders.from_df(df, fn_col="fname", label_col="label", bs=8).one_batch()[0].shape[0] == 8

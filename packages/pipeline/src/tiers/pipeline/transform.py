@@ -15,8 +15,10 @@ type (`tiers.dispatch.TypeDispatch` rules: most specific class wins, unannotated
 Resolutions are cached per input type, so a call costs a dict lookup plus the method itself.
 """
 
+import os
 from collections.abc import Callable, Iterable
 from numbers import Integral
+from pathlib import Path
 from typing import Any
 
 from tiers.dispatch import retain_type
@@ -51,6 +53,23 @@ def _row_position_hint(exc: KeyError, x: Any) -> str | None:
             f"x[{labels[k]!r}].")
 
 
+def _repeated_folder_hint(x: Any) -> str | None:
+    """The cause of a missing file whose path repeats its leading folder(s) (`data/data/train/a.png`) while the path
+    without the repetition exists: file names that already start with the folder a getter prefixes (`from_df(df,
+    path='data')` on a column of 'data/train/a.png'). None otherwise; runs on the error path only."""
+    if not isinstance(x, str | os.PathLike):
+        return None
+    p = os.fspath(x)
+    parts = Path(p).parts if isinstance(p, str) else ()
+    for k in range(1, len(parts) // 2 + 1):
+        if parts[:k] == parts[k:2 * k] and Path(*parts[k:]).exists():
+            folder = str(Path(*parts[:k]))
+            return (f"The path repeats its folder {folder!r}: {p} does not exist, {Path(*parts[k:])} does. The file "
+                    f"names (a DataFrame column?) already start with the folder they were prefixed with: pass "
+                    f"path='.' (or ColReader(col) without pref), or store the names relative to {folder!r}.")
+    return None
+
+
 def _reraise(exc, tfm, m, x, i, whole, where=None):
     """Raise `exc` again, the same object (type, `args`, `errno`, `filename`... untouched), with a note (PEP 678)
     naming the Transform, the method, the element and its type."""
@@ -60,10 +79,10 @@ def _reraise(exc, tfm, m, x, i, whole, where=None):
         where = "the item (not a tuple)" if whole is None else f"element {i} of a {len(whole)}-tuple"
     name = getattr(tfm, "_name", None) or type(tfm).__name__  # not a DisplayedTransform's long name
     exc.add_note(f"{name}.{m.name} raised {type(exc).__name__} on {where}, of type {type(x).__qualname__}")
-    if isinstance(exc, KeyError):
-        hint = _row_position_hint(exc, x)
-        if hint:
-            exc.add_note(hint)
+    hint = _row_position_hint(exc, x) if isinstance(exc, KeyError) else \
+        _repeated_folder_hint(x) if isinstance(exc, FileNotFoundError) else None
+    if hint:
+        exc.add_note(hint)
     exc._tiers_tfm_noted = True  # every exception has a __dict__ (BaseException's)
     raise exc
 
