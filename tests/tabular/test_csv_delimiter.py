@@ -58,6 +58,9 @@ def test_no_hint_for_a_plain_misspelling():
 
 
 def test_from_csv_takes_sep_and_trains(tmp_path):
+    from tiers.tensors import set_seed
+
+    set_seed(0)  # the split, the shuffling and the weights: the accuracy below does not depend on earlier tests
     df = make_frame(400)
     csv = tmp_path / "data.csv"
     df.to_csv(csv, sep=";", index=False)
@@ -68,8 +71,8 @@ def test_from_csv_takes_sep_and_trains(tmp_path):
     pd.testing.assert_frame_equal(dls.train_ds.xs, ref.train_ds.xs)
     torch.manual_seed(0)
     learn = tabular_learner(dls, layers=[16], metrics=accuracy)
-    learn.fit(2, 1e-2)
-    assert learn.recorder.values[-1][-1] > 0.7  # the target is learnable from these columns
+    learn.fit_one_cycle(6, 3e-2)
+    assert learn.recorder.values[-1][-1] > 0.8  # the target is learnable from these columns
     # the default (no sep) still reads a comma file
     df.to_csv(tmp_path / "comma.csv", index=False)
     assert list(TabularDataLoaders.from_csv(tmp_path / "comma.csv", procs=PROCS, **NAMES).train_ds.y_names) == ["y"]
