@@ -53,6 +53,7 @@ def test_row_show_false_returns_the_one_row_frame(tutorial):
 
 
 def test_row_show_in_a_notebook_is_an_html_table(tutorial, capsys, monkeypatch):
+    pytest.importorskip("IPython")  # the notebook display needs IPython, which the layer's own venv may not have
     row = tutorial[2]
     # the notebook test of show_table: a Jupyter kernel is detected; without a live kernel IPython's display prints
     # the mime bundle it was given, so the HTML table is what a notebook would render
