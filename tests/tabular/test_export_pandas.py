@@ -137,7 +137,7 @@ def test_corrupted_and_foreign_files_refused(to, tmp_path):
     m = _members(good)
     m["manifest.json"] = json.dumps({**json.loads(m["manifest.json"]), "format": "tiers-tabular-pandas/9"})
     _write(tmp_path / "future.pkl", m)
-    with pytest.raises(ValueError, match="format 'tiers-tabular-pandas/9'; this version reads"):
+    with pytest.raises(ValueError, match="format 'tiers-tabular-pandas/9', this version reads"):
         load_pandas(tmp_path / "future.pkl")  # noqa: F405
     (tmp_path / "empty.pkl").write_bytes(b"")
     with pytest.raises(ValueError, match="empty.pkl is empty"):

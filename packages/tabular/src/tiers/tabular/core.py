@@ -4,7 +4,6 @@ state is learned on the training rows only and then applied to every row (valida
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import json
 import os
@@ -905,12 +904,9 @@ class _TensorRefPickler(pickle.Pickler):
         return ("tensor", key, type(obj), bool(obj.requires_grad), meta)
 
 
-def _sha256(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
-
-
 def _export_pandas(to: TabularPandas, path: Path, pickle_protocol: int) -> Path:
     from tiers.dispatch.files import atomic_write
+    from tiers.train.io.export import sha256_hex
     from tiers.train.io.paths import write_once
 
     buf = io.BytesIO()
@@ -925,7 +921,7 @@ def _export_pandas(to: TabularPandas, path: Path, pickle_protocol: int) -> Path:
     torch.save(pk.tensors, tbuf)
     pkl, pt = buf.getvalue(), tbuf.getvalue()
     manifest = {"format": _PANDAS_FORMAT, "class": f"{type(to).__module__}.{type(to).__qualname__}",
-                "pandas.pkl": _sha256(pkl), "tensors.pt": _sha256(pt)}
+                "pandas.pkl": sha256_hex(pkl), "tensors.pt": sha256_hex(pt)}
 
     def write(target: Path) -> None:
         # deflated: small without rows, and `tensors.pt` (itself a zip) is not left readable inside the file, where
@@ -994,6 +990,7 @@ def load_pandas(fname: str | os.PathLike[str], trusted: bool = False, allowed: I
     >>> to_new.xs.equals(to.new(pd.DataFrame({"a": ["y"], "b": [None]})).process().xs)
     True
     """
+    from tiers.train.io.export import check_manifest
     from tiers.train.io.safe_load import SafeUnpickler, UnsafeExportError, check_globals, policy
 
     path = Path(fname)
@@ -1002,16 +999,7 @@ def load_pandas(fname: str | os.PathLike[str], trusted: bool = False, allowed: I
     if not path.is_file():
         raise FileNotFoundError(f"load_pandas: no file at {path}; write one with to.export({str(path)!r}).")
     parts = _read_pandas_export(path)
-    try:
-        manifest = json.loads(parts["manifest.json"])
-    except ValueError as e:
-        raise ValueError(f"load_pandas: {path} has an unreadable manifest ({e}); export it again.") from e
-    if not isinstance(manifest, dict) or manifest.get("format") != _PANDAS_FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ValueError(f"load_pandas: {path} has format {got!r}; this version reads {_PANDAS_FORMAT!r}.")
-    for m in ("pandas.pkl", "tensors.pt"):
-        if manifest.get(m) != _sha256(parts[m]):
-            raise ValueError(f"load_pandas: {path} is corrupted ({m} fails its checksum); export it again.")
+    check_manifest(parts, path, _PANDAS_FORMAT, ("pandas.pkl", "tensors.pt"), "load_pandas", "export it again.")
     try:
         tensors = torch.load(io.BytesIO(parts["tensors.pt"]), map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError) as e:

@@ -70,8 +70,30 @@ class _TensorPickler(pickle.Pickler):
         return NotImplemented
 
 
-def _sha(b: bytes) -> str:
+def sha256_hex(b: bytes) -> str:
+    """The SHA-256 of `b` in hex: what a manifest records for each member of an archive."""
     return hashlib.sha256(b).hexdigest()
+
+
+_sha = sha256_hex
+
+
+def check_manifest(parts: dict[str, bytes], fname: Path, fmt: str, members: tuple[str, ...], who: str,
+                   redo: str) -> dict[str, Any]:
+    """The manifest of an archive read into `parts` (member name -> bytes), checked: readable JSON, of format `fmt`,
+    and each of `members` matching its recorded SHA-256. Errors name `who` (the loading function), the file and
+    `redo` (how to make a good one). Shared by `load_learner` and tabular's `load_pandas`."""
+    try:
+        manifest = json.loads(parts["manifest.json"])
+    except ValueError as e:
+        raise ValueError(f"{who}: {fname} has an unreadable manifest ({e}); {redo}") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != fmt:
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ValueError(f"{who}: {fname} has format {got!r}, this version reads {fmt!r}")
+    for m in members:
+        if manifest.get(m) != sha256_hex(parts[m]):
+            raise ValueError(f"{who}: {fname} is corrupted ({m} fails its checksum); {redo}")
+    return manifest
 
 
 def _pickled(learn: Any, pickle_protocol: int) -> tuple[bytes, bytes, list[str], int]:
@@ -195,16 +217,8 @@ def load_learner(
                                 f"{fname / example}"
                                 f"{' (its .pkl files: ' + ', '.join(found[:6]) + ')' if found else ''}")
     parts = _read(fname)
-    try:
-        manifest = json.loads(parts["manifest.json"])
-    except ValueError as e:
-        raise ValueError(f"load_learner: {fname} has an unreadable manifest ({e}); export the learner again") from e
-    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ValueError(f"load_learner: {fname} has format {got!r}, this version reads {_FORMAT!r}")
-    for m in ("learner.pkl", "tensors.safetensors"):
-        if manifest.get(m) != _sha(parts[m]):
-            raise ValueError(f"load_learner: {fname} is corrupted ({m} fails its checksum); export the learner again")
+    manifest = check_manifest(parts, fname, _FORMAT, ("learner.pkl", "tensors.safetensors"), "load_learner",
+                              "export the learner again")
     pol = policy(allowed)
     if not trusted:
         by_value = manifest.get("by_value") or []
