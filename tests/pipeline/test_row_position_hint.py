@@ -1,10 +1,11 @@
 """A getter indexing a pandas row by position (`x[0]`, pandas >= 3): the KeyError gets a note naming `x.iloc[0]` and
 the column name (audit 3, E25); other KeyErrors get no such note."""
 
-import pandas as pd
 import pytest
 
 from tiers.pipeline import Pipeline, Transform
+
+pd = pytest.importorskip("pandas")  # tiers-pipeline works without pandas (its own venv has none)
 
 
 def _notes(f, x):
