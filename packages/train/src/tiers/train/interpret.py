@@ -148,7 +148,7 @@ class Interpretation:
                 ax.axis("off")
                 ax.set_title(f"{p}/{t} / {lo:.2f} / {pr}", fontsize=9)
             return fig
-        pd = require("pandas", dist="tiers-train", extra="plots", what="Interpretation.plot_top_losses (tables)")
+        pd = require("pandas", dist="tiers-train", extra="pandas", what="Interpretation.plot_top_losses (tables)")
         inputs = [", ".join(f"{v:.4g}" for v in x[i].flatten()[:8].tolist()) if isinstance(x, Tensor) else
                   str(_take(x, i)) for i in items]
         df = pd.DataFrame({"input": inputs, "target": targ, "predicted": dec})
@@ -253,7 +253,7 @@ def plot_top_losses(x, y, samples, outs, probs, losses, figsize=None, nrows=None
             inp[0].show(ctx=ax, **kwargs)
             ax.set_title(f"{pred}/{targ} / {lo:.2f} / {pr}", fontsize=9)
         return fig
-    pd = require("pandas", dist="tiers-train", extra="plots", what="plot_top_losses (tables)")
+    pd = require("pandas", dist="tiers-train", extra="pandas", what="plot_top_losses (tables)")
     rows = []
     for s, o in zip(samples, outs):
         inp, targ, pred = split(s, o)
