@@ -197,3 +197,32 @@ def run_on_pty():
     pseudo-terminal of that size (its controlling terminal; COLUMNS/LINES/TIERS_DEBUG unset, TERM=xterm) and return
     (output bytes, wait status, whether ^C was typed). With `interrupt_when`, types ^C once that text has appeared."""
     return _run_on_pty
+
+
+def _progress_learner(out=None, metrics=(), path=None):
+    """A two-class Learner on fixed random data (64 training and 32 validation rows, bs 16, seeded weights) whose
+    ProgressCallback writes to `out` without throttling: the fit the progress tests draw and read back."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from tiers.data import DataLoaders
+    from tiers.train import Learner, ProgressCallback
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    dls = DataLoaders(DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16),
+                      DataLoader(TensorDataset(x[64:], y[64:]), batch_size=16))
+    torch.manual_seed(0)
+    learn = Learner(dls, nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), loss_func=F.cross_entropy,
+                    metrics=metrics, path=path)
+    return learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=out, throttle=0))
+
+
+@pytest.fixture(scope="session")
+def progress_learner():
+    """`progress_learner(out=None, metrics=(), path=None)`: the small seeded Learner of the progress tests, its bar
+    and table written to `out` (see `_progress_learner`)."""
+    return _progress_learner

@@ -8,13 +8,8 @@ import re
 import sys
 
 import pytest
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from tiers.data import DataLoaders
-from tiers.train import Learner, ProgressCallback, accuracy
+from tiers.train import accuracy
 
 pyte = pytest.importorskip("pyte")
 
@@ -25,18 +20,6 @@ CELL = re.compile(r"\d+|\d+\.\d{6}|\d\d:\d\d")  # an epoch, a loss or metric, a 
 class _TTY(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-def _learner(out=None) -> Learner:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(96, 4, generator=g)
-    y = (x[:, 0] > 0).long()
-    dls = DataLoaders(DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16),
-                      DataLoader(TensorDataset(x[64:], y[64:]), batch_size=16))
-    torch.manual_seed(0)
-    learn = Learner(dls, nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), loss_func=F.cross_entropy,
-                    metrics=accuracy)
-    return learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=out, throttle=0))
 
 
 def _screen(data: bytes, cols: int, rows: int = 40) -> list[str]:
@@ -61,23 +44,23 @@ def _check_table(lines: list[str], cols: int, epochs: int) -> None:
         assert r[0] == str(k // len(header)) and len(r) == len(header[k % len(header)]), lines
 
 
-def test_a_narrow_terminal_gets_the_table_in_column_groups(monkeypatch):
+def test_a_narrow_terminal_gets_the_table_in_column_groups(monkeypatch, progress_learner):
     monkeypatch.setenv("COLUMNS", "40")
     out = _TTY()
-    _learner(out).fit(2, 1e-2)
+    progress_learner(out, metrics=accuracy).fit(2, 1e-2)
     lines = _screen(out.getvalue().replace("\n", "\r\n").encode(), 40)
     _check_table(lines, 40, 2)
 
 
-def test_a_wide_terminal_and_a_log_file_keep_one_line_rows(monkeypatch):
+def test_a_wide_terminal_and_a_log_file_keep_one_line_rows(monkeypatch, progress_learner):
     monkeypatch.setenv("COLUMNS", "120")
     out = _TTY()
-    _learner(out).fit(2, 1e-2)
+    progress_learner(out, metrics=accuracy).fit(2, 1e-2)
     lines = _screen(out.getvalue().replace("\n", "\r\n").encode(), 120)
     assert [ln.split()[0] for ln in lines] == ["epoch", "0", "1"] and lines[0].split() == NAMES, lines
     monkeypatch.setenv("COLUMNS", "40")
     log = io.StringIO()  # not a terminal: no width to fit
-    _learner(log).fit(2, 1e-2)
+    progress_learner(log, metrics=accuracy).fit(2, 1e-2)
     assert [ln.split() for ln in log.getvalue().splitlines()][0] == NAMES
 
 

@@ -4,32 +4,14 @@ import io
 import re
 
 import pytest
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from tiers.data import DataLoaders
-from tiers.train import Learner, ProgressCallback, accuracy
+from tiers.train import accuracy
 from tiers.train.callbacks.progress import _State, notebook_view, terminal_line
 
 
 class _TTY(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-def _learner(out, metrics=()) -> Learner:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(96, 4, generator=g)
-    y = (x[:, 0] > 0).long()
-    dls = DataLoaders(DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16),
-                      DataLoader(TensorDataset(x[64:], y[64:]), batch_size=16))
-    torch.manual_seed(0)
-    learn = Learner(dls, nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), loss_func=F.cross_entropy,
-                    metrics=list(metrics))
-    learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=out, throttle=0))
-    return learn
 
 
 def _frames(text: str) -> list[str]:
@@ -65,10 +47,10 @@ def test_fit_eta_counts_batches_of_every_epoch():
     assert st.fit_frac() == pytest.approx((40 + 30 + 5) / 160)
 
 
-def test_bar_draws_on_a_terminal_and_wipes_its_line(monkeypatch):
+def test_bar_draws_on_a_terminal_and_wipes_its_line(monkeypatch, progress_learner):
     monkeypatch.setenv("COLUMNS", "100")
     out = _TTY()
-    learn = _learner(out, metrics=[accuracy])
+    learn = progress_learner(out, metrics=[accuracy])
     learn.fit(2)
     text = out.getvalue()
     frames = _frames(text)
@@ -90,9 +72,9 @@ def test_bar_draws_on_a_terminal_and_wipes_its_line(monkeypatch):
     assert learn.progress.bar is None
 
 
-def test_shorter_redraw_blanks_what_the_longer_one_left():
+def test_shorter_redraw_blanks_what_the_longer_one_left(progress_learner):
     out = _TTY()
-    learn = _learner(out)
+    learn = progress_learner(out)
     learn.fit(2)
     screen = ""
     for seg in out.getvalue().split("\n")[0].split("\r"):  # replay the carriage returns as a terminal does
@@ -100,17 +82,17 @@ def test_shorter_redraw_blanks_what_the_longer_one_left():
         assert screen.rstrip() == seg.rstrip(), (seg, screen)  # nothing of a longer earlier frame shows
 
 
-def test_no_bar_when_not_a_terminal():
+def test_no_bar_when_not_a_terminal(progress_learner):
     out = io.StringIO()
-    learn = _learner(out)
+    learn = progress_learner(out)
     learn.fit(2)
     assert "\r" not in out.getvalue() and "it/s" not in out.getvalue()
     assert [ln.split()[0] for ln in out.getvalue().splitlines()] == ["epoch", "0", "1"]
 
 
-def test_lr_find_leaves_nothing_on_the_terminal():
+def test_lr_find_leaves_nothing_on_the_terminal(progress_learner):
     out = _TTY()
-    learn = _learner(out)
+    learn = progress_learner(out)
     learn.lr_find(num_it=12, show_plot=False)
     text = out.getvalue()
     assert any(f.startswith("lr_find |") for f in _frames(text)), text
@@ -141,12 +123,12 @@ def test_notebook_view_final_states():
     assert view["text/plain"].splitlines()[0].split() == ["epoch", "time"]
 
 
-def test_table_rows_fit_a_narrow_terminal(monkeypatch):
+def test_table_rows_fit_a_narrow_terminal(monkeypatch, progress_learner):
     from tiers.train import error_rate
 
     monkeypatch.setenv("COLUMNS", "56")
     out = _TTY()
-    learn = _learner(out, metrics=[accuracy, error_rate])
+    learn = progress_learner(out, metrics=[accuracy, error_rate])
     learn.fit(2)
     lines = [ln.rsplit("\r", 1)[-1] for ln in out.getvalue().split("\n") if ln.rsplit("\r", 1)[-1]]
     assert lines[0] == "epoch train_loss valid_loss accuracy error_rate time"  # one space: two would not fit

@@ -7,17 +7,10 @@ import io
 import os
 
 import pytest
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from tiers.data import DataLoaders
 from tiers.train import (
     Callback,
     EarlyStoppingCallback,
-    Learner,
-    ProgressCallback,
     SaveModelCallback,
     accuracy,
 )
@@ -26,19 +19,6 @@ from tiers.train import (
 class _TTY(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-def _learner(out, tmp_path) -> Learner:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(96, 4, generator=g)
-    y = (x[:, 0] > 0).long()
-    dls = DataLoaders(DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16),
-                      DataLoader(TensorDataset(x[64:], y[64:]), batch_size=16))
-    torch.manual_seed(0)
-    learn = Learner(dls, nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), loss_func=F.cross_entropy,
-                    metrics=accuracy, path=tmp_path)
-    learn.remove_cb(ProgressCallback).add_cb(ProgressCallback(file=out, throttle=0))
-    return learn
 
 
 def _fit_with_trackers(learn) -> None:
@@ -72,10 +52,10 @@ def _check_lines(lines: list[str]) -> None:
     assert lines.index(better[0]) == lines.index(rows[0]) + 1  # the message follows the epoch's row
 
 
-def test_messages_on_a_terminal_get_their_own_line(tmp_path, monkeypatch):
+def test_messages_on_a_terminal_get_their_own_line(tmp_path, monkeypatch, progress_learner):
     monkeypatch.setenv("COLUMNS", "100")
     out = _TTY()
-    learn = _learner(out, tmp_path)
+    learn = progress_learner(out, metrics=accuracy, path=tmp_path)
     _fit_with_trackers(learn)
     text = out.getvalue()
     assert "it/s" in text  # the bar was drawn on this stream too
@@ -84,9 +64,9 @@ def test_messages_on_a_terminal_get_their_own_line(tmp_path, monkeypatch):
     assert not any("epoch " in ln and "|" in ln for ln in lines if "Better" in ln or "No improvement" in ln)
 
 
-def test_messages_on_a_plain_stream_are_plain_lines(tmp_path):
+def test_messages_on_a_plain_stream_are_plain_lines(tmp_path, progress_learner):
     out = io.StringIO()
-    learn = _learner(out, tmp_path)
+    learn = progress_learner(out, metrics=accuracy, path=tmp_path)
     _fit_with_trackers(learn)
     text = out.getvalue()
     assert "\r" not in text
@@ -100,9 +80,9 @@ class _Says(Callback):
         self.learn.logger("hello from a callback")
 
 
-def test_a_user_callbacks_message_is_a_line_and_rows_stay_rows(tmp_path):
+def test_a_user_callbacks_message_is_a_line_and_rows_stay_rows(tmp_path, progress_learner):
     out = io.StringIO()
-    learn = _learner(out, tmp_path)
+    learn = progress_learner(out, metrics=accuracy, path=tmp_path)
     learn.fit(2, 1e-2, cbs=_Says())
     lines = out.getvalue().splitlines()
     assert lines[1].split()[0] == "0" and lines[2] == "hello from a callback"
